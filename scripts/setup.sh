@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test r50worker (apt, as
+# root or through sudo), then configures and builds.
+#
+# usage: scripts/setup.sh [BUILD_DIR [CMAKE_ARGS...]]     (default BUILD_DIR: build)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build}
+shift || true
+
+packages=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libopenblas-openmp-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
+  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
+  python3 python3-numpy python3-torch python3-torchvision python3-h5py
+  python3-mpi4py python3-pil
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+fi
+
+cmake -S "$root" -B "$build" "$@" >/dev/null
+cmake --build "$build" -j "$(nproc)"

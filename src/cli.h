@@ -1,0 +1,10 @@
+/*
+ * cli.h — the r50worker commands; each returns the process exit code.
+ */
+#ifndef R50_CLI_H
+#define R50_CLI_H
+
+int cli_info(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * ctx.c — compute context: thread count and reusable workspaces.
+ */
+#include "ctx.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+void r50_ctx_init(r50_ctx *c, int threads) {
+  memset(c, 0, sizeof *c);
+  c->threads = threads > 0 ? threads : 1;
+  /* A pthreads OpenBLAS would start its own threads inside our parallel regions. */
+  if (openblas_get_parallel() == 1)
+    openblas_set_num_threads(1);
+}
+
+static void free_col(r50_ctx *c) {
+  for (int t = 0; t < c->col_threads; t++)
+    free(c->col[t]);
+  free(c->col);
+  c->col = NULL;
+  c->col_threads = 0;
+  c->col_cap = 0;
+}
+
+void r50_ctx_release(r50_ctx *c) {
+  for (int i = 0; i < R50_ACT_BUFS; i++)
+    free(c->act[i]);
+  free_col(c);
+  memset(c, 0, sizeof *c);
+}
+
+static float *alloc_floats(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, n * sizeof(float)))
+    return NULL;
+  return p;
+}
+
+r50_status r50_ctx_reserve_act(r50_ctx *c, size_t n, r50_error *err) {
+  if (n <= c->act_cap)
+    return R50_OK;
+  for (int i = 0; i < R50_ACT_BUFS; i++) {
+    free(c->act[i]);
+    c->act[i] = alloc_floats(n);
+    if (!c->act[i]) {
+      for (int j = 0; j <= i; j++) {
+        free(c->act[j]);
+        c->act[j] = NULL;
+      }
+      c->act_cap = 0;
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory: %d activation buffers of %zu MiB",
+                      R50_ACT_BUFS, n * sizeof(float) >> 20);
+    }
+  }
+  c->act_cap = n;
+  return R50_OK;
+}
+
+r50_status r50_ctx_reserve_col(r50_ctx *c, size_t n, r50_error *err) {
+  if (n <= c->col_cap && c->col_threads == c->threads)
+    return R50_OK;
+  free_col(c);
+  c->col = calloc((size_t)c->threads, sizeof *c->col);
+  if (!c->col)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for im2col buffers");
+  c->col_threads = c->threads;
+  for (int t = 0; t < c->threads; t++) {
+    if (!(c->col[t] = alloc_floats(n))) {
+      free_col(c);
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for im2col buffers");
+    }
+  }
+  c->col_cap = n;
+  return R50_OK;
+}

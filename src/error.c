@@ -1,0 +1,31 @@
+/*
+ * error.c — status names and filling r50_error.
+ */
+#include "error.h"
+
+#include <stdarg.h>
+
+const char *r50_status_name(r50_status s) {
+  switch (s) {
+  case R50_OK: return "R50_OK";
+  case R50_ERR_ARG: return "R50_ERR_ARG";
+  case R50_ERR_IO: return "R50_ERR_IO";
+  case R50_ERR_FORMAT: return "R50_ERR_FORMAT";
+  case R50_ERR_MISMATCH: return "R50_ERR_MISMATCH";
+  case R50_ERR_NOMEM: return "R50_ERR_NOMEM";
+  case R50_ERR_NOT_FOUND: return "R50_ERR_NOT_FOUND";
+  case R50_ERR_UNSUPPORTED: return "R50_ERR_UNSUPPORTED";
+  }
+  return "R50_ERR_?";
+}
+
+r50_status r50_fail(r50_error *err, r50_status s, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->status = s;
+  }
+  return s;
+}

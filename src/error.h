@@ -1,0 +1,37 @@
+/*
+ * error.h — filling an r50_error and passing statuses up.
+ *
+ * Rule: a function that fails fills `err` once, where the cause is known, and returns
+ * the status; callers pass it up unchanged with R50_TRY.
+ */
+#ifndef R50_ERROR_H
+#define R50_ERROR_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "r50.h"
+
+/* Fills err (if non-NULL) and returns s. */
+r50_status r50_fail(r50_error *err, r50_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Evaluates an r50_status expression and returns it from the caller if not R50_OK. */
+#define R50_TRY(expr)                \
+  do {                               \
+    r50_status r50_try_s_ = (expr);  \
+    if (r50_try_s_ != R50_OK)        \
+      return r50_try_s_;             \
+  } while (0)
+
+/* Programmer errors: on in release builds too. */
+#define R50_ASSERT(cond)                                                          \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      fprintf(stderr, "r50: assertion failed: %s (%s:%d)\n", #cond, __FILE__,     \
+              __LINE__);                                                          \
+      abort();                                                                    \
+    }                                                                             \
+  } while (0)
+
+#endif

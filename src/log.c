@@ -1,0 +1,49 @@
+/*
+ * log.c — r50_log: one line per call with a "[rank/size host]" prefix.
+ *
+ * Rule: INFO/DEBUG come from rank 0 only, WARN/ERROR from every rank; each line is
+ * formatted in full first and written with one write so ranks' lines never interleave.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "r50.h"
+
+typedef struct log_state {
+  int rank, size;
+  r50_log_level level;
+  char host[64];
+} log_state;
+
+/* Process-wide logging identity: set once at start-up, read-only afterwards. */
+static log_state g_log = {0, 1, R50_LOG_INFO, ""};
+
+void r50_log_set_level(r50_log_level level) {
+  g_log.level = level;
+}
+
+void r50_log_set_rank(int rank, int size) {
+  g_log.rank = rank;
+  g_log.size = size;
+}
+
+void r50_log(r50_log_level level, const char *fmt, ...) {
+  if (level < g_log.level || (level < R50_LOG_WARN && g_log.rank != 0))
+    return;
+  if (!g_log.host[0] && gethostname(g_log.host, sizeof g_log.host - 1) != 0)
+    strcpy(g_log.host, "?");
+  static const char *const tag[] = {"debug", "info", "warning", "error"};
+  char line[2048];
+  int n = snprintf(line, sizeof line, "[%d/%d %s] %s: ", g_log.rank, g_log.size,
+                   g_log.host, tag[level]);
+  va_list ap;
+  va_start(ap, fmt);
+  n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (n > (int)sizeof line - 2)
+    n = (int)sizeof line - 2;
+  line[n++] = '\n';
+  fwrite(line, 1, (size_t)n, stderr);
+}

@@ -1,0 +1,203 @@
+/*
+ * r50.h — the one public header of libr50: ResNet-50/101/152 exactly as Chainer's
+ * chainer.links.ResNet50Layers (and siblings) define them.
+ *
+ * The API mirrors the Chainer Link API (DESIGN.md §3). Every fallible call takes an
+ * `r50_error *err` (may be NULL) as its last argument and reports failure through its
+ * return value: an `r50_status` other than R50_OK, or NULL for constructors. The message
+ * in `err->msg` names the file, key or value at fault and the cause. The library never
+ * exits and never prints except through `r50_log`.
+ *
+ * Tensors crossing the API are float32 in Chainer's layout: (N, C, H, W) for
+ * convolutional layers, (N, C) for pool5, fc6 and prob. Row-major, contiguous.
+ */
+#ifndef R50_H
+#define R50_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define R50_VERSION "0.1.0"
+
+typedef enum r50_status {
+  R50_OK = 0,
+  R50_ERR_ARG,         /* a bad argument or option value */
+  R50_ERR_IO,          /* a file could not be opened, read or written */
+  R50_ERR_FORMAT,      /* a file's content is not what it should be */
+  R50_ERR_MISMATCH,    /* keys, shapes or dtypes differ from the model's */
+  R50_ERR_NOMEM,       /* an allocation failed */
+  R50_ERR_NOT_FOUND,   /* a file or key that must exist does not */
+  R50_ERR_UNSUPPORTED, /* valid, but not supported by this build */
+} r50_status;
+
+/* Filled by a failing call: the status it returned and a one-line message. */
+typedef struct r50_error {
+  r50_status status;
+  char msg[1024];
+} r50_error;
+
+/* Name of a status, e.g. "R50_ERR_IO". */
+const char *r50_status_name(r50_status s);
+
+/* ------------------------------------------------------------------ logging */
+
+typedef enum r50_log_level {
+  R50_LOG_DEBUG = 0,
+  R50_LOG_INFO,
+  R50_LOG_WARN,
+  R50_LOG_ERROR,
+} r50_log_level;
+
+/* Writes one line to stderr with a "[rank/size host]" prefix. INFO and DEBUG are
+ * written by rank 0 only; WARN and ERROR by any rank. Lines below the level set by
+ * r50_log_set_level (default INFO) are dropped. */
+void r50_log(r50_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void r50_log_set_level(r50_log_level level);
+/* Sets the prefix identity; called once by the distributed layer. Default 0/1. */
+void r50_log_set_rank(int rank, int size);
+
+/* ------------------------------------------------------------------ tensors */
+
+#define R50_MAX_DIMS 4
+
+/* A dense float32 tensor. When `owned` is set, `data` was allocated by libr50 and is
+ * released by r50_tensor_free. */
+typedef struct r50_tensor {
+  float *data;
+  int ndim;
+  int64_t shape[R50_MAX_DIMS];
+  int owned;
+} r50_tensor;
+
+/* Number of elements. */
+int64_t r50_tensor_numel(const r50_tensor *t);
+/* Frees an owned tensor's data and clears it; no-op for NULL or non-owned data. */
+void r50_tensor_free(r50_tensor *t);
+
+/* ------------------------------------------------------------------ the model */
+
+typedef enum r50_arch {
+  R50_ARCH_50 = 50,
+  R50_ARCH_101 = 101,
+  R50_ARCH_152 = 152,
+} r50_arch;
+
+typedef struct r50_config {
+  r50_arch arch;        /* 50, 101 or 152 */
+  int downsample_fb;    /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
+  const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz;
+                             otherwise a path to a Chainer .npz */
+  uint64_t seed;        /* seed of the random init (pretrained == NULL) */
+  int threads;          /* CPU threads for compute; <= 0 means 1 */
+} r50_config;
+
+/* A config with Chainer's defaults: ResNet-50, MSRA, pretrained "auto", seed 0,
+ * 1 thread. */
+r50_config r50_config_default(void);
+
+typedef struct r50_model r50_model;
+
+/* Builds the network of `cfg`. With pretrained NULL the parameters are drawn as
+ * Chainer's pretrained_model=None does: HeNormal(scale=1) for convolutions, LeCunNormal
+ * for fc6/W, zero biases, BN gamma 1, beta 0, avg_mean 0, avg_var 1, N 0; the same seed
+ * gives the same parameters. With a path or "auto" the npz is loaded strictly (see
+ * r50_load_npz). Returns NULL and fills err on failure. */
+r50_model *r50_model_new(const r50_config *cfg, r50_error *err);
+/* Frees the model; no-op for NULL. */
+void r50_model_free(r50_model *m);
+
+/* The config the model was built with (pretrained is not kept). */
+r50_arch r50_model_arch(const r50_model *m);
+int r50_model_downsample_fb(const r50_model *m);
+
+/* Sets compute threads (<= 0 means 1). */
+void r50_set_threads(r50_model *m, int threads);
+
+/* Where "auto" looks for weights: $CHAINER_DATASET_ROOT/pfnet/chainer/models/
+ * ResNet-<n>-model.npz, CHAINER_DATASET_ROOT defaulting to ~/.chainer/dataset. Writes
+ * the path into buf (NUL-terminated, truncated to cap). */
+void r50_auto_model_path(r50_arch arch, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------ layers */
+
+/* The layers forward can return, in order: conv1, pool1, res2, res3, res4, res5,
+ * pool5, fc6, prob. Sets *n to the count; the array is static. */
+const char *const *r50_available_layers(int *n);
+/* Index of a layer in r50_available_layers, or -1. */
+int r50_layer_index(const char *name);
+
+/* Output shape of `layer` for an input of n images of h x w pixels (h, w >= 32).
+ * Fills shape and *ndim. */
+r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n, int64_t h,
+                           int64_t w, int64_t shape[R50_MAX_DIMS], int *ndim,
+                           r50_error *err);
+
+/* Per-layer hook, called before and after each layer forward runs (Chainer link
+ * hooks). `shape` is the layer's output shape (valid on R50_HOOK_AFTER). */
+typedef enum r50_hook_phase { R50_HOOK_BEFORE, R50_HOOK_AFTER } r50_hook_phase;
+typedef struct r50_hook_event {
+  r50_hook_phase phase;
+  const char *layer;
+  int layer_index;
+  int ndim;
+  int64_t shape[R50_MAX_DIMS];
+} r50_hook_event;
+typedef void (*r50_hook_fn)(void *user, const r50_hook_event *ev);
+/* Installs (or with fn NULL removes) the model's hook. */
+void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
+
+/* Runs the network in inference mode on x (N, 3, H, W), H and W >= 32, and stores the
+ * output of each of the n_layers requested layers in out[i] (allocated here, owned;
+ * release with r50_tensor_free). Computation stops after the last requested layer.
+ * Requesting a layer twice or an unknown layer is R50_ERR_ARG. */
+r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *layers,
+                       int n_layers, r50_tensor *out, r50_error *err);
+
+/* ------------------------------------------------------------------ parameters */
+
+typedef enum r50_param_kind {
+  R50_PARAM = 0,      /* trainable: conv W/b, BN gamma/beta, fc6 W/b */
+  R50_PERSISTENT_F32, /* BN avg_mean, avg_var */
+  R50_PERSISTENT_INT, /* BN N (an int scalar, shape ()) */
+} r50_param_kind;
+
+typedef struct r50_param_info {
+  const char *name; /* Chainer npz key, e.g. "res2/a/conv1/W" */
+  r50_param_kind kind;
+  int ndim;         /* 0 for the scalar N */
+  int64_t shape[R50_MAX_DIMS];
+  int64_t numel;
+  float *data;      /* into the model's slab; NULL for R50_PERSISTENT_INT */
+  float *grad;      /* NULL until gradients exist (fine-tuning) */
+  int64_t *ivalue;  /* the value for R50_PERSISTENT_INT, else NULL */
+} r50_param_info;
+
+/* Number of trainable parameters (elements): 25,557,096 / 44,549,224 / 60,192,872. */
+int64_t r50_count_params(const r50_model *m);
+/* Number of entries (params and persistents) iterated by r50_namedparams. */
+int r50_param_count(const r50_model *m);
+/* The i-th entry, 0 <= i < r50_param_count, in the model table's order. Writing
+ * through `data` changes the model; call r50_params_changed afterwards. */
+r50_param_info r50_namedparams(r50_model *m, int i);
+/* Tells the model its parameters were written directly (re-derives inference state). */
+void r50_params_changed(r50_model *m);
+
+/* ------------------------------------------------------------------ serializers */
+
+/* Writes every parameter and persistent under Chainer's keys into an uncompressed
+ * npz, through a temporary file renamed into place. */
+r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err);
+/* Loads a Chainer npz (stored or deflated members). Strict: a missing or extra key,
+ * a wrong shape or dtype is R50_ERR_MISMATCH naming the key, the expected and the
+ * found shape; on any error the model is left unchanged. */
+r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* R50_H */

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# CLI contract: --help for every command, --version, exit code 2 with a one-line error
+# for unknown options, bad values and unknown commands, `info` parameter counts,
+# `bench` last line, and the message when no pretrained weights are installed.
+# usage: test_cli.sh R50WORKER
+set -u
+bin=$1
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # check DESCRIPTION WANT_RC CMD... ; output in $tmp/out, $tmp/err
+  local what=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [[ $rc != "$want" ]]; then
+    echo "FAIL: $what: exit $rc, want $want: $*"; cat "$tmp/err"; fails=$((fails + 1))
+  fi
+}
+contains() { # contains DESCRIPTION FILE TEXT
+  if ! grep -qF -- "$3" "$2"; then
+    echo "FAIL: $1: '$3' not in $2:"; cat "$2"; fails=$((fails + 1))
+  fi
+}
+one_line_err() {
+  if [[ $(wc -l <"$tmp/err") != 1 ]]; then
+    echo "FAIL: $1: error is not one line:"; cat "$tmp/err"; fails=$((fails + 1))
+  fi
+}
+
+check "--version" 0 "$bin" --version
+contains "--version" "$tmp/out" "r50worker "
+check "--help" 0 "$bin" --help
+contains "--help" "$tmp/out" "commands:"
+for cmd in info bench; do
+  check "$cmd --help" 0 "$bin" $cmd --help
+  contains "$cmd --help" "$tmp/out" "usage: r50worker $cmd"
+  contains "$cmd --help" "$tmp/out" "--arch"
+  check "$cmd unknown option" 2 "$bin" $cmd --frobnicate
+  one_line_err "$cmd unknown option"
+  contains "$cmd unknown option" "$tmp/err" "--frobnicate"
+  check "$cmd bad arch" 2 "$bin" $cmd --arch 34
+  one_line_err "$cmd bad arch"
+  contains "$cmd bad arch" "$tmp/err" "'34'"
+  check "$cmd missing value" 2 "$bin" $cmd --threads
+  one_line_err "$cmd missing value"
+  check "$cmd bad threads" 2 "$bin" $cmd --threads two
+  one_line_err "$cmd bad threads"
+  check "$cmd stray argument" 2 "$bin" $cmd extra
+  one_line_err "$cmd stray argument"
+done
+check "unknown command" 2 "$bin" frobnicate
+one_line_err "unknown command"
+check "no command" 2 "$bin"
+
+check "info 50" 0 "$bin" info --model none
+contains "info 50" "$tmp/out" "25,557,096"
+contains "info 50" "$tmp/out" "(1, 2048, 7, 7)"
+contains "info 50" "$tmp/out" "(1, 64, 56, 56)"
+check "info 101 fb" 0 "$bin" info --model none --arch 101 --downsample-fb
+contains "info 101" "$tmp/out" "44,549,224"
+check "info 152" 0 "$bin" info --model none --arch=152
+contains "info 152" "$tmp/out" "60,192,872"
+
+CHAINER_DATASET_ROOT=$tmp/empty check "auto without weights" 1 "$bin" info
+contains "auto without weights" "$tmp/err" "$tmp/empty/pfnet/chainer/models/ResNet-50-model.npz"
+contains "auto without weights" "$tmp/err" "--model none"
+check "missing npz" 1 "$bin" info --model "$tmp/nope.npz"
+contains "missing npz" "$tmp/err" "$tmp/nope.npz"
+
+check "bench" 0 "$bin" bench --model none --batch 1 --threads 1 --seconds 0 --layers pool5,res2
+contains "bench" "$tmp/out" "res2"
+if ! tail -n 1 "$tmp/out" | grep -qE '^img_per_s=[0-9]+\.[0-9]+$'; then
+  echo "FAIL: bench last line: $(tail -n 1 "$tmp/out")"; fails=$((fails + 1))
+fi
+check "bench bad layer" 2 "$bin" bench --model none --layers pool6
+one_line_err "bench bad layer"
+
+if [[ $fails != 0 ]]; then
+  echo "test_cli: $fails failure(s)"; exit 1
+fi
+echo "test_cli: all checks passed"
