@@ -97,10 +97,10 @@ int cli_bench(int argc, char **argv) {
   const char *layers = "pool5";
   const cli_opt opts[] = {
       CLI_MODEL_OPTS(mo),
-      {"batch", CLI_INT, &batch, "B", "images per forward (default 16)", 1, 4096, NULL},
-      {"layers", CLI_STRING, &layers, "L1,L2", "layers to return (default pool5)", 0, 0,
+      {"batch", CLI_INT, &batch, "B", "images per forward", 1, 4096, NULL},
+      {"layers", CLI_STRING, &layers, "L1,L2", "layers to return", 0, 0,
        NULL},
-      {"seconds", CLI_DOUBLE, &seconds, "S", "time to run, after one warm-up (default 20)",
+      {"seconds", CLI_DOUBLE, &seconds, "S", "time to run, after one warm-up",
        0, 1e6, NULL},
       {0}};
   const cli_command cmd = {"bench",

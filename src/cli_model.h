@@ -21,13 +21,13 @@ cli_model_opts cli_model_defaults(void);
 
 /* The option table entries, to splice into a command's table. */
 #define CLI_MODEL_OPTS(mo)                                                              \
-  {"arch", CLI_STRING, &(mo).arch, "50|101|152", "network depth (default 50)", 0, 0,    \
+  {"arch", CLI_STRING, &(mo).arch, "50|101|152", "network depth", 0, 0,    \
    "50|101|152"},                                                                       \
   {"downsample-fb", CLI_FLAG, &(mo).downsample_fb, NULL,                                \
    "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)", 0, 0, NULL},          \
   {"model", CLI_STRING, &(mo).model, "auto|none|PATH.npz",                              \
-   "weights: auto = Chainer's cached npz, none = random (default auto)", 0, 0, NULL},  \
-  {"threads", CLI_INT, &(mo).threads, "T", "compute threads (default 1)", 1, 1024,     \
+   "weights: auto = Chainer's cached npz, none = random", 0, 0, NULL},  \
+  {"threads", CLI_INT, &(mo).threads, "T", "compute threads", 1, 1024,     \
    NULL},                                                                               \
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}

@@ -119,15 +119,30 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
   return 0;
 }
 
+/* " (default X)" for an option whose destination holds a value, else "". */
+static void format_default(const cli_opt *o, char *buf, size_t cap) {
+  buf[0] = 0;
+  switch (o->type) {
+  case CLI_FLAG: break;
+  case CLI_INT: snprintf(buf, cap, " (default %d)", *(const int *)o->dst); break;
+  case CLI_DOUBLE: snprintf(buf, cap, " (default %g)", *(const double *)o->dst); break;
+  case CLI_STRING:
+    if (*(const char *const *)o->dst)
+      snprintf(buf, cap, " (default %s)", *(const char *const *)o->dst);
+    break;
+  }
+}
+
 void cli_help(const cli_command *cmd) {
   printf("usage: r50worker %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->summary);
   for (const cli_opt *o = cmd->opts; o && o->name; o++) {
-    char left[64];
+    char left[64], def[128];
     if (o->type == CLI_FLAG)
       snprintf(left, sizeof left, "--%s", o->name);
     else
       snprintf(left, sizeof left, "--%s %s", o->name, o->metavar);
-    printf("  %-26s %s\n", left, o->help);
+    format_default(o, def, sizeof def);
+    printf("  %-28s %s%s\n", left, o->help, def);
   }
-  printf("  %-26s %s\n", "--help", "show this help");
+  printf("  %-28s %s\n", "--help", "show this help");
 }
