@@ -13,7 +13,7 @@ packages=(
   libopenblas-openmp-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   python3 python3-numpy python3-torch python3-torchvision python3-h5py
-  python3-mpi4py python3-pil
+  python3-mpi4py python3-pil python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,6 +27,15 @@ if ((${#missing[@]})); then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
+fi
+
+# Chainer itself (PyPI) is the reference of the interop and parity tests.
+venv=$root/.venv-chainer
+if ! "$venv/bin/python" -c "import chainer" 2>/dev/null; then
+  echo "setup: installing Chainer 7.8.1 into $venv" >&2
+  /usr/bin/python3 -m venv --system-site-packages "$venv" &&
+    "$venv/bin/pip" install -q chainer==7.8.1 ||
+    echo "setup: warning: could not install Chainer; its tests will be skipped" >&2
 fi
 
 cmake -S "$root" -B "$build" "$@" >/dev/null
