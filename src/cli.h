@@ -6,5 +6,8 @@
 
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_extract(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+int cli_convert(int argc, char **argv);
 
 #endif

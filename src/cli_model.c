@@ -11,13 +11,18 @@ cli_model_opts cli_model_defaults(void) {
   return (cli_model_opts){.arch = "50", .model = "auto", .threads = 1};
 }
 
-r50_model *cli_model_new(const cli_model_opts *mo) {
+r50_config cli_model_config(const cli_model_opts *mo) {
   r50_config cfg = r50_config_default();
   cfg.arch = (r50_arch)atoi(mo->arch);
   cfg.downsample_fb = mo->downsample_fb;
   cfg.pretrained = strcmp(mo->model, "none") ? mo->model : NULL;
   cfg.seed = (uint64_t)mo->seed;
   cfg.threads = mo->threads;
+  return cfg;
+}
+
+r50_model *cli_model_new(const cli_model_opts *mo) {
+  r50_config cfg = cli_model_config(mo);
   r50_error err = {0};
   r50_model *m = r50_model_new(&cfg, &err);
   if (!m)

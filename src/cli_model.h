@@ -25,12 +25,15 @@ cli_model_opts cli_model_defaults(void);
    "50|101|152"},                                                                       \
   {"downsample-fb", CLI_FLAG, &(mo).downsample_fb, NULL,                                \
    "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)", 0, 0, NULL},          \
-  {"model", CLI_STRING, &(mo).model, "auto|none|PATH.npz",                              \
-   "weights: auto = Chainer's cached npz, none = random", 0, 0, NULL},  \
+  {"model", CLI_STRING, &(mo).model, "auto|none|PATH",                            \
+   "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel", 0, 0, NULL}, \
   {"threads", CLI_INT, &(mo).threads, "T", "compute threads", 1, 1024,     \
    NULL},                                                                               \
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}
+
+/* The library config the options describe (pretrained NULL for "none"). */
+r50_config cli_model_config(const cli_model_opts *mo);
 
 /* Builds the model; on failure logs the error and returns NULL. */
 r50_model *cli_model_new(const cli_model_opts *mo);

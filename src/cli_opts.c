@@ -94,9 +94,10 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, i
       cli_help(cmd);
       return -1;
     }
-    if (strncmp(a, "--", 2) != 0)
+    int short_opt = a[1] != '-'; /* "-o" is the one-letter option "o" */
+    if (short_opt && strlen(a) != 2)
       return usage_error(cmd, "unknown option '%s'%s", a, "");
-    const char *name = a + 2, *eq = strchr(name, '=');
+    const char *name = a + (short_opt ? 1 : 2), *eq = short_opt ? NULL : strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const cli_opt *o = find_opt(cmd, name, len);
     if (!o)
@@ -137,10 +138,11 @@ void cli_help(const cli_command *cmd) {
   printf("usage: r50worker %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->summary);
   for (const cli_opt *o = cmd->opts; o && o->name; o++) {
     char left[64], def[128];
+    const char *dash = o->name[1] ? "--" : "-";
     if (o->type == CLI_FLAG)
-      snprintf(left, sizeof left, "--%s", o->name);
+      snprintf(left, sizeof left, "%s%s", dash, o->name);
     else
-      snprintf(left, sizeof left, "--%s %s", o->name, o->metavar);
+      snprintf(left, sizeof left, "%s%s %s", dash, o->name, o->metavar);
     format_default(o, def, sizeof def);
     printf("  %-28s %s%s\n", left, o->help, def);
   }

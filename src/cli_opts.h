@@ -18,7 +18,7 @@ typedef enum cli_opt_type {
 } cli_opt_type;
 
 typedef struct cli_opt {
-  const char *name; /* long name without "--" */
+  const char *name; /* long name without "--"; a one-letter name is "-x" */
   cli_opt_type type;
   void *dst;
   const char *metavar;

@@ -18,6 +18,9 @@ typedef struct command {
 static const command commands[] = {
     {"info", cli_info, "layers, output shapes and parameter count of a model"},
     {"bench", cli_bench, "time forward passes on random input"},
+    {"extract", cli_extract, "features of a dataset into one HDF5 file (mpirun-ready)"},
+    {"predict", cli_predict, "top classes of every image of a dataset"},
+    {"convert", cli_convert, "convert an MSRA ResNet caffemodel to a Chainer npz"},
 };
 
 static void usage(FILE *f) {

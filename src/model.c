@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auto_model.h"
+#include "caffe_convert.h"
 #include "error.h"
 
 r50_config r50_config_default(void) {
@@ -32,20 +34,17 @@ static void *alloc_zeroed(int64_t n, size_t size) {
   return calloc(n > 0 ? (size_t)n : 1, size);
 }
 
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && !strcmp(s + n - k, suffix);
+}
+
 static r50_status load_pretrained(r50_model *m, const char *pretrained, r50_error *err) {
-  if (strcmp(pretrained, "auto") != 0)
-    return r50_load_npz(m, pretrained, err);
-  char path[4096];
-  r50_auto_model_path(m->net.arch, path, sizeof path);
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return r50_fail(err, R50_ERR_NOT_FOUND,
-                    "no pretrained ResNet-%d weights at %s: put Chainer's converted npz "
-                    "there (or set CHAINER_DATASET_ROOT), pass --model PATH.npz, or use "
-                    "--model none for random weights",
-                    (int)m->net.arch, path);
-  fclose(f);
-  return r50_load_npz(m, path, err);
+  if (!strcmp(pretrained, "auto"))
+    return r50_load_auto(m, err);
+  if (ends_with(pretrained, ".caffemodel"))
+    return r50_load_caffemodel(m, pretrained, err);
+  return r50_load_npz(m, pretrained, err);
 }
 
 r50_model *r50_model_new(const r50_config *cfg, r50_error *err) {

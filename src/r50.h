@@ -79,6 +79,50 @@ int64_t r50_tensor_numel(const r50_tensor *t);
 /* Frees an owned tensor's data and clears it; no-op for NULL or non-owned data. */
 void r50_tensor_free(r50_tensor *t);
 
+/* ------------------------------------------------------------------ images */
+
+/* A decoded image: 8-bit RGB, row-major (height, width, 3). `rgb` is owned by libr50
+ * when produced by it; release with r50_image_free. */
+typedef struct r50_image {
+  int width, height;
+  uint8_t *rgb;
+} r50_image;
+
+/* How files are decoded. */
+typedef struct r50_decode_opts {
+  int exif_rotate;     /* apply the EXIF orientation (default 0: ignored, as Chainer) */
+  int64_t max_pixels;  /* refuse images with more pixels (default 178956970, PIL's
+                          decompression-bomb limit); <= 0 means no limit */
+  int fast_decode;     /* JPEG: decode at a reduced DCT scale when the image is much
+                          larger than the target (changes pixels; opt-in) */
+  int target_w, target_h; /* the size the image will be resized to, for fast_decode */
+} r50_decode_opts;
+
+/* Defaults: exif_rotate 0, max_pixels 178956970, fast_decode 0. */
+r50_decode_opts r50_decode_opts_default(void);
+
+/* Decodes a JPEG or PNG held in memory (format by content, not name) into RGB exactly
+ * as PIL's Image.open(...).convert('RGB') does. `name` is used in messages only. */
+r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
+                            const r50_decode_opts *opts, r50_image *out, r50_error *err);
+/* Reads and decodes a file. */
+r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
+                          r50_error *err);
+/* Frees an image's pixels and clears it; no-op for NULL. */
+void r50_image_free(r50_image *img);
+
+/* Resizes to w x h exactly as Pillow's Image.resize((w, h)) (bicubic, support widened
+ * when downscaling, horizontal then vertical pass, 8-bit rounding between them). */
+r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
+                            r50_error *err);
+
+/* Chainer's prepare after resizing: RGB -> BGR, minus the mean pixel
+ * (103.063, 115.903, 123.152) in BGR order, as float32 (3, height, width) into out. */
+void r50_image_to_chw(const r50_image *img, float *out);
+
+/* The mean pixel, BGR. */
+extern const float r50_mean_bgr[3];
+
 /* ------------------------------------------------------------------ the model */
 
 typedef enum r50_arch {
@@ -90,8 +134,9 @@ typedef enum r50_arch {
 typedef struct r50_config {
   r50_arch arch;        /* 50, 101 or 152 */
   int downsample_fb;    /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
-  const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz;
-                             otherwise a path to a Chainer .npz */
+  const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz (made
+                             from the caffemodel beside it on first use); otherwise a
+                             path to a Chainer .npz or an MSRA .caffemodel */
   uint64_t seed;        /* seed of the random init (pretrained == NULL) */
   int threads;          /* CPU threads for compute; <= 0 means 1 */
 } r50_config;
@@ -120,7 +165,10 @@ void r50_set_threads(r50_model *m, int threads);
 
 /* Where "auto" looks for weights: $CHAINER_DATASET_ROOT/pfnet/chainer/models/
  * ResNet-<n>-model.npz, CHAINER_DATASET_ROOT defaulting to ~/.chainer/dataset. Writes
- * the path into buf (NUL-terminated, truncated to cap). */
+ * the path into buf (NUL-terminated, truncated to cap). When only
+ * ResNet-<n>-model.caffemodel is in that folder, "auto" converts it to the npz there
+ * first; processes starting together convert it once (the others wait on
+ * "<npz>.lock") and all load the same npz. */
 void r50_auto_model_path(r50_arch arch, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ layers */
@@ -157,6 +205,28 @@ void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
  * Requesting a layer twice or an unknown layer is R50_ERR_ARG. */
 r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *layers,
                        int n_layers, r50_tensor *out, r50_error *err);
+
+/* ------------------------------------------------------------------ Chainer's
+ * extract and predict */
+
+/* Chainer's prepare of one decoded image into dst (3, h, w): resized to w x h unless
+ * it already has that size, RGB->BGR, mean subtracted. */
+r50_status r50_prepare(const r50_image *img, int w, int h, float *dst, r50_error *err);
+
+/* Chainer's ResNetLayers.extract: each image prepared at w x h (w = h = 0: no resize,
+ * and all images must share one size), then forward to `layers`; out as r50_forward. */
+r50_status r50_extract(r50_model *m, const r50_image *images, int n, const char *const *layers,
+                       int n_layers, int w, int h, r50_tensor *out, r50_error *err);
+
+/* Chainer's ResNetLayers.predict: each image prepared at 256x256, then the center
+ * 224x224 crop (oversample 0) or the 10 crops of chainer.links.model.vision.imgproc.
+ * oversample (4 corners and center, then their mirrors) whose probabilities are
+ * averaged. out: (n, 1000) probabilities, owned. */
+r50_status r50_predict(r50_model *m, const r50_image *images, int n, int oversample,
+                       r50_tensor *out, r50_error *err);
+/* r50_predict on images already prepared at 256x256: x (n, 3, 256, 256). */
+r50_status r50_predict_prepared(r50_model *m, const float *x, int n, int oversample,
+                                r50_tensor *out, r50_error *err);
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -196,6 +266,17 @@ r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err);
  * a wrong shape or dtype is R50_ERR_MISMATCH naming the key, the expected and the
  * found shape; on any error the model is left unchanged. */
 r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
+
+/* Converts an MSRA ResNet caffemodel (K. He's deep-residual-networks, new-style or V1
+ * NetParameter) into the Chainer npz that Chainer's pretrained_model='auto' makes from
+ * it (ResNetLayers.convert_caffemodel_to_npz): the same keys, shapes and float32
+ * values, BN avg_mean/avg_var divided by Caffe's moving-average factor, N 0, conv1/b 0
+ * for 101/152; uncompressed, written through a temporary file renamed into place.
+ * n_layers is 50, 101 or 152, or 0 to infer it from the layer names; a depth the
+ * names contradict is R50_ERR_MISMATCH naming both, a missing or mis-shaped layer or
+ * blob R50_ERR_MISMATCH naming it, a corrupt file R50_ERR_FORMAT. */
+r50_status r50_convert_caffemodel_to_npz(const char *caffemodel, const char *npz,
+                                         int n_layers, r50_error *err);
 
 #ifdef __cplusplus
 }

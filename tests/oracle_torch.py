@@ -15,12 +15,16 @@ batch-norm statistics:
                     computed in eval mode
 and prints max|.| and rms of every layer so the scaling can be checked.
 
+With --weights NPZ the model's weights are that Chainer npz (e.g. one converted from a
+caffemodel) instead of drawn ones, and DIR/model.npz is a symbolic link to it.
+
 Self-check mode (--selfcheck) verifies the construction: trainable parameter count,
 output shapes at 224x224 and 160x200, bottleneck stride placement, and parameter
 shapes against torchvision's ResNet (which differs only by conv1's bias).
 
 Usage:
   /usr/bin/python3 tests/oracle_torch.py --arch 50|101|152 [--fb] --seed S --outdir DIR
+                                        [--weights CHAINER.npz]
   /usr/bin/python3 tests/oracle_torch.py --selfcheck --arch 50|101|152 [--fb]
 """
 
@@ -124,6 +128,24 @@ def chainer_arrays(model):
             yield f"{path}/N", np.asarray(BN_N, dtype=np.int64)
 
 
+def load_chainer_npz(model, path):
+    """Sets every parameter and BN statistic from a Chainer npz (strict: same keys)."""
+    npz = np.load(path)
+    mine = dict(chainer_arrays(model))
+    if set(npz.files) != set(mine):
+        sys.exit(f"oracle_torch: {path}: keys differ from ResNet's: "
+                 f"{sorted(set(npz.files) ^ set(mine))[:5]}")
+    with torch.no_grad():
+        for key, dst in mine.items():
+            if key.endswith("/N"):
+                continue
+            if npz[key].shape != dst.shape:
+                sys.exit(f"oracle_torch: {path}: {key} has shape {npz[key].shape}, "
+                         f"expected {dst.shape}")
+            dst[...] = npz[key]  # dst shares memory with the module's tensor
+    model.eval()
+
+
 def random_pixels(shape, gen):
     return torch.empty(shape).uniform_(PIXEL_LO, PIXEL_HI, generator=gen)
 
@@ -175,11 +197,20 @@ def generate(args):
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
     model = ChainerResNet(args.arch, args.fb)
-    init_model(model, gen)
+    if args.weights:
+        load_chainer_npz(model, args.weights)
+    else:
+        init_model(model, gen)
     t_init = time.perf_counter() - t0
 
     os.makedirs(args.outdir, exist_ok=True)
-    np.savez(os.path.join(args.outdir, "model.npz"), **dict(chainer_arrays(model)))
+    model_npz = os.path.join(args.outdir, "model.npz")
+    if args.weights:
+        if os.path.lexists(model_npz):
+            os.remove(model_npz)
+        os.symlink(os.path.abspath(args.weights), model_npz)
+    else:
+        np.savez(model_npz, **dict(chainer_arrays(model)))
     inputs = {k: random_pixels(shape, gen) for k, shape in INPUT_SHAPES.items()}
     np.savez(os.path.join(args.outdir, "input.npz"),
              **{k: v.numpy() for k, v in inputs.items()})
@@ -263,6 +294,7 @@ def main():
     p.add_argument("--fb", action="store_true", help="downsample_fb: stride on the 3x3 conv")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--outdir", help="write model.npz, input.npz, expected.npz here")
+    p.add_argument("--weights", help="a Chainer npz to use instead of drawn weights")
     p.add_argument("--selfcheck", action="store_true", help="verify the construction only")
     args = p.parse_args()
     if args.selfcheck:

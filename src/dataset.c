@@ -1,0 +1,353 @@
+/*
+ * dataset.c — listing a dataset: a directory walk (ImageFolder convention) or a
+ * Chainer/Caffe list file of "path label" lines.
+ *
+ * Rule: entries are sorted bytewise by relative path (strcmp), never by locale, and a
+ * malformed list line is an error naming the file and line: a job never starts on a
+ * list it half understood.
+ */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "error.h"
+
+static r50_status push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
+                       int32_t label, r50_error *err) {
+  if (ds->n == *cap) {
+    int64_t nc = *cap ? 2 * *cap : 1024;
+    char **p = realloc(ds->paths, (size_t)nc * sizeof *p);
+    if (p)
+      ds->paths = p;
+    int32_t *l = realloc(ds->labels, (size_t)nc * sizeof *l);
+    if (l)
+      ds->labels = l;
+    if (!p || !l)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
+    *cap = nc;
+  }
+  char *s = malloc(len + 1);
+  if (!s)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
+  memcpy(s, path, len);
+  s[len] = 0;
+  ds->paths[ds->n] = s;
+  ds->labels[ds->n] = label;
+  ds->n++;
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ list files */
+
+static int is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Splits [s, e) into at most 3 whitespace-separated fields. */
+static int split_fields(const char *s, const char *e, const char **f, size_t *flen) {
+  int n = 0;
+  while (s < e) {
+    while (s < e && is_space(*s))
+      s++;
+    if (s == e)
+      break;
+    const char *t = s;
+    while (t < e && !is_space(*t))
+      t++;
+    if (n < 3) {
+      f[n] = s;
+      flen[n] = (size_t)(t - s);
+    }
+    n++;
+    s = t;
+  }
+  return n;
+}
+
+static int parse_label(const char *s, size_t len, int32_t *out) {
+  char buf[16];
+  if (len == 0 || len >= sizeof buf)
+    return 0;
+  memcpy(buf, s, len);
+  buf[len] = 0;
+  char *end;
+  errno = 0;
+  long v = strtol(buf, &end, 10);
+  if (errno || *end || v < -1 || v > INT32_MAX)
+    return 0;
+  *out = (int32_t)v;
+  return 1;
+}
+
+r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
+                                  r50_dataset *ds, r50_error *err) {
+  int64_t cap = ds->n;
+  const char *p = text, *end = text + len;
+  for (int64_t line = 1; p < end; line++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *e = nl ? nl : end;
+    const char *f[3];
+    size_t flen[3];
+    int nf = split_fields(p, e, f, flen);
+    if (nf > 0 && f[0][0] != '#') {
+      int32_t label = -1;
+      if (memchr(p, 0, (size_t)(e - p)))
+        return r50_fail(err, R50_ERR_FORMAT, "%s:%lld: NUL byte in the line", name,
+                        (long long)line);
+      if (nf > 2)
+        return r50_fail(err, R50_ERR_FORMAT,
+                        "%s:%lld: want 'path label', found %d fields (paths with spaces "
+                        "are not supported)",
+                        name, (long long)line, nf);
+      if (nf == 2 && !parse_label(f[1], flen[1], &label))
+        return r50_fail(err, R50_ERR_FORMAT,
+                        "%s:%lld: label '%.*s' is not an integer >= -1", name,
+                        (long long)line, (int)(flen[1] > 40 ? 40 : flen[1]), f[1]);
+      R50_TRY(push(ds, &cap, f[0], flen[0], label, err));
+    }
+    p = nl ? nl + 1 : end;
+  }
+  return R50_OK;
+}
+
+static r50_status open_list(const char *path, r50_dataset *ds, r50_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return r50_fail(err, R50_ERR_IO, "%s: %s", path, strerror(errno));
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len == cap) {
+      cap = cap ? 2 * cap : 1 << 16;
+      char *b = realloc(buf, cap);
+      if (!b) {
+        free(buf);
+        fclose(f);
+        return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory", path);
+      }
+      buf = b;
+    }
+    size_t got = fread(buf + len, 1, cap - len, f);
+    len += got;
+    if (got == 0)
+      break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  r50_status s = bad ? r50_fail(err, R50_ERR_IO, "%s: read error", path)
+                     : r50_dataset_parse_list(buf, len, path, ds, err);
+  free(buf);
+  return s;
+}
+
+/* ------------------------------------------------------------------ directories */
+
+static int has_image_ext(const char *name) {
+  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
+  const char *dot = strrchr(name, '.');
+  if (!dot)
+    return 0;
+  for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+    if (!strcasecmp(dot, exts[i]))
+      return 1;
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct walker {
+  r50_dataset *ds;
+  int64_t cap;
+  r50_error *err;
+} walker;
+
+/* Sorted names of the visible entries of dir; *n set. */
+static r50_status list_dir(const char *dir, char ***names, int *n, r50_error *err) {
+  *names = NULL;
+  *n = 0;
+  DIR *d = opendir(dir);
+  if (!d)
+    return r50_fail(err, R50_ERR_IO, "%s: %s", dir, strerror(errno));
+  int cap = 0;
+  r50_status s = R50_OK;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.')
+      continue;
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 64;
+      char **p = realloc(*names, (size_t)cap * sizeof *p);
+      if (!p) {
+        s = r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", dir);
+        break;
+      }
+      *names = p;
+    }
+    if (!((*names)[*n] = strdup(e->d_name))) {
+      s = r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", dir);
+      break;
+    }
+    (*n)++;
+  }
+  closedir(d);
+  if (*n)
+    qsort(*names, (size_t)*n, sizeof **names, cmp_str);
+  return s;
+}
+
+static void free_names(char **names, int n) {
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
+/* buf = a + "/" + b (or b alone when a is empty); 0 if it does not fit. */
+static int join(char *buf, size_t cap, const char *a, const char *b) {
+  int n = *a ? snprintf(buf, cap, "%s/%s", a, b) : snprintf(buf, cap, "%s", b);
+  return n >= 0 && (size_t)n < cap;
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Appends the image files under root/rel (rel "" for the root); open_dir sorts them. */
+static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
+  if (depth > 64)
+    return r50_fail(w->err, R50_ERR_FORMAT, "%s/%s: folders nested too deep (a loop?)",
+                    w->ds->root, rel);
+  char dir[PATH_MAX];
+  if (!join(dir, sizeof dir, *rel ? w->ds->root : "", *rel ? rel : w->ds->root))
+    return r50_fail(w->err, R50_ERR_ARG, "%s/%s: path too long", w->ds->root, rel);
+  char **names;
+  int n;
+  r50_status s = list_dir(dir, &names, &n, w->err);
+  for (int i = 0; i < n && s == R50_OK; i++) {
+    char sub[PATH_MAX], full[PATH_MAX];
+    if (!join(sub, sizeof sub, rel, names[i]) || !join(full, sizeof full, w->ds->root, sub))
+      s = r50_fail(w->err, R50_ERR_ARG, "%s/%s/%s: path too long", w->ds->root, rel,
+                   names[i]);
+    else if (is_dir(full))
+      s = walk(w, sub, label, depth + 1);
+    else if (has_image_ext(names[i]))
+      s = push(w->ds, &w->cap, sub, strlen(sub), label, w->err);
+  }
+  free_names(names, n);
+  return s;
+}
+
+typedef struct entry {
+  char *path;
+  int32_t label;
+} entry;
+
+static int cmp_entry(const void *a, const void *b) {
+  return strcmp(((const entry *)a)->path, ((const entry *)b)->path);
+}
+
+/* Sorts rows by path, each label moving with its path. */
+static r50_status sort_entries(r50_dataset *ds, r50_error *err) {
+  entry *e = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *e);
+  if (!e)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
+  for (int64_t i = 0; i < ds->n; i++)
+    e[i] = (entry){ds->paths[i], ds->labels[i]};
+  qsort(e, (size_t)ds->n, sizeof *e, cmp_entry);
+  for (int64_t i = 0; i < ds->n; i++) {
+    ds->paths[i] = e[i].path;
+    ds->labels[i] = e[i].label;
+  }
+  free(e);
+  return R50_OK;
+}
+
+static r50_status open_dir(r50_dataset *ds, r50_error *err) {
+  char **names;
+  int n;
+  R50_TRY(list_dir(ds->root, &names, &n, err));
+  int all_dirs = n > 0;
+  for (int i = 0; i < n && all_dirs; i++) {
+    char full[PATH_MAX];
+    all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
+  }
+  walker w = {ds, 0, err};
+  r50_status s = R50_OK;
+  if (all_dirs) {
+    ds->class_names = names;
+    ds->n_classes = n;
+    for (int c = 0; c < n && s == R50_OK; c++)
+      s = walk(&w, names[c], c, 1);
+  } else {
+    free_names(names, n);
+    s = walk(&w, "", -1, 0);
+  }
+  if (s != R50_OK)
+    return s;
+  return sort_entries(ds, err);
+}
+
+/* ------------------------------------------------------------------ entry points */
+
+r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
+                            r50_error *err) {
+  memset(ds, 0, sizeof *ds);
+  struct stat st;
+  if (stat(spec, &st) != 0)
+    return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO, "%s: %s", spec,
+                    strerror(errno));
+  r50_status s;
+  if (S_ISDIR(st.st_mode)) {
+    if (root)
+      return r50_fail(err, R50_ERR_ARG, "--root applies to list files; %s is a folder",
+                      spec);
+    if (!(ds->root = strdup(spec)))
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    s = open_dir(ds, err);
+  } else {
+    if (root)
+      ds->root = strdup(root);
+    else {
+      const char *slash = strrchr(spec, '/');
+      ds->root = slash ? strndup(spec, (size_t)(slash - spec)) : strdup(".");
+      if (ds->root && !ds->root[0]) {
+        free(ds->root);
+        ds->root = strdup("/");
+      }
+    }
+    if (!ds->root)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    s = open_list(spec, ds, err);
+  }
+  if (s != R50_OK)
+    r50_dataset_free(ds);
+  return s;
+}
+
+void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap) {
+  const char *p = ds->paths[i];
+  if (p[0] == '/')
+    snprintf(buf, cap, "%s", p);
+  else
+    snprintf(buf, cap, "%s/%s", ds->root, p);
+}
+
+void r50_dataset_free(r50_dataset *ds) {
+  if (!ds)
+    return;
+  for (int64_t i = 0; i < ds->n; i++)
+    free(ds->paths[i]);
+  free(ds->paths);
+  free(ds->labels);
+  free_names(ds->class_names, ds->n_classes);
+  free(ds->root);
+  memset(ds, 0, sizeof *ds);
+}

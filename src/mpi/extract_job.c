@@ -1,0 +1,452 @@
+/*
+ * extract_job.c — the extract/predict job loop on every rank.
+ *
+ * Rule: a row is "done" only after its features are on disk (h5store writes status
+ * last), and the pending work is recomputed from the file on --resume, so a job
+ * killed at any moment and resumed gives the file an uninterrupted run gives. Stops
+ * (SIGINT/SIGTERM on any rank) travel through a shared counter, so every rank stops
+ * after its current batch and the file is closed collectively.
+ */
+#include "extract_job.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "h5store.h"
+#include "prefetch.h"
+#include "sha256.h"
+#include "share_list.h"
+#include "work_queue.h"
+
+static volatile sig_atomic_t g_signal; /* the signal that asked this rank to stop */
+
+static void on_signal(int sig) {
+  g_signal = sig;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Per-run state of one rank. */
+typedef struct run {
+  const r50_dist *d;
+  const r50_job *job;
+  r50_dataset ds;
+  r50_model *model;
+  r50_h5_meta meta;
+  r50_h5store *store;
+  r50_work_queue q;
+  int64_t *chunks;  /* pending chunk indices */
+  int64_t n_chunks, pending_rows;
+  int64_t done, failed;           /* this rank */
+  double busy_s, start_s, last_progress_s;
+  char *failures;                 /* "message\n"... of this rank */
+  size_t failures_len, failures_cap;
+  char sha[65];
+  char model_path[4096];
+  int w, h;                       /* prepared size */
+} run;
+
+/* ------------------------------------------------------------------ set-up */
+
+static r50_status model_identity(run *r, r50_error *err) {
+  const r50_job *j = r->job;
+  r50_status s = R50_OK;
+  if (!j->model.pretrained) {
+    snprintf(r->model_path, sizeof r->model_path, "none");
+  } else if (!strcmp(j->model.pretrained, "auto")) {
+    r50_auto_model_path(j->model.arch, r->model_path, sizeof r->model_path);
+  } else {
+    snprintf(r->model_path, sizeof r->model_path, "%s", j->model.pretrained);
+  }
+  if (r->d->rank == 0) {
+    if (j->model.pretrained) {
+      s = r50_sha256_file(r->model_path, r->sha, err);
+    } else { /* random weights: the hash of the parameters themselves */
+      r50_sha256 h;
+      r50_sha256_init(&h);
+      for (int i = 0; i < r50_param_count(r->model); i++) {
+        r50_param_info p = r50_namedparams(r->model, i);
+        if (p.data)
+          r50_sha256_update(&h, p.data, (size_t)p.numel * sizeof(float));
+        else
+          r50_sha256_update(&h, p.ivalue, sizeof *p.ivalue);
+      }
+      r50_sha256_hex(&h, r->sha);
+    }
+  }
+  R50_TRY(r50_dist_agree(r->d, s, err));
+  MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, r->d->comm);
+  return R50_OK;
+}
+
+/* --size none: the first readable image (rank 0) sets the size of all. */
+static r50_status find_native_size(run *r, r50_error *err) {
+  int wh[2] = {0, 0};
+  if (r->d->rank == 0)
+    for (int64_t i = 0; i < r->ds.n && !wh[0]; i++) {
+      char path[4096];
+      r50_dataset_path(&r->ds, i, path, sizeof path);
+      r50_image img = {0};
+      if (r50_image_load(path, &r->job->decode, &img, NULL) == R50_OK) {
+        wh[0] = img.width;
+        wh[1] = img.height;
+      }
+      r50_image_free(&img);
+    }
+  MPI_Bcast(wh, 2, MPI_INT, 0, r->d->comm);
+  if (!wh[0])
+    return r50_fail(err, R50_ERR_FORMAT, "--size none: no image of %s could be read",
+                    r->job->dataset);
+  r->w = wh[0];
+  r->h = wh[1];
+  return R50_OK;
+}
+
+static r50_status build_meta(run *r, r50_error *err) {
+  const r50_job *j = r->job;
+  r50_h5_meta *m = &r->meta;
+  memset(m, 0, sizeof *m);
+  m->arch = j->model.arch;
+  m->downsample_fb = j->model.downsample_fb;
+  m->model = r->model_path;
+  m->model_sha256 = r->sha;
+  m->size_w = j->size_w;
+  m->size_h = j->size_h;
+  m->n_layers = j->n_layers;
+  m->chunk_rows = j->chunk;
+  int in_w = j->predict ? 224 : r->w, in_h = j->predict ? 224 : r->h;
+  for (int l = 0; l < j->n_layers; l++) {
+    int64_t shape[R50_MAX_DIMS];
+    int nd;
+    m->layers[l] = j->layers[l];
+    R50_TRY(r50_layer_shape(r->model, j->layers[l], 1, in_h, in_w, shape, &nd, err));
+    m->ndim[l] = nd - 1;
+    for (int i = 1; i < nd; i++)
+      m->shape[l][i - 1] = shape[i];
+  }
+  return R50_OK;
+}
+
+/* The chunks with at least one row not done. */
+static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
+  const int64_t c = r->job->chunk, total = (r->ds.n + c - 1) / c;
+  r->chunks = malloc((size_t)(total ? total : 1) * sizeof *r->chunks);
+  if (!r->chunks)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  for (int64_t k = 0; k < total; k++) {
+    int64_t pend = 0;
+    for (int64_t i = k * c; i < (k + 1) * c && i < r->ds.n; i++)
+      pend += !status || status[i] != 1;
+    if (pend) {
+      r->chunks[r->n_chunks++] = k;
+      r->pending_rows += pend;
+    }
+  }
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ progress */
+
+static void note_failure(run *r, const char *msg) {
+  size_t n = strlen(msg) + 1;
+  if (r->failures_len + n + 1 > r->failures_cap) {
+    size_t cap = r->failures_cap ? 2 * r->failures_cap : 4096;
+    while (cap < r->failures_len + n + 1)
+      cap *= 2;
+    char *f = realloc(r->failures, cap);
+    if (!f)
+      return; /* the cause stays in /images/error */
+    r->failures = f;
+    r->failures_cap = cap;
+  }
+  memcpy(r->failures + r->failures_len, msg, n - 1);
+  r->failures[r->failures_len + n - 1] = '\n';
+  r->failures_len += n;
+  r->failures[r->failures_len] = 0;
+}
+
+static void progress(run *r, int final) {
+  if (r->d->rank != 0)
+    return;
+  double t = now_s();
+  int tty = isatty(2);
+  if (!final && t - r->last_progress_s < (tty ? 0.5 : 5.0))
+    return;
+  r->last_progress_s = t;
+  int64_t done = r50_queue_read(&r->q, R50_Q_DONE), failed = r50_queue_read(&r->q, R50_Q_FAILED);
+  int64_t all = done + failed, total = r->pending_rows;
+  double el = t - r->start_s, rate = el > 0 ? (double)all / el : 0;
+  double eta = rate > 0 ? (double)(total - all) / rate : 0;
+  char line[256];
+  int width = 30, fill = total ? (int)(width * all / total) : width;
+  char bar[64];
+  for (int i = 0; i < width; i++)
+    bar[i] = i < fill ? '#' : '.';
+  bar[width] = 0;
+  snprintf(line, sizeof line, "%s%s%lld/%lld images (%lld failed), %.1f img/s, ETA %.0fs",
+           tty ? bar : "", tty ? " " : "", (long long)all, (long long)total, (long long)failed, rate, eta);
+  if (tty)
+    fprintf(stderr, "\r%s%s", line, final ? "\n" : "");
+  else
+    r50_log(R50_LOG_INFO, "progress %s", line);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+/* Rows of each layer's output for the batch, with failed rows zeroed. */
+static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
+  const r50_job *j = r->job;
+  r50_tensor out[9];
+  r50_status s;
+  if (j->predict) {
+    s = r50_predict_prepared(r->model, b->x, b->n, j->oversample, &out[0], err);
+  } else {
+    r50_tensor x = {b->x, 4, {b->n, 3, r->h, r->w}, 0};
+    s = r50_forward(r->model, &x, j->layers, j->n_layers, out, err);
+  }
+  R50_TRY(s);
+  const float *rows[9];
+  for (int l = 0; l < j->n_layers; l++) {
+    int64_t per = r50_tensor_numel(&out[l]) / b->n;
+    for (int i = 0; i < b->n; i++)
+      if (b->status[i] != 1)
+        memset(out[l].data + i * per, 0, (size_t)per * sizeof(float));
+    rows[l] = out[l].data;
+  }
+  const char *errs[4096];
+  R50_ASSERT(b->n <= 4096);
+  for (int i = 0; i < b->n; i++) {
+    errs[i] = b->errors[i];
+    if (b->status[i] != 1) {
+      r->failed++;
+      note_failure(r, b->errors[i]);
+    } else {
+      r->done++;
+    }
+  }
+  s = r50_h5_write_rows(r->store, b->row0, b->n, rows, errs, b->status, err);
+  for (int l = 0; l < j->n_layers; l++)
+    r50_tensor_free(&out[l]);
+  return s;
+}
+
+/* Pushes the rows of chunk k that are not done yet. */
+static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *status,
+                             r50_error *err) {
+  const int64_t c = r->job->chunk, end = (k + 1) * c < r->ds.n ? (k + 1) * c : r->ds.n;
+  for (int64_t i = k * c; i < end;) {
+    if (status && status[i] == 1) {
+      i++;
+      continue;
+    }
+    int64_t j = i;
+    while (j < end && !(status && status[j] == 1))
+      j++;
+    R50_TRY(r50_prefetch_push(p, i, j - i, err));
+    i = j;
+  }
+  return R50_OK;
+}
+
+/* The next pending chunk, or -1 when none is left or the job is stopping. */
+static int64_t take_chunk(run *r) {
+  if (g_signal || r50_queue_read(&r->q, R50_Q_STOP) > 0)
+    return -1;
+  int64_t i = r50_queue_next(&r->q);
+  return i < 0 ? -1 : r->chunks[i];
+}
+
+static r50_status work(run *r, const int8_t *status, r50_error *err) {
+  r50_prefetch_opts po = {.batch = r->job->batch, .w = r->w, .h = r->h,
+                          .no_resize = r->job->size_w == 0 && !r->job->predict,
+                          .decode = r->job->decode, .depth = 2};
+  r50_prefetch *p;
+  R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
+  r50_status s = R50_OK;
+  int64_t next = take_chunk(r);
+  if (next >= 0)
+    s = push_chunk(r, p, next, status, err);
+  while (s == R50_OK && next >= 0) {
+    int64_t cur = next;
+    next = take_chunk(r); /* one chunk ahead keeps the decoder busy */
+    if (next >= 0)
+      s = push_chunk(r, p, next, status, err);
+    const int64_t c = r->job->chunk, end = (cur + 1) * c < r->ds.n ? (cur + 1) * c : r->ds.n;
+    int64_t rows_left = 0;
+    for (int64_t i = cur * c; i < end; i++)
+      rows_left += !(status && status[i] == 1);
+    while (s == R50_OK && rows_left > 0) {
+      r50_batch *b = r50_prefetch_pop(p);
+      R50_ASSERT(b != NULL);
+      double t0 = now_s();
+      s = run_batch(r, b, err);
+      r->busy_s += now_s() - t0;
+      rows_left -= b->n;
+      int64_t ok = 0;
+      for (int i = 0; i < b->n; i++)
+        ok += b->status[i] == 1;
+      r50_queue_add(&r->q, R50_Q_DONE, ok);
+      r50_queue_add(&r->q, R50_Q_FAILED, b->n - ok);
+      r50_prefetch_release(p, b);
+      progress(r, 0);
+      if (g_signal)
+        break;
+    }
+    if (g_signal)
+      break;
+  }
+  r50_prefetch_free(p);
+  return s;
+}
+
+/* ------------------------------------------------------------------ the end */
+
+/* Rank 0 prints the summary: counts, time, rates per rank, every failure. */
+static void summary(run *r, double wall, double setup_s) {
+  const r50_dist *d = r->d;
+  double mine[3] = {(double)r->done, (double)r->failed, r->busy_s};
+  double *all = d->rank == 0 ? malloc((size_t)d->size * sizeof mine) : NULL;
+  MPI_Gather(mine, 3, MPI_DOUBLE, all, 3, MPI_DOUBLE, 0, d->comm);
+  int len = (int)r->failures_len, *lens = d->rank == 0 ? calloc((size_t)d->size, sizeof *lens) : NULL;
+  MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, d->comm);
+  int *displ = NULL, total = 0;
+  char *text = NULL;
+  if (d->rank == 0 && all && lens && (displ = calloc((size_t)d->size, sizeof *displ))) {
+    for (int i = 0; i < d->size; i++) {
+      displ[i] = total;
+      total += lens[i];
+    }
+    text = malloc((size_t)total + 1);
+  }
+  MPI_Gatherv(r->failures ? r->failures : "", len, MPI_CHAR, text, lens, displ, MPI_CHAR, 0,
+              d->comm);
+  if (d->rank == 0 && all) {
+    double ok = 0, bad = 0;
+    for (int i = 0; i < d->size; i++)
+      ok += all[3 * i], bad += all[3 * i + 1];
+    double loop = wall - setup_s;
+    r50_log(R50_LOG_INFO,
+            "done: %.0f ok, %.0f failed in %.1f s (%.1f s set-up): %.2f img/s overall, "
+            "%.2f img/s after set-up",
+            ok, bad, wall, setup_s, wall > 0 ? (ok + bad) / wall : 0.0,
+            loop > 0 ? (ok + bad) / loop : 0.0);
+    for (int i = 0; i < d->size; i++)
+      r50_log(R50_LOG_INFO, "  rank %d: %.0f images, %.2f img/s while computing", i,
+              all[3 * i] + all[3 * i + 1],
+              all[3 * i + 2] > 0 ? (all[3 * i] + all[3 * i + 1]) / all[3 * i + 2] : 0.0);
+    if (text) {
+      text[total] = 0;
+      for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        r50_log(R50_LOG_WARN, "failed: %s", line);
+    }
+  }
+  free(all), free(lens), free(displ), free(text);
+}
+
+static void free_run(run *r) {
+  r50_model_free(r->model);
+  r50_dataset_free(&r->ds);
+  free(r->chunks);
+  free(r->failures);
+}
+
+/* Everything before the loop; agreed on by all ranks. */
+static r50_status setup(run *r, int8_t **status, r50_error *err) {
+  const r50_job *j = r->job;
+  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, &r->ds, err));
+  if (r->ds.n == 0)
+    return r50_fail(err, R50_ERR_NOT_FOUND,
+                    "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and "
+                    ".png files; a list file needs 'path label' lines)",
+                    j->dataset);
+  if (!j->model.pretrained && r->d->rank == 0)
+    r50_log(R50_LOG_WARN, "--model none: random weights (seed %llu); the features are not "
+                          "those of a trained network",
+            (unsigned long long)j->model.seed);
+  r->model = r50_model_new(&j->model, err);
+  R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
+  R50_TRY(model_identity(r, err));
+  r->w = j->predict ? 256 : j->size_w;
+  r->h = j->predict ? 256 : j->size_h;
+  if (!r->w)
+    R50_TRY(find_native_size(r, err));
+  R50_TRY(r50_dist_agree(r->d, build_meta(r, err), err));
+  if (j->resume)
+    R50_TRY(r50_h5_resume(r->d, j->output, &r->ds, &r->meta, &r->store, status, err));
+  else
+    R50_TRY(r50_h5_create(r->d, j->output, &r->ds, &r->meta, j->overwrite, &r->store, err));
+  R50_TRY(r50_dist_agree(r->d, pending_chunks(r, *status, err), err));
+  return r50_queue_new(r->d, r->n_chunks, &r->q, err);
+}
+
+int r50_job_run(const r50_dist *d, const r50_job *job) {
+  run r = {.d = d, .job = job};
+  r50_error err = {0};
+  int8_t *status = NULL;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  r.start_s = now_s();
+  r50_status s = setup(&r, &status, &err);
+  if (s != R50_OK) {
+    if (r.store)
+      r50_h5_close(r.store, 0, NULL);
+    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    free(status);
+    free_run(&r);
+    return 1;
+  }
+  if (d->rank == 0)
+    r50_log(R50_LOG_INFO, "%s %lld of %lld images of %s on %d rank%s -> %s",
+            job->resume ? "resuming:" : "extracting", (long long)r.pending_rows,
+            (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s", job->output);
+  MPI_Barrier(d->comm);
+  double setup_s = now_s() - r.start_s;
+  s = work(&r, status, &err);
+  if (s != R50_OK) /* a rank that cannot write cannot be waited for */
+    r50_dist_abort(d, 1, err.msg);
+  if (g_signal)
+    r50_queue_add(&r.q, R50_Q_STOP, 1);
+  progress(&r, 1);
+  MPI_Barrier(d->comm);
+  int64_t stopped = r50_queue_read(&r.q, R50_Q_STOP), ok = r50_queue_read(&r.q, R50_Q_DONE);
+  MPI_Bcast(&stopped, 1, MPI_INT64_T, 0, d->comm);
+  MPI_Bcast(&ok, 1, MPI_INT64_T, 0, d->comm);
+  r50_queue_free(&r.q);
+  int64_t earlier_ok = 0;
+  for (int64_t i = 0; status && i < r.ds.n; i++)
+    earlier_ok += status[i] == 1;
+  int complete = !stopped && ok + earlier_ok > 0;
+  summary(&r, now_s() - r.start_s, setup_s);
+  s = r50_h5_close(r.store, complete, &err);
+  s = r50_dist_agree(d, s, &err);
+  int sig = 0, any = g_signal;
+  MPI_Allreduce(&any, &sig, 1, MPI_INT, MPI_MAX, d->comm);
+  int code = 0;
+  if (s != R50_OK) {
+    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    code = 1;
+  } else if (stopped) {
+    if (d->rank == 0)
+      r50_log(R50_LOG_WARN, "stopped by a signal; what was finished is saved: continue with "
+                            "--resume");
+    code = 128 + (sig ? sig : SIGTERM);
+  } else if (ok + earlier_ok == 0) {
+    if (d->rank == 0)
+      r50_log(R50_LOG_ERROR, "no image of %s could be read; see the failures above",
+              job->dataset);
+    code = R50_EXIT_NO_IMAGE;
+  }
+  free(status);
+  free_run(&r);
+  return code;
+}

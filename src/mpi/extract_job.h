@@ -1,0 +1,35 @@
+/*
+ * extract_job.h — `r50worker extract` and `predict` as an MPI job: rank 0 lists the
+ * dataset, ranks take chunks dynamically, prepare the next batch on a thread while the
+ * current one runs, and write rows into one parallel HDF5 file.
+ *
+ * Exit codes: 0 done (failed images are listed, and kept in /images/error);
+ * 1 error; 2 usage; 3 no image could be read; 130/143 stopped by SIGINT/SIGTERM after
+ * saving what was finished (continue with --resume).
+ */
+#ifndef R50_EXTRACT_JOB_H
+#define R50_EXTRACT_JOB_H
+
+#include "dist.h"
+#include "r50.h"
+
+#define R50_EXIT_NO_IMAGE 3
+
+typedef struct r50_job {
+  const char *dataset, *root, *output; /* output NULL: predict without -o */
+  const char *layers[9];
+  int n_layers;
+  int size_w, size_h;        /* 0 0: --size none */
+  int batch, chunk;          /* images per forward, rows per work chunk */
+  int resume, overwrite;
+  r50_decode_opts decode;
+  r50_config model;          /* arch, fb, pretrained, seed, threads */
+  const char *model_name;    /* what --model said: "none", "auto" or a path */
+  int predict, oversample, top;
+  const char *labels;        /* predict: synset_words.txt */
+} r50_job;
+
+/* Runs the job on every rank; returns the process exit code (the same on all ranks). */
+int r50_job_run(const r50_dist *d, const r50_job *job);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * predict_print.c — reads /images/path, /images/status and /features/prob of a
+ * feature file (serial HDF5) and prints each done row's top classes to stdout.
+ */
+#include "predict_print.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "r50.h"
+
+typedef struct labels {
+  char **names;
+  int n;
+} labels;
+
+static int load_labels(const char *path, labels *l) {
+  memset(l, 0, sizeof *l);
+  if (!path)
+    return 0;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    r50_log(R50_LOG_ERROR, "--labels %s: %s", path, strerror(errno));
+    return 1;
+  }
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    const char *sp = strchr(line, ' ');
+    char **n = realloc(l->names, (size_t)(l->n + 1) * sizeof *n);
+    if (!n)
+      break;
+    l->names = n;
+    l->names[l->n++] = strdup(sp ? sp + 1 : line);
+  }
+  fclose(f);
+  return 0;
+}
+
+static void free_labels(labels *l) {
+  for (int i = 0; i < l->n; i++)
+    free(l->names[i]);
+  free(l->names);
+}
+
+static void print_row(const char *path, const float *p, int top, const labels *l) {
+  int idx[1000];
+  for (int i = 0; i < 1000; i++)
+    idx[i] = i;
+  for (int k = 0; k < top; k++) /* partial selection sort: top is small */
+    for (int i = k + 1; i < 1000; i++)
+      if (p[idx[i]] > p[idx[k]]) {
+        int t = idx[k];
+        idx[k] = idx[i];
+        idx[i] = t;
+      }
+  for (int k = 0; k < top; k++) {
+    if (idx[k] < l->n && l->names[idx[k]])
+      printf("%s\t%s\t%.6f\n", path, l->names[idx[k]], p[idx[k]]);
+    else
+      printf("%s\t%d\t%.6f\n", path, idx[k], p[idx[k]]);
+  }
+}
+
+int r50_predict_print(const char *h5path, int top, const char *labels_path) {
+  labels l;
+  if (load_labels(labels_path, &l))
+    return 1;
+  hid_t f = H5Fopen(h5path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t dp = f >= 0 ? H5Dopen2(f, "/images/path", H5P_DEFAULT) : -1;
+  hid_t ds = f >= 0 ? H5Dopen2(f, "/images/status", H5P_DEFAULT) : -1;
+  hid_t dq = f >= 0 ? H5Dopen2(f, "/features/prob", H5P_DEFAULT) : -1;
+  hid_t sp = dp >= 0 ? H5Dget_space(dp) : -1, pt = dp >= 0 ? H5Dget_type(dp) : -1;
+  hsize_t n = 0;
+  if (sp >= 0)
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+  size_t len = pt >= 0 ? H5Tget_size(pt) : 0;
+  char *paths = malloc((size_t)n * len + 1);
+  int8_t *status = malloc((size_t)n + 1);
+  float *prob = malloc((size_t)n * 1000 * sizeof(float) + 1);
+  int rc = 1;
+  if (paths && status && prob && ds >= 0 && dq >= 0 &&
+      H5Dread(dp, pt, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths) >= 0 &&
+      H5Dread(ds, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status) >= 0 &&
+      H5Dread(dq, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prob) >= 0) {
+    for (hsize_t i = 0; i < n; i++) {
+      if (status[i] != 1)
+        continue;
+      char path[4096];
+      snprintf(path, sizeof path, "%.*s", (int)len, paths + i * len);
+      print_row(path, prob + i * 1000, top, &l);
+    }
+    rc = 0;
+  } else {
+    r50_log(R50_LOG_ERROR, "%s: cannot read the predictions back", h5path);
+  }
+  free(paths), free(status), free(prob);
+  if (pt >= 0)
+    H5Tclose(pt);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (dp >= 0)
+    H5Dclose(dp);
+  if (ds >= 0)
+    H5Dclose(ds);
+  if (dq >= 0)
+    H5Dclose(dq);
+  if (f >= 0)
+    H5Fclose(f);
+  free_labels(&l);
+  return rc;
+}

@@ -1,0 +1,14 @@
+/*
+ * fuzz_listfile.c — libFuzzer target: the dataset list-file parser on arbitrary bytes.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  r50_dataset ds = {0};
+  r50_dataset_parse_list((const char *)data, size, "fuzz.txt", &ds, NULL);
+  r50_dataset_free(&ds);
+  return 0;
+}

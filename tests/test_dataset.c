@@ -1,0 +1,131 @@
+/*
+ * test_dataset.c — dataset listing: ImageFolder classes, flat and nested folders in
+ * bytewise order, hidden and non-image files skipped, list files with comments,
+ * labels and malformed lines named by file and line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dataset.h"
+#include "test_util.h"
+
+static char g_dir[] = "/tmp/r50-dataset-XXXXXX";
+
+static void touch(const char *rel) {
+  char path[512], cmd[1100];
+  snprintf(path, sizeof path, "%s/%s", g_dir, rel);
+  snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\" && : > '%s'", path, path);
+  CHECK(system(cmd) == 0, "%s", cmd);
+}
+
+static void write_file(const char *rel, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", g_dir, rel);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL, "%s", path);
+  if (f) {
+    fputs(text, f);
+    fclose(f);
+  }
+}
+
+static void test_image_folder(void) {
+  touch("classes/zebra/b.jpg");
+  touch("classes/zebra/a.PNG");
+  touch("classes/ant/x/deep.jpeg");
+  touch("classes/ant/y.jpg");
+  touch("classes/ant/notes.txt");
+  touch("classes/ant/.hidden.jpg");
+  touch("classes/.git/c.jpg");
+  char root[512];
+  snprintf(root, sizeof root, "%s/classes", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  CHECK(ds.n_classes == 2 && !strcmp(ds.class_names[0], "ant") &&
+            !strcmp(ds.class_names[1], "zebra"),
+        "classes");
+  const char *want[] = {"ant/x/deep.jpeg", "ant/y.jpg", "zebra/a.PNG", "zebra/b.jpg"};
+  const int labels[] = {0, 0, 1, 1};
+  CHECK(ds.n == 4, "%lld rows", (long long)ds.n);
+  for (int i = 0; i < 4 && i < ds.n; i++)
+    CHECK(!strcmp(ds.paths[i], want[i]) && ds.labels[i] == labels[i], "row %d: %s %d", i,
+          ds.paths[i], ds.labels[i]);
+  char full[600];
+  r50_dataset_path(&ds, 1, full, sizeof full);
+  CHECK(strstr(full, "/classes/ant/y.jpg") != NULL, "%s", full);
+  r50_dataset_free(&ds);
+}
+
+static void test_flat_folder(void) {
+  /* a file at the root: no classes; "a-b/c.jpg" sorts after "a.jpg"? bytewise: '-' <
+   * '.', so "a-b/c.jpg" < "a.jpg" < "a/z.jpg" ('.' < '/') */
+  touch("flat/a.jpg");
+  touch("flat/a/z.jpg");
+  touch("flat/a-b/c.jpg");
+  char root[512];
+  snprintf(root, sizeof root, "%s/flat", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  const char *want[] = {"a-b/c.jpg", "a.jpg", "a/z.jpg"};
+  CHECK(ds.n == 3 && ds.n_classes == 0, "%lld rows", (long long)ds.n);
+  for (int i = 0; i < 3 && i < ds.n; i++)
+    CHECK(!strcmp(ds.paths[i], want[i]) && ds.labels[i] == -1, "row %d: %s", i, ds.paths[i]);
+  r50_dataset_free(&ds);
+}
+
+static void test_list_file(void) {
+  write_file("list.txt", "# train list\n\nimg/a.jpg 3\r\n  img/b.png\t7  \nimg/c.jpg\n"
+                         "/abs/d.jpg 0");
+  char path[512];
+  snprintf(path, sizeof path, "%s/list.txt", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  CHECK(ds.n == 4, "%lld rows", (long long)ds.n);
+  if (ds.n == 4) {
+    CHECK(!strcmp(ds.paths[0], "img/a.jpg") && ds.labels[0] == 3, "row 0");
+    CHECK(!strcmp(ds.paths[1], "img/b.png") && ds.labels[1] == 7, "row 1");
+    CHECK(!strcmp(ds.paths[2], "img/c.jpg") && ds.labels[2] == -1, "row 2");
+    char full[600];
+    r50_dataset_path(&ds, 0, full, sizeof full);
+    CHECK(!strcmp(full + strlen(g_dir), "/img/a.jpg"), "relative to the list's folder: %s",
+          full);
+    r50_dataset_path(&ds, 3, full, sizeof full);
+    CHECK(!strcmp(full, "/abs/d.jpg"), "absolute path kept: %s", full);
+  }
+  r50_dataset_free(&ds);
+  CHECK(r50_dataset_open(path, "/data", &ds, &err) == R50_OK && !strcmp(ds.root, "/data"),
+        "--root");
+  r50_dataset_free(&ds);
+
+  const char *bad[][2] = {{"a.jpg 1\nb.jpg one\n", ":2: label 'one'"},
+                          {"a.jpg 1 2\n", ":1: want 'path label', found 3 fields"},
+                          {"\n\na.jpg 99999999999\n", ":3: label"},
+                          {"a.jpg -2\n", ":1: label '-2'"}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    write_file("bad.txt", bad[i][0]);
+    snprintf(path, sizeof path, "%s/bad.txt", g_dir);
+    r50_status s = r50_dataset_open(path, NULL, &ds, &err);
+    CHECK(s == R50_ERR_FORMAT && strstr(err.msg, "bad.txt") && strstr(err.msg, bad[i][1]),
+          "malformed list %zu: %s", i, err.msg);
+  }
+  CHECK(r50_dataset_open("/nonexistent/list.txt", NULL, &ds, &err) == R50_ERR_NOT_FOUND &&
+            strstr(err.msg, "/nonexistent/list.txt"),
+        "missing: %s", err.msg);
+}
+
+int main(void) {
+  if (!mkdtemp(g_dir))
+    return 1;
+  test_image_folder();
+  test_flat_folder();
+  test_list_file();
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  CHECK(system(cmd) == 0, "cleanup");
+  return test_result("test_dataset");
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""test_prepare_pil.py — PIL (Debian's Pillow 9.4) as the oracle of image decoding,
+resizing and Chainer's prepare, through image_tool.
+
+On real photos (Debian's python3-skimage and python3-sklearn data) and on synthetic
+files covering every JPEG and PNG layout PIL reads:
+  * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs equal
+    the documented high byte instead (PIL saturates them to white);
+  * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
+  * prepare: float32 (3, H, W) against Chainer's prepare in numpy: max and mean |diff|
+    are printed and must be <= 1 and <= 0.01 (they are 0 when the above hold);
+  * --exif-rotate equals ImageOps.exif_transpose, for the 8 orientations;
+  * --fast-decode keeps big JPEGs at least the target size and close to the exact path;
+  * damaged files (cut at many points, empty, text, too many pixels, missing) fail with
+    the path and the cause in the message exactly where PIL fails, and read the same
+    where PIL reads them.
+
+Usage: test_prepare_pil.py IMAGE_TOOL
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import image_cases  # noqa: E402
+
+warnings.simplefilter("ignore")  # PIL's palette-transparency notice
+TOOL = None
+MEAN = np.array([103.063, 115.903, 123.152], dtype=np.float32)
+failures = []
+passed = 0
+
+
+def check(cond, msg):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(msg)
+        print("FAIL:", msg)
+
+
+def run_tool(args, out_npz):
+    """Runs image_tool; returns ({index: array}, {index: failure message})."""
+    r = subprocess.run([TOOL] + args, capture_output=True, text=True)
+    if r.returncode not in (0, 3):
+        raise RuntimeError(f"image_tool {' '.join(args[:4])}: exit {r.returncode}\n"
+                           f"{r.stdout}{r.stderr}")
+    fails = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("FAIL\t"):
+            _, i, msg = line.split("\t", 2)
+            fails[int(i)] = msg
+    with np.load(out_npz) as z:
+        arrays = {int(k): z[k] for k in z.files}
+    return arrays, fails
+
+
+def pil_rgb(path, exif_rotate=False):
+    im = Image.open(path)
+    if exif_rotate:
+        im = ImageOps.exif_transpose(im)
+    if image_cases.is_grey16(path):
+        return Image.fromarray(image_cases.sane_grey16(path))
+    return im.convert("RGB")
+
+
+def chainer_prepare(rgb_image, size):
+    a = np.asarray(rgb_image.resize(size), dtype=np.float32)
+    a = a[:, :, ::-1] - MEAN
+    return a.transpose(2, 0, 1)
+
+
+def name(p):
+    return os.path.basename(p)
+
+
+# ---------------------------------------------------------------------- checks
+
+def check_decode(files, tmp):
+    arrays, fails = run_tool(["decode", f"{tmp}/dec.npz"] + files, f"{tmp}/dec.npz")
+    for i, p in enumerate(files):
+        if i in fails:
+            check(False, f"decode {name(p)}: {fails[i]}")
+            continue
+        want = np.asarray(pil_rgb(p))
+        got = arrays[i]
+        same = got.shape == want.shape and np.array_equal(got, want)
+        detail = "" if got.shape != want.shape or same else \
+            f", max|diff| {np.abs(got.astype(int) - want).max()}"
+        check(same, f"decode {name(p)}: {got.shape} vs PIL {want.shape}{detail}")
+
+
+def check_resize_prepare(files, size, tmp):
+    w, h = size
+    arrays, fails = run_tool(["resize", str(w), str(h), f"{tmp}/rs.npz"] + files,
+                             f"{tmp}/rs.npz")
+    prepared, pfails = run_tool(["prepare", str(w), str(h), f"{tmp}/pp.npz"] + files,
+                                f"{tmp}/pp.npz")
+    worst, total, count, exact = 0.0, 0.0, 0, 0
+    for i, p in enumerate(files):
+        if i in fails or i in pfails:
+            check(False, f"resize {name(p)} to {w}x{h}: {fails.get(i) or pfails.get(i)}")
+            continue
+        rgb = pil_rgb(p)
+        want = np.asarray(rgb.resize(size))
+        same = np.array_equal(arrays[i], want)
+        exact += same
+        check(same, f"resize {name(p)} to {w}x{h}: max|diff| "
+                    f"{np.abs(arrays[i].astype(int) - want).max()}")
+        ref = chainer_prepare(rgb, size)
+        got = prepared[i]
+        check(got.shape == ref.shape and got.dtype == np.float32,
+              f"prepare {name(p)}: {got.shape} {got.dtype}")
+        d = np.abs(got.astype(np.float64) - ref)
+        worst, total, count = max(worst, d.max()), total + d.sum(), count + d.size
+    mean = total / max(count, 1)
+    print(f"prepare {w}x{h} (W x H): {len(files)} images, {exact} resized bit-exact, "
+          f"max|diff| {worst:g}, mean|diff| {mean:g}")
+    check(worst <= 1 and mean <= 0.01, f"prepare {w}x{h}: max {worst} mean {mean}")
+
+
+def check_exif(files, tmp):
+    arrays, fails = run_tool(["--exif-rotate", "decode", f"{tmp}/ex.npz"] + files,
+                             f"{tmp}/ex.npz")
+    for i, p in enumerate(files):
+        want = np.asarray(pil_rgb(p, exif_rotate=True))
+        ok = i not in fails and np.array_equal(arrays[i], want)
+        check(ok, f"exif-rotate {name(p)}: {fails.get(i, '')} "
+                  f"{arrays[i].shape if i in arrays else ''} vs {want.shape}")
+    # without the flag the orientation is ignored, as in Chainer
+    arrays, _ = run_tool(["decode", f"{tmp}/ex0.npz"] + files, f"{tmp}/ex0.npz")
+    for i, p in enumerate(files):
+        check(np.array_equal(arrays[i], np.asarray(pil_rgb(p))), f"no-rotate {name(p)}")
+
+
+def check_fast_decode(big_jpegs, small, tmp):
+    files = big_jpegs + small
+    exact, _ = run_tool(["prepare", "224", "224", f"{tmp}/fx.npz"] + files, f"{tmp}/fx.npz")
+    fast, fails = run_tool(["--fast-decode", "prepare", "224", "224", f"{tmp}/ff.npz"] +
+                           files, f"{tmp}/ff.npz")
+    for i, p in enumerate(files):
+        if i in fails:
+            check(False, f"fast-decode {name(p)}: {fails[i]}")
+            continue
+        d = np.abs(fast[i] - exact[i])
+        if p in small:
+            check(d.max() == 0, f"fast-decode {name(p)} (no DCT scaling) differs")
+        else:
+            print(f"fast-decode {name(p)} {Image.open(p).size}: mean|diff| {d.mean():.3f} "
+                  f"vs exact")
+            check(0 < d.mean() < 4, f"fast-decode {name(p)}: mean|diff| {d.mean()}")
+
+
+def damaged_files(tmp, photo_jpeg, photo_png):
+    """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL."""
+    cases = []
+
+    def put(fname, data, must_fail, cause):
+        p = os.path.join(tmp, fname)
+        with open(p, "wb") as f:
+            f.write(data)
+        cases.append((p, must_fail, cause))
+
+    jpg = open(photo_jpeg, "rb").read()
+    prog = image_cases.jpeg_bytes(Image.open(photo_jpeg), progressive=True)
+    png = open(photo_png, "rb").read()
+    for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.999):
+        put(f"cut{frac}.jpg", jpg[:int(len(jpg) * frac)], True, "")
+        put(f"cut{frac}_progressive.jpg", prog[:int(len(prog) * frac)], True, "")
+        put(f"cut{frac}.png", png[:int(len(png) * frac)], True, "")
+    put("no_eoi.jpg", jpg[:-2], True, "truncated JPEG data")
+    put("cut_mid.jpg", jpg[:len(jpg) // 2], True, "truncated JPEG data")
+    put("cut_mid.png", png[:len(png) // 2], True, "truncated PNG data")
+    for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
+        put(f"cut_tail{k}.png", png[:-k], None, "")
+    put("empty.jpg", b"", True, "empty file")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG or PNG")
+    put("gif.png", b"GIF89a" + bytes(20), True, "GIF")
+    # a SOF declaring 30000 x 30000: refused from the header, before any allocation
+    sof = jpg.find(b"\xff\xc0")
+    big = bytearray(jpg)
+    big[sof + 5:sof + 9] = (30000).to_bytes(2, "big") * 2
+    put("huge.jpg", bytes(big), True, "30000x30000 = 900000000 pixels exceeds --max-pixels")
+    bigpng = bytearray(png)
+    bigpng[16:24] = (20000).to_bytes(4, "big") * 2
+    import zlib
+    bigpng[29:33] = zlib.crc32(bytes(bigpng[12:29])).to_bytes(4, "big")
+    put("huge.png", bytes(bigpng), True, "20000x20000 = 400000000 pixels exceeds")
+    cases.append((os.path.join(tmp, "missing.jpg"), True, "cannot open"))
+    return cases
+
+
+def check_damaged(cases, tmp):
+    files = [c[0] for c in cases]
+    arrays, fails = run_tool(["decode", f"{tmp}/bad.npz"] + files, f"{tmp}/bad.npz")
+    for i, (p, must_fail, cause) in enumerate(cases):
+        try:
+            want = np.asarray(Image.open(p).convert("RGB"))
+        except Exception:  # noqa: BLE001 — any PIL failure
+            want = None
+        if want is None or must_fail:
+            msg = fails.get(i, "")
+            check(want is None, f"{name(p)}: PIL read it, expected a failure")
+            check(i in fails and msg.startswith(p + ": ") and cause in msg,
+                  f"{name(p)}: expected failure '{p}: ...{cause}...', got '{msg}'")
+        else:
+            check(i in arrays and np.array_equal(arrays[i], want),
+                  f"{name(p)}: PIL reads it; r50 {fails.get(i, 'differs')}")
+
+
+def main():
+    global TOOL
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    TOOL = os.path.abspath(sys.argv[1])
+    photos, broken = image_cases.real_photos()
+    if len(photos) < 10:
+        print(f"FAIL: real photos missing: install {image_cases.PHOTO_PACKAGES}")
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        syn_dir = os.path.join(tmp, "syn")
+        os.mkdir(syn_dir)
+        chelsea = [p for p in photos if name(p) == "chelsea.png"][0]
+        syn = image_cases.synthetic_cases(syn_dir, photo=chelsea)
+        for fmt in ("cmyk", "ycck"):
+            p = os.path.join(syn_dir, f"{fmt}_libjpeg.jpg")
+            subprocess.run([TOOL, "cmyk-jpeg", p, "83", "57", fmt], check=True)
+            syn[name(p)] = p
+        synthetic = sorted(syn.values())
+        every = photos + synthetic
+        print(f"{len(photos)} photos, {len(synthetic)} synthetic files")
+
+        check_decode(every, tmp)
+        for size in [(224, 224), (200, 160)]:
+            check_resize_prepare(every, size, tmp)
+        small = [p for p in every if max(Image.open(p).size) <= 512]
+        check_resize_prepare(small, (613, 577), tmp)  # upscaling
+
+        exif = [syn[f"exif_orient{o}.jpg"] for o in range(1, 9)] + [
+            syn["exif_orient6.png"]] + [p for p in photos if name(p) == "hubble_deep_field.jpg"]
+        check_exif(exif, tmp)
+
+        big = [p for p in photos if p.endswith(".jpg") and min(Image.open(p).size) >= 448]
+        check_fast_decode(big, [syn["q90_420.jpg"], syn["odd_17x13.jpg"]], tmp)
+
+        rocket = [p for p in photos if name(p) == "rocket.jpg"][0]
+        cases = damaged_files(tmp, rocket, chelsea)
+        cases += [(p, True, "truncated JPEG data") for p in broken]
+        check_damaged(cases, tmp)
+
+    print(f"{passed} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
