@@ -54,7 +54,8 @@ typedef enum r50_log_level {
 
 /* Writes one line to stderr with a "[rank/size host]" prefix. INFO and DEBUG are
  * written by rank 0 only; WARN and ERROR by any rank. Lines below the level set by
- * r50_log_set_level (default INFO) are dropped. */
+ * r50_log_set_level (default INFO) are dropped. The environment variable R50_LOG=debug
+ * sets the level to DEBUG, and then every rank writes every line. */
 void r50_log(r50_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void r50_log_set_level(r50_log_level level);

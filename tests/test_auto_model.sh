@@ -78,5 +78,29 @@ for want in "$work/empty/pfnet/chainer/models/ResNet-50-model.caffemodel" \
 done
 cat "$work/out/log_empty"
 
+# Under mpirun: 4 ranks of `extract --model auto` start together on a cache holding only
+# the caffemodel; R50_LOG=debug makes every rank log, so the conversions can be counted;
+# the features equal those computed with the expected npz.
+mroot=$work/mroot/pfnet/chainer/models
+mkdir -p "$mroot" "$work/photos"
+cp "$src/ResNet-50-model.caffemodel" "$mroot/"
+"$py" -c "import sys; sys.path.insert(0, '$(dirname "$0")'); import photos
+photos.make_dataset('$work/photos', 6, broken=False)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+CHAINER_DATASET_ROOT=$work/mroot R50_LOG=debug ASAN_OPTIONS=detect_leaks=0 \
+  mpirun --oversubscribe -np 4 "$bin" extract --model auto --batch 1 --chunk 1 --threads 1 \
+  "$work/photos" -o "$work/auto.h5" 2>"$work/out/log_mpi" ||
+  bad "mpirun -np 4 extract --model auto: $(tail -5 "$work/out/log_mpi")"
+n=$(grep -c "info: converted " "$work/out/log_mpi")
+[ "$n" = 1 ] || bad "4 ranks converted the caffemodel $n times, expected once"
+ASAN_OPTIONS=detect_leaks=0 "$bin" extract --model "$src/expected.npz" --threads 1 \
+  "$work/photos" -o "$work/ref.h5" 2>"$work/out/log_mpi_ref" ||
+  bad "extract with the expected npz: $(tail -3 "$work/out/log_mpi_ref")"
+"$py" -c "import h5py, sys
+a, b = (h5py.File(p, 'r')['features/pool5'][()] for p in sys.argv[1:])
+sys.exit(0 if a.tobytes() == b.tobytes() else 1)" "$work/auto.h5" "$work/ref.h5" ||
+  bad "features of the 4-rank --model auto run differ from the expected npz's"
+say "mpirun -np 4 --model auto: converted $n time(s); features equal the expected npz's"
+
 [ $fail = 0 ] && rm -rf "$work" && say "auto model: all checks passed"
 exit $fail
