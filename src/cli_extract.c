@@ -95,8 +95,7 @@ static int run_job(const char *cmd, r50_job *job, const job_opts *o, int argc, c
 
 static int job_command(int argc, char **argv, int predict) {
   const char *cmd = predict ? "predict" : "extract";
-  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16,
-                .chunk = 64, .max_pixels = 178956970, .top = 5};
+  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16, .max_pixels = 178956970, .top = 5};
   const cli_opt opts[] = {
       CLI_MODEL_OPTS(o.mo),
       {"o", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file (same as --output)", 0, 0, NULL},
@@ -110,7 +109,8 @@ static int job_command(int argc, char **argv, int predict) {
       {"root", CLI_STRING, &o.root, "DIR", "folder the paths of a list file are relative to", 0,
        0, NULL},
       {"batch", CLI_INT, &o.batch, "B", "images per forward", 1, 4096, NULL},
-      {"chunk", CLI_INT, &o.chunk, "C", "images per work chunk taken by a rank", 1, 1 << 20,
+      {"chunk", CLI_INT, &o.chunk, "C",
+       "images per work chunk taken by a rank (0: N / (4 x ranks), at most 64)", 0, 1 << 20,
        NULL},
       {"resume", CLI_FLAG, &o.resume, NULL, "continue an interrupted job's output", 0, 0, NULL},
       {"overwrite", CLI_FLAG, &o.overwrite, NULL, "replace an existing output", 0, 0, NULL},

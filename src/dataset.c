@@ -311,6 +311,8 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                       spec);
     if (!(ds->root = strdup(spec)))
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    for (size_t n = strlen(ds->root); n > 1 && ds->root[n - 1] == '/'; n--)
+      ds->root[n - 1] = 0; /* "photos/" and "photos" name the same rows */
     s = open_dir(ds, err);
   } else {
     if (root)

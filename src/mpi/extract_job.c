@@ -45,6 +45,7 @@ typedef struct run {
   r50_h5_meta meta;
   r50_h5store *store;
   r50_work_queue q;
+  int64_t chunk;    /* rows per work chunk */
   int64_t *chunks;  /* pending chunk indices */
   int64_t n_chunks, pending_rows;
   int64_t done, failed;           /* this rank */
@@ -123,7 +124,7 @@ static r50_status build_meta(run *r, r50_error *err) {
   m->size_w = j->size_w;
   m->size_h = j->size_h;
   m->n_layers = j->n_layers;
-  m->chunk_rows = j->chunk;
+  m->chunk_rows = r->chunk;
   int in_w = j->predict ? 224 : r->w, in_h = j->predict ? 224 : r->h;
   for (int l = 0; l < j->n_layers; l++) {
     int64_t shape[R50_MAX_DIMS];
@@ -139,7 +140,7 @@ static r50_status build_meta(run *r, r50_error *err) {
 
 /* The chunks with at least one row not done. */
 static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
-  const int64_t c = r->job->chunk, total = (r->ds.n + c - 1) / c;
+  const int64_t c = r->chunk, total = (r->ds.n + c - 1) / c;
   r->chunks = malloc((size_t)(total ? total : 1) * sizeof *r->chunks);
   if (!r->chunks)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
@@ -243,7 +244,7 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
 /* Pushes the rows of chunk k that are not done yet. */
 static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *status,
                              r50_error *err) {
-  const int64_t c = r->job->chunk, end = (k + 1) * c < r->ds.n ? (k + 1) * c : r->ds.n;
+  const int64_t c = r->chunk, end = (k + 1) * c < r->ds.n ? (k + 1) * c : r->ds.n;
   for (int64_t i = k * c; i < end;) {
     if (status && status[i] == 1) {
       i++;
@@ -281,7 +282,7 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
     next = take_chunk(r); /* one chunk ahead keeps the decoder busy */
     if (next >= 0)
       s = push_chunk(r, p, next, status, err);
-    const int64_t c = r->job->chunk, end = (cur + 1) * c < r->ds.n ? (cur + 1) * c : r->ds.n;
+    const int64_t c = r->chunk, end = (cur + 1) * c < r->ds.n ? (cur + 1) * c : r->ds.n;
     int64_t rows_left = 0;
     for (int64_t i = cur * c; i < end; i++)
       rows_left += !(status && status[i] == 1);
@@ -373,6 +374,9 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
     r50_log(R50_LOG_WARN, "--model none: random weights (seed %llu); the features are not "
                           "those of a trained network",
             (unsigned long long)j->model.seed);
+  /* auto: about four chunks a rank, at most 64 rows, so small jobs spread too */
+  r->chunk = j->chunk > 0 ? j->chunk : (r->ds.n + 4 * r->d->size - 1) / (4 * r->d->size);
+  r->chunk = r->chunk < 1 ? 1 : r->chunk > 64 && j->chunk <= 0 ? 64 : r->chunk;
   r->model = r50_model_new(&j->model, err);
   R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
   R50_TRY(model_identity(r, err));

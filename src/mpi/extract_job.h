@@ -20,7 +20,7 @@ typedef struct r50_job {
   const char *layers[9];
   int n_layers;
   int size_w, size_h;        /* 0 0: --size none */
-  int batch, chunk;          /* images per forward, rows per work chunk */
+  int batch, chunk;          /* images per forward, rows per work chunk (0: auto) */
   int resume, overwrite;
   r50_decode_opts decode;
   r50_config model;          /* arch, fb, pretrained, seed, threads */
