@@ -56,14 +56,6 @@ static const char *marker_of(r50_arch arch) {
 
 /* ------------------------------------------------------------------ checks */
 
-static void format_dims(char *buf, size_t cap, int ndim, const int64_t *dims) {
-  size_t n = (size_t)snprintf(buf, cap, "(");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)dims[i]);
-  if (n < cap)
-    snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
-}
-
 /* Shapes equal once leading 1s are dropped: legacy blobs are 4-D, so a vector (C) is
  * stored as (1, 1, 1, C) and fc1000's (1000, 2048) as (1, 1, 1000, 2048). */
 static int same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
@@ -121,8 +113,8 @@ static r50_status copy_blob(const transfer *t, const caffe_layer *L, int bi,
   const r50_param_desc *d = &t->net->params[p];
   if (!same_shape(b->ndim, b->shape, d->ndim, d->shape)) {
     char got[160], want[160];
-    format_dims(got, sizeof got, b->ndim, b->shape);
-    format_dims(want, sizeof want, d->ndim, d->shape);
+    r50_format_shape(got, sizeof got, b->ndim, b->shape);
+    r50_format_shape(want, sizeof want, d->ndim, d->shape);
     return r50_fail(t->err, R50_ERR_MISMATCH,
                     "%s: layer '%s' blob %d (%s) has shape %s, expected %s for %s",
                     t->file, L->name, bi, what, got, want, d->name);

@@ -11,16 +11,13 @@
  */
 #include "caffemodel.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "protowire.h"
 
 /* Field numbers from caffe.proto. */
@@ -166,14 +163,6 @@ static r50_status scan_blob(const parse_ctx *c, pw_reader r, blob_scan *s) {
   return rc < 0 ? wire_fail(c, &r, why) : R50_OK;
 }
 
-static void format_dims(char *buf, size_t cap, int ndim, const int64_t *dims) {
-  size_t n = (size_t)snprintf(buf, cap, "(");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)dims[i]);
-  if (n < cap)
-    snprintf(buf + n, cap - n, ")");
-}
-
 /* Sets the blob's shape and count from the scan and checks them against the values. */
 static r50_status blob_shape(const parse_ctx *c, const blob_scan *s, caffe_blob *b) {
   if (s->legacy) {
@@ -195,7 +184,7 @@ static r50_status blob_shape(const parse_ctx *c, const blob_scan *s, caffe_blob 
   int64_t n = s->n_float ? s->n_float : s->n_double;
   if (n != count) {
     char dims[160];
-    format_dims(dims, sizeof dims, b->ndim, b->shape);
+    r50_format_shape(dims, sizeof dims, b->ndim, b->shape);
     return fail(c, "shape %s holds %lld values but the blob has %lld", dims,
                 (long long)count, (long long)n);
   }
@@ -364,50 +353,11 @@ r50_status caffe_net_parse(const uint8_t *buf, size_t len, const char *name,
   return s;
 }
 
-static r50_status read_all(const char *path, uint8_t **buf, size_t *len, r50_error *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO,
-                    "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  r50_status s = R50_OK;
-  if (fstat(fd, &st) != 0)
-    s = r50_fail(err, R50_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode))
-    s = r50_fail(err, R50_ERR_IO, "%s: not a regular file", path);
-  else if ((uint64_t)st.st_size > CAFFE_MAX_FILE_BYTES)
-    s = r50_fail(err, R50_ERR_FORMAT,
-                 "%s: %lld bytes, more than the %llu-byte limit of "
-                 "a caffemodel",
-                 path, (long long)st.st_size, (unsigned long long)CAFFE_MAX_FILE_BYTES);
-  else if (!(*buf = malloc(st.st_size ? (size_t)st.st_size : 1)))
-    s = r50_fail(err, R50_ERR_NOMEM, "%s: out of memory reading %lld bytes", path,
-                 (long long)st.st_size);
-  size_t n = 0;
-  while (s == R50_OK && n < (size_t)st.st_size) {
-    ssize_t k = read(fd, *buf + n, (size_t)st.st_size - n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      s = r50_fail(err, R50_ERR_IO, "%s: read failed after %zu bytes: %s", path, n,
-                   k < 0 ? strerror(errno) : "unexpected end of file");
-    else
-      n += (size_t)k;
-  }
-  close(fd);
-  if (s != R50_OK) {
-    free(*buf);
-    *buf = NULL;
-  }
-  *len = n;
-  return s;
-}
-
 r50_status caffe_net_read(const char *path, caffe_net *net, r50_error *err) {
   memset(net, 0, sizeof *net);
   uint8_t *buf = NULL;
   size_t len = 0;
-  R50_TRY(read_all(path, &buf, &len, err));
+  R50_TRY(r50_read_file(path, CAFFE_MAX_FILE_BYTES, "a caffemodel", &buf, &len, err));
   r50_status s = caffe_net_parse(buf, len, path, net, err);
   free(buf);
   return s;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fileio.h"
 
 static r50_status push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
                        int32_t label, r50_error *err) {
@@ -118,31 +119,10 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
 }
 
 static r50_status open_list(const char *path, r50_dataset *ds, r50_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return r50_fail(err, R50_ERR_IO, "%s: %s", path, strerror(errno));
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  for (;;) {
-    if (len == cap) {
-      cap = cap ? 2 * cap : 1 << 16;
-      char *b = realloc(buf, cap);
-      if (!b) {
-        free(buf);
-        fclose(f);
-        return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory", path);
-      }
-      buf = b;
-    }
-    size_t got = fread(buf + len, 1, cap - len, f);
-    len += got;
-    if (got == 0)
-      break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  r50_status s = bad ? r50_fail(err, R50_ERR_IO, "%s: read error", path)
-                     : r50_dataset_parse_list(buf, len, path, ds, err);
+  uint8_t *buf;
+  size_t len;
+  R50_TRY(r50_read_file(path, UINT64_MAX, "a list file", &buf, &len, err));
+  r50_status s = r50_dataset_parse_list((const char *)buf, len, path, ds, err);
   free(buf);
   return s;
 }

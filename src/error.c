@@ -29,3 +29,11 @@ r50_status r50_fail(r50_error *err, r50_status s, const char *fmt, ...) {
   }
   return s;
 }
+
+void r50_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
+  size_t n = (size_t)snprintf(buf, cap, "(");
+  for (int k = 0; k < ndim && n < cap; k++)
+    n += (size_t)snprintf(buf + n, cap - n, k ? ", %lld" : "%lld", (long long)shape[k]);
+  if (n < cap)
+    snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
+}

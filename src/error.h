@@ -7,6 +7,7 @@
 #ifndef R50_ERROR_H
 #define R50_ERROR_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +16,10 @@
 /* Fills err (if non-NULL) and returns s. */
 r50_status r50_fail(r50_error *err, r50_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Writes a shape as Python prints a tuple — "(64, 3, 7, 7)", "(1000,)", "()" — for
+ * messages. */
+void r50_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 /* Evaluates an r50_status expression and returns it from the caller if not R50_OK. */
 #define R50_TRY(expr)                \

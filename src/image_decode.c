@@ -8,15 +8,12 @@
  * pixel buffer is allocated before the header's size passed image_check_dims (PIL's
  * decompression-bomb limit by default).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "image.h"
 
 #define DEFAULT_MAX_PIXELS 178956970 /* 2 * PIL's Image.MAX_IMAGE_PIXELS */
@@ -184,52 +181,14 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   return R50_OK;
 }
 
-/* Reads the whole of fd (size bytes expected) into a new buffer. */
-static r50_status read_all(int fd, const char *path, size_t size, uint8_t **out,
-                           r50_error *err) {
-  uint8_t *buf = malloc(size ? size : 1);
-  if (!buf)
-    return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = read(fd, buf + got, size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      free(buf);
-      if (n == 0)
-        return r50_fail(err, R50_ERR_IO, "%s: file shrank while being read", path);
-      return r50_fail(err, R50_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-    }
-    got += (size_t)n;
-  }
-  *out = buf;
-  return R50_OK;
-}
-
 r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
                           r50_error *err) {
   R50_ASSERT(path && out);
   out->width = out->height = 0;
   out->rgb = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    r50_status s = errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO;
-    return r50_fail(err, s, "%s: cannot open: %s", path, strerror(errno));
-  }
-  struct stat st;
-  r50_status s = R50_OK;
-  if (fstat(fd, &st) != 0)
-    s = r50_fail(err, R50_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode))
-    s = r50_fail(err, R50_ERR_IO, "%s: not a regular file", path);
-  else if ((uint64_t)st.st_size > SIZE_MAX)
-    s = r50_fail(err, R50_ERR_IO, "%s: file too large", path);
-  uint8_t *data = NULL;
-  size_t len = s == R50_OK ? (size_t)st.st_size : 0;
-  if (s == R50_OK)
-    s = read_all(fd, path, len, &data, err);
-  close(fd);
+  uint8_t *data;
+  size_t len;
+  r50_status s = r50_read_file(path, UINT64_MAX, "an image", &data, &len, err);
   if (s == R50_OK)
     s = r50_image_decode(data, len, path, opts, out, err);
   free(data);

@@ -147,15 +147,6 @@ static void byteswap(void *data, size_t n, size_t size) {
     }
 }
 
-/* "(64, 3, 7, 7)", "(1000,)" or "()", as Python writes a shape tuple. */
-static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-  size_t n = (size_t)snprintf(buf, cap, "(");
-  for (int k = 0; k < ndim && n < cap; k++)
-    n += (size_t)snprintf(buf + n, cap - n, k ? ", %" PRId64 : "%" PRId64, shape[k]);
-  if (n < cap)
-    snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
-}
-
 /* numel of a shape, or -1 when a dimension is negative or the product overflows. */
 static int64_t shape_numel(int ndim, const int64_t *shape) {
   int64_t numel = 1;
@@ -944,7 +935,7 @@ static r50_status set_info(npz_reader *r, int i, const char *text, size_t len,
   size_t size = npz_dtype_size(info.dtype);
   if (size > 0) {
     char shape[NPZ_MAX_DIMS * 22 + 4];
-    format_shape(shape, sizeof shape, info.ndim, info.shape);
+    r50_format_shape(shape, sizeof shape, info.ndim, info.shape);
     uint64_t data = m->usize - header_len;
     if ((uint64_t)info.numel > data / size || (uint64_t)info.numel * size != data)
       return fail(r, i, err, R50_ERR_FORMAT,
@@ -1098,7 +1089,7 @@ r50_status npz_writer_open(const char *path, npz_writer **out, r50_error *err) {
 static size_t npy_header(unsigned char *buf, npz_dtype t, int ndim,
                          const int64_t *shape) {
   char shape_text[NPZ_MAX_DIMS * 22 + 4];
-  format_shape(shape_text, sizeof shape_text, ndim, shape);
+  r50_format_shape(shape_text, sizeof shape_text, ndim, shape);
   char *dict = (char *)buf + 10;
   int n = snprintf(dict, NPY_WRITE_MAX - 10,
                    "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",

@@ -14,14 +14,6 @@
 #include "model.h"
 #include "npz.h"
 
-static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-  size_t n = (size_t)snprintf(buf, cap, "(");
-  for (int i = 0; i < ndim && n < cap; i++)
-    n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-  if (n < cap)
-    snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
-}
-
 r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
   npz_writer *w;
   R50_TRY(npz_writer_open(path, &w, err));
@@ -53,8 +45,8 @@ static r50_status check_member(const char *path, const r50_param_desc *d,
   if (dtype_ok && shape_ok)
     return R50_OK;
   char want[96], got[96];
-  format_shape(want, sizeof want, d->ndim, d->shape);
-  format_shape(got, sizeof got, info->ndim, info->shape);
+  r50_format_shape(want, sizeof want, d->ndim, d->shape);
+  r50_format_shape(got, sizeof got, info->ndim, info->shape);
   return r50_fail(err, R50_ERR_MISMATCH,
                   "%s: key '%s': expected shape %s %s, found shape %s dtype '%s'", path,
                   d->name, want, is_int ? "integer" : "float32", got, info->descr);
