@@ -159,6 +159,21 @@ def main():
               f"only broken files: exit {p.returncode}, file not complete")
     check("no image of" in p.stderr and "zz_text.jpg" in p.stderr, "only broken: names them")
 
+    same = os.path.join(tmp, "same")  # --size none: no resize, one size for all
+    os.makedirs(same)
+    coffee = [p for p in photos.real_photos() if p.endswith("coffee.png")][0]
+    for i in range(2):
+        os.symlink(coffee, os.path.join(same, f"c{i}.png"))
+    os.symlink(photos.real_photos()[0], os.path.join(same, "z.png"))
+    out = os.path.join(tmp, "none.h5")
+    p = mpirun(2, "extract", "--model", model, "--size", "none", "--layers", "res5",
+               "--threads", "1", same, "-o", out)
+    with h5py.File(out, "r") as f:
+        check(p.returncode == 0 and f["features/res5"].shape == (3, 2048, 13, 19) and
+              list(f["images/status"][()]) == [1, 1, -1] and list(f.attrs["size"]) == [0, 0]
+              and b"every image must be 600x400" in f["images/error"][2],
+              f"--size none: 600x400 kept, another size fails ({p.returncode})")
+
     p = mpirun(1, "extract", "--model", model, few, "-o", "/nonexistent/dir/x.h5")
     check(p.returncode == 1 and "/nonexistent/dir" in p.stderr, "unwritable output: exit 1")
 
