@@ -138,6 +138,8 @@ static int job_command(int argc, char **argv, int predict) {
                  .labels = o.labels, .model_name = o.mo.model};
   if (!predict && !o.output)
     return usage(cmd, "missing -o OUT.h5", "");
+  if (o.labels && access(o.labels, R_OK) != 0)
+    return usage(cmd, "--labels: cannot read ", o.labels);
   if (o.resume && o.overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
   if (!parse_size(o.size, &job.size_w, &job.size_h))

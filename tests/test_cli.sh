@@ -33,7 +33,7 @@ check "--version" 0 "$bin" --version
 contains "--version" "$tmp/out" "r50worker "
 check "--help" 0 "$bin" --help
 contains "--help" "$tmp/out" "commands:"
-for cmd in info bench; do
+for cmd in info bench extract predict convert; do
   check "$cmd --help" 0 "$bin" $cmd --help
   contains "$cmd --help" "$tmp/out" "usage: r50worker $cmd"
   contains "$cmd --help" "$tmp/out" "--arch"
@@ -47,7 +47,7 @@ for cmd in info bench; do
   one_line_err "$cmd missing value"
   check "$cmd bad threads" 2 "$bin" $cmd --threads two
   one_line_err "$cmd bad threads"
-  check "$cmd stray argument" 2 "$bin" $cmd extra
+  check "$cmd stray argument" 2 "$bin" $cmd extra1 extra2 extra3
   one_line_err "$cmd stray argument"
 done
 check "unknown command" 2 "$bin" frobnicate
@@ -74,6 +74,15 @@ contains "bench" "$tmp/out" "res2"
 if ! tail -n 1 "$tmp/out" | grep -qE '^img_per_s=[0-9]+\.[0-9]+$'; then
   echo "FAIL: bench last line: $(tail -n 1 "$tmp/out")"; fails=$((fails + 1))
 fi
+check "predict unreadable labels" 2 "$bin" predict --model none --labels "$tmp/nope.txt" "$tmp"
+one_line_err "predict unreadable labels"
+contains "predict unreadable labels" "$tmp/err" "$tmp/nope.txt"
+check "extract without -o" 2 "$bin" extract --model none "$tmp"
+one_line_err "extract without -o"
+check "extract bad size" 2 "$bin" extract --model none --size 10x10 "$tmp" -o "$tmp/x.h5"
+one_line_err "extract bad size"
+check "extract bad layer" 2 "$bin" extract --model none --layers pool5,fc7 "$tmp" -o "$tmp/x.h5"
+one_line_err "extract bad layer"
 check "bench bad layer" 2 "$bin" bench --model none --layers pool6
 one_line_err "bench bad layer"
 
