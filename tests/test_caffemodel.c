@@ -13,25 +13,15 @@
 
 #include "caffe_convert.h"
 #include "caffemodel.h"
+#include "fileio.h"
 #include "test_util.h"
 
 static uint8_t *read_file(const char *dir, const char *name, size_t *n) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    CHECK(0, "cannot open %s", path);
-    return NULL;
-  }
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *d = malloc(*n ? *n : 1);
-  if (d && fread(d, 1, *n, f) != *n) {
-    free(d);
-    d = NULL;
-  }
-  fclose(f);
+  uint8_t *d;
+  r50_error err = {0};
+  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s", err.msg);
   return d;
 }
 

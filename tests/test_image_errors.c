@@ -40,9 +40,8 @@ static void fill_pixels(uint8_t *rgb) {
     }
 }
 
-static buf encode_jpeg(int progressive) {
-  uint8_t rgb[W * H * 3];
-  fill_pixels(rgb);
+/* Encodes w x h RGB pixels as a baseline or progressive JPEG with libjpeg. */
+static buf encode_jpeg_pixels(const uint8_t *rgb, int w, int h, int progressive) {
   struct jpeg_compress_struct c;
   struct jpeg_error_mgr jerr;
   c.err = jpeg_std_error(&jerr);
@@ -50,22 +49,28 @@ static buf encode_jpeg(int progressive) {
   unsigned char *out = NULL;
   unsigned long len = 0;
   jpeg_mem_dest(&c, &out, &len);
-  c.image_width = W;
-  c.image_height = H;
+  c.image_width = (JDIMENSION)w;
+  c.image_height = (JDIMENSION)h;
   c.input_components = 3;
   c.in_color_space = JCS_RGB;
   jpeg_set_defaults(&c);
   if (progressive)
     jpeg_simple_progression(&c);
   jpeg_start_compress(&c, TRUE);
-  for (int y = 0; y < H; y++) {
-    JSAMPROW row = rgb + y * W * 3;
+  for (int y = 0; y < h; y++) {
+    JSAMPROW row = (JSAMPROW)(rgb + (size_t)y * (size_t)w * 3);
     jpeg_write_scanlines(&c, &row, 1);
   }
   jpeg_finish_compress(&c);
   jpeg_destroy_compress(&c);
   buf b = {out, len, len};
   return b;
+}
+
+static buf encode_jpeg(int progressive) {
+  uint8_t rgb[W * H * 3];
+  fill_pixels(rgb);
+  return encode_jpeg_pixels(rgb, W, H, progressive);
 }
 
 static void png_append(png_structp png, png_bytep data, size_t n) {
@@ -351,23 +356,9 @@ static void test_resize_args(void) {
 static void test_fast_decode(void) {
   enum { BW = 640, BH = 480 };
   uint8_t *rgb = calloc(BW * BH, 3);
-  struct jpeg_compress_struct c;
-  struct jpeg_error_mgr jerr;
-  c.err = jpeg_std_error(&jerr);
-  jpeg_create_compress(&c);
-  unsigned char *out = NULL;
-  unsigned long len = 0;
-  jpeg_mem_dest(&c, &out, &len);
-  c.image_width = BW, c.image_height = BH, c.input_components = 3;
-  c.in_color_space = JCS_RGB;
-  jpeg_set_defaults(&c);
-  jpeg_start_compress(&c, TRUE);
-  for (int y = 0; y < BH; y++) {
-    JSAMPROW row = rgb + y * BW * 3;
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
+  buf big = encode_jpeg_pixels(rgb, BW, BH, 0);
+  unsigned char *out = big.data;
+  unsigned long len = (unsigned long)big.len;
   r50_decode_opts opts = r50_decode_opts_default();
   opts.fast_decode = 1;
   int targets[][3] = {{224, 224, 320}, {100, 50, 160}, {80, 60, 80}, {400, 300, 640}};

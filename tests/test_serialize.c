@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "npz.h"
 #include "r50.h"
 #include "test_util.h"
@@ -22,19 +23,10 @@ static r50_model *make(const char *pretrained, uint64_t seed, r50_error *err) {
 }
 
 static char *read_file(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *d = malloc(*n ? *n : 1);
-  if (d && fread(d, 1, *n, f) != *n) {
-    free(d);
-    d = NULL;
-  }
-  fclose(f);
-  return d;
+  uint8_t *d;
+  r50_error err = {0};
+  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s", err.msg);
+  return (char *)d;
 }
 
 static int params_equal(r50_model *a, r50_model *b) {
