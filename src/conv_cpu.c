@@ -1,12 +1,12 @@
 /*
  * conv_cpu.c — convolution + folded BN (+ residual) (+ ReLU) on the CPU.
  *
- * The output's N*Ho*Wo columns are cut into chunks, one task each: the task builds
+ * Each image's Ho*Wo output columns are cut into chunks, one task each: the task builds
  * the chunk's im2col block in its thread's buffer (skipped for a 1x1 stride-1
  * convolution, which reads its input in place), multiplies it by the folded weights
  * with one single-threaded SGEMM, and applies bias, residual and ReLU while the chunk
- * is still in cache. Rule: a column's value depends only on its own inputs, never on
- * the chunking, so results do not change with batch size or thread count.
+ * is still in cache. Rule: the chunking of an image depends only on its own shape, so
+ * its results do not change with batch size, position in the batch or thread count.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -15,13 +15,14 @@
 #include "error.h"
 #include "ops_cpu.h"
 
-/* Columns per task: wide enough that packing the weights is amortised, and at least
- * one task per thread. */
-static int64_t chunk_width(int64_t cols, int threads) {
-  int64_t tasks = (cols + 511) / 512;
-  tasks = (tasks + threads - 1) / threads * threads;
-  int64_t w = (cols + tasks - 1) / tasks;
-  return (w + 15) / 16 * 16;
+/* Column chunks never cross an image and their width depends only on the image's
+ * output size p = ho * wo, so every SGEMM an image's columns go through has the same
+ * shape and the same column positions whatever the batch and thread count. That is
+ * what makes the engine batch-invariant: OpenBLAS's kernels (the Zen ones, for one)
+ * round differently for different N. */
+static int64_t chunk_width(int64_t p) {
+  const int64_t chunks = (p + 1023) / 1024;
+  return (p + chunks - 1) / chunks;
 }
 
 /* col (K, nj) for output columns [j0, j0+nj) of a k x k / stride s / pad p conv. */
@@ -86,11 +87,11 @@ r50_status r50_conv_cpu(r50_ctx *ctx, const r50_conv_desc *c, const float *folde
   const int k = c->ksize, s = c->stride, p = c->pad;
   const int64_t ho = r50_out_size(in->h, k, s, p, 0), wo = r50_out_size(in->w, k, s, p, 0);
   *out = (r50_act){out->data, c->cout, in->n, ho, wo};
-  const int64_t cols = in->n * ho * wo, kdim = (int64_t)c->cin * k * k;
+  const int64_t p_img = ho * wo, cols = in->n * p_img, kdim = (int64_t)c->cin * k * k;
   const int direct = k == 1 && s == 1;
   const int threads = ctx->threads;
-  const int64_t cw = chunk_width(cols, threads);
-  const int64_t tasks = (cols + cw - 1) / cw;
+  const int64_t cw = chunk_width(p_img), per_img = (p_img + cw - 1) / cw;
+  const int64_t tasks = in->n * per_img;
   if (!direct)
     R50_TRY(r50_ctx_reserve_col(ctx, (size_t)(kdim * cw), err));
   const float *wf = folded + c->folded_offset, *bf = wf + (int64_t)c->cout * kdim;
@@ -99,7 +100,8 @@ r50_status r50_conv_cpu(r50_ctx *ctx, const r50_conv_desc *c, const float *folde
 
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t t = 0; t < tasks; t++) {
-    const int64_t j0 = t * cw, nj = cols - j0 < cw ? cols - j0 : cw;
+    const int64_t img = t / per_img, c0 = (t % per_img) * cw;
+    const int64_t j0 = img * p_img + c0, nj = p_img - c0 < cw ? p_img - c0 : cw;
     const float *b = in->data + j0;
     int64_t ldb = cols;
     if (!direct) {

@@ -12,9 +12,10 @@
 void r50_ctx_init(r50_ctx *c, int threads) {
   memset(c, 0, sizeof *c);
   c->threads = threads > 0 ? threads : 1;
-  /* A pthreads OpenBLAS would start its own threads inside our parallel regions. */
-  if (openblas_get_parallel() == 1)
-    openblas_set_num_threads(1);
+  /* Every SGEMM runs single-threaded inside the engine's own parallel regions: a
+   * pthreads OpenBLAS would oversubscribe them, and an OpenMP one would split a call
+   * of a 1-thread team across its own threads, which changes the rounding. */
+  openblas_set_num_threads(1);
 }
 
 static void free_col(r50_ctx *c) {

@@ -1,31 +1,36 @@
 /*
  * linear_cpu.c — fc6 (linear layer) and prob (softmax).
  *
- * The output features are split across threads; each thread runs one single-threaded
- * SGEMM on its slice of W.
+ * Rule: each output is one dot product summed in a fixed order (16 partial sums, then
+ * those in order), so an image's fc6 does not depend on the batch or thread count —
+ * a BLAS call would round differently for different batch sizes on some CPUs.
  */
-#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 
 #include "ops_cpu.h"
 
+#define LANES 16
+
+static float dot(const float *a, const float *b, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t k = 0;
+  for (; k + LANES <= n; k += LANES)
+    for (int j = 0; j < LANES; j++)
+      acc[j] += a[k + j] * b[k + j];
+  for (; k < n; k++)
+    acc[k % LANES] += a[k] * b[k];
+  float sum = 0.0f;
+  for (int j = 0; j < LANES; j++)
+    sum += acc[j];
+  return sum;
+}
+
 void r50_linear_cpu(const r50_ctx *ctx, const float *x, int64_t n, int64_t cin,
                     const float *w, const float *b, int64_t cout, float *y) {
-  const int threads = ctx->threads;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t o0 = cout * t / nt, o1 = cout * (t + 1) / nt;
-    if (o1 > o0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)(o1 - o0),
-                  (int)cin, 1.0f, x, (int)cin, w + o0 * cin, (int)cin, 0.0f, y + o0,
-                  (int)cout);
-      for (int64_t i = 0; i < n; i++)
-        for (int64_t o = o0; o < o1; o++)
-          y[i * cout + o] += b[o];
-    }
-  }
+#pragma omp parallel for num_threads(ctx->threads) schedule(static) collapse(2)
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t o = 0; o < cout; o++)
+      y[i * cout + o] = dot(x + i * cin, w + o * cin, cin) + b[o];
 }
 
 void r50_softmax_cpu(const r50_ctx *ctx, const float *x, int64_t n, int64_t c, float *y) {

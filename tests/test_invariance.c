@@ -1,0 +1,110 @@
+/*
+ * test_invariance.c — an image's outputs are bit-identical whatever batch it is in,
+ * wherever in that batch, and whatever the thread count (the engine's promise that
+ * makes `extract` results independent of -np, --batch and --threads).
+ *
+ * Three random images at two sizes run alone, together, in another order and with 1,
+ * 2 and 3 threads; every returned layer must match byte for byte. The sizes make the
+ * early layers span several column chunks and the late ones less than one.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "r50.h"
+#include "test_util.h"
+
+#define N_IMG 3
+static const char *const LAYERS[] = {"conv1", "pool1", "res2", "res3", "res4",
+                                     "res5",  "pool5", "fc6",  "prob"};
+#define N_LAYERS 9
+
+static void fill(float *x, size_t n, unsigned seed) {
+  srand(seed);
+  for (size_t i = 0; i < n; i++)
+    x[i] = (float)(rand() % 2000) / 10.0f - 100.0f;
+}
+
+/* Runs the images `order` (k of them) as one batch; out[l] gets layer l's tensor. */
+static int run(r50_model *m, float *const *imgs, const int *order, int k, int h, int w,
+               r50_tensor *out) {
+  size_t per = (size_t)3 * h * w;
+  float *x = malloc((size_t)k * per * sizeof(float));
+  for (int i = 0; i < k; i++)
+    memcpy(x + i * per, imgs[order[i]], per * sizeof(float));
+  r50_tensor t = {x, 4, {k, 3, h, w}, 0};
+  r50_error err = {0};
+  r50_status s = r50_forward(m, &t, LAYERS, N_LAYERS, out, &err);
+  CHECK(s == R50_OK, "forward: %s", err.msg);
+  free(x);
+  return s == R50_OK;
+}
+
+/* Row i of out (k images) equals row j of ref (for every layer). */
+static int same_row(const r50_tensor *out, int i, const r50_tensor *ref, int j) {
+  for (int l = 0; l < N_LAYERS; l++) {
+    int64_t per = r50_tensor_numel(&out[l]) / out[l].shape[0];
+    if (memcmp(out[l].data + i * per, ref[l].data + j * per, (size_t)per * sizeof(float)))
+      return l + 1;
+  }
+  return 0;
+}
+
+static void check_size(r50_model *m, int h, int w) {
+  float *imgs[N_IMG];
+  for (int i = 0; i < N_IMG; i++) {
+    imgs[i] = malloc((size_t)3 * h * w * sizeof(float));
+    fill(imgs[i], (size_t)3 * h * w, 11u + (unsigned)i);
+  }
+  r50_tensor alone[N_IMG][N_LAYERS];
+  for (int i = 0; i < N_IMG; i++) {
+    r50_set_threads(m, 1);
+    run(m, imgs, &i, 1, h, w, alone[i]);
+  }
+  const int orders[][N_IMG] = {{0, 1, 2}, {2, 0, 1}};
+  for (int threads = 1; threads <= 3; threads++) {
+    r50_set_threads(m, threads);
+    for (int o = 0; o < 2; o++) {
+      r50_tensor out[N_LAYERS];
+      if (!run(m, imgs, orders[o], N_IMG, h, w, out))
+        continue;
+      for (int i = 0; i < N_IMG; i++) {
+        int bad = same_row(out, i, alone[orders[o][i]], 0);
+        CHECK(!bad, "%dx%d, %d threads, batch order %d: image %d differs from its "
+              "batch-of-1 result in %s", h, w, threads, o, orders[o][i],
+              LAYERS[bad ? bad - 1 : 0]);
+      }
+      for (int l = 0; l < N_LAYERS; l++)
+        r50_tensor_free(&out[l]);
+    }
+    int one = 1;
+    r50_tensor single[N_LAYERS];
+    if (run(m, imgs, &one, 1, h, w, single)) {
+      int bad = same_row(single, 0, alone[1], 0);
+      CHECK(!bad, "%dx%d: image 1 alone with %d threads differs from 1 thread in %s", h, w,
+            threads, LAYERS[bad ? bad - 1 : 0]);
+      for (int l = 0; l < N_LAYERS; l++)
+        r50_tensor_free(&single[l]);
+    }
+  }
+  for (int i = 0; i < N_IMG; i++) {
+    for (int l = 0; l < N_LAYERS; l++)
+      r50_tensor_free(&alone[i][l]);
+    free(imgs[i]);
+  }
+}
+
+int main(void) {
+  r50_config cfg = r50_config_default();
+  cfg.pretrained = NULL;
+  cfg.downsample_fb = 1;
+  cfg.seed = 3;
+  r50_error err = {0};
+  r50_model *m = r50_model_new(&cfg, &err);
+  CHECK(m != NULL, "model: %s", err.msg);
+  if (m) {
+    check_size(m, 224, 224);
+    check_size(m, 97, 130);
+  }
+  r50_model_free(m);
+  return test_result("test_invariance");
+}
