@@ -40,4 +40,14 @@ void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap);
 
 void r50_dataset_free(r50_dataset *ds); /* no-op for NULL */
 
+/* The whole dataset as one buffer (*buf malloc'd), and back. unpack checks every
+ * count and string against len: a damaged buffer is R50_ERR_FORMAT, ds left empty. */
+r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len, r50_error *err);
+r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds, r50_error *err);
+
+/* sha256 of the rows (relative paths and labels, in order) and the class names, as
+ * hex: two lists with the same digest give the same output rows. The root is not
+ * part of it, so another spelling of the same folder keeps the digest. */
+void r50_dataset_digest(const r50_dataset *ds, char hex[65]);
+
 #endif

@@ -1,0 +1,157 @@
+/*
+ * dataset_pack.c — a dataset as one byte buffer (for sending it to other ranks) and
+ * its digest (for telling two lists apart on --resume and across ranks).
+ *
+ * Wire form: "R50DS1\0", root NUL, int32 n_classes, the class names NUL-terminated,
+ * int64 n, then per row the int32 label and the path NUL-terminated. Integers are in
+ * host order: the ranks of one job share an architecture. Rule: unpack trusts nothing
+ * it reads — every count is checked against the bytes left before anything is
+ * allocated, so a damaged buffer is an R50_ERR_FORMAT, never a huge allocation.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "sha256.h"
+
+static const char MAGIC[8] = "R50DS1";
+
+typedef struct packer {
+  char *buf;
+  size_t len, cap;
+  int oom;
+} packer;
+
+static void put(packer *p, const void *data, size_t n) {
+  if (p->oom)
+    return;
+  if (p->len + n > p->cap) {
+    size_t cap = p->cap ? p->cap : 1 << 16;
+    while (cap < p->len + n)
+      cap *= 2;
+    char *b = realloc(p->buf, cap);
+    if (!b) {
+      p->oom = 1;
+      return;
+    }
+    p->buf = b, p->cap = cap;
+  }
+  memcpy(p->buf + p->len, data, n);
+  p->len += n;
+}
+
+static void put_str(packer *p, const char *s) {
+  put(p, s, strlen(s) + 1);
+}
+
+r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len, r50_error *err) {
+  packer p = {0};
+  put(&p, MAGIC, sizeof MAGIC);
+  put_str(&p, ds->root ? ds->root : "");
+  int32_t k = ds->n_classes;
+  put(&p, &k, sizeof k);
+  for (int i = 0; i < ds->n_classes; i++)
+    put_str(&p, ds->class_names[i]);
+  int64_t n = ds->n;
+  put(&p, &n, sizeof n);
+  for (int64_t i = 0; i < ds->n; i++) {
+    put(&p, &ds->labels[i], sizeof ds->labels[i]);
+    put_str(&p, ds->paths[i]);
+  }
+  if (p.oom) {
+    free(p.buf);
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory packing the dataset (%lld rows)",
+                    (long long)ds->n);
+  }
+  *buf = p.buf;
+  *len = p.len;
+  return R50_OK;
+}
+
+typedef struct reader {
+  const char *p, *end;
+  r50_error *err;
+} reader;
+
+static r50_status bad(reader *r, const char *what) {
+  return r50_fail(r->err, R50_ERR_FORMAT, "dataset buffer damaged: %s", what);
+}
+
+static r50_status get(reader *r, void *dst, size_t n, const char *what) {
+  if ((size_t)(r->end - r->p) < n)
+    return bad(r, what);
+  memcpy(dst, r->p, n);
+  r->p += n;
+  return R50_OK;
+}
+
+static r50_status get_str(reader *r, char **out, const char *what) {
+  const char *z = memchr(r->p, 0, (size_t)(r->end - r->p));
+  if (!z)
+    return bad(r, what);
+  if (!(*out = strdup(r->p)))
+    return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving the dataset");
+  r->p = z + 1;
+  return R50_OK;
+}
+
+static r50_status unpack(reader *r, r50_dataset *ds) {
+  char magic[sizeof MAGIC];
+  R50_TRY(get(r, magic, sizeof magic, "no header"));
+  if (memcmp(magic, MAGIC, sizeof MAGIC))
+    return bad(r, "wrong header");
+  R50_TRY(get_str(r, &ds->root, "root not terminated"));
+  int32_t k = 0;
+  R50_TRY(get(r, &k, sizeof k, "class count cut off"));
+  if (k < 0 || (size_t)k > (size_t)(r->end - r->p))
+    return bad(r, "class count larger than the buffer");
+  if (!(ds->class_names = calloc((size_t)k + 1, sizeof *ds->class_names)))
+    return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving the dataset");
+  for (; ds->n_classes < k; ds->n_classes++)
+    R50_TRY(get_str(r, &ds->class_names[ds->n_classes], "class name not terminated"));
+  int64_t n = 0;
+  R50_TRY(get(r, &n, sizeof n, "row count cut off"));
+  const size_t min_row = sizeof(int32_t) + 1;
+  if (n < 0 || (uint64_t)n > (size_t)(r->end - r->p) / min_row)
+    return bad(r, "row count larger than the buffer");
+  ds->paths = calloc((size_t)n + 1, sizeof *ds->paths);
+  ds->labels = calloc((size_t)n + 1, sizeof *ds->labels);
+  if (!ds->paths || !ds->labels)
+    return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving %lld rows",
+                    (long long)n);
+  for (; ds->n < n; ds->n++) {
+    R50_TRY(get(r, &ds->labels[ds->n], sizeof *ds->labels, "row cut off"));
+    if (ds->labels[ds->n] < -1 || (k && ds->labels[ds->n] >= k))
+      return bad(r, "label out of range");
+    R50_TRY(get_str(r, &ds->paths[ds->n], "path not terminated"));
+  }
+  if (r->p != r->end)
+    return bad(r, "bytes after the last row");
+  return R50_OK;
+}
+
+r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds, r50_error *err) {
+  memset(ds, 0, sizeof *ds);
+  reader r = {buf, buf + len, err};
+  r50_status s = unpack(&r, ds);
+  if (s != R50_OK)
+    r50_dataset_free(ds);
+  return s;
+}
+
+void r50_dataset_digest(const r50_dataset *ds, char hex[65]) {
+  r50_sha256 h;
+  r50_sha256_init(&h);
+  int32_t k = ds->n_classes;
+  r50_sha256_update(&h, &k, sizeof k);
+  for (int i = 0; i < ds->n_classes; i++)
+    r50_sha256_update(&h, ds->class_names[i], strlen(ds->class_names[i]) + 1);
+  int64_t n = ds->n;
+  r50_sha256_update(&h, &n, sizeof n);
+  for (int64_t i = 0; i < ds->n; i++) {
+    r50_sha256_update(&h, &ds->labels[i], sizeof ds->labels[i]);
+    r50_sha256_update(&h, ds->paths[i], strlen(ds->paths[i]) + 1);
+  }
+  r50_sha256_hex(&h, hex);
+}
