@@ -1,8 +1,12 @@
 /*
  * fileio.c — whole-file reads (image files, caffemodels, list files).
  *
- * Rule: the size is checked against the caller's limit from fstat, before anything is
- * allocated, and a file that changes size while read is an error, not a short buffer.
+ * Rules: only regular files are read. Anything else (a FIFO, socket, device or
+ * folder) is refused from stat() before it is opened, and the open itself is
+ * non-blocking, so a FIFO swapped in meanwhile cannot block the job; the fstat of the
+ * open file is what counts. A file is read to its end, not to the size stat reports,
+ * so files whose size is not known in advance (/proc, some network file systems) read
+ * whole; the caller's limit is checked before any memory is committed beyond it.
  */
 #include "fileio.h"
 
@@ -15,20 +19,100 @@
 
 #include "error.h"
 
-static r50_status read_fd(int fd, const char *path, size_t size, uint8_t *buf,
-                          r50_error *err) {
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = read(fd, buf + got, size - got);
+static const char *file_kind(mode_t m) {
+  if (S_ISDIR(m))
+    return "a folder";
+  if (S_ISFIFO(m))
+    return "a FIFO (named pipe)";
+  if (S_ISSOCK(m))
+    return "a socket";
+  if (S_ISCHR(m))
+    return "a character device";
+  if (S_ISBLK(m))
+    return "a block device";
+  return "not a plain file";
+}
+
+static r50_status not_regular(const char *path, mode_t m, r50_error *err) {
+  return r50_fail(err, R50_ERR_IO, "%s: is %s, not a regular file", path, file_kind(m));
+}
+
+/* Reads fd to its end into *buf (grown as needed, at most max_bytes). */
+static r50_status read_all(int fd, const char *path, size_t hint, uint64_t max_bytes,
+                           const char *what, uint8_t **buf, size_t *len, r50_error *err) {
+  /* one byte past the limit tells a file at the limit from a larger one */
+  const size_t cap_max = max_bytes >= SIZE_MAX - 1 ? SIZE_MAX - 1 : (size_t)max_bytes + 1;
+  size_t cap = hint < 4095 ? 4096 : hint + 1, got = 0;
+  if (cap > cap_max)
+    cap = cap_max;
+  uint8_t *b = malloc(cap);
+  if (!b)
+    return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, cap);
+  for (;;) {
+    if (got == cap) {
+      if ((uint64_t)got > max_bytes) {
+        free(b);
+        return r50_fail(err, R50_ERR_FORMAT, "%s: more than the %llu-byte limit of %s",
+                        path, (unsigned long long)max_bytes, what);
+      }
+      size_t ncap = cap > cap_max / 2 ? cap_max : cap * 2;
+      uint8_t *nb = realloc(b, ncap);
+      if (!nb) {
+        free(b);
+        return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory reading %zu bytes", path,
+                        ncap);
+      }
+      b = nb, cap = ncap;
+    }
+    ssize_t n = read(fd, b + got, cap - got);
     if (n < 0 && errno == EINTR)
       continue;
+    if (n < 0) {
+      r50_status s = r50_fail(err, R50_ERR_IO, "%s: read failed after %zu bytes: %s",
+                              path, got, strerror(errno));
+      free(b);
+      return s;
+    }
     if (n == 0)
-      return r50_fail(err, R50_ERR_IO, "%s: file shrank while being read", path);
-    if (n < 0)
-      return r50_fail(err, R50_ERR_IO, "%s: read failed after %zu bytes: %s", path, got,
-                      strerror(errno));
+      break;
     got += (size_t)n;
   }
+  if ((uint64_t)got > max_bytes) {
+    free(b);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: more than the %llu-byte limit of %s", path,
+                    (unsigned long long)max_bytes, what);
+  }
+  *buf = b;
+  *len = got;
+  return R50_OK;
+}
+
+r50_status r50_open_regular(const char *path, int *fd, uint64_t *size, r50_error *err) {
+  *fd = -1;
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO,
+                    "%s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return not_regular(path, st.st_mode, err);
+  int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (f < 0)
+    return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO,
+                    "%s: cannot open: %s", path, strerror(errno));
+  r50_status s = R50_OK;
+  if (fstat(f, &st) != 0)
+    s = r50_fail(err, R50_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    s = not_regular(path, st.st_mode, err);
+  else if (fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) != 0)
+    s = r50_fail(err, R50_ERR_IO, "%s: fcntl: %s", path, strerror(errno));
+  if (s != R50_OK) {
+    close(f);
+    return s;
+  }
+  *fd = f;
+  if (size)
+    *size = (uint64_t)st.st_size;
   return R50_OK;
 }
 
@@ -36,30 +120,15 @@ r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
                          uint8_t **buf, size_t *len, r50_error *err) {
   *buf = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO,
-                    "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  r50_status s = R50_OK;
-  if (fstat(fd, &st) != 0)
-    s = r50_fail(err, R50_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode))
-    s = r50_fail(err, R50_ERR_IO, "%s: not a regular file", path);
-  else if ((uint64_t)st.st_size > max_bytes || (uint64_t)st.st_size > SIZE_MAX - 1)
-    s = r50_fail(err, R50_ERR_FORMAT, "%s: %lld bytes, more than the %llu-byte limit of %s",
-                 path, (long long)st.st_size, (unsigned long long)max_bytes, what);
-  else if (!(*buf = malloc((size_t)st.st_size + 1)))
-    s = r50_fail(err, R50_ERR_NOMEM, "%s: out of memory reading %lld bytes", path,
-                 (long long)st.st_size);
-  else
-    s = read_fd(fd, path, (size_t)st.st_size, *buf, err);
+  int fd;
+  uint64_t size;
+  R50_TRY(r50_open_regular(path, &fd, &size, err));
+  r50_status s =
+      size > max_bytes
+          ? r50_fail(err, R50_ERR_FORMAT,
+                     "%s: %llu bytes, more than the %llu-byte limit of %s", path,
+                     (unsigned long long)size, (unsigned long long)max_bytes, what)
+          : read_all(fd, path, (size_t)size, max_bytes, what, buf, len, err);
   close(fd);
-  if (s != R50_OK) {
-    free(*buf);
-    *buf = NULL;
-    return s;
-  }
-  *len = (size_t)st.st_size;
-  return R50_OK;
+  return s;
 }

@@ -9,9 +9,16 @@
 
 #include "r50.h"
 
+/* Opens a regular file for reading without ever blocking on a FIFO or touching a
+ * device: anything that is not a regular file is R50_ERR_IO "PATH: not a regular file
+ * (a FIFO (named pipe))" etc., a missing file R50_ERR_NOT_FOUND. *size (may be NULL)
+ * gets the size fstat reports, which may be 0 for /proc-like files. */
+r50_status r50_open_regular(const char *path, int *fd, uint64_t *size, r50_error *err);
+
 /* Reads the regular file at path into a new buffer (*buf, free with free()). A file
  * larger than max_bytes is R50_ERR_FORMAT "PATH: N bytes, more than the M-byte limit of
- * <what>"; a missing file R50_ERR_NOT_FOUND; other failures R50_ERR_IO. */
+ * <what>"; a missing file R50_ERR_NOT_FOUND; other failures R50_ERR_IO. The file is
+ * read to its end, whatever size stat gave. */
 r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
                          uint8_t **buf, size_t *len, r50_error *err);
 

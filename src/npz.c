@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "error.h"
+#include "fileio.h"
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -261,7 +262,7 @@ static r50_status locate_directory(const npz_reader *r, zip_dir *d, r50_error *e
     return fail(r, -1, err, R50_ERR_NOMEM, "out of memory");
   r50_status s = read_at(r, -1, buf, tail, r->size - tail, err);
   size_t at = s == R50_OK ? find_eocd(buf, tail) : tail;
-  unsigned char eocd[EOCD_LEN];
+  unsigned char eocd[EOCD_LEN] = {0};
   if (at < tail)
     memcpy(eocd, buf + at, EOCD_LEN);
   free(buf);
@@ -432,18 +433,7 @@ static r50_status index_keys(npz_reader *r, r50_error *err) {
 }
 
 static r50_status open_file(npz_reader *r, r50_error *err) {
-  r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
-  if (r->fd < 0 && errno == ENOENT)
-    return fail(r, -1, err, R50_ERR_NOT_FOUND, "no such file");
-  if (r->fd < 0)
-    return fail(r, -1, err, R50_ERR_IO, "cannot open: %s", strerror(errno));
-  struct stat st;
-  if (fstat(r->fd, &st) != 0)
-    return fail(r, -1, err, R50_ERR_IO, "cannot stat: %s", strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    return fail(r, -1, err, R50_ERR_IO, "not a regular file");
-  r->size = (uint64_t)st.st_size;
-  return R50_OK;
+  return r50_open_regular(r->path, &r->fd, &r->size, err);
 }
 
 r50_status npz_open(const char *path, npz_reader **out, r50_error *err) {

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
@@ -80,19 +82,24 @@ void r50_sha256_hex(r50_sha256 *s, char out[65]) {
 }
 
 r50_status r50_sha256_file(const char *path, char out[65], r50_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return r50_fail(err, R50_ERR_IO, "%s: %s", path, strerror(errno));
+  int fd;
+  R50_TRY(r50_open_regular(path, &fd, NULL, err));
   r50_sha256 s;
   r50_sha256_init(&s);
   uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-    r50_sha256_update(&s, buf, n);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad)
-    return r50_fail(err, R50_ERR_IO, "%s: read error", path);
-  r50_sha256_hex(&s, out);
-  return R50_OK;
+  r50_status st = R50_OK;
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      st = r50_fail(err, R50_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (n <= 0)
+      break;
+    r50_sha256_update(&s, buf, (size_t)n);
+  }
+  close(fd);
+  if (st == R50_OK)
+    r50_sha256_hex(&s, out);
+  return st;
 }
