@@ -51,7 +51,7 @@ static int is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Splits [s, e) into at most 3 whitespace-separated fields. */
+/* The first and the last whitespace-separated field of [s, e); returns the count. */
 static int split_fields(const char *s, const char *e, const char **f, size_t *flen) {
   int n = 0;
   while (s < e) {
@@ -62,10 +62,9 @@ static int split_fields(const char *s, const char *e, const char **f, size_t *fl
     const char *t = s;
     while (t < e && !is_space(*t))
       t++;
-    if (n < 3) {
-      f[n] = s;
-      flen[n] = (size_t)(t - s);
-    }
+    int slot = n == 0 ? 0 : 1;
+    f[slot] = s;
+    flen[slot] = (size_t)(t - s);
     n++;
     s = t;
   }
@@ -94,24 +93,28 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
   for (int64_t line = 1; p < end; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
-    const char *f[3];
-    size_t flen[3];
+    const char *f[2];
+    size_t flen[2];
     int nf = split_fields(p, e, f, flen);
     if (nf > 0 && f[0][0] != '#') {
       int32_t label = -1;
       if (memchr(p, 0, (size_t)(e - p)))
         return r50_fail(err, R50_ERR_FORMAT, "%s:%lld: NUL byte in the line", name,
                         (long long)line);
-      if (nf > 2)
+      if (nf >= 2 && !parse_label(f[1], flen[1], &label))
         return r50_fail(err, R50_ERR_FORMAT,
-                        "%s:%lld: want 'path label', found %d fields (paths with spaces "
-                        "are not supported)",
-                        name, (long long)line, nf);
-      if (nf == 2 && !parse_label(f[1], flen[1], &label))
-        return r50_fail(err, R50_ERR_FORMAT,
-                        "%s:%lld: label '%.*s' is not an integer >= -1", name,
-                        (long long)line, (int)(flen[1] > 40 ? 40 : flen[1]), f[1]);
-      R50_TRY(push(ds, &cap, f[0], flen[0], label, err));
+                        "%s:%lld: label '%.*s' is not an integer >= -1 (a line is 'path "
+                        "label'; a path with spaces needs its label)",
+                        name, (long long)line, (int)(flen[1] > 40 ? 40 : flen[1]), f[1]);
+      /* the path runs from the first field to the end of the field before the label */
+      size_t plen = flen[0];
+      if (nf >= 3) {
+        const char *q = f[1];
+        while (q > f[0] && is_space(q[-1]))
+          q--;
+        plen = (size_t)(q - f[0]);
+      }
+      R50_TRY(push(ds, &cap, f[0], plen, label, err));
     }
     p = nl ? nl + 1 : end;
   }
@@ -213,7 +216,8 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
   r50_status s = list_dir(dir, &names, &n, w->err);
   for (int i = 0; i < n && s == R50_OK; i++) {
     char sub[PATH_MAX], full[PATH_MAX];
-    if (!join(sub, sizeof sub, rel, names[i]) || !join(full, sizeof full, w->ds->root, sub))
+    if (!join(sub, sizeof sub, rel, names[i]) ||
+        !join(full, sizeof full, w->ds->root, sub))
       s = r50_fail(w->err, R50_ERR_ARG, "%s/%s/%s: path too long", w->ds->root, rel,
                    names[i]);
     else if (is_dir(full))

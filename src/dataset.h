@@ -26,7 +26,8 @@ typedef struct r50_dataset {
  * any case; hidden entries skipped); if its root holds only subdirectories each is a
  * class (labels 0..K-1 in sorted order), else labels are -1. A regular file is a list
  * of "path [label]" lines relative to `root` (NULL: the list file's folder); blank
- * lines and lines starting with '#' are skipped. */
+ * lines and lines starting with '#' are skipped. A path may hold spaces when its line
+ * ends with the label ("zebra fish/1.jpg 3"). */
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
 

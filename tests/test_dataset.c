@@ -102,8 +102,16 @@ static void test_list_file(void) {
         "--root");
   r50_dataset_free(&ds);
 
+  write_file("spaces.txt", "zebra fish/1.jpg 3\n  a  b\tc.png   -1  \n");
+  snprintf(path, sizeof path, "%s/spaces.txt", g_dir);
+  CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK && ds.n == 2 &&
+            !strcmp(ds.paths[0], "zebra fish/1.jpg") && ds.labels[0] == 3 &&
+            !strcmp(ds.paths[1], "a  b\tc.png") && ds.labels[1] == -1,
+        "paths with spaces before the label: %s", err.msg);
+  r50_dataset_free(&ds);
+
   const char *bad[][2] = {{"a.jpg 1\nb.jpg one\n", ":2: label 'one'"},
-                          {"a.jpg 1 2\n", ":1: want 'path label', found 3 fields"},
+                          {"a b.jpg x\n", ":1: label 'x'"},
                           {"\n\na.jpg 99999999999\n", ":3: label"},
                           {"a.jpg -2\n", ":1: label '-2'"}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
