@@ -85,7 +85,8 @@ r50_status r50_conv_cpu(r50_ctx *ctx, const r50_conv_desc *c, const float *folde
                         r50_error *err) {
   R50_ASSERT(in->c == c->cin);
   const int k = c->ksize, s = c->stride, p = c->pad;
-  const int64_t ho = r50_out_size(in->h, k, s, p, 0), wo = r50_out_size(in->w, k, s, p, 0);
+  const int64_t ho = r50_out_size(in->h, k, s, p, 0),
+                wo = r50_out_size(in->w, k, s, p, 0);
   *out = (r50_act){out->data, c->cout, in->n, ho, wo};
   const int64_t p_img = ho * wo, cols = in->n * p_img, kdim = (int64_t)c->cin * k * k;
   const int direct = k == 1 && s == 1;

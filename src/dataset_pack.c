@@ -45,7 +45,8 @@ static void put_str(packer *p, const char *s) {
   put(p, s, strlen(s) + 1);
 }
 
-r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len, r50_error *err) {
+r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len,
+                            r50_error *err) {
   packer p = {0};
   put(&p, MAGIC, sizeof MAGIC);
   put_str(&p, ds->root ? ds->root : "");
@@ -131,7 +132,8 @@ static r50_status unpack(reader *r, r50_dataset *ds) {
   return R50_OK;
 }
 
-r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds, r50_error *err) {
+r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds,
+                              r50_error *err) {
   memset(ds, 0, sizeof *ds);
   reader r = {buf, buf + len, err};
   r50_status s = unpack(&r, ds);

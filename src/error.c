@@ -4,6 +4,7 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 const char *r50_status_name(r50_status s) {
   switch (s) {
@@ -15,6 +16,7 @@ const char *r50_status_name(r50_status s) {
   case R50_ERR_NOMEM: return "R50_ERR_NOMEM";
   case R50_ERR_NOT_FOUND: return "R50_ERR_NOT_FOUND";
   case R50_ERR_UNSUPPORTED: return "R50_ERR_UNSUPPORTED";
+  case R50_ERR_INTERRUPTED: return "R50_ERR_INTERRUPTED";
   }
   return "R50_ERR_?";
 }
@@ -36,4 +38,24 @@ void r50_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
     n += (size_t)snprintf(buf + n, cap - n, k ? ", %lld" : "%lld", (long long)shape[k]);
   if (n < cap)
     snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
+}
+
+void r50_utf8_copy(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap) {
+    n = cap - 1;
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+      n--; /* src[n] continues a character: cut before that character's lead byte */
+  }
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
+void r50_rename_in_message(r50_error *err, const char *from, const char *to) {
+  size_t n = strlen(from);
+  if (!err || strncmp(err->msg, from, n))
+    return;
+  char rest[sizeof err->msg];
+  snprintf(rest, sizeof rest, "%s", err->msg + n);
+  snprintf(err->msg, sizeof err->msg, "%s%s", to, rest);
 }

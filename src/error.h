@@ -21,6 +21,14 @@ r50_status r50_fail(r50_error *err, r50_status s, const char *fmt, ...)
  * messages. */
 void r50_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
+/* Copies src into dst (cap >= 1 bytes, NUL-terminated), cut if needed at a UTF-8
+ * character boundary, never inside a character. */
+void r50_utf8_copy(char *dst, size_t cap, const char *src);
+
+/* A message "FROM: cause" becomes "TO: cause" (no-op when it does not start with
+ * FROM). */
+void r50_rename_in_message(r50_error *err, const char *from, const char *to);
+
 /* Evaluates an r50_status expression and returns it from the caller if not R50_OK. */
 #define R50_TRY(expr)                \
   do {                               \

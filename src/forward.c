@@ -111,6 +111,12 @@ r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n, int
 
 /* ------------------------------------------------------------------ running */
 
+static r50_status check_interrupt(const r50_model *m, r50_error *err) {
+  if (m->interrupt && m->interrupt(m->interrupt_user))
+    return r50_fail(err, R50_ERR_INTERRUPTED, "forward interrupted on request");
+  return R50_OK;
+}
+
 static r50_status run_bottleneck(r50_model *m, const r50_bottleneck_desc *blk,
                                  r50_act *x, int *xbuf, r50_error *err) {
   float *const *act = m->ctx.act;
@@ -164,6 +170,8 @@ static r50_status run(r50_model *m, const r50_tensor *x, int last, const int *sl
   r50_status s = R50_OK;
   r50_nchw_to_cnhw(&m->ctx, x->data, &a);
   for (int l = 0; l <= last && s == R50_OK; l++) {
+    if ((s = check_interrupt(m, err)) != R50_OK)
+      break;
     hook(m, R50_HOOK_BEFORE, l, NULL);
     if (l == L_CONV1) {
       r50_act y = {.data = act[1]};
@@ -178,7 +186,8 @@ static r50_status run(r50_model *m, const r50_tensor *x, int last, const int *sl
     } else if (l <= L_RES5) {
       const r50_stage_desc *st = &m->net.stages[l - L_RES2];
       for (int b = st->first; b < st->first + st->count && s == R50_OK; b++)
-        s = run_bottleneck(m, &m->net.blocks[b], &a, &abuf, err);
+        if ((s = check_interrupt(m, err)) == R50_OK)
+          s = run_bottleneck(m, &m->net.blocks[b], &a, &abuf, err);
     } else {
       if (!vec && !(vec = malloc((size_t)(n * 2 * 2048) * sizeof(float)))) {
         s = r50_fail(err, R50_ERR_NOMEM, "out of memory for the pool5 output");

@@ -32,6 +32,11 @@ r50_status image_decode_png(const uint8_t *data, size_t len, const char *name,
                             const r50_decode_opts *opts, r50_image *out, int *orientation,
                             r50_error *err);
 
+/* r50_image_load with messages naming the file `name` (e.g. its path relative to the
+ * dataset root) instead of `path`. */
+r50_status image_load_named(const char *path, const char *name, const r50_decode_opts *opts,
+                            r50_image *out, r50_error *err);
+
 /* The Orientation (tag 0x0112) of IFD0 in EXIF data (a TIFF stream, optionally after
  * "Exif\0\0"), read as PIL's Image.getexif() does: 1..8, or 1 when it is absent,
  * out of range or unreadable. Never reads outside data[0, len). */

@@ -181,8 +181,8 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   return R50_OK;
 }
 
-r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
-                          r50_error *err) {
+r50_status image_load_named(const char *path, const char *name,
+                            const r50_decode_opts *opts, r50_image *out, r50_error *err) {
   R50_ASSERT(path && out);
   out->width = out->height = 0;
   out->rgb = NULL;
@@ -190,7 +190,14 @@ r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_ima
   size_t len;
   r50_status s = r50_read_file(path, UINT64_MAX, "an image", &data, &len, err);
   if (s == R50_OK)
-    s = r50_image_decode(data, len, path, opts, out, err);
+    s = r50_image_decode(data, len, name, opts, out, err);
+  else if (err && strcmp(path, name)) /* name the file as the caller does */
+    r50_rename_in_message(err, path, name);
   free(data);
   return s;
+}
+
+r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
+                          r50_error *err) {
+  return image_load_named(path, path, opts, out, err);
 }

@@ -105,6 +105,11 @@ void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user) {
   m->hook_user = user;
 }
 
+void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user) {
+  m->interrupt = fn;
+  m->interrupt_user = user;
+}
+
 int64_t r50_count_params(const r50_model *m) {
   return m->net.n_param_floats;
 }

@@ -22,6 +22,8 @@ struct r50_model {
   r50_ctx ctx;
   r50_hook_fn hook;
   void *hook_user;
+  r50_interrupt_fn interrupt;
+  void *interrupt_user;
 };
 
 /* Pointer to the data of param i (NULL for an int persistent). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "image.h"
 
 typedef struct range {
   int64_t row0, n;
@@ -22,36 +23,48 @@ struct r50_prefetch {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  range *ranges;           /* FIFO of pushed ranges */
+  range *ranges;                                      /* FIFO of pushed ranges */
   int64_t n_ranges, cap_ranges, next_range, next_row; /* producer position */
-  r50_batch *bufs;         /* ring of nbuf batches */
+  r50_batch *bufs;                                    /* ring of nbuf batches */
   int nbuf;
   int64_t produced, consumed, released; /* counts of batches */
   int closed, stop;
 };
 
+/* "cause: name" from a message "name: cause": the cause first, so that a cut to the
+ * error column's width keeps it. */
+static void cause_first(const char *msg, const char *name, char *out, size_t cap) {
+  size_t n = strlen(name);
+  char buf[sizeof((r50_error *)0)->msg + 8];
+  if (!strncmp(msg, name, n) && !strncmp(msg + n, ": ", 2))
+    snprintf(buf, sizeof buf, "%s: %s", msg + n + 2, name);
+  else
+    snprintf(buf, sizeof buf, "%s", msg);
+  r50_utf8_copy(out, cap, buf);
+}
+
 static void prepare_row(r50_prefetch *p, r50_batch *b, int i) {
   char path[4096];
   const int64_t row = b->row0 + i;
+  const char *name = p->ds->paths[row];
   const size_t per = (size_t)3 * (size_t)p->o.w * (size_t)p->o.h;
   float *dst = b->x + (size_t)i * per;
   r50_dataset_path(p->ds, row, path, sizeof path);
   r50_image img = {0};
   r50_error err = {0};
-  r50_status s = r50_image_load(path, &p->o.decode, &img, &err);
+  r50_status s = image_load_named(path, name, &p->o.decode, &img, &err);
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
-    s = r50_fail(&err, R50_ERR_FORMAT,
-                 "%s: %dx%d, but with --size none every image must be %dx%d like the first",
-                 path, img.width, img.height, p->o.w, p->o.h);
+    s = r50_fail(
+        &err, R50_ERR_FORMAT,
+        "%s: %dx%d, but with --size none every image must be %dx%d like the first", name,
+        img.width, img.height, p->o.w, p->o.h);
   if (s == R50_OK)
     s = r50_prepare(&img, p->o.w, p->o.h, dst, &err);
   r50_image_free(&img);
   b->status[i] = s == R50_OK ? 1 : -1;
   b->errors[i][0] = 0;
   if (s != R50_OK) {
-    size_t len = strnlen(err.msg, R50_ERROR_LEN - 1);
-    memcpy(b->errors[i], err.msg, len);
-    b->errors[i][len] = 0;
+    cause_first(err.msg, name, b->errors[i], R50_ERROR_LEN);
     memset(dst, 0, per * sizeof(float));
   }
 }
@@ -147,8 +160,8 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
   int nbuf = p->nbuf;
   free_bufs(p);
   free(p);
-  return r50_fail(err, R50_ERR_NOMEM, "out of memory for %d prepared batches of %d images",
-                  nbuf, o->batch);
+  return r50_fail(err, R50_ERR_NOMEM,
+                  "out of memory for %d prepared batches of %d images", nbuf, o->batch);
 }
 
 r50_status r50_prefetch_push(r50_prefetch *p, int64_t row0, int64_t n, r50_error *err) {

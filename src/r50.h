@@ -32,6 +32,7 @@ typedef enum r50_status {
   R50_ERR_NOMEM,       /* an allocation failed */
   R50_ERR_NOT_FOUND,   /* a file or key that must exist does not */
   R50_ERR_UNSUPPORTED, /* valid, but not supported by this build */
+  R50_ERR_INTERRUPTED, /* stopped on request (r50_set_interrupt) */
 } r50_status;
 
 /* Filled by a failing call: the status it returned and a one-line message. */
@@ -199,6 +200,14 @@ typedef struct r50_hook_event {
 typedef void (*r50_hook_fn)(void *user, const r50_hook_event *ev);
 /* Installs (or with fn NULL removes) the model's hook. */
 void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
+
+/* Installs (or with fn NULL removes) a stop check: forward calls fn(user) before each
+ * layer and each bottleneck block, and when it returns non-zero gives up with
+ * R50_ERR_INTERRUPTED (no output) — how a job stops within a fraction of a second of
+ * a signal instead of after a whole batch. fn must be cheap and async-signal safe in
+ * what it reads (a flag). */
+typedef int (*r50_interrupt_fn)(void *user);
+void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user);
 
 /* Runs the network in inference mode on x (N, 3, H, W), H and W >= 32, and stores the
  * output of each of the n_layers requested layers in out[i] (allocated here, owned;

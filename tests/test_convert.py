@@ -44,6 +44,8 @@ def cmd_exact(argv):
     subprocess.run(make, check=True)
     model = os.path.join(d, f"ResNet-{arch}-model.caffemodel")
     out = os.path.join(d, "converted.npz")
+    if os.path.exists(out):  # a previous run's
+        os.remove(out)
     t0 = time.perf_counter()
     rc, err = run([r50, "convert", model, out] + ([] if "--infer" in flags else ["--arch", arch]))
     print(err, end="")
@@ -170,6 +172,17 @@ def cmd_errors(argv):
     rc, err = run([r50, "convert", src, out, "--arch", "34"])
     check(rc == 2 and "--arch" in err, f"--arch 34: usage error, exit {rc}")
     check(not os.path.exists(out), "no npz is left behind by a failed conversion")
+    with open(out, "wb") as f:
+        f.write(b"precious")
+    rc, err = run([r50, "convert", src, out])
+    with open(out, "rb") as f:
+        kept = f.read() == b"precious"
+    check(rc == 1 and "--overwrite" in err and out in err and kept,
+          f"an existing OUT.npz is refused without --overwrite: exit {rc}, kept {kept}")
+    rc, err = run([r50, "convert", src, out, "--overwrite"])
+    with open(out, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"
+    check(rc == 0 and zipped, f"--overwrite replaces it with the npz: exit {rc}")
     for f in (bad, out):
         if os.path.exists(f):
             os.remove(f)

@@ -23,8 +23,9 @@ static void touch(const char *rel) {
 
 static void same(const r50_dataset *a, const r50_dataset *b, const char *what) {
   CHECK(!strcmp(a->root, b->root), "%s: root %s vs %s", what, a->root, b->root);
-  CHECK(a->n == b->n && a->n_classes == b->n_classes, "%s: %lld/%d rows/classes vs %lld/%d",
-        what, (long long)a->n, a->n_classes, (long long)b->n, b->n_classes);
+  CHECK(a->n == b->n && a->n_classes == b->n_classes,
+        "%s: %lld/%d rows/classes vs %lld/%d", what, (long long)a->n, a->n_classes,
+        (long long)b->n, b->n_classes);
   for (int i = 0; i < a->n_classes && i < b->n_classes; i++)
     CHECK(!strcmp(a->class_names[i], b->class_names[i]), "%s: class %d", what, i);
   for (int64_t i = 0; i < a->n && i < b->n; i++)
@@ -91,8 +92,9 @@ static void test_folders(void) {
 }
 
 static void test_lists(void) {
-  const char *text = "# a list\nx/1.jpg 3\nweird\xe2\x80\x94name.png 0\n/abs/path.jpg -1\n"
-                     "no_label.jpg\n";
+  const char *text =
+      "# a list\nx/1.jpg 3\nweird\xe2\x80\x94name.png 0\n/abs/path.jpg -1\n"
+      "no_label.jpg\n";
   r50_dataset ds = {0};
   ds.root = strdup("/data");
   r50_error err = {0};

@@ -69,9 +69,10 @@ static void check_size(r50_model *m, int h, int w) {
         continue;
       for (int i = 0; i < N_IMG; i++) {
         int bad = same_row(out, i, alone[orders[o][i]], 0);
-        CHECK(!bad, "%dx%d, %d threads, batch order %d: image %d differs from its "
-              "batch-of-1 result in %s", h, w, threads, o, orders[o][i],
-              LAYERS[bad ? bad - 1 : 0]);
+        CHECK(!bad,
+              "%dx%d, %d threads, batch order %d: image %d differs from its "
+              "batch-of-1 result in %s",
+              h, w, threads, o, orders[o][i], LAYERS[bad ? bad - 1 : 0]);
       }
       for (int l = 0; l < N_LAYERS; l++)
         r50_tensor_free(&out[l]);
@@ -80,8 +81,8 @@ static void check_size(r50_model *m, int h, int w) {
     r50_tensor single[N_LAYERS];
     if (run(m, imgs, &one, 1, h, w, single)) {
       int bad = same_row(single, 0, alone[1], 0);
-      CHECK(!bad, "%dx%d: image 1 alone with %d threads differs from 1 thread in %s", h, w,
-            threads, LAYERS[bad ? bad - 1 : 0]);
+      CHECK(!bad, "%dx%d: image 1 alone with %d threads differs from 1 thread in %s", h,
+            w, threads, LAYERS[bad ? bad - 1 : 0]);
       for (int l = 0; l < N_LAYERS; l++)
         r50_tensor_free(&single[l]);
     }

@@ -1,5 +1,5 @@
 /*
- * dist.c — MPI start-up, error agreement and job-wide abort.
+ * dist.c — MPI start-up, error agreement, broadcasting a buffer.
  */
 #include "dist.h"
 
@@ -47,12 +47,6 @@ r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
   if (s == R50_OK)
     r50_fail(err, (r50_status)worst[0], "rank %d (%s): %s", worst[1], host, msg);
   return (r50_status)worst[0];
-}
-
-void r50_dist_abort(const r50_dist *d, int code, const char *msg) {
-  r50_log(R50_LOG_ERROR, "rank %d on %s: %s; aborting the job", d->rank, d->host, msg);
-  MPI_Abort(d->comm, code);
-  _exit(code);
 }
 
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len, r50_error *err) {

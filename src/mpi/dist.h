@@ -2,9 +2,8 @@
  * dist.h — the MPI job context: ranks, host names, agreeing on errors, aborting.
  *
  * Rule (nccl-tests style): a collective step ends with r50_dist_agree, so every rank
- * leaves it knowing whether any rank failed, and with that rank's message; a fatal
- * error that cannot be agreed on (a rank stuck or dying) goes through r50_dist_abort,
- * which names the rank and host and takes the whole job down.
+ * leaves it knowing whether any rank failed, and with that rank's message. A rank that
+ * dies takes the job down through the MPI runtime.
  */
 #ifndef R50_DIST_H
 #define R50_DIST_H
@@ -26,9 +25,6 @@ void r50_dist_finalize(r50_dist *d);
 /* Collective: the worst status over all ranks. If this rank succeeded but another
  * failed, err gets that rank's message prefixed with "rank K (host): ". */
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err);
-
-/* Logs "rank K on HOST: msg" and aborts the whole job with exit code `code`. */
-void r50_dist_abort(const r50_dist *d, int code, const char *msg) __attribute__((noreturn));
 
 /* Broadcasts a buffer of unknown length from rank 0 (others get a malloc'd copy). */
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len, r50_error *err);

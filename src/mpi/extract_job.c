@@ -1,15 +1,17 @@
 /*
  * extract_job.c — the extract/predict job loop on every rank.
  *
- * Rule: a row is "done" only after its features are on disk (h5store writes status
+ * Rules: a row is "done" only after its features are on disk (h5store writes status
  * last), and the pending work is recomputed from the file on --resume, so a job
- * killed at any moment and resumed gives the file an uninterrupted run gives. Stops
- * (SIGINT/SIGTERM on any rank) travel through a shared counter, so every rank stops
- * after its current batch and the file is closed collectively.
+ * killed at any moment and resumed gives the file an uninterrupted run gives. Every
+ * rank passes through the same agreement points whatever fails (set-up, the end of
+ * the loop, the close): a rank that cannot go on says so through the work queue's
+ * counters, the others stop after their current batch, and the job ends together
+ * with that rank's message. A signal (TERM, INT, USR1) stops the forward in flight
+ * at its next block; a second one of the same kind ends the process at once.
  */
 #include "extract_job.h"
 
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +21,46 @@
 
 #include "error.h"
 #include "h5store.h"
+#include "output_lock.h"
 #include "prefetch.h"
 #include "sha256.h"
 #include "share_list.h"
 #include "work_queue.h"
 
+#define MAX_LISTED_FAILURES 20 /* per rank, and in the summary */
+
 static volatile sig_atomic_t g_signal; /* the signal that asked this rank to stop */
 
 static void on_signal(int sig) {
-  g_signal = sig;
+  if (!g_signal)
+    g_signal = sig;
+}
+
+/* No SA_RESTART: a read blocked in the kernel returns EINTR. SA_RESETHAND: the second
+ * signal takes the default action and ends the process. */
+static void install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int stop_requested(void *user) {
+  (void)user;
+  return g_signal != 0;
+}
+
+static const char *signal_name(int sig) {
+  switch (sig) {
+  case SIGINT: return "SIGINT";
+  case SIGTERM: return "SIGTERM";
+  case SIGUSR1: return "SIGUSR1";
+  }
+  return "a signal";
 }
 
 static double now_s(void) {
@@ -44,17 +77,23 @@ typedef struct run {
   r50_model *model;
   r50_h5_meta meta;
   r50_h5store *store;
+  int fresh;            /* the file was created by this run */
+  r50_output_lock lock; /* rank 0 */
   r50_work_queue q;
-  int64_t chunk;    /* rows per work chunk */
-  int64_t *chunks;  /* pending chunk indices */
+  int have_queue;
+  int64_t chunk;   /* rows per work chunk */
+  int64_t *chunks; /* pending chunk indices */
   int64_t n_chunks, pending_rows;
-  int64_t done, failed;           /* this rank */
+  int64_t done, failed, computed; /* this rank: rows written ok / failed; rows run */
+  float *rows[R50_H5_MAX_LAYERS]; /* (batch, per_row[l]) scatter buffers */
+  int64_t per_row[R50_H5_MAX_LAYERS];
   double busy_s, start_s, last_progress_s;
-  char *failures;                 /* "message\n"... of this rank */
+  char *failures; /* "message\n"... of this rank (the first few) */
   size_t failures_len, failures_cap;
+  int n_listed;
   char sha[65];
   char model_path[4096];
-  int w, h;                       /* prepared size */
+  int w, h; /* prepared size */
 } run;
 
 /* ------------------------------------------------------------------ set-up */
@@ -62,13 +101,12 @@ typedef struct run {
 static r50_status model_identity(run *r, r50_error *err) {
   const r50_job *j = r->job;
   r50_status s = R50_OK;
-  if (!j->model.pretrained) {
+  if (!j->model.pretrained)
     snprintf(r->model_path, sizeof r->model_path, "none");
-  } else if (!strcmp(j->model.pretrained, "auto")) {
+  else if (!strcmp(j->model.pretrained, "auto"))
     r50_auto_model_path(j->model.arch, r->model_path, sizeof r->model_path);
-  } else {
+  else
     snprintf(r->model_path, sizeof r->model_path, "%s", j->model.pretrained);
-  }
   if (r->d->rank == 0) {
     if (j->model.pretrained) {
       s = r50_sha256_file(r->model_path, r->sha, err);
@@ -117,14 +155,20 @@ static r50_status build_meta(run *r, r50_error *err) {
   const r50_job *j = r->job;
   r50_h5_meta *m = &r->meta;
   memset(m, 0, sizeof *m);
+  m->command = j->predict ? "predict" : "extract";
   m->arch = j->model.arch;
   m->downsample_fb = j->model.downsample_fb;
   m->model = r->model_path;
   m->model_sha256 = r->sha;
-  m->size_w = j->size_w;
-  m->size_h = j->size_h;
+  m->size_w = j->predict ? 256 : j->size_w;
+  m->size_h = j->predict ? 256 : j->size_h;
+  m->oversample = j->predict && j->oversample;
+  m->fast_decode = j->decode.fast_decode;
+  m->exif_rotate = j->decode.exif_rotate;
+  m->max_pixels = j->decode.max_pixels;
   m->n_layers = j->n_layers;
   m->chunk_rows = r->chunk;
+  r50_dataset_digest(&r->ds, m->dataset_sha256);
   int in_w = j->predict ? 224 : r->w, in_h = j->predict ? 224 : r->h;
   for (int l = 0; l < j->n_layers; l++) {
     int64_t shape[R50_MAX_DIMS];
@@ -132,8 +176,15 @@ static r50_status build_meta(run *r, r50_error *err) {
     m->layers[l] = j->layers[l];
     R50_TRY(r50_layer_shape(r->model, j->layers[l], 1, in_h, in_w, shape, &nd, err));
     m->ndim[l] = nd - 1;
-    for (int i = 1; i < nd; i++)
+    r->per_row[l] = 1;
+    for (int i = 1; i < nd; i++) {
       m->shape[l][i - 1] = shape[i];
+      r->per_row[l] *= shape[i];
+    }
+    r->rows[l] = calloc((size_t)j->batch * (size_t)r->per_row[l], sizeof(float));
+    if (!r->rows[l])
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for a batch of %s rows",
+                      j->layers[l]);
   }
   return R50_OK;
 }
@@ -156,9 +207,74 @@ static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
   return R50_OK;
 }
 
+/* Rank 0 creates the file or checks it for --resume; every rank gets the statuses. */
+static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
+  const r50_job *j = r->job;
+  r50_status s = R50_OK;
+  int fresh = 0;
+  if (r->d->rank == 0) {
+    r50_h5_resume_kind kind = R50_H5_RECREATE;
+    if (j->resume)
+      s = r50_h5_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
+    if (s == R50_OK && kind == R50_H5_RECREATE) {
+      s = r50_h5_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
+      fresh = 1;
+    }
+  }
+  R50_TRY(r50_dist_agree(r->d, s, err));
+  MPI_Bcast(&fresh, 1, MPI_INT, 0, r->d->comm);
+  r->fresh = fresh;
+  if (!fresh) {
+    char *buf = (char *)*status;
+    size_t len = (size_t)r->ds.n;
+    R50_TRY(r50_dist_bcast_bytes(r->d, &buf, &len, err));
+    *status = (int8_t *)buf;
+  }
+  return r50_h5_open(r->d, j->output, &r->meta, &r->store, err);
+}
+
+/* Everything before the loop; agreed on by all ranks. */
+static r50_status setup(run *r, int8_t **status, r50_error *err) {
+  const r50_job *j = r->job;
+  R50_TRY(r50_dist_agree(
+      r->d, r->d->rank == 0 ? r50_output_lock_take(j->output, &r->lock, err) : R50_OK,
+      err));
+  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, &r->ds, err));
+  if (r->ds.n == 0)
+    return r50_fail(
+        err, R50_ERR_NOT_FOUND,
+        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and "
+        ".png files; a list file needs 'path label' lines)",
+        j->dataset);
+  if (!j->model.pretrained && r->d->rank == 0)
+    r50_log(R50_LOG_WARN,
+            "--model none: random weights (seed %llu); the features are not "
+            "those of a trained network",
+            (unsigned long long)j->model.seed);
+  /* auto: about four chunks a rank, at most 64 rows, so small jobs spread too */
+  r->chunk = j->chunk > 0 ? j->chunk : (r->ds.n + 4 * r->d->size - 1) / (4 * r->d->size);
+  r->chunk = r->chunk < 1 ? 1 : r->chunk > 64 && j->chunk <= 0 ? 64 : r->chunk;
+  r->model = r50_model_new(&j->model, err);
+  R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
+  r50_set_interrupt(r->model, stop_requested, NULL);
+  R50_TRY(model_identity(r, err));
+  r->w = j->predict ? 256 : j->size_w;
+  r->h = j->predict ? 256 : j->size_h;
+  if (!r->w)
+    R50_TRY(find_native_size(r, err));
+  R50_TRY(r50_dist_agree(r->d, build_meta(r, err), err));
+  R50_TRY(prepare_output(r, status, err));
+  R50_TRY(r50_dist_agree(r->d, pending_chunks(r, *status, err), err));
+  R50_TRY(r50_queue_new(r->d, r->n_chunks, &r->q, err));
+  r->have_queue = 1;
+  return R50_OK;
+}
+
 /* ------------------------------------------------------------------ progress */
 
 static void note_failure(run *r, const char *msg) {
+  if (r->n_listed >= MAX_LISTED_FAILURES)
+    return; /* every cause stays in /images/error */
   size_t n = strlen(msg) + 1;
   if (r->failures_len + n + 1 > r->failures_cap) {
     size_t cap = r->failures_cap ? 2 * r->failures_cap : 4096;
@@ -166,7 +282,7 @@ static void note_failure(run *r, const char *msg) {
       cap *= 2;
     char *f = realloc(r->failures, cap);
     if (!f)
-      return; /* the cause stays in /images/error */
+      return;
     r->failures = f;
     r->failures_cap = cap;
   }
@@ -174,6 +290,7 @@ static void note_failure(run *r, const char *msg) {
   r->failures[r->failures_len + n - 1] = '\n';
   r->failures_len += n;
   r->failures[r->failures_len] = 0;
+  r->n_listed++;
 }
 
 static void progress(run *r, int final) {
@@ -184,7 +301,8 @@ static void progress(run *r, int final) {
   if (!final && t - r->last_progress_s < (tty ? 0.5 : 5.0))
     return;
   r->last_progress_s = t;
-  int64_t done = r50_queue_read(&r->q, R50_Q_DONE), failed = r50_queue_read(&r->q, R50_Q_FAILED);
+  int64_t done = r50_queue_read(&r->q, R50_Q_DONE),
+          failed = r50_queue_read(&r->q, R50_Q_FAILED);
   int64_t all = done + failed, total = r->pending_rows;
   double el = t - r->start_s, rate = el > 0 ? (double)all / el : 0;
   double eta = rate > 0 ? (double)(total - all) / rate : 0;
@@ -195,7 +313,8 @@ static void progress(run *r, int final) {
     bar[i] = i < fill ? '#' : '.';
   bar[width] = 0;
   snprintf(line, sizeof line, "%s%s%lld/%lld images (%lld failed), %.1f img/s, ETA %.0fs",
-           tty ? bar : "", tty ? " " : "", (long long)all, (long long)total, (long long)failed, rate, eta);
+           tty ? bar : "", tty ? " " : "", (long long)all, (long long)total,
+           (long long)failed, rate, eta);
   if (tty)
     fprintf(stderr, "\r%s%s", line, final ? "\n" : "");
   else
@@ -204,41 +323,69 @@ static void progress(run *r, int final) {
 
 /* ------------------------------------------------------------------ the loop */
 
-/* Rows of each layer's output for the batch, with failed rows zeroed. */
+/* Runs the network on the batch's readable rows only (failed rows cost nothing) and
+ * writes every row. R50_ERR_INTERRUPTED leaves the batch unwritten: its rows stay
+ * pending. */
 static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
   const r50_job *j = r->job;
-  r50_tensor out[9];
-  r50_status s;
-  if (j->predict) {
-    s = r50_predict_prepared(r->model, b->x, b->n, j->oversample, &out[0], err);
-  } else {
-    r50_tensor x = {b->x, 4, {b->n, 3, r->h, r->w}, 0};
-    s = r50_forward(r->model, &x, j->layers, j->n_layers, out, err);
-  }
-  R50_TRY(s);
-  const float *rows[9];
-  for (int l = 0; l < j->n_layers; l++) {
-    int64_t per = r50_tensor_numel(&out[l]) / b->n;
-    for (int i = 0; i < b->n; i++)
-      if (b->status[i] != 1)
-        memset(out[l].data + i * per, 0, (size_t)per * sizeof(float));
-    rows[l] = out[l].data;
+  const size_t per_in = (size_t)3 * (size_t)r->w * (size_t)r->h;
+  int n_ok = 0;
+  for (int i = 0; i < b->n; i++)
+    if (b->status[i] == 1) {
+      if (i != n_ok)
+        memmove(b->x + (size_t)n_ok * per_in, b->x + (size_t)i * per_in,
+                per_in * sizeof(float));
+      n_ok++;
+    }
+  r50_tensor out[R50_H5_MAX_LAYERS] = {{0}};
+  const float *feat[R50_H5_MAX_LAYERS];
+  if (n_ok > 0) {
+    r50_status s;
+    if (j->predict) {
+      s = r50_predict_prepared(r->model, b->x, n_ok, j->oversample, &out[0], err);
+    } else {
+      r50_tensor x = {b->x, 4, {n_ok, 3, r->h, r->w}, 0};
+      s = r50_forward(r->model, &x, j->layers, j->n_layers, out, err);
+    }
+    R50_TRY(s);
+    r->computed += n_ok;
+    for (int l = 0; l < j->n_layers; l++) {
+      feat[l] = out[l].data;
+      if (n_ok == b->n)
+        continue;
+      const size_t row = (size_t)r->per_row[l] * sizeof(float);
+      for (int i = 0, k = 0; i < b->n; i++) /* scatter: failed rows hold zeros */
+        if (b->status[i] == 1)
+          memcpy((char *)r->rows[l] + i * row, (char *)out[l].data + k++ * row, row);
+        else
+          memset((char *)r->rows[l] + i * row, 0, row);
+      feat[l] = r->rows[l];
+    }
+  } else if (!r->fresh) { /* a resumed row may hold a killed attempt's bytes: zero it */
+    for (int l = 0; l < j->n_layers; l++) {
+      memset(r->rows[l], 0, (size_t)b->n * (size_t)r->per_row[l] * sizeof(float));
+      feat[l] = r->rows[l];
+    }
   }
   const char *errs[4096];
   R50_ASSERT(b->n <= 4096);
-  for (int i = 0; i < b->n; i++) {
+  for (int i = 0; i < b->n; i++)
     errs[i] = b->errors[i];
-    if (b->status[i] != 1) {
-      r->failed++;
-      note_failure(r, b->errors[i]);
-    } else {
-      r->done++;
-    }
-  }
-  s = r50_h5_write_rows(r->store, b->row0, b->n, rows, errs, b->status, err);
+  /* all failed in a new file: the features stay unwritten, and read as zeros */
+  r50_status s = r50_h5_write_rows(
+      r->store, b->row0, b->n, n_ok > 0 || !r->fresh ? feat : NULL, errs, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
-  return s;
+  if (s != R50_OK)
+    return s;
+  for (int i = 0; i < b->n; i++)
+    if (b->status[i] != 1)
+      note_failure(r, b->errors[i]);
+  r->done += n_ok;
+  r->failed += b->n - n_ok;
+  r50_queue_add(&r->q, R50_Q_DONE, n_ok);
+  r50_queue_add(&r->q, R50_Q_FAILED, b->n - n_ok);
+  return R50_OK;
 }
 
 /* Pushes the rows of chunk k that are not done yet. */
@@ -259,18 +406,26 @@ static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *s
   return R50_OK;
 }
 
+/* The job is stopping: this rank got a signal, or another rank stopped or failed. */
+static int stopping(run *r) {
+  return g_signal || r50_queue_read(&r->q, R50_Q_STOP) > 0;
+}
+
 /* The next pending chunk, or -1 when none is left or the job is stopping. */
 static int64_t take_chunk(run *r) {
-  if (g_signal || r50_queue_read(&r->q, R50_Q_STOP) > 0)
+  if (stopping(r))
     return -1;
   int64_t i = r50_queue_next(&r->q);
   return i < 0 ? -1 : r->chunks[i];
 }
 
 static r50_status work(run *r, const int8_t *status, r50_error *err) {
-  r50_prefetch_opts po = {.batch = r->job->batch, .w = r->w, .h = r->h,
+  r50_prefetch_opts po = {.batch = r->job->batch,
+                          .w = r->w,
+                          .h = r->h,
                           .no_resize = r->job->size_w == 0 && !r->job->predict,
-                          .decode = r->job->decode, .depth = 2};
+                          .decode = r->job->decode,
+                          .depth = 2};
   r50_prefetch *p;
   R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
   r50_status s = R50_OK;
@@ -286,39 +441,38 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
     int64_t rows_left = 0;
     for (int64_t i = cur * c; i < end; i++)
       rows_left += !(status && status[i] == 1);
-    while (s == R50_OK && rows_left > 0) {
+    while (s == R50_OK && rows_left > 0 && !stopping(r)) {
       r50_batch *b = r50_prefetch_pop(p);
       R50_ASSERT(b != NULL);
       double t0 = now_s();
       s = run_batch(r, b, err);
       r->busy_s += now_s() - t0;
       rows_left -= b->n;
-      int64_t ok = 0;
-      for (int i = 0; i < b->n; i++)
-        ok += b->status[i] == 1;
-      r50_queue_add(&r->q, R50_Q_DONE, ok);
-      r50_queue_add(&r->q, R50_Q_FAILED, b->n - ok);
       r50_prefetch_release(p, b);
       progress(r, 0);
-      if (g_signal)
-        break;
     }
-    if (g_signal)
+    if (s == R50_OK && rows_left > 0) /* stopping */
       break;
   }
   r50_prefetch_free(p);
+  if (s == R50_ERR_INTERRUPTED)
+    return R50_OK; /* the signal is in g_signal; the batch stays pending */
+  if (s != R50_OK) /* tell the other ranks to stop after their current batch */
+    r50_queue_add(&r->q, R50_Q_STOP, 1);
   return s;
 }
 
 /* ------------------------------------------------------------------ the end */
 
-/* Rank 0 prints the summary: counts, time, rates per rank, every failure. */
-static void summary(run *r, double wall, double setup_s) {
+/* Rank 0 prints the summary: counts, time, rates per rank, the first failures. */
+static void summary(run *r, double wall, double setup_s, int sig, r50_status s) {
   const r50_dist *d = r->d;
-  double mine[3] = {(double)r->done, (double)r->failed, r->busy_s};
+  double mine[5] = {(double)r->done, (double)r->failed, r->busy_s, (double)r->computed,
+                    (double)r->n_listed};
   double *all = d->rank == 0 ? malloc((size_t)d->size * sizeof mine) : NULL;
-  MPI_Gather(mine, 3, MPI_DOUBLE, all, 3, MPI_DOUBLE, 0, d->comm);
-  int len = (int)r->failures_len, *lens = d->rank == 0 ? calloc((size_t)d->size, sizeof *lens) : NULL;
+  MPI_Gather(mine, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, d->comm);
+  int len = (int)r->failures_len,
+      *lens = d->rank == 0 ? calloc((size_t)d->size, sizeof *lens) : NULL;
   MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, d->comm);
   int *displ = NULL, total = 0;
   char *text = NULL;
@@ -329,81 +483,115 @@ static void summary(run *r, double wall, double setup_s) {
     }
     text = malloc((size_t)total + 1);
   }
-  MPI_Gatherv(r->failures ? r->failures : "", len, MPI_CHAR, text, lens, displ, MPI_CHAR, 0,
-              d->comm);
+  MPI_Gatherv(r->failures ? r->failures : "", len, MPI_CHAR, text, lens, displ, MPI_CHAR,
+              0, d->comm);
   if (d->rank == 0 && all) {
-    double ok = 0, bad = 0;
+    double ok = 0, bad = 0, run_n = 0;
     for (int i = 0; i < d->size; i++)
-      ok += all[3 * i], bad += all[3 * i + 1];
+      ok += all[5 * i], bad += all[5 * i + 1], run_n += all[5 * i + 3];
     double loop = wall - setup_s;
-    r50_log(R50_LOG_INFO,
-            "done: %.0f ok, %.0f failed in %.1f s (%.1f s set-up): %.2f img/s overall, "
-            "%.2f img/s after set-up",
-            ok, bad, wall, setup_s, wall > 0 ? (ok + bad) / wall : 0.0,
-            loop > 0 ? (ok + bad) / loop : 0.0);
+    const char *how = s != R50_OK      ? "failed"
+                      : sig == SIGUSR1 ? "paused by SIGUSR1"
+                      : sig ? (sig == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM")
+                            : "done";
+    r50_log(
+        R50_LOG_INFO,
+        "%s: %.0f ok, %.0f failed of %lld pending in %.1f s (%.1f s set-up): %.2f img/s "
+        "overall, %.2f img/s after set-up; %.0f through the network",
+        how, ok, bad, (long long)r->pending_rows, wall, setup_s,
+        wall > 0 ? (ok + bad) / wall : 0.0, loop > 0 ? (ok + bad) / loop : 0.0, run_n);
     for (int i = 0; i < d->size; i++)
       r50_log(R50_LOG_INFO, "  rank %d: %.0f images, %.2f img/s while computing", i,
-              all[3 * i] + all[3 * i + 1],
-              all[3 * i + 2] > 0 ? (all[3 * i] + all[3 * i + 1]) / all[3 * i + 2] : 0.0);
+              all[5 * i] + all[5 * i + 1],
+              all[5 * i + 2] > 0 ? (all[5 * i] + all[5 * i + 1]) / all[5 * i + 2] : 0.0);
     if (text) {
       text[total] = 0;
-      for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+      int shown = 0;
+      for (char *line = strtok(text, "\n"); line && shown < MAX_LISTED_FAILURES;
+           line = strtok(NULL, "\n"), shown++)
         r50_log(R50_LOG_WARN, "failed: %s", line);
+      if (bad > shown)
+        r50_log(R50_LOG_WARN,
+                "... and %.0f more failed images: every cause is in "
+                "/images/error",
+                bad - shown);
     }
   }
   free(all), free(lens), free(displ), free(text);
 }
 
 static void free_run(run *r) {
+  if (r->d->rank == 0)
+    r50_output_lock_release(&r->lock);
   r50_model_free(r->model);
   r50_dataset_free(&r->ds);
+  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+    free(r->rows[l]);
   free(r->chunks);
   free(r->failures);
 }
 
-/* Everything before the loop; agreed on by all ranks. */
-static r50_status setup(run *r, int8_t **status, r50_error *err) {
-  const r50_job *j = r->job;
-  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, &r->ds, err));
-  if (r->ds.n == 0)
-    return r50_fail(err, R50_ERR_NOT_FOUND,
-                    "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and "
-                    ".png files; a list file needs 'path label' lines)",
-                    j->dataset);
-  if (!j->model.pretrained && r->d->rank == 0)
-    r50_log(R50_LOG_WARN, "--model none: random weights (seed %llu); the features are not "
-                          "those of a trained network",
-            (unsigned long long)j->model.seed);
-  /* auto: about four chunks a rank, at most 64 rows, so small jobs spread too */
-  r->chunk = j->chunk > 0 ? j->chunk : (r->ds.n + 4 * r->d->size - 1) / (4 * r->d->size);
-  r->chunk = r->chunk < 1 ? 1 : r->chunk > 64 && j->chunk <= 0 ? 64 : r->chunk;
-  r->model = r50_model_new(&j->model, err);
-  R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
-  R50_TRY(model_identity(r, err));
-  r->w = j->predict ? 256 : j->size_w;
-  r->h = j->predict ? 256 : j->size_h;
-  if (!r->w)
-    R50_TRY(find_native_size(r, err));
-  R50_TRY(r50_dist_agree(r->d, build_meta(r, err), err));
-  if (j->resume)
-    R50_TRY(r50_h5_resume(r->d, j->output, &r->ds, &r->meta, &r->store, status, err));
-  else
-    R50_TRY(r50_h5_create(r->d, j->output, &r->ds, &r->meta, j->overwrite, &r->store, err));
-  R50_TRY(r50_dist_agree(r->d, pending_chunks(r, *status, err), err));
-  return r50_queue_new(r->d, r->n_chunks, &r->q, err);
+/* Collective: the end of a run that got past set-up. Returns the exit code. */
+static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
+                  double setup_s) {
+  const r50_dist *d = r->d;
+  if (g_signal)
+    r50_queue_add(&r->q, R50_Q_STOP, 1);
+  s = r50_dist_agree(d, s, err); /* every rank's adds to the queue are done */
+  progress(r, 1);
+  int64_t counts[2] = {r50_queue_read(&r->q, R50_Q_STOP),
+                       r50_queue_read(&r->q, R50_Q_DONE)};
+  MPI_Bcast(counts, 2, MPI_INT64_T, 0, d->comm);
+  r50_queue_free(&r->q);
+  r->have_queue = 0;
+  int sig = 0, mine = g_signal;
+  MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
+  int64_t earlier_ok = 0;
+  for (int64_t i = 0; status && i < r->ds.n; i++)
+    earlier_ok += status[i] == 1;
+  const int stopped = counts[0] > 0, any_ok = counts[1] + earlier_ok > 0;
+  summary(r, now_s() - r->start_s, setup_s, s == R50_OK && stopped ? sig : 0, s);
+  r50_error cerr = {0};
+  r50_status cs = r50_dist_agree(d, r50_h5_close(r->store, &cerr), &cerr);
+  r->store = NULL;
+  if (cs == R50_OK && s == R50_OK && !stopped && any_ok)
+    cs = r50_dist_agree(
+        d, d->rank == 0 ? r50_h5_set_complete(r->job->output, 1, &cerr) : R50_OK, &cerr);
+  if (s != R50_OK) {
+    r50_log(R50_LOG_ERROR, "%s", err->msg);
+    return 1;
+  }
+  if (cs != R50_OK) {
+    r50_log(R50_LOG_ERROR, "%s", cerr.msg);
+    return 1;
+  }
+  if (stopped) {
+    if (d->rank == 0)
+      r50_log(R50_LOG_WARN,
+              "%s: what was finished is saved in %s: continue with --resume",
+              signal_name(sig), r->job->output);
+    return sig == SIGUSR1 ? 0 : 128 + (sig ? sig : SIGTERM);
+  }
+  if (!any_ok) {
+    if (d->rank == 0)
+      r50_log(R50_LOG_ERROR, "no image of %s could be read; see the failures above",
+              r->job->dataset);
+    return R50_EXIT_NO_IMAGE;
+  }
+  return 0;
 }
 
 int r50_job_run(const r50_dist *d, const r50_job *job) {
   run r = {.d = d, .job = job};
+  r.lock.fd = -1;
   r50_error err = {0};
   int8_t *status = NULL;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  install_signal_handlers();
   r.start_s = now_s();
   r50_status s = setup(&r, &status, &err);
-  if (s != R50_OK) {
+  if (s != R50_OK) { /* set-up steps end agreed: every rank is here */
     if (r.store)
-      r50_h5_close(r.store, 0, NULL);
+      r50_h5_close(r.store, NULL);
     r50_log(R50_LOG_ERROR, "%s", err.msg);
     free(status);
     free_run(&r);
@@ -411,45 +599,13 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
   }
   if (d->rank == 0)
     r50_log(R50_LOG_INFO, "%s %lld of %lld images of %s on %d rank%s -> %s",
-            job->resume ? "resuming:" : "extracting", (long long)r.pending_rows,
-            (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s", job->output);
+            r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
+            (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
+            job->output);
   MPI_Barrier(d->comm);
   double setup_s = now_s() - r.start_s;
   s = work(&r, status, &err);
-  if (s != R50_OK) /* a rank that cannot write cannot be waited for */
-    r50_dist_abort(d, 1, err.msg);
-  if (g_signal)
-    r50_queue_add(&r.q, R50_Q_STOP, 1);
-  progress(&r, 1);
-  MPI_Barrier(d->comm);
-  int64_t stopped = r50_queue_read(&r.q, R50_Q_STOP), ok = r50_queue_read(&r.q, R50_Q_DONE);
-  MPI_Bcast(&stopped, 1, MPI_INT64_T, 0, d->comm);
-  MPI_Bcast(&ok, 1, MPI_INT64_T, 0, d->comm);
-  r50_queue_free(&r.q);
-  int64_t earlier_ok = 0;
-  for (int64_t i = 0; status && i < r.ds.n; i++)
-    earlier_ok += status[i] == 1;
-  int complete = !stopped && ok + earlier_ok > 0;
-  summary(&r, now_s() - r.start_s, setup_s);
-  s = r50_h5_close(r.store, complete, &err);
-  s = r50_dist_agree(d, s, &err);
-  int sig = 0, any = g_signal;
-  MPI_Allreduce(&any, &sig, 1, MPI_INT, MPI_MAX, d->comm);
-  int code = 0;
-  if (s != R50_OK) {
-    r50_log(R50_LOG_ERROR, "%s", err.msg);
-    code = 1;
-  } else if (stopped) {
-    if (d->rank == 0)
-      r50_log(R50_LOG_WARN, "stopped by a signal; what was finished is saved: continue with "
-                            "--resume");
-    code = 128 + (sig ? sig : SIGTERM);
-  } else if (ok + earlier_ok == 0) {
-    if (d->rank == 0)
-      r50_log(R50_LOG_ERROR, "no image of %s could be read; see the failures above",
-              job->dataset);
-    code = R50_EXIT_NO_IMAGE;
-  }
+  int code = finish(&r, s, &err, status, setup_s);
   free(status);
   free_run(&r);
   return code;

@@ -1,13 +1,14 @@
 /*
- * h5store.c — the parallel HDF5 feature file (schema in h5store.h).
+ * h5store.c — the feature file (schema and life cycle in h5store.h).
  *
- * Every hid_t is checked and closed on all paths; HDF5's own error printing is off
- * and each failure becomes a message naming the file and the object.
+ * Every hid_t is checked and closed exactly once on every path; HDF5's own error
+ * printing is off and each failure becomes a message naming the file, the object and
+ * the cause from HDF5's error stack.
  */
 #include "h5store.h"
 
 #include <errno.h>
-#include <hdf5.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,104 +17,67 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "h5util.h"
+
+#define FORMAT_TAG "r50worker-features/2"
+#define LIST_STEP ((int64_t)1 << 16) /* rows per write or read of the list */
 
 struct r50_h5store {
-  const r50_dist *d;
   char path[4096];
   hid_t file;
   hid_t feat[R50_H5_MAX_LAYERS];
   hid_t status, error;
   int n_layers;
-  int64_t n;
-  int64_t row_floats[R50_H5_MAX_LAYERS];
 };
 
-#define H5_CHECK(expr, ...)                                   \
-  do {                                                        \
-    if ((expr) < 0)                                           \
-      return r50_fail(err, R50_ERR_IO, __VA_ARGS__);          \
-  } while (0)
-
-static void quiet_hdf5(void) {
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+/* Closes every object of the library still open (after a failed H5Fclose, which
+ * leaves the file open inside HDF5); files last. */
+static void close_leftovers(void) {
+  ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+  if (n <= 0)
+    return;
+  hid_t *ids = malloc((size_t)n * sizeof *ids);
+  if (!ids)
+    return;
+  n = H5Fget_obj_ids(H5F_OBJ_ALL, H5F_OBJ_ALL, (size_t)n, ids);
+  for (int pass = 0; pass < 2; pass++)
+    for (ssize_t i = 0; i < n; i++) {
+      H5I_type_t t = H5Iget_type(ids[i]);
+      if (pass == 0 && t != H5I_FILE && t != H5I_BADID)
+        H5Oclose(ids[i]);
+      else if (pass == 1 && t == H5I_FILE)
+        while (H5Fclose(ids[i]) < 0 && H5Iis_valid(ids[i]) > 0 && H5Idec_ref(ids[i]) > 0)
+          ;
+    }
+  free(ids);
+  H5Eclear2(H5E_DEFAULT);
 }
 
-static hid_t file_access(const r50_dist *d) {
+/* File access for rank 0's serial work: the default driver, no HDF5 flock (the job
+ * holds its own lock file, and flock fails on many parallel file systems). */
+static hid_t serial_fapl(void) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0 && H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0) {
-    H5Pclose(fapl);
+  if (fapl >= 0 && H5Pset_file_locking(fapl, 0, 1) < 0) {
+    H5_KEEP_ERROR(H5Pclose(fapl));
     return -1;
   }
   return fapl;
 }
 
-static hid_t string_type(size_t len) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  if (t >= 0 && (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0)) {
-    H5Tclose(t);
-    return -1;
-  }
-  return t;
-}
-
-/* ------------------------------------------------------------------ attributes */
-
-static r50_status put_attr(hid_t loc, const char *name, hid_t type, int n, const void *v,
-                           const char *path, r50_error *err) {
-  hsize_t dims[1] = {(hsize_t)n};
-  hid_t space = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
-  hid_t a = space >= 0 ? H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT) : -1;
-  herr_t w = a >= 0 ? H5Awrite(a, type, v) : -1;
-  if (a >= 0)
-    H5Aclose(a);
-  if (space >= 0)
-    H5Sclose(space);
-  H5_CHECK(w, "%s: cannot write attribute '%s'", path, name);
+static r50_status sync_path(const char *path, int dir, r50_error *err) {
+  int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return r50_fail(err, R50_ERR_IO, "%s: cannot open to sync: %s", path,
+                    strerror(errno));
+  int rc = fsync(fd);
+  int e = errno;
+  close(fd);
+  if (rc != 0 && !(dir && (e == EINVAL || e == EBADF)))
+    return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", path, strerror(e));
   return R50_OK;
 }
 
-static r50_status put_str_attr(hid_t loc, const char *name, const char *v, const char *path,
-                               r50_error *err) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5_CHECK(t, "%s: HDF5 string type", path);
-  r50_status s = R50_OK;
-  if (H5Tset_size(t, strlen(v) + 1) < 0)
-    s = r50_fail(err, R50_ERR_IO, "%s: HDF5 string type", path);
-  else
-    s = put_attr(loc, name, t, 0, v, path, err);
-  H5Tclose(t);
-  return s;
-}
-
-/* Reads string attribute `name` into buf (truncated to cap); "" when absent. */
-static void get_str_attr(hid_t loc, const char *name, char *buf, size_t cap) {
-  buf[0] = 0;
-  hid_t a = H5Aexists(loc, name) > 0 ? H5Aopen(loc, name, H5P_DEFAULT) : -1;
-  if (a < 0)
-    return;
-  hid_t t = H5Aget_type(a);
-  size_t len = t >= 0 ? H5Tget_size(t) : 0;
-  char *tmp = len ? calloc(1, len + 1) : NULL;
-  if (tmp && H5Aread(a, t, tmp) >= 0)
-    snprintf(buf, cap, "%s", tmp);
-  free(tmp);
-  if (t >= 0)
-    H5Tclose(t);
-  H5Aclose(a);
-}
-
-static int get_int_attr(hid_t loc, const char *name, int *v, int n) {
-  hid_t a = H5Aexists(loc, name) > 0 ? H5Aopen(loc, name, H5P_DEFAULT) : -1;
-  if (a < 0)
-    return 0;
-  hid_t space = H5Aget_space(a);
-  int ok = space >= 0 && H5Sget_simple_extent_npoints(space) == n &&
-           H5Aread(a, H5T_NATIVE_INT, v) >= 0;
-  if (space >= 0)
-    H5Sclose(space);
-  H5Aclose(a);
-  return ok;
-}
+/* ------------------------------------------------------------------ creation */
 
 static void layer_list(const r50_h5_meta *m, char *buf, size_t cap) {
   buf[0] = 0;
@@ -121,201 +85,167 @@ static void layer_list(const r50_h5_meta *m, char *buf, size_t cap) {
     snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", l ? "," : "", m->layers[l]);
 }
 
-static r50_status write_root_attrs(hid_t f, const r50_h5_meta *m, const char *path,
-                                   r50_error *err) {
+static r50_status write_root_attrs(hid_t f, const r50_h5_meta *m, int64_t n,
+                                   const char *path, r50_error *err) {
   char layers[256];
   layer_list(m, layers, sizeof layers);
-  int size[2] = {m->size_w, m->size_h};
-  const float *mean = r50_mean_bgr;
-  R50_TRY(put_attr(f, "arch", H5T_NATIVE_INT, 0, &m->arch, path, err));
-  R50_TRY(put_attr(f, "downsample_fb", H5T_NATIVE_INT, 0, &m->downsample_fb, path, err));
-  R50_TRY(put_str_attr(f, "model", m->model, path, err));
-  R50_TRY(put_str_attr(f, "model_sha256", m->model_sha256, path, err));
-  R50_TRY(put_attr(f, "size", H5T_NATIVE_INT, 2, size, path, err));
-  R50_TRY(put_attr(f, "mean", H5T_NATIVE_FLOAT, 3, mean, path, err));
-  R50_TRY(put_str_attr(f, "layers", layers, path, err));
-  R50_TRY(put_str_attr(f, "version", R50_VERSION, path, err));
-  int zero = 0;
-  return put_attr(f, "complete", H5T_NATIVE_INT, 0, &zero, path, err);
-}
-
-/* ------------------------------------------------------------------ datasets */
-
-/* Creates a chunked dataset of n rows, each of `rdims` (ndim-1 dims), chunks of
- * crows rows; space allocated at creation, never filled (rows are written). */
-static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, int ndim,
-                          const int64_t *rdims, int64_t crows) {
-  hsize_t dims[4] = {(hsize_t)n}, chunk[4] = {(hsize_t)(crows < n ? crows : n)};
-  for (int i = 1; i < ndim; i++)
-    dims[i] = chunk[i] = (hsize_t)rdims[i - 1];
-  hid_t space = H5Screate_simple(ndim, dims, NULL);
-  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  hid_t d = -1;
-  if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
-      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
-      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
-    d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  if (dcpl >= 0)
-    H5Pclose(dcpl);
-  if (space >= 0)
-    H5Sclose(space);
-  return d;
-}
-
-/* Independent write of rows [row0, row0+n) of a dataset whose rows hold `per_row`
- * elements of `mtype`. */
-static herr_t write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, const void *buf) {
-  if (n == 0)
-    return 0;
-  hid_t fspace = H5Dget_space(dset);
-  if (fspace < 0)
-    return -1;
-  int ndim = H5Sget_simple_extent_ndims(fspace);
-  hsize_t dims[4], start[4] = {(hsize_t)row0}, count[4] = {(hsize_t)n};
-  H5Sget_simple_extent_dims(fspace, dims, NULL);
-  for (int i = 1; i < ndim; i++)
-    count[i] = dims[i];
-  hid_t mspace = H5Screate_simple(ndim, count, NULL);
-  herr_t r = -1;
-  if (mspace >= 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
-    r = H5Dwrite(dset, mtype, mspace, fspace, H5P_DEFAULT, buf);
-  if (mspace >= 0)
-    H5Sclose(mspace);
-  H5Sclose(fspace);
-  return r;
-}
-
-static r50_status write_string_rows(hid_t dset, size_t len, int64_t row0, int64_t n,
-                                    const char *const *strs, const char *path,
-                                    const char *what, r50_error *err) {
-  char *buf = calloc(n > 0 ? (size_t)n : 1, len);
-  if (!buf)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory writing %s", what);
-  for (int64_t i = 0; i < n; i++)
-    strncpy(buf + i * (int64_t)len, strs[i] ? strs[i] : "", len);
-  hid_t t = string_type(len);
-  herr_t r = t >= 0 ? write_rows(dset, t, row0, n, buf) : -1;
-  if (t >= 0)
-    H5Tclose(t);
-  free(buf);
-  H5_CHECK(r, "%s: cannot write %s rows %lld..%lld", path, what, (long long)row0,
-           (long long)(row0 + n - 1));
+  int size[2] = {m->size_w, m->size_h}, zero = 0;
+  if (h5_put_str(f, "format", FORMAT_TAG) < 0 ||
+      h5_put_str(f, "version", R50_VERSION) < 0 ||
+      h5_put_str(f, "command", m->command) < 0 ||
+      h5_put_ints(f, "arch", &m->arch, 0) < 0 ||
+      h5_put_ints(f, "downsample_fb", &m->downsample_fb, 0) < 0 ||
+      h5_put_str(f, "model", m->model) < 0 ||
+      h5_put_str(f, "model_sha256", m->model_sha256) < 0 ||
+      h5_put_ints(f, "size", size, 2) < 0 ||
+      h5_put_floats(f, "mean", r50_mean_bgr, 3) < 0 ||
+      h5_put_str(f, "layers", layers) < 0 ||
+      h5_put_ints(f, "oversample", &m->oversample, 0) < 0 ||
+      h5_put_ints(f, "fast_decode", &m->fast_decode, 0) < 0 ||
+      h5_put_ints(f, "exif_rotate", &m->exif_rotate, 0) < 0 ||
+      h5_put_int64(f, "max_pixels", m->max_pixels) < 0 ||
+      h5_put_int64(f, "n_images", n) < 0 ||
+      h5_put_str(f, "dataset_sha256", m->dataset_sha256) < 0 ||
+      h5_put_ints(f, "complete", &zero, 0) < 0)
+    return h5_fail(err, R50_ERR_IO, "%s: cannot write the root attributes", path);
   return R50_OK;
 }
 
-static size_t max_path_len(const r50_dataset *ds) {
+/* A dataset of n rows, each of `rdims` (ndim - 1 dims), in chunks of crows rows;
+ * space allocated at creation and never filled (rows are written, or read as 0). */
+static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, int ndim,
+                          const int64_t *rdims, int64_t crows) {
+  hsize_t dims[4] = {(hsize_t)n}, chunk[4] = {(hsize_t)(crows < n ? crows : n)};
+  if (chunk[0] == 0)
+    chunk[0] = 1;
+  for (int i = 1; i < ndim; i++)
+    dims[i] = chunk[i] = (hsize_t)rdims[i - 1];
+  hid_t space = H5Screate_simple(ndim, dims, NULL);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dapl = H5Pcreate(H5P_DATASET_ACCESS);
+  hid_t d = -1;
+  if (space >= 0 && dcpl >= 0 && dapl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
+      H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+      H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+      H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0)
+    d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, dapl);
+  H5_KEEP_ERROR(if (dcpl >= 0) H5Pclose(dcpl); if (dapl >= 0) H5Pclose(dapl);
+                if (space >= 0) H5Sclose(space));
+  return d;
+}
+
+static size_t max_len(char *const *strs, int64_t n) {
   size_t m = 1;
-  for (int64_t i = 0; i < ds->n; i++)
-    if (strlen(ds->paths[i]) > m)
-      m = strlen(ds->paths[i]);
+  for (int64_t i = 0; i < n; i++)
+    if (strlen(strs[i]) > m)
+      m = strlen(strs[i]);
   return m;
 }
 
-/* Rank 0 writes the list: paths, labels, pending statuses, empty errors, classes. */
-static r50_status write_list(r50_h5store *s, const r50_dataset *ds, hid_t paths,
-                             hid_t labels, hid_t classes, r50_error *err) {
-  const int64_t step = 1 << 16;
-  R50_TRY(write_string_rows(paths, max_path_len(ds), 0, ds->n,
-                            (const char *const *)ds->paths, s->path, "/images/path", err));
-  H5_CHECK(write_rows(labels, H5T_NATIVE_INT32, 0, ds->n, ds->labels),
-           "%s: cannot write /images/label", s->path);
-  int8_t *zeros = calloc((size_t)step, 1);
-  const char **empty = calloc((size_t)step, sizeof *empty);
-  r50_status st = zeros && empty ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  for (int64_t r = 0; r < ds->n && st == R50_OK; r += step) {
-    int64_t k = ds->n - r < step ? ds->n - r : step;
-    if (write_rows(s->status, H5T_NATIVE_INT8, r, k, zeros) < 0)
-      st = r50_fail(err, R50_ERR_IO, "%s: cannot write /images/status", s->path);
-    else
-      st = write_string_rows(s->error, R50_H5_ERROR_LEN, r, k, empty, s->path,
-                             "/images/error", err);
+/* Writes n strings of at most len bytes as rows [0, n) of dset, in steps. */
+static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n) {
+  hid_t t = h5_str_type(len);
+  int64_t step = n < LIST_STEP ? n : LIST_STEP;
+  char *buf = t >= 0 ? calloc((size_t)(step ? step : 1), len) : NULL;
+  herr_t r = buf ? 0 : -1;
+  for (int64_t r0 = 0; r >= 0 && r0 < n; r0 += step) {
+    int64_t k = n - r0 < step ? n - r0 : step;
+    memset(buf, 0, (size_t)k * len);
+    for (int64_t i = 0; i < k; i++)
+      memcpy(buf + i * (int64_t)len, strs[r0 + i], strlen(strs[r0 + i]));
+    r = h5_write_rows(dset, t, r0, k, buf);
   }
+  free(buf);
+  if (t >= 0)
+    H5_KEEP_ERROR(H5Tclose(t));
+  return r;
+}
+
+static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_h5_meta *m,
+                               const char *path, r50_error *err) {
+  hid_t g = H5Gcreate2(f, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0)
+    return h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
+  size_t plen = max_len(ds->paths, ds->n);
+  hid_t pt = h5_str_type(plen), et = h5_str_type(R50_H5_ERROR_LEN);
+  hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, m->chunk_rows) : -1;
+  hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, m->chunk_rows);
+  hid_t dst = make_dataset(g, "status", H5T_STD_I8LE, ds->n, 1, NULL, m->chunk_rows);
+  hid_t de = et >= 0 ? make_dataset(g, "error", et, ds->n, 1, NULL, m->chunk_rows) : -1;
+  r50_status s = R50_OK;
+  if (dp < 0 || dl < 0 || dst < 0 || de < 0)
+    s = h5_fail(err, R50_ERR_IO, "%s: cannot create the /images datasets", path);
+  else if (write_strings(dp, plen, ds->paths, ds->n) < 0)
+    s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/path", path);
+  else if (h5_write_rows(dl, H5T_NATIVE_INT32, 0, ds->n, ds->labels) < 0)
+    s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/label", path);
+  int8_t *zeros = s == R50_OK ? calloc((size_t)LIST_STEP, 1) : NULL;
+  if (s == R50_OK && !zeros)
+    s = r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  for (int64_t r = 0; s == R50_OK && r < ds->n; r += LIST_STEP)
+    if (h5_write_rows(dst, H5T_NATIVE_INT8, r,
+                      ds->n - r < LIST_STEP ? ds->n - r : LIST_STEP, zeros) < 0)
+      s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/status", path);
   free(zeros);
-  free(empty);
-  if (st == R50_OK && classes >= 0)
-    st = write_string_rows(classes, 256, 0, ds->n_classes,
-                           (const char *const *)ds->class_names, s->path, "/classes", err);
-  return st;
-}
-
-static r50_status create_objects(r50_h5store *s, const r50_dataset *ds,
-                                 const r50_h5_meta *m, r50_error *err) {
-  const char *path = s->path;
-  R50_TRY(write_root_attrs(s->file, m, path, err));
-  hid_t gf = H5Gcreate2(s->file, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5_CHECK(gf, "%s: cannot create /features", path);
-  r50_status st = R50_OK;
-  for (int l = 0; l < m->n_layers && st == R50_OK; l++) {
-    s->feat[l] = make_dataset(gf, m->layers[l], H5T_IEEE_F32LE, ds->n, m->ndim[l] + 1,
-                              m->shape[l], m->chunk_rows);
-    if (s->feat[l] < 0)
-      st = r50_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
+  hid_t ids[] = {dp, dl, dst, de, pt, et};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+    if (ids[i] >= 0)
+      H5Idec_ref(ids[i]);
+  H5Gclose(g); /* the message, if any, is already in err */
+  if (s == R50_OK && ds->n_classes) {
+    size_t clen = max_len(ds->class_names, ds->n_classes);
+    hid_t ct = h5_str_type(clen);
+    hid_t dc =
+        ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 4096) : -1;
+    if (dc < 0 || write_strings(dc, clen, ds->class_names, ds->n_classes) < 0)
+      s = h5_fail(err, R50_ERR_IO, "%s: cannot write /classes", path);
+    if (dc >= 0)
+      H5Dclose(dc);
+    if (ct >= 0)
+      H5Tclose(ct);
   }
-  H5Gclose(gf);
-  R50_TRY(st);
-  hid_t gi = H5Gcreate2(s->file, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5_CHECK(gi, "%s: cannot create /images", path);
-  hid_t pt = string_type(max_path_len(ds)), et = string_type(R50_H5_ERROR_LEN),
-        ct = string_type(256);
-  hid_t paths = make_dataset(gi, "path", pt, ds->n, 1, NULL, m->chunk_rows);
-  hid_t labels = make_dataset(gi, "label", H5T_STD_I32LE, ds->n, 1, NULL, m->chunk_rows);
-  s->status = make_dataset(gi, "status", H5T_STD_I8LE, ds->n, 1, NULL, m->chunk_rows);
-  s->error = make_dataset(gi, "error", et, ds->n, 1, NULL, m->chunk_rows);
-  hid_t classes = ds->n_classes
-                      ? make_dataset(s->file, "classes", ct, ds->n_classes, 1, NULL, 1024)
-                      : -1;
-  if (paths < 0 || labels < 0 || s->status < 0 || s->error < 0 ||
-      (ds->n_classes && classes < 0))
-    st = r50_fail(err, R50_ERR_IO, "%s: cannot create the /images datasets", path);
-  else if (s->d->rank == 0)
-    st = write_list(s, ds, paths, labels, classes, err);
-  H5Tclose(pt), H5Tclose(et), H5Tclose(ct);
-  if (paths >= 0)
-    H5Dclose(paths);
-  if (labels >= 0)
-    H5Dclose(labels);
-  if (classes >= 0)
-    H5Dclose(classes);
-  H5Gclose(gi);
-  return st;
-}
-
-/* ------------------------------------------------------------------ entry points */
-
-static r50_h5store *new_store(const r50_dist *d, const char *path, int64_t n, int nl) {
-  r50_h5store *s = calloc(1, sizeof *s);
-  if (!s)
-    return NULL;
-  s->d = d;
-  snprintf(s->path, sizeof s->path, "%s", path);
-  s->file = s->status = s->error = -1;
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
-    s->feat[l] = -1;
-  s->n = n;
-  s->n_layers = nl;
   return s;
 }
 
-static void close_handles(r50_h5store *s) {
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
-    if (s->feat[l] >= 0)
-      H5Dclose(s->feat[l]);
-  if (s->status >= 0)
-    H5Dclose(s->status);
-  if (s->error >= 0)
-    H5Dclose(s->error);
-  if (s->file >= 0)
-    H5Fclose(s->file);
-  free(s);
+static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_h5_meta *m,
+                                  const char *path, r50_error *err) {
+  R50_TRY(write_root_attrs(f, m, ds->n, path, err));
+  if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
+    return h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
+  hid_t g = H5Gcreate2(f, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0)
+    return h5_fail(err, R50_ERR_IO, "%s: cannot create /features", path);
+  r50_status s = R50_OK;
+  for (int l = 0; l < m->n_layers && s == R50_OK; l++) {
+    hid_t d = make_dataset(g, m->layers[l], H5T_IEEE_F32LE, ds->n, m->ndim[l] + 1,
+                           m->shape[l], m->chunk_rows);
+    if (d < 0)
+      s = h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
+    else
+      H5Dclose(d);
+  }
+  H5Gclose(g);
+  R50_TRY(s);
+  R50_TRY(write_images(f, ds, m, path, err));
+  if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
+    return h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
+  return R50_OK;
 }
 
-/* Rank 0's check that the output can be created, with the cause in words. */
+/* The output may be created: no other kind of file in its place, an existing one only
+ * with overwrite, a writable folder. */
 static r50_status check_creatable(const char *path, int overwrite, r50_error *err) {
   struct stat st;
-  if (stat(path, &st) == 0 && !overwrite)
-    return r50_fail(err, R50_ERR_ARG,
-                    "%s exists; pass --resume to continue it or --overwrite to replace it",
-                    path);
+  if (stat(path, &st) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return r50_fail(err, R50_ERR_ARG,
+                      "%s exists and is not a regular file; -o wants the path of an HDF5 "
+                      "file to create",
+                      path);
+    if (!overwrite)
+      return r50_fail(
+          err, R50_ERR_ARG,
+          "%s exists; pass --resume to continue it or --overwrite to replace it", path);
+  }
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", path);
   const char *parent = dirname(dir);
@@ -325,220 +255,546 @@ static r50_status check_creatable(const char *path, int overwrite, r50_error *er
   return R50_OK;
 }
 
-static void set_row_sizes(r50_h5store *s, const r50_h5_meta *m) {
-  for (int l = 0; l < m->n_layers; l++) {
-    s->row_floats[l] = 1;
-    for (int i = 0; i < m->ndim[l]; i++)
-      s->row_floats[l] *= m->shape[l][i];
-  }
+/* Disk space set aside while the file is written (a file of this size beside it), so
+ * that when the disk fills up the close can still write the metadata HDF5 holds.
+ * HDF5 1.10 cannot shut down with a file whose metadata it failed to write: the file
+ * stays open after the failed H5Fclose, and the library's own close of it at exit
+ * (MPI_Finalize) crashes. Freeing the reserve first gives the close its room. The
+ * estimate: the fixed objects, and the chunk index of every dataset. */
+static int64_t reserve_bytes(const r50_dataset *ds, const r50_h5_meta *m) {
+  const int64_t chunks =
+      (ds->n + m->chunk_rows - 1) / (m->chunk_rows > 0 ? m->chunk_rows : 1);
+  return ((int64_t)1 << 20) + 64 * chunks * (m->n_layers + 4);
 }
 
-r50_status r50_h5_create(const r50_dist *d, const char *path, const r50_dataset *ds,
-                         const r50_h5_meta *meta, int overwrite, r50_h5store **out,
-                         r50_error *err) {
-  quiet_hdf5();
-  *out = NULL;
-  r50_status st = d->rank == 0 ? check_creatable(path, overwrite, err) : R50_OK;
-  R50_TRY(r50_dist_agree(d, st, err));
-  r50_h5store *s = new_store(d, path, ds->n, meta->n_layers);
-  st = s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  R50_TRY(r50_dist_agree(d, st, err));
-  set_row_sizes(s, meta);
-  hid_t fapl = file_access(d);
-  s->file = fapl >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
-  if (fapl >= 0)
-    H5Pclose(fapl);
-  st = s->file >= 0 ? R50_OK
-                    : r50_fail(err, R50_ERR_IO, "cannot create %s (HDF5 with MPI-IO)", path);
-  if (r50_dist_agree(d, st, err) != R50_OK) {
-    close_handles(s);
-    return err ? err->status : R50_ERR_IO;
+static r50_status take_reserve(const char *file, int64_t bytes, const char *path,
+                               r50_error *err) {
+  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", file, strerror(errno));
+  int rc = posix_fallocate(fd, 0, (off_t)bytes);
+  if (rc == EOPNOTSUPP || rc == EINVAL) { /* a file system without fallocate: write it */
+    static const char zeros[1 << 16];
+    rc = 0;
+    for (int64_t done = 0; done < bytes && !rc;) {
+      ssize_t w =
+          write(fd, zeros,
+                (size_t)(bytes - done < (int64_t)sizeof zeros ? bytes - done
+                                                              : (int64_t)sizeof zeros));
+      if (w < 0 && errno != EINTR)
+        rc = errno;
+      done += w > 0 ? w : 0;
+    }
   }
-  st = create_objects(s, ds, meta, err);
-  if (st == R50_OK && H5Fflush(s->file, H5F_SCOPE_GLOBAL) < 0)
-    st = r50_fail(err, R50_ERR_IO, "%s: flush failed", path);
-  st = r50_dist_agree(d, st, err);
-  if (st != R50_OK) {
-    close_handles(s);
-    return st;
+  close(fd);
+  if (rc) {
+    unlink(file);
+    return r50_fail(err, R50_ERR_IO,
+                    "cannot create %s: %s (setting %lld bytes aside for "
+                    "writing it failed)",
+                    path, rc == ENOSPC ? "no space left on device" : strerror(rc),
+                    (long long)bytes);
   }
-  *out = s;
   return R50_OK;
 }
 
-/* Compares the file's identity with this job's; fills err naming the difference. */
-static r50_status check_identity(r50_h5store *s, const r50_h5_meta *m, r50_error *err) {
-  char sha[128], layers[256], want_layers[256];
-  int arch = 0, fb = -1, size[2] = {-1, -1};
-  get_str_attr(s->file, "model_sha256", sha, sizeof sha);
-  get_str_attr(s->file, "layers", layers, sizeof layers);
-  layer_list(m, want_layers, sizeof want_layers);
-  if (!get_int_attr(s->file, "arch", &arch, 1) || !get_int_attr(s->file, "downsample_fb", &fb, 1) ||
-      !get_int_attr(s->file, "size", size, 2))
-    return r50_fail(err, R50_ERR_FORMAT, "%s: not an r50worker feature file (attributes missing)",
-                    s->path);
+r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_meta *meta,
+                         int overwrite, r50_error *err) {
+  h5_quiet();
+  R50_TRY(check_creatable(path, overwrite, err));
+  char part[4200], reserve[4200], dir[4096];
+  snprintf(part, sizeof part, "%s.part", path);
+  snprintf(reserve, sizeof reserve, "%s.reserve", path);
+  unlink(part); /* a killed creation's; the job's lock makes these names ours */
+  R50_TRY(take_reserve(reserve, reserve_bytes(ds, meta), path, err));
+  hid_t fapl = serial_fapl();
+  hid_t f = fapl >= 0 ? H5Fcreate(part, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+  if (fapl >= 0)
+    H5_KEEP_ERROR(H5Pclose(fapl));
+  if (f < 0) {
+    r50_status s = h5_fail_file(err, R50_ERR_IO, part, "cannot create %s", part);
+    unlink(reserve);
+    unlink(part);
+    return s;
+  }
+  r50_status s = write_structure(f, ds, meta, path, err);
+  unlink(reserve);
+  if (H5Fclose(f) < 0 && s == R50_OK)
+    s = h5_fail_file(err, R50_ERR_IO, part, "cannot write %s", part);
+  if (s == R50_OK)
+    s = sync_path(part, 0, err);
+  if (s == R50_OK && rename(part, path) != 0)
+    s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", part, path,
+                 strerror(errno));
+  if (s != R50_OK) {
+    unlink(part);
+    return s;
+  }
+  snprintf(dir, sizeof dir, "%s", path);
+  return sync_path(dirname(dir), 1, err);
+}
+
+/* ------------------------------------------------------------------ resume */
+
+static const char *with(int on) {
+  return on ? "with" : "without";
+}
+
+/* Reports an attribute that is there but unreadable. */
+static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
+  return r50_fail(err, R50_ERR_FORMAT,
+                  "--resume: %s: attribute '%s' is unreadable (the file is damaged); "
+                  "start again with --overwrite",
+                  path, attr);
+}
+
+#define GET_INT(name, var)                                                               \
+  do {                                                                                   \
+    int got_ = h5_get_ints(f, name, &(var), 1);                                          \
+    if (got_ <= 0)                                                                       \
+      return got_ < 0 ? corrupt(path, name, err)                                         \
+                      : r50_fail(err, R50_ERR_FORMAT,                                    \
+                                 "--resume: %s: attribute '%s' is missing", path, name); \
+  } while (0)
+
+/* Compares the file's attributes with the job's. */
+static r50_status check_attrs(hid_t f, const char *path, const r50_h5_meta *m,
+                              r50_error *err) {
+  char cmd[32], sha[128], layers[256], want_layers[256];
+  int arch, fb, size[2], over, fast, exif;
+  int64_t maxpix;
+  if (h5_get_str(f, "command", cmd, sizeof cmd) <= 0)
+    return corrupt(path, "command", err);
+  if (strcmp(cmd, m->command))
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "--resume: %s was made by `r50worker %s`, this "
+                    "is `r50worker %s`",
+                    path, cmd, m->command);
+  GET_INT("arch", arch);
+  GET_INT("downsample_fb", fb);
   if (arch != m->arch || fb != m->downsample_fb)
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s holds ResNet-%d%s features, this job runs ResNet-%d%s",
-                    s->path, arch, fb ? " FB" : "", m->arch, m->downsample_fb ? " FB" : "");
-  if (strcmp(sha, m->model_sha256) != 0)
+                    path, arch, fb ? " FB" : "", m->arch, m->downsample_fb ? " FB" : "");
+  if (h5_get_str(f, "model_sha256", sha, sizeof sha) <= 0)
+    return corrupt(path, "model_sha256", err);
+  if (strcmp(sha, m->model_sha256))
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s was made with other weights (model sha256 %.16s..., "
                     "this job %.16s...)",
-                    s->path, sha, m->model_sha256);
-  if (strcmp(layers, want_layers) != 0)
+                    path, sha, m->model_sha256);
+  layer_list(m, want_layers, sizeof want_layers);
+  if (h5_get_str(f, "layers", layers, sizeof layers) <= 0 || !layers[0])
+    return corrupt(path, "layers", err);
+  if (strcmp(layers, want_layers))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s holds layers '%s', this job asks for '%s'", s->path,
+                    "--resume: %s holds layers '%s', this job asks for '%s'", path,
                     layers, want_layers);
+  if (h5_get_ints(f, "size", size, 2) <= 0)
+    return corrupt(path, "size", err);
   if (size[0] != m->size_w || size[1] != m->size_h)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made with --size %dx%d, this job uses %dx%d", s->path,
+                    "--resume: %s was made with --size %dx%d, this job uses %dx%d", path,
                     size[0], size[1], m->size_w, m->size_h);
+  GET_INT("oversample", over);
+  GET_INT("fast_decode", fast);
+  GET_INT("exif_rotate", exif);
+  const char *opt = over != m->oversample    ? "--oversample"
+                    : fast != m->fast_decode ? "--fast-decode"
+                    : exif != m->exif_rotate ? "--exif-rotate"
+                                             : NULL;
+  int was = over != m->oversample ? over : fast != m->fast_decode ? fast : exif;
+  if (opt)
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "--resume: %s was made %s %s, this job runs %s it: pass the same "
+                    "options, or --overwrite to start again",
+                    path, with(was), opt, with(!was));
+  int got = h5_get_int64(f, "max_pixels", &maxpix);
+  if (got <= 0)
+    return corrupt(path, "max_pixels", err);
+  if (maxpix != m->max_pixels)
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "--resume: %s was made with --max-pixels %lld, this job uses %lld",
+                    path, (long long)maxpix, (long long)m->max_pixels);
   return R50_OK;
 }
 
-static r50_status open_datasets(r50_h5store *s, const r50_h5_meta *m, r50_error *err) {
+/* The first row where the file's paths and labels differ from the dataset's. */
+static r50_status first_difference(hid_t f, const char *path, const r50_dataset *ds,
+                                   int64_t n_file, r50_error *err) {
+  hid_t dp = H5Dopen2(f, "/images/path", H5P_DEFAULT);
+  hid_t dl = H5Dopen2(f, "/images/label", H5P_DEFAULT);
+  hid_t ft = dp >= 0 ? H5Dget_type(dp) : -1;
+  size_t len = ft >= 0 ? H5Tget_size(ft) : 0;
+  hid_t mt = len ? h5_str_type(len) : -1;
+  char *names = mt >= 0 ? malloc((size_t)LIST_STEP * len) : NULL;
+  int32_t *labels = malloc((size_t)LIST_STEP * sizeof *labels);
+  r50_status s = R50_OK;
+  int found = 0;
+  if (dl < 0 || !names || !labels)
+    s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
+  const int64_t common = n_file < ds->n ? n_file : ds->n;
+  for (int64_t r0 = 0; s == R50_OK && !found && r0 < common; r0 += LIST_STEP) {
+    int64_t k = common - r0 < LIST_STEP ? common - r0 : LIST_STEP;
+    if (h5_read_rows(dp, mt, r0, k, names) < 0 ||
+        h5_read_rows(dl, H5T_NATIVE_INT32, r0, k, labels) < 0) {
+      s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
+      break;
+    }
+    for (int64_t i = 0; i < k && !found; i++) {
+      const char *name = names + i * (int64_t)len, *want = ds->paths[r0 + i];
+      size_t nl = strnlen(name, len);
+      if (nl != strlen(want) || memcmp(name, want, nl)) {
+        s = r50_fail(
+            err, R50_ERR_MISMATCH,
+            "--resume: the dataset changed: row %lld of %s is '%.*s', the dataset "
+            "now has '%s' there",
+            (long long)(r0 + i), path, (int)nl, name, want);
+        found = 1;
+      } else if (labels[i] != ds->labels[r0 + i]) {
+        s = r50_fail(err, R50_ERR_MISMATCH,
+                     "--resume: the dataset changed: row %lld of %s ('%s') has label %d, "
+                     "the dataset now says %d",
+                     (long long)(r0 + i), path, want, labels[i], ds->labels[r0 + i]);
+        found = 1;
+      }
+    }
+  }
+  if (s == R50_OK)
+    s = n_file != ds->n
+            ? r50_fail(err, R50_ERR_MISMATCH,
+                       "--resume: %s lists %lld images, the dataset now has %lld", path,
+                       (long long)n_file, (long long)ds->n)
+            : r50_fail(err, R50_ERR_MISMATCH,
+                       "--resume: %s was made from another list (class names differ)",
+                       path);
+  free(names);
+  free(labels);
+  hid_t ids[] = {mt, ft, dp, dl};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+    if (ids[i] >= 0)
+      H5Idec_ref(ids[i]);
+  return s;
+}
+
+/* Reads the (n) statuses and checks the feature datasets' shapes. */
+static r50_status read_rows_state(hid_t f, const char *path, const r50_h5_meta *m,
+                                  int64_t n, int8_t **status, r50_error *err) {
   for (int l = 0; l < m->n_layers; l++) {
     char name[64];
     snprintf(name, sizeof name, "/features/%s", m->layers[l]);
-    s->feat[l] = H5Dopen2(s->file, name, H5P_DEFAULT);
-    H5_CHECK(s->feat[l], "%s: cannot open %s", s->path, name);
-    hid_t sp = H5Dget_space(s->feat[l]);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     hsize_t dims[4] = {0};
     int nd = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
-    if (sp >= 0)
-      H5Sclose(sp);
-    int ok = nd == m->ndim[l] + 1 && dims[0] == (hsize_t)s->n;
+    int ok = nd == m->ndim[l] + 1 && dims[0] == (hsize_t)n;
     for (int i = 0; ok && i < m->ndim[l]; i++)
       ok = dims[i + 1] == (hsize_t)m->shape[l][i];
+    if (sp >= 0)
+      H5Sclose(sp);
+    if (d >= 0)
+      H5Dclose(d);
     if (!ok)
-      return r50_fail(err, R50_ERR_MISMATCH, "--resume: %s: %s has another shape", s->path,
-                      name);
+      return r50_fail(err, R50_ERR_MISMATCH,
+                      "--resume: %s: %s is missing or has another "
+                      "shape",
+                      path, name);
   }
-  s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT);
-  s->error = H5Dopen2(s->file, "/images/error", H5P_DEFAULT);
-  H5_CHECK(s->status < 0 || s->error < 0 ? -1 : 0, "%s: /images/status or /images/error missing",
-           s->path);
+  hid_t d = H5Dopen2(f, "/images/status", H5P_DEFAULT);
+  int8_t *st = malloc((size_t)(n ? n : 1));
+  r50_status s = R50_OK;
+  if (d < 0 || !st || h5_read_rows(d, H5T_NATIVE_INT8, 0, n, st) < 0)
+    s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images/status", path);
+  if (d >= 0)
+    H5Dclose(d);
+  if (s != R50_OK) {
+    free(st);
+    return s;
+  }
+  *status = st;
   return R50_OK;
 }
 
-/* The file's /images/path rows must equal the dataset's. */
-static r50_status check_paths(r50_h5store *s, const r50_dataset *ds, r50_error *err) {
-  hid_t d = H5Dopen2(s->file, "/images/path", H5P_DEFAULT);
-  H5_CHECK(d, "%s: /images/path missing", s->path);
-  hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
-  hsize_t n = 0;
-  if (sp >= 0)
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-  size_t len = t >= 0 ? H5Tget_size(t) : 0;
-  r50_status st = R50_OK;
-  if (n != (hsize_t)ds->n) {
-    st = r50_fail(err, R50_ERR_MISMATCH,
-                  "--resume: %s lists %llu images, the dataset now has %lld", s->path,
-                  (unsigned long long)n, (long long)ds->n);
-  } else {
-    char *buf = malloc((size_t)n * len + 1);
-    hid_t mt = string_type(len);
-    if (!buf || mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-      st = r50_fail(err, R50_ERR_IO, "%s: cannot read /images/path", s->path);
-    for (hsize_t i = 0; st == R50_OK && i < n; i++)
-      if (strncmp(buf + i * len, ds->paths[i], len) != 0 || strlen(ds->paths[i]) > len)
-        st = r50_fail(err, R50_ERR_MISMATCH,
-                      "--resume: row %llu of %s is '%.*s', the dataset has '%s' there",
-                      (unsigned long long)i, s->path, (int)len, buf + i * len,
-                      ds->paths[i]);
-    if (mt >= 0)
-      H5Tclose(mt);
-    free(buf);
+/* What a file that fails to open as HDF5 is, in words. */
+static r50_status open_failure(const char *path, r50_error *err) {
+  char cause[256];
+  h5_cause(cause, sizeof cause);
+  close_leftovers();
+  if (!strncmp(cause, "file is truncated", 17))
+    return r50_fail(
+        err, R50_ERR_FORMAT,
+        "--resume: %s looks truncated (%s), as when a disk filled up or a copy "
+        "was cut short; it cannot be resumed: move it away or pass --overwrite "
+        "to start again",
+        path, cause);
+  return r50_fail(err, R50_ERR_FORMAT, "--resume: cannot open %s as HDF5 (%s)", path,
+                  cause);
+}
+
+static int is_hdf5(const char *path) {
+  unsigned char sig[8] = {0};
+  FILE *fp = fopen(path, "rb");
+  size_t n = fp ? fread(sig, 1, sizeof sig, fp) : 0;
+  if (fp)
+    fclose(fp);
+  return n == 8 && !memcmp(sig, "\x89HDF\r\n\x1a\n", 8);
+}
+
+/* The checks on an open file; *recreate when it is an empty leftover. */
+static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *ds,
+                                  const r50_h5_meta *m, int *recreate, int8_t **status,
+                                  r50_error *err) {
+  char format[64];
+  int got = h5_get_str(f, "format", format, sizeof format);
+  if (got <= 0) {
+    H5O_info_t info;
+    int empty = H5Oget_info2(f, &info, H5O_INFO_NUM_ATTRS) >= 0 && info.num_attrs == 0;
+    H5G_info_t g;
+    empty = empty && H5Gget_info(f, &g) >= 0 && g.nlinks == 0;
+    if (got == 0 && empty) {
+      *recreate = 1;
+      return R50_OK;
+    }
+    if (got < 0)
+      return corrupt(path, "format", err);
+    return r50_fail(
+        err, R50_ERR_FORMAT,
+        H5Aexists(f, "arch") > 0
+            ? "--resume: %s was made by an older r50worker that did not record "
+              "every option; it cannot be resumed safely: --overwrite starts "
+              "again"
+            : "--resume: %s is not an r50worker feature file",
+        path);
   }
-  if (sp >= 0)
-    H5Sclose(sp);
-  if (t >= 0)
-    H5Tclose(t);
-  H5Dclose(d);
+  if (strcmp(format, FORMAT_TAG))
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "--resume: %s has format '%s'; this r50worker "
+                    "writes '%s'",
+                    path, format, FORMAT_TAG);
+  R50_TRY(check_attrs(f, path, m, err));
+  int64_t n_file = -1;
+  char sha[128];
+  if (h5_get_int64(f, "n_images", &n_file) <= 0)
+    return corrupt(path, "n_images", err);
+  if (h5_get_str(f, "dataset_sha256", sha, sizeof sha) <= 0)
+    return corrupt(path, "dataset_sha256", err);
+  if (n_file != ds->n || strcmp(sha, m->dataset_sha256))
+    return first_difference(f, path, ds, n_file, err);
+  R50_TRY(read_rows_state(f, path, m, ds->n, status, err));
+  if (h5_set_int(f, "complete", 0) < 0) { /* incomplete again until this run ends */
+    free(*status);
+    *status = NULL;
+    return h5_fail(err, R50_ERR_IO, "%s: cannot reset the 'complete' attribute", path);
+  }
+  return R50_OK;
+}
+
+r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
+                               const r50_h5_meta *meta, r50_h5_resume_kind *kind,
+                               int8_t **status, r50_error *err) {
+  h5_quiet();
+  *status = NULL;
+  *kind = R50_H5_RECREATE;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT) {
+      r50_log(R50_LOG_INFO, "--resume: %s does not exist yet: creating it", path);
+      return R50_OK;
+    }
+    return r50_fail(err, R50_ERR_IO, "--resume: %s: %s", path, strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode))
+    return r50_fail(err, R50_ERR_ARG, "--resume: %s is not a regular file", path);
+  if (st.st_size == 0) {
+    r50_log(R50_LOG_WARN,
+            "--resume: %s is empty (a job stopped before creating it): "
+            "creating it anew",
+            path);
+    return R50_OK;
+  }
+  if (!is_hdf5(path))
+    return r50_fail(err, R50_ERR_FORMAT, "--resume: %s is not an HDF5 file", path);
+  hid_t fapl = serial_fapl();
+  hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
+  if (fapl >= 0)
+    H5_KEEP_ERROR(H5Pclose(fapl));
+  if (f < 0)
+    return open_failure(path, err);
+  int recreate = 0;
+  r50_status s = check_open_file(f, path, ds, meta, &recreate, status, err);
+  if (H5Fclose(f) < 0 && s == R50_OK)
+    s = h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
+  close_leftovers();
+  if (s != R50_OK) {
+    free(*status);
+    *status = NULL;
+    return s;
+  }
+  if (recreate)
+    r50_log(R50_LOG_WARN,
+            "--resume: %s holds nothing yet (a job stopped while creating "
+            "it): creating it anew",
+            path);
+  else
+    *kind = R50_H5_RESUME;
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ parallel phase */
+
+static void free_store(r50_h5store *s) {
+  free(s);
+}
+
+/* Closes what s holds; the first failure's cause in err. */
+static r50_status close_handles(r50_h5store *s, r50_error *err) {
+  r50_status st = R50_OK;
+  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+    if (s->feat[l] >= 0 && H5Dclose(s->feat[l]) < 0 && st == R50_OK)
+      st = h5_fail(err, R50_ERR_IO, "%s: cannot close /features", s->path);
+  if (s->status >= 0 && H5Dclose(s->status) < 0 && st == R50_OK)
+    st = h5_fail(err, R50_ERR_IO, "%s: cannot close /images/status", s->path);
+  if (s->error >= 0 && H5Dclose(s->error) < 0 && st == R50_OK)
+    st = h5_fail(err, R50_ERR_IO, "%s: cannot close /images/error", s->path);
+  if (s->file >= 0 && H5Fclose(s->file) < 0 && st == R50_OK)
+    st = h5_fail(err, R50_ERR_IO, "%s: cannot close", s->path);
+  s->file = s->status = s->error = -1;
+  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+    s->feat[l] = -1;
   return st;
 }
 
-r50_status r50_h5_resume(const r50_dist *d, const char *path, const r50_dataset *ds,
-                         const r50_h5_meta *meta, r50_h5store **out, int8_t **status,
-                         r50_error *err) {
-  quiet_hdf5();
+r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *meta,
+                       r50_h5store **out, r50_error *err) {
+  h5_quiet();
   *out = NULL;
-  *status = NULL;
-  struct stat sb;
-  r50_status st = d->rank == 0 && stat(path, &sb) != 0
-                      ? r50_fail(err, R50_ERR_NOT_FOUND, "--resume: %s: %s", path,
-                                 strerror(errno))
-                      : R50_OK;
-  R50_TRY(r50_dist_agree(d, st, err));
-  r50_h5store *s = new_store(d, path, ds->n, meta->n_layers);
-  R50_TRY(r50_dist_agree(d, s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
-  set_row_sizes(s, meta);
-  hid_t fapl = file_access(d);
+  /* rank 0 just renamed it into place: wait until every rank's view of the folder
+   * (an NFS client's cache) shows it, so the collective open starts together */
+  struct stat st;
+  int seen = 0;
+  for (int i = 0; i < 100 && !seen; i++) {
+    seen = stat(path, &st) == 0;
+    if (!seen)
+      usleep(100000);
+  }
+  R50_TRY(r50_dist_agree(
+      d,
+      seen ? R50_OK
+           : r50_fail(err, R50_ERR_IO, "%s: not visible here: %s", path, strerror(errno)),
+      err));
+  r50_h5store *s = calloc(1, sizeof *s);
+  R50_TRY(
+      r50_dist_agree(d, s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->file = s->status = s->error = -1;
+  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+    s->feat[l] = -1;
+  s->n_layers = meta->n_layers;
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl >= 0 && (H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0 ||
+                    H5Pset_file_locking(fapl, 0, 1) < 0)) {
+    H5_KEEP_ERROR(H5Pclose(fapl));
+    fapl = -1;
+  }
   s->file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
   if (fapl >= 0)
-    H5Pclose(fapl);
-  st = s->file >= 0 ? R50_OK
-                    : r50_fail(err, R50_ERR_FORMAT, "--resume: cannot open %s as HDF5", path);
-  if (st == R50_OK)
-    st = check_identity(s, meta, err);
-  if (st == R50_OK)
-    st = open_datasets(s, meta, err);
-  if (st == R50_OK && d->rank == 0)
-    st = check_paths(s, ds, err);
-  int8_t *stat_rows = NULL;
-  if (st == R50_OK && !(stat_rows = malloc((size_t)(ds->n ? ds->n : 1))))
-    st = r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  if (st == R50_OK &&
-      H5Dread(s->status, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, stat_rows) < 0)
-    st = r50_fail(err, R50_ERR_IO, "%s: cannot read /images/status", path);
-  st = r50_dist_agree(d, st, err);
-  if (st != R50_OK) {
-    free(stat_rows);
-    close_handles(s);
-    return st;
+    H5_KEEP_ERROR(H5Pclose(fapl));
+  r50_status rs = s->file >= 0 ? R50_OK
+                               : h5_fail(err, R50_ERR_IO,
+                                         "cannot open %s with "
+                                         "MPI-IO",
+                                         path);
+  for (int l = 0; rs == R50_OK && l < meta->n_layers; l++) {
+    char name[64];
+    snprintf(name, sizeof name, "/features/%s", meta->layers[l]);
+    if ((s->feat[l] = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0)
+      rs = h5_fail(err, R50_ERR_IO, "%s: cannot open %s", path, name);
   }
-  int zero = 0; /* incomplete again until this run ends */
-  if (H5Aexists(s->file, "complete") > 0) {
-    hid_t a = H5Aopen(s->file, "complete", H5P_DEFAULT);
-    if (a >= 0) {
-      H5Awrite(a, H5T_NATIVE_INT, &zero);
-      H5Aclose(a);
-    }
+  if (rs == R50_OK &&
+      ((s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT)) < 0 ||
+       (s->error = H5Dopen2(s->file, "/images/error", H5P_DEFAULT)) < 0))
+    rs = h5_fail(err, R50_ERR_IO, "%s: cannot open /images", path);
+  rs = r50_dist_agree(d, rs, err);
+  if (rs != R50_OK) {
+    if (s->file >= 0) /* every rank opened it (the open is collective): close together */
+      close_handles(s, NULL);
+    free_store(s);
+    return rs;
   }
   *out = s;
-  *status = stat_rows;
   return R50_OK;
+}
+
+/* Copies src into dst (cap bytes) without splitting a UTF-8 character. */
+static void copy_utf8(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap) {
+    n = cap - 1;
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+      n--; /* src[n] would continue a character: cut before its lead byte */
+  }
+  memcpy(dst, src, n);
+  memset(dst + n, 0, cap - n);
 }
 
 r50_status r50_h5_write_rows(r50_h5store *s, int64_t row0, int64_t n,
                              const float *const *features, const char *const *errors,
                              const int8_t *status, r50_error *err) {
-  for (int l = 0; l < s->n_layers; l++)
-    H5_CHECK(write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]),
-             "%s: cannot write features of rows %lld..%lld", s->path, (long long)row0,
-             (long long)(row0 + n - 1));
-  R50_TRY(write_string_rows(s->error, R50_H5_ERROR_LEN, row0, n, errors, s->path,
-                            "/images/error", err));
-  H5_CHECK(write_rows(s->status, H5T_NATIVE_INT8, row0, n, status),
-           "%s: cannot write /images/status rows %lld..%lld", s->path, (long long)row0,
-           (long long)(row0 + n - 1));
+  for (int l = 0; features && l < s->n_layers; l++)
+    if (h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]) < 0)
+      return h5_fail_file(err, R50_ERR_IO, s->path,
+                          "%s: cannot write features of rows "
+                          "%lld..%lld",
+                          s->path, (long long)row0, (long long)(row0 + n - 1));
+  char *buf = calloc((size_t)(n ? n : 1), R50_H5_ERROR_LEN);
+  if (!buf)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory writing /images/error");
+  for (int64_t i = 0; i < n; i++)
+    copy_utf8(buf + i * R50_H5_ERROR_LEN, R50_H5_ERROR_LEN, errors[i] ? errors[i] : "");
+  hid_t t = h5_str_type(R50_H5_ERROR_LEN);
+  herr_t w = t >= 0 ? h5_write_rows(s->error, t, row0, n, buf) : -1;
+  free(buf);
+  if (t >= 0)
+    H5_KEEP_ERROR(H5Tclose(t));
+  if (w < 0)
+    return h5_fail_file(err, R50_ERR_IO, s->path,
+                        "%s: cannot write /images/error rows "
+                        "%lld..%lld",
+                        s->path, (long long)row0, (long long)(row0 + n - 1));
+  if (h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
+    return h5_fail_file(err, R50_ERR_IO, s->path,
+                        "%s: cannot write /images/status rows "
+                        "%lld..%lld",
+                        s->path, (long long)row0, (long long)(row0 + n - 1));
   return R50_OK;
 }
 
-r50_status r50_h5_close(r50_h5store *s, int complete, r50_error *err) {
-  r50_status st = R50_OK;
-  hid_t a = H5Aopen(s->file, "complete", H5P_DEFAULT);
-  if (a < 0 || H5Awrite(a, H5T_NATIVE_INT, &complete) < 0)
-    st = r50_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", s->path);
-  if (a >= 0)
-    H5Aclose(a);
-  hid_t file = s->file;
-  char path[sizeof s->path];
-  snprintf(path, sizeof path, "%s", s->path);
-  s->file = -1;
-  close_handles(s);
-  if (H5Fclose(file) < 0 && st == R50_OK)
-    st = r50_fail(err, R50_ERR_IO, "%s: close failed", path);
+r50_status r50_h5_close(r50_h5store *s, r50_error *err) {
+  r50_status st = close_handles(s, err);
+  free_store(s);
   return st;
+}
+
+r50_status r50_h5_set_complete(const char *path, int complete, r50_error *err) {
+  h5_quiet();
+  hid_t fapl = serial_fapl();
+  hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
+  if (fapl >= 0)
+    H5_KEEP_ERROR(H5Pclose(fapl));
+  if (f < 0) {
+    r50_status s =
+        h5_fail(err, R50_ERR_IO, "%s: cannot reopen to mark it complete", path);
+    close_leftovers();
+    return s;
+  }
+  r50_status s =
+      h5_set_int(f, "complete", complete) < 0
+          ? h5_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", path)
+          : R50_OK;
+  if (H5Fclose(f) < 0) {
+    if (s == R50_OK)
+      s = h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
+    close_leftovers();
+  }
+  return s;
 }

@@ -1,22 +1,26 @@
 /*
- * h5store.h — the feature file: one HDF5 file written by every rank through the
- * MPI-IO driver (DESIGN.md §4).
+ * h5store.h — the feature file (DESIGN.md §4): one HDF5 file, created whole by rank 0,
+ * filled by every rank through the MPI-IO driver.
  *
  *   /features/<layer>  float32 (N, C) or (N, C, H, W), chunked by whole work chunks
- *   /images/path       fixed-length string (N,), relative to the dataset root
+ *   /images/path       UTF-8 fixed-length string (N,), relative to the dataset root
  *   /images/label      int32 (N,), -1 if none
  *   /images/status     int8 (N,): 0 pending, 1 done, -1 unreadable
- *   /images/error      fixed-length string (N,): the cause for status -1, else ""
- *   /classes           fixed-length string (K,), ImageFolder class names (if any)
- *   attributes of /    arch, downsample_fb, model, model_sha256, size (w, h; 0 0 for
- *                      none), mean (BGR), layers, version, complete (0 until the job
- *                      finished every row)
+ *   /images/error      UTF-8 fixed-length string (N,): for status -1 the cause, then
+ *                      the path ("truncated JPEG data: cat/x.jpg"), else ""
+ *   /classes           UTF-8 fixed-length string (K,), ImageFolder class names (if any)
+ *   attributes of /    format, version, command, arch, downsample_fb, model,
+ *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers,
+ *                      oversample, fast_decode, exif_rotate, max_pixels, n_images,
+ *                      dataset_sha256, complete (0 until every row was attempted)
  *
- * Rule: create, open and close are collective; row writes are independent (each rank
- * writes its own chunks whenever it has them, so no rank ever waits in a collective
- * for another's data — the OMPIO "rank with nothing to write" trap cannot occur).
- * A row's features and error are written before its status, so a row marked done is
- * always complete on disk, whenever the job is killed.
+ * Life of a file, and the rule that keeps every rank in step whatever fails: all
+ * metadata is written by rank 0 alone with the serial driver — created under
+ * "<path>.part" and renamed into place only when whole, checked and reset on
+ * --resume, marked complete at the end — and the parallel phase in between is one
+ * collective open, independent row writes and one collective close. A row's features
+ * and error are written before its status, so a row marked done is complete on disk
+ * whenever the job is killed.
  */
 #ifndef R50_H5STORE_H
 #define R50_H5STORE_H
@@ -29,40 +33,62 @@
 #define R50_H5_MAX_LAYERS 9
 #define R50_H5_ERROR_LEN 256
 
+/* Everything that decides a file's content: a resumed job must match all of it. */
 typedef struct r50_h5_meta {
+  const char *command; /* "extract" or "predict" */
   int arch, downsample_fb;
   const char *model;        /* path of the weights, or "none" */
   const char *model_sha256; /* of the npz file, or of the random parameters */
   int size_w, size_h;       /* 0 0: no resize */
+  int oversample;           /* predict: 10 crops */
+  int fast_decode, exif_rotate;
+  int64_t max_pixels;
   int n_layers;
   const char *layers[R50_H5_MAX_LAYERS];
-  int ndim[R50_H5_MAX_LAYERS];          /* per-row dims: 1 (C) or 3 (C, H, W) */
+  int ndim[R50_H5_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
   int64_t shape[R50_H5_MAX_LAYERS][3];
-  int64_t chunk_rows;                   /* rows per work chunk (HDF5 chunk multiple) */
+  int64_t chunk_rows;      /* rows per work chunk (HDF5 chunk multiple) */
+  char dataset_sha256[65]; /* r50_dataset_digest */
 } r50_h5_meta;
+
+/* Rank 0, serial. Refuses an existing path unless `overwrite` (and always one that is
+ * not a regular file), then writes the whole structure — attributes, paths, labels,
+ * pending statuses — to "<path>.part", syncs it and renames it to path. On failure
+ * nothing is left at path (an existing file is untouched) and no HDF5 object is open. */
+r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_meta *meta,
+                         int overwrite, r50_error *err);
+
+/* What r50_h5_check_resume found. */
+typedef enum r50_h5_resume_kind {
+  R50_H5_RESUME,   /* a file of this job: *status holds its rows */
+  R50_H5_RECREATE, /* no file, or one a killed job left empty: create it */
+} r50_h5_resume_kind;
+
+/* Rank 0, serial. Checks path against this job — every attribute of meta, then the
+ * rows (paths and labels) when the dataset digest differs — and marks it incomplete
+ * until this run ends; *status gets its (N) int8 statuses (malloc'd). A mismatch is
+ * R50_ERR_MISMATCH naming the option or the first differing row. */
+r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
+                               const r50_h5_meta *meta, r50_h5_resume_kind *kind,
+                               int8_t **status, r50_error *err);
 
 typedef struct r50_h5store r50_h5store;
 
-/* Collective. Creates path (overwriting only when `overwrite`), writes paths, labels
- * and pending statuses, and flushes, so a killed job leaves a resumable file. */
-r50_status r50_h5_create(const r50_dist *d, const char *path, const r50_dataset *ds,
-                         const r50_h5_meta *meta, int overwrite, r50_h5store **out,
-                         r50_error *err);
+/* Collective: every rank opens path (made by r50_h5_create) for row writes. */
+r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *meta,
+                       r50_h5store **out, r50_error *err);
 
-/* Collective. Reopens path for --resume: the weights (sha256), layers, their shapes,
- * size and the dataset's paths must match; *status gets (N) int8 (malloc'd). */
-r50_status r50_h5_resume(const r50_dist *d, const char *path, const r50_dataset *ds,
-                         const r50_h5_meta *meta, r50_h5store **out, int8_t **status,
-                         r50_error *err);
-
-/* Independent. Writes rows [row0, row0+n): features[l] holds n rows of layer l
- * (NULL rows of failed images are written as zeros by the caller), errors n strings
- * of at most R50_H5_ERROR_LEN-1 bytes, status n values. */
+/* Independent. Writes rows [row0, row0+n): features[l] holds n rows of layer l (or
+ * is NULL to leave the rows' features unwritten), errors n strings (cut to
+ * R50_H5_ERROR_LEN - 1 bytes at a character boundary), status n values. */
 r50_status r50_h5_write_rows(r50_h5store *s, int64_t row0, int64_t n,
                              const float *const *features, const char *const *errors,
                              const int8_t *status, r50_error *err);
 
-/* Collective. Sets `complete`, closes; s is freed whatever the outcome. */
-r50_status r50_h5_close(r50_h5store *s, int complete, r50_error *err);
+/* Collective. Closes every handle exactly once and frees s, whatever fails. */
+r50_status r50_h5_close(r50_h5store *s, r50_error *err);
+
+/* Rank 0, serial, after r50_h5_close: sets the `complete` attribute. */
+r50_status r50_h5_set_complete(const char *path, int complete, r50_error *err);
 
 #endif

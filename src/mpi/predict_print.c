@@ -1,6 +1,8 @@
 /*
  * predict_print.c — reads /images/path, /images/status and /features/prob of a
- * feature file (serial HDF5) and prints each done row's top classes to stdout.
+ * feature file (serial HDF5) and prints each done row's top classes to stdout, one
+ * "path<TAB>class<TAB>prob" line each; a path's tabs, newlines and backslashes are
+ * escaped so that every line stays three fields.
  */
 #include "predict_print.h"
 
@@ -46,6 +48,26 @@ static void free_labels(labels *l) {
   free(l->names);
 }
 
+/* The path as one tab-separated field: backslash, tab, newline and carriage return
+ * escaped as \\, \t, \n and \r. */
+static void escape_field(const char *s, char *out, size_t cap) {
+  size_t n = 0;
+  for (; *s && n + 3 < cap; s++) {
+    const char *e = *s == '\\'   ? "\\\\"
+                    : *s == '\t' ? "\\t"
+                    : *s == '\n' ? "\\n"
+                    : *s == '\r' ? "\\r"
+                                 : NULL;
+    if (e) {
+      memcpy(out + n, e, 2);
+      n += 2;
+    } else {
+      out[n++] = *s;
+    }
+  }
+  out[n] = 0;
+}
+
 static void print_row(const char *path, const float *p, int top, const labels *l) {
   int idx[1000];
   for (int i = 0; i < 1000; i++)
@@ -89,9 +111,10 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
     for (hsize_t i = 0; i < n; i++) {
       if (status[i] != 1)
         continue;
-      char path[4096];
+      char path[4096], field[8200];
       snprintf(path, sizeof path, "%.*s", (int)len, paths + i * len);
-      print_row(path, prob + i * 1000, top, &l);
+      escape_field(path, field, sizeof field);
+      print_row(field, prob + i * 1000, top, &l);
     }
     rc = 0;
   } else {

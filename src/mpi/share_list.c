@@ -34,10 +34,11 @@ r50_status r50_dataset_share(const r50_dist *d, const char *spec, const char *ro
     memcpy(first, mine, sizeof first);
     MPI_Bcast(first, sizeof first, MPI_CHAR, 0, d->comm);
     if (strcmp(mine, first))
-      s = r50_fail(err, R50_ERR_FORMAT,
-                   "the dataset list received differs from rank 0's (digest %.12s, rank 0 "
-                   "%.12s)",
-                   mine, first);
+      s = r50_fail(
+          err, R50_ERR_FORMAT,
+          "the dataset list received differs from rank 0's (digest %.12s, rank 0 "
+          "%.12s)",
+          mine, first);
     s = r50_dist_agree(d, s, err);
   }
   if (s != R50_OK)

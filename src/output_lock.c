@@ -1,0 +1,247 @@
+/*
+ * output_lock.c — the lock file beside an output (see output_lock.h).
+ *
+ * Contents, one "key=value" per line: host, pid, start (the process start time from
+ * /proc/PID/stat, so a recycled pid is not taken for the holder), slurm_job, since.
+ * Taking over a stale lock re-reads it just before removing it and only removes it
+ * if it still names the same holder, so a lock another job has just taken is left.
+ */
+#include "output_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#define BEAT_SECONDS 30
+
+typedef struct holder {
+  char host[256];
+  long pid;
+  unsigned long long start;
+  char slurm_job[64];
+  long long since;
+} holder;
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0; *zombie
+ * set when the process has exited and waits to be reaped. */
+static unsigned long long proc_start_state(long pid, int *zombie) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  if (!p)
+    return 0;
+  if (zombie)
+    *zombie = p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+  unsigned long long v = 0;
+  for (int field = 2; *p && field < 22; p++)
+    if (*p == ' ')
+      field++;
+  sscanf(p, "%llu", &v);
+  return v;
+}
+
+static unsigned long long proc_start(long pid) {
+  return proc_start_state(pid, NULL);
+}
+
+/* A process of this host that is alive: not gone, not a zombie, the same start time. */
+static int alive_here(long pid, unsigned long long start) {
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+    return 0;
+  int zombie = 0;
+  unsigned long long st = proc_start_state(pid, &zombie);
+  return !zombie && !(start && st != start);
+}
+
+static void my_host(char *buf, size_t cap) {
+  if (gethostname(buf, cap - 1) != 0)
+    snprintf(buf, cap, "?");
+  buf[cap - 1] = 0;
+}
+
+static int read_holder(const char *path, holder *h) {
+  memset(h, 0, sizeof *h);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  char line[512];
+  int fields = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!strncmp(line, "host=", 5))
+      r50_utf8_copy(h->host, sizeof h->host, line + 5), fields += h->host[0] != 0;
+    else if (!strncmp(line, "pid=", 4))
+      fields += sscanf(line + 4, "%ld", &h->pid) == 1;
+    else if (!strncmp(line, "start=", 6))
+      fields += sscanf(line + 6, "%llu", &h->start) == 1;
+    else if (!strncmp(line, "slurm_job=", 10))
+      r50_utf8_copy(h->slurm_job, sizeof h->slurm_job, line + 10);
+    else if (!strncmp(line, "since=", 6))
+      sscanf(line + 6, "%lld", &h->since);
+  }
+  fclose(f);
+  return fields == 3;
+}
+
+static int same_holder(const holder *a, const holder *b) {
+  return !strcmp(a->host, b->host) && a->pid == b->pid && a->start == b->start;
+}
+
+/* Why the lock's holder is gone (into why), or 0 if it may be alive. */
+static int holder_gone(const char *path, const holder *h, int parsed, char *why,
+                       size_t cap) {
+  char host[256];
+  my_host(host, sizeof host);
+  const char *job = getenv("SLURM_JOB_ID");
+  struct stat st;
+  double age = stat(path, &st) == 0 ? difftime(time(NULL), st.st_mtime) : 0;
+  const char *e = getenv("R50_LOCK_STALE_SECONDS");
+  double stale_after = e && *e ? atof(e) : 600;
+  if (!parsed) {
+    if (age > 60) { /* a holder writes its lock at once: this one was torn */
+      snprintf(why, cap, "unreadable lock, %.0f s old", age);
+      return 1;
+    }
+    return 0;
+  }
+  if (!strcmp(h->host, host)) {
+    /* a job that was just killed may take a moment to go: wait a little for it */
+    for (int i = 0; i < 50 && alive_here(h->pid, h->start); i++)
+      usleep(100000);
+    if (!alive_here(h->pid, h->start)) {
+      snprintf(why, cap, "pid %ld on this host is gone", h->pid);
+      return 1;
+    }
+    return 0;
+  }
+  if (job && *job && !strcmp(job, h->slurm_job)) {
+    snprintf(why, cap, "an earlier run of this SLURM job %s", job);
+    return 1;
+  }
+  if (age > stale_after) {
+    snprintf(why, cap, "no heartbeat from host %s for %.0f s", h->host, age);
+    return 1;
+  }
+  return 0;
+}
+
+static void *heartbeat(void *arg) {
+  r50_output_lock *l = arg;
+  pthread_mutex_lock(&l->mu);
+  while (!l->stop) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += BEAT_SECONDS;
+    pthread_cond_timedwait(&l->cv, &l->mu, &t);
+    if (!l->stop)
+      futimens(l->fd, NULL);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+static r50_status write_lock(r50_output_lock *l, int fd, r50_error *err) {
+  char host[256], text[800];
+  my_host(host, sizeof host);
+  const char *job = getenv("SLURM_JOB_ID");
+  long pid = (long)getpid();
+  int n = snprintf(text, sizeof text,
+                   "r50worker output lock\nhost=%s\npid=%ld\nstart=%llu\nslurm_job=%s\n"
+                   "since=%lld\n",
+                   host, pid, proc_start(pid), job ? job : "", (long long)time(NULL));
+  if (write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+    r50_status s = r50_fail(err, R50_ERR_IO, "cannot write the lock %s: %s", l->path,
+                            strerror(errno));
+    close(fd);
+    unlink(l->path);
+    return s;
+  }
+  l->fd = fd;
+  l->stop = 0;
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_cond_init(&l->cv, NULL);
+  l->beating = pthread_create(&l->beat, NULL, heartbeat, l) == 0;
+  return R50_OK;
+}
+
+static r50_status refuse(const char *output, const r50_output_lock *l, const holder *h,
+                         int parsed, r50_error *err) {
+  if (!parsed)
+    return r50_fail(err, R50_ERR_ARG,
+                    "%s is locked by another r50worker job (lock %s is being written); "
+                    "wait for that job, or remove the lock if no job writes %s",
+                    output, l->path, output);
+  char since[64] = "?";
+  time_t t = (time_t)h->since;
+  struct tm tm;
+  if (h->since && gmtime_r(&t, &tm))
+    strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return r50_fail(err, R50_ERR_ARG,
+                  "%s is being written by another r50worker job (pid %ld on host %s%s%s, "
+                  "since %s; lock %s): wait for it to finish, or if that job is dead "
+                  "remove the lock",
+                  output, h->pid, h->host, h->slurm_job[0] ? ", SLURM job " : "",
+                  h->slurm_job, since, l->path);
+}
+
+r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_error *err) {
+  memset(l, 0, sizeof *l);
+  l->fd = -1;
+  if (snprintf(l->path, sizeof l->path, "%s.lock", output) >= (int)sizeof l->path)
+    return r50_fail(err, R50_ERR_ARG, "%s: path too long", output);
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0)
+      return write_lock(l, fd, err);
+    if (errno != EEXIST)
+      return r50_fail(err, R50_ERR_IO, "cannot create the lock %s: %s", l->path,
+                      strerror(errno));
+    holder h, again;
+    int parsed = read_holder(l->path, &h);
+    char why[300];
+    if (!holder_gone(l->path, &h, parsed, why, sizeof why))
+      return refuse(output, l, &h, parsed, err);
+    int still = read_holder(l->path, &again);
+    if (still != parsed || (parsed && !same_holder(&h, &again)))
+      continue; /* another job took it meanwhile: look again */
+    r50_log(R50_LOG_WARN, "removing the stale lock %s (%s)", l->path, why);
+    if (unlink(l->path) != 0 && errno != ENOENT)
+      return r50_fail(err, R50_ERR_IO, "cannot remove the stale lock %s: %s", l->path,
+                      strerror(errno));
+  }
+  return r50_fail(err, R50_ERR_ARG,
+                  "%s: its lock %s keeps changing hands; is another job "
+                  "starting on it?",
+                  output, l->path);
+}
+
+void r50_output_lock_release(r50_output_lock *l) {
+  if (!l || l->fd < 0)
+    return;
+  if (l->beating) {
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->beat, NULL);
+  }
+  pthread_mutex_destroy(&l->mu);
+  pthread_cond_destroy(&l->cv);
+  unlink(l->path);
+  close(l->fd);
+  l->fd = -1;
+}

@@ -1,0 +1,36 @@
+/*
+ * output_lock.h — one job per output file: a lock file "<output>.lock" created with
+ * O_EXCL beside the output, holding the holder's host, pid, process start time and
+ * SLURM job id, kept fresh by a heartbeat.
+ *
+ * Rule: exclusive create works on the parallel and network file systems clusters use
+ * (NFSv3+, Lustre, GPFS), where flock() often does not. A lock is stale — and taken
+ * over, with a warning — when its holder is provably gone: on this host, no process
+ * with that pid and start time; from a requeued SLURM job, the same job id (SLURM
+ * never runs two instances of one job); from another host, no heartbeat for
+ * R50_LOCK_STALE_SECONDS (default 600). Otherwise the second job is refused with a
+ * message naming the holder.
+ */
+#ifndef R50_OUTPUT_LOCK_H
+#define R50_OUTPUT_LOCK_H
+
+#include <pthread.h>
+
+#include "r50.h"
+
+typedef struct r50_output_lock {
+  char path[4200]; /* "<output>.lock" */
+  int fd;          /* -1 when not held */
+  pthread_t beat;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop, beating;
+} r50_output_lock;
+
+/* Takes the lock of `output`; R50_ERR_ARG "OUTPUT is being written by another
+ * r50worker job (pid P on host H since T; lock L) ..." when a live job holds it. */
+r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_error *err);
+/* Releases (removes the lock file); no-op when not held. */
+void r50_output_lock_release(r50_output_lock *l);
+
+#endif

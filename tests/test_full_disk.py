@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A full disk, on 1, 2 and 3 ranks: the output lies on a small tmpfs mounted here.
+
+* Too small to create the file at all; room to start but not for the list; room for
+  the list but not for the features (the disk fills mid-run). Each ends within 30 s
+  with exit 1 (never a hang, never a crash at exit) and a message naming the cause,
+  "no space left on device"; a failed creation leaves nothing behind, not even its
+  lock.
+* What a mid-run failure wrote is resumable: moved to a disk with room, `--resume`
+  completes it into the file an uninterrupted run makes.
+
+Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the test reports
+SKIP (exit 77) with the reason.
+
+usage: test_full_disk.py R50WORKER MODEL_TOOL
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jobutil import check, finish, make_list, make_many, read, run, same_file  # noqa: E402
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+BOTH = ("pool5", "res5")
+
+
+def mount(path, size):
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                       capture_output=True, text=True)
+    return p.returncode == 0, p.stderr.strip()
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+def leftovers(d, name):
+    return sorted(f for f in os.listdir(d) if f.startswith(name) and f != name)
+
+
+def case(tmp, mnt, np_, what, args, want_file):
+    out = os.path.join(mnt, "out.h5")
+    for f in os.listdir(mnt):
+        os.remove(os.path.join(mnt, f))
+    p = run(np_, BIN, *args, "-o", out, timeout=60)
+    ok = p.returncode == 1 and getattr(p, "seconds", 99) < 30
+    check(ok, f"{what}, np {np_}: exit 1 within 30 s (exit {p.returncode}, "
+              f"{getattr(p, 'seconds', -1):.1f}s)")
+    check("no space left on device" in p.stderr,
+          f"{what}, np {np_}: the cause is named: "
+          f"{[x for x in p.stderr.splitlines() if 'error' in x][:2]}")
+    check("Segmentation" not in p.stderr and "signal" not in p.stderr.lower(),
+          f"{what}, np {np_}: no crash")
+    rest = leftovers(mnt, "out.h5")
+    check(rest == [], f"{what}, np {np_}: no lock or temporary file left ({rest})")
+    check(os.path.exists(out) == want_file,
+          f"{what}, np {np_}: output {'kept' if want_file else 'not created'}")
+    return out
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-disk-")
+    mnt = os.path.join(tmp, "mnt")
+    ok, why = mount(mnt, "16k")
+    if not ok:
+        print(f"SKIP: cannot mount a tmpfs here ({why}); the full-disk cases need root")
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 77
+    try:
+        model = os.path.join(tmp, "m.npz")
+        subprocess.run([TOOL, "init", "6", model], check=True)
+        data = os.path.join(tmp, "many")
+        make_many(data, 120)
+        # 64x64 inputs: the content does not matter here, and they are cheap
+        common = ["extract", "--model", model, "--threads", "1", "--layers", "pool5,res5",
+                  "--size", "64"]
+        for np_ in (1, 2, 3):
+            case(tmp, mnt, np_, "no room to create", [*common, data], False)
+        umount(mnt)
+
+        # Room for the reserve, not for 40,000 long paths.
+        mount(mnt, "2m")
+        rows = [(f"{'x' * 150}/{i:06d}.jpg", -1) for i in range(40000)]
+        lst = make_list(tmp, "long.txt", rows)
+        for np_ in (1, 2, 3):
+            case(tmp, mnt, np_, "disk full while creating", [*common, lst], False)
+        umount(mnt)
+
+        ref = os.path.join(tmp, "ref.h5")
+        p = run(2, BIN, *common, data, "-o", ref, "--batch", "4")
+        check(p.returncode == 0, "reference run")
+        mount(mnt, "2m")  # the list fits; 120 rows of pool5 and res5 (4.8 MB) do not
+        for np_ in (1, 2, 3):
+            out = case(tmp, mnt, np_, "disk full mid-run", [*common, data, "--batch", "4"],
+                       True)
+            moved = os.path.join(tmp, f"moved{np_}.h5")
+            shutil.copy(out, moved)
+            d = read(moved, BOTH)
+            done = int((d["images/status"] == 1).sum())
+            check(0 < done < 120 and d["attrs"]["complete"] == 0,
+                  f"disk full mid-run, np {np_}: {done} rows done, not complete")
+            r = run(np_, BIN, *common, data, "-o", moved, "--batch", "3", "--resume")
+            check(r.returncode == 0, f"moved to a disk with room, --resume, np {np_}: exit "
+                                     f"{r.returncode} {r.stderr[-300:]}")
+            same_file(read(ref, BOTH), read(moved, BOTH), f"np {np_}: resumed after a full "
+                                                          "disk", BOTH)
+    finally:
+        umount(mnt)
+    rc = finish("test_full_disk")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Inputs users really have, on 1 and 2 ranks: what `extract` and `predict` make of
+special files, odd names and many broken rows.
+
+* Special files — a FIFO and a socket named like images inside an ImageFolder tree, a
+  FIFO, a character device and /proc files in a list — are per-image failures whose
+  error names the cause; nothing blocks (a FIFO was a hang), /proc files are read to
+  their end (not "empty file").
+* Names: UTF-8 paths and class names read back with h5py's .asstr(); an error longer
+  than the column is cut at a character boundary and keeps its cause first; a name
+  that is not UTF-8 keeps its bytes; `predict` escapes a newline or tab in a path so
+  each output line stays three fields.
+* 100,000 missing files (plus one photo) finish without running the network on them.
+
+usage: test_robust_input.py R50WORKER MODEL_TOOL [N_MISSING]
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import photos  # noqa: E402
+from jobutil import check, finish, make_list, read, run  # noqa: E402
+
+import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+N_MISSING = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
+
+
+def errors_by_path(path):
+    with h5py.File(path, "r") as f:
+        paths = f["images/path"].asstr()[()].tolist()
+        errs = f["images/error"].asstr()[()].tolist()
+        st = f["images/status"][()].tolist()
+    return {p: (s, e) for p, s, e in zip(paths, st, errs)}
+
+
+def test_special_files(tmp, model):
+    tree = os.path.join(tmp, "special")
+    real = photos.real_photos()
+    oks = []
+    for cls, src in (("cat", real[0]), ("dog", real[1])):
+        os.makedirs(os.path.join(tree, cls))
+        oks.append(f"{cls}/ok{os.path.splitext(src)[1]}")
+        shutil.copy(src, os.path.join(tree, oks[-1]))
+    os.mkfifo(os.path.join(tree, "cat", "fifo.jpg"))
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(os.path.join(tree, "dog", "sock.png"))
+    # Something keeps the FIFO open for writing: a reader that opened it would then
+    # block in read() instead of open(). Neither may happen.
+    stop = threading.Event()
+
+    def hold_writer():
+        try:
+            fd = os.open(os.path.join(tree, "cat", "fifo.jpg"), os.O_RDWR | os.O_NONBLOCK)
+            stop.wait()
+            os.close(fd)
+        except OSError:
+            pass
+
+    holder = threading.Thread(target=hold_writer, daemon=True)
+    holder.start()
+    for np_ in (1, 2):
+        out = os.path.join(tmp, f"special{np_}.h5")
+        p = run(np_, BIN, "extract", "--model", model, "--threads", "1", tree, "-o", out,
+                timeout=120)
+        check(p.returncode == 0, f"special files in a tree, np {np_}: exit {p.returncode} "
+                                 f"in {getattr(p, 'seconds', -1):.0f}s {p.stderr[-300:]}")
+        if p.returncode != 0:
+            continue
+        e = errors_by_path(out)
+        check(e["cat/fifo.jpg"] == (-1, "is a FIFO (named pipe), not a regular file: "
+                                         "cat/fifo.jpg"), f"FIFO: {e['cat/fifo.jpg']}")
+        check(e["dog/sock.png"] == (-1, "is a socket, not a regular file: dog/sock.png"),
+              f"socket: {e['dog/sock.png']}")
+        check([e[k][0] for k in oks] == [1, 1] and len(e) == 4, "the two photos are done")
+
+    lst = make_list(tmp, "special.txt", [(os.path.join(tree, "cat", "fifo.jpg"), 0),
+                                         ("/dev/zero", 1), ("/proc/self/status", 2),
+                                         ("/proc/cpuinfo", 2), (real[0], 3)])
+    out = os.path.join(tmp, "special_list.h5")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", lst, "-o", out, timeout=120)
+    check(p.returncode == 0, f"special files in a list, np 2: exit {p.returncode}")
+    if p.returncode == 0:
+        e = errors_by_path(out)
+        fifo = os.path.join(tree, "cat", "fifo.jpg")
+        check(e[fifo][1].startswith("is a FIFO (named pipe), not a regular file"),
+              f"FIFO in a list: {e[fifo]}")
+        check(e["/dev/zero"][1] == "is a character device, not a regular file: /dev/zero",
+              f"/dev/zero: {e['/dev/zero']}")
+        for proc in ("/proc/self/status", "/proc/cpuinfo"):
+            check(e[proc][1] == f"not a JPEG or PNG file: {proc}",
+                  f"{proc} is read, and is not an image: {e[proc]}")
+    stop.set()
+    sock.close()
+
+
+def test_names(tmp, model):
+    tree = os.path.join(tmp, "names")
+    real = photos.real_photos()
+    long_name = "é" * 120 + ".jpg"  # 244 bytes: the error cannot hold it whole
+    files = {"été/caf\u00e9-\U0001F600.jpg": real[0], "été/" + long_name: None,
+             "ünï/ok.png": real[1], "ünï/new\nline.png": real[2], "ünï/tab\there.png": real[3]}
+    for rel, src in files.items():
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        if src:
+            shutil.copy(src, os.path.join(tree, rel))
+        else:
+            with open(os.path.join(tree, rel), "w") as f:
+                f.write("not an image")
+    raw = os.path.join(os.fsencode(tree), "ünï".encode(), b"caf\xe9.png")  # not UTF-8
+    shutil.copy(real[4], raw)
+    for np_ in (1, 2):
+        out = os.path.join(tmp, f"names{np_}.h5")
+        p = run(np_, BIN, "extract", "--model", model, "--threads", "1", tree, "-o", out)
+        check(p.returncode == 0, f"odd names, np {np_}: exit {p.returncode} {p.stderr[-300:]}")
+        if p.returncode:
+            continue
+        with h5py.File(out, "r") as f:
+            raw_paths = f["images/path"][()].tolist()
+            utf8 = [q for q in raw_paths if b"\xe9.png" not in q]
+            names = [q.decode("utf-8") for q in utf8]
+            check(f["classes"].asstr()[()].tolist() == ["été", "ünï"],
+                  "UTF-8 class names read back with .asstr(), in bytewise order")
+            check(sorted(names) == sorted(files), f"UTF-8 paths read back: {names}")
+            check(f["images/path"].dtype.kind == "S" and
+                  h5py.check_string_dtype(f["images/path"].dtype).encoding == "utf-8",
+                  "/images/path is declared UTF-8")
+            check("ünï/".encode() + b"caf\xe9.png" in raw_paths,
+                  "a name that is not UTF-8 keeps its bytes")
+            i = raw_paths.index(("été/" + long_name).encode())
+            err = f["images/error"][i]
+            text = err.decode("utf-8")  # raises if a character was split
+            check(text.startswith("not a JPEG or PNG file: été/éé") and len(err) <= 255 and
+                  len(err) > 240, f"a long error is cut whole-character, cause first "
+                                  f"({len(err)} bytes)")
+    p = run(2, BIN, "predict", "--model", model, "--threads", "1", os.path.join(tree, "ünï"),
+            "--top", "2")
+    lines = p.stdout.splitlines()
+    check(p.returncode == 0 and len(lines) == 8 and all(len(x.split("\t")) == 3 for x in lines),
+          f"predict: 4 images x 2 lines, each 3 tab-separated fields ({p.returncode}, "
+          f"{len(lines)} lines)")
+    check(any(x.startswith("new\\nline.png\t") for x in lines) and
+          any(x.startswith("tab\\there.png\t") for x in lines),
+          "predict escapes newline and tab in a path")
+
+
+def test_many_missing(tmp, model):
+    rows = [(f"missing/{i:06d}.jpg", i % 10) for i in range(N_MISSING)]
+    rows.insert(N_MISSING // 2, (photos.real_photos()[0], 3))
+    lst = make_list(tmp, "missing.txt", rows)
+    out = os.path.join(tmp, "missing.h5")
+    p = run(1, BIN, "extract", "--model", model, "--threads", "1", lst, "-o", out,
+            timeout=600)
+    check(p.returncode == 0 and "1 ok, %d failed" % N_MISSING in p.stderr and
+          "1 through the network" in p.stderr,
+          f"{N_MISSING} missing files + 1 photo: exit {p.returncode} in "
+          f"{getattr(p, 'seconds', -1):.1f}s, the network ran on 1 image")
+    check("... and %d more failed images" % (N_MISSING - 20) in p.stderr,
+          "the summary lists the first failures, not all")
+    d = read(out)
+    check(int((d["images/status"] == -1).sum()) == N_MISSING and
+          not d["features/pool5"][d["images/status"] == -1][:1000].any(),
+          "every missing file failed, with zero features")
+    e = d["images/error"][0].decode()
+    check(e.startswith("cannot open: No such file or directory: missing/000000.jpg"), e)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-input-")
+    model = os.path.join(tmp, "m.npz")
+    subprocess.run([TOOL, "init", "5", model], check=True)
+    test_special_files(tmp, model)
+    test_names(tmp, model)
+    test_many_missing(tmp, model)
+    rc = finish("test_robust_input")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""The output file: one job at a time, resumed only by the job that made it, and
+every broken or foreign file named for what it is. On 1 and 2 ranks.
+
+* Lock: while a job writes OUT, a second job on OUT — plain, --overwrite or --resume —
+  is refused naming the holder (pid, host, lock file) and leaves it alone; the first
+  job finishes a whole file. A lock whose holder is gone (a dead pid on this host, the
+  same SLURM job id, another host's silent for too long) is taken over with a
+  warning; a fresh one from another host is respected.
+* --resume refuses another --fast-decode, --exif-rotate or --max-pixels, and a list
+  whose labels or paths changed, naming the option or the first differing row.
+* --resume of a file that does not exist or is empty, or of an empty HDF5 file a
+  killed job left, creates it; of a truncated file says it is truncated; of a damaged
+  attribute names it; of a foreign file (HDF5 or not) or an older r50worker's file
+  refuses and leaves it untouched.
+* -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash.
+
+usage: test_robust_output.py R50WORKER MODEL_TOOL
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jobutil import (ENV, check, finish, make_list, make_many, make_tree, read,  # noqa: E402
+                     run, same_file, start, wait, wait_for_rows)
+
+import h5py  # noqa: E402
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hash(f.read())
+
+
+def write_lock(path, host, pid, start=0, job="", age=0):
+    with open(path + ".lock", "w") as f:
+        f.write(f"r50worker output lock\nhost={host}\npid={pid}\nstart={start}\n"
+                f"slurm_job={job}\nsince={int(time.time()) - age}\n")
+    if age:
+        t = time.time() - age
+        os.utime(path + ".lock", (t, t))
+
+
+def test_lock(tmp, model):
+    data = os.path.join(tmp, "many")
+    make_many(data, 120)
+    common = ["extract", "--model", model, "--threads", "1", data]
+    out = os.path.join(tmp, "locked.h5")
+    job = start(1, BIN, *common, "-o", out, "--batch", "1")
+    check(wait_for_rows(out, 3, 120), "first job under way")
+    extras = ([], ["--overwrite"], ["--resume"])
+    seconds = [start(2, BIN, *common, "-o", out, *extra) for extra in extras]
+    for extra, second in zip(extras, seconds):
+        rc, err, _, _ = wait(second, 120)
+        check(rc == 1 and "is being written by another r50worker job" in err
+              and f"on host {socket.gethostname()}" in err and out + ".lock" in err,
+              f"second job {' '.join(extra) or '(plain)'} refused naming the holder ({rc})")
+    check(job.poll() is None, "the first job was running all along")
+    rc, err, _, _ = wait(job, 300)
+    d = read(out)
+    check(rc == 0 and d["attrs"]["complete"] == 1 and (d["images/status"] != 0).all(),
+          f"the first job finished a whole file (exit {rc})")
+    check(not os.path.exists(out + ".lock"), "its lock is gone")
+
+    small = os.path.join(tmp, "small")
+    make_many(small, 3)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    cases = [("a dead pid on this host", dict(host=socket.gethostname(), pid=dead.pid), True),
+             ("this host, a recycled pid", dict(host=socket.gethostname(), pid=os.getpid(),
+                                                 start=1), True),
+             ("another host, fresh", dict(host="elsewhere", pid=1), False),
+             ("another host, silent for 20 min", dict(host="elsewhere", pid=1, age=1200), True),
+             ("an earlier run of this SLURM job", dict(host="elsewhere", pid=1, job="4242"),
+              True)]
+    for what, lock, taken in cases:
+        o = os.path.join(tmp, "stale.h5")
+        for f in (o, o + ".lock"):
+            if os.path.exists(f):
+                os.remove(f)
+        write_lock(o, **lock)
+        env = dict(ENV, SLURM_JOB_ID="4242") if lock.get("job") else None
+        p = run(1, BIN, "extract", "--model", model, "--threads", "1", small, "-o", o, env=env)
+        if taken:
+            check(p.returncode == 0 and "removing the stale lock" in p.stderr and
+                  not os.path.exists(o + ".lock"), f"lock of {what}: taken over ({p.returncode})")
+        else:
+            check(p.returncode == 1 and "pid 1 on host elsewhere" in p.stderr and
+                  os.path.exists(o + ".lock") and not os.path.exists(o),
+                  f"lock of {what}: respected ({p.returncode})")
+
+
+def test_resume_checks(tmp, model):
+    tree = os.path.join(tmp, "tree")
+    rows, _ = make_tree(tree, n_photos=8)
+    common = ["extract", "--model", model, "--threads", "1", "--size", "64"]
+    ref = os.path.join(tmp, "ref.h5")
+    p = run(2, BIN, *common, tree, "-o", ref)
+    check(p.returncode == 0, "reference")
+    before = digest(ref)
+    for extra, want in [(["--fast-decode"], "made without --fast-decode, this job runs with"),
+                        (["--exif-rotate"], "made without --exif-rotate"),
+                        (["--max-pixels", "1000"], "--max-pixels 178956970, this job uses 1000"),
+                        (["--size", "160"], "--size 64x64, this job uses 160x160"),
+                        (["--model", "none", "--arch", "101"],
+                         "ResNet-50 features, this job runs ResNet-101")]:
+        p = run(1, BIN, *common, tree, "-o", ref, "--resume", *extra)
+        check(p.returncode == 1 and want in p.stderr, f"--resume {' '.join(extra)}: refused "
+                                                      f"({p.stderr.strip()[-200:]})")
+    check(digest(ref) == before, "refused resumes leave the file as it was")
+    spelled = os.path.join(tmp, ".", os.path.basename(tree)) + "/"
+    p = run(2, BIN, *common, spelled, "-o", ref, "--resume")
+    check(p.returncode == 0 and "resuming:" in p.stderr,
+          f"--resume with another spelling of the same folder ({spelled}) continues the file")
+
+    paths = sorted(rows)
+    lst_rows = [(os.path.join(tree, q), rows[q]) for q in paths]
+    lst = make_list(tmp, "l.txt", lst_rows)
+    lref = os.path.join(tmp, "lref.h5")
+    check(run(1, BIN, *common, lst, "-o", lref).returncode == 0, "list reference")
+    changed = list(lst_rows)
+    changed[3] = (changed[3][0], changed[3][1] + 1)
+    make_list(tmp, "l.txt", changed)
+    p = run(2, BIN, *common, lst, "-o", lref, "--resume")
+    check(p.returncode == 1 and "row 3 of" in p.stderr and "has label %d, the dataset now "
+          "says %d" % (lst_rows[3][1], lst_rows[3][1] + 1) in p.stderr,
+          f"a changed label is named by row ({p.stderr.strip()[-200:]})")
+    changed = list(lst_rows)
+    changed[5] = (changed[5][0] + ".moved", changed[5][1])
+    make_list(tmp, "l.txt", changed)
+    p = run(1, BIN, *common, lst, "-o", lref, "--resume")
+    check(p.returncode == 1 and "row 5 of" in p.stderr and ".moved' there" in p.stderr,
+          f"a changed path is named by row ({p.stderr.strip()[-200:]})")
+    make_list(tmp, "l.txt", lst_rows + [(lst_rows[0][0], 0)])
+    p = run(1, BIN, *common, lst, "-o", lref, "--resume")
+    check(p.returncode == 1 and "lists 10 images, the dataset now has 11" in p.stderr,
+          f"an added row is named ({p.stderr.strip()[-200:]})")
+
+    # Files a killed job or a user may leave at the output path.
+    ok_ref = read(ref)
+    for what, make in [("missing", None), ("empty (0 bytes)", b""),
+                       ("an empty HDF5 file", "h5empty")]:
+        o = os.path.join(tmp, "re.h5")
+        if os.path.exists(o):
+            os.remove(o)
+        if make == "h5empty":
+            h5py.File(o, "w").close()
+        elif make is not None:
+            open(o, "wb").close()
+        p = run(2, BIN, *common, tree, "-o", o, "--resume")
+        check(p.returncode == 0 and read(o)["attrs"]["complete"] == 1,
+              f"--resume of a {what} output creates it ({p.returncode})")
+        same_file(ok_ref, read(o), f"--resume of a {what} output")
+
+    def refused(what, make, want):
+        o = os.path.join(tmp, "bad.h5")
+        shutil.copy(ref, o)
+        make(o)
+        before = digest(o)
+        p = run(1, BIN, *common, tree, "-o", o, "--resume")
+        check(p.returncode == 1 and want in p.stderr and digest(o) == before,
+              f"--resume of {what}: refused, untouched ({p.stderr.strip()[-240:]})")
+
+    refused("a truncated file", lambda o: os.truncate(o, os.path.getsize(o) * 6 // 10),
+            "looks truncated")
+
+    def bad_layers(o):
+        with h5py.File(o, "a") as f:
+            del f.attrs["layers"]
+            f.attrs["layers"] = np.arange(3)
+    refused("a damaged attribute", bad_layers, "attribute 'layers' is unreadable")
+
+    def old_format(o):
+        with h5py.File(o, "a") as f:
+            del f.attrs["format"]
+    refused("an older r50worker's file", old_format, "older r50worker")
+
+    def foreign_h5(o):
+        os.remove(o)
+        with h5py.File(o, "w") as f:
+            f["data"] = np.arange(10)
+    refused("a foreign HDF5 file", foreign_h5, "not an r50worker feature file")
+
+    def text(o):
+        with open(o, "w") as f:
+            f.write("my notes\n")
+    refused("a text file", text, "is not an HDF5 file")
+
+
+def test_bad_outputs(tmp, model):
+    small = os.path.join(tmp, "small")
+    common = ["extract", "--model", model, "--threads", "1", small]
+    for np_ in (1, 2):
+        p = run(np_, BIN, *common, "-o", "/dev/null", "--overwrite")
+        check(p.returncode == 1 and "/dev/null exists and is not a regular file" in p.stderr
+              and "Segmentation" not in p.stderr and os.path.exists("/dev/null") and
+              not os.path.isfile("/dev/null"), f"-o /dev/null --overwrite, np {np_}: exit "
+                                               f"{p.returncode}, /dev/null intact")
+    p = run(1, BIN, *common, "-o", tmp, "--overwrite")
+    check(p.returncode == 1 and "is not a regular file" in p.stderr, "-o a folder: refused")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-output-")
+    model = os.path.join(tmp, "m.npz")
+    subprocess.run([TOOL, "init", "7", model], check=True)
+    test_lock(tmp, model)
+    test_resume_checks(tmp, model)
+    test_bad_outputs(tmp, model)
+    rc = finish("test_robust_output")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

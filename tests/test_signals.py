@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Stopping a job with a signal: alone, under mpirun with the ranks signalled (as
+srun and scancel do), and mpirun itself signalled.
+
+Every case stops mid-way, ends within 30 s, prints the summary saying how it stopped,
+leaves a resumable file (not marked complete, its lock removed) whose --resume gives
+the uninterrupted run's file, and exits 128 + the signal (SIGTERM 143, SIGINT 130), or
+0 for SIGUSR1 (a pause, what SLURM requeue wants). mpirun signalled itself is Open
+MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exits 1
+whatever they return; the file must still resume.
+
+usage: test_signals.py R50WORKER MODEL_TOOL
+"""
+import os
+import signal
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jobutil import (check, finish, make_many, rank_pids, read, run, same_file,  # noqa: E402
+                     start, wait, wait_for_rows)
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+N = 120
+
+
+def stop_case(tmp, common, ref, what, np_, sig, target, want_rc, summary, resume=True):
+    out = os.path.join(tmp, f"{what.replace(' ', '_')}.h5")
+    job = start(np_, BIN, *common, "-o", out, "--batch", "2", "--chunk", "4")
+    midway = wait_for_rows(out, 6, 180)
+    t = time.time()
+    if target == "ranks":
+        for pid in rank_pids(job):
+            os.kill(pid, sig)
+    else:
+        job.send_signal(sig)
+    rc, err, _, timed_out = wait(job, 30)
+    dt = time.time() - t
+    check(midway and not timed_out and (rc == want_rc if want_rc is not None else rc != 0),
+          f"{what}: exit {rc} {dt:.1f}s after the signal (want {want_rc})")
+    if summary:
+        check(summary in err and "continue with --resume" in err,
+              f"{what}: the summary says '{summary}'")
+    d = read(out)
+    done = int((d["images/status"] == 1).sum())
+    check(d["attrs"]["complete"] == 0 and 0 < done < N,
+          f"{what}: {done} of {N} rows saved, file not complete")
+    check(not os.path.exists(out + ".lock") or target == "mpirun",
+          f"{what}: the lock is removed")
+    if resume:
+        r = run(2, BIN, *common, "-o", out, "--resume", "--batch", "5")
+        check(r.returncode == 0, f"{what}: --resume exits 0 ({r.stderr[-300:]})")
+        same_file(ref, read(out), f"{what} + --resume")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-signals-")
+    model = os.path.join(tmp, "m.npz")
+    subprocess.run([TOOL, "init", "8", model], check=True)
+    data = os.path.join(tmp, "many")
+    make_many(data, N)
+    common = ["extract", "--model", model, "--threads", "1", data]
+    ref_path = os.path.join(tmp, "ref.h5")
+    check(run(3, BIN, *common, "-o", ref_path).returncode == 0, "uninterrupted reference")
+    ref = read(ref_path)
+
+    stop_case(tmp, common, ref, "alone SIGTERM", 0, signal.SIGTERM, "job", 143,
+              "stopped by SIGTERM")
+    stop_case(tmp, common, ref, "alone SIGINT", 0, signal.SIGINT, "job", 130,
+              "stopped by SIGINT", resume=False)
+    stop_case(tmp, common, ref, "alone SIGUSR1", 0, signal.SIGUSR1, "job", 0,
+              "paused by SIGUSR1", resume=False)
+    stop_case(tmp, common, ref, "np 2 ranks SIGTERM", 2, signal.SIGTERM, "ranks", 143,
+              "stopped by SIGTERM")
+    stop_case(tmp, common, ref, "np 3 ranks SIGINT", 3, signal.SIGINT, "ranks", 130,
+              "stopped by SIGINT", resume=False)
+    stop_case(tmp, common, ref, "np 2 mpirun SIGUSR1", 2, signal.SIGUSR1, "mpirun", 0,
+              "paused by SIGUSR1", resume=False)
+    stop_case(tmp, common, ref, "np 3 mpirun SIGTERM", 3, signal.SIGTERM, "mpirun", None,
+              None)
+
+    rc = finish("test_signals")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
