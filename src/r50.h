@@ -21,7 +21,15 @@
 extern "C" {
 #endif
 
-#define R50_VERSION "0.1.0"
+/* Every function of the API is exported from the shared library; nothing else is. */
+#if defined(__GNUC__)
+#define R50_API __attribute__((visibility("default")))
+#else
+#define R50_API
+#endif
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the project's, set by its build). */
+R50_API const char *r50_version(void);
 
 typedef enum r50_status {
   R50_OK = 0,
@@ -42,7 +50,7 @@ typedef struct r50_error {
 } r50_error;
 
 /* Name of a status, e.g. "R50_ERR_IO". */
-const char *r50_status_name(r50_status s);
+R50_API const char *r50_status_name(r50_status s);
 
 /* ------------------------------------------------------------------ logging */
 
@@ -57,11 +65,11 @@ typedef enum r50_log_level {
  * written by rank 0 only; WARN and ERROR by any rank. Lines below the level set by
  * r50_log_set_level (default INFO) are dropped. The environment variable R50_LOG=debug
  * sets the level to DEBUG, and then every rank writes every line. */
-void r50_log(r50_log_level level, const char *fmt, ...)
+R50_API void r50_log(r50_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void r50_log_set_level(r50_log_level level);
+R50_API void r50_log_set_level(r50_log_level level);
 /* Sets the prefix identity; called once by the distributed layer. Default 0/1. */
-void r50_log_set_rank(int rank, int size);
+R50_API void r50_log_set_rank(int rank, int size);
 
 /* ------------------------------------------------------------------ tensors */
 
@@ -77,9 +85,9 @@ typedef struct r50_tensor {
 } r50_tensor;
 
 /* Number of elements. */
-int64_t r50_tensor_numel(const r50_tensor *t);
+R50_API int64_t r50_tensor_numel(const r50_tensor *t);
 /* Frees an owned tensor's data and clears it; no-op for NULL or non-owned data. */
-void r50_tensor_free(r50_tensor *t);
+R50_API void r50_tensor_free(r50_tensor *t);
 
 /* ------------------------------------------------------------------ images */
 
@@ -101,29 +109,29 @@ typedef struct r50_decode_opts {
 } r50_decode_opts;
 
 /* Defaults: exif_rotate 0, max_pixels 178956970, fast_decode 0. */
-r50_decode_opts r50_decode_opts_default(void);
+R50_API r50_decode_opts r50_decode_opts_default(void);
 
 /* Decodes a JPEG or PNG held in memory (format by content, not name) into RGB exactly
  * as PIL's Image.open(...).convert('RGB') does. `name` is used in messages only. */
-r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
+R50_API r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
                             const r50_decode_opts *opts, r50_image *out, r50_error *err);
 /* Reads and decodes a file. */
-r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
+R50_API r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
                           r50_error *err);
 /* Frees an image's pixels and clears it; no-op for NULL. */
-void r50_image_free(r50_image *img);
+R50_API void r50_image_free(r50_image *img);
 
 /* Resizes to w x h exactly as Pillow's Image.resize((w, h)) (bicubic, support widened
  * when downscaling, horizontal then vertical pass, 8-bit rounding between them). */
-r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
+R50_API r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
                             r50_error *err);
 
 /* Chainer's prepare after resizing: RGB -> BGR, minus the mean pixel
  * (103.063, 115.903, 123.152) in BGR order, as float32 (3, height, width) into out. */
-void r50_image_to_chw(const r50_image *img, float *out);
+R50_API void r50_image_to_chw(const r50_image *img, float *out);
 
 /* The mean pixel, BGR. */
-extern const float r50_mean_bgr[3];
+R50_API extern const float r50_mean_bgr[3];
 
 /* ------------------------------------------------------------------ the model */
 
@@ -133,19 +141,28 @@ typedef enum r50_arch {
   R50_ARCH_152 = 152,
 } r50_arch;
 
+typedef enum r50_device {
+  R50_DEVICE_CPU = 0,
+  R50_DEVICE_CUDA,
+} r50_device;
+
 typedef struct r50_config {
   r50_arch arch;        /* 50, 101 or 152 */
   int downsample_fb;    /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
+  int n_classes;        /* fc6 outputs; <= 0 means 1000 (ImageNet) */
   const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz (made
                              from the caffemodel beside it on first use); otherwise a
                              path to a Chainer .npz or an MSRA .caffemodel */
   uint64_t seed;        /* seed of the random init (pretrained == NULL) */
   int threads;          /* CPU threads for compute; <= 0 means 1 */
+  r50_device device;    /* where the engine runs (default R50_DEVICE_CPU) */
+  const char *engine;   /* the device's engine by name; NULL or "auto": its default
+                           ("reference" on the CPU) */
 } r50_config;
 
-/* A config with Chainer's defaults: ResNet-50, MSRA, pretrained "auto", seed 0,
- * 1 thread. */
-r50_config r50_config_default(void);
+/* A config with Chainer's defaults: ResNet-50, MSRA, 1000 classes, pretrained "auto",
+ * seed 0, 1 thread, the CPU's default engine. */
+R50_API r50_config r50_config_default(void);
 
 typedef struct r50_model r50_model;
 
@@ -154,16 +171,19 @@ typedef struct r50_model r50_model;
  * for fc6/W, zero biases, BN gamma 1, beta 0, avg_mean 0, avg_var 1, N 0; the same seed
  * gives the same parameters. With a path or "auto" the npz is loaded strictly (see
  * r50_load_npz). Returns NULL and fills err on failure. */
-r50_model *r50_model_new(const r50_config *cfg, r50_error *err);
+R50_API r50_model *r50_model_new(const r50_config *cfg, r50_error *err);
 /* Frees the model; no-op for NULL. */
-void r50_model_free(r50_model *m);
+R50_API void r50_model_free(r50_model *m);
 
 /* The config the model was built with (pretrained is not kept). */
-r50_arch r50_model_arch(const r50_model *m);
-int r50_model_downsample_fb(const r50_model *m);
+R50_API r50_arch r50_model_arch(const r50_model *m);
+R50_API int r50_model_downsample_fb(const r50_model *m);
+R50_API int r50_model_classes(const r50_model *m);
+/* The engine's name, e.g. "reference". */
+R50_API const char *r50_model_engine(const r50_model *m);
 
 /* Sets compute threads (<= 0 means 1). */
-void r50_set_threads(r50_model *m, int threads);
+R50_API void r50_set_threads(r50_model *m, int threads);
 
 /* Where "auto" looks for weights: $CHAINER_DATASET_ROOT/pfnet/chainer/models/
  * ResNet-<n>-model.npz, CHAINER_DATASET_ROOT defaulting to ~/.chainer/dataset. Writes
@@ -171,19 +191,22 @@ void r50_set_threads(r50_model *m, int threads);
  * ResNet-<n>-model.caffemodel is in that folder, "auto" converts it to the npz there
  * first; processes starting together convert it once (the others wait on
  * "<npz>.lock") and all load the same npz. */
-void r50_auto_model_path(r50_arch arch, char *buf, size_t cap);
+R50_API void r50_auto_model_path(r50_arch arch, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ layers */
 
+/* The number of layers r50_available_layers lists. */
+#define R50_MAX_LAYERS 9
+
 /* The layers forward can return, in order: conv1, pool1, res2, res3, res4, res5,
- * pool5, fc6, prob. Sets *n to the count; the array is static. */
-const char *const *r50_available_layers(int *n);
+ * pool5, fc6, prob. Sets *n to the count (R50_MAX_LAYERS); the array is static. */
+R50_API const char *const *r50_available_layers(int *n);
 /* Index of a layer in r50_available_layers, or -1. */
-int r50_layer_index(const char *name);
+R50_API int r50_layer_index(const char *name);
 
 /* Output shape of `layer` for an input of n images of h x w pixels (h, w >= 32).
  * Fills shape and *ndim. */
-r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n, int64_t h,
+R50_API r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n, int64_t h,
                            int64_t w, int64_t shape[R50_MAX_DIMS], int *ndim,
                            r50_error *err);
 
@@ -199,7 +222,7 @@ typedef struct r50_hook_event {
 } r50_hook_event;
 typedef void (*r50_hook_fn)(void *user, const r50_hook_event *ev);
 /* Installs (or with fn NULL removes) the model's hook. */
-void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
+R50_API void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
 
 /* Installs (or with fn NULL removes) a stop check: forward calls fn(user) before each
  * layer and each bottleneck block, and when it returns non-zero gives up with
@@ -207,13 +230,13 @@ void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
  * a signal instead of after a whole batch. fn must be cheap and async-signal safe in
  * what it reads (a flag). */
 typedef int (*r50_interrupt_fn)(void *user);
-void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user);
+R50_API void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user);
 
 /* Runs the network in inference mode on x (N, 3, H, W), H and W >= 32, and stores the
  * output of each of the n_layers requested layers in out[i] (allocated here, owned;
  * release with r50_tensor_free). Computation stops after the last requested layer.
  * Requesting a layer twice or an unknown layer is R50_ERR_ARG. */
-r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *layers,
+R50_API r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *layers,
                        int n_layers, r50_tensor *out, r50_error *err);
 
 /* ------------------------------------------------------------------ Chainer's
@@ -221,21 +244,21 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
 
 /* Chainer's prepare of one decoded image into dst (3, h, w): resized to w x h unless
  * it already has that size, RGB->BGR, mean subtracted. */
-r50_status r50_prepare(const r50_image *img, int w, int h, float *dst, r50_error *err);
+R50_API r50_status r50_prepare(const r50_image *img, int w, int h, float *dst, r50_error *err);
 
 /* Chainer's ResNetLayers.extract: each image prepared at w x h (w = h = 0: no resize,
  * and all images must share one size), then forward to `layers`; out as r50_forward. */
-r50_status r50_extract(r50_model *m, const r50_image *images, int n, const char *const *layers,
+R50_API r50_status r50_extract(r50_model *m, const r50_image *images, int n, const char *const *layers,
                        int n_layers, int w, int h, r50_tensor *out, r50_error *err);
 
 /* Chainer's ResNetLayers.predict: each image prepared at 256x256, then the center
  * 224x224 crop (oversample 0) or the 10 crops of chainer.links.model.vision.imgproc.
  * oversample (4 corners and center, then their mirrors) whose probabilities are
- * averaged. out: (n, 1000) probabilities, owned. */
-r50_status r50_predict(r50_model *m, const r50_image *images, int n, int oversample,
+ * averaged. out: (n, classes) probabilities, owned. */
+R50_API r50_status r50_predict(r50_model *m, const r50_image *images, int n, int oversample,
                        r50_tensor *out, r50_error *err);
 /* r50_predict on images already prepared at 256x256: x (n, 3, 256, 256). */
-r50_status r50_predict_prepared(r50_model *m, const float *x, int n, int oversample,
+R50_API r50_status r50_predict_prepared(r50_model *m, const float *x, int n, int oversample,
                                 r50_tensor *out, r50_error *err);
 
 /* ------------------------------------------------------------------ parameters */
@@ -258,24 +281,26 @@ typedef struct r50_param_info {
 } r50_param_info;
 
 /* Number of trainable parameters (elements): 25,557,096 / 44,549,224 / 60,192,872. */
-int64_t r50_count_params(const r50_model *m);
+R50_API int64_t r50_count_params(const r50_model *m);
 /* Number of entries (params and persistents) iterated by r50_namedparams. */
-int r50_param_count(const r50_model *m);
-/* The i-th entry, 0 <= i < r50_param_count, in the model table's order. Writing
- * through `data` changes the model; call r50_params_changed afterwards. */
-r50_param_info r50_namedparams(r50_model *m, int i);
-/* Tells the model its parameters were written directly (re-derives inference state). */
-void r50_params_changed(r50_model *m);
+R50_API int r50_namedparams_count(const r50_model *m);
+/* The i-th entry, 0 <= i < r50_namedparams_count, in the model table's order. The
+ * pointers stay valid for the model's life (loading copies into the same memory).
+ * Writing through `data` changes the model; call r50_params_changed afterwards. */
+R50_API r50_param_info r50_namedparams(r50_model *m, int i);
+/* Tells the model its parameters were written directly: the engine re-derives what it
+ * keeps from them. */
+R50_API r50_status r50_params_changed(r50_model *m, r50_error *err);
 
 /* ------------------------------------------------------------------ serializers */
 
 /* Writes every parameter and persistent under Chainer's keys into an uncompressed
  * npz, through a temporary file renamed into place. */
-r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err);
+R50_API r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err);
 /* Loads a Chainer npz (stored or deflated members). Strict: a missing or extra key,
  * a wrong shape or dtype is R50_ERR_MISMATCH naming the key, the expected and the
  * found shape; on any error the model is left unchanged. */
-r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
+R50_API r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
 
 /* Converts an MSRA ResNet caffemodel (K. He's deep-residual-networks, new-style or V1
  * NetParameter) into the Chainer npz that Chainer's pretrained_model='auto' makes from
@@ -285,7 +310,7 @@ r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
  * n_layers is 50, 101 or 152, or 0 to infer it from the layer names; a depth the
  * names contradict is R50_ERR_MISMATCH naming both, a missing or mis-shaped layer or
  * blob R50_ERR_MISMATCH naming it, a corrupt file R50_ERR_FORMAT. */
-r50_status r50_convert_caffemodel_to_npz(const char *caffemodel, const char *npz,
+R50_API r50_status r50_convert_caffemodel_to_npz(const char *caffemodel, const char *npz,
                                          int n_layers, r50_error *err);
 
 #ifdef __cplusplus

@@ -26,6 +26,7 @@
 
 #include "error.h"
 #include "npz.h"
+#include "clock.h"
 #include "r50.h"
 
 typedef enum mode { MODE_DECODE, MODE_RESIZE, MODE_PREPARE } mode;
@@ -57,14 +58,14 @@ static r50_status write_image(npz_writer *npz, const char *key, const r50_image 
                               mode m, r50_error *err) {
   if (m != MODE_PREPARE) {
     int64_t shape[3] = {img->height, img->width, 3};
-    return npz_write(npz, key, NPZ_U8, 3, shape, img->rgb, err);
+    return r50_npz_write(npz, key, NPZ_U8, 3, shape, img->rgb, err);
   }
   int64_t shape[3] = {3, img->height, img->width};
   float *chw = malloc(sizeof(float) * 3 * img->width * img->height);
   if (!chw)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
   r50_image_to_chw(img, chw);
-  r50_status s = npz_write(npz, key, NPZ_F32, 3, shape, chw, err);
+  r50_status s = r50_npz_write(npz, key, NPZ_F32, 3, shape, chw, err);
   free(chw);
   return s;
 }
@@ -73,7 +74,7 @@ static int run_files(mode m, const r50_decode_opts *opts, int w, int h, const ch
                      char **files, int n) {
   r50_error err;
   npz_writer *npz = NULL;
-  if (npz_writer_open(out, &npz, &err) != R50_OK) {
+  if (r50_npz_writer_open(out, &npz, &err) != R50_OK) {
     fprintf(stderr, "image_tool: %s\n", err.msg);
     return 1;
   }
@@ -91,21 +92,15 @@ static int run_files(mode m, const r50_decode_opts *opts, int w, int h, const ch
     r50_image_free(&img);
     if (s != R50_OK) {
       fprintf(stderr, "image_tool: %s\n", err.msg);
-      npz_writer_abort(npz);
+      r50_npz_writer_abort(npz);
       return 1;
     }
   }
-  if (npz_writer_close(npz, &err) != R50_OK) {
+  if (r50_npz_writer_close(npz, &err) != R50_OK) {
     fprintf(stderr, "image_tool: %s\n", err.msg);
     return 1;
   }
   return failed ? 3 : 0;
-}
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 /* Prepares the files round-robin at 224x224 for `seconds`; one thread. */
@@ -114,7 +109,7 @@ static int bench(const r50_decode_opts *opts, double seconds, char **files, int 
   if (!chw)
     return 1;
   long images = 0;
-  double t0 = now_s(), t = t0;
+  double t0 = r50_now_s(), t = t0;
   while (t - t0 < seconds) {
     r50_image img;
     r50_error err;
@@ -126,7 +121,7 @@ static int bench(const r50_decode_opts *opts, double seconds, char **files, int 
     r50_image_to_chw(&img, chw);
     r50_image_free(&img);
     images++;
-    t = now_s();
+    t = r50_now_s();
   }
   free(chw);
   printf("images %ld\nseconds %.3f\nimages/s %.2f\n", images, t - t0, images / (t - t0));

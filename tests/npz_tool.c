@@ -22,12 +22,12 @@
 /* Reads member i into a new buffer (*data, *bytes); info filled. */
 static r50_status load_member(npz_reader *r, int i, npz_array_info *info, void **data,
                               size_t *bytes, r50_error *err) {
-  R50_TRY(npz_info(r, i, info, err));
-  *bytes = (size_t)info->numel * npz_dtype_size(info->dtype);
+  R50_TRY(r50_npz_info(r, i, info, err));
+  *bytes = (size_t)info->numel * r50_npz_dtype_size(info->dtype);
   *data = malloc(*bytes ? *bytes : 1);
   if (!*data)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  r50_status s = npz_read(r, i, *data, *bytes, err);
+  r50_status s = r50_npz_read(r, i, *data, *bytes, err);
   if (s != R50_OK) {
     free(*data);
     *data = NULL;
@@ -46,18 +46,18 @@ static void print_member(const char *key, const npz_array_info *info, const void
 
 static r50_status dump_file(const char *path, r50_error *err) {
   npz_reader *r = NULL;
-  R50_TRY(npz_open(path, &r, err));
+  R50_TRY(r50_npz_open(path, &r, err));
   r50_status s = R50_OK;
-  for (int i = 0; i < npz_count(r) && s == R50_OK; i++) {
+  for (int i = 0; i < r50_npz_count(r) && s == R50_OK; i++) {
     npz_array_info info;
     void *data = NULL;
     size_t bytes = 0;
     s = load_member(r, i, &info, &data, &bytes, err);
     if (s == R50_OK)
-      print_member(npz_key(r, i), &info, data, bytes);
+      print_member(r50_npz_key(r, i), &info, data, bytes);
     free(data);
   }
-  npz_close(r);
+  r50_npz_close(r);
   return s;
 }
 
@@ -77,13 +77,13 @@ static int dump(int n, char **paths) {
 
 static r50_status copy_members(npz_reader *r, npz_writer *w, r50_error *err) {
   r50_status s = R50_OK;
-  for (int i = 0; i < npz_count(r) && s == R50_OK; i++) {
+  for (int i = 0; i < r50_npz_count(r) && s == R50_OK; i++) {
     npz_array_info info;
     void *data = NULL;
     size_t bytes = 0;
     s = load_member(r, i, &info, &data, &bytes, err);
     if (s == R50_OK)
-      s = npz_write(w, npz_key(r, i), info.dtype, info.ndim, info.shape, data, err);
+      s = r50_npz_write(w, r50_npz_key(r, i), info.dtype, info.ndim, info.shape, data, err);
     free(data);
   }
   return s;
@@ -92,15 +92,15 @@ static r50_status copy_members(npz_reader *r, npz_writer *w, r50_error *err) {
 static r50_status copy(const char *in, const char *out, r50_error *err) {
   npz_reader *r = NULL;
   npz_writer *w = NULL;
-  R50_TRY(npz_open(in, &r, err));
-  r50_status s = npz_writer_open(out, &w, err);
+  R50_TRY(r50_npz_open(in, &r, err));
+  r50_status s = r50_npz_writer_open(out, &w, err);
   if (s == R50_OK)
     s = copy_members(r, w, err);
   if (s == R50_OK)
-    s = npz_writer_close(w, err);
+    s = r50_npz_writer_close(w, err);
   else
-    npz_writer_abort(w);
-  npz_close(r);
+    r50_npz_writer_abort(w);
+  r50_npz_close(r);
   return s;
 }
 

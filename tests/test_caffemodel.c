@@ -46,8 +46,8 @@ static void check_tiny(const caffe_net *n, int v1) {
   CHECK(n->n_layers == 3 && n->v1 == v1, "%d layers, v1 %d", n->n_layers, n->v1);
   if (n->n_layers != 3)
     return;
-  const caffe_layer *conv = caffe_net_find(n, "conv"), *bn = caffe_net_find(n, "bn");
-  CHECK(conv && bn && caffe_net_find(n, "relu") && !caffe_net_find(n, "nope"), "names");
+  const caffe_layer *conv = r50_caffe_net_find(n, "conv"), *bn = r50_caffe_net_find(n, "bn");
+  CHECK(conv && bn && r50_caffe_net_find(n, "relu") && !r50_caffe_net_find(n, "nope"), "names");
   if (!conv || !bn)
     return;
   if (v1)
@@ -76,24 +76,24 @@ static void check_known(const char *dir) {
     uint8_t *buf = read_file(dir, files[v1], &len);
     caffe_net n;
     r50_error err = {0};
-    CHECK(buf && caffe_net_parse(buf, len, files[v1], &n, &err) == R50_OK, "%s: %s",
+    CHECK(buf && r50_caffe_net_parse(buf, len, files[v1], &n, &err) == R50_OK, "%s: %s",
           files[v1], err.msg);
     check_tiny(&n, v1);
-    caffe_net_free(&n);
+    r50_caffe_net_free(&n);
     free(buf);
   }
   size_t len;
   uint8_t *buf = read_file(dir, "tiny_both.caffemodel", &len);
   caffe_net n;
   r50_error err = {0};
-  CHECK(buf && caffe_net_parse(buf, len, "both", &n, &err) == R50_OK, "both: %s",
+  CHECK(buf && r50_caffe_net_parse(buf, len, "both", &n, &err) == R50_OK, "both: %s",
         err.msg);
   static const float fc[] = {1, 2, 3, 4, 5, 6};
   const int64_t shape[] = {2, 3};
   CHECK(n.n_layers == 1 && !n.v1 && !strcmp(n.layers[0].name, "fc") &&
             n.layers[0].n_blobs == 1 && blob_is(&n.layers[0].blobs[0], 2, shape, fc),
         "new-style list wins over V1");
-  caffe_net_free(&n);
+  r50_caffe_net_free(&n);
   free(buf);
 }
 
@@ -120,12 +120,12 @@ static void check_damage(const char *dir, const char *file, int *n_errors, int *
     return;
   caffe_net full, n;
   r50_error err = {0};
-  CHECK(caffe_net_parse(buf, len, file, &full, &err) == R50_OK, "%s: %s", file, err.msg);
+  CHECK(r50_caffe_net_parse(buf, len, file, &full, &err) == R50_OK, "%s: %s", file, err.msg);
   int cut_ok = 0;
   for (size_t cut = 0; cut < len; cut++) {
     uint8_t *part = malloc(cut ? cut : 1); /* exact size, so ASan sees any overread */
     memcpy(part, buf, cut);
-    r50_status s = caffe_net_parse(part, cut, file, &n, &err);
+    r50_status s = r50_caffe_net_parse(part, cut, file, &n, &err);
     if (s == R50_OK)
       CHECK(consistent(&n) && n.n_layers <= full.n_layers, "%s cut at %zu", file, cut);
     else
@@ -134,7 +134,7 @@ static void check_damage(const char *dir, const char *file, int *n_errors, int *
     cut_ok += s == R50_OK;
     *n_errors += s != R50_OK;
     ++*n_runs;
-    caffe_net_free(&n);
+    r50_caffe_net_free(&n);
     free(part);
   }
   /* Only cuts between top-level fields (the net's name, each layer) parse. */
@@ -144,7 +144,7 @@ static void check_damage(const char *dir, const char *file, int *n_errors, int *
   for (size_t bit = 0; bit < 8 * len; bit++) {
     memcpy(copy, buf, len);
     copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-    r50_status s = caffe_net_parse(copy, len, file, &n, &err);
+    r50_status s = r50_caffe_net_parse(copy, len, file, &n, &err);
     if (s == R50_OK)
       CHECK(consistent(&n), "%s bit %zu flipped", file, bit);
     else
@@ -152,10 +152,10 @@ static void check_damage(const char *dir, const char *file, int *n_errors, int *
             err.msg);
     *n_errors += s != R50_OK;
     ++*n_runs;
-    caffe_net_free(&n);
+    r50_caffe_net_free(&n);
   }
   free(copy);
-  caffe_net_free(&full);
+  r50_caffe_net_free(&full);
   free(buf);
 }
 
@@ -199,11 +199,11 @@ static void expect_error(const bytes *in, const char *want, const char *what) {
   r50_error err = {0};
   uint8_t *exact = malloc(in->n ? in->n : 1);
   memcpy(exact, in->b, in->n);
-  r50_status s = caffe_net_parse(exact, in->n, "edge.caffemodel", &n, &err);
+  r50_status s = r50_caffe_net_parse(exact, in->n, "edge.caffemodel", &n, &err);
   CHECK(
       s == R50_ERR_FORMAT && strstr(err.msg, "edge.caffemodel") && strstr(err.msg, want),
       "%s: status %s, message '%s' (want '%s')", what, r50_status_name(s), err.msg, want);
-  caffe_net_free(&n);
+  r50_caffe_net_free(&n);
   free(exact);
 }
 
@@ -307,10 +307,10 @@ static void check_edges(void) {
    * BlobShape messages and unpacked dims, data split over runs (protobuf merge). */
   caffe_net n;
   r50_error err = {0};
-  CHECK(caffe_net_parse((const uint8_t *)"", 0, "empty", &n, &err) == R50_OK &&
+  CHECK(r50_caffe_net_parse((const uint8_t *)"", 0, "empty", &n, &err) == R50_OK &&
             n.n_layers == 0,
         "empty buffer: %s", err.msg);
-  caffe_net_free(&n);
+  r50_caffe_net_free(&n);
   blob.n = dims.n = shape.n = 0;
   tag(&blob, 999, 0);
   varint(&blob, 7);
@@ -331,10 +331,10 @@ static void check_edges(void) {
   net = net_with_blob(&blob);
   static const float v[] = {1, 2, 3, 4};
   const int64_t s22[] = {2, 2};
-  CHECK(caffe_net_parse(net.b, net.n, "merge", &n, &err) == R50_OK && n.n_layers == 1 &&
+  CHECK(r50_caffe_net_parse(net.b, net.n, "merge", &n, &err) == R50_OK && n.n_layers == 1 &&
             n.layers[0].n_blobs == 1 && blob_is(&n.layers[0].blobs[0], 2, s22, v),
         "merged shape and data: %s", err.msg);
-  caffe_net_free(&n);
+  r50_caffe_net_free(&n);
   blob.n = 0; /* no shape: a scalar (Caffe's count 1), so no data is a mismatch */
   net = net_with_blob(&blob);
   expect_error(&net, "shape () holds 1 values but the blob has 0", "empty blob");
@@ -344,7 +344,7 @@ static void check_edges(void) {
 
 static void check_mapping(const char *dir) {
   r50_net net50;
-  CHECK(r50_net_build(R50_ARCH_50, 0, &net50, NULL) == R50_OK, "net");
+  CHECK(r50_net_build(R50_ARCH_50, 0, 1000, &net50, NULL) == R50_OK, "net");
   static const char *const files[] = {"skeleton50_new.caffemodel",
                                       "skeleton50_v1.caffemodel"};
   for (int i = 0; i < 2; i++) {
@@ -352,14 +352,14 @@ static void check_mapping(const char *dir) {
     uint8_t *buf = read_file(dir, files[i], &len);
     caffe_net n;
     r50_error err = {0};
-    CHECK(buf && caffe_net_parse(buf, len, files[i], &n, &err) == R50_OK, "%s", err.msg);
+    CHECK(buf && r50_caffe_net_parse(buf, len, files[i], &n, &err) == R50_OK, "%s", err.msg);
     r50_arch arch = 0;
     CHECK(r50_caffe_infer_arch(&n, &arch) == R50_OK && arch == R50_ARCH_50, "%s: arch %d",
           files[i], (int)arch);
     CHECK(r50_caffe_check(&n, &net50, files[i], &err) == R50_ERR_MISMATCH &&
               strstr(err.msg, "layer 'conv1' has 0 blobs, expected 2"),
           "%s: %s", files[i], err.msg);
-    caffe_net_free(&n);
+    r50_caffe_net_free(&n);
     free(buf);
   }
   size_t len;
@@ -367,12 +367,12 @@ static void check_mapping(const char *dir) {
   caffe_net n;
   r50_error err = {0};
   r50_arch arch;
-  CHECK(buf && caffe_net_parse(buf, len, "tiny", &n, &err) == R50_OK, "%s", err.msg);
+  CHECK(buf && r50_caffe_net_parse(buf, len, "tiny", &n, &err) == R50_OK, "%s", err.msg);
   CHECK(r50_caffe_infer_arch(&n, &arch) == R50_ERR_NOT_FOUND, "tiny has no arch");
   CHECK(r50_caffe_check(&n, &net50, "tiny", &err) == R50_ERR_MISMATCH &&
             strstr(err.msg, "layer 'conv1' is missing (it holds conv1 of ResNet-50)"),
         "%s", err.msg);
-  caffe_net_free(&n);
+  r50_caffe_net_free(&n);
   free(buf);
   r50_net_free(&net50);
 }

@@ -320,25 +320,25 @@ static void test_exif(void) {
   uint8_t le[26] = {'I',  'I',  42, 0, 8, 0, 0, 0,        /* TIFF header, IFD0 at 8 */
                     1,    0,                              /* one entry: */
                     0x12, 0x01, 3,  0, 1, 0, 0, 0, 6, 0}; /* 0x0112 SHORT x1 = 6 */
-  CHECK(image_exif_orientation(le, 26) == 6, "II orientation");
+  CHECK(r50_exif_orientation(le, 26) == 6, "II orientation");
   uint8_t be[26] = {'M',  'M',  0, 42, 0, 0, 0, 8,        /* big-endian */
                     0,    1,                              /* one entry: */
                     0x01, 0x12, 0, 3,  0, 0, 0, 1, 0, 3}; /* 0x0112 SHORT x1 = 3 */
-  CHECK(image_exif_orientation(be, 26) == 3, "MM orientation");
+  CHECK(r50_exif_orientation(be, 26) == 3, "MM orientation");
   uint8_t ex[32] = "Exif\0\0";
   memcpy(ex + 6, le, 26);
-  CHECK(image_exif_orientation(ex, 32) == 6, "Exif prefix");
-  CHECK(image_exif_orientation(le, 19) == 1, "cut entry");
+  CHECK(r50_exif_orientation(ex, 32) == 6, "Exif prefix");
+  CHECK(r50_exif_orientation(le, 19) == 1, "cut entry");
   le[8] = 0xFF, le[9] = 0xFF; /* 65535 entries */
-  CHECK(image_exif_orientation(le, 26) == 6, "huge count");
+  CHECK(r50_exif_orientation(le, 26) == 6, "huge count");
   le[4] = 0xF0; /* IFD past the end */
-  CHECK(image_exif_orientation(le, 26) == 1, "IFD offset");
+  CHECK(r50_exif_orientation(le, 26) == 1, "IFD offset");
   uint8_t far[26] = {'I',  'I',  42,   0,   8, 0, 0, 0, 1, 0, /* header, one entry: */
                      0x12, 0x01, 3,    0,   9, 0, 0, 0,       /* 0x0112 SHORT x9 at */
                      0xFF, 0xFF, 0xFF, 0x7F};                 /* offset 2^31 - 1 */
-  CHECK(image_exif_orientation(far, 26) == 1, "values past the end");
+  CHECK(r50_exif_orientation(far, 26) == 1, "values past the end");
   for (size_t n = 0; n < 26; n++)
-    image_exif_orientation(be, n);
+    r50_exif_orientation(be, n);
 }
 
 static void test_resize_args(void) {

@@ -39,7 +39,7 @@ static void test_names_and_init(void) {
   r50_model *m = make(R50_ARCH_50, 0, 7);
   if (!m)
     return;
-  int n = r50_param_count(m);
+  int n = r50_namedparams_count(m);
   /* 53 conv+BN units x 7 entries + conv1/b + fc6/W + fc6/b */
   CHECK(n == 53 * 6 + 3, "%d entries", n);
   r50_param_info first = r50_namedparams(m, 0), last = r50_namedparams(m, n - 1);

@@ -64,7 +64,7 @@ static int fill_arrays(void) {
     int64_t numel = 1;
     for (int d = 0; d < a->ndim; d++)
       numel *= a->shape[d];
-    a->bytes = (size_t)numel * npz_dtype_size(a->dtype);
+    a->bytes = (size_t)numel * r50_npz_dtype_size(a->dtype);
     a->data = malloc(a->bytes ? a->bytes : 1);
     CHECK(a->data, "out of memory");
     for (size_t b = 0; b < a->bytes; b++) {
@@ -81,13 +81,13 @@ static int fill_arrays(void) {
 static int write_arrays(const char *path) {
   r50_error err = {0};
   npz_writer *w = NULL;
-  CHECK(npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
   for (int k = 0; k < N_ARRAYS; k++) {
     const test_array *a = &arrays[k];
-    r50_status s = npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err);
+    r50_status s = r50_npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err);
     CHECK(s == R50_OK, "%s", err.msg);
   }
-  CHECK(npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
   return 0;
 }
 
@@ -98,18 +98,18 @@ typedef enum outcome { SAME, DIFFERENT, FAILED } outcome;
 static outcome compare_member(npz_reader *r, int k, r50_error *err) {
   const test_array *a = &arrays[k];
   npz_array_info info;
-  if (npz_info(r, k, &info, err) != R50_OK)
+  if (r50_npz_info(r, k, &info, err) != R50_OK)
     return FAILED;
-  size_t bytes = (size_t)info.numel * npz_dtype_size(info.dtype);
+  size_t bytes = (size_t)info.numel * r50_npz_dtype_size(info.dtype);
   unsigned char *got = malloc(bytes ? bytes : 1);
   if (!got) {
     snprintf(err->msg, sizeof err->msg, "out of memory");
     return FAILED;
   }
-  r50_status s = npz_read(r, k, got, bytes, err);
-  int same = strcmp(npz_key(r, k), a->key) == 0 && npz_find(r, a->key) == k &&
+  r50_status s = r50_npz_read(r, k, got, bytes, err);
+  int same = strcmp(r50_npz_key(r, k), a->key) == 0 && r50_npz_find(r, a->key) == k &&
              info.dtype == a->dtype &&
-             strcmp(info.descr, npz_dtype_descr(a->dtype)) == 0 && info.ndim == a->ndim &&
+             strcmp(info.descr, r50_npz_dtype_descr(a->dtype)) == 0 && info.ndim == a->ndim &&
              !info.fortran_order &&
              memcmp(info.shape, a->shape, (size_t)a->ndim * sizeof *a->shape) == 0 &&
              bytes == a->bytes && memcmp(got, a->data, bytes) == 0;
@@ -119,12 +119,12 @@ static outcome compare_member(npz_reader *r, int k, r50_error *err) {
 
 static outcome compare_archive(const char *path, r50_error *err) {
   npz_reader *r = NULL;
-  if (npz_open(path, &r, err) != R50_OK)
+  if (r50_npz_open(path, &r, err) != R50_OK)
     return FAILED;
-  outcome o = npz_count(r) == N_ARRAYS ? SAME : DIFFERENT;
+  outcome o = r50_npz_count(r) == N_ARRAYS ? SAME : DIFFERENT;
   for (int k = 0; k < N_ARRAYS && o == SAME; k++)
     o = compare_member(r, k, err);
-  npz_close(r);
+  r50_npz_close(r);
   return o;
 }
 
@@ -174,20 +174,20 @@ static int test_reader_errors(const char *dir) {
   snprintf(missing, sizeof missing, "%s/no-such.npz", dir);
   r50_error err = {0};
   npz_reader *r = NULL;
-  r50_status s = npz_open(missing, &r, &err);
+  r50_status s = r50_npz_open(missing, &r, &err);
   CHECK((s == R50_ERR_NOT_FOUND || s == R50_ERR_IO) && !r && strstr(err.msg, missing),
         "missing file: %s", err.msg);
-  CHECK(npz_open(dir, &r, &err) == R50_ERR_IO && strstr(err.msg, dir), "directory: %s",
+  CHECK(r50_npz_open(dir, &r, &err) == R50_ERR_IO && strstr(err.msg, dir), "directory: %s",
         err.msg);
-  CHECK(npz_open(path, &r, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_open(path, &r, &err) == R50_OK, "%s", err.msg);
   unsigned char small[4];
-  CHECK(npz_find(r, "nope") == -1 && npz_key(r, N_ARRAYS) == NULL, "npz_find / npz_key");
-  CHECK(npz_read(r, 1, small, sizeof small, &err) == R50_ERR_ARG &&
+  CHECK(r50_npz_find(r, "nope") == -1 && r50_npz_key(r, N_ARRAYS) == NULL, "npz_find / npz_key");
+  CHECK(r50_npz_read(r, 1, small, sizeof small, &err) == R50_ERR_ARG &&
             strstr(err.msg, "conv1/b") && strstr(err.msg, path),
         "wrong buffer size: %s", err.msg);
-  CHECK(npz_read(r, N_ARRAYS, small, sizeof small, &err) == R50_ERR_ARG, "bad index");
-  npz_close(r);
-  npz_close(NULL);
+  CHECK(r50_npz_read(r, N_ARRAYS, small, sizeof small, &err) == R50_ERR_ARG, "bad index");
+  r50_npz_close(r);
+  r50_npz_close(NULL);
   return 0;
 }
 
@@ -209,26 +209,26 @@ static int test_writer_errors(const char *dir) {
   snprintf(bad, sizeof bad, "%s/no-such-dir/w.npz", dir);
   r50_error err = {0};
   npz_writer *w = NULL;
-  CHECK(npz_writer_open(bad, &w, &err) == R50_ERR_IO && !w && strstr(err.msg, bad),
+  CHECK(r50_npz_writer_open(bad, &w, &err) == R50_ERR_IO && !w && strstr(err.msg, bad),
         "writer in a missing directory: %s", err.msg);
   const test_array *a = &arrays[1];
-  CHECK(npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
-  CHECK(npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK, "%s",
+  CHECK(r50_npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK, "%s",
         err.msg);
   int64_t negative[1] = {-1};
-  CHECK(npz_write(w, "neg", NPZ_F32, 1, negative, a->data, &err) == R50_ERR_ARG,
+  CHECK(r50_npz_write(w, "neg", NPZ_F32, 1, negative, a->data, &err) == R50_ERR_ARG,
         "negative dimension accepted");
-  CHECK(npz_write(w, "other", NPZ_OTHER, 0, NULL, a->data, &err) == R50_ERR_ARG,
+  CHECK(r50_npz_write(w, "other", NPZ_OTHER, 0, NULL, a->data, &err) == R50_ERR_ARG,
         "NPZ_OTHER accepted");
   CHECK(count_strays(dir) == 1, "no temporary file while writing");
-  npz_writer_abort(w);
-  npz_writer_abort(NULL);
+  r50_npz_writer_abort(w);
+  r50_npz_writer_abort(NULL);
   CHECK(count_strays(dir) == 0, "abort left a file behind");
-  CHECK(npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
   for (int k = 0; k < 2; k++)
-    CHECK(npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK,
+    CHECK(r50_npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK,
           "%s", err.msg);
-  CHECK(npz_writer_close(w, &err) == R50_ERR_ARG && strstr(err.msg, a->key),
+  CHECK(r50_npz_writer_close(w, &err) == R50_ERR_ARG && strstr(err.msg, a->key),
         "duplicate key: %s", err.msg);
   CHECK(count_strays(dir) == 0, "failed close left a file behind");
   return 0;
@@ -289,13 +289,13 @@ static int test_many_members(const char *dir) {
   snprintf(path, sizeof path, "%s/many.npz", dir);
   r50_error err = {0};
   npz_writer *w = NULL;
-  CHECK(npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
   for (int k = 0; k < MANY; k++) {
     unsigned char v = (unsigned char)(k * 31);
     snprintf(key, sizeof key, "m%05d", k);
-    CHECK(npz_write(w, key, NPZ_U8, 0, NULL, &v, &err) == R50_OK, "%s", err.msg);
+    CHECK(r50_npz_write(w, key, NPZ_U8, 0, NULL, &v, &err) == R50_OK, "%s", err.msg);
   }
-  CHECK(npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
   size_t size;
   unsigned char *buf = read_file(path, &size);
   static const unsigned char zip64_eocd[4] = {0x50, 0x4b, 0x06, 0x06};
@@ -303,17 +303,17 @@ static int test_many_members(const char *dir) {
   free(buf);
   CHECK(has_zip64, "no ZIP64 end of central directory record");
   npz_reader *r = NULL;
-  CHECK(npz_open(path, &r, &err) == R50_OK, "%s", err.msg);
-  CHECK(npz_count(r) == MANY, "%d members, expected %d", npz_count(r), MANY);
+  CHECK(r50_npz_open(path, &r, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_npz_count(r) == MANY, "%d members, expected %d", r50_npz_count(r), MANY);
   for (int k = 0; k < MANY; k++) {
     unsigned char v = 0;
     snprintf(key, sizeof key, "m%05d", k);
-    int i = npz_find(r, key);
-    CHECK(i == k, "npz_find(%s) = %d", key, i);
-    CHECK(npz_read(r, i, &v, 1, &err) == R50_OK, "%s", err.msg);
+    int i = r50_npz_find(r, key);
+    CHECK(i == k, "r50_npz_find(%s) = %d", key, i);
+    CHECK(r50_npz_read(r, i, &v, 1, &err) == R50_OK, "%s", err.msg);
     CHECK(v == (unsigned char)(k * 31), "member %s holds %u", key, v);
   }
-  npz_close(r);
+  r50_npz_close(r);
   unlink(path);
   return 0;
 }

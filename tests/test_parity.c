@@ -16,14 +16,14 @@
 #include "test_util.h"
 
 static float *read_array(npz_reader *r, const char *key, npz_array_info *info) {
-  int i = npz_find(r, key);
+  int i = r50_npz_find(r, key);
   r50_error err = {0};
-  if (i < 0 || npz_info(r, i, info, &err) != R50_OK || info->dtype != NPZ_F32) {
+  if (i < 0 || r50_npz_info(r, i, info, &err) != R50_OK || info->dtype != NPZ_F32) {
     fprintf(stderr, "cannot read '%s': %s\n", key, err.msg);
     return NULL;
   }
   float *d = malloc((size_t)info->numel * sizeof(float));
-  if (d && npz_read(r, i, d, (size_t)info->numel * sizeof(float), &err) != R50_OK) {
+  if (d && r50_npz_read(r, i, d, (size_t)info->numel * sizeof(float), &err) != R50_OK) {
     fprintf(stderr, "cannot read '%s': %s\n", key, err.msg);
     free(d);
     return NULL;
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
   char ipath[4096], epath[4096];
   snprintf(ipath, sizeof ipath, "%s/input.npz", argv[1]);
   snprintf(epath, sizeof epath, "%s/expected.npz", argv[1]);
-  if (npz_open(ipath, &in, &err) || npz_open(epath, &exp, &err)) {
+  if (r50_npz_open(ipath, &in, &err) || r50_npz_open(epath, &exp, &err)) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
@@ -129,8 +129,8 @@ int main(int argc, char **argv) {
   r50_tensor_free(&out[0]);
   r50_tensor_free(&out[1]);
   free(xd);
-  npz_close(in);
-  npz_close(exp);
+  r50_npz_close(in);
+  r50_npz_close(exp);
   r50_model_free(m);
   return test_result("test_parity");
 }

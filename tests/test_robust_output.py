@@ -52,8 +52,8 @@ def write_lock(path, host, pid, start=0, job="", age=0):
 
 def test_lock(tmp, model):
     data = os.path.join(tmp, "many")
-    make_many(data, 120)
-    common = ["extract", "--model", model, "--threads", "1", data]
+    make_many(data, 300)
+    common = ["extract", "--model", model, "--threads", "1", "--size", "112", data]
     out = os.path.join(tmp, "locked.h5")
     job = start(1, BIN, *common, "-o", out, "--batch", "1")
     check(wait_for_rows(out, 3, 120), "first job under way")

@@ -30,7 +30,7 @@ static char *read_file(const char *path, size_t *n) {
 }
 
 static int params_equal(r50_model *a, r50_model *b) {
-  for (int i = 0; i < r50_param_count(a); i++) {
+  for (int i = 0; i < r50_namedparams_count(a); i++) {
     r50_param_info p = r50_namedparams(a, i), q = r50_namedparams(b, i);
     if (p.kind == R50_PERSISTENT_INT ? *p.ivalue != *q.ivalue
                                      : memcmp(p.data, q.data, (size_t)p.numel * 4) != 0)
@@ -49,17 +49,17 @@ static void copy_npz(const char *src, const char *dst, edit e) {
   r50_error err = {0};
   npz_reader *r;
   npz_writer *w;
-  if (npz_open(src, &r, &err) || npz_writer_open(dst, &w, &err)) {
+  if (r50_npz_open(src, &r, &err) || r50_npz_writer_open(dst, &w, &err)) {
     CHECK(0, "%s", err.msg);
     return;
   }
-  for (int i = 0; i < npz_count(r); i++) {
-    const char *key = npz_key(r, i);
+  for (int i = 0; i < r50_npz_count(r); i++) {
+    const char *key = r50_npz_key(r, i);
     npz_array_info info;
-    CHECK(npz_info(r, i, &info, &err) == R50_OK, "%s", err.msg);
-    size_t bytes = (size_t)info.numel * npz_dtype_size(info.dtype);
+    CHECK(r50_npz_info(r, i, &info, &err) == R50_OK, "%s", err.msg);
+    size_t bytes = (size_t)info.numel * r50_npz_dtype_size(info.dtype);
     char *buf = malloc(bytes ? bytes : 1);
-    CHECK(npz_read(r, i, buf, bytes, &err) == R50_OK, "%s", err.msg);
+    CHECK(r50_npz_read(r, i, buf, bytes, &err) == R50_OK, "%s", err.msg);
     if (e.drop && !strcmp(key, e.drop)) {
       free(buf);
       continue;
@@ -73,23 +73,23 @@ static void copy_npz(const char *src, const char *dst, edit e) {
       double *d = malloc((size_t)info.numel * sizeof *d);
       for (int64_t j = 0; j < info.numel; j++)
         d[j] = ((float *)buf)[j];
-      npz_write(w, key, NPZ_F64, info.ndim, info.shape, d, &err);
+      r50_npz_write(w, key, NPZ_F64, info.ndim, info.shape, d, &err);
       free(d);
     } else if (e.as_i32 && !strcmp(key, e.as_i32)) {
       int32_t v = (int32_t)*(int64_t *)buf;
-      npz_write(w, key, NPZ_I32, 0, NULL, &v, &err);
+      r50_npz_write(w, key, NPZ_I32, 0, NULL, &v, &err);
     } else {
-      npz_write(w, key, info.dtype, info.ndim, info.shape, buf, &err);
+      r50_npz_write(w, key, info.dtype, info.ndim, info.shape, buf, &err);
     }
     free(buf);
   }
   if (e.extra) {
     float v = 1;
     int64_t one = 1;
-    npz_write(w, e.extra, NPZ_F32, 1, &one, &v, &err);
+    r50_npz_write(w, e.extra, NPZ_F32, 1, &one, &v, &err);
   }
-  npz_close(r);
-  CHECK(npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
+  r50_npz_close(r);
+  CHECK(r50_npz_writer_close(w, &err) == R50_OK, "%s", err.msg);
 }
 
 /* Loading `path` into m must fail with status s and a message holding each of want. */
@@ -116,7 +116,7 @@ int main(void) {
 
   /* round trip, with non-trivial persistents */
   r50_model *m = make(NULL, 3, &err);
-  for (int i = 0; i < r50_param_count(m); i++) {
+  for (int i = 0; i < r50_namedparams_count(m); i++) {
     r50_param_info p = r50_namedparams(m, i);
     if (p.kind == R50_PERSISTENT_INT)
       *p.ivalue = 1000 + i;
@@ -124,7 +124,7 @@ int main(void) {
       for (int64_t j = 0; j < p.numel; j++)
         p.data[j] = 0.5f + 0.001f * (float)(j % 97) + 0.01f * (float)i;
   }
-  r50_params_changed(m);
+  CHECK(r50_params_changed(m, &err) == R50_OK, "%s", err.msg);
   CHECK(r50_save_npz(m, a, &err) == R50_OK, "save: %s", err.msg);
   r50_model *m2 = make(a, 99, &err);
   CHECK(m2 != NULL, "load: %s", err.msg);

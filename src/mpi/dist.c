@@ -1,5 +1,6 @@
 /*
- * dist.c — MPI start-up, error agreement, broadcasting a buffer.
+ * dist.c — MPI start-up, errors naming rank and host, error agreement, broadcasting a
+ * buffer.
  */
 #include "dist.h"
 
@@ -9,32 +10,61 @@
 
 #include "error.h"
 
+r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const char *file,
+                        int line, r50_error *err) {
+  char msg[MPI_MAX_ERROR_STRING] = "";
+  int len = 0;
+  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS)
+    snprintf(msg, sizeof msg, "MPI error %d", code);
+  const char *base = strrchr(file, '/');
+  return r50_fail(err, R50_ERR_IO, "rank %d (%s): %s failed at %s:%d: %s", d->rank,
+                  d->host, call, base ? base + 1 : file, line, msg);
+}
+
 r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err) {
-  int inited = 0, provided;
-  MPI_Initialized(&inited);
-  if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-    return r50_fail(err, R50_ERR_IO, "MPI_Init_thread failed");
-  d->comm = MPI_COMM_WORLD;
-  MPI_Comm_rank(d->comm, &d->rank);
-  MPI_Comm_size(d->comm, &d->size);
+  memset(d, 0, sizeof *d);
+  d->comm = MPI_COMM_NULL;
   if (gethostname(d->host, sizeof d->host - 1) != 0)
     strcpy(d->host, "?");
   d->host[sizeof d->host - 1] = 0;
+  int inited = 0, provided = MPI_THREAD_SINGLE;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      return r50_fail(err, R50_ERR_IO, "%s: MPI_Init_thread failed", d->host);
+    d->owns_mpi = 1;
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+  if (provided < MPI_THREAD_FUNNELED)
+    return r50_fail(
+        err, R50_ERR_UNSUPPORTED,
+        "rank %d (%s): the MPI library grants thread level %d, below "
+        "MPI_THREAD_FUNNELED (the decode and lock threads never call MPI, but "
+        "need a thread-safe runtime)",
+        d->rank, d->host, provided);
+  R50_MPI_CHECK(d, MPI_Comm_dup(MPI_COMM_WORLD, &d->comm), err);
+  R50_MPI_CHECK(d, MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN), err);
+  R50_MPI_CHECK(d, MPI_Comm_size(d->comm, &d->size), err);
   r50_log_set_rank(d->rank, d->size);
   return R50_OK;
 }
 
 void r50_dist_finalize(r50_dist *d) {
-  (void)d;
   int fin = 0;
   MPI_Finalized(&fin);
-  if (!fin)
+  if (fin)
+    return;
+  if (d->comm != MPI_COMM_NULL)
+    MPI_Comm_free(&d->comm);
+  if (d->owns_mpi)
     MPI_Finalize();
 }
 
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
   int mine[2] = {s != R50_OK ? (int)s : 0, d->rank}, worst[2];
-  MPI_Allreduce(mine, worst, 1, MPI_2INT, MPI_MAXLOC, d->comm);
+  R50_MPI_CHECK(d, MPI_Allreduce(mine, worst, 1, MPI_2INT, MPI_MAXLOC, d->comm), err);
   if (worst[0] == 0)
     return R50_OK;
   char msg[sizeof err->msg] = "", host[sizeof d->host] = "";
@@ -42,16 +72,17 @@ r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
     snprintf(msg, sizeof msg, "%s", err ? err->msg : "failed");
     snprintf(host, sizeof host, "%s", d->host);
   }
-  MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, worst[1], d->comm);
-  MPI_Bcast(host, (int)sizeof host, MPI_CHAR, worst[1], d->comm);
+  R50_MPI_CHECK(d, MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, worst[1], d->comm), err);
+  R50_MPI_CHECK(d, MPI_Bcast(host, (int)sizeof host, MPI_CHAR, worst[1], d->comm), err);
   if (s == R50_OK)
     r50_fail(err, (r50_status)worst[0], "rank %d (%s): %s", worst[1], host, msg);
   return (r50_status)worst[0];
 }
 
-r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len, r50_error *err) {
+r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
+                                r50_error *err) {
   unsigned long long n = d->rank == 0 ? *len : 0;
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, d->comm);
+  R50_MPI_CHECK(d, MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, d->comm), err);
   int fail = 0;
   if (d->rank != 0) {
     *len = (size_t)n;
@@ -62,7 +93,7 @@ r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len, r50_
                          err));
   for (size_t off = 0; off < n;) { /* MPI counts are int */
     int part = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
-    MPI_Bcast(*buf + off, part, MPI_CHAR, 0, d->comm);
+    R50_MPI_CHECK(d, MPI_Bcast(*buf + off, part, MPI_CHAR, 0, d->comm), err);
     off += (size_t)part;
   }
   return R50_OK;

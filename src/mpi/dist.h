@@ -1,9 +1,13 @@
 /*
- * dist.h — the MPI job context: ranks, host names, agreeing on errors, aborting.
+ * dist.h — the MPI job context: ranks, host names, errors that name them, agreeing on
+ * errors.
  *
- * Rule (nccl-tests style): a collective step ends with r50_dist_agree, so every rank
- * leaves it knowing whether any rank failed, and with that rank's message. A rank that
- * dies takes the job down through the MPI runtime.
+ * Rules (nccl-tests style): every MPI call goes through R50_MPI_CHECK, which turns a
+ * failure into an r50_status naming the rank, host, call and file:line — the job's
+ * communicator returns errors (MPI_ERRORS_RETURN) instead of aborting. A collective
+ * step ends with r50_dist_agree, so every rank leaves it knowing whether any rank
+ * failed, and with that rank's message. A rank that dies takes the job down through
+ * the MPI runtime. Nothing here exits or aborts: that is the program's (cli/) call.
  */
 #ifndef R50_DIST_H
 #define R50_DIST_H
@@ -13,20 +17,37 @@
 #include "r50.h"
 
 typedef struct r50_dist {
-  MPI_Comm comm;
+  MPI_Comm comm; /* the job's: a duplicate of MPI_COMM_WORLD returning errors */
   int rank, size;
   char host[64];
+  int owns_mpi; /* MPI was initialised here, and is finalised here */
 } r50_dist;
 
-/* MPI_Init_thread (funneled) when MPI is not yet initialised; sets the log prefix. */
+/* Fails with "rank K (HOST): CALL failed at FILE:LINE: <MPI's error string>". */
+r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const char *file,
+                        int line, r50_error *err);
+
+/* Evaluates an MPI call; on failure returns the r50_status from the caller. */
+#define R50_MPI_CHECK(d, call, err)                                                      \
+  do {                                                                                   \
+    int r50_mpi_rc_ = (call);                                                            \
+    if (r50_mpi_rc_ != MPI_SUCCESS)                                                      \
+      return r50_mpi_fail((d), r50_mpi_rc_, #call, __FILE__, __LINE__, (err));           \
+  } while (0)
+
+/* MPI_Init_thread (funneled: only the thread that initialised MPI calls it; the level
+ * granted is checked) when MPI is not yet initialised; the job's communicator; the
+ * log prefix. */
 r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err);
 void r50_dist_finalize(r50_dist *d);
 
 /* Collective: the worst status over all ranks. If this rank succeeded but another
- * failed, err gets that rank's message prefixed with "rank K (host): ". */
+ * failed, err gets that rank's message prefixed with "rank K (host): ". A failure of
+ * the agreement itself is reported as such. */
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err);
 
 /* Broadcasts a buffer of unknown length from rank 0 (others get a malloc'd copy). */
-r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len, r50_error *err);
+r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
+                                r50_error *err);
 
 #endif

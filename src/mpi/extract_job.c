@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "h5store.h"
 #include "output_lock.h"
@@ -63,30 +64,23 @@ static const char *signal_name(int sig) {
   return "a signal";
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Per-run state of one rank. */
 typedef struct run {
   const r50_dist *d;
   const r50_job *job;
   r50_dataset ds;
   r50_model *model;
-  r50_h5_meta meta;
-  r50_h5store *store;
+  r50_store_meta meta;
+  r50_store *store;
   int fresh;            /* the file was created by this run */
   r50_output_lock lock; /* rank 0 */
   r50_work_queue q;
-  int have_queue;
   int64_t chunk;   /* rows per work chunk */
   int64_t *chunks; /* pending chunk indices */
   int64_t n_chunks, pending_rows;
-  int64_t done, failed, computed; /* this rank: rows written ok / failed; rows run */
-  float *rows[R50_H5_MAX_LAYERS]; /* (batch, per_row[l]) scatter buffers */
-  int64_t per_row[R50_H5_MAX_LAYERS];
+  int64_t done, failed, computed;    /* this rank: rows written ok / failed; rows run */
+  float *rows[R50_STORE_MAX_LAYERS]; /* (batch, per_row[l]) scatter buffers */
+  int64_t per_row[R50_STORE_MAX_LAYERS];
   double busy_s, start_s, last_progress_s;
   char *failures; /* "message\n"... of this rank (the first few) */
   size_t failures_len, failures_cap;
@@ -113,7 +107,7 @@ static r50_status model_identity(run *r, r50_error *err) {
     } else { /* random weights: the hash of the parameters themselves */
       r50_sha256 h;
       r50_sha256_init(&h);
-      for (int i = 0; i < r50_param_count(r->model); i++) {
+      for (int i = 0; i < r50_namedparams_count(r->model); i++) {
         r50_param_info p = r50_namedparams(r->model, i);
         if (p.data)
           r50_sha256_update(&h, p.data, (size_t)p.numel * sizeof(float));
@@ -124,7 +118,7 @@ static r50_status model_identity(run *r, r50_error *err) {
     }
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
-  MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, r->d->comm);
+  R50_MPI_CHECK(r->d, MPI_Bcast(r->sha, sizeof r->sha, MPI_CHAR, 0, r->d->comm), err);
   return R50_OK;
 }
 
@@ -142,7 +136,7 @@ static r50_status find_native_size(run *r, r50_error *err) {
       }
       r50_image_free(&img);
     }
-  MPI_Bcast(wh, 2, MPI_INT, 0, r->d->comm);
+  R50_MPI_CHECK(r->d, MPI_Bcast(wh, 2, MPI_INT, 0, r->d->comm), err);
   if (!wh[0])
     return r50_fail(err, R50_ERR_FORMAT, "--size none: no image of %s could be read",
                     r->job->dataset);
@@ -153,7 +147,7 @@ static r50_status find_native_size(run *r, r50_error *err) {
 
 static r50_status build_meta(run *r, r50_error *err) {
   const r50_job *j = r->job;
-  r50_h5_meta *m = &r->meta;
+  r50_store_meta *m = &r->meta;
   memset(m, 0, sizeof *m);
   m->command = j->predict ? "predict" : "extract";
   m->arch = j->model.arch;
@@ -213,16 +207,16 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   r50_status s = R50_OK;
   int fresh = 0;
   if (r->d->rank == 0) {
-    r50_h5_resume_kind kind = R50_H5_RECREATE;
+    r50_store_resume_kind kind = R50_STORE_RECREATE;
     if (j->resume)
-      s = r50_h5_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
-    if (s == R50_OK && kind == R50_H5_RECREATE) {
-      s = r50_h5_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
+      s = r50_store_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
+    if (s == R50_OK && kind == R50_STORE_RECREATE) {
+      s = r50_store_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
       fresh = 1;
     }
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
-  MPI_Bcast(&fresh, 1, MPI_INT, 0, r->d->comm);
+  R50_MPI_CHECK(r->d, MPI_Bcast(&fresh, 1, MPI_INT, 0, r->d->comm), err);
   r->fresh = fresh;
   if (!fresh) {
     char *buf = (char *)*status;
@@ -230,7 +224,7 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
     R50_TRY(r50_dist_bcast_bytes(r->d, &buf, &len, err));
     *status = (int8_t *)buf;
   }
-  return r50_h5_open(r->d, j->output, &r->meta, &r->store, err);
+  return r50_store_open(r->d, j->output, &r->meta, &r->store, err);
 }
 
 /* Everything before the loop; agreed on by all ranks. */
@@ -266,7 +260,6 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   R50_TRY(prepare_output(r, status, err));
   R50_TRY(r50_dist_agree(r->d, pending_chunks(r, *status, err), err));
   R50_TRY(r50_queue_new(r->d, r->n_chunks, &r->q, err));
-  r->have_queue = 1;
   return R50_OK;
 }
 
@@ -296,13 +289,15 @@ static void note_failure(run *r, const char *msg) {
 static void progress(run *r, int final) {
   if (r->d->rank != 0)
     return;
-  double t = now_s();
+  double t = r50_now_s();
   int tty = isatty(2);
   if (!final && t - r->last_progress_s < (tty ? 0.5 : 5.0))
     return;
   r->last_progress_s = t;
-  int64_t done = r50_queue_read(&r->q, R50_Q_DONE),
-          failed = r50_queue_read(&r->q, R50_Q_FAILED);
+  int64_t done = 0, failed = 0; /* best effort: a failing MPI stops the job elsewhere */
+  if (r50_queue_add(&r->q, R50_Q_DONE, 0, &done, NULL) != R50_OK ||
+      r50_queue_add(&r->q, R50_Q_FAILED, 0, &failed, NULL) != R50_OK)
+    return;
   int64_t all = done + failed, total = r->pending_rows;
   double el = t - r->start_s, rate = el > 0 ? (double)all / el : 0;
   double eta = rate > 0 ? (double)(total - all) / rate : 0;
@@ -337,8 +332,8 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
                 per_in * sizeof(float));
       n_ok++;
     }
-  r50_tensor out[R50_H5_MAX_LAYERS] = {{0}};
-  const float *feat[R50_H5_MAX_LAYERS];
+  r50_tensor out[R50_STORE_MAX_LAYERS] = {{0}};
+  const float *feat[R50_STORE_MAX_LAYERS];
   if (n_ok > 0) {
     r50_status s;
     if (j->predict) {
@@ -372,7 +367,7 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
   for (int i = 0; i < b->n; i++)
     errs[i] = b->errors[i];
   /* all failed in a new file: the features stay unwritten, and read as zeros */
-  r50_status s = r50_h5_write_rows(
+  r50_status s = r50_store_write_rows(
       r->store, b->row0, b->n, n_ok > 0 || !r->fresh ? feat : NULL, errs, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
@@ -383,9 +378,8 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
       note_failure(r, b->errors[i]);
   r->done += n_ok;
   r->failed += b->n - n_ok;
-  r50_queue_add(&r->q, R50_Q_DONE, n_ok);
-  r50_queue_add(&r->q, R50_Q_FAILED, b->n - n_ok);
-  return R50_OK;
+  R50_TRY(r50_queue_add(&r->q, R50_Q_DONE, n_ok, NULL, err));
+  return r50_queue_add(&r->q, R50_Q_FAILED, b->n - n_ok, NULL, err);
 }
 
 /* Pushes the rows of chunk k that are not done yet. */
@@ -407,16 +401,24 @@ static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *s
 }
 
 /* The job is stopping: this rank got a signal, or another rank stopped or failed. */
-static int stopping(run *r) {
-  return g_signal || r50_queue_read(&r->q, R50_Q_STOP) > 0;
+static r50_status stopping(run *r, int *stop, r50_error *err) {
+  int64_t stops = 0;
+  R50_TRY(r50_queue_add(&r->q, R50_Q_STOP, 0, &stops, err));
+  *stop = g_signal || stops > 0;
+  return R50_OK;
 }
 
-/* The next pending chunk, or -1 when none is left or the job is stopping. */
-static int64_t take_chunk(run *r) {
-  if (stopping(r))
-    return -1;
-  int64_t i = r50_queue_next(&r->q);
-  return i < 0 ? -1 : r->chunks[i];
+/* The next pending chunk into *k, or -1 when none is left or the job is stopping. */
+static r50_status take_chunk(run *r, int64_t *k, r50_error *err) {
+  int stop;
+  *k = -1;
+  R50_TRY(stopping(r, &stop, err));
+  if (stop)
+    return R50_OK;
+  int64_t i;
+  R50_TRY(r50_queue_next(&r->q, &i, err));
+  *k = i < 0 ? -1 : r->chunks[i];
+  return R50_OK;
 }
 
 static r50_status work(run *r, const int8_t *status, r50_error *err) {
@@ -428,25 +430,27 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
                           .depth = 2};
   r50_prefetch *p;
   R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
-  r50_status s = R50_OK;
-  int64_t next = take_chunk(r);
-  if (next >= 0)
+  int64_t next;
+  r50_status s = take_chunk(r, &next, err);
+  if (s == R50_OK && next >= 0)
     s = push_chunk(r, p, next, status, err);
   while (s == R50_OK && next >= 0) {
     int64_t cur = next;
-    next = take_chunk(r); /* one chunk ahead keeps the decoder busy */
-    if (next >= 0)
+    s = take_chunk(r, &next, err); /* one chunk ahead keeps the decoder busy */
+    if (s == R50_OK && next >= 0)
       s = push_chunk(r, p, next, status, err);
     const int64_t c = r->chunk, end = (cur + 1) * c < r->ds.n ? (cur + 1) * c : r->ds.n;
     int64_t rows_left = 0;
     for (int64_t i = cur * c; i < end; i++)
       rows_left += !(status && status[i] == 1);
-    while (s == R50_OK && rows_left > 0 && !stopping(r)) {
+    int stop = 0;
+    while (s == R50_OK && rows_left > 0 && (s = stopping(r, &stop, err)) == R50_OK &&
+           !stop) {
       r50_batch *b = r50_prefetch_pop(p);
       R50_ASSERT(b != NULL);
-      double t0 = now_s();
+      double t0 = r50_now_s();
       s = run_batch(r, b, err);
-      r->busy_s += now_s() - t0;
+      r->busy_s += r50_now_s() - t0;
       rows_left -= b->n;
       r50_prefetch_release(p, b);
       progress(r, 0);
@@ -458,22 +462,24 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
   if (s == R50_ERR_INTERRUPTED)
     return R50_OK; /* the signal is in g_signal; the batch stays pending */
   if (s != R50_OK) /* tell the other ranks to stop after their current batch */
-    r50_queue_add(&r->q, R50_Q_STOP, 1);
+    r50_queue_add(&r->q, R50_Q_STOP, 1, NULL, NULL);
   return s;
 }
 
 /* ------------------------------------------------------------------ the end */
 
 /* Rank 0 prints the summary: counts, time, rates per rank, the first failures. */
-static void summary(run *r, double wall, double setup_s, int sig, r50_status s) {
+static r50_status summary(run *r, double wall, double setup_s, int sig, r50_status s,
+                          r50_error *err) {
   const r50_dist *d = r->d;
   double mine[5] = {(double)r->done, (double)r->failed, r->busy_s, (double)r->computed,
                     (double)r->n_listed};
   double *all = d->rank == 0 ? malloc((size_t)d->size * sizeof mine) : NULL;
-  MPI_Gather(mine, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, d->comm);
+  int rc = MPI_Gather(mine, 5, MPI_DOUBLE, all, 5, MPI_DOUBLE, 0, d->comm);
   int len = (int)r->failures_len,
       *lens = d->rank == 0 ? calloc((size_t)d->size, sizeof *lens) : NULL;
-  MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, d->comm);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, d->comm);
   int *displ = NULL, total = 0;
   char *text = NULL;
   if (d->rank == 0 && all && lens && (displ = calloc((size_t)d->size, sizeof *displ))) {
@@ -518,6 +524,9 @@ static void summary(run *r, double wall, double setup_s, int sig, r50_status s) 
     }
   }
   free(all), free(lens), free(displ), free(text);
+  return rc == MPI_SUCCESS
+             ? R50_OK
+             : r50_mpi_fail(d, rc, "MPI_Gather(summary)", __FILE__, __LINE__, err);
 }
 
 static void free_run(run *r) {
@@ -525,7 +534,7 @@ static void free_run(run *r) {
     r50_output_lock_release(&r->lock);
   r50_model_free(r->model);
   r50_dataset_free(&r->ds);
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+  for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     free(r->rows[l]);
   free(r->chunks);
   free(r->failures);
@@ -535,28 +544,46 @@ static void free_run(run *r) {
 static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
                   double setup_s) {
   const r50_dist *d = r->d;
-  if (g_signal)
-    r50_queue_add(&r->q, R50_Q_STOP, 1);
+  if (g_signal && s == R50_OK)
+    s = r50_queue_add(&r->q, R50_Q_STOP, 1, NULL, err);
   s = r50_dist_agree(d, s, err); /* every rank's adds to the queue are done */
   progress(r, 1);
-  int64_t counts[2] = {r50_queue_read(&r->q, R50_Q_STOP),
-                       r50_queue_read(&r->q, R50_Q_DONE)};
-  MPI_Bcast(counts, 2, MPI_INT64_T, 0, d->comm);
+  int64_t counts[2] = {0, 0};
+  r50_status qs =
+      d->rank == 0 ? r50_queue_add(&r->q, R50_Q_STOP, 0, &counts[0], err) : R50_OK;
+  if (qs == R50_OK && d->rank == 0)
+    qs = r50_queue_add(&r->q, R50_Q_DONE, 0, &counts[1], err);
+  qs = r50_dist_agree(d, qs, err);
+  if (qs == R50_OK) {
+    int rc = MPI_Bcast(counts, 2, MPI_INT64_T, 0, d->comm);
+    qs = rc == MPI_SUCCESS ? R50_OK
+                           : r50_mpi_fail(d, rc, "MPI_Bcast", __FILE__, __LINE__, err);
+  }
   r50_queue_free(&r->q);
-  r->have_queue = 0;
   int sig = 0, mine = g_signal;
-  MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
+  if (qs == R50_OK) {
+    int rc = MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
+    qs = rc == MPI_SUCCESS
+             ? R50_OK
+             : r50_mpi_fail(d, rc, "MPI_Allreduce", __FILE__, __LINE__, err);
+  }
+  if (s == R50_OK)
+    s = qs;
   int64_t earlier_ok = 0;
   for (int64_t i = 0; status && i < r->ds.n; i++)
     earlier_ok += status[i] == 1;
   const int stopped = counts[0] > 0, any_ok = counts[1] + earlier_ok > 0;
-  summary(r, now_s() - r->start_s, setup_s, s == R50_OK && stopped ? sig : 0, s);
+  r50_status ss = summary(r, r50_now_s() - r->start_s, setup_s,
+                          s == R50_OK && stopped ? sig : 0, s, err);
+  if (s == R50_OK)
+    s = ss;
   r50_error cerr = {0};
-  r50_status cs = r50_dist_agree(d, r50_h5_close(r->store, &cerr), &cerr);
+  r50_status cs = r50_dist_agree(d, r50_store_close(r->store, &cerr), &cerr);
   r->store = NULL;
   if (cs == R50_OK && s == R50_OK && !stopped && any_ok)
     cs = r50_dist_agree(
-        d, d->rank == 0 ? r50_h5_set_complete(r->job->output, 1, &cerr) : R50_OK, &cerr);
+        d, d->rank == 0 ? r50_store_set_complete(r->job->output, 1, &cerr) : R50_OK,
+        &cerr);
   if (s != R50_OK) {
     r50_log(R50_LOG_ERROR, "%s", err->msg);
     return 1;
@@ -587,11 +614,11 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
   r50_error err = {0};
   int8_t *status = NULL;
   install_signal_handlers();
-  r.start_s = now_s();
+  r.start_s = r50_now_s();
   r50_status s = setup(&r, &status, &err);
   if (s != R50_OK) { /* set-up steps end agreed: every rank is here */
     if (r.store)
-      r50_h5_close(r.store, NULL);
+      r50_store_close(r.store, NULL);
     r50_log(R50_LOG_ERROR, "%s", err.msg);
     free(status);
     free_run(&r);
@@ -602,8 +629,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
             r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
             (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
             job->output);
-  MPI_Barrier(d->comm);
-  double setup_s = now_s() - r.start_s;
+  double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);
   free(status);

@@ -18,7 +18,7 @@
 
 typedef struct r50_job {
   const char *dataset, *root, *output; /* output NULL: predict without -o */
-  const char *layers[9];
+  const char *layers[R50_MAX_LAYERS];
   int n_layers;
   int size_w, size_h;        /* 0 0: --size none */
   int batch, chunk;          /* images per forward, rows per work chunk (0: auto) */

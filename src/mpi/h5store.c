@@ -22,10 +22,10 @@
 #define FORMAT_TAG "r50worker-features/2"
 #define LIST_STEP ((int64_t)1 << 16) /* rows per write or read of the list */
 
-struct r50_h5store {
+struct r50_store {
   char path[4096];
   hid_t file;
-  hid_t feat[R50_H5_MAX_LAYERS];
+  hid_t feat[R50_STORE_MAX_LAYERS];
   hid_t status, error;
   int n_layers;
 };
@@ -79,35 +79,35 @@ static r50_status sync_path(const char *path, int dir, r50_error *err) {
 
 /* ------------------------------------------------------------------ creation */
 
-static void layer_list(const r50_h5_meta *m, char *buf, size_t cap) {
+static void layer_list(const r50_store_meta *m, char *buf, size_t cap) {
   buf[0] = 0;
   for (int l = 0; l < m->n_layers; l++)
     snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", l ? "," : "", m->layers[l]);
 }
 
-static r50_status write_root_attrs(hid_t f, const r50_h5_meta *m, int64_t n,
+static r50_status write_root_attrs(hid_t f, const r50_store_meta *m, int64_t n,
                                    const char *path, r50_error *err) {
   char layers[256];
   layer_list(m, layers, sizeof layers);
   int size[2] = {m->size_w, m->size_h}, zero = 0;
-  if (h5_put_str(f, "format", FORMAT_TAG) < 0 ||
-      h5_put_str(f, "version", R50_VERSION) < 0 ||
-      h5_put_str(f, "command", m->command) < 0 ||
-      h5_put_ints(f, "arch", &m->arch, 0) < 0 ||
-      h5_put_ints(f, "downsample_fb", &m->downsample_fb, 0) < 0 ||
-      h5_put_str(f, "model", m->model) < 0 ||
-      h5_put_str(f, "model_sha256", m->model_sha256) < 0 ||
-      h5_put_ints(f, "size", size, 2) < 0 ||
-      h5_put_floats(f, "mean", r50_mean_bgr, 3) < 0 ||
-      h5_put_str(f, "layers", layers) < 0 ||
-      h5_put_ints(f, "oversample", &m->oversample, 0) < 0 ||
-      h5_put_ints(f, "fast_decode", &m->fast_decode, 0) < 0 ||
-      h5_put_ints(f, "exif_rotate", &m->exif_rotate, 0) < 0 ||
-      h5_put_int64(f, "max_pixels", m->max_pixels) < 0 ||
-      h5_put_int64(f, "n_images", n) < 0 ||
-      h5_put_str(f, "dataset_sha256", m->dataset_sha256) < 0 ||
-      h5_put_ints(f, "complete", &zero, 0) < 0)
-    return h5_fail(err, R50_ERR_IO, "%s: cannot write the root attributes", path);
+  if (r50_h5_put_str(f, "format", FORMAT_TAG) < 0 ||
+      r50_h5_put_str(f, "version", r50_version()) < 0 ||
+      r50_h5_put_str(f, "command", m->command) < 0 ||
+      r50_h5_put_ints(f, "arch", &m->arch, 0) < 0 ||
+      r50_h5_put_ints(f, "downsample_fb", &m->downsample_fb, 0) < 0 ||
+      r50_h5_put_str(f, "model", m->model) < 0 ||
+      r50_h5_put_str(f, "model_sha256", m->model_sha256) < 0 ||
+      r50_h5_put_ints(f, "size", size, 2) < 0 ||
+      r50_h5_put_floats(f, "mean", r50_mean_bgr, 3) < 0 ||
+      r50_h5_put_str(f, "layers", layers) < 0 ||
+      r50_h5_put_ints(f, "oversample", &m->oversample, 0) < 0 ||
+      r50_h5_put_ints(f, "fast_decode", &m->fast_decode, 0) < 0 ||
+      r50_h5_put_ints(f, "exif_rotate", &m->exif_rotate, 0) < 0 ||
+      r50_h5_put_int64(f, "max_pixels", m->max_pixels) < 0 ||
+      r50_h5_put_int64(f, "n_images", n) < 0 ||
+      r50_h5_put_str(f, "dataset_sha256", m->dataset_sha256) < 0 ||
+      r50_h5_put_ints(f, "complete", &zero, 0) < 0)
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot write the root attributes", path);
   return R50_OK;
 }
 
@@ -143,7 +143,7 @@ static size_t max_len(char *const *strs, int64_t n) {
 
 /* Writes n strings of at most len bytes as rows [0, n) of dset, in steps. */
 static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n) {
-  hid_t t = h5_str_type(len);
+  hid_t t = r50_h5_str_type(len);
   int64_t step = n < LIST_STEP ? n : LIST_STEP;
   char *buf = t >= 0 ? calloc((size_t)(step ? step : 1), len) : NULL;
   herr_t r = buf ? 0 : -1;
@@ -152,7 +152,7 @@ static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n
     memset(buf, 0, (size_t)k * len);
     for (int64_t i = 0; i < k; i++)
       memcpy(buf + i * (int64_t)len, strs[r0 + i], strlen(strs[r0 + i]));
-    r = h5_write_rows(dset, t, r0, k, buf);
+    r = r50_h5_write_rows(dset, t, r0, k, buf);
   }
   free(buf);
   if (t >= 0)
@@ -160,31 +160,31 @@ static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n
   return r;
 }
 
-static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_h5_meta *m,
+static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_meta *m,
                                const char *path, r50_error *err) {
   hid_t g = H5Gcreate2(f, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0)
-    return h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
   size_t plen = max_len(ds->paths, ds->n);
-  hid_t pt = h5_str_type(plen), et = h5_str_type(R50_H5_ERROR_LEN);
+  hid_t pt = r50_h5_str_type(plen), et = r50_h5_str_type(R50_STORE_ERROR_LEN);
   hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, m->chunk_rows) : -1;
   hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, m->chunk_rows);
   hid_t dst = make_dataset(g, "status", H5T_STD_I8LE, ds->n, 1, NULL, m->chunk_rows);
   hid_t de = et >= 0 ? make_dataset(g, "error", et, ds->n, 1, NULL, m->chunk_rows) : -1;
   r50_status s = R50_OK;
   if (dp < 0 || dl < 0 || dst < 0 || de < 0)
-    s = h5_fail(err, R50_ERR_IO, "%s: cannot create the /images datasets", path);
+    s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create the /images datasets", path);
   else if (write_strings(dp, plen, ds->paths, ds->n) < 0)
-    s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/path", path);
-  else if (h5_write_rows(dl, H5T_NATIVE_INT32, 0, ds->n, ds->labels) < 0)
-    s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/label", path);
+    s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/path", path);
+  else if (r50_h5_write_rows(dl, H5T_NATIVE_INT32, 0, ds->n, ds->labels) < 0)
+    s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/label", path);
   int8_t *zeros = s == R50_OK ? calloc((size_t)LIST_STEP, 1) : NULL;
   if (s == R50_OK && !zeros)
     s = r50_fail(err, R50_ERR_NOMEM, "out of memory");
   for (int64_t r = 0; s == R50_OK && r < ds->n; r += LIST_STEP)
-    if (h5_write_rows(dst, H5T_NATIVE_INT8, r,
+    if (r50_h5_write_rows(dst, H5T_NATIVE_INT8, r,
                       ds->n - r < LIST_STEP ? ds->n - r : LIST_STEP, zeros) < 0)
-      s = h5_fail(err, R50_ERR_IO, "%s: cannot write /images/status", path);
+      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/status", path);
   free(zeros);
   hid_t ids[] = {dp, dl, dst, de, pt, et};
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
@@ -193,11 +193,11 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_h5_meta
   H5Gclose(g); /* the message, if any, is already in err */
   if (s == R50_OK && ds->n_classes) {
     size_t clen = max_len(ds->class_names, ds->n_classes);
-    hid_t ct = h5_str_type(clen);
+    hid_t ct = r50_h5_str_type(clen);
     hid_t dc =
         ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 4096) : -1;
     if (dc < 0 || write_strings(dc, clen, ds->class_names, ds->n_classes) < 0)
-      s = h5_fail(err, R50_ERR_IO, "%s: cannot write /classes", path);
+      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /classes", path);
     if (dc >= 0)
       H5Dclose(dc);
     if (ct >= 0)
@@ -206,20 +206,20 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_h5_meta
   return s;
 }
 
-static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_h5_meta *m,
+static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_store_meta *m,
                                   const char *path, r50_error *err) {
   R50_TRY(write_root_attrs(f, m, ds->n, path, err));
   if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
-    return h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
+    return r50_h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
   hid_t g = H5Gcreate2(f, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0)
-    return h5_fail(err, R50_ERR_IO, "%s: cannot create /features", path);
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features", path);
   r50_status s = R50_OK;
   for (int l = 0; l < m->n_layers && s == R50_OK; l++) {
     hid_t d = make_dataset(g, m->layers[l], H5T_IEEE_F32LE, ds->n, m->ndim[l] + 1,
                            m->shape[l], m->chunk_rows);
     if (d < 0)
-      s = h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
+      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
     else
       H5Dclose(d);
   }
@@ -227,7 +227,7 @@ static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_h5_m
   R50_TRY(s);
   R50_TRY(write_images(f, ds, m, path, err));
   if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
-    return h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
+    return r50_h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
   return R50_OK;
 }
 
@@ -261,7 +261,7 @@ static r50_status check_creatable(const char *path, int overwrite, r50_error *er
  * stays open after the failed H5Fclose, and the library's own close of it at exit
  * (MPI_Finalize) crashes. Freeing the reserve first gives the close its room. The
  * estimate: the fixed objects, and the chunk index of every dataset. */
-static int64_t reserve_bytes(const r50_dataset *ds, const r50_h5_meta *m) {
+static int64_t reserve_bytes(const r50_dataset *ds, const r50_store_meta *m) {
   const int64_t chunks =
       (ds->n + m->chunk_rows - 1) / (m->chunk_rows > 0 ? m->chunk_rows : 1);
   return ((int64_t)1 << 20) + 64 * chunks * (m->n_layers + 4);
@@ -298,9 +298,9 @@ static r50_status take_reserve(const char *file, int64_t bytes, const char *path
   return R50_OK;
 }
 
-r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_meta *meta,
+r50_status r50_store_create(const char *path, const r50_dataset *ds, const r50_store_meta *meta,
                          int overwrite, r50_error *err) {
-  h5_quiet();
+  r50_h5_quiet();
   R50_TRY(check_creatable(path, overwrite, err));
   char part[4200], reserve[4200], dir[4096];
   snprintf(part, sizeof part, "%s.part", path);
@@ -312,7 +312,7 @@ r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_m
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
   if (f < 0) {
-    r50_status s = h5_fail_file(err, R50_ERR_IO, part, "cannot create %s", part);
+    r50_status s = r50_h5_fail_file(err, R50_ERR_IO, part, "cannot create %s", part);
     unlink(reserve);
     unlink(part);
     return s;
@@ -320,7 +320,7 @@ r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_m
   r50_status s = write_structure(f, ds, meta, path, err);
   unlink(reserve);
   if (H5Fclose(f) < 0 && s == R50_OK)
-    s = h5_fail_file(err, R50_ERR_IO, part, "cannot write %s", part);
+    s = r50_h5_fail_file(err, R50_ERR_IO, part, "cannot write %s", part);
   if (s == R50_OK)
     s = sync_path(part, 0, err);
   if (s == R50_OK && rename(part, path) != 0)
@@ -350,7 +350,7 @@ static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
 
 #define GET_INT(name, var)                                                               \
   do {                                                                                   \
-    int got_ = h5_get_ints(f, name, &(var), 1);                                          \
+    int got_ = r50_h5_get_ints(f, name, &(var), 1);                                          \
     if (got_ <= 0)                                                                       \
       return got_ < 0 ? corrupt(path, name, err)                                         \
                       : r50_fail(err, R50_ERR_FORMAT,                                    \
@@ -358,12 +358,12 @@ static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
   } while (0)
 
 /* Compares the file's attributes with the job's. */
-static r50_status check_attrs(hid_t f, const char *path, const r50_h5_meta *m,
+static r50_status check_attrs(hid_t f, const char *path, const r50_store_meta *m,
                               r50_error *err) {
   char cmd[32], sha[128], layers[256], want_layers[256];
   int arch, fb, size[2], over, fast, exif;
   int64_t maxpix;
-  if (h5_get_str(f, "command", cmd, sizeof cmd) <= 0)
+  if (r50_h5_get_str(f, "command", cmd, sizeof cmd) <= 0)
     return corrupt(path, "command", err);
   if (strcmp(cmd, m->command))
     return r50_fail(err, R50_ERR_MISMATCH,
@@ -376,7 +376,7 @@ static r50_status check_attrs(hid_t f, const char *path, const r50_h5_meta *m,
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s holds ResNet-%d%s features, this job runs ResNet-%d%s",
                     path, arch, fb ? " FB" : "", m->arch, m->downsample_fb ? " FB" : "");
-  if (h5_get_str(f, "model_sha256", sha, sizeof sha) <= 0)
+  if (r50_h5_get_str(f, "model_sha256", sha, sizeof sha) <= 0)
     return corrupt(path, "model_sha256", err);
   if (strcmp(sha, m->model_sha256))
     return r50_fail(err, R50_ERR_MISMATCH,
@@ -384,13 +384,13 @@ static r50_status check_attrs(hid_t f, const char *path, const r50_h5_meta *m,
                     "this job %.16s...)",
                     path, sha, m->model_sha256);
   layer_list(m, want_layers, sizeof want_layers);
-  if (h5_get_str(f, "layers", layers, sizeof layers) <= 0 || !layers[0])
+  if (r50_h5_get_str(f, "layers", layers, sizeof layers) <= 0 || !layers[0])
     return corrupt(path, "layers", err);
   if (strcmp(layers, want_layers))
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s holds layers '%s', this job asks for '%s'", path,
                     layers, want_layers);
-  if (h5_get_ints(f, "size", size, 2) <= 0)
+  if (r50_h5_get_ints(f, "size", size, 2) <= 0)
     return corrupt(path, "size", err);
   if (size[0] != m->size_w || size[1] != m->size_h)
     return r50_fail(err, R50_ERR_MISMATCH,
@@ -409,7 +409,7 @@ static r50_status check_attrs(hid_t f, const char *path, const r50_h5_meta *m,
                     "--resume: %s was made %s %s, this job runs %s it: pass the same "
                     "options, or --overwrite to start again",
                     path, with(was), opt, with(!was));
-  int got = h5_get_int64(f, "max_pixels", &maxpix);
+  int got = r50_h5_get_int64(f, "max_pixels", &maxpix);
   if (got <= 0)
     return corrupt(path, "max_pixels", err);
   if (maxpix != m->max_pixels)
@@ -426,19 +426,19 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
   hid_t dl = H5Dopen2(f, "/images/label", H5P_DEFAULT);
   hid_t ft = dp >= 0 ? H5Dget_type(dp) : -1;
   size_t len = ft >= 0 ? H5Tget_size(ft) : 0;
-  hid_t mt = len ? h5_str_type(len) : -1;
+  hid_t mt = len ? r50_h5_str_type(len) : -1;
   char *names = mt >= 0 ? malloc((size_t)LIST_STEP * len) : NULL;
   int32_t *labels = malloc((size_t)LIST_STEP * sizeof *labels);
   r50_status s = R50_OK;
   int found = 0;
   if (dl < 0 || !names || !labels)
-    s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
+    s = r50_h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
   const int64_t common = n_file < ds->n ? n_file : ds->n;
   for (int64_t r0 = 0; s == R50_OK && !found && r0 < common; r0 += LIST_STEP) {
     int64_t k = common - r0 < LIST_STEP ? common - r0 : LIST_STEP;
-    if (h5_read_rows(dp, mt, r0, k, names) < 0 ||
-        h5_read_rows(dl, H5T_NATIVE_INT32, r0, k, labels) < 0) {
-      s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
+    if (r50_h5_read_rows(dp, mt, r0, k, names) < 0 ||
+        r50_h5_read_rows(dl, H5T_NATIVE_INT32, r0, k, labels) < 0) {
+      s = r50_h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images", path);
       break;
     }
     for (int64_t i = 0; i < k && !found; i++) {
@@ -478,7 +478,7 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
 }
 
 /* Reads the (n) statuses and checks the feature datasets' shapes. */
-static r50_status read_rows_state(hid_t f, const char *path, const r50_h5_meta *m,
+static r50_status read_rows_state(hid_t f, const char *path, const r50_store_meta *m,
                                   int64_t n, int8_t **status, r50_error *err) {
   for (int l = 0; l < m->n_layers; l++) {
     char name[64];
@@ -503,8 +503,8 @@ static r50_status read_rows_state(hid_t f, const char *path, const r50_h5_meta *
   hid_t d = H5Dopen2(f, "/images/status", H5P_DEFAULT);
   int8_t *st = malloc((size_t)(n ? n : 1));
   r50_status s = R50_OK;
-  if (d < 0 || !st || h5_read_rows(d, H5T_NATIVE_INT8, 0, n, st) < 0)
-    s = h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images/status", path);
+  if (d < 0 || !st || r50_h5_read_rows(d, H5T_NATIVE_INT8, 0, n, st) < 0)
+    s = r50_h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images/status", path);
   if (d >= 0)
     H5Dclose(d);
   if (s != R50_OK) {
@@ -518,7 +518,7 @@ static r50_status read_rows_state(hid_t f, const char *path, const r50_h5_meta *
 /* What a file that fails to open as HDF5 is, in words. */
 static r50_status open_failure(const char *path, r50_error *err) {
   char cause[256];
-  h5_cause(cause, sizeof cause);
+  r50_h5_cause(cause, sizeof cause);
   close_leftovers();
   if (!strncmp(cause, "file is truncated", 17))
     return r50_fail(
@@ -542,10 +542,10 @@ static int is_hdf5(const char *path) {
 
 /* The checks on an open file; *recreate when it is an empty leftover. */
 static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *ds,
-                                  const r50_h5_meta *m, int *recreate, int8_t **status,
+                                  const r50_store_meta *m, int *recreate, int8_t **status,
                                   r50_error *err) {
   char format[64];
-  int got = h5_get_str(f, "format", format, sizeof format);
+  int got = r50_h5_get_str(f, "format", format, sizeof format);
   if (got <= 0) {
     H5O_info_t info;
     int empty = H5Oget_info2(f, &info, H5O_INFO_NUM_ATTRS) >= 0 && info.num_attrs == 0;
@@ -574,27 +574,27 @@ static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *
   R50_TRY(check_attrs(f, path, m, err));
   int64_t n_file = -1;
   char sha[128];
-  if (h5_get_int64(f, "n_images", &n_file) <= 0)
+  if (r50_h5_get_int64(f, "n_images", &n_file) <= 0)
     return corrupt(path, "n_images", err);
-  if (h5_get_str(f, "dataset_sha256", sha, sizeof sha) <= 0)
+  if (r50_h5_get_str(f, "dataset_sha256", sha, sizeof sha) <= 0)
     return corrupt(path, "dataset_sha256", err);
   if (n_file != ds->n || strcmp(sha, m->dataset_sha256))
     return first_difference(f, path, ds, n_file, err);
   R50_TRY(read_rows_state(f, path, m, ds->n, status, err));
-  if (h5_set_int(f, "complete", 0) < 0) { /* incomplete again until this run ends */
+  if (r50_h5_set_int(f, "complete", 0) < 0) { /* incomplete again until this run ends */
     free(*status);
     *status = NULL;
-    return h5_fail(err, R50_ERR_IO, "%s: cannot reset the 'complete' attribute", path);
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot reset the 'complete' attribute", path);
   }
   return R50_OK;
 }
 
-r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
-                               const r50_h5_meta *meta, r50_h5_resume_kind *kind,
+r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
+                               const r50_store_meta *meta, r50_store_resume_kind *kind,
                                int8_t **status, r50_error *err) {
-  h5_quiet();
+  r50_h5_quiet();
   *status = NULL;
-  *kind = R50_H5_RECREATE;
+  *kind = R50_STORE_RECREATE;
   struct stat st;
   if (stat(path, &st) != 0) {
     if (errno == ENOENT) {
@@ -623,7 +623,7 @@ r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
   int recreate = 0;
   r50_status s = check_open_file(f, path, ds, meta, &recreate, status, err);
   if (H5Fclose(f) < 0 && s == R50_OK)
-    s = h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
+    s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
   close_leftovers();
   if (s != R50_OK) {
     free(*status);
@@ -636,37 +636,37 @@ r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
             "it): creating it anew",
             path);
   else
-    *kind = R50_H5_RESUME;
+    *kind = R50_STORE_RESUME;
   return R50_OK;
 }
 
 /* ------------------------------------------------------------------ parallel phase */
 
-static void free_store(r50_h5store *s) {
+static void free_store(r50_store *s) {
   free(s);
 }
 
 /* Closes what s holds; the first failure's cause in err. */
-static r50_status close_handles(r50_h5store *s, r50_error *err) {
+static r50_status close_handles(r50_store *s, r50_error *err) {
   r50_status st = R50_OK;
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+  for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     if (s->feat[l] >= 0 && H5Dclose(s->feat[l]) < 0 && st == R50_OK)
-      st = h5_fail(err, R50_ERR_IO, "%s: cannot close /features", s->path);
+      st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /features", s->path);
   if (s->status >= 0 && H5Dclose(s->status) < 0 && st == R50_OK)
-    st = h5_fail(err, R50_ERR_IO, "%s: cannot close /images/status", s->path);
+    st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/status", s->path);
   if (s->error >= 0 && H5Dclose(s->error) < 0 && st == R50_OK)
-    st = h5_fail(err, R50_ERR_IO, "%s: cannot close /images/error", s->path);
+    st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/error", s->path);
   if (s->file >= 0 && H5Fclose(s->file) < 0 && st == R50_OK)
-    st = h5_fail(err, R50_ERR_IO, "%s: cannot close", s->path);
+    st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", s->path);
   s->file = s->status = s->error = -1;
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+  for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   return st;
 }
 
-r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *meta,
-                       r50_h5store **out, r50_error *err) {
-  h5_quiet();
+r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_meta *meta,
+                       r50_store **out, r50_error *err) {
+  r50_h5_quiet();
   *out = NULL;
   /* rank 0 just renamed it into place: wait until every rank's view of the folder
    * (an NFS client's cache) shows it, so the collective open starts together */
@@ -682,12 +682,12 @@ r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *m
       seen ? R50_OK
            : r50_fail(err, R50_ERR_IO, "%s: not visible here: %s", path, strerror(errno)),
       err));
-  r50_h5store *s = calloc(1, sizeof *s);
+  r50_store *s = calloc(1, sizeof *s);
   R50_TRY(
       r50_dist_agree(d, s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
   snprintf(s->path, sizeof s->path, "%s", path);
   s->file = s->status = s->error = -1;
-  for (int l = 0; l < R50_H5_MAX_LAYERS; l++)
+  for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   s->n_layers = meta->n_layers;
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -700,7 +700,7 @@ r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *m
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
   r50_status rs = s->file >= 0 ? R50_OK
-                               : h5_fail(err, R50_ERR_IO,
+                               : r50_h5_fail(err, R50_ERR_IO,
                                          "cannot open %s with "
                                          "MPI-IO",
                                          path);
@@ -708,12 +708,12 @@ r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *m
     char name[64];
     snprintf(name, sizeof name, "/features/%s", meta->layers[l]);
     if ((s->feat[l] = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0)
-      rs = h5_fail(err, R50_ERR_IO, "%s: cannot open %s", path, name);
+      rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot open %s", path, name);
   }
   if (rs == R50_OK &&
       ((s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT)) < 0 ||
        (s->error = H5Dopen2(s->file, "/images/error", H5P_DEFAULT)) < 0))
-    rs = h5_fail(err, R50_ERR_IO, "%s: cannot open /images", path);
+    rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot open /images", path);
   rs = r50_dist_agree(d, rs, err);
   if (rs != R50_OK) {
     if (s->file >= 0) /* every rank opened it (the open is collective): close together */
@@ -737,63 +737,63 @@ static void copy_utf8(char *dst, size_t cap, const char *src) {
   memset(dst + n, 0, cap - n);
 }
 
-r50_status r50_h5_write_rows(r50_h5store *s, int64_t row0, int64_t n,
+r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                              const float *const *features, const char *const *errors,
                              const int8_t *status, r50_error *err) {
   for (int l = 0; features && l < s->n_layers; l++)
-    if (h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]) < 0)
-      return h5_fail_file(err, R50_ERR_IO, s->path,
+    if (r50_h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]) < 0)
+      return r50_h5_fail_file(err, R50_ERR_IO, s->path,
                           "%s: cannot write features of rows "
                           "%lld..%lld",
                           s->path, (long long)row0, (long long)(row0 + n - 1));
-  char *buf = calloc((size_t)(n ? n : 1), R50_H5_ERROR_LEN);
+  char *buf = calloc((size_t)(n ? n : 1), R50_STORE_ERROR_LEN);
   if (!buf)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory writing /images/error");
   for (int64_t i = 0; i < n; i++)
-    copy_utf8(buf + i * R50_H5_ERROR_LEN, R50_H5_ERROR_LEN, errors[i] ? errors[i] : "");
-  hid_t t = h5_str_type(R50_H5_ERROR_LEN);
-  herr_t w = t >= 0 ? h5_write_rows(s->error, t, row0, n, buf) : -1;
+    copy_utf8(buf + i * R50_STORE_ERROR_LEN, R50_STORE_ERROR_LEN, errors[i] ? errors[i] : "");
+  hid_t t = r50_h5_str_type(R50_STORE_ERROR_LEN);
+  herr_t w = t >= 0 ? r50_h5_write_rows(s->error, t, row0, n, buf) : -1;
   free(buf);
   if (t >= 0)
     H5_KEEP_ERROR(H5Tclose(t));
   if (w < 0)
-    return h5_fail_file(err, R50_ERR_IO, s->path,
+    return r50_h5_fail_file(err, R50_ERR_IO, s->path,
                         "%s: cannot write /images/error rows "
                         "%lld..%lld",
                         s->path, (long long)row0, (long long)(row0 + n - 1));
-  if (h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
-    return h5_fail_file(err, R50_ERR_IO, s->path,
+  if (r50_h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
+    return r50_h5_fail_file(err, R50_ERR_IO, s->path,
                         "%s: cannot write /images/status rows "
                         "%lld..%lld",
                         s->path, (long long)row0, (long long)(row0 + n - 1));
   return R50_OK;
 }
 
-r50_status r50_h5_close(r50_h5store *s, r50_error *err) {
+r50_status r50_store_close(r50_store *s, r50_error *err) {
   r50_status st = close_handles(s, err);
   free_store(s);
   return st;
 }
 
-r50_status r50_h5_set_complete(const char *path, int complete, r50_error *err) {
-  h5_quiet();
+r50_status r50_store_set_complete(const char *path, int complete, r50_error *err) {
+  r50_h5_quiet();
   hid_t fapl = serial_fapl();
   hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
   if (f < 0) {
     r50_status s =
-        h5_fail(err, R50_ERR_IO, "%s: cannot reopen to mark it complete", path);
+        r50_h5_fail(err, R50_ERR_IO, "%s: cannot reopen to mark it complete", path);
     close_leftovers();
     return s;
   }
   r50_status s =
-      h5_set_int(f, "complete", complete) < 0
-          ? h5_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", path)
+      r50_h5_set_int(f, "complete", complete) < 0
+          ? r50_h5_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", path)
           : R50_OK;
   if (H5Fclose(f) < 0) {
     if (s == R50_OK)
-      s = h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
+      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
     close_leftovers();
   }
   return s;

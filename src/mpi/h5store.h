@@ -30,11 +30,11 @@
 #include "dataset.h"
 #include "dist.h"
 
-#define R50_H5_MAX_LAYERS 9
-#define R50_H5_ERROR_LEN 256
+#define R50_STORE_MAX_LAYERS R50_MAX_LAYERS
+#define R50_STORE_ERROR_LEN 256
 
 /* Everything that decides a file's content: a resumed job must match all of it. */
-typedef struct r50_h5_meta {
+typedef struct r50_store_meta {
   const char *command; /* "extract" or "predict" */
   int arch, downsample_fb;
   const char *model;        /* path of the weights, or "none" */
@@ -44,51 +44,51 @@ typedef struct r50_h5_meta {
   int fast_decode, exif_rotate;
   int64_t max_pixels;
   int n_layers;
-  const char *layers[R50_H5_MAX_LAYERS];
-  int ndim[R50_H5_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
-  int64_t shape[R50_H5_MAX_LAYERS][3];
+  const char *layers[R50_STORE_MAX_LAYERS];
+  int ndim[R50_STORE_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
+  int64_t shape[R50_STORE_MAX_LAYERS][3];
   int64_t chunk_rows;      /* rows per work chunk (HDF5 chunk multiple) */
   char dataset_sha256[65]; /* r50_dataset_digest */
-} r50_h5_meta;
+} r50_store_meta;
 
 /* Rank 0, serial. Refuses an existing path unless `overwrite` (and always one that is
  * not a regular file), then writes the whole structure — attributes, paths, labels,
  * pending statuses — to "<path>.part", syncs it and renames it to path. On failure
  * nothing is left at path (an existing file is untouched) and no HDF5 object is open. */
-r50_status r50_h5_create(const char *path, const r50_dataset *ds, const r50_h5_meta *meta,
+r50_status r50_store_create(const char *path, const r50_dataset *ds, const r50_store_meta *meta,
                          int overwrite, r50_error *err);
 
-/* What r50_h5_check_resume found. */
-typedef enum r50_h5_resume_kind {
-  R50_H5_RESUME,   /* a file of this job: *status holds its rows */
-  R50_H5_RECREATE, /* no file, or one a killed job left empty: create it */
-} r50_h5_resume_kind;
+/* What r50_store_check_resume found. */
+typedef enum r50_store_resume_kind {
+  R50_STORE_RESUME,   /* a file of this job: *status holds its rows */
+  R50_STORE_RECREATE, /* no file, or one a killed job left empty: create it */
+} r50_store_resume_kind;
 
 /* Rank 0, serial. Checks path against this job — every attribute of meta, then the
  * rows (paths and labels) when the dataset digest differs — and marks it incomplete
  * until this run ends; *status gets its (N) int8 statuses (malloc'd). A mismatch is
  * R50_ERR_MISMATCH naming the option or the first differing row. */
-r50_status r50_h5_check_resume(const char *path, const r50_dataset *ds,
-                               const r50_h5_meta *meta, r50_h5_resume_kind *kind,
+r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
+                               const r50_store_meta *meta, r50_store_resume_kind *kind,
                                int8_t **status, r50_error *err);
 
-typedef struct r50_h5store r50_h5store;
+typedef struct r50_store r50_store;
 
-/* Collective: every rank opens path (made by r50_h5_create) for row writes. */
-r50_status r50_h5_open(const r50_dist *d, const char *path, const r50_h5_meta *meta,
-                       r50_h5store **out, r50_error *err);
+/* Collective: every rank opens path (made by r50_store_create) for row writes. */
+r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_meta *meta,
+                       r50_store **out, r50_error *err);
 
 /* Independent. Writes rows [row0, row0+n): features[l] holds n rows of layer l (or
  * is NULL to leave the rows' features unwritten), errors n strings (cut to
- * R50_H5_ERROR_LEN - 1 bytes at a character boundary), status n values. */
-r50_status r50_h5_write_rows(r50_h5store *s, int64_t row0, int64_t n,
+ * R50_STORE_ERROR_LEN - 1 bytes at a character boundary), status n values. */
+r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                              const float *const *features, const char *const *errors,
                              const int8_t *status, r50_error *err);
 
 /* Collective. Closes every handle exactly once and frees s, whatever fails. */
-r50_status r50_h5_close(r50_h5store *s, r50_error *err);
+r50_status r50_store_close(r50_store *s, r50_error *err);
 
-/* Rank 0, serial, after r50_h5_close: sets the `complete` attribute. */
-r50_status r50_h5_set_complete(const char *path, int complete, r50_error *err);
+/* Rank 0, serial, after r50_store_close: sets the `complete` attribute. */
+r50_status r50_store_set_complete(const char *path, int complete, r50_error *err);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "error.h"
 
-void h5_quiet(void) {
+void r50_h5_quiet(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
@@ -56,7 +56,7 @@ static int telling_errno(int e) {
 
 static void cause_of(char *buf, size_t cap, const char *file);
 
-void h5_cause(char *buf, size_t cap) {
+void r50_h5_cause(char *buf, size_t cap) {
   cause_of(buf, cap, NULL);
 }
 
@@ -99,7 +99,7 @@ static r50_status vfail(r50_error *err, r50_status s, const char *file, const ch
   return r50_fail(err, s, "%s", what);
 }
 
-r50_status h5_fail_file(r50_error *err, r50_status s, const char *file, const char *fmt,
+r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file, const char *fmt,
                         ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -108,9 +108,9 @@ r50_status h5_fail_file(r50_error *err, r50_status s, const char *file, const ch
   return r;
 }
 
-r50_status h5_fail(r50_error *err, r50_status s, const char *fmt, ...) {
+r50_status r50_h5_fail(r50_error *err, r50_status s, const char *fmt, ...) {
   char cause[256], what[768];
-  h5_cause(cause, sizeof cause);
+  r50_h5_cause(cause, sizeof cause);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
@@ -120,7 +120,7 @@ r50_status h5_fail(r50_error *err, r50_status s, const char *fmt, ...) {
   return r50_fail(err, s, "%s", what);
 }
 
-hid_t h5_str_type(size_t len) {
+hid_t r50_h5_str_type(size_t len) {
   hid_t t = H5Tcopy(H5T_C_S1);
   if (t >= 0 &&
       (H5Tset_size(t, len ? len : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
@@ -158,11 +158,11 @@ static herr_t rows_io(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *bu
   return r;
 }
 
-herr_t h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, const void *buf) {
+herr_t r50_h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, const void *buf) {
   return rows_io(dset, mtype, row0, n, (void *)buf, 1);
 }
 
-herr_t h5_read_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *buf) {
+herr_t r50_h5_read_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *buf) {
   return rows_io(dset, mtype, row0, n, buf, 0);
 }
 
@@ -182,20 +182,20 @@ static herr_t put(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n,
   return w;
 }
 
-herr_t h5_put_ints(hid_t loc, const char *name, const int *v, int n) {
+herr_t r50_h5_put_ints(hid_t loc, const char *name, const int *v, int n) {
   return put(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, n, v);
 }
 
-herr_t h5_put_int64(hid_t loc, const char *name, int64_t v) {
+herr_t r50_h5_put_int64(hid_t loc, const char *name, int64_t v) {
   return put(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, &v);
 }
 
-herr_t h5_put_floats(hid_t loc, const char *name, const float *v, int n) {
+herr_t r50_h5_put_floats(hid_t loc, const char *name, const float *v, int n) {
   return put(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, v);
 }
 
-herr_t h5_put_str(hid_t loc, const char *name, const char *v) {
-  hid_t t = h5_str_type(strlen(v) + 1);
+herr_t r50_h5_put_str(hid_t loc, const char *name, const char *v) {
+  hid_t t = r50_h5_str_type(strlen(v) + 1);
   if (t < 0)
     return -1;
   herr_t r = put(loc, name, t, t, 0, v);
@@ -203,7 +203,7 @@ herr_t h5_put_str(hid_t loc, const char *name, const char *v) {
   return r;
 }
 
-herr_t h5_set_int(hid_t loc, const char *name, int v) {
+herr_t r50_h5_set_int(hid_t loc, const char *name, int v) {
   hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   if (a < 0)
     return -1;
@@ -232,7 +232,7 @@ static int open_attr(hid_t loc, const char *name, int n, hid_t *a) {
   return 1;
 }
 
-int h5_get_ints(hid_t loc, const char *name, int *v, int n) {
+int r50_h5_get_ints(hid_t loc, const char *name, int *v, int n) {
   hid_t a;
   int r = open_attr(loc, name, n, &a);
   if (r <= 0)
@@ -242,7 +242,7 @@ int h5_get_ints(hid_t loc, const char *name, int *v, int n) {
   return r;
 }
 
-int h5_get_int64(hid_t loc, const char *name, int64_t *v) {
+int r50_h5_get_int64(hid_t loc, const char *name, int64_t *v) {
   hid_t a;
   int r = open_attr(loc, name, 0, &a);
   if (r <= 0)
@@ -252,7 +252,7 @@ int h5_get_int64(hid_t loc, const char *name, int64_t *v) {
   return r;
 }
 
-int h5_get_str(hid_t loc, const char *name, char *buf, size_t cap) {
+int r50_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap) {
   buf[0] = 0;
   hid_t a;
   int r = open_attr(loc, name, 0, &a);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5util.h"
 #include "r50.h"
 
 typedef struct labels {
@@ -68,12 +69,14 @@ static void escape_field(const char *s, char *out, size_t cap) {
   out[n] = 0;
 }
 
-static void print_row(const char *path, const float *p, int top, const labels *l) {
-  int idx[1000];
-  for (int i = 0; i < 1000; i++)
+static void print_row(const char *path, const float *p, int classes, int top,
+                      const labels *l, int *idx) {
+  for (int i = 0; i < classes; i++)
     idx[i] = i;
+  if (top > classes)
+    top = classes;
   for (int k = 0; k < top; k++) /* partial selection sort: top is small */
-    for (int i = k + 1; i < 1000; i++)
+    for (int i = k + 1; i < classes; i++)
       if (p[idx[i]] > p[idx[k]]) {
         int t = idx[k];
         idx[k] = idx[i];
@@ -87,52 +90,51 @@ static void print_row(const char *path, const float *p, int top, const labels *l
   }
 }
 
+/* Rows read at a time: the file may hold millions. */
+#define BLOCK 4096
+
 int r50_predict_print(const char *h5path, int top, const char *labels_path) {
   labels l;
   if (load_labels(labels_path, &l))
     return 1;
+  r50_h5_quiet();
   hid_t f = H5Fopen(h5path, H5F_ACC_RDONLY, H5P_DEFAULT);
   hid_t dp = f >= 0 ? H5Dopen2(f, "/images/path", H5P_DEFAULT) : -1;
   hid_t ds = f >= 0 ? H5Dopen2(f, "/images/status", H5P_DEFAULT) : -1;
   hid_t dq = f >= 0 ? H5Dopen2(f, "/features/prob", H5P_DEFAULT) : -1;
-  hid_t sp = dp >= 0 ? H5Dget_space(dp) : -1, pt = dp >= 0 ? H5Dget_type(dp) : -1;
-  hsize_t n = 0;
-  if (sp >= 0)
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-  size_t len = pt >= 0 ? H5Tget_size(pt) : 0;
-  char *paths = malloc((size_t)n * len + 1);
-  int8_t *status = malloc((size_t)n + 1);
-  float *prob = malloc((size_t)n * 1000 * sizeof(float) + 1);
-  int rc = 1;
-  if (paths && status && prob && ds >= 0 && dq >= 0 &&
-      H5Dread(dp, pt, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths) >= 0 &&
-      H5Dread(ds, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, status) >= 0 &&
-      H5Dread(dq, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, prob) >= 0) {
-    for (hsize_t i = 0; i < n; i++) {
+  hid_t sq = dq >= 0 ? H5Dget_space(dq) : -1, pt = dp >= 0 ? H5Dget_type(dp) : -1;
+  hsize_t dims[2] = {0, 0};
+  int ok = sq >= 0 && H5Sget_simple_extent_ndims(sq) == 2 &&
+           H5Sget_simple_extent_dims(sq, dims, NULL) == 2 && ds >= 0 && pt >= 0;
+  const size_t len = ok ? H5Tget_size(pt) : 0, classes = (size_t)dims[1];
+  char *paths = ok ? malloc((size_t)BLOCK * len + 1) : NULL;
+  int8_t *status = ok ? malloc(BLOCK) : NULL;
+  float *prob = ok ? malloc((size_t)BLOCK * classes * sizeof(float) + 1) : NULL;
+  int *idx = ok ? malloc(classes * sizeof(int) + 1) : NULL;
+  ok = ok && paths && status && prob && idx;
+  for (hsize_t r0 = 0; ok && r0 < dims[0]; r0 += BLOCK) {
+    int64_t k = dims[0] - r0 < BLOCK ? (int64_t)(dims[0] - r0) : BLOCK;
+    ok = r50_h5_read_rows(dp, pt, (int64_t)r0, k, paths) >= 0 &&
+         r50_h5_read_rows(ds, H5T_NATIVE_INT8, (int64_t)r0, k, status) >= 0 &&
+         r50_h5_read_rows(dq, H5T_NATIVE_FLOAT, (int64_t)r0, k, prob) >= 0;
+    for (int64_t i = 0; ok && i < k; i++) {
       if (status[i] != 1)
         continue;
       char path[4096], field[8200];
-      snprintf(path, sizeof path, "%.*s", (int)len, paths + i * len);
+      snprintf(path, sizeof path, "%.*s", (int)len, paths + i * (int64_t)len);
       escape_field(path, field, sizeof field);
-      print_row(field, prob + i * 1000, top, &l);
+      print_row(field, prob + i * (int64_t)classes, (int)classes, top, &l, idx);
     }
-    rc = 0;
-  } else {
-    r50_log(R50_LOG_ERROR, "%s: cannot read the predictions back", h5path);
   }
-  free(paths), free(status), free(prob);
-  if (pt >= 0)
-    H5Tclose(pt);
-  if (sp >= 0)
-    H5Sclose(sp);
-  if (dp >= 0)
-    H5Dclose(dp);
-  if (ds >= 0)
-    H5Dclose(ds);
-  if (dq >= 0)
-    H5Dclose(dq);
+  if (!ok)
+    r50_log(R50_LOG_ERROR, "%s: cannot read the predictions back", h5path);
+  free(paths), free(status), free(prob), free(idx);
+  hid_t ids[] = {pt, sq, dp, ds, dq};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+    if (ids[i] >= 0)
+      H5Idec_ref(ids[i]);
   if (f >= 0)
     H5Fclose(f);
   free_labels(&l);
-  return rc;
+  return ok ? 0 : 1;
 }

@@ -32,8 +32,10 @@ r50_status r50_dataset_share(const r50_dist *d, const char *spec, const char *ro
     char mine[65], first[65];
     r50_dataset_digest(ds, mine);
     memcpy(first, mine, sizeof first);
-    MPI_Bcast(first, sizeof first, MPI_CHAR, 0, d->comm);
-    if (strcmp(mine, first))
+    int rc = MPI_Bcast(first, sizeof first, MPI_CHAR, 0, d->comm);
+    if (rc != MPI_SUCCESS)
+      s = r50_mpi_fail(d, rc, "MPI_Bcast(digest)", __FILE__, __LINE__, err);
+    else if (strcmp(mine, first))
       s = r50_fail(
           err, R50_ERR_FORMAT,
           "the dataset list received differs from rank 0's (digest %.12s, rank 0 "

@@ -36,20 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   npz_reader *r;
   r50_error err;
-  if (npz_open(path, &r, &err) == R50_OK) {
-    for (int i = 0; i < npz_count(r); i++) {
+  if (r50_npz_open(path, &r, &err) == R50_OK) {
+    for (int i = 0; i < r50_npz_count(r); i++) {
       npz_array_info info;
-      if (npz_info(r, i, &info, &err) != R50_OK || info.dtype == NPZ_OTHER)
+      if (r50_npz_info(r, i, &info, &err) != R50_OK || info.dtype == NPZ_OTHER)
         continue;
-      uint64_t bytes = (uint64_t)info.numel * npz_dtype_size(info.dtype);
+      uint64_t bytes = (uint64_t)info.numel * r50_npz_dtype_size(info.dtype);
       if (bytes > MAX_MEMBER_BYTES)
         continue;
       void *buf = malloc(bytes ? bytes : 1);
       if (buf)
-        npz_read(r, i, buf, (size_t)bytes, &err);
+        r50_npz_read(r, i, buf, (size_t)bytes, &err);
       free(buf);
     }
-    npz_close(r);
+    r50_npz_close(r);
   }
   if (model)
     r50_load_npz(model, path, &err);

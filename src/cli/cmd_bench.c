@@ -1,0 +1,124 @@
+/*
+ * cli_bench.c — `r50worker bench`: forward passes on random input for a fixed time;
+ * per-layer times come from the model's hook. The last line is `img_per_s=<float>`,
+ * the figure bench/ scripts parse.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "model_options.h"
+#include "rng.h"
+
+typedef struct layer_timer {
+  double start;
+  double total[R50_MAX_LAYERS];
+} layer_timer;
+
+static void on_layer(void *user, const r50_hook_event *ev) {
+  layer_timer *t = user;
+  if (ev->phase == R50_HOOK_BEFORE)
+    t->start = r50_now_s();
+  else
+    t->total[ev->layer_index] += r50_now_s() - t->start;
+}
+
+static void fill_input(r50_tensor *x, int batch) {
+  *x = (r50_tensor){.ndim = 4, .shape = {batch, 3, 224, 224}};
+  x->data = malloc((size_t)r50_tensor_numel(x) * sizeof(float));
+  if (!x->data)
+    return;
+  r50_rng r;
+  r50_rng_seed(&r, 1);
+  for (int64_t i = 0; i < r50_tensor_numel(x); i++)
+    x->data[i] = (float)(250.0 * r50_rng_uniform(&r) - 120.0);
+}
+
+static int run_bench(r50_model *m, const r50_tensor *x, const char **names, int nl,
+                     double seconds) {
+  layer_timer lt = {0};
+  r50_tensor out[R50_MAX_LAYERS];
+  r50_error err = {0};
+  if (r50_forward(m, x, names, nl, out, &err) != R50_OK) { /* warm-up */
+    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    return 1;
+  }
+  for (int i = 0; i < nl; i++)
+    r50_tensor_free(&out[i]);
+  r50_set_hook(m, on_layer, &lt);
+  int iters = 0;
+  double t0 = r50_now_s(), elapsed = 0;
+  while (iters < 2 || elapsed < seconds) {
+    if (r50_forward(m, x, names, nl, out, &err) != R50_OK) {
+      r50_log(R50_LOG_ERROR, "%s", err.msg);
+      return 1;
+    }
+    for (int i = 0; i < nl; i++)
+      r50_tensor_free(&out[i]);
+    iters++;
+    elapsed = r50_now_s() - t0;
+  }
+  int n;
+  const char *const *layers = r50_available_layers(&n);
+  printf("%-8s %12s %7s\n", "layer", "ms/iter", "share");
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += lt.total[i];
+  for (int i = 0; i < n; i++)
+    if (lt.total[i] > 0)
+      printf("%-8s %12.2f %6.1f%%\n", layers[i], 1e3 * lt.total[i] / iters,
+             100.0 * lt.total[i] / sum);
+  printf("iterations=%d batch=%lld seconds=%.2f\n", iters, (long long)x->shape[0],
+         elapsed);
+  printf("img_per_s=%.3f\n", (double)iters * (double)x->shape[0] / elapsed);
+  return 0;
+}
+
+int cli_bench(int argc, char **argv) {
+  cli_model_opts mo = cli_model_defaults();
+  mo.threads = 2;
+  int batch = 16;
+  double seconds = 20;
+  const char *layers = "pool5";
+  const cli_opt opts[] = {
+      CLI_MODEL_OPTS(mo),
+      {"batch", CLI_INT, &batch, "B", "images per forward", 1, 4096, NULL},
+      {"layers", CLI_STRING, &layers, "L1,L2", "layers to return", 0, 0, NULL},
+      {"seconds", CLI_DOUBLE, &seconds, "S", "time to run, after one warm-up", 0, 1e6,
+       NULL},
+      {0}};
+  const cli_command cmd = {
+      "bench",
+      "Time forward passes on random 224x224 input; prints per-layer "
+      "times and img_per_s.",
+      "[options]",
+      opts,
+      0,
+      0};
+  const char *pos[1];
+  int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
+  if (rc)
+    return rc < 0 ? 0 : rc;
+  char layer_buf[256];
+  snprintf(layer_buf, sizeof layer_buf, "%s", layers);
+  const char *names[R50_MAX_LAYERS];
+  int nl;
+  if (cli_parse_layers("bench", layer_buf, names, &nl))
+    return CLI_EXIT_USAGE;
+  r50_model *m = cli_model_new(&mo);
+  if (!m)
+    return 1;
+  char desc[4200];
+  cli_model_describe(&mo, desc, sizeof desc);
+  printf("model %s; batch %d, %d thread%s, layers %s\n", desc, batch, mo.threads,
+         mo.threads == 1 ? "" : "s", layers);
+  r50_tensor x;
+  fill_input(&x, batch);
+  rc = x.data ? run_bench(m, &x, names, nl, seconds) : 1;
+  free(x.data);
+  r50_model_free(m);
+  return rc;
+}

@@ -1,0 +1,152 @@
+/*
+ * cli_extract.c — `r50worker extract` and `r50worker predict`: options, then the MPI
+ * job (src/mpi/extract_job.c). Run alone or under mpirun/srun alike.
+ *
+ * Rule: every usage error is found before MPI starts, so `--help` and bad options
+ * answer at once, with exit code 2, on every rank.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "model_options.h"
+
+#ifdef R50_HAVE_MPI
+#include "extract_job.h"
+#include "predict_print.h"
+#endif
+
+typedef struct job_opts {
+  cli_model_opts mo;
+  const char *layers, *size, *root, *output, *labels;
+  int batch, chunk, resume, overwrite, exif_rotate, fast_decode, oversample, top;
+  double max_pixels;
+} job_opts;
+
+static int usage(const char *cmd, const char *msg, const char *arg) {
+  fprintf(stderr, "r50worker %s: %s%s (see r50worker %s --help)\n", cmd, msg, arg, cmd);
+  return CLI_EXIT_USAGE;
+}
+
+/* "224", "WxH" or "none" */
+static int parse_size(const char *s, int *w, int *h) {
+  if (!strcmp(s, "none")) {
+    *w = *h = 0;
+    return 1;
+  }
+  char *end;
+  long a = strtol(s, &end, 10), b = a;
+  if (*end == 'x')
+    b = strtol(end + 1, &end, 10);
+  if (*end || a < 32 || b < 32 || a > 16384 || b > 16384)
+    return 0;
+  *w = (int)a;
+  *h = (int)b;
+  return 1;
+}
+
+static int run_job(const char *cmd, r50_job *job, const job_opts *o, int argc, char **argv) {
+#ifdef R50_HAVE_MPI
+  (void)cmd;
+  r50_dist d;
+  r50_error err = {0};
+  if (r50_dist_init(&argc, &argv, &d, &err) != R50_OK) {
+    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    return 1;
+  }
+  char tmp[64];
+  if (job->predict && !job->output) { /* rows go to a scratch file, printed at the end */
+    int pid = (int)getpid();
+    MPI_Bcast(&pid, 1, MPI_INT, 0, d.comm);
+    snprintf(tmp, sizeof tmp, ".r50-predict-%d.h5", pid);
+    job->output = tmp;
+  }
+  int code = r50_job_run(&d, job);
+  if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))
+    code = r50_predict_print(job->output, o->top, o->labels) ? 1 : code;
+  if (job->output == tmp && d.rank == 0)
+    unlink(tmp);
+  MPI_Bcast(&code, 1, MPI_INT, 0, d.comm);
+  r50_dist_finalize(&d);
+  return code;
+#else
+  (void)job, (void)o, (void)argc, (void)argv;
+  fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n", cmd);
+  return 1;
+#endif
+}
+
+static int job_command(int argc, char **argv, int predict) {
+  const char *cmd = predict ? "predict" : "extract";
+  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16, .max_pixels = 178956970, .top = 5};
+  const cli_opt opts[] = {
+      CLI_MODEL_OPTS(o.mo),
+      {"o", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file (same as --output)", 0, 0, NULL},
+      {"output", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file", 0, 0, NULL},
+      {"layers", CLI_STRING, &o.layers, "L1,L2", "layers to store (extract)", 0, 0, NULL},
+      {"size", CLI_STRING, &o.size, "224|WxH|none", "resize to (extract)", 0, 0, NULL},
+      {"oversample", CLI_FLAG, &o.oversample, NULL,
+       "average 10 crops instead of the center crop (predict)", 0, 0, NULL},
+      {"top", CLI_INT, &o.top, "K", "classes printed per image (predict)", 1, 1 << 20, NULL},
+      {"labels", CLI_STRING, &o.labels, "FILE", "class names, one a line (predict)", 0, 0, NULL},
+      {"root", CLI_STRING, &o.root, "DIR", "folder the paths of a list file are relative to", 0,
+       0, NULL},
+      {"batch", CLI_INT, &o.batch, "B", "images per forward", 1, 4096, NULL},
+      {"chunk", CLI_INT, &o.chunk, "C",
+       "images per work chunk taken by a rank (0: N / (4 x ranks), at most 64)", 0, 1 << 20,
+       NULL},
+      {"resume", CLI_FLAG, &o.resume, NULL, "continue an interrupted job's output", 0, 0, NULL},
+      {"overwrite", CLI_FLAG, &o.overwrite, NULL, "replace an existing output", 0, 0, NULL},
+      {"max-pixels", CLI_DOUBLE, &o.max_pixels, "P", "refuse larger images (0: no limit)", 0,
+       9e18, NULL},
+      {"exif-rotate", CLI_FLAG, &o.exif_rotate, NULL, "apply the EXIF orientation", 0, 0, NULL},
+      {"fast-decode", CLI_FLAG, &o.fast_decode, NULL,
+       "decode large JPEGs at a reduced scale (changes pixels)", 0, 0, NULL},
+      {0}};
+  const cli_command c = {
+      cmd,
+      predict ? "Classify every image of DATASET (a folder or a list file): top classes per "
+                "image, as Chainer's ResNetLayers.predict."
+              : "Compute the features of every image of DATASET (a folder or a list file) "
+                "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
+                "under mpirun.",
+      predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]", opts, 1, 1};
+  const char *pos[1];
+  int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
+  if (rc)
+    return rc < 0 ? 0 : rc;
+  r50_job job = {.dataset = pos[0], .root = o.root, .output = o.output, .batch = o.batch,
+                 .chunk = o.chunk, .resume = o.resume, .overwrite = o.overwrite,
+                 .predict = predict, .oversample = o.oversample, .top = o.top,
+                 .labels = o.labels, .model_name = o.mo.model};
+  if (!predict && !o.output)
+    return usage(cmd, "missing -o OUT.h5", "");
+  if (o.labels && access(o.labels, R_OK) != 0)
+    return usage(cmd, "--labels: cannot read ", o.labels);
+  if (o.resume && o.overwrite)
+    return usage(cmd, "--resume and --overwrite exclude each other", "");
+  if (!parse_size(o.size, &job.size_w, &job.size_h))
+    return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", o.size);
+  char layer_buf[256];
+  snprintf(layer_buf, sizeof layer_buf, "%s", predict ? "prob" : o.layers);
+  if (cli_parse_layers(cmd, layer_buf, job.layers, &job.n_layers))
+    return CLI_EXIT_USAGE;
+  job.decode = r50_decode_opts_default();
+  job.decode.max_pixels = (int64_t)o.max_pixels;
+  job.decode.exif_rotate = o.exif_rotate;
+  job.decode.fast_decode = o.fast_decode;
+  job.decode.target_w = predict ? 256 : job.size_w;
+  job.decode.target_h = predict ? 256 : job.size_h;
+  job.model = cli_model_config(&o.mo);
+  return run_job(cmd, &job, &o, argc, argv);
+}
+
+int cli_extract(int argc, char **argv) {
+  return job_command(argc, argv, 0);
+}
+
+int cli_predict(int argc, char **argv) {
+  return job_command(argc, argv, 1);
+}

@@ -1,0 +1,71 @@
+/*
+ * cli_info.c — `r50worker info`: the network's layers with their output shapes for a
+ * 224x224 input, the parameter count, and how this binary was built.
+ */
+#include <stdio.h>
+
+#include "cli.h"
+#include "cpu_features.h"
+#include "model_options.h"
+
+#ifdef R50_HAVE_CUDA
+#include "device_cuda.h"
+#endif
+
+static void print_build(void) {
+#ifdef R50_HAVE_CUDA
+  int ndev = r50_cuda_device_count();
+  printf("build     CUDA engine: yes (%d device%s visible)", ndev, ndev == 1 ? "" : "s");
+#else
+  printf("build     CUDA engine: no");
+#endif
+#ifdef R50_HAVE_MPI
+  printf(", MPI: yes");
+#else
+  printf(", MPI: no");
+#endif
+  char cpu[512];
+  r50_cpu_describe(cpu, sizeof cpu);
+  printf("\ncpu       %s\n", cpu);
+}
+
+int cli_info(int argc, char **argv) {
+  cli_model_opts mo = cli_model_defaults();
+  const cli_opt opts[] = {CLI_MODEL_OPTS(mo), {0}};
+  const cli_command cmd = {"info",
+                           "Show each layer with its output shape for one 224x224 image, "
+                           "and the parameter count.",
+                           "[options]",
+                           opts,
+                           0,
+                           0};
+  const char *pos[1];
+  int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
+  if (rc)
+    return rc < 0 ? 0 : rc;
+  r50_model *m = cli_model_new(&mo);
+  if (!m)
+    return 1;
+  char desc[4200];
+  cli_model_describe(&mo, desc, sizeof desc);
+  printf("model     %s\n", desc);
+  printf("engine    %s\n", r50_model_engine(m));
+  printf("%-9s output shape for (1, 3, 224, 224)\n", "layer");
+  int n;
+  const char *const *layers = r50_available_layers(&n);
+  for (int i = 0; i < n; i++) {
+    int64_t shape[R50_MAX_DIMS];
+    int ndim;
+    r50_layer_shape(m, layers[i], 1, 224, 224, shape, &ndim, NULL);
+    printf("%-9s (", layers[i]);
+    for (int d = 0; d < ndim; d++)
+      printf(d ? ", %lld" : "%lld", (long long)shape[d]);
+    printf(")\n");
+  }
+  long long p = (long long)r50_count_params(m);
+  printf("params    %lld,%03lld,%03lld trainable\n", p / 1000000, p / 1000 % 1000,
+         p % 1000);
+  print_build();
+  r50_model_free(m);
+  return 0;
+}

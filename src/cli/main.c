@@ -1,0 +1,53 @@
+/*
+ * main.c — r50worker: dispatches to a command. Only main decides the exit code:
+ * 0 success, 1 failure, 2 usage error.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "options.h"
+#include "r50.h"
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cli_info, "layers, output shapes and parameter count of a model"},
+    {"bench", cli_bench, "time forward passes on random input"},
+    {"extract", cli_extract, "features of a dataset into one HDF5 file (mpirun-ready)"},
+    {"predict", cli_predict, "top classes of every image of a dataset"},
+    {"convert", cli_convert, "convert an MSRA ResNet caffemodel to a Chainer npz"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: r50worker COMMAND [options]   (r50worker COMMAND --help)\n\n"
+             "ResNet-50/101/152 as Chainer's ResNetLayers, as a batch worker.\n\n"
+             "commands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\n  --version  print the version\n  --help     show this help\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("r50worker %s\n", r50_version());
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "r50worker: unknown command '%s' (see r50worker --help)\n", argv[1]);
+  return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,44 @@
+/*
+ * cli_model.h — the model options every command shares (--arch, --downsample-fb,
+ * --model, --threads, --seed) and building the model they describe.
+ */
+#ifndef R50_CLI_MODEL_H
+#define R50_CLI_MODEL_H
+
+#include "options.h"
+#include "r50.h"
+
+typedef struct cli_model_opts {
+  const char *arch;  /* "50" | "101" | "152" */
+  int downsample_fb;
+  const char *model; /* "auto" | "none" | PATH.npz */
+  int threads;
+  int seed;
+} cli_model_opts;
+
+/* Defaults: arch 50, MSRA, model "auto", threads 1, seed 0. */
+cli_model_opts cli_model_defaults(void);
+
+/* The option table entries, to splice into a command's table. */
+#define CLI_MODEL_OPTS(mo)                                                              \
+  {"arch", CLI_STRING, &(mo).arch, "50|101|152", "network depth", 0, 0,    \
+   "50|101|152"},                                                                       \
+  {"downsample-fb", CLI_FLAG, &(mo).downsample_fb, NULL,                                \
+   "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)", 0, 0, NULL},          \
+  {"model", CLI_STRING, &(mo).model, "auto|none|PATH",                            \
+   "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel", 0, 0, NULL}, \
+  {"threads", CLI_INT, &(mo).threads, "T", "compute threads", 1, 1024,     \
+   NULL},                                                                               \
+  {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
+   2147483647, NULL}
+
+/* The library config the options describe (pretrained NULL for "none"). */
+r50_config cli_model_config(const cli_model_opts *mo);
+
+/* Builds the model; on failure logs the error and returns NULL. */
+r50_model *cli_model_new(const cli_model_opts *mo);
+
+/* "ResNet-50 (MSRA)" etc. and a description of where the weights came from. */
+void cli_model_describe(const cli_model_opts *mo, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * cli_opts.c — parsing "--name value", "--name=value" and flags against a cli_command
+ * table, and printing its help.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage_error(const cli_command *cmd, const char *fmt, const char *a,
+                       const char *b) {
+  fprintf(stderr, "r50worker %s: ", cmd->name);
+  fprintf(stderr, fmt, a, b);
+  fprintf(stderr, " (see r50worker %s --help)\n", cmd->name);
+  return CLI_EXIT_USAGE;
+}
+
+static int in_choices(const char *choices, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = choices; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    if (len == n && !strncmp(p, v, n))
+      return 1;
+    p += len + (bar ? 1 : 0);
+  }
+  return 0;
+}
+
+static int set_value(const cli_command *cmd, const cli_opt *o, const char *v) {
+  char *end;
+  errno = 0;
+  switch (o->type) {
+  case CLI_FLAG: *(int *)o->dst = 1; return 0;
+  case CLI_INT: {
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < o->min || x > o->max) {
+      char range[64];
+      snprintf(range, sizeof range, "an integer in [%.0f, %.0f]", o->min, o->max);
+      return usage_error(cmd, "--%s: want %s", o->name, range);
+    }
+    *(int *)o->dst = (int)x;
+    return 0;
+  }
+  case CLI_DOUBLE: {
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || x < o->min || x > o->max) {
+      char range[64];
+      snprintf(range, sizeof range, "a number in [%g, %g]", o->min, o->max);
+      return usage_error(cmd, "--%s: want %s", o->name, range);
+    }
+    *(double *)o->dst = x;
+    return 0;
+  }
+  case CLI_STRING:
+    if (o->choices && !in_choices(o->choices, v)) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "bad value '%s' (want %s)", v, o->choices);
+      return usage_error(cmd, "--%s: %s", o->name, msg);
+    }
+    *(const char **)o->dst = v;
+    return 0;
+  }
+  return CLI_EXIT_USAGE;
+}
+
+static const cli_opt *find_opt(const cli_command *cmd, const char *name, size_t len) {
+  for (const cli_opt *o = cmd->opts; o && o->name; o++)
+    if (strlen(o->name) == len && !strncmp(o->name, name, len))
+      return o;
+  return NULL;
+}
+
+int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
+              int *npos) {
+  *npos = 0;
+  int only_pos = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (only_pos || a[0] != '-' || !strcmp(a, "-")) {
+      if (*npos >= cmd->max_pos)
+        return usage_error(cmd, "unexpected argument '%s'%s", a, "");
+      pos[(*npos)++] = a;
+      continue;
+    }
+    if (!strcmp(a, "--")) {
+      only_pos = 1;
+      continue;
+    }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      cli_help(cmd);
+      return -1;
+    }
+    int short_opt = a[1] != '-'; /* "-o" is the one-letter option "o" */
+    if (short_opt && strlen(a) != 2)
+      return usage_error(cmd, "unknown option '%s'%s", a, "");
+    const char *name = a + (short_opt ? 1 : 2),
+               *eq = short_opt ? NULL : strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const cli_opt *o = find_opt(cmd, name, len);
+    if (!o)
+      return usage_error(cmd, "unknown option '%s'%s", a, "");
+    const char *v = eq ? eq + 1 : NULL;
+    if (o->type == CLI_FLAG && v)
+      return usage_error(cmd, "--%s takes no value%s", o->name, "");
+    if (o->type != CLI_FLAG && !v) {
+      if (i + 1 >= argc)
+        return usage_error(cmd, "--%s needs a value (%s)", o->name, o->metavar);
+      v = argv[++i];
+    }
+    int rc = set_value(cmd, o, v);
+    if (rc)
+      return rc;
+  }
+  if (*npos < cmd->min_pos)
+    return usage_error(cmd, "missing argument; usage: r50worker %s %s", cmd->name,
+                       cmd->usage);
+  return 0;
+}
+
+int cli_parse_layers(const char *cmd, char *list, const char **names, int *n) {
+  *n = 0;
+  for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+    const char *why = r50_layer_index(tok) < 0 ? "unknown layer" : NULL;
+    for (int i = 0; i < *n && !why; i++)
+      if (!strcmp(names[i], tok))
+        why = "layer given twice:";
+    if (why) {
+      fprintf(stderr, "r50worker %s: --layers: %s '%s' (see r50worker %s --help)\n", cmd,
+              why, tok, cmd);
+      return CLI_EXIT_USAGE;
+    }
+    names[(*n)++] = tok; /* no repeats among R50_MAX_LAYERS names: never more */
+  }
+  if (*n == 0) {
+    fprintf(stderr, "r50worker %s: --layers: no layer given (see r50worker %s --help)\n",
+            cmd, cmd);
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* " (default X)" for an option whose destination holds a value, else "". */
+static void format_default(const cli_opt *o, char *buf, size_t cap) {
+  buf[0] = 0;
+  switch (o->type) {
+  case CLI_FLAG: break;
+  case CLI_INT: snprintf(buf, cap, " (default %d)", *(const int *)o->dst); break;
+  case CLI_DOUBLE: snprintf(buf, cap, " (default %g)", *(const double *)o->dst); break;
+  case CLI_STRING:
+    if (*(const char *const *)o->dst)
+      snprintf(buf, cap, " (default %s)", *(const char *const *)o->dst);
+    break;
+  }
+}
+
+void cli_help(const cli_command *cmd) {
+  printf("usage: r50worker %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage,
+         cmd->summary);
+  for (const cli_opt *o = cmd->opts; o && o->name; o++) {
+    char left[64], def[128];
+    const char *dash = o->name[1] ? "--" : "-";
+    if (o->type == CLI_FLAG)
+      snprintf(left, sizeof left, "%s%s", dash, o->name);
+    else
+      snprintf(left, sizeof left, "%s%s %s", dash, o->name, o->metavar);
+    format_default(o, def, sizeof def);
+    printf("  %-28s %s%s\n", left, o->help, def);
+  }
+  printf("  %-28s %s\n", "--help", "show this help");
+}

@@ -1,0 +1,53 @@
+/*
+ * cli_opts.h — declarative command-line options: one table per command drives both
+ * parsing and --help, so the help text can never drift from what is accepted.
+ *
+ * Rule: an unknown option, a missing or malformed value, or a value out of range is
+ * one line on stderr naming the option and the problem, and exit code 2.
+ */
+#ifndef R50_CLI_OPTS_H
+#define R50_CLI_OPTS_H
+
+#include "r50.h"
+
+#define CLI_EXIT_USAGE 2
+
+typedef enum cli_opt_type {
+  CLI_FLAG,   /* int *, set to 1 */
+  CLI_INT,    /* int *, within [min, max] */
+  CLI_DOUBLE, /* double *, within [min, max] */
+  CLI_STRING, /* const char **, or one of `choices` ("a|b|c") when set */
+} cli_opt_type;
+
+typedef struct cli_opt {
+  const char *name; /* long name without "--"; a one-letter name is "-x" */
+  cli_opt_type type;
+  void *dst;
+  const char *metavar;
+  const char *help;
+  double min, max;     /* CLI_INT / CLI_DOUBLE */
+  const char *choices; /* CLI_STRING: "|"-separated allowed values, or NULL */
+} cli_opt;
+
+typedef struct cli_command {
+  const char *name;     /* e.g. "bench" */
+  const char *summary;  /* one line */
+  const char *usage;    /* e.g. "[options]" or "DATASET -o OUT.h5 [options]" */
+  const cli_opt *opts;  /* terminated by {0} */
+  int min_pos, max_pos; /* positional arguments */
+} cli_command;
+
+/* Parses argv (argv[0] is the command name). Returns 0 on success with the positional
+ * arguments in pos (at most cmd->max_pos), -1 after printing --help (exit 0), or
+ * CLI_EXIT_USAGE after printing the error. */
+int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, int *npos);
+
+/* Splits a comma-separated layer list (e.g. "pool5,res5") in place into names (at
+ * most R50_MAX_LAYERS). An unknown layer, a layer given twice or an empty list is a
+ * one-line usage error: returns CLI_EXIT_USAGE after printing it, else 0. */
+int cli_parse_layers(const char *cmd, char *list, const char **names, int *n);
+
+/* Prints the command's help to stdout. */
+void cli_help(const cli_command *cmd);
+
+#endif

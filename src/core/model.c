@@ -1,0 +1,137 @@
+/*
+ * model.c — r50_model lifetime, configuration, the engine behind it.
+ *
+ * Rule: a model handed out is always complete: every slab allocated, the engine state
+ * made, and (with random_init, or after the caller's load) the engine holding the
+ * current parameters.
+ */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+r50_config r50_config_default(void) {
+  return (r50_config){.arch = R50_ARCH_50,
+                      .downsample_fb = 0,
+                      .n_classes = 0,
+                      .pretrained = "auto",
+                      .seed = 0,
+                      .threads = 1,
+                      .device = R50_DEVICE_CPU,
+                      .engine = NULL};
+}
+
+static void *alloc_zeroed(int64_t n, size_t size) {
+  return calloc(n > 0 ? (size_t)n : 1, size);
+}
+
+r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
+                            int random_init, r50_error *err) {
+  r50_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    r50_fail(err, R50_ERR_NOMEM, "out of memory allocating the model");
+    return NULL;
+  }
+  int classes = cfg->n_classes > 0 ? cfg->n_classes : 1000;
+  if (r50_net_build(cfg->arch, cfg->downsample_fb, classes, &m->net, err) != R50_OK) {
+    free(m);
+    return NULL;
+  }
+  m->engine = engine;
+  m->threads = cfg->threads > 0 ? cfg->threads : 1;
+  m->params = alloc_zeroed(m->net.n_param_floats, sizeof(float));
+  m->persistent = alloc_zeroed(m->net.n_persistent_floats, sizeof(float));
+  m->ints = alloc_zeroed(m->net.n_persistent_ints, sizeof(int64_t));
+  if (!m->params || !m->persistent || !m->ints) {
+    r50_fail(err, R50_ERR_NOMEM, "out of memory for ResNet-%d parameters", cfg->arch);
+    r50_model_free(m);
+    return NULL;
+  }
+  if (engine && engine->create(m->threads, &m->es, err) != R50_OK) {
+    r50_model_free(m);
+    return NULL;
+  }
+  if (random_init) {
+    r50_init_random(m, cfg->seed);
+    if (r50_model_sync(m, err) != R50_OK) {
+      r50_model_free(m);
+      return NULL;
+    }
+  }
+  return m;
+}
+
+r50_status r50_model_sync(r50_model *m, r50_error *err) {
+  if (!m->engine)
+    return R50_OK;
+  const r50_net *net = &m->net;
+  const r50_conv_desc **convs = malloc((size_t)net->n_convs * sizeof *convs);
+  if (!convs)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  r50_net_convs(net, convs);
+  r50_status s = R50_OK;
+  for (int i = 0; i < net->n_convs && s == R50_OK; i++) {
+    const r50_conv_desc *c = convs[i];
+    r50_conv_params p = {.w = r50_param_data(m, c->w),
+                         .b = c->b >= 0 ? r50_param_data(m, c->b) : NULL,
+                         .gamma = r50_param_data(m, c->bn),
+                         .beta = r50_param_data(m, c->bn + 1),
+                         .mean = r50_param_data(m, c->bn + 2),
+                         .var = r50_param_data(m, c->bn + 3),
+                         .eps = R50_BN_EPS};
+    s = m->engine->set_conv(m->es, c, &p, err);
+  }
+  free(convs);
+  R50_TRY(s);
+  return m->engine->set_linear(m->es, r50_param_data(m, net->fc_w),
+                               r50_param_data(m, net->fc_b), net->n_classes,
+                               net->feat_dim, err);
+}
+
+void r50_model_free(r50_model *m) {
+  if (!m)
+    return;
+  if (m->es)
+    m->engine->destroy(m->es);
+  free(m->params);
+  free(m->persistent);
+  free(m->ints);
+  free(m->grads);
+  r50_net_free(&m->net);
+  free(m);
+}
+
+r50_arch r50_model_arch(const r50_model *m) {
+  return m->net.arch;
+}
+
+int r50_model_downsample_fb(const r50_model *m) {
+  return m->net.downsample_fb;
+}
+
+int r50_model_classes(const r50_model *m) {
+  return m->net.n_classes;
+}
+
+const char *r50_model_engine(const r50_model *m) {
+  return m->engine ? m->engine->name : "none";
+}
+
+void r50_set_threads(r50_model *m, int threads) {
+  m->threads = threads > 0 ? threads : 1;
+  if (m->engine)
+    m->engine->set_threads(m->es, m->threads);
+}
+
+void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user) {
+  m->hook = fn;
+  m->hook_user = user;
+}
+
+void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user) {
+  m->interrupt = fn;
+  m->interrupt_user = user;
+}

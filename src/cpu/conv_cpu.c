@@ -1,0 +1,118 @@
+/*
+ * conv_cpu.c — convolution + folded BN (+ residual) (+ ReLU) on the CPU.
+ *
+ * Each image's Ho*Wo output columns are cut into chunks, one task each: the task builds
+ * the chunk's im2col block in its thread's buffer (skipped for a 1x1 stride-1
+ * convolution, which reads its input in place), multiplies it by the folded weights
+ * with one single-threaded SGEMM, and applies bias, residual and ReLU while the chunk
+ * is still in cache. Rule: the chunking of an image depends only on its own shape, so
+ * its results do not change with batch size, position in the batch or thread count.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#include "error.h"
+#include "ops_cpu.h"
+
+/* Column chunks never cross an image and their width depends only on the image's
+ * output size p = ho * wo, so every SGEMM an image's columns go through has the same
+ * shape and the same column positions whatever the batch and thread count. That is
+ * what makes the engine batch-invariant: OpenBLAS's kernels (the Zen ones, for one)
+ * round differently for different N. */
+static int64_t chunk_width(int64_t p) {
+  const int64_t chunks = (p + 1023) / 1024;
+  return (p + chunks - 1) / chunks;
+}
+
+/* col (K, nj) for output columns [j0, j0+nj) of a k x k / stride s / pad p conv. */
+static void im2col_chunk(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo,
+                         int64_t j0, int64_t nj, float *col) {
+  const int64_t plane = in->h * in->w, cstride = in->n * plane;
+  for (int64_t r = 0; r < in->c * k * k; r++) {
+    const int64_t c = r / (k * k), ky = (r / k) % k, kx = r % k;
+    const float *src = in->data + c * cstride;
+    float *dst = col + r * nj;
+    int64_t j = j0, end = j0 + nj;
+    while (j < end) {
+      const int64_t img = j / (ho * wo), oy = (j / wo) % ho, ox0 = j % wo;
+      const int64_t run = (wo - ox0 < end - j) ? wo - ox0 : end - j;
+      const int64_t iy = oy * s - p + ky;
+      if (iy < 0 || iy >= in->h) {
+        memset(dst, 0, (size_t)run * sizeof *dst);
+      } else {
+        const float *row = src + img * plane + iy * in->w;
+        for (int64_t t = 0; t < run; t++) {
+          const int64_t ix = (ox0 + t) * s - p + kx;
+          dst[t] = (ix >= 0 && ix < in->w) ? row[ix] : 0.0f;
+        }
+      }
+      dst += run;
+      j += run;
+    }
+  }
+}
+
+/* y (cout rows of stride ldy, nj columns) += bias, + residual, then ReLU. */
+static void epilogue(float *y, int64_t ldy, int64_t cout, int64_t nj, const float *bias,
+                     const float *res, int relu) {
+  for (int64_t o = 0; o < cout; o++) {
+    float *row = y + o * ldy;
+    const float *rrow = res ? res + o * ldy : NULL;
+    const float b = bias[o];
+    if (rrow && relu) {
+      for (int64_t j = 0; j < nj; j++) {
+        float v = row[j] + b + rrow[j];
+        row[j] = v > 0.0f ? v : 0.0f;
+      }
+    } else if (relu) {
+      for (int64_t j = 0; j < nj; j++) {
+        float v = row[j] + b;
+        row[j] = v > 0.0f ? v : 0.0f;
+      }
+    } else if (rrow) {
+      for (int64_t j = 0; j < nj; j++)
+        row[j] += b + rrow[j];
+    } else {
+      for (int64_t j = 0; j < nj; j++)
+        row[j] += b;
+    }
+  }
+}
+
+r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *wf,
+                        const float *bf, const r50_act *in, r50_act *out,
+                        const float *residual, int relu, r50_error *err) {
+  R50_ASSERT(in->c == c->cin);
+  const int k = c->ksize, s = c->stride, p = c->pad;
+  const int64_t ho = r50_out_size(in->h, k, s, p, 0),
+                wo = r50_out_size(in->w, k, s, p, 0);
+  *out = (r50_act){out->data, c->cout, in->n, ho, wo};
+  const int64_t p_img = ho * wo, cols = in->n * p_img, kdim = (int64_t)c->cin * k * k;
+  const int direct = k == 1 && s == 1;
+  const int threads = ctx->threads;
+  const int64_t cw = chunk_width(p_img), per_img = (p_img + cw - 1) / cw;
+  const int64_t tasks = in->n * per_img;
+  if (!direct)
+    R50_TRY(r50_cpu_ctx_reserve_col(ctx, (size_t)(kdim * cw), err));
+  float *y = out->data;
+  float *const *colbuf = ctx->col;
+
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t t = 0; t < tasks; t++) {
+    const int64_t img = t / per_img, c0 = (t % per_img) * cw;
+    const int64_t j0 = img * p_img + c0, nj = p_img - c0 < cw ? p_img - c0 : cw;
+    const float *b = in->data + j0;
+    int64_t ldb = cols;
+    if (!direct) {
+      float *col = colbuf[omp_get_thread_num()];
+      im2col_chunk(in, k, s, p, ho, wo, j0, nj, col);
+      b = col;
+      ldb = nj;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, (int)nj, (int)kdim,
+                1.0f, wf, (int)kdim, b, (int)ldb, 0.0f, y + j0, (int)cols);
+    epilogue(y + j0, cols, c->cout, nj, bf, residual ? residual + j0 : NULL, relu);
+  }
+  return R50_OK;
+}

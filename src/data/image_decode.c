@@ -1,0 +1,203 @@
+/*
+ * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
+ * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
+ * name), the JPEG and PNG decoders live in image_jpeg.c and image_png.c, and the EXIF
+ * orientation is applied here, when asked, as ImageOps.exif_transpose does.
+ *
+ * Rule: every failure is a status whose message starts with the file's name, and no
+ * pixel buffer is allocated before the header's size passed r50_image_check_dims (PIL's
+ * decompression-bomb limit by default).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "image.h"
+
+#define DEFAULT_MAX_PIXELS 178956970 /* 2 * PIL's Image.MAX_IMAGE_PIXELS */
+
+r50_decode_opts r50_decode_opts_default(void) {
+  r50_decode_opts o = {0};
+  o.max_pixels = DEFAULT_MAX_PIXELS;
+  return o;
+}
+
+r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
+                            const r50_decode_opts *opts, r50_error *err) {
+  if (w <= 0 || h <= 0)
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "%s: image is %" PRId64 "x%" PRId64 ", no pixels", name, w, h);
+  if (opts->max_pixels > 0 && w * h > opts->max_pixels)
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "%s: %" PRId64 "x%" PRId64 " = %" PRId64
+                    " pixels exceeds --max-pixels %" PRId64,
+                    name, w, h, w * h, opts->max_pixels);
+  return R50_OK;
+}
+
+r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
+                           r50_error *err) {
+  *out = NULL;
+  if (w <= 0 || h <= 0 || (uint64_t)w > SIZE_MAX / 3 / (uint64_t)h)
+    return r50_fail(err, R50_ERR_NOMEM, "%s: %" PRId64 "x%" PRId64 " is too large", name,
+                    w, h);
+  *out = malloc((size_t)w * (size_t)h * 3);
+  if (!*out)
+    return r50_fail(err, R50_ERR_NOMEM,
+                    "%s: out of memory for %" PRId64 "x%" PRId64 " RGB pixels", name, w,
+                    h);
+  return R50_OK;
+}
+
+void r50_image_free(r50_image *img) {
+  if (!img)
+    return;
+  free(img->rgb);
+  img->rgb = NULL;
+  img->width = img->height = 0;
+}
+
+/* ------------------------------------------------------------------ orientation */
+
+/* Pixel strides of ImageOps.exif_transpose's transpose for orientations 1..8: the
+ * output pixel (x, y) is the input pixel base + x * dx + y * dy, counted in pixels,
+ * with base = bx * (w - 1) + by * (h - 1) * w. Orientations 5..8 swap width and
+ * height. */
+typedef struct orient_map {
+  int bx, by;     /* base: 1 to start at the last column / row */
+  int dx_w, dx_1; /* dx = dx_w * w + dx_1 */
+  int dy_w, dy_1; /* dy = dy_w * w + dy_1 */
+} orient_map;
+
+static const orient_map ORIENT[9] = {
+    [1] = {0, 0, 0, 1, 1, 0},   /* as stored */
+    [2] = {1, 0, 0, -1, 1, 0},  /* FLIP_LEFT_RIGHT */
+    [3] = {1, 1, 0, -1, -1, 0}, /* ROTATE_180 */
+    [4] = {0, 1, 0, 1, -1, 0},  /* FLIP_TOP_BOTTOM */
+    [5] = {0, 0, 1, 0, 0, 1},   /* TRANSPOSE */
+    [6] = {0, 1, -1, 0, 0, 1},  /* ROTATE_270 */
+    [7] = {1, 1, -1, 0, 0, -1}, /* TRANSVERSE */
+    [8] = {1, 0, 1, 0, 0, -1},  /* ROTATE_90 */
+};
+
+static r50_status apply_orientation(r50_image *img, int orientation, const char *name,
+                                    r50_error *err) {
+  if (orientation < 2 || orientation > 8)
+    return R50_OK;
+  const orient_map *m = &ORIENT[orientation];
+  int64_t w = img->width, h = img->height;
+  int swap = orientation >= 5;
+  int64_t ow = swap ? h : w, oh = swap ? w : h;
+  uint8_t *dst;
+  R50_TRY(r50_image_alloc_rgb(name, ow, oh, &dst, err));
+  int64_t base = m->bx * (w - 1) + m->by * (h - 1) * w;
+  int64_t dx = m->dx_w * w + m->dx_1, dy = m->dy_w * w + m->dy_1;
+  const uint8_t *src = img->rgb;
+  for (int64_t y = 0; y < oh; y++) {
+    uint8_t *o = dst + y * ow * 3;
+    int64_t s = base + y * dy;
+    for (int64_t x = 0; x < ow; x++, s += dx)
+      memcpy(o + x * 3, src + s * 3, 3);
+  }
+  free(img->rgb);
+  img->rgb = dst;
+  img->width = (int)ow;
+  img->height = (int)oh;
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ decoding */
+
+typedef enum image_format {
+  FORMAT_UNKNOWN,
+  FORMAT_JPEG,
+  FORMAT_PNG,
+} image_format;
+
+static int starts_with(const uint8_t *d, size_t n, const char *magic, size_t m) {
+  return n >= m && memcmp(d, magic, m) == 0;
+}
+
+static image_format sniff(const uint8_t *d, size_t n) {
+  if (starts_with(d, n, "\xFF\xD8\xFF", 3))
+    return FORMAT_JPEG;
+  if (starts_with(d, n, "\x89PNG\r\n\x1A\n", 8))
+    return FORMAT_PNG;
+  return FORMAT_UNKNOWN;
+}
+
+/* Names formats PIL would open but this build does not, for a better message. */
+static const char *other_format(const uint8_t *d, size_t n) {
+  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6))
+    return "GIF";
+  if (n >= 18 && starts_with(d, n, "BM", 2) && d[15] == 0 && d[16] == 0 && d[17] == 0 &&
+      (d[14] == 12 || d[14] == 40 || d[14] >= 52)) /* DIB header sizes */
+    return "BMP";
+  if (n >= 12 && starts_with(d, n, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0)
+    return "WebP";
+  if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4))
+    return "TIFF";
+  return NULL;
+}
+
+r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
+                            const r50_decode_opts *opts, r50_image *out, r50_error *err) {
+  R50_ASSERT(out && (data || len == 0));
+  r50_decode_opts defaults = r50_decode_opts_default();
+  if (!opts)
+    opts = &defaults;
+  if (!name)
+    name = "<memory>";
+  out->width = out->height = 0;
+  out->rgb = NULL;
+  if (len == 0)
+    return r50_fail(err, R50_ERR_FORMAT, "%s: empty file", name);
+  int orientation = 1;
+  r50_image img = {0};
+  switch (sniff(data, len)) {
+  case FORMAT_JPEG:
+    R50_TRY(r50_jpeg_decode(data, len, name, opts, &img, &orientation, err));
+    break;
+  case FORMAT_PNG:
+    R50_TRY(r50_png_decode(data, len, name, opts, &img, &orientation, err));
+    break;
+  case FORMAT_UNKNOWN: {
+    const char *other = other_format(data, len);
+    if (other)
+      return r50_fail(err, R50_ERR_UNSUPPORTED,
+                      "%s: %s image; only JPEG and PNG are supported", name, other);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: not a JPEG or PNG file", name);
+  }
+  }
+  r50_status s =
+      opts->exif_rotate ? apply_orientation(&img, orientation, name, err) : R50_OK;
+  if (s != R50_OK) {
+    r50_image_free(&img);
+    return s;
+  }
+  *out = img;
+  return R50_OK;
+}
+
+r50_status r50_image_load_named(const char *path, const char *name,
+                            const r50_decode_opts *opts, r50_image *out, r50_error *err) {
+  R50_ASSERT(path && out);
+  out->width = out->height = 0;
+  out->rgb = NULL;
+  uint8_t *data;
+  size_t len;
+  r50_status s = r50_read_file(path, UINT64_MAX, "an image", &data, &len, err);
+  if (s == R50_OK)
+    s = r50_image_decode(data, len, name, opts, out, err);
+  else if (err && strcmp(path, name)) /* name the file as the caller does */
+    r50_rename_in_message(err, path, name);
+  free(data);
+  return s;
+}
+
+r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
+                          r50_error *err) {
+  return r50_image_load_named(path, path, opts, out, err);
+}

@@ -1,0 +1,149 @@
+/*
+ * serialize.c — r50_save_npz / r50_load_npz: Chainer's npz serialization of the model.
+ *
+ * Rule: loading is strict and atomic. Every key of the model table must be present
+ * with its exact shape and dtype (float32; BN "N" any integer scalar), no other key may
+ * be present, and values are read into scratch buffers that are copied into the
+ * model's slabs only when the whole file has been read: the slabs never move, so
+ * every pointer namedparams gave out stays valid, and a failed load changes nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+#include "npz.h"
+
+r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
+  npz_writer *w;
+  R50_TRY(r50_npz_writer_open(path, &w, err));
+  for (int i = 0; i < m->net.n_params; i++) {
+    const r50_param_desc *d = &m->net.params[i];
+    r50_status s;
+    if (d->kind == R50_PERSISTENT_INT)
+      s = r50_npz_write(w, d->name, NPZ_I64, 0, NULL, &m->ints[d->offset], err);
+    else
+      s = r50_npz_write(w, d->name, NPZ_F32, d->ndim, d->shape,
+                        r50_param_data((r50_model *)m, i), err);
+    if (s != R50_OK) {
+      r50_npz_writer_abort(w);
+      return s;
+    }
+  }
+  return r50_npz_writer_close(w, err);
+}
+
+/* Checks member `key` against descriptor d; fills err naming both shapes. */
+static r50_status check_member(const char *path, const r50_param_desc *d,
+                               const npz_array_info *info, r50_error *err) {
+  int is_int = d->kind == R50_PERSISTENT_INT;
+  int dtype_ok = is_int ? (info->dtype == NPZ_I64 || info->dtype == NPZ_I32)
+                        : info->dtype == NPZ_F32;
+  int shape_ok = info->ndim == d->ndim;
+  for (int k = 0; shape_ok && k < d->ndim; k++)
+    shape_ok = info->shape[k] == d->shape[k];
+  if (dtype_ok && shape_ok)
+    return R50_OK;
+  char want[96], got[96];
+  r50_format_shape(want, sizeof want, d->ndim, d->shape);
+  r50_format_shape(got, sizeof got, info->ndim, info->shape);
+  return r50_fail(err, R50_ERR_MISMATCH,
+                  "%s: key '%s': expected shape %s %s, found shape %s dtype '%s'", path,
+                  d->name, want, is_int ? "integer" : "float32", got, info->descr);
+}
+
+/* The member of param d, checked against the table: *index set. */
+static r50_status find_member(npz_reader *r, const char *path, const r50_param_desc *d,
+                              int *index, npz_array_info *info, r50_error *err) {
+  int i = r50_npz_find(r, d->name);
+  if (i < 0)
+    return r50_fail(err, R50_ERR_MISMATCH, "%s: key '%s' is missing", path, d->name);
+  R50_TRY(r50_npz_info(r, i, info, err));
+  R50_TRY(check_member(path, d, info, err));
+  *index = i;
+  return R50_OK;
+}
+
+static r50_status read_member(npz_reader *r, const char *path, const r50_param_desc *d,
+                              float *fdst, int64_t *idst, r50_error *err) {
+  int i;
+  npz_array_info info;
+  R50_TRY(find_member(r, path, d, &i, &info, err));
+  if (d->kind != R50_PERSISTENT_INT)
+    return r50_npz_read(r, i, fdst, (size_t)d->numel * sizeof(float), err);
+  if (info.dtype == NPZ_I64)
+    return r50_npz_read(r, i, idst, sizeof *idst, err);
+  int32_t v;
+  R50_TRY(r50_npz_read(r, i, &v, sizeof v, err));
+  *idst = v;
+  return R50_OK;
+}
+
+static r50_status check_no_extra_keys(npz_reader *r, const char *path, const r50_net *net,
+                                      r50_error *err) {
+  for (int i = 0; i < r50_npz_count(r); i++) {
+    const char *key = r50_npz_key(r, i);
+    int known = 0;
+    for (int j = 0; j < net->n_params && !known; j++)
+      known = !strcmp(net->params[j].name, key);
+    if (!known)
+      return r50_fail(err, R50_ERR_MISMATCH,
+                      "%s: unexpected key '%s' (not a parameter of ResNet-%d%s)", path,
+                      key, (int)net->arch, net->downsample_fb ? " FB" : "");
+  }
+  return R50_OK;
+}
+
+/* Every key, shape and dtype, before any data is read or memory taken for it. */
+static r50_status check_all(npz_reader *r, const char *path, const r50_net *net,
+                            r50_error *err) {
+  R50_TRY(check_no_extra_keys(r, path, net, err));
+  for (int i = 0; i < net->n_params; i++) {
+    int index;
+    npz_array_info info;
+    R50_TRY(find_member(r, path, &net->params[i], &index, &info, err));
+  }
+  return R50_OK;
+}
+
+static r50_status load_all(npz_reader *r, const char *path, const r50_net *net,
+                           float *params, float *persistent, int64_t *ints,
+                           r50_error *err) {
+  for (int i = 0; i < net->n_params; i++) {
+    const r50_param_desc *d = &net->params[i];
+    float *dst = d->kind == R50_PARAM ? params + d->offset : persistent + d->offset;
+    R50_TRY(read_member(r, path, d, dst, ints + d->offset, err));
+  }
+  return R50_OK;
+}
+
+r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
+  const r50_net *net = &m->net;
+  npz_reader *r;
+  R50_TRY(r50_npz_open(path, &r, err));
+  r50_status checked = check_all(r, path, net, err);
+  if (checked != R50_OK) {
+    r50_npz_close(r);
+    return checked;
+  }
+  float *params = malloc((size_t)net->n_param_floats * sizeof(float));
+  float *persistent = malloc((size_t)net->n_persistent_floats * sizeof(float));
+  int64_t *ints = malloc((size_t)net->n_persistent_ints * sizeof(int64_t));
+  r50_status s;
+  if (!params || !persistent || !ints)
+    s = r50_fail(err, R50_ERR_NOMEM, "%s: out of memory loading parameters", path);
+  else
+    s = load_all(r, path, net, params, persistent, ints, err);
+  r50_npz_close(r);
+  if (s == R50_OK) {
+    memcpy(m->params, params, (size_t)net->n_param_floats * sizeof(float));
+    memcpy(m->persistent, persistent, (size_t)net->n_persistent_floats * sizeof(float));
+    memcpy(m->ints, ints, (size_t)net->n_persistent_ints * sizeof(int64_t));
+    s = r50_model_sync(m, err);
+  }
+  free(params);
+  free(persistent);
+  free(ints);
+  return s;
+}
