@@ -292,6 +292,88 @@ R50_API r50_param_info r50_namedparams(r50_model *m, int i);
  * keeps from them. */
 R50_API r50_status r50_params_changed(r50_model *m, r50_error *err);
 
+/* ------------------------------------------------------------------ training:
+ * Chainer's Link API, the training step, MomentumSGD */
+
+/* Allocates the gradient slab on first use and sets every gradient to zero
+ * (Link.cleargrads; gradients then accumulate over backward calls until cleared). */
+R50_API r50_status r50_cleargrads(r50_model *m, r50_error *err);
+/* dst's gradients += src's (Link.addgrads); the two must have one architecture. */
+R50_API r50_status r50_addgrads(r50_model *dst, const r50_model *src, r50_error *err);
+/* Copies src's parameters into dst, and its persistents (BN averages and counts) when
+ * copy_persistent (Link.copyparams). */
+R50_API r50_status r50_copyparams(r50_model *dst, const r50_model *src, int copy_persistent,
+                                  r50_error *err);
+
+typedef enum r50_copy_mode {
+  R50_COPY_SHARE, /* a model using src's parameters and persistents (not a copy):
+                     writes through either are seen by both; each has its own
+                     gradients */
+  R50_COPY_COPY,  /* a deep copy of parameters and persistents */
+  R50_COPY_INIT,  /* same architecture, parameters drawn anew (seed of src's config) */
+} r50_copy_mode;
+
+/* Link.copy(mode): a new model on src's engine. Free it with r50_model_free; a shared
+ * model keeps the parameters alive for as long as it lives. */
+R50_API r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err);
+
+/* Link.disable_update / enable_update for the parameters whose name is `prefix` or
+ * starts with `prefix/` (a subtree such as "res4" or "res4/b2/bn1"; NULL or "" for
+ * all). Returns how many parameters changed state. */
+R50_API int r50_disable_update(r50_model *m, const char *prefix);
+R50_API int r50_enable_update(r50_model *m, const char *prefix);
+/* Whether the parameter named `name` is updated (1), frozen (0), or unknown (-1). */
+R50_API int r50_update_enabled(const r50_model *m, const char *name);
+
+typedef enum r50_bn_mode {
+  R50_BN_TRAIN = 0, /* batch statistics; running averages updated (Chainer's train) */
+  R50_BN_FROZEN,    /* running statistics: BN is an affine layer; nothing updated */
+} r50_bn_mode;
+
+typedef struct r50_step_result {
+  double loss;     /* Chainer's softmax_cross_entropy: mean over labelled images */
+  int64_t correct; /* images whose top-1 class is their label */
+  int64_t counted; /* images with a label (>= 0) */
+} r50_step_result;
+
+/* The forward half of a training step (Chainer with config.train = True): x (N, 3,
+ * H, W) through the network to fc6 in training mode, then softmax cross-entropy with
+ * labels (N, -1 for none). Keeps what r50_backward needs; the first call for a shape
+ * plans the memory, later ones allocate nothing. */
+R50_API r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
+                                     r50_bn_mode bn, r50_step_result *out, r50_error *err);
+/* Backward of the last r50_forward_train: the gradient of `scale` x its mean loss
+ * (scale 1: Chainer's loss.backward()) accumulates into the gradient slab
+ * (r50_namedparams' grad; r50_cleargrads first). Parameters with update disabled get
+ * none, and the network below the lowest updated layer is not walked. If
+ * `on_ready` is not NULL it is called with (user, first, end) each time the
+ * gradients of the slab range [first, end) (floats) are final, last layers first, so
+ * that a caller can start reducing them while the rest runs. */
+typedef void (*r50_grads_ready_fn)(void *user, int64_t first, int64_t end);
+R50_API r50_status r50_backward(r50_model *m, double scale, r50_grads_ready_fn on_ready,
+                                void *user, r50_error *err);
+
+/* The model's slabs as float arrays, in the table's layout (the order of
+ * r50_namedparams): for reducing gradients or broadcasting parameters in one piece.
+ * *n gets the length in floats. grads is NULL before r50_cleargrads. */
+R50_API float *r50_params_slab(r50_model *m, int64_t *n);
+R50_API float *r50_grads_slab(r50_model *m, int64_t *n);
+R50_API float *r50_persistent_slab(r50_model *m, int64_t *n);
+
+/* Chainer's MomentumSGD (v <- momentum v - lr g; p <- p + v) over the parameters
+ * whose update is enabled, with Chainer's WeightDecay hook (g <- g + rate p, before
+ * the update) when weight_decay > 0. */
+typedef struct r50_optimizer r50_optimizer;
+R50_API r50_optimizer *r50_momentum_sgd_new(r50_model *m, double lr, double momentum,
+                                            double weight_decay, r50_error *err);
+R50_API void r50_optimizer_set_lr(r50_optimizer *o, double lr);
+R50_API double r50_optimizer_lr(const r50_optimizer *o);
+/* One update from the model's current gradients. */
+R50_API r50_status r50_optimizer_update(r50_optimizer *o, r50_error *err);
+/* The velocity slab (the parameter slab's layout), for checkpoints. */
+R50_API float *r50_optimizer_state(r50_optimizer *o, int64_t *n);
+R50_API void r50_optimizer_free(r50_optimizer *o); /* no-op for NULL */
+
 /* ------------------------------------------------------------------ serializers */
 
 /* Writes every parameter and persistent under Chainer's keys into an uncompressed

@@ -49,6 +49,81 @@ typedef struct r50_conv_params {
 
 typedef struct r50_engine_state r50_engine_state; /* each engine's own */
 
+/* The model's slabs: parameters, their gradients, BN averages (floats). */
+typedef struct r50_slabs {
+  float *params, *grads, *persistent;
+  size_t n_params, n_persistent;
+} r50_slabs;
+
+/* A BatchNormalization in a training step. Pointers are in engine memory. */
+typedef struct r50_bn_args {
+  const float *gamma, *beta;      /* (cout) */
+  float *avg_mean, *avg_var;      /* (cout) running averages */
+  float *save_mean, *save_invstd; /* (cout) what backward needs, written by forward */
+  double eps, decay;              /* Chainer's: 2e-5 and 0.9 */
+  int frozen;                     /* normalise with the running averages, update none */
+} r50_bn_args;
+
+/* Training ops (the fine-tuning issue): driven by the training walk (core/train.c).
+ * Activations are r50_act in engine memory as for inference; gradients of
+ * parameters accumulate (+=) into the gradient slab. */
+typedef struct r50_engine_train {
+  /* The model's host slabs in engine memory (eng): the CPU engines use them in place;
+   * a device engine allocates its own and copies (sync) on request. */
+  r50_status (*bind)(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng,
+                     r50_error *err);
+  /* Copies engine memory to the host slabs (to_host) or back; what: R50_SYNC_*. */
+  r50_status (*sync)(r50_engine_state *s, int to_host, int what, r50_error *err);
+  /* Scratch for one step's activations and gradients, kept between calls. */
+  r50_status (*reserve)(r50_engine_state *s, size_t floats, float **arena, r50_error *err);
+  void (*zero)(r50_engine_state *s, float *p, size_t n);
+
+  /* z = conv(x; w) + b (b may be NULL): the convolution alone, no BN. */
+  r50_status (*conv_forward)(r50_engine_state *s, const r50_conv_desc *c, const float *w,
+                             const float *b, const r50_act *x, r50_act *z, r50_error *err);
+  /* y = relu?(bn(z) + residual?); in training mode the batch's statistics, biased
+   * variance, running averages updated with Chainer's unbiased m/(m-1) correction. */
+  void (*bn_forward)(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
+                     const r50_act *z, r50_act *y, const r50_act *residual, int relu);
+  /* dz from dy (already masked by the ReLU); dgamma, dbeta accumulate (may be NULL). */
+  void (*bn_backward)(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
+                      const r50_act *z, const r50_act *dy, r50_act *dz, float *dgamma,
+                      float *dbeta);
+  /* dw, db (may be NULL) accumulate; dx (x's shape) is overwritten, or not made when
+   * NULL. */
+  r50_status (*conv_backward)(r50_engine_state *s, const r50_conv_desc *c, const float *w,
+                              const r50_act *x, const r50_act *dz, r50_act *dx, float *dw,
+                              float *db, r50_error *err);
+  /* dy *= (y > 0). */
+  void (*relu_mask)(r50_engine_state *s, const r50_act *y, r50_act *dy);
+  /* acc += g (same shape). */
+  void (*add)(r50_engine_state *s, r50_act *acc, const r50_act *g);
+  /* dx = the gradient of max pooling x: dy routed to each window's first maximum. */
+  void (*maxpool_backward)(r50_engine_state *s, const r50_pool_desc *p, const r50_act *x,
+                           const r50_act *dy, r50_act *dx);
+  /* dx (n, c, h, w) = dy (n, c) / (h w). */
+  void (*avgpool_backward)(r50_engine_state *s, const float *dy, r50_act *dx);
+  /* y (n, cout) = x (n, cin) w^T + b. */
+  void (*linear_forward)(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
+                         const float *w, const float *b, int64_t cout, float *y);
+  /* dw, db accumulate (may be NULL); dx overwritten (may be NULL). */
+  void (*linear_backward)(r50_engine_state *s, const float *x, const float *dy, int64_t n,
+                          int64_t cin, const float *w, int64_t cout, float *dx, float *dw,
+                          float *db);
+  /* Chainer's softmax_cross_entropy: the mean over rows whose label (host) is >= 0;
+   * dlogits = scale * d(mean)/dlogits; *loss the mean, *correct the top-1 hits,
+   * *valid the rows counted. */
+  void (*softmax_xent)(r50_engine_state *s, const float *logits, const int32_t *labels,
+                       int64_t n, int64_t c, double scale, double *loss, int64_t *correct,
+                       int64_t *valid, float *dlogits);
+  /* MomentumSGD with WeightDecay over [p, p + n): g += rate p; v = mu v - lr g;
+   * p += v. */
+  void (*momentum_sgd)(r50_engine_state *s, float *p, float *g, float *v, size_t n,
+                       double lr, double momentum, double weight_decay);
+} r50_engine_train;
+
+enum { R50_SYNC_PARAMS = 1, R50_SYNC_GRADS = 2, R50_SYNC_PERSISTENT = 4 };
+
 typedef struct r50_engine {
   const char *name; /* "reference", ... */
 
@@ -92,11 +167,8 @@ typedef struct r50_engine {
   /* Row-wise softmax of x (n, c) into y. */
   void (*softmax)(r50_engine_state *s, const float *x, int64_t n, int64_t c, float *y);
 
-  /* Training (filled by engines that can train, from the fine-tuning issue on; NULL
-   * here means this engine cannot): forward in training mode keeping what backward
-   * needs, backward into the model's gradient slab, zeroing and reading gradients,
-   * and moving parameters to and from the engine's memory. */
-  const struct r50_engine_train *train;
+  /* Training ops; NULL: this engine cannot train. */
+  const r50_engine_train *train;
 } r50_engine;
 
 #endif

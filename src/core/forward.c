@@ -165,6 +165,9 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
     last = li > last ? li : last;
     memset(&out[i], 0, sizeof out[i]);
   }
+  if (!m->engine)
+    return r50_fail(err, R50_ERR_ARG, "this model has no engine: it only holds parameters");
+  R50_TRY(r50_model_ensure_synced(m, err));
   r50_shape_plan p;
   r50_plan_shapes(&m->net, x->shape[0], x->shape[2], x->shape[3], &p);
   walk k = {.m = m, .e = m->engine, .err = err};

@@ -2,8 +2,7 @@
  * model.c — r50_model lifetime, configuration, the engine behind it.
  *
  * Rule: a model handed out is always complete: every slab allocated, the engine state
- * made, and (with random_init, or after the caller's load) the engine holding the
- * current parameters.
+ * made, and the engine holding the current parameters before any forward runs.
  */
 #include "model.h"
 
@@ -28,39 +27,74 @@ static void *alloc_zeroed(int64_t n, size_t size) {
   return calloc(n > 0 ? (size_t)n : 1, size);
 }
 
-r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
-                            int random_init, r50_error *err) {
+static r50_param_store *store_new(const r50_net *net) {
+  r50_param_store *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->refs = 1;
+  s->version = 1;
+  s->params = alloc_zeroed(net->n_param_floats, sizeof(float));
+  s->persistent = alloc_zeroed(net->n_persistent_floats, sizeof(float));
+  s->ints = alloc_zeroed(net->n_persistent_ints, sizeof(int64_t));
+  if (!s->params || !s->persistent || !s->ints) {
+    free(s->params), free(s->persistent), free(s->ints), free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void store_release(r50_param_store *s) {
+  if (!s || --s->refs > 0)
+    return;
+  free(s->params), free(s->persistent), free(s->ints), free(s);
+}
+
+/* A model on `store` (taking a reference), or NULL. */
+static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
+                           r50_param_store *store, r50_error *err) {
   r50_model *m = calloc(1, sizeof *m);
   if (!m) {
     r50_fail(err, R50_ERR_NOMEM, "out of memory allocating the model");
     return NULL;
   }
+  m->cfg = *cfg;
+  m->cfg.pretrained = NULL;
   int classes = cfg->n_classes > 0 ? cfg->n_classes : 1000;
+  m->cfg.n_classes = classes;
   if (r50_net_build(cfg->arch, cfg->downsample_fb, classes, &m->net, err) != R50_OK) {
     free(m);
     return NULL;
   }
   m->engine = engine;
   m->threads = cfg->threads > 0 ? cfg->threads : 1;
-  m->params = alloc_zeroed(m->net.n_param_floats, sizeof(float));
-  m->persistent = alloc_zeroed(m->net.n_persistent_floats, sizeof(float));
-  m->ints = alloc_zeroed(m->net.n_persistent_ints, sizeof(int64_t));
-  if (!m->params || !m->persistent || !m->ints) {
+  m->update = malloc((size_t)m->net.n_params);
+  m->store = store ? store : store_new(&m->net);
+  if (!m->update || !m->store) {
     r50_fail(err, R50_ERR_NOMEM, "out of memory for ResNet-%d parameters", cfg->arch);
+    if (!store)
+      store_release(m->store);
+    m->store = NULL;
     r50_model_free(m);
     return NULL;
   }
+  if (store)
+    store->refs++;
+  memset(m->update, 1, (size_t)m->net.n_params);
+  m->params = m->store->params;
+  m->persistent = m->store->persistent;
+  m->ints = m->store->ints;
   if (engine && engine->create(m->threads, &m->es, err) != R50_OK) {
     r50_model_free(m);
     return NULL;
   }
-  if (random_init) {
+  return m;
+}
+
+r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
+                            int random_init, r50_error *err) {
+  r50_model *m = model_on(cfg, engine, NULL, err);
+  if (m && random_init)
     r50_init_random(m, cfg->seed);
-    if (r50_model_sync(m, err) != R50_OK) {
-      r50_model_free(m);
-      return NULL;
-    }
-  }
   return m;
 }
 
@@ -86,22 +120,50 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
   }
   free(convs);
   R50_TRY(s);
-  return m->engine->set_linear(m->es, r50_param_data(m, net->fc_w),
-                               r50_param_data(m, net->fc_b), net->n_classes,
-                               net->feat_dim, err);
+  R50_TRY(m->engine->set_linear(m->es, r50_param_data(m, net->fc_w),
+                                r50_param_data(m, net->fc_b), net->n_classes,
+                                net->feat_dim, err));
+  m->synced = m->store->version;
+  return R50_OK;
+}
+
+r50_status r50_model_ensure_synced(r50_model *m, r50_error *err) {
+  return m->synced == m->store->version ? R50_OK : r50_model_sync(m, err);
+}
+
+void r50_model_touch(r50_model *m) {
+  m->store->version++;
 }
 
 void r50_model_free(r50_model *m) {
   if (!m)
     return;
+  r50_train_state_free(m->train);
   if (m->es)
     m->engine->destroy(m->es);
-  free(m->params);
-  free(m->persistent);
-  free(m->ints);
+  store_release(m->store);
   free(m->grads);
+  free(m->update);
   r50_net_free(&m->net);
   free(m);
+}
+
+r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err) {
+  r50_model *m =
+      model_on(&src->cfg, src->engine, mode == R50_COPY_SHARE ? src->store : NULL, err);
+  if (!m)
+    return NULL;
+  memcpy(m->update, src->update, (size_t)src->net.n_params);
+  m->threads = src->threads;
+  if (mode == R50_COPY_COPY) {
+    memcpy(m->params, src->params, (size_t)src->net.n_param_floats * sizeof(float));
+    memcpy(m->persistent, src->persistent,
+           (size_t)src->net.n_persistent_floats * sizeof(float));
+    memcpy(m->ints, src->ints, (size_t)src->net.n_persistent_ints * sizeof(int64_t));
+  } else if (mode == R50_COPY_INIT) {
+    r50_init_random(m, src->cfg.seed);
+  }
+  return m;
 }
 
 r50_arch r50_model_arch(const r50_model *m) {

@@ -5,47 +5,72 @@
  * Rule (llm.c): parameters, persistents (BN averages, BN counts) and — once training
  * starts — gradients each live in one slab laid out by the table, allocated when the
  * model is made and never moved: every pointer r50_namedparams hands out stays valid
- * for the model's life. Loading copies into the slabs. Whatever an engine derives from
- * the parameters is the engine's, refreshed by r50_model_sync after any write.
+ * for the model's life. Loading copies into the slabs. The parameter slabs belong to
+ * a store that models made with R50_COPY_SHARE share; its version counts writes, and
+ * what an engine derives from the parameters is refreshed (r50_model_sync) whenever a
+ * model is run with a version it has not seen.
  */
 #ifndef R50_MODEL_H
 #define R50_MODEL_H
+
+#include <stdint.h>
 
 #include "engine.h"
 #include "r50.h"
 #include "table.h"
 
-struct r50_model {
-  r50_net net;
+/* Parameters and persistents, shared by a model and its R50_COPY_SHARE copies. */
+typedef struct r50_param_store {
+  int refs;
+  uint64_t version;  /* incremented by every write through the API */
   float *params;     /* (n_param_floats) trainable parameters */
   float *persistent; /* (n_persistent_floats) BN avg_mean / avg_var */
   int64_t *ints;     /* (n_persistent_ints) BN N */
-  float *grads;      /* (n_param_floats), NULL until gradients exist */
+} r50_param_store;
+
+struct r50_train_state; /* core/train.c */
+
+struct r50_model {
+  r50_net net;
+  r50_config cfg; /* as made (pretrained not kept) */
+  r50_param_store *store;
+  float *params, *persistent; /* the store's */
+  int64_t *ints;
+  float *grads;    /* (n_param_floats), NULL until r50_cleargrads */
+  uint8_t *update; /* (n_params) 1: the optimizer updates the entry */
   const r50_engine *engine;
   r50_engine_state *es;
+  uint64_t synced; /* the store version the engine holds (0: none) */
   int threads;
   r50_hook_fn hook;
   void *hook_user;
   r50_interrupt_fn interrupt;
   void *interrupt_user;
+  struct r50_train_state *train;
 };
 
 /* Makes the model of cfg's arch, downsample_fb, n_classes and threads on `engine`
  * (NULL: parameters only, for converters — no forward): the table, zeroed slabs and
  * the engine state; with random_init the parameters are drawn as Chainer's
- * pretrained_model=None (cfg->seed) and handed to the engine. Without, they stay zero
- * until the caller loads them and calls r50_model_sync. (cfg->pretrained is not looked
- * at: resolving it is io's, see io/model_new.c.) */
+ * pretrained_model=None (cfg->seed). Without, they stay zero for the caller to load.
+ * (cfg->pretrained is not looked at: resolving it is io's, see io/model_new.c.) */
 r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
                             int random_init, r50_error *err);
 
-/* Hands the parameters to the engine again after they changed. */
+/* Hands the parameters to the engine (after they changed). */
 r50_status r50_model_sync(r50_model *m, r50_error *err);
+/* r50_model_sync unless the engine already holds the store's version. */
+r50_status r50_model_ensure_synced(r50_model *m, r50_error *err);
+/* Marks the parameters changed (a write through the slabs). */
+void r50_model_touch(r50_model *m);
 
 /* Pointer to the data of param i (NULL for an int persistent). */
 float *r50_param_data(r50_model *m, int i);
 
 /* Random init as Chainer's pretrained_model=None (HeNormal / LeCunNormal, seeded). */
 void r50_init_random(r50_model *m, uint64_t seed);
+
+/* Frees the training state (core/train.c). */
+void r50_train_state_free(struct r50_train_state *t);
 
 #endif

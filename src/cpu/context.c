@@ -18,13 +18,17 @@ void r50_cpu_ctx_init(r50_cpu_ctx *c, int threads) {
   openblas_set_num_threads(1);
 }
 
+static void free_per_thread(float ***bufs, int *threads, size_t *cap) {
+  for (int t = 0; t < *threads; t++)
+    free((*bufs)[t]);
+  free(*bufs);
+  *bufs = NULL;
+  *threads = 0;
+  *cap = 0;
+}
+
 static void free_col(r50_cpu_ctx *c) {
-  for (int t = 0; t < c->col_threads; t++)
-    free(c->col[t]);
-  free(c->col);
-  c->col = NULL;
-  c->col_threads = 0;
-  c->col_cap = 0;
+  free_per_thread(&c->col, &c->col_threads, &c->col_cap);
 }
 
 void r50_cpu_ctx_release(r50_cpu_ctx *c) {
@@ -32,6 +36,9 @@ void r50_cpu_ctx_release(r50_cpu_ctx *c) {
     free(c->act[i]);
   free(c->vec);
   free_col(c);
+  free_per_thread(&c->work, &c->work_threads, &c->work_cap);
+  free(c->arena);
+  free(c->zeros);
   memset(c, 0, sizeof *c);
 }
 
@@ -66,20 +73,58 @@ r50_status r50_cpu_ctx_reserve(r50_cpu_ctx *c, size_t n, size_t v, r50_error *er
   return R50_OK;
 }
 
-r50_status r50_cpu_ctx_reserve_col(r50_cpu_ctx *c, size_t n, r50_error *err) {
-  if (n <= c->col_cap && c->col_threads == c->threads)
+static r50_status reserve_per_thread(r50_cpu_ctx *c, float ***bufs, int *threads,
+                                     size_t *cap, size_t n, const char *what,
+                                     r50_error *err) {
+  if (n <= *cap && *threads == c->threads)
     return R50_OK;
-  free_col(c);
-  c->col = calloc((size_t)c->threads, sizeof *c->col);
-  if (!c->col)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory for im2col buffers");
-  c->col_threads = c->threads;
+  free_per_thread(bufs, threads, cap);
+  *bufs = calloc((size_t)c->threads, sizeof **bufs);
+  if (!*bufs)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for %s", what);
+  *threads = c->threads;
   for (int t = 0; t < c->threads; t++) {
-    if (!(c->col[t] = alloc_floats(n))) {
-      free_col(c);
-      return r50_fail(err, R50_ERR_NOMEM, "out of memory for im2col buffers");
+    if (!((*bufs)[t] = alloc_floats(n))) {
+      free_per_thread(bufs, threads, cap);
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for %s (%zu MiB a thread)", what,
+                      n * sizeof(float) >> 20);
     }
   }
-  c->col_cap = n;
+  *cap = n;
   return R50_OK;
+}
+
+r50_status r50_cpu_ctx_reserve_col(r50_cpu_ctx *c, size_t n, r50_error *err) {
+  return reserve_per_thread(c, &c->col, &c->col_threads, &c->col_cap, n, "im2col buffers",
+                            err);
+}
+
+r50_status r50_cpu_ctx_reserve_work(r50_cpu_ctx *c, size_t n, r50_error *err) {
+  return reserve_per_thread(c, &c->work, &c->work_threads, &c->work_cap, n,
+                            "training workspaces", err);
+}
+
+r50_status r50_cpu_ctx_reserve_arena(r50_cpu_ctx *c, size_t n, r50_error *err) {
+  if (n <= c->arena_cap)
+    return R50_OK;
+  free(c->arena);
+  c->arena_cap = 0;
+  if (!(c->arena = alloc_floats(n)))
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory: a training step needs %zu MiB",
+                    n * sizeof(float) >> 20);
+  c->arena_cap = n;
+  return R50_OK;
+}
+
+const float *r50_cpu_ctx_zeros(r50_cpu_ctx *c, size_t n, r50_error *err) {
+  if (n > c->zeros_cap) {
+    free(c->zeros);
+    c->zeros_cap = 0;
+    if (!(c->zeros = calloc(n, sizeof(float)))) {
+      r50_fail(err, R50_ERR_NOMEM, "out of memory");
+      return NULL;
+    }
+    c->zeros_cap = n;
+  }
+  return c->zeros;
 }

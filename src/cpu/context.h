@@ -23,6 +23,13 @@ typedef struct r50_cpu_ctx {
   float **col;    /* (threads) per-thread im2col chunk buffers */
   size_t col_cap; /* floats per thread buffer */
   int col_threads;
+  float **work; /* (threads) per-thread training workspaces */
+  size_t work_cap;
+  int work_threads;
+  float *arena; /* a training step's activations and gradients */
+  size_t arena_cap;
+  float *zeros; /* zeros_cap zeros: the bias of a conv that has none */
+  size_t zeros_cap;
 } r50_cpu_ctx;
 
 void r50_cpu_ctx_init(r50_cpu_ctx *c, int threads);
@@ -31,5 +38,11 @@ void r50_cpu_ctx_release(r50_cpu_ctx *c);
 r50_status r50_cpu_ctx_reserve(r50_cpu_ctx *c, size_t n, size_t v, r50_error *err);
 /* Ensures one col buffer of at least n floats per thread. */
 r50_status r50_cpu_ctx_reserve_col(r50_cpu_ctx *c, size_t n, r50_error *err);
+/* Ensures one training workspace of at least n floats per thread. */
+r50_status r50_cpu_ctx_reserve_work(r50_cpu_ctx *c, size_t n, r50_error *err);
+/* Ensures the training arena holds n floats. */
+r50_status r50_cpu_ctx_reserve_arena(r50_cpu_ctx *c, size_t n, r50_error *err);
+/* n zeros. */
+const float *r50_cpu_ctx_zeros(r50_cpu_ctx *c, size_t n, r50_error *err);
 
 #endif

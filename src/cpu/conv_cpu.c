@@ -25,34 +25,6 @@ static int64_t chunk_width(int64_t p) {
   return (p + chunks - 1) / chunks;
 }
 
-/* col (K, nj) for output columns [j0, j0+nj) of a k x k / stride s / pad p conv. */
-static void im2col_chunk(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo,
-                         int64_t j0, int64_t nj, float *col) {
-  const int64_t plane = in->h * in->w, cstride = in->n * plane;
-  for (int64_t r = 0; r < in->c * k * k; r++) {
-    const int64_t c = r / (k * k), ky = (r / k) % k, kx = r % k;
-    const float *src = in->data + c * cstride;
-    float *dst = col + r * nj;
-    int64_t j = j0, end = j0 + nj;
-    while (j < end) {
-      const int64_t img = j / (ho * wo), oy = (j / wo) % ho, ox0 = j % wo;
-      const int64_t run = (wo - ox0 < end - j) ? wo - ox0 : end - j;
-      const int64_t iy = oy * s - p + ky;
-      if (iy < 0 || iy >= in->h) {
-        memset(dst, 0, (size_t)run * sizeof *dst);
-      } else {
-        const float *row = src + img * plane + iy * in->w;
-        for (int64_t t = 0; t < run; t++) {
-          const int64_t ix = (ox0 + t) * s - p + kx;
-          dst[t] = (ix >= 0 && ix < in->w) ? row[ix] : 0.0f;
-        }
-      }
-      dst += run;
-      j += run;
-    }
-  }
-}
-
 /* y (cout rows of stride ldy, nj columns) += bias, + residual, then ReLU. */
 static void epilogue(float *y, int64_t ldy, int64_t cout, int64_t nj, const float *bias,
                      const float *res, int relu) {
@@ -106,7 +78,7 @@ r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w
     int64_t ldb = cols;
     if (!direct) {
       float *col = colbuf[omp_get_thread_num()];
-      im2col_chunk(in, k, s, p, ho, wo, j0, nj, col);
+      r50_im2col(in, k, s, p, ho, wo, j0, nj, col);
       b = col;
       ldb = nj;
     }

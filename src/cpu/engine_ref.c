@@ -140,6 +140,121 @@ static void ref_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t 
   r50_softmax_cpu(&s->ctx, x, n, c, y);
 }
 
+/* ------------------------------------------------------------------ training */
+
+static r50_status ref_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng,
+                           r50_error *err) {
+  (void)s, (void)err;
+  *eng = *host; /* host memory is this engine's */
+  return R50_OK;
+}
+
+static r50_status ref_sync(r50_engine_state *s, int to_host, int what, r50_error *err) {
+  (void)s, (void)to_host, (void)what, (void)err;
+  return R50_OK;
+}
+
+static r50_status ref_reserve_train(r50_engine_state *s, size_t floats, float **arena,
+                                    r50_error *err) {
+  R50_TRY(r50_cpu_ctx_reserve_arena(&s->ctx, floats, err));
+  *arena = s->ctx.arena;
+  return R50_OK;
+}
+
+static void ref_zero(r50_engine_state *s, float *p, size_t n) {
+  (void)s;
+  memset(p, 0, n * sizeof(float));
+}
+
+static r50_status ref_conv_forward(r50_engine_state *s, const r50_conv_desc *c,
+                                   const float *w, const float *b, const r50_act *x,
+                                   r50_act *z, r50_error *err) {
+  if (!b && !(b = r50_cpu_ctx_zeros(&s->ctx, (size_t)c->cout, err)))
+    return R50_ERR_NOMEM;
+  return r50_conv_cpu(&s->ctx, c, w, b, x, z, NULL, 0, err);
+}
+
+static void ref_bn_forward(r50_engine_state *s, const r50_conv_desc *c,
+                           const r50_bn_args *a, const r50_act *z, r50_act *y,
+                           const r50_act *residual, int relu) {
+  (void)c;
+  r50_bn_forward_cpu(&s->ctx, a, z, y, residual ? residual->data : NULL, relu);
+}
+
+static void ref_bn_backward(r50_engine_state *s, const r50_conv_desc *c,
+                            const r50_bn_args *a, const r50_act *z, const r50_act *dy,
+                            r50_act *dz, float *dgamma, float *dbeta) {
+  (void)c;
+  r50_bn_backward_cpu(&s->ctx, a, z, dy, dz, dgamma, dbeta);
+}
+
+static r50_status ref_conv_backward(r50_engine_state *s, const r50_conv_desc *c,
+                                    const float *w, const r50_act *x, const r50_act *dz,
+                                    r50_act *dx, float *dw, float *db, r50_error *err) {
+  return r50_conv_backward_cpu(&s->ctx, c, w, x, dz, dx, dw, db, err);
+}
+
+static void ref_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
+  r50_relu_mask_cpu(&s->ctx, y, dy);
+}
+
+static void ref_add(r50_engine_state *s, r50_act *acc, const r50_act *g) {
+  r50_add_cpu(&s->ctx, acc, g);
+}
+
+static void ref_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p,
+                                 const r50_act *x, const r50_act *dy, r50_act *dx) {
+  r50_maxpool_backward_cpu(&s->ctx, p, x, dy, dx);
+}
+
+static void ref_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
+  r50_avgpool_backward_cpu(&s->ctx, dy, dx);
+}
+
+static void ref_linear_forward(r50_engine_state *s, const float *x, int64_t n,
+                               int64_t cin, const float *w, const float *b, int64_t cout,
+                               float *y) {
+  r50_linear_cpu(&s->ctx, x, n, cin, w, b, cout, y);
+}
+
+static void ref_linear_backward(r50_engine_state *s, const float *x, const float *dy,
+                                int64_t n, int64_t cin, const float *w, int64_t cout,
+                                float *dx, float *dw, float *db) {
+  r50_linear_backward_cpu(&s->ctx, x, dy, n, cin, w, cout, dx, dw, db);
+}
+
+static void ref_softmax_xent(r50_engine_state *s, const float *logits,
+                             const int32_t *labels, int64_t n, int64_t c, double scale,
+                             double *loss, int64_t *correct, int64_t *valid,
+                             float *dlogits) {
+  r50_softmax_xent_cpu(&s->ctx, logits, labels, n, c, scale, loss, correct, valid,
+                       dlogits);
+}
+
+static void ref_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n,
+                             double lr, double momentum, double weight_decay) {
+  r50_momentum_sgd_cpu(&s->ctx, p, g, v, n, lr, momentum, weight_decay);
+}
+
+static const r50_engine_train reference_train = {
+    .bind = ref_bind,
+    .sync = ref_sync,
+    .reserve = ref_reserve_train,
+    .zero = ref_zero,
+    .conv_forward = ref_conv_forward,
+    .bn_forward = ref_bn_forward,
+    .bn_backward = ref_bn_backward,
+    .conv_backward = ref_conv_backward,
+    .relu_mask = ref_relu_mask,
+    .add = ref_add,
+    .maxpool_backward = ref_maxpool_backward,
+    .avgpool_backward = ref_avgpool_backward,
+    .linear_forward = ref_linear_forward,
+    .linear_backward = ref_linear_backward,
+    .softmax_xent = ref_softmax_xent,
+    .momentum_sgd = ref_momentum_sgd,
+};
+
 static const r50_engine reference = {
     .name = "reference",
     .create = ref_create,
@@ -157,7 +272,7 @@ static const r50_engine reference = {
     .avgpool = ref_avgpool,
     .linear = ref_linear,
     .softmax = ref_softmax,
-    .train = NULL,
+    .train = &reference_train,
 };
 
 const r50_engine *r50_engine_reference(void) {

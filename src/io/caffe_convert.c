@@ -285,7 +285,7 @@ r50_status r50_load_caffemodel(r50_model *m, const char *path, r50_error *err) {
     t.m = m;
     r50_status applied = run_transfer(&t);
     R50_ASSERT(applied == R50_OK); /* the same walk just passed its checks */
-    s = r50_model_sync(m, err);
+    r50_model_touch(m);
   }
   r50_caffe_net_free(&cn);
   return s;

@@ -140,7 +140,7 @@ r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
     memcpy(m->params, params, (size_t)net->n_param_floats * sizeof(float));
     memcpy(m->persistent, persistent, (size_t)net->n_persistent_floats * sizeof(float));
     memcpy(m->ints, ints, (size_t)net->n_persistent_ints * sizeof(int64_t));
-    s = r50_model_sync(m, err);
+    r50_model_touch(m);
   }
   free(params);
   free(persistent);

@@ -1,0 +1,74 @@
+/*
+ * optimizer.c — Chainer's MomentumSGD with its WeightDecay hook, over the model's
+ * parameter slab: one velocity slab of the same layout, one update call per
+ * parameter whose update is enabled (the engine does the arithmetic in its memory).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+struct r50_optimizer {
+  r50_model *m;
+  double lr, momentum, weight_decay;
+  float *velocity; /* (n_param_floats), zero at start as Chainer's */
+};
+
+r50_optimizer *r50_momentum_sgd_new(r50_model *m, double lr, double momentum,
+                                    double weight_decay, r50_error *err) {
+  if (!m->engine || !m->engine->train) {
+    r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train", r50_model_engine(m));
+    return NULL;
+  }
+  r50_optimizer *o = calloc(1, sizeof *o);
+  if (o)
+    o->velocity = calloc((size_t)(m->net.n_param_floats ? m->net.n_param_floats : 1),
+                         sizeof(float));
+  if (!o || !o->velocity) {
+    free(o);
+    r50_fail(err, R50_ERR_NOMEM, "out of memory for the optimizer state");
+    return NULL;
+  }
+  *o = (r50_optimizer){m, lr, momentum, weight_decay, o->velocity};
+  return o;
+}
+
+void r50_optimizer_set_lr(r50_optimizer *o, double lr) {
+  o->lr = lr;
+}
+
+double r50_optimizer_lr(const r50_optimizer *o) {
+  return o->lr;
+}
+
+float *r50_optimizer_state(r50_optimizer *o, int64_t *n) {
+  *n = o->m->net.n_param_floats;
+  return o->velocity;
+}
+
+r50_status r50_optimizer_update(r50_optimizer *o, r50_error *err) {
+  r50_model *m = o->m;
+  if (!m->grads)
+    return r50_fail(err, R50_ERR_ARG,
+                    "optimizer update without gradients (r50_cleargrads, "
+                    "r50_backward first)");
+  const r50_engine_train *tr = m->engine->train;
+  for (int i = 0; i < m->net.n_params; i++) {
+    const r50_param_desc *d = &m->net.params[i];
+    if (d->kind != R50_PARAM || !m->update[i])
+      continue;
+    tr->momentum_sgd(m->es, m->params + d->offset, m->grads + d->offset,
+                     o->velocity + d->offset, (size_t)d->numel, o->lr, o->momentum,
+                     o->weight_decay);
+  }
+  r50_model_touch(m);
+  return R50_OK;
+}
+
+void r50_optimizer_free(r50_optimizer *o) {
+  if (!o)
+    return;
+  free(o->velocity);
+  free(o);
+}
