@@ -9,5 +9,6 @@ int cli_bench(int argc, char **argv);
 int cli_extract(int argc, char **argv);
 int cli_predict(int argc, char **argv);
 int cli_convert(int argc, char **argv);
+int cli_finetune(int argc, char **argv);
 
 #endif

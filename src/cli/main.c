@@ -20,6 +20,7 @@ static const command commands[] = {
     {"bench", cli_bench, "time forward passes on random input"},
     {"extract", cli_extract, "features of a dataset into one HDF5 file (mpirun-ready)"},
     {"predict", cli_predict, "top classes of every image of a dataset"},
+    {"finetune", cli_finetune, "fine-tune on a labelled dataset (mpirun-ready)"},
     {"convert", cli_convert, "convert an MSRA ResNet caffemodel to a Chainer npz"},
 };
 

@@ -1,7 +1,9 @@
 /*
- * prefetch.c — one producer thread, a FIFO of row ranges, and a ring of `depth + 1`
- * batch buffers: the producer fills free buffers in order, the consumer pops them in
- * the same order, so rows come back in the order they were pushed.
+ * prefetch.c — one producer thread, a FIFO of pushed work (row ranges, cut into
+ * batches, or listed batches), and a ring of `depth + 1` batch buffers: the producer
+ * fills free buffers in order, the consumer pops them in the same order, so rows come
+ * back in the order they were pushed. Listed work keeps its own positions in the FIFO
+ * (row0 numbers items then, not rows).
  */
 #include "prefetch.h"
 
@@ -13,8 +15,12 @@
 #include "error.h"
 #include "image.h"
 
+/* Pushed work: rows [row0, row0 + n) cut into batches, or (rows != NULL) one batch of
+ * the n listed rows of `epoch`. */
 typedef struct range {
   int64_t row0, n;
+  int64_t *rows;
+  int64_t epoch;
 } range;
 
 struct r50_prefetch {
@@ -25,7 +31,8 @@ struct r50_prefetch {
   pthread_cond_t cv;
   range *ranges;                                      /* FIFO of pushed ranges */
   int64_t n_ranges, cap_ranges, next_range, next_row; /* producer position */
-  r50_batch *bufs;                                    /* ring of nbuf batches */
+  r50_batch *bufs; /* ring of nbuf batches */
+  float *full;     /* (3, h, w): a prepared image before its crop */
   int nbuf;
   int64_t produced, consumed, released; /* counts of batches */
   int closed, stop;
@@ -43,24 +50,38 @@ static void cause_first(const char *msg, const char *name, char *out, size_t cap
   r50_utf8_copy(out, cap, buf);
 }
 
-static void prepare_row(r50_prefetch *p, r50_batch *b, int i) {
+/* Output width and height of a prepared row. */
+static int out_w(const r50_prefetch_opts *o) {
+  return o->augment.crop ? o->augment.crop : o->w;
+}
+
+static int out_h(const r50_prefetch_opts *o) {
+  return o->augment.crop ? o->augment.crop : o->h;
+}
+
+static void prepare_row(r50_prefetch *p, r50_batch *b, int i, int64_t epoch) {
   char path[4096];
-  const int64_t row = b->row0 + i;
+  const int64_t row = b->rows[i];
   const char *name = p->ds->paths[row];
-  const size_t per = (size_t)3 * (size_t)p->o.w * (size_t)p->o.h;
+  const size_t per = (size_t)3 * (size_t)out_w(&p->o) * (size_t)out_h(&p->o);
   float *dst = b->x + (size_t)i * per;
+  float *full = p->o.augment.crop ? p->full : dst;
   r50_dataset_path(p->ds, row, path, sizeof path);
   r50_image img = {0};
   r50_error err = {0};
   r50_status s = r50_image_load_named(path, name, &p->o.decode, &img, &err);
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
-    s = r50_fail(
-        &err, R50_ERR_FORMAT,
-        "%s: %dx%d, but with --size none every image must be %dx%d like the first", name,
-        img.width, img.height, p->o.w, p->o.h);
+    s = r50_fail(&err, R50_ERR_FORMAT,
+                 "%s: %dx%d, but with --size none every image must be %dx%d like the first",
+                 name, img.width, img.height, p->o.w, p->o.h);
   if (s == R50_OK)
-    s = r50_prepare(&img, p->o.w, p->o.h, dst, &err);
+    s = r50_prepare(&img, p->o.w, p->o.h, full, &err);
   r50_image_free(&img);
+  if (s == R50_OK && p->o.augment.crop) {
+    int y0, x0, mirror;
+    r50_augment_window(&p->o.augment, epoch, row, p->o.w, p->o.h, &y0, &x0, &mirror);
+    r50_crop_chw(full, p->o.w, p->o.h, y0, x0, p->o.augment.crop, mirror, dst);
+  }
   b->status[i] = s == R50_OK ? 1 : -1;
   b->errors[i][0] = 0;
   if (s != R50_OK) {
@@ -69,20 +90,34 @@ static void prepare_row(r50_prefetch *p, r50_batch *b, int i) {
   }
 }
 
-/* Under the lock: the next [row0, n) batch to produce, or 0 if none yet. */
-static int next_batch(r50_prefetch *p, int64_t *row0, int *n) {
+/* Under the lock: the next batch to produce into b (rows, n, epoch), or 0 if none
+ * yet. */
+static int next_batch(r50_prefetch *p, r50_batch *b, int64_t *epoch) {
   while (p->next_range < p->n_ranges) {
     range *r = &p->ranges[p->next_range];
     int64_t left = r->row0 + r->n - p->next_row;
+    if (r->rows && left > 0) { /* a listed batch: all of it */
+      memcpy(b->rows, r->rows, (size_t)r->n * sizeof *b->rows);
+      b->n = (int)r->n;
+      b->row0 = r->rows[0];
+      *epoch = r->epoch;
+      p->next_row = r->row0 + r->n;
+      return 1;
+    }
     if (left <= 0) {
+      free(r->rows);
+      r->rows = NULL;
       p->next_range++;
       if (p->next_range < p->n_ranges)
         p->next_row = p->ranges[p->next_range].row0;
       continue;
     }
-    *row0 = p->next_row;
-    *n = left < p->o.batch ? (int)left : p->o.batch;
-    p->next_row += *n;
+    b->row0 = p->next_row;
+    b->n = left < p->o.batch ? (int)left : p->o.batch;
+    for (int i = 0; i < b->n; i++)
+      b->rows[i] = b->row0 + i;
+    *epoch = r->epoch;
+    p->next_row += b->n;
     return 1;
   }
   return 0;
@@ -92,10 +127,12 @@ static void *producer(void *arg) {
   r50_prefetch *p = arg;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    int64_t row0 = 0;
-    int n = 0, have = 0;
+    int have = 0;
+    int64_t epoch = 0;
+    r50_batch *b = NULL;
     while (!p->stop) {
-      if (p->produced - p->released < p->nbuf && next_batch(p, &row0, &n)) {
+      b = &p->bufs[p->produced % p->nbuf];
+      if (p->produced - p->released < p->nbuf && next_batch(p, b, &epoch)) {
         have = 1;
         break;
       }
@@ -105,12 +142,9 @@ static void *producer(void *arg) {
     }
     if (!have)
       break;
-    r50_batch *b = &p->bufs[p->produced % p->nbuf];
     pthread_mutex_unlock(&p->mu);
-    b->row0 = row0;
-    b->n = n;
-    for (int i = 0; i < n; i++)
-      prepare_row(p, b, i);
+    for (int i = 0; i < b->n; i++)
+      prepare_row(p, b, i, epoch);
     pthread_mutex_lock(&p->mu);
     p->produced++;
     pthread_cond_broadcast(&p->cv);
@@ -125,15 +159,18 @@ static void *producer(void *arg) {
 static void free_bufs(r50_prefetch *p) {
   for (int i = 0; p->bufs && i < p->nbuf; i++) {
     free(p->bufs[i].x);
+    free(p->bufs[i].rows);
     free(p->bufs[i].status);
     free(p->bufs[i].errors);
   }
   free(p->bufs);
+  free(p->full);
 }
 
 r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
                             r50_prefetch **out, r50_error *err) {
   R50_ASSERT(o->batch >= 1 && o->w > 0 && o->h > 0);
+  R50_ASSERT(o->augment.crop <= o->w && o->augment.crop <= o->h);
   r50_prefetch *p = calloc(1, sizeof *p);
   if (!p)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
@@ -141,12 +178,18 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
   p->o = *o;
   p->nbuf = (o->depth > 0 ? o->depth : 1) + 1;
   p->bufs = calloc((size_t)p->nbuf, sizeof *p->bufs);
-  size_t per = (size_t)3 * (size_t)o->w * (size_t)o->h;
+  size_t per = (size_t)3 * (size_t)out_w(o) * (size_t)out_h(o);
+  if (o->augment.crop && !(p->full = malloc((size_t)3 * o->w * o->h * sizeof(float)))) {
+    free(p->bufs);
+    free(p);
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  }
   for (int i = 0; p->bufs && i < p->nbuf; i++) {
     p->bufs[i].x = malloc((size_t)o->batch * per * sizeof(float));
+    p->bufs[i].rows = malloc((size_t)o->batch * sizeof(int64_t));
     p->bufs[i].status = malloc((size_t)o->batch);
     p->bufs[i].errors = malloc((size_t)o->batch * R50_ERROR_LEN);
-    if (!p->bufs[i].x || !p->bufs[i].status || !p->bufs[i].errors)
+    if (!p->bufs[i].x || !p->bufs[i].rows || !p->bufs[i].status || !p->bufs[i].errors)
       break;
     if (i == p->nbuf - 1) {
       pthread_mutex_init(&p->mu, NULL);
@@ -164,24 +207,46 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
                   "out of memory for %d prepared batches of %d images", nbuf, o->batch);
 }
 
-r50_status r50_prefetch_push(r50_prefetch *p, int64_t row0, int64_t n, r50_error *err) {
-  pthread_mutex_lock(&p->mu);
+/* Under the lock: appends a work item. */
+static r50_status push_item(r50_prefetch *p, range item, r50_error *err) {
   if (p->n_ranges == p->cap_ranges) {
     int64_t cap = p->cap_ranges ? 2 * p->cap_ranges : 64;
     range *r = realloc(p->ranges, (size_t)cap * sizeof *r);
-    if (!r) {
-      pthread_mutex_unlock(&p->mu);
+    if (!r)
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
-    }
     p->ranges = r;
     p->cap_ranges = cap;
   }
   if (p->next_range == p->n_ranges)
-    p->next_row = row0;
-  p->ranges[p->n_ranges++] = (range){row0, n};
+    p->next_row = item.row0;
+  p->ranges[p->n_ranges++] = item;
   pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
   return R50_OK;
+}
+
+r50_status r50_prefetch_push(r50_prefetch *p, int64_t row0, int64_t n, r50_error *err) {
+  pthread_mutex_lock(&p->mu);
+  r50_status s = push_item(p, (range){row0, n, NULL, 0}, err);
+  pthread_mutex_unlock(&p->mu);
+  return s;
+}
+
+r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n, int64_t epoch,
+                                  r50_error *err) {
+  R50_ASSERT(n >= 1 && n <= p->o.batch);
+  int64_t *copy = malloc((size_t)n * sizeof *copy);
+  if (!copy)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  memcpy(copy, rows, (size_t)n * sizeof *copy);
+  pthread_mutex_lock(&p->mu);
+  /* row0 counts items, not rows, for listed batches: any increasing origin works */
+  int64_t origin = p->n_ranges ? p->ranges[p->n_ranges - 1].row0 + p->ranges[p->n_ranges - 1].n
+                               : 0;
+  r50_status s = push_item(p, (range){origin, n, copy, epoch}, err);
+  pthread_mutex_unlock(&p->mu);
+  if (s != R50_OK)
+    free(copy);
+  return s;
 }
 
 void r50_prefetch_close(r50_prefetch *p) {
@@ -221,6 +286,8 @@ void r50_prefetch_free(r50_prefetch *p) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free_bufs(p);
+  for (int64_t i = 0; i < p->n_ranges; i++)
+    free(p->ranges[i].rows);
   free(p->ranges);
   free(p);
 }

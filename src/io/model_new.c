@@ -31,7 +31,8 @@ r50_model *r50_model_new(const r50_config *cfg, r50_error *err) {
   if (select_engine(cfg, &engine, err) != R50_OK)
     return NULL;
   r50_model *m = r50_model_create(cfg, engine, cfg->pretrained == NULL, err);
-  if (m && cfg->pretrained && r50_load_pretrained(m, cfg->pretrained, err) != R50_OK) {
+  if (m && cfg->pretrained &&
+      r50_load_pretrained(m, cfg->pretrained, 0, NULL, err) != R50_OK) {
     r50_model_free(m);
     return NULL;
   }

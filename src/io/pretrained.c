@@ -78,15 +78,31 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= k && !strcmp(s + n - k, suffix);
 }
 
-r50_status r50_load_pretrained(r50_model *m, const char *pretrained, r50_error *err) {
+static r50_status load_auto(r50_model *m, int fc6_may_differ, int *fc6_loaded,
+                            r50_error *err);
+
+r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may_differ,
+                               int *fc6_loaded, r50_error *err) {
+  if (fc6_loaded)
+    *fc6_loaded = 1;
   if (!strcmp(pretrained, "auto"))
-    return r50_load_auto(m, err);
-  if (ends_with(pretrained, ".caffemodel"))
+    return load_auto(m, fc6_may_differ, fc6_loaded, err);
+  if (ends_with(pretrained, ".caffemodel")) {
+    if (m->net.n_classes != 1000)
+      return r50_fail(err, R50_ERR_UNSUPPORTED,
+                      "%s: a caffemodel has 1000 classes; for %d, convert it to an npz first "
+                      "(r50worker convert)",
+                      pretrained, m->net.n_classes);
     return r50_load_caffemodel(m, pretrained, err);
-  return r50_load_npz(m, pretrained, err);
+  }
+  return r50_load_npz_into(m, pretrained, fc6_may_differ, fc6_loaded, err);
 }
 
-r50_status r50_load_auto(r50_model *m, r50_error *err) {
+/* Loads the npz at r50_auto_model_path into m, first converting the caffemodel in the
+ * same folder when only that exists (once across processes). Neither present is
+ * R50_ERR_NOT_FOUND with a message saying where to get and put the weights. */
+static r50_status load_auto(r50_model *m, int fc6_may_differ, int *fc6_loaded,
+                            r50_error *err) {
   char npz[4096], caffemodel[4200], lock[4200];
   r50_auto_model_path(m->net.arch, npz, sizeof npz);
   if (!is_file(npz)) {
@@ -99,11 +115,11 @@ r50_status r50_load_auto(r50_model *m, r50_error *err) {
     if (fd < 0) {
       r50_log(R50_LOG_WARN, "cannot create %s (%s): loading %s without caching the npz",
               lock, strerror(errno), caffemodel);
-      return r50_load_caffemodel(m, caffemodel, err);
+      return r50_load_pretrained(m, caffemodel, fc6_may_differ, fc6_loaded, err);
     }
     r50_status s = convert_locked(fd, lock, caffemodel, npz, m->net.arch, err);
     close(fd); /* releases the lock */
     R50_TRY(s);
   }
-  return r50_load_npz(m, npz, err);
+  return r50_load_npz_into(m, npz, fc6_may_differ, fc6_loaded, err);
 }

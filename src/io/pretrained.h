@@ -9,12 +9,15 @@
 #include "r50.h"
 
 /* Loads `pretrained` ("auto", a path ending in .caffemodel, or an npz path) into m;
- * strict and atomic as r50_load_npz. */
-r50_status r50_load_pretrained(r50_model *m, const char *pretrained, r50_error *err);
+ * strict and atomic as r50_load_npz. With fc6_may_differ, an fc6 of another class
+ * count in the file is not loaded (m keeps its own) and *fc6_loaded says so. */
+r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may_differ,
+                               int *fc6_loaded, r50_error *err);
 
-/* Loads the npz at r50_auto_model_path into m, first converting the caffemodel in the
- * same folder when only that exists (once across processes). Neither present is
- * R50_ERR_NOT_FOUND with a message saying where to get and put the weights. */
-r50_status r50_load_auto(r50_model *m, r50_error *err);
+/* r50_load_npz, with fc6_may_differ as above. */
+r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
+                             int *fc6_loaded, r50_error *err);
+
+
 
 #endif

@@ -95,22 +95,46 @@ static r50_status check_no_extra_keys(npz_reader *r, const char *path, const r50
   return R50_OK;
 }
 
+/* With fc6_may_differ: whether the file's fc6 has another shape than the model's
+ * (another class count), in which case fc6 is not loaded. */
+static int fc6_differs(npz_reader *r, const r50_net *net, int fc6_may_differ) {
+  if (!fc6_may_differ)
+    return 0;
+  for (int j = 0; j < 2; j++) {
+    const r50_param_desc *d = &net->params[j ? net->fc_b : net->fc_w];
+    int i = r50_npz_find(r, d->name);
+    npz_array_info info;
+    if (i < 0 || r50_npz_info(r, i, &info, NULL) != R50_OK)
+      return 0; /* missing or damaged: the strict check says so */
+    if (info.ndim != d->ndim || info.shape[0] != d->shape[0])
+      return 1;
+  }
+  return 0;
+}
+
+static int skipped(const r50_net *net, int i, int skip_fc6) {
+  return skip_fc6 && (i == net->fc_w || i == net->fc_b);
+}
+
 /* Every key, shape and dtype, before any data is read or memory taken for it. */
 static r50_status check_all(npz_reader *r, const char *path, const r50_net *net,
-                            r50_error *err) {
+                            int skip_fc6, r50_error *err) {
   R50_TRY(check_no_extra_keys(r, path, net, err));
   for (int i = 0; i < net->n_params; i++) {
     int index;
     npz_array_info info;
-    R50_TRY(find_member(r, path, &net->params[i], &index, &info, err));
+    if (!skipped(net, i, skip_fc6))
+      R50_TRY(find_member(r, path, &net->params[i], &index, &info, err));
   }
   return R50_OK;
 }
 
-static r50_status load_all(npz_reader *r, const char *path, const r50_net *net,
+static r50_status load_all(npz_reader *r, const char *path, const r50_net *net, int skip_fc6,
                            float *params, float *persistent, int64_t *ints,
                            r50_error *err) {
   for (int i = 0; i < net->n_params; i++) {
+    if (skipped(net, i, skip_fc6))
+      continue;
     const r50_param_desc *d = &net->params[i];
     float *dst = d->kind == R50_PARAM ? params + d->offset : persistent + d->offset;
     R50_TRY(read_member(r, path, d, dst, ints + d->offset, err));
@@ -118,11 +142,15 @@ static r50_status load_all(npz_reader *r, const char *path, const r50_net *net,
   return R50_OK;
 }
 
-r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
+r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
+                             int *fc6_loaded, r50_error *err) {
   const r50_net *net = &m->net;
   npz_reader *r;
   R50_TRY(r50_npz_open(path, &r, err));
-  r50_status checked = check_all(r, path, net, err);
+  const int skip_fc6 = fc6_differs(r, net, fc6_may_differ);
+  if (fc6_loaded)
+    *fc6_loaded = !skip_fc6;
+  r50_status checked = check_all(r, path, net, skip_fc6, err);
   if (checked != R50_OK) {
     r50_npz_close(r);
     return checked;
@@ -131,10 +159,13 @@ r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
   float *persistent = malloc((size_t)net->n_persistent_floats * sizeof(float));
   int64_t *ints = malloc((size_t)net->n_persistent_ints * sizeof(int64_t));
   r50_status s;
-  if (!params || !persistent || !ints)
+  if (!params || !persistent || !ints) {
     s = r50_fail(err, R50_ERR_NOMEM, "%s: out of memory loading parameters", path);
-  else
-    s = load_all(r, path, net, params, persistent, ints, err);
+  } else {
+    /* what is not loaded keeps the model's values */
+    memcpy(params, m->params, (size_t)net->n_param_floats * sizeof(float));
+    s = load_all(r, path, net, skip_fc6, params, persistent, ints, err);
+  }
   r50_npz_close(r);
   if (s == R50_OK) {
     memcpy(m->params, params, (size_t)net->n_param_floats * sizeof(float));
@@ -146,4 +177,8 @@ r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
   free(persistent);
   free(ints);
   return s;
+}
+
+r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
+  return r50_load_npz_into(m, path, 0, NULL, err);
 }

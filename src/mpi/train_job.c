@@ -1,0 +1,620 @@
+/*
+ * train_job.c — the fine-tuning job on every rank (train_job.h).
+ *
+ * Rules:
+ * - Every rank holds the same parameters at every step: rank 0's are broadcast at the
+ *   start (copyparams), gradients are summed over ranks (grad_sync) after each rank
+ *   scaled its loss by its share of the step's images, and every rank applies the same
+ *   update. BN running averages are averaged over ranks before each evaluation and
+ *   checkpoint.
+ * - The data order is a function of (seed, epoch) only, cut into global batches of
+ *   batch x ranks; rank r takes its slice. Crops and flips are a function of (seed,
+ *   epoch, row). A checkpoint stores (epoch, position, iteration), so a resumed run,
+ *   on any number of ranks, continues where the stopped one was; on the same number
+ *   it gives the same parameters bit for bit.
+ * - Every step starts with one allreduce of counts and flags: an error or a stop
+ *   request on any rank is known to all at the same step, and the job ends together.
+ */
+#include "train_job.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "clock.h"
+#include "error.h"
+#include "grad_sync.h"
+#include "output_lock.h"
+#include "prefetch.h"
+#include "pretrained.h"
+#include "report.h"
+#include "rng.h"
+#include "schedule.h"
+#include "share_list.h"
+
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig) {
+  if (!g_signal)
+    g_signal = sig;
+}
+
+static void install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+typedef struct trainer {
+  const r50_dist *d;
+  const r50_train_job *job;
+  r50_dataset train, val;
+  int have_val;
+  r50_model *model;
+  r50_optimizer *opt;
+  r50_schedule sched;
+  r50_grad_sync sync;
+  r50_output_lock lock;
+  r50_report *report;  /* rank 0 */
+  r50_loop_state st;
+  int classes;
+  int64_t last_eval;   /* the iteration of the last evaluation (-1: none) */
+  int64_t *order;      /* (train.n) this epoch's order */
+  int64_t order_epoch;
+  int64_t total_steps; /* 0: epochs decide */
+  double total_epochs;
+  float *x;            /* (batch, 3, crop, crop) compacted images */
+  int32_t *labels;     /* (batch) */
+  double start_s, last_log_s;
+  /* since the last log record */
+  double log_loss, log_n, log_correct;
+  int64_t log_steps, skipped;
+} trainer;
+
+/* ------------------------------------------------------------------ set-up */
+
+static r50_status make_dir(const char *path, r50_error *err) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+      *p = '/';
+    }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+  return R50_OK;
+}
+
+/* A run already lives in RUN_DIR (a checkpoint, a final model or a log): a new run
+ * there would overwrite it, so it is refused unless --resume continues it. */
+static r50_status check_fresh_dir(const char *out, r50_error *err) {
+  static const char *const used[] = {"checkpoints", "model.npz", "log.jsonl"};
+  for (size_t i = 0; i < sizeof used / sizeof *used; i++) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", out, used[i]);
+    if (lstat(path, &sb) == 0)
+      return r50_fail(err, R50_ERR_ARG,
+                      "%s already holds a run (%s): continue it with --resume, or choose "
+                      "another --out",
+                      out, used[i]);
+  }
+  return R50_OK;
+}
+
+/* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
+ * every label must be below it. */
+static r50_status count_classes(trainer *t, r50_error *err) {
+  const r50_dataset *ds = &t->train;
+  int k = t->job->classes;
+  int32_t maxl = -1;
+  for (int64_t i = 0; i < ds->n; i++)
+    maxl = ds->labels[i] > maxl ? ds->labels[i] : maxl;
+  if (k <= 0)
+    k = ds->n_classes > 0 ? ds->n_classes : maxl + 1;
+  if (k <= 0)
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "%s has no labels: fine-tuning needs class subfolders or 'path label' "
+                    "lines",
+                    t->job->train);
+  for (int pass = 0; pass < 1 + t->have_val; pass++) {
+    const r50_dataset *s = pass ? &t->val : ds;
+    for (int64_t i = 0; i < s->n; i++)
+      if (s->labels[i] >= k)
+        return r50_fail(err, R50_ERR_ARG,
+                        "%s: row %lld (%s) has label %d, but there are %d classes (--classes)",
+                        pass ? t->job->val : t->job->train, (long long)i, s->paths[i],
+                        s->labels[i], k);
+  }
+  t->classes = k;
+  return R50_OK;
+}
+
+/* conv1 and bn1, then res2..res5: --freeze LAYER disables the update of all up to it. */
+static r50_status freeze(trainer *t, r50_error *err) {
+  const char *layer = t->job->freeze;
+  if (!layer)
+    return R50_OK;
+  static const char *const order[] = {"conv1", "res2", "res3", "res4", "res5"};
+  int upto = -1;
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(order[i], layer))
+      upto = i;
+  if (upto < 0)
+    return r50_fail(err, R50_ERR_ARG, "--freeze %s: want conv1, res2, res3, res4 or res5",
+                    layer);
+  r50_disable_update(t->model, "conv1");
+  r50_disable_update(t->model, "bn1");
+  for (int i = 1; i <= upto; i++)
+    r50_disable_update(t->model, order[i]);
+  if (t->d->rank == 0)
+    r50_log(R50_LOG_INFO, "--freeze %s: conv1 to %s are not updated", layer, layer);
+  return R50_OK;
+}
+
+static r50_status broadcast_model(trainer *t, r50_error *err) {
+  int64_t np, nq;
+  float *p = r50_params_slab(t->model, &np), *q = r50_persistent_slab(t->model, &nq);
+  for (int64_t off = 0; off < np; off += 1 << 28)
+    R50_MPI_CHECK(t->d,
+                  MPI_Bcast(p + off, (int)(np - off < (1 << 28) ? np - off : 1 << 28), MPI_FLOAT,
+                            0, t->d->comm),
+                  err);
+  R50_MPI_CHECK(t->d, MPI_Bcast(q, (int)nq, MPI_FLOAT, 0, t->d->comm), err);
+  return r50_params_changed(t->model, err);
+}
+
+static r50_status make_model(trainer *t, r50_error *err) {
+  const r50_train_job *j = t->job;
+  r50_config cfg = j->model;
+  cfg.n_classes = t->classes;
+  const char *pretrained = cfg.pretrained;
+  cfg.pretrained = NULL; /* random first: fc6 keeps Chainer's init if the file's differs */
+  t->model = r50_model_new(&cfg, err);
+  if (!t->model)
+    return err->status;
+  if (pretrained && !j->resume) {
+    int fc6_loaded = 1;
+    R50_TRY(r50_load_pretrained(t->model, pretrained, 1, &fc6_loaded, err));
+    if (!fc6_loaded && t->d->rank == 0)
+      r50_log(R50_LOG_INFO, "%s: its fc6 has another class count; fc6 is a new %d-class "
+                            "Linear (LeCunNormal, seed %llu)",
+              pretrained, t->classes, (unsigned long long)cfg.seed);
+  }
+  R50_TRY(freeze(t, err));
+  t->opt = r50_momentum_sgd_new(t->model, j->lr, j->momentum, j->weight_decay, err);
+  if (!t->opt)
+    return err->status;
+  R50_TRY(r50_cleargrads(t->model, err));
+  int64_t n;
+  float *g = r50_grads_slab(t->model, &n);
+  r50_grad_sync_init(&t->sync, t->d, g, n, (int64_t)1 << 22); /* 16 MiB buckets */
+  return R50_OK;
+}
+
+/* --resume: rank 0 reads the newest complete checkpoint; all ranks get its state. */
+static r50_status resume(trainer *t, r50_error *err) {
+  char dir[4400] = "";
+  r50_status s = R50_OK;
+  if (t->d->rank == 0) {
+    s = r50_checkpoint_find(t->job->out, dir, sizeof dir, err);
+    if (s == R50_OK)
+      s = r50_checkpoint_read(dir, t->model, t->opt, &t->st, err);
+  }
+  R50_TRY(r50_dist_agree(t->d, s, err));
+  int64_t v[4] = {t->st.iteration, t->st.epoch, t->st.position, (int64_t)t->st.seed};
+  R50_MPI_CHECK(t->d, MPI_Bcast(v, 4, MPI_INT64_T, 0, t->d->comm), err);
+  t->st.iteration = v[0], t->st.epoch = v[1], t->st.position = v[2], t->st.seed = (uint64_t)v[3];
+  int64_t n;
+  float *vel = r50_optimizer_state(t->opt, &n);
+  R50_MPI_CHECK(t->d, MPI_Bcast(vel, (int)n, MPI_FLOAT, 0, t->d->comm), err);
+  if (t->d->rank == 0)
+    r50_log(R50_LOG_INFO, "--resume: %s (iteration %lld, epoch %lld, %lld images into it)", dir,
+            (long long)t->st.iteration, (long long)t->st.epoch, (long long)t->st.position);
+  return R50_OK;
+}
+
+static r50_status setup(trainer *t, r50_error *err) {
+  const r50_train_job *j = t->job;
+  char lockname[4200];
+  snprintf(lockname, sizeof lockname, "%s/run", j->out);
+  r50_status s = R50_OK;
+  if (t->d->rank == 0 && (s = make_dir(j->out, err)) == R50_OK)
+    s = r50_output_lock_take(lockname, &t->lock, err);
+  if (s == R50_OK && t->d->rank == 0 && !j->resume)
+    s = check_fresh_dir(j->out, err);
+  R50_TRY(r50_dist_agree(t->d, s, err));
+  R50_TRY(r50_dataset_share(t->d, j->train, j->root, &t->train, err));
+  if (j->val) {
+    R50_TRY(r50_dataset_share(t->d, j->val, j->root, &t->val, err));
+    t->have_val = 1;
+  }
+  if (t->train.n == 0)
+    return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
+  R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
+  R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
+  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size};
+  if (j->resume)
+    R50_TRY(resume(t, err));
+  R50_TRY(broadcast_model(t, err));
+  const double per_epoch = (double)t->train.n;
+  t->total_steps = j->steps;
+  t->total_epochs = j->steps > 0 ? (double)j->steps * j->batch * t->d->size / per_epoch
+                                 : (double)j->epochs;
+  t->sched = (r50_schedule){(r50_schedule_kind)r50_schedule_parse(j->schedule), j->lr,
+                            j->warmup_epochs, t->total_epochs};
+  t->order = malloc((size_t)t->train.n * sizeof *t->order);
+  t->x = malloc((size_t)j->batch * 3 * j->crop * j->crop * sizeof *t->x);
+  t->labels = malloc((size_t)j->batch * sizeof *t->labels);
+  t->order_epoch = -1;
+  s = t->order && t->x && t->labels ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  if (s == R50_OK && t->d->rank == 0)
+    s = r50_report_open(j->out, j->resume, &t->report, err);
+  return r50_dist_agree(t->d, s, err);
+}
+
+/* ------------------------------------------------------------------ data order */
+
+static void make_order(trainer *t, int64_t epoch) {
+  if (t->order_epoch == epoch)
+    return;
+  const int64_t n = t->train.n;
+  for (int64_t i = 0; i < n; i++)
+    t->order[i] = i;
+  if (t->job->shuffle) { /* Fisher-Yates from (seed, epoch) */
+    r50_rng r;
+    r50_rng_seed(&r, t->st.seed * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(epoch + 1));
+    for (int64_t i = n - 1; i > 0; i--) {
+      int64_t k = (int64_t)(r50_rng_next(&r) % (uint64_t)(i + 1));
+      int64_t tmp = t->order[i];
+      t->order[i] = t->order[k];
+      t->order[k] = tmp;
+    }
+  }
+  t->order_epoch = epoch;
+}
+
+/* This rank's rows of the global batch at `position` of the epoch's order. */
+static int my_rows(const trainer *t, int64_t position, int64_t *rows) {
+  const int64_t b = t->job->batch, first = position + (int64_t)t->d->rank * b;
+  int n = 0;
+  for (int64_t i = first; i < first + b && i < t->train.n; i++)
+    rows[n++] = t->order[i];
+  return n;
+}
+
+/* ------------------------------------------------------------------ evaluation */
+
+static r50_status average_bn(trainer *t, r50_error *err) {
+  if (t->d->size == 1)
+    return R50_OK;
+  int64_t n;
+  float *q = r50_persistent_slab(t->model, &n);
+  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, q, (int)n, MPI_FLOAT, MPI_SUM, t->d->comm),
+                err);
+  for (int64_t i = 0; i < n; i++)
+    q[i] /= (float)t->d->size;
+  return r50_params_changed(t->model, err);
+}
+
+/* Loss, top-1 and top-5 of one image's logits. */
+static void score(const float *z, int c, int label, double *loss, int *top1, int *top5) {
+  int rank = 0;
+  double m = z[0], sum = 0;
+  for (int j = 1; j < c; j++)
+    m = z[j] > m ? z[j] : m;
+  for (int j = 0; j < c; j++) {
+    sum += exp((double)z[j] - m);
+    rank += z[j] > z[label] || (z[j] == z[label] && j < label);
+  }
+  *loss = m + log(sum) - z[label];
+  *top1 = rank == 0;
+  *top5 = rank < 5;
+}
+
+/* Every validation image exactly once: rank r takes rows [r N / size, (r+1) N / size). */
+static r50_status evaluate(trainer *t, r50_error *err) {
+  if (!t->have_val || t->last_eval == t->st.iteration)
+    return R50_OK;
+  t->last_eval = t->st.iteration;
+  R50_TRY(average_bn(t, err));
+  const r50_train_job *j = t->job;
+  const int64_t n = t->val.n, lo = n * t->d->rank / t->d->size,
+                hi = n * (t->d->rank + 1) / t->d->size;
+  double sums[5] = {0}; /* loss, top-1, top-5, counted, failed */
+  r50_status s = R50_OK;
+  if (hi > lo) {
+    r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
+                            .depth = 2, .augment = {j->crop, 0, 0, t->st.seed}};
+    r50_prefetch *p = NULL;
+    s = r50_prefetch_new(&t->val, &po, &p, err);
+    if (s == R50_OK)
+      s = r50_prefetch_push(p, lo, hi - lo, err);
+    if (s == R50_OK)
+      r50_prefetch_close(p);
+    const size_t per = (size_t)3 * j->crop * j->crop;
+    const char *layers[] = {"fc6"};
+    for (r50_batch *b; s == R50_OK && (b = r50_prefetch_pop(p));) {
+      int k = 0;
+      for (int i = 0; i < b->n; i++) {
+        if (b->status[i] != 1 || t->val.labels[b->rows[i]] < 0) {
+          sums[4] += b->status[i] != 1;
+          continue;
+        }
+        memcpy(t->x + (size_t)k * per, b->x + (size_t)i * per, per * sizeof(float));
+        t->labels[k++] = t->val.labels[b->rows[i]];
+      }
+      r50_prefetch_release(p, b);
+      if (!k)
+        continue;
+      r50_tensor x = {t->x, 4, {k, 3, j->crop, j->crop}, 0}, out;
+      if ((s = r50_forward(t->model, &x, layers, 1, &out, err)) != R50_OK)
+        break;
+      const int c = (int)out.shape[1];
+      for (int i = 0; i < k; i++) {
+        double loss;
+        int top1, top5;
+        score(out.data + (size_t)i * c, c, t->labels[i], &loss, &top1, &top5);
+        sums[0] += loss, sums[1] += top1, sums[2] += top5, sums[3] += 1;
+      }
+      r50_tensor_free(&out);
+    }
+    if (p)
+      r50_prefetch_free(p);
+  }
+  R50_TRY(r50_dist_agree(t->d, s, err));
+  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
+  const double cnt = sums[3] > 0 ? sums[3] : 1;
+  if (t->d->rank == 0) {
+    r50_log(R50_LOG_INFO,
+            "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f images%s",
+            (long long)t->st.epoch, sums[0] / cnt, sums[1] / cnt, sums[2] / cnt, sums[3],
+            sums[4] > 0 ? " (some unreadable: skipped)" : "");
+    r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt,
+                          sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3],
+                          r50_now_s() - t->start_s);
+  }
+  return R50_OK;
+}
+
+static r50_status checkpoint(trainer *t, r50_error *err) {
+  R50_TRY(average_bn(t, err));
+  t->st.world = t->d->size;
+  r50_status s = t->d->rank == 0
+                     ? r50_checkpoint_write(t->job->out, t->model, t->opt, &t->st, t->job->keep,
+                                            err)
+                     : R50_OK;
+  R50_TRY(r50_dist_agree(t->d, s, err));
+  if (t->d->rank == 0)
+    r50_log(R50_LOG_INFO, "checkpoint at iteration %lld in %s/checkpoints",
+            (long long)t->st.iteration, t->job->out);
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+/* A log record and a progress line for the iterations since the last one; `epoch`
+ * is the one they belong to (0-based). */
+static void progress(trainer *t, int64_t epoch, double lr, int force) {
+  if (t->d->rank != 0 || !t->log_steps)
+    return;
+  const double now = r50_now_s();
+  const int tty = isatty(2);
+  if (!force && t->log_steps < t->job->log_every && now - t->last_log_s < (tty ? 1.0 : 30.0))
+    return;
+  const double loss = t->log_n > 0 ? t->log_loss / t->log_n : 0;
+  const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
+  r50_report_iteration(t->report, epoch, t->st.iteration, loss, acc, lr, now - t->start_s);
+  const double el = now - t->start_s, done = (double)t->st.iteration;
+  const double total = t->total_steps > 0 ? (double)t->total_steps
+                                          : t->total_epochs * (double)t->train.n /
+                                                ((double)t->job->batch * t->d->size);
+  const double rate = el > 0 ? t->log_n / (now - t->last_log_s) : 0;
+  char line[256];
+  snprintf(line, sizeof line,
+           "epoch %lld iter %lld/%.0f loss %.4f acc %.4f lr %.4g %.1f img/s ETA %.0fs",
+           (long long)epoch + 1, (long long)t->st.iteration, total, loss, acc, lr, rate,
+           done > 0 && total > done ? el / done * (total - done) : 0);
+  if (tty)
+    fprintf(stderr, "\r%s   ", line);
+  else
+    r50_log(R50_LOG_INFO, "%s", line);
+  t->log_loss = t->log_n = t->log_correct = 0;
+  t->log_steps = 0;
+  t->last_log_s = now;
+}
+
+/* One training step at the loop's position; *stop when any rank asked to stop. */
+static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r50_error *err) {
+  const r50_train_job *j = t->job;
+  const size_t per = (size_t)3 * j->crop * j->crop;
+  int k = 0, failed = 0;
+  r50_status s = R50_OK;
+  if (have_batch) {
+    r50_batch *b = r50_prefetch_pop(p);
+    R50_ASSERT(b != NULL);
+    for (int i = 0; i < b->n; i++) {
+      if (b->status[i] != 1) {
+        r50_log(R50_LOG_WARN, "skipped: %s", b->errors[i]);
+        failed++;
+        continue;
+      }
+      memcpy(t->x + (size_t)k * per, b->x + (size_t)i * per, per * sizeof(float));
+      t->labels[k++] = t->train.labels[b->rows[i]];
+    }
+    r50_prefetch_release(p, b);
+  }
+  R50_TRY(r50_cleargrads(t->model, err));
+  r50_step_result res = {0, 0, 0};
+  if (k > 0) {
+    r50_tensor x = {t->x, 4, {k, 3, j->crop, j->crop}, 0};
+    s = r50_forward_train(t->model, &x, t->labels, j->bn_frozen ? R50_BN_FROZEN : R50_BN_TRAIN,
+                          &res, err);
+    if (s == R50_ERR_INTERRUPTED)
+      s = R50_OK, res.counted = 0, k = 0;
+  }
+  /* counts and flags of every rank: the step's images, the stop and error requests */
+  double v[6] = {(double)res.counted, res.loss * (double)res.counted, (double)res.correct,
+                 (double)failed, g_signal ? 1 : 0, s != R50_OK};
+  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
+  if (v[5] > 0)
+    return r50_dist_agree(t->d, s, err);
+  if (v[0] > 0 && !isfinite(v[1])) /* every rank sees the same sums: all stop here */
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "iteration %lld: the loss is %s: training diverged (try a lower --lr, or "
+                    "warm-up with --warmup-epochs); the checkpoints in %s/checkpoints are "
+                    "kept as they were",
+                    (long long)t->st.iteration + 1, isnan(v[1]) ? "NaN" : "infinite", j->out);
+  *stop = v[4] > 0;
+  t->skipped += (int64_t)v[3];
+  if (v[0] > 0) {
+    r50_grad_sync_begin(&t->sync);
+    if (res.counted > 0)
+      s = r50_backward(t->model, (double)res.counted / v[0], r50_grad_sync_ready, &t->sync, err);
+    R50_TRY(r50_dist_agree(t->d, s, err));
+    R50_TRY(r50_grad_sync_end(&t->sync, err));
+    const double progress = ((double)t->st.epoch * t->train.n + t->st.position +
+                             (double)j->batch * t->d->size) /
+                            (double)t->train.n;
+    const double lr = r50_schedule_lr(&t->sched, progress);
+    r50_optimizer_set_lr(t->opt, lr);
+    R50_TRY(r50_optimizer_update(t->opt, err));
+    t->log_loss += v[1], t->log_n += v[0], t->log_correct += v[2];
+  }
+  t->log_steps++;
+  t->st.iteration++;
+  t->st.position += (int64_t)j->batch * t->d->size;
+  return R50_OK;
+}
+
+static int finished(const trainer *t) {
+  return t->total_steps > 0 ? t->st.iteration >= t->total_steps
+                            : t->st.epoch >= t->job->epochs;
+}
+
+/* The epoch from the loop's position on: steps until the epoch ends, the run is done,
+ * or a stop request. */
+static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
+  const r50_train_job *j = t->job;
+  make_order(t, t->st.epoch);
+  r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
+                          .depth = 2, .augment = {j->crop, j->augment, j->augment, t->st.seed}};
+  r50_prefetch *p;
+  R50_TRY(r50_dist_agree(t->d, r50_prefetch_new(&t->train, &po, &p, err), err));
+  int64_t rows[4096];
+  R50_ASSERT(j->batch <= 4096);
+  const int64_t global = (int64_t)j->batch * t->d->size;
+  int64_t queued = t->st.position; /* pushed up to here */
+  r50_status s = R50_OK;
+  int pending = 0; /* batches pushed and not popped */
+  while (s == R50_OK && !*stop && t->st.position < t->train.n && !finished(t)) {
+    while (queued < t->train.n && pending < 3 && s == R50_OK) {
+      int n = my_rows(t, queued, rows);
+      if (n > 0 && (s = r50_prefetch_push_rows(p, rows, n, t->st.epoch, err)) == R50_OK)
+        pending++;
+      queued += global;
+    }
+    if (s != R50_OK)
+      break;
+    int mine = my_rows(t, t->st.position, rows) > 0;
+    s = step(t, p, mine, stop, err);
+    pending -= mine;
+    progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 0);
+    if (s == R50_OK && !*stop && j->checkpoint_every > 0 &&
+        t->st.iteration % j->checkpoint_every == 0)
+      s = checkpoint(t, err);
+  }
+  r50_prefetch_free(p);
+  if (s == R50_OK && t->st.position >= t->train.n) { /* the epoch is over */
+    progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 1);
+    t->st.epoch++;
+    t->st.position = 0;
+    s = evaluate(t, err);
+    if (s == R50_OK && j->checkpoint_every == 0 && !finished(t) && !*stop)
+      s = checkpoint(t, err);
+  }
+  return s;
+}
+
+static void free_trainer(trainer *t) {
+  if (t->d->rank == 0)
+    r50_output_lock_release(&t->lock);
+  r50_report_close(t->report);
+  r50_optimizer_free(t->opt);
+  r50_model_free(t->model);
+  r50_dataset_free(&t->train);
+  r50_dataset_free(&t->val);
+  free(t->order);
+  free(t->x);
+  free(t->labels);
+}
+
+int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
+  trainer t = {.d = d, .job = job, .last_eval = -1};
+  t.lock.fd = -1;
+  r50_error err = {0};
+  install_signal_handlers();
+  t.start_s = t.last_log_s = r50_now_s();
+  r50_status s = setup(&t, &err);
+  if (s == R50_OK && d->rank == 0)
+    r50_log(R50_LOG_INFO,
+            "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d, %s",
+            (int)job->model.arch, (long long)t.train.n, t.classes,
+            t.have_val ? ", validating on " : "", t.have_val ? job->val : "", d->size,
+            d->size == 1 ? "" : "s", job->batch, job->out);
+  int stop = 0;
+  while (s == R50_OK && !stop && !finished(&t))
+    s = run_epoch(&t, &stop, &err);
+  int sig = 0, mine = g_signal;
+  if (s == R50_OK) {
+    int rc = MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
+    if (rc != MPI_SUCCESS)
+      s = r50_mpi_fail(d, rc, "MPI_Allreduce", __FILE__, __LINE__, &err);
+  }
+  progress(&t, t.st.epoch, t.opt ? r50_optimizer_lr(t.opt) : 0, 1);
+  if (s == R50_OK && !stop)
+    s = evaluate(&t, &err); /* the final model, unless the last epoch's end just did */
+  if (s == R50_OK) /* stopped or done: a checkpoint either way */
+    s = checkpoint(&t, &err);
+  if (s == R50_OK && !stop && d->rank == 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.npz", job->out);
+    s = r50_save_npz(t.model, path, &err);
+    if (s == R50_OK)
+      r50_log(R50_LOG_INFO, "done: %lld iterations, %lld epochs%s in %.1f s; model in %s",
+              (long long)t.st.iteration, (long long)t.st.epoch,
+              t.skipped ? " (some images unreadable: skipped)" : "", r50_now_s() - t.start_s,
+              path);
+  }
+  if (s == R50_OK)
+    s = r50_dist_agree(d, s, &err);
+  int code = 0;
+  if (s != R50_OK) {
+    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    code = 1;
+  } else if (stop) {
+    if (d->rank == 0)
+      r50_log(R50_LOG_WARN, "stopped by a signal at iteration %lld: checkpointed; continue "
+                            "with --resume",
+              (long long)t.st.iteration);
+    code = sig == SIGINT ? 130 : 0;
+  }
+  if (t.skipped && d->rank == 0)
+    r50_log(R50_LOG_WARN, "%lld unreadable training images were skipped", (long long)t.skipped);
+  free_trainer(&t);
+  return code;
+}

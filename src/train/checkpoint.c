@@ -1,0 +1,237 @@
+/*
+ * checkpoint.c — writing, finding and reading training checkpoints (checkpoint.h).
+ */
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "npz.h"
+
+#define DONE_TEXT "r50worker checkpoint 1\n"
+
+static r50_status sync_dir(const char *dir, r50_error *err) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return r50_fail(err, R50_ERR_IO, "%s: %s", dir, strerror(errno));
+  int rc = fsync(fd);
+  close(fd);
+  if (rc != 0 && errno != EINVAL)
+    return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", dir, strerror(errno));
+  return R50_OK;
+}
+
+static r50_status mkdir_p(const char *dir, r50_error *err) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+      *p = '/';
+    }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+  return R50_OK;
+}
+
+static void remove_tree(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    char path[4600];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+static int is_complete(const char *dir) {
+  size_t len = strlen(dir) + sizeof "/DONE";
+  char *done = malloc(len);
+  if (!done)
+    return 0;
+  snprintf(done, len, "%s/DONE", dir);
+  FILE *f = fopen(done, "r");
+  free(done);
+  if (!f)
+    return 0;
+  char text[64] = "";
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = 0;
+  return !strcmp(text, DONE_TEXT);
+}
+
+/* The iteration numbers of the complete checkpoints in run_dir/checkpoints, sorted
+ * descending; removes torn ones (temporary folders, or without DONE). */
+static int list_complete(const char *ckpts, int64_t *its, int cap) {
+  DIR *d = opendir(ckpts);
+  if (!d)
+    return 0;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    char path[4600];
+    snprintf(path, sizeof path, "%s/%s", ckpts, e->d_name);
+    long long it;
+    char tail;
+    if (!strncmp(e->d_name, ".tmp-", 5)) {
+      remove_tree(path); /* a checkpoint whose writer was killed */
+    } else if (sscanf(e->d_name, "iter-%lld%c", &it, &tail) == 1) {
+      if (!is_complete(path))
+        remove_tree(path);
+      else if (n < cap)
+        its[n++] = it;
+    }
+  }
+  closedir(d);
+  for (int i = 1; i < n; i++) /* insertion sort, descending */
+    for (int j = i; j > 0 && its[j] > its[j - 1]; j--) {
+      int64_t t = its[j];
+      its[j] = its[j - 1];
+      its[j - 1] = t;
+    }
+  return n;
+}
+
+static r50_status write_state(const char *path, r50_optimizer *o, const r50_loop_state *st,
+                              r50_error *err) {
+  npz_writer *w;
+  R50_TRY(r50_npz_writer_open(path, &w, err));
+  int64_t n;
+  float *v = r50_optimizer_state(o, &n);
+  int64_t shape[1] = {n};
+  int64_t seed = (int64_t)st->seed;
+  double lr = r50_optimizer_lr(o);
+  r50_status s = r50_npz_write(w, "velocity", NPZ_F32, 1, shape, v, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "iteration", NPZ_I64, 0, NULL, &st->iteration, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "epoch", NPZ_I64, 0, NULL, &st->epoch, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "position", NPZ_I64, 0, NULL, &st->position, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "seed", NPZ_I64, 0, NULL, &seed, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "world", NPZ_I64, 0, NULL, &st->world, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "lr", NPZ_F64, 0, NULL, &lr, err);
+  if (s != R50_OK) {
+    r50_npz_writer_abort(w);
+    return s;
+  }
+  return r50_npz_writer_close(w, err);
+}
+
+r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer *o,
+                                const r50_loop_state *st, int keep, r50_error *err) {
+  char ckpts[4096], tmp[4200], final[4200], path[4400];
+  snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
+  R50_TRY(mkdir_p(ckpts, err));
+  snprintf(tmp, sizeof tmp, "%s/.tmp-iter-%08lld", ckpts, (long long)st->iteration);
+  snprintf(final, sizeof final, "%s/iter-%08lld", ckpts, (long long)st->iteration);
+  remove_tree(tmp);
+  if (mkdir(tmp, 0755) != 0)
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+  snprintf(path, sizeof path, "%s/model.npz", tmp);
+  r50_status s = r50_save_npz(m, path, err); /* written, synced, renamed inside tmp */
+  snprintf(path, sizeof path, "%s/state.npz", tmp);
+  if (s == R50_OK)
+    s = write_state(path, o, st, err);
+  snprintf(path, sizeof path, "%s/DONE", tmp);
+  if (s == R50_OK) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(DONE_TEXT);
+    if (fd < 0 || write(fd, DONE_TEXT, len) != (ssize_t)len || fsync(fd) != 0)
+      s = r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+  }
+  if (s == R50_OK)
+    s = sync_dir(tmp, err);
+  if (s == R50_OK) {
+    remove_tree(final); /* a checkpoint of this iteration already there: this one wins */
+    if (rename(tmp, final) != 0)
+      s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+  }
+  if (s == R50_OK)
+    s = sync_dir(ckpts, err);
+  if (s != R50_OK) {
+    remove_tree(tmp);
+    return s;
+  }
+  int64_t its[256];
+  int n = list_complete(ckpts, its, 256);
+  for (int i = keep > 0 ? keep : 1; i < n; i++) {
+    snprintf(path, sizeof path, "%s/iter-%08lld", ckpts, (long long)its[i]);
+    remove_tree(path);
+  }
+  return R50_OK;
+}
+
+r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap, r50_error *err) {
+  char ckpts[4096];
+  snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
+  int64_t its[256];
+  int n = list_complete(ckpts, its, 256);
+  if (n == 0)
+    return r50_fail(err, R50_ERR_NOT_FOUND, "--resume: no complete checkpoint in %s", ckpts);
+  snprintf(dir, cap, "%s/iter-%08lld", ckpts, (long long)its[0]);
+  return R50_OK;
+}
+
+static r50_status read_i64(npz_reader *r, const char *path, const char *key, int64_t *v,
+                           r50_error *err) {
+  int i = r50_npz_find(r, key);
+  npz_array_info info;
+  if (i < 0 || r50_npz_info(r, i, &info, err) != R50_OK || info.dtype != NPZ_I64 ||
+      info.numel != 1)
+    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' missing or not an int64 scalar", path, key);
+  return r50_npz_read(r, i, v, sizeof *v, err);
+}
+
+r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
+                               r50_loop_state *st, r50_error *err) {
+  char path[4600];
+  snprintf(path, sizeof path, "%s/model.npz", dir);
+  R50_TRY(r50_load_npz(m, path, err));
+  snprintf(path, sizeof path, "%s/state.npz", dir);
+  npz_reader *r;
+  R50_TRY(r50_npz_open(path, &r, err));
+  int64_t n, seed = 0;
+  float *v = r50_optimizer_state(o, &n);
+  int i = r50_npz_find(r, "velocity");
+  npz_array_info info;
+  r50_status s = i < 0 ? r50_fail(err, R50_ERR_FORMAT, "%s: no 'velocity'", path)
+                       : r50_npz_info(r, i, &info, err);
+  if (s == R50_OK && (info.dtype != NPZ_F32 || info.numel != n))
+    s = r50_fail(err, R50_ERR_MISMATCH, "%s: 'velocity' has %lld floats, the model %lld", path,
+                 (long long)info.numel, (long long)n);
+  if (s == R50_OK)
+    s = r50_npz_read(r, i, v, (size_t)n * sizeof(float), err);
+  if (s == R50_OK)
+    s = read_i64(r, path, "iteration", &st->iteration, err);
+  if (s == R50_OK)
+    s = read_i64(r, path, "epoch", &st->epoch, err);
+  if (s == R50_OK)
+    s = read_i64(r, path, "position", &st->position, err);
+  if (s == R50_OK)
+    s = read_i64(r, path, "seed", &seed, err);
+  if (s == R50_OK)
+    s = read_i64(r, path, "world", &st->world, err);
+  st->seed = (uint64_t)seed;
+  r50_npz_close(r);
+  return s;
+}

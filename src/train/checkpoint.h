@@ -1,0 +1,38 @@
+/*
+ * checkpoint.h — a training run's checkpoints in RUN_DIR/checkpoints/iter-NNNNNNNN/:
+ * model.npz (Chainer's npz, loadable into a ResNet50Layers whose fc6 is
+ * Linear(2048, K)), state.npz (the velocities and the loop's position) and DONE.
+ *
+ * Rule (llm.c): a checkpoint is written under a temporary name, every file synced,
+ * DONE written last, then renamed into place; only a folder with DONE counts, so a
+ * job killed while writing leaves the previous checkpoint the newest complete one.
+ */
+#ifndef R50_CHECKPOINT_H
+#define R50_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "r50.h"
+
+/* Where the training loop stands. */
+typedef struct r50_loop_state {
+  int64_t iteration; /* steps done */
+  int64_t epoch;     /* epochs done */
+  int64_t position;  /* samples of the current epoch's order consumed */
+  uint64_t seed;     /* of the orders and crops */
+  int64_t world;     /* ranks that wrote it (informational) */
+} r50_loop_state;
+
+/* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
+ * `keep` complete checkpoints and removes the others (and any torn one). */
+r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer *o,
+                                const r50_loop_state *st, int keep, r50_error *err);
+
+/* The newest complete checkpoint's folder into dir; R50_ERR_NOT_FOUND when none. */
+r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap, r50_error *err);
+
+/* Loads a checkpoint folder into m (strict), the optimizer's velocities and st. */
+r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
+                               r50_loop_state *st, r50_error *err);
+
+#endif
