@@ -7,6 +7,10 @@
  * with one single-threaded SGEMM, and applies bias, residual and ReLU while the chunk
  * is still in cache. Rule: the chunking of an image depends only on its own shape, so
  * its results do not change with batch size, position in the batch or thread count.
+ * Training (R50_CONV_BATCH) cuts the whole batch's columns instead, chunks crossing
+ * images, so small images (a 1x1 res5 at 32x32 input) still make wide SGEMMs that read
+ * the weights once per chunk, not once per image: its results depend on the batch
+ * (as BN's batch statistics do anyway), never on the thread count.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -54,7 +58,8 @@ static void epilogue(float *y, int64_t ldy, int64_t cout, int64_t nj, const floa
 
 r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *wf,
                         const float *bf, const r50_act *in, r50_act *out,
-                        const float *residual, int relu, r50_error *err) {
+                        const float *residual, int relu, r50_conv_chunks chunks,
+                        r50_error *err) {
   R50_ASSERT(in->c == c->cin);
   const int k = c->ksize, s = c->stride, p = c->pad;
   const int64_t ho = r50_out_size(in->h, k, s, p, 0),
@@ -63,8 +68,10 @@ r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w
   const int64_t p_img = ho * wo, cols = in->n * p_img, kdim = (int64_t)c->cin * k * k;
   const int direct = k == 1 && s == 1;
   const int threads = ctx->threads;
-  const int64_t cw = chunk_width(p_img), per_img = (p_img + cw - 1) / cw;
-  const int64_t tasks = in->n * per_img;
+  /* per image: chunks of one image's columns; batch: chunks of all of them */
+  const int64_t span = chunks == R50_CONV_BATCH ? cols : p_img;
+  const int64_t cw = chunk_width(span), per_img = (span + cw - 1) / cw;
+  const int64_t tasks = (cols / span) * per_img;
   if (!direct)
     R50_TRY(r50_cpu_ctx_reserve_col(ctx, (size_t)(kdim * cw), err));
   float *y = out->data;
@@ -73,7 +80,7 @@ r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t t = 0; t < tasks; t++) {
     const int64_t img = t / per_img, c0 = (t % per_img) * cw;
-    const int64_t j0 = img * p_img + c0, nj = p_img - c0 < cw ? p_img - c0 : cw;
+    const int64_t j0 = img * span + c0, nj = span - c0 < cw ? span - c0 : cw;
     const float *b = in->data + j0;
     int64_t ldb = cols;
     if (!direct) {

@@ -118,7 +118,7 @@ static r50_status ref_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
   R50_ASSERT(c->id < s->n_convs && s->convs[c->id].w);
   const folded_conv *f = &s->convs[c->id];
   return r50_conv_cpu(&s->ctx, c, f->w, f->w + f->floats - c->cout, in, out,
-                      residual ? residual->data : NULL, relu, err);
+                      residual ? residual->data : NULL, relu, R50_CONV_PER_IMAGE, err);
 }
 
 static void ref_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_act *in,
@@ -171,7 +171,7 @@ static r50_status ref_conv_forward(r50_engine_state *s, const r50_conv_desc *c,
                                    r50_act *z, r50_error *err) {
   if (!b && !(b = r50_cpu_ctx_zeros(&s->ctx, (size_t)c->cout, err)))
     return R50_ERR_NOMEM;
-  return r50_conv_cpu(&s->ctx, c, w, b, x, z, NULL, 0, err);
+  return r50_conv_cpu(&s->ctx, c, w, b, x, z, NULL, 0, R50_CONV_BATCH, err);
 }
 
 static void ref_bn_forward(r50_engine_state *s, const r50_conv_desc *c,

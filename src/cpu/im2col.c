@@ -37,15 +37,15 @@ void r50_im2col(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo,
   }
 }
 
-void r50_col2im_image(const float *col, int64_t img, int k, int s, int p, int64_t ho,
-                      int64_t wo, r50_act *dx) {
-  const int64_t plane = dx->h * dx->w, cstride = dx->n * plane, P = ho * wo;
+void r50_col2im_image(const float *col, int64_t ldcol, int64_t img, int k, int s, int p,
+                      int64_t ho, int64_t wo, r50_act *dx) {
+  const int64_t plane = dx->h * dx->w, cstride = dx->n * plane;
   for (int64_t c = 0; c < dx->c; c++)
     memset(dx->data + c * cstride + img * plane, 0, (size_t)plane * sizeof(float));
   for (int64_t r = 0; r < dx->c * k * k; r++) {
     const int64_t c = r / (k * k), ky = (r / k) % k, kx = r % k;
     float *dst = dx->data + c * cstride + img * plane;
-    const float *src = col + r * P;
+    const float *src = col + r * ldcol;
     for (int64_t oy = 0; oy < ho; oy++) {
       const int64_t iy = oy * s - p + ky;
       if (iy < 0 || iy >= dx->h)

@@ -21,20 +21,26 @@
 /* wf (cout, cin*k*k), bf (cout): the BatchNormalization of p folded into c. */
 void r50_fold_bn(const r50_conv_desc *c, const r50_conv_params *p, float *wf, float *bf);
 
+/* How a convolution's output columns are cut into SGEMMs: within each image (the
+ * batch-invariant inference rule), or across the batch (training; conv_cpu.c). */
+typedef enum { R50_CONV_PER_IMAGE, R50_CONV_BATCH } r50_conv_chunks;
+
 /* out = relu?(conv(in; wf, bf) + residual?). out->data must hold the output; its
  * shape is set here. residual (CNHW, out's shape) may be NULL. */
 r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *wf,
                         const float *bf, const r50_act *in, r50_act *out,
-                        const float *residual, int relu, r50_error *err);
+                        const float *residual, int relu, r50_conv_chunks chunks,
+                        r50_error *err);
 
 /* col (K = in->c*k*k, nj) for output columns [j0, j0+nj) of a k x k / stride s / pad p
  * convolution with output ho x wo per image. */
 void r50_im2col(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo, int64_t j0,
                 int64_t nj, float *col);
-/* Image img's part of dx (CNHW, dims set) from its column gradients col (K, ho*wo):
- * overwritten, then summed over the windows that cover each pixel. */
-void r50_col2im_image(const float *col, int64_t img, int k, int s, int p, int64_t ho,
-                      int64_t wo, r50_act *dx);
+/* Image img's part of dx (CNHW, dims set) from its column gradients col (K rows of
+ * ho*wo, row stride ldcol): overwritten, then summed over the windows that cover each
+ * pixel. */
+void r50_col2im_image(const float *col, int64_t ldcol, int64_t img, int k, int s, int p,
+                      int64_t ho, int64_t wo, r50_act *dx);
 
 /* Max pooling as Chainer's max_pooling_2d (cover_all: ceil mode; padding never wins). */
 void r50_maxpool_cpu(const r50_cpu_ctx *ctx, const r50_pool_desc *p, const r50_act *in,

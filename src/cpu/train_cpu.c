@@ -97,6 +97,15 @@ void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_bn_args *a, const r50
 
 /* ------------------------------------------------------------------ convolution */
 
+/* Images per task of the convolution backward: whole images (col2im adds into an
+ * image's pixels, so two tasks never share one), as many as make about 1024 columns,
+ * so small feature maps still give wide SGEMMs. A function of the shape only, never of
+ * the thread count. */
+static int64_t images_per_task(int64_t n, int64_t P) {
+  const int64_t g = P >= 1024 ? 1 : 1024 / P;
+  return g < n ? g : n;
+}
+
 r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w,
                                  const r50_act *x, const r50_act *dz, r50_act *dx,
                                  float *dw, float *db, r50_error *err) {
@@ -104,10 +113,11 @@ r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const
   const int64_t ho = dz->h, wo = dz->w, P = ho * wo, n = x->n, cols = n * P;
   const int64_t K = (int64_t)c->cin * k * k, cout = c->cout;
   const int direct = k == 1 && s == 1 && p == 0;
+  const int64_t g = images_per_task(n, P), tasks = (n + g - 1) / g;
   if (dx)
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-  /* per thread: col (K, P) | dcol (K, P) | dw partial (cout, K) | db partial (cout) */
-  const int64_t col_f = direct ? 0 : K * P, dcol_f = dx && !direct ? K * P : 0;
+  /* per thread: col (K, g*P) | dcol (K, g*P) | dw partial (cout, K) | db partial (cout) */
+  const int64_t col_f = direct ? 0 : K * g * P, dcol_f = dx && !direct ? K * g * P : 0;
   const int64_t dw_f = dw ? cout * K : 0, db_f = db ? cout : 0;
   R50_TRY(
       r50_cpu_ctx_reserve_work(ctx, (size_t)(col_f + dcol_f + dw_f + db_f + 64), err));
@@ -119,32 +129,35 @@ r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const
           *dbp = dwp + dw_f;
     memset(dwp, 0, (size_t)(dw_f + db_f) * sizeof(float));
 #pragma omp for schedule(static)
-    for (int64_t img = 0; img < n; img++) {
-      const float *dzi = dz->data + img * P; /* (cout, P), row stride cols */
-      const float *b = x->data + img * (x->h * x->w);
+    for (int64_t task = 0; task < tasks; task++) {
+      const int64_t img0 = task * g, ni = n - img0 < g ? n - img0 : g;
+      const int64_t j0 = img0 * P, nj = ni * P;
+      const float *dzi = dz->data + j0; /* (cout, nj), row stride cols */
+      const float *b = x->data + j0;    /* direct: the input is the column matrix */
       int64_t ldb = cols;
       if (!direct && (dw || dx)) {
-        r50_im2col(x, k, s, p, ho, wo, img * P, P, col);
+        r50_im2col(x, k, s, p, ho, wo, j0, nj, col);
         b = col;
-        ldb = P;
+        ldb = nj;
       }
       if (dw)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)K, (int)P,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cout, (int)K, (int)nj,
                     1.0f, dzi, (int)cols, b, (int)ldb, 1.0f, dwp, (int)K);
       if (db)
         for (int64_t o = 0; o < cout; o++) {
           double sum = 0;
-          for (int64_t j = 0; j < P; j++)
+          for (int64_t j = 0; j < nj; j++)
             sum += dzi[o * cols + j];
           dbp[o] += (float)sum;
         }
       if (dx && direct) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)cout,
-                    1.0f, w, (int)K, dzi, (int)cols, 0.0f, dx->data + img * P, (int)cols);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)nj, (int)cout,
+                    1.0f, w, (int)K, dzi, (int)cols, 0.0f, dx->data + j0, (int)cols);
       } else if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)cout,
-                    1.0f, w, (int)K, dzi, (int)cols, 0.0f, dcol, (int)P);
-        r50_col2im_image(dcol, img, k, s, p, ho, wo, dx);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)nj, (int)cout,
+                    1.0f, w, (int)K, dzi, (int)cols, 0.0f, dcol, (int)nj);
+        for (int64_t i = 0; i < ni; i++)
+          r50_col2im_image(dcol + i * P, nj, img0 + i, k, s, p, ho, wo, dx);
       }
     }
   }
