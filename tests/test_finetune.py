@@ -9,7 +9,7 @@ for the Chainer comparison, ImageFolder trees with class subfolders (one with a 
 one nested folder) for the rest.
 
 usage: test_finetune.py R50WORKER CHAINER_PYTHON CASE
-CASE: chainer | ranks | resume | kill | val. Exits 77 (skip) without Chainer.
+CASE: chainer | ranks | resume | kill | val | val_classes. Exits 77 (skip) without Chainer.
 """
 import json
 import os
@@ -314,13 +314,49 @@ def case_val(tmp):
                 f"the same validation loss and accuracy on 1, 2, 3 ranks: {loss} {acc}")
 
 
+def case_val_classes(tmp):
+    """A validation tree with fewer classes than the training tree: its labels are the
+    training tree's indices of the same names (as a list file with those labels gives),
+    and a class the training tree lacks is an error naming it."""
+    init = init_model(tmp)
+    data = tree(tmp, "tree", 6)
+    val = tree(tmp, "val", 9)
+    subprocess.run(["rm", "-rf", os.path.join(val, "cat")], check=True)
+    names = ["cat", "dog", "zebra fish"]  # the training tree's classes, sorted
+    rows = []
+    for c in ("dog", "zebra fish"):
+        for f in sorted(os.listdir(os.path.join(val, c))):
+            rows.append((f"val/{c}/{f}", names.index(c)))
+    lst = J.make_list(tmp, "val.txt", rows)
+    common = ["--model", init, "--size", 64, "--crop", 56, "--batch", 2, "--steps", 1,
+              "--lr", 0, "--bn", "frozen"]
+    got = []
+    for i, spec in enumerate((val, lst)):
+        run = os.path.join(tmp, f"run{i}")
+        p = finetune(1, data, *common, "--val", spec, "--out", run)
+        recs = [r for r in log_records(run) if "validation/main/count" in r] if \
+            p.returncode == 0 else []
+        J.check(len(recs) == 1 and recs[0]["validation/main/count"] == len(rows),
+                f"validation on {os.path.basename(spec)}: {len(rows)} images")
+        got.append(recs[0] if recs else {})
+    J.check(got[0].get("validation/main/loss") == got[1].get("validation/main/loss"),
+            "a 2-class validation tree is scored with the training tree's class indices "
+            f"(loss {got[0].get('validation/main/loss')} == list file's "
+            f"{got[1].get('validation/main/loss')})")
+    os.makedirs(os.path.join(val, "zebra"))
+    os.symlink(photos.real_photos()[0], os.path.join(val, "zebra", "x.jpg"))
+    p = finetune(1, data, *common, "--val", val, "--out", os.path.join(tmp, "run_bad"))
+    J.check(p.returncode == 1 and "class folder 'zebra' is not a class of the training set"
+            in p.stderr, "a validation class the training set lacks: error naming it")
+
+
 def main():
     if subprocess.run([CHAINER, "-c", "import chainer"], capture_output=True).returncode:
         print(f"SKIP: Chainer is not installed at {CHAINER} (scripts/setup.sh installs it)")
         return 77
     tmp = tempfile.mkdtemp(prefix=f"r50-finetune-{CASE}-")
     {"chainer": case_chainer, "ranks": case_ranks, "resume": case_resume, "kill": case_kill,
-     "val": case_val}[CASE](tmp)
+     "val": case_val, "val_classes": case_val_classes}[CASE](tmp)
     rc = J.finish(f"finetune {CASE}")
     if rc == 0:
         subprocess.run(["rm", "-rf", tmp])

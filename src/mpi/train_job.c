@@ -116,6 +116,37 @@ static r50_status check_fresh_dir(const char *out, r50_error *err) {
   return R50_OK;
 }
 
+/* Two ImageFolder trees: the validation labels are the training tree's indices of the
+ * same class names (a validation tree may lack a class; one the training tree lacks is
+ * an error), never the positions of the validation tree's own sorted folders. */
+static r50_status match_val_classes(trainer *t, r50_error *err) {
+  const r50_dataset *tr = &t->train;
+  r50_dataset *va = &t->val;
+  if (tr->n_classes == 0 || va->n_classes == 0)
+    return R50_OK;
+  int *map = malloc((size_t)va->n_classes * sizeof *map);
+  if (!map)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  for (int c = 0; c < va->n_classes; c++) {
+    map[c] = -1;
+    for (int k = 0; k < tr->n_classes && map[c] < 0; k++)
+      if (!strcmp(va->class_names[c], tr->class_names[k]))
+        map[c] = k;
+    if (map[c] < 0) {
+      r50_status s = r50_fail(err, R50_ERR_ARG,
+                              "%s: class folder '%s' is not a class of the training set %s",
+                              t->job->val, va->class_names[c], t->job->train);
+      free(map);
+      return s;
+    }
+  }
+  for (int64_t i = 0; i < va->n; i++)
+    if (va->labels[i] >= 0)
+      va->labels[i] = map[va->labels[i]];
+  free(map);
+  return R50_OK;
+}
+
 /* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
  * every label must be below it. */
 static r50_status count_classes(trainer *t, r50_error *err) {
@@ -131,6 +162,8 @@ static r50_status count_classes(trainer *t, r50_error *err) {
                     "%s has no labels: fine-tuning needs class subfolders or 'path label' "
                     "lines",
                     t->job->train);
+  if (t->have_val)
+    R50_TRY(match_val_classes(t, err));
   for (int pass = 0; pass < 1 + t->have_val; pass++) {
     const r50_dataset *s = pass ? &t->val : ds;
     for (int64_t i = 0; i < s->n; i++)
