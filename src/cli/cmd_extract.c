@@ -20,7 +20,7 @@
 
 typedef struct job_opts {
   cli_model_opts mo;
-  const char *layers, *size, *root, *output, *labels;
+  const char *layers, *size, *root, *output, *labels, *dtype;
   int batch, chunk, resume, overwrite, exif_rotate, fast_decode, oversample, top;
   double max_pixels;
 } job_opts;
@@ -80,13 +80,16 @@ static int run_job(const char *cmd, r50_job *job, const job_opts *o, int argc, c
 
 static int job_command(int argc, char **argv, int predict) {
   const char *cmd = predict ? "predict" : "extract";
-  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16, .max_pixels = 178956970, .top = 5};
+  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16, .max_pixels = 178956970, .top = 5, .dtype = "float32"};
   const cli_opt opts[] = {
       CLI_MODEL_OPTS(o.mo),
       {"o", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file (same as --output)", 0, 0, NULL},
       {"output", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file", 0, 0, NULL},
       {"layers", CLI_STRING, &o.layers, "L1,L2", "layers to store (extract)", 0, 0, NULL},
       {"size", CLI_STRING, &o.size, "224|WxH|none", "resize to (extract)", 0, 0, NULL},
+      {"dtype", CLI_STRING, &o.dtype, "float32|float16",
+       "stored features: float32, or IEEE half rounded as numpy's astype(float16)", 0, 0,
+       "float32|float16"},
       {"oversample", CLI_FLAG, &o.oversample, NULL,
        "average 10 crops instead of the center crop (predict)", 0, 0, NULL},
       {"top", CLI_INT, &o.top, "K", "classes printed per image (predict)", 1, 1 << 20, NULL},
@@ -120,7 +123,8 @@ static int job_command(int argc, char **argv, int predict) {
   r50_job job = {.dataset = pos[0], .root = o.root, .output = o.output, .batch = o.batch,
                  .chunk = o.chunk, .resume = o.resume, .overwrite = o.overwrite,
                  .predict = predict, .oversample = o.oversample, .top = o.top,
-                 .labels = o.labels, .model_name = o.mo.model};
+                 .labels = o.labels, .model_name = o.mo.model,
+                 .float16 = !strcmp(o.dtype, "float16")};
   if (!predict && !o.output)
     return usage(cmd, "missing -o OUT.h5", "");
   if (o.labels && access(o.labels, R_OK) != 0)

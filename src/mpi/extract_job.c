@@ -162,6 +162,7 @@ static r50_status build_meta(run *r, r50_error *err) {
   m->max_pixels = j->decode.max_pixels;
   m->n_layers = j->n_layers;
   m->chunk_rows = r->chunk;
+  m->float16 = j->float16;
   r50_dataset_digest(&r->ds, m->dataset_sha256);
   int in_w = j->predict ? 224 : r->w, in_h = j->predict ? 224 : r->h;
   for (int l = 0; l < j->n_layers; l++) {

@@ -27,6 +27,7 @@ typedef struct r50_job {
   r50_config model;          /* arch, fb, pretrained, seed, threads */
   const char *model_name;    /* what --model said: "none", "auto" or a path */
   int predict, oversample, top;
+  int float16;               /* --dtype float16 */
   const char *labels;        /* predict: synset_words.txt */
 } r50_job;
 

@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "h5util.h"
+#include "half.h"
 
 #define FORMAT_TAG "r50worker-features/2"
 #define LIST_STEP ((int64_t)1 << 16) /* rows per write or read of the list */
@@ -27,7 +28,9 @@ struct r50_store {
   hid_t file;
   hid_t feat[R50_STORE_MAX_LAYERS];
   hid_t status, error;
+  hid_t half; /* the file's float16 type when features are float16, else -1 */
   int n_layers;
+  int64_t per_row[R50_STORE_MAX_LAYERS]; /* floats per row of each layer */
 };
 
 /* Closes every object of the library still open (after a failed H5Fclose, which
@@ -100,6 +103,7 @@ static r50_status write_root_attrs(hid_t f, const r50_store_meta *m, int64_t n,
       r50_h5_put_ints(f, "size", size, 2) < 0 ||
       r50_h5_put_floats(f, "mean", r50_mean_bgr, 3) < 0 ||
       r50_h5_put_str(f, "layers", layers) < 0 ||
+      r50_h5_put_str(f, "dtype", m->float16 ? "float16" : "float32") < 0 ||
       r50_h5_put_ints(f, "oversample", &m->oversample, 0) < 0 ||
       r50_h5_put_ints(f, "fast_decode", &m->fast_decode, 0) < 0 ||
       r50_h5_put_ints(f, "exif_rotate", &m->exif_rotate, 0) < 0 ||
@@ -216,8 +220,12 @@ static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_stor
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features", path);
   r50_status s = R50_OK;
   for (int l = 0; l < m->n_layers && s == R50_OK; l++) {
-    hid_t d = make_dataset(g, m->layers[l], H5T_IEEE_F32LE, ds->n, m->ndim[l] + 1,
-                           m->shape[l], m->chunk_rows);
+    hid_t ft = m->float16 ? r50_h5_half_type() : H5Tcopy(H5T_IEEE_F32LE);
+    hid_t d = ft >= 0 ? make_dataset(g, m->layers[l], ft, ds->n, m->ndim[l] + 1, m->shape[l],
+                                     m->chunk_rows)
+                      : -1;
+    if (ft >= 0)
+      H5Tclose(ft);
     if (d < 0)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
     else
@@ -390,6 +398,13 @@ static r50_status check_attrs(hid_t f, const char *path, const r50_store_meta *m
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s holds layers '%s', this job asks for '%s'", path,
                     layers, want_layers);
+  char dtype[16] = "float32"; /* files before --dtype hold float32 */
+  if (r50_h5_get_str(f, "dtype", dtype, sizeof dtype) < 0)
+    return corrupt(path, "dtype", err);
+  if (strcmp(dtype, m->float16 ? "float16" : "float32"))
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "--resume: %s holds %s features, this job asks for --dtype %s", path,
+                    dtype, m->float16 ? "float16" : "float32");
   if (r50_h5_get_ints(f, "size", size, 2) <= 0)
     return corrupt(path, "size", err);
   if (size[0] != m->size_w || size[1] != m->size_h)
@@ -656,9 +671,11 @@ static r50_status close_handles(r50_store *s, r50_error *err) {
     st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/status", s->path);
   if (s->error >= 0 && H5Dclose(s->error) < 0 && st == R50_OK)
     st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/error", s->path);
+  if (s->half >= 0)
+    H5_KEEP_ERROR(H5Tclose(s->half));
   if (s->file >= 0 && H5Fclose(s->file) < 0 && st == R50_OK)
     st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", s->path);
-  s->file = s->status = s->error = -1;
+  s->file = s->status = s->error = s->half = -1;
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   return st;
@@ -686,10 +703,15 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
   R50_TRY(
       r50_dist_agree(d, s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
   snprintf(s->path, sizeof s->path, "%s", path);
-  s->file = s->status = s->error = -1;
+  s->file = s->status = s->error = s->half = -1;
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   s->n_layers = meta->n_layers;
+  for (int l = 0; l < meta->n_layers; l++) {
+    s->per_row[l] = 1;
+    for (int i = 0; i < meta->ndim[l]; i++)
+      s->per_row[l] *= meta->shape[l][i];
+  }
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl >= 0 && (H5Pset_fapl_mpio(fapl, d->comm, MPI_INFO_NULL) < 0 ||
                     H5Pset_file_locking(fapl, 0, 1) < 0)) {
@@ -704,6 +726,8 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
                                          "cannot open %s with "
                                          "MPI-IO",
                                          path);
+  if (rs == R50_OK && meta->float16 && (s->half = r50_h5_half_type()) < 0)
+    rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot make the float16 type", path);
   for (int l = 0; rs == R50_OK && l < meta->n_layers; l++) {
     char name[64];
     snprintf(name, sizeof name, "/features/%s", meta->layers[l]);
@@ -740,12 +764,24 @@ static void copy_utf8(char *dst, size_t cap, const char *src) {
 r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                              const float *const *features, const char *const *errors,
                              const int8_t *status, r50_error *err) {
-  for (int l = 0; features && l < s->n_layers; l++)
-    if (r50_h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]) < 0)
+  for (int l = 0; features && l < s->n_layers; l++) {
+    herr_t w;
+    if (s->half >= 0) { /* converted here, rounded as numpy rounds; HDF5 copies bits */
+      const size_t count = (size_t)n * (size_t)s->per_row[l];
+      uint16_t *h = malloc((count ? count : 1) * sizeof *h);
+      if (!h)
+        return r50_fail(err, R50_ERR_NOMEM, "out of memory writing float16 features");
+      r50_floats_to_halves(features[l], count, h);
+      w = r50_h5_write_rows(s->feat[l], s->half, row0, n, h);
+      free(h);
+    } else {
+      w = r50_h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]);
+    }
+    if (w < 0)
       return r50_h5_fail_file(err, R50_ERR_IO, s->path,
-                          "%s: cannot write features of rows "
-                          "%lld..%lld",
-                          s->path, (long long)row0, (long long)(row0 + n - 1));
+                              "%s: cannot write features of rows %lld..%lld", s->path,
+                              (long long)row0, (long long)(row0 + n - 1));
+  }
   char *buf = calloc((size_t)(n ? n : 1), R50_STORE_ERROR_LEN);
   if (!buf)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory writing /images/error");

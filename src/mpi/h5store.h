@@ -2,7 +2,8 @@
  * h5store.h — the feature file (DESIGN.md §4): one HDF5 file, created whole by rank 0,
  * filled by every rank through the MPI-IO driver.
  *
- *   /features/<layer>  float32 (N, C) or (N, C, H, W), chunked by whole work chunks
+ *   /features/<layer>  float32 or float16 (--dtype) (N, C) or (N, C, H, W), chunked by
+ *                      whole work chunks
  *   /images/path       UTF-8 fixed-length string (N,), relative to the dataset root
  *   /images/label      int32 (N,), -1 if none
  *   /images/status     int8 (N,): 0 pending, 1 done, -1 unreadable
@@ -10,7 +11,7 @@
  *                      the path ("truncated JPEG data: cat/x.jpg"), else ""
  *   /classes           UTF-8 fixed-length string (K,), ImageFolder class names (if any)
  *   attributes of /    format, version, command, arch, downsample_fb, model,
- *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers,
+ *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers, dtype,
  *                      oversample, fast_decode, exif_rotate, max_pixels, n_images,
  *                      dataset_sha256, complete (0 until every row was attempted)
  *
@@ -48,6 +49,7 @@ typedef struct r50_store_meta {
   int ndim[R50_STORE_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
   int64_t shape[R50_STORE_MAX_LAYERS][3];
   int64_t chunk_rows;      /* rows per work chunk (HDF5 chunk multiple) */
+  int float16;             /* features stored as IEEE half (numpy's astype(float16)) */
   char dataset_sha256[65]; /* r50_dataset_digest */
 } r50_store_meta;
 

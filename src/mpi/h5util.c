@@ -131,6 +131,18 @@ hid_t r50_h5_str_type(size_t len) {
   return t;
 }
 
+hid_t r50_h5_half_type(void) {
+  /* HDF5 1.10 has no predefined half: a 16-bit float with 1 sign, 5 exponent (bias
+   * 15) and 10 mantissa bits, the layout h5py maps to numpy's float16 */
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  if (t >= 0 && (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 ||
+                 H5Tset_ebias(t, 15) < 0)) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
 static herr_t rows_io(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *buf,
                       int write) {
   if (n == 0)

@@ -44,6 +44,8 @@ r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file, cons
 
 /* A fixed-length, NUL-padded UTF-8 string type of len bytes (len 0 counts as 1). */
 hid_t r50_h5_str_type(size_t len);
+/* IEEE binary16, little-endian (h5py and numpy read it as '<f2'); close it after use. */
+hid_t r50_h5_half_type(void);
 
 /* Rows [row0, row0 + n) of a dataset whose first dimension is the row, all of every
  * other dimension; mtype in memory. Independent I/O. n == 0 is a no-op. */

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Output formats of extract and predict: --dtype float16 features equal the float32
+features' numpy astype(np.float16) bit for bit (any rank count), h5py reads them as
+'<f2', --resume refuses another --dtype, predict stores float16 probabilities.
+
+usage: test_formats.py R50WORKER MODEL_TOOL
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jobutil as J  # noqa: E402
+from jobutil import check, h5py, run  # noqa: E402
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+
+
+def attr(f, name):
+    v = f.attrs[name]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def test_float16(tmp, model):
+    data = os.path.join(tmp, "tree")
+    rows, bad = J.make_tree(data, n_photos=14)
+    common = ["extract", "--model", model, "--threads", "1", "--size", "112",
+              "--layers", "pool5,res5", data]
+    f32, f16 = os.path.join(tmp, "f32.h5"), os.path.join(tmp, "f16.h5")
+    check(run(2, BIN, *common, "-o", f32).returncode == 0, "float32 extract (-np 2): exit 0")
+    check(run(3, BIN, *common, "--dtype", "float16", "--chunk", "3", "-o", f16).returncode == 0,
+          "float16 extract (-np 3): exit 0")
+    a, b = J.read(f32, ("pool5", "res5")), J.read(f16, ("pool5", "res5"))
+    with h5py.File(f16, "r") as f:
+        check(f["features/pool5"].dtype == np.dtype("<f2") and
+              f["features/res5"].dtype == np.dtype("<f2"),
+              f"h5py reads float16 features as <f2: {f['features/pool5'].dtype}")
+        check(attr(f, "dtype") == "float16", f"attribute dtype: {attr(f, 'dtype')}")
+    with h5py.File(f32, "r") as f:
+        check(f["features/pool5"].dtype == np.dtype("<f4") and attr(f, "dtype") == "float32",
+              "float32 features stay <f4")
+    done = a["images/status"] == 1
+    check(done.sum() == len(rows) - len(bad) and
+          np.array_equal(a["images/status"], b["images/status"]),
+          f"the same rows done ({int(done.sum())})")
+    for layer in ("pool5", "res5"):
+        want = a[f"features/{layer}"][done].astype(np.float16)
+        got = b[f"features/{layer}"][done]
+        check(got.tobytes() == want.tobytes(),
+              f"{layer}: float16 == float32.astype(np.float16) bit for bit "
+              f"({int((got.view(np.uint16) != want.view(np.uint16)).sum())} differ)")
+    p = run(1, BIN, *common, "--dtype", "float32", "-o", f16, "--resume")
+    check(p.returncode == 1 and "holds float16 features, this job asks for --dtype float32"
+          in p.stderr, "--resume with another --dtype is refused, naming both")
+    p = run(0, BIN, *common, "--dtype", "float64", "-o", os.path.join(tmp, "x.h5"))
+    check(p.returncode == 2 and "float32|float16" in p.stderr, "--dtype float64: usage error")
+    # predict: float16 probabilities, the same top class as float32's
+    pr = ["predict", "--model", model, "--threads", "1", "--top", "1", data]
+    p32 = run(1, BIN, *pr, "-o", os.path.join(tmp, "p32.h5"))
+    p16 = run(1, BIN, *pr, "--dtype", "float16", "-o", os.path.join(tmp, "p16.h5"))
+    check(p32.returncode == 0 and p16.returncode == 0, "predict float32 and float16: exit 0")
+    with h5py.File(os.path.join(tmp, "p16.h5"), "r") as f16p, \
+            h5py.File(os.path.join(tmp, "p32.h5"), "r") as f32p:
+        q16, q32 = f16p["features/prob"][()], f32p["features/prob"][()]
+        ok = f32p["images/status"][()] == 1
+        check(q16.dtype == np.float16 and
+              q16[ok].tobytes() == q32[ok].astype(np.float16).tobytes(),
+              "predict --dtype float16: prob == float32 prob.astype(float16)")
+    top = lambda out: [line.split("\t")[1] for line in out.splitlines()]  # noqa: E731
+    same = sum(x == y for x, y in zip(top(p32.stdout), top(p16.stdout)))
+    check(same >= len(top(p32.stdout)) - 1 and len(top(p32.stdout)) > 0,
+          f"printed top-1 classes agree ({same}/{len(top(p32.stdout))})")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-formats-")
+    model = os.path.join(tmp, "m.npz")
+    subprocess.run([TOOL, "init", "7", model], check=True)
+    test_float16(tmp, model)
+    rc = J.finish("test_formats")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
