@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Output formats of extract and predict: --dtype float16 features equal the float32
-features' numpy astype(np.float16) bit for bit (any rank count), h5py reads them as
-'<f2', --resume refuses another --dtype, predict stores float16 probabilities.
+"""Output formats of extract, predict and export: --dtype float16 features equal the
+float32 features' numpy astype(np.float16) bit for bit (any rank count), h5py reads
+them as '<f2', --resume refuses another --dtype, predict stores float16 probabilities;
+export --npy writes the done rows as .npy shards numpy loads, with CSV metadata.
 
 usage: test_formats.py R50WORKER MODEL_TOOL
 """
@@ -76,11 +77,82 @@ def test_float16(tmp, model):
           f"printed top-1 classes agree ({same}/{len(top(p32.stdout))})")
 
 
+def read_export(out):
+    """The export's shards, in order: (concatenated rows, csv rows, the npy files)."""
+    import csv
+    embs = sorted(os.listdir(os.path.join(out, "img_emb")))
+    metas = sorted(os.listdir(os.path.join(out, "metadata")))
+    x = [np.load(os.path.join(out, "img_emb", e)) for e in embs]
+    rows = []
+    for m in metas:
+        with open(os.path.join(out, "metadata", m), newline="", encoding="utf-8",
+                  errors="surrogateescape") as f:
+            r = list(csv.reader(f))
+        rows.append(r)
+    return x, rows, embs, metas
+
+
+def test_export(tmp, model):
+    """export --npy: every done row, in the file's order, across shards; CSV metadata
+    matching /images/path and labels; float16 kept; --normalize; refusal to overwrite."""
+    data = os.path.join(tmp, "tree_export")
+    rows, bad = J.make_tree(data, n_photos=11, classes=("cat", "dog, with comma", "zebra fish"))
+    h5 = os.path.join(tmp, "e.h5")
+    check(run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
+              "--layers", "pool5,res5", data, "-o", h5).returncode == 0, "extract: exit 0")
+    d = J.read(h5, ("pool5", "res5"))
+    ok = d["images/status"] == 1
+    with h5py.File(h5, "r") as f:
+        paths = f["images/path"].asstr()[()]
+    out = os.path.join(tmp, "exp")
+    p = run(0, BIN, "export", h5, "--npy", out, "--rows-per-file", "4")
+    check(p.returncode == 0, f"export --rows-per-file 4: exit 0 ({p.stderr.strip()[-200:]})")
+    x, meta, embs, metas = read_export(out)
+    n_ok = int(ok.sum())
+    check(embs == [f"img_emb_{i:05d}.npy" for i in range((n_ok + 3) // 4)] and
+          metas == [f"metadata_{i:05d}.csv" for i in range(len(embs))],
+          f"{n_ok} rows in {len(embs)} shards named as embedding-reader expects: {embs}")
+    allx = np.concatenate(x) if x else np.zeros((0, 2048))
+    check(all(a.ndim == 2 and a.dtype == np.float32 for a in x) and
+          allx.tobytes() == d["features/pool5"][ok].tobytes(),
+          "np.load of the shards, concatenated, equals the HDF5 rows with status 1")
+    header = all(m[0] == ["path", "label", "row"] for m in meta)
+    body = [r for m in meta for r in m[1:]]
+    want = [[paths[i], str(d["images/label"][i]), str(i)] for i in np.nonzero(ok)[0]]
+    check(header and body == want and [len(m) - 1 for m in meta] == [len(a) for a in x],
+          "metadata rows (path, label, row) match /images/path, labels and the shards "
+          "(a class name with a comma is quoted)")
+    p = run(0, BIN, "export", h5, "--npy", out)
+    check(p.returncode == 1 and "--overwrite" in p.stderr,
+          "a second export into the same folder is refused without --overwrite")
+    p = run(0, BIN, "export", h5, "--npy", out, "--overwrite", "--normalize", "--layer", "res5")
+    x, meta, embs, _ = read_export(out)
+    ref = d["features/res5"][ok].reshape(n_ok, -1).astype(np.float32)
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    check(p.returncode == 0 and len(embs) == 1 and x[0].shape == ref.shape and
+          np.allclose(x[0], ref, rtol=1e-5, atol=1e-7),
+          f"--overwrite --normalize --layer res5: one shard {x[0].shape if x else None} of "
+          "L2-normalised flattened rows; the earlier shards are gone")
+    p = run(0, BIN, "export", h5, "--npy", out, "--overwrite", "--layer", "res4")
+    check(p.returncode == 1 and "has no layer 'res4' (it holds: pool5,res5)" in p.stderr,
+          "an absent layer is named with the ones the file holds")
+    h16 = os.path.join(tmp, "e16.h5")
+    run(1, BIN, "extract", "--model", model, "--threads", "1", "--size", "64", "--dtype",
+        "float16", data, "-o", h16)
+    out16 = os.path.join(tmp, "exp16")
+    p = run(0, BIN, "export", h16, "--npy", out16)
+    x16, _, _, _ = read_export(out16)
+    check(p.returncode == 0 and len(x16) == 1 and x16[0].dtype == np.float16 and
+          x16[0].tobytes() == d["features/pool5"][ok].astype(np.float16).tobytes(),
+          "a float16 file exports float16 shards, bit for bit")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-formats-")
     model = os.path.join(tmp, "m.npz")
     subprocess.run([TOOL, "init", "7", model], check=True)
     test_float16(tmp, model)
+    test_export(tmp, model)
     rc = J.finish("test_formats")
     if rc == 0:
         shutil.rmtree(tmp)

@@ -1078,6 +1078,7 @@ r50_status r50_npz_writer_open(const char *path, npz_writer **out, r50_error *er
  * 64 bytes. Returns its length. */
 static size_t npy_header(unsigned char *buf, npz_dtype t, int ndim,
                          const int64_t *shape) {
+  /* (r50_npy_header is the public face of this one) */
   char shape_text[NPZ_MAX_DIMS * 22 + 4];
   r50_format_shape(shape_text, sizeof shape_text, ndim, shape);
   char *dict = (char *)buf + 10;
@@ -1096,6 +1097,13 @@ static size_t npy_header(unsigned char *buf, npz_dtype t, int ndim,
   buf[7] = 0;
   put16(buf + 8, (uint32_t)(text + pad));
   return 10 + text + pad;
+}
+
+size_t r50_npy_header(unsigned char *buf, size_t cap, npz_dtype t, int ndim,
+                      const int64_t *shape) {
+  if (cap < NPY_WRITE_MAX || ndim < 0 || ndim > NPZ_MAX_DIMS || r50_npz_dtype_size(t) == 0)
+    return 0;
+  return npy_header(buf, t, ndim, shape);
 }
 
 static r50_status check_array(const npz_writer *w, const char *key, npz_dtype dtype,

@@ -67,6 +67,13 @@ r50_status r50_npz_info(npz_reader *r, int i, npz_array_info *info, r50_error *e
  * CRC-32 of the member is checked. */
 r50_status r50_npz_read(npz_reader *r, int i, void *dst, size_t dst_bytes, r50_error *err);
 
+/* The header of a standalone .npy file (version 1.0, as numpy 1.24 writes it) for an
+ * array of dtype t and shape (ndim dims): its length, 0 if cap < R50_NPY_HEADER_MAX
+ * or the array cannot be described. The data follows it, C order, little-endian. */
+#define R50_NPY_HEADER_MAX 512
+size_t r50_npy_header(unsigned char *buf, size_t cap, npz_dtype t, int ndim,
+                      const int64_t *shape);
+
 typedef struct npz_writer npz_writer;
 
 /* Starts an archive that will appear at path on npz_writer_close. */
