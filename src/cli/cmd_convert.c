@@ -30,7 +30,8 @@ int cli_convert(int argc, char **argv) {
       .usage = "MODEL.caffemodel OUT.npz [--arch 50|101|152] [--overwrite]",
       .opts = opts,
       .min_pos = 2,
-      .max_pos = 2};
+      .max_pos = 2,
+      .pos_keys = "caffemodel,npz"};
   const char *pos[2];
   int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
   if (rc)

@@ -34,7 +34,8 @@ int cli_export(int argc, char **argv) {
       .usage = "FEATURES.h5 --npy OUT_DIR [options]",
       .opts = opts,
       .min_pos = 1,
-      .max_pos = 1};
+      .max_pos = 1,
+      .pos_keys = "features"};
   const char *pos[1];
   int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
   if (rc)

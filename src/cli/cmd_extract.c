@@ -115,7 +115,8 @@ static int job_command(int argc, char **argv, int predict) {
               : "Compute the features of every image of DATASET (a folder or a list file) "
                 "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
                 "under mpirun.",
-      predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]", opts, 1, 1};
+      predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]", opts, 1, 1,
+      "dataset"};
   const char *pos[1];
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc)

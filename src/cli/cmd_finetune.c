@@ -77,7 +77,7 @@ int cli_finetune(int argc, char **argv) {
       "finetune",
       "Fine-tune the network on TRAIN (a folder with class subfolders, or a 'path label' "
       "list file) with Chainer's MomentumSGD and WeightDecay, data-parallel under mpirun.",
-      "TRAIN [options]", opts, 1, 1};
+      "TRAIN [options]", opts, 1, 1, "train"};
   const char *pos[1];
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc)

@@ -38,7 +38,8 @@ int cli_info(int argc, char **argv) {
                            "[options]",
                            opts,
                            0,
-                           0};
+                           0,
+                           NULL};
   const char *pos[1];
   int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
   if (rc)

@@ -29,7 +29,7 @@ static int in_choices(const char *choices, const char *v) {
   return 0;
 }
 
-static int set_value(const cli_command *cmd, const cli_opt *o, const char *v) {
+int cli_set_value(const cli_opt *o, const char *v, char *msg, size_t cap) {
   char *end;
   errno = 0;
   switch (o->type) {
@@ -37,9 +37,8 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *v) {
   case CLI_INT: {
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < o->min || x > o->max) {
-      char range[64];
-      snprintf(range, sizeof range, "an integer in [%.0f, %.0f]", o->min, o->max);
-      return usage_error(cmd, "--%s: want %s", o->name, range);
+      snprintf(msg, cap, "want an integer in [%.0f, %.0f], not '%s'", o->min, o->max, v);
+      return CLI_EXIT_USAGE;
     }
     *(int *)o->dst = (int)x;
     return 0;
@@ -47,37 +46,80 @@ static int set_value(const cli_command *cmd, const cli_opt *o, const char *v) {
   case CLI_DOUBLE: {
     double x = strtod(v, &end);
     if (errno || end == v || *end || x < o->min || x > o->max) {
-      char range[64];
-      snprintf(range, sizeof range, "a number in [%g, %g]", o->min, o->max);
-      return usage_error(cmd, "--%s: want %s", o->name, range);
+      snprintf(msg, cap, "want a number in [%g, %g], not '%s'", o->min, o->max, v);
+      return CLI_EXIT_USAGE;
     }
     *(double *)o->dst = x;
     return 0;
   }
   case CLI_STRING:
     if (o->choices && !in_choices(o->choices, v)) {
-      char msg[256];
-      snprintf(msg, sizeof msg, "bad value '%s' (want %s)", v, o->choices);
-      return usage_error(cmd, "--%s: %s", o->name, msg);
+      snprintf(msg, cap, "bad value '%s' (want %s)", v, o->choices);
+      return CLI_EXIT_USAGE;
     }
     *(const char **)o->dst = v;
     return 0;
   }
+  snprintf(msg, cap, "bad option type");
   return CLI_EXIT_USAGE;
 }
 
-static const cli_opt *find_opt(const cli_command *cmd, const char *name, size_t len) {
+static int set_value(const cli_command *cmd, const cli_opt *o, const char *v) {
+  char msg[512];
+  if (cli_set_value(o, v, msg, sizeof msg) == 0)
+    return 0;
+  return usage_error(cmd, "--%s: %s", o->name, msg);
+}
+
+const cli_opt *cli_find_opt(const cli_command *cmd, const char *name, size_t len) {
   for (const cli_opt *o = cmd->opts; o && o->name; o++)
     if (strlen(o->name) == len && !strncmp(o->name, name, len))
       return o;
   return NULL;
 }
 
+/* The value of --job FILE / --job=FILE in argv (before a "--"), or NULL; its tokens
+ * are marked in skip. */
+static const char *job_arg(int argc, char **argv, char *skip) {
+  const char *job = NULL;
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+    if (!strcmp(argv[i], "--job") && i + 1 < argc) {
+      job = argv[i + 1];
+      skip[i] = skip[i + 1] = 1;
+      i++;
+    } else if (!strncmp(argv[i], "--job=", 6)) {
+      job = argv[i] + 6;
+      skip[i] = 1;
+    }
+  }
+  return job;
+}
+
 int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
               int *npos) {
   *npos = 0;
   int only_pos = 0;
+  char skip[4096] = {0};
+  if (argc > (int)sizeof skip) {
+    fprintf(stderr, "r50worker %s: too many arguments\n", cmd->name);
+    return CLI_EXIT_USAGE;
+  }
+  const char *job = job_arg(argc, argv, skip);
+  const char *job_pos[8] = {0};
+  int job_npos = 0;
+  if (job) { /* the file first: the command line overrides it */
+    for (int i = 1; i < argc; i++)
+      if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        cli_help(cmd);
+        return -1;
+      }
+    int rc = cli_job_apply(cmd, job, job_pos, &job_npos);
+    if (rc)
+      return rc;
+  }
   for (int i = 1; i < argc; i++) {
+    if (skip[i])
+      continue;
     const char *a = argv[i];
     if (only_pos || a[0] != '-' || !strcmp(a, "-")) {
       if (*npos >= cmd->max_pos)
@@ -99,7 +141,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
     const char *name = a + (short_opt ? 1 : 2),
                *eq = short_opt ? NULL : strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    const cli_opt *o = find_opt(cmd, name, len);
+    const cli_opt *o = cli_find_opt(cmd, name, len);
     if (!o)
       return usage_error(cmd, "unknown option '%s'%s", a, "");
     const char *v = eq ? eq + 1 : NULL;
@@ -114,6 +156,9 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
     if (rc)
       return rc;
   }
+  if (*npos == 0 && job_npos > 0) /* positionals from the file unless given here */
+    for (int i = 0; i < job_npos && i < cmd->max_pos; i++)
+      pos[(*npos)++] = job_pos[i];
   if (*npos < cmd->min_pos)
     return usage_error(cmd, "missing argument; usage: r50worker %s %s", cmd->name,
                        cmd->usage);
@@ -169,5 +214,9 @@ void cli_help(const cli_command *cmd) {
     format_default(o, def, sizeof def);
     printf("  %-28s %s%s\n", left, o->help, def);
   }
+  char job[160];
+  snprintf(job, sizeof job, "options (and %s) from the [%s] section of an INI job file",
+           cmd->pos_keys ? cmd->pos_keys : "no arguments", cmd->name);
+  printf("  %-28s %s\n", "--job FILE.ini", job);
   printf("  %-28s %s\n", "--help", "show this help");
 }

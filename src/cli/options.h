@@ -35,12 +35,27 @@ typedef struct cli_command {
   const char *usage;    /* e.g. "[options]" or "DATASET -o OUT.h5 [options]" */
   const cli_opt *opts;  /* terminated by {0} */
   int min_pos, max_pos; /* positional arguments */
+  const char *pos_keys; /* job-file keys of the positional arguments, comma-separated
+                           ("dataset"), or NULL */
 } cli_command;
 
 /* Parses argv (argv[0] is the command name). Returns 0 on success with the positional
  * arguments in pos (at most cmd->max_pos), -1 after printing --help (exit 0), or
- * CLI_EXIT_USAGE after printing the error. */
+ * CLI_EXIT_USAGE after printing the error. `--job FILE.ini` anywhere applies the
+ * file's [cmd] section first; the other arguments override it. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos, int *npos);
+
+/* The option of cmd named name (len bytes), or NULL. */
+const cli_opt *cli_find_opt(const cli_command *cmd, const char *name, size_t len);
+
+/* Sets o from the text v; on a bad value returns CLI_EXIT_USAGE with the reason in msg
+ * ("want an integer in [1, 4096], not 'x'"). */
+int cli_set_value(const cli_opt *o, const char *v, char *msg, size_t cap);
+
+/* --job FILE (job_file.c): applies the [cmd] section of the INI file to cmd's options;
+ * positional keys (cmd->pos_keys) go to pos. An unknown section or key or a bad value
+ * is one line naming the file, line and key, and CLI_EXIT_USAGE. */
+int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, int *npos);
 
 /* Splits a comma-separated layer list (e.g. "pool5,res5") in place into names (at
  * most R50_MAX_LAYERS). An unknown layer, a layer given twice or an empty list is a

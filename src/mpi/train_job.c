@@ -453,9 +453,11 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
   const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
   r50_report_iteration(t->report, epoch, t->st.iteration, loss, acc, lr, now - t->start_s);
   const double el = now - t->start_s, done = (double)t->st.iteration;
-  const double total = t->total_steps > 0 ? (double)t->total_steps
-                                          : t->total_epochs * (double)t->train.n /
-                                                ((double)t->job->batch * t->d->size);
+  const int64_t global = (int64_t)t->job->batch * t->d->size; /* an epoch's last step may
+                                                                  be a partial one */
+  const double total = t->total_steps > 0
+                           ? (double)t->total_steps
+                           : t->total_epochs * (double)((t->train.n + global - 1) / global);
   const double rate = el > 0 ? t->log_n / (now - t->last_log_s) : 0;
   char line[256];
   snprintf(line, sizeof line,
