@@ -2,9 +2,11 @@
 """Chainer 7.8's own training, the oracle of `r50worker finetune` (run with Chainer's
 Python, e.g. .venv-chainer/bin/python).
 
-  chainer_train.py init OUT.npz [--seed S] [--arch 50] [--fb]
+  chainer_train.py init OUT.npz [--seed S] [--arch 50] [--fb] [--calibrate PHOTO...]
+      [--calibrate-size 64]
       a ResNet50Layers with pretrained-like BN parameters and running statistics
-      (oracle_chainer.calibrate), saved with Chainer's save_npz.
+      (oracle_chainer.calibrate; with --calibrate, the running statistics of those
+      photos prepared at the size given), saved with Chainer's save_npz.
   chainer_train.py train MODEL.npz LIST.txt ROOT OUT --steps 2 --batch 4 [--classes K]
       [--size 224] [--dtype float32|float64] [--lr 0.01] [--momentum 0.9]
       [--weight-decay 1e-4] [--arch 50] [--fb]
@@ -91,6 +93,13 @@ def init(args):
     np.random.seed(args.seed)  # Chainer's initializers draw from numpy's global state
     model = oracle_chainer.build(args.arch, args.fb)
     oracle_chainer.calibrate(model, np.random.RandomState(args.seed))
+    if args.calibrate:  # running statistics of real photos, so frozen BN stays tame
+        x = np.stack([prepare(Image.open(p), size=(args.calibrate_size,) * 2)
+                      for p in args.calibrate])
+        for bn in oracle_chainer.bns(model):
+            bn.decay = 0.0
+        with chainer.using_config("train", True), chainer.no_backprop_mode():
+            model.forward(x, layers=["prob"])
     chainer.serializers.save_npz(args.out, model)
 
 
@@ -106,6 +115,9 @@ def main():
     pi = sub.add_parser("init")
     pi.add_argument("out")
     pi.add_argument("--seed", type=int, default=5)
+    pi.add_argument("--calibrate", nargs="*", default=[],
+                    help="photos whose batch statistics become the running ones")
+    pi.add_argument("--calibrate-size", type=int, default=64)
     pt = sub.add_parser("train")
     for a in ("model", "list", "root", "out"):
         pt.add_argument(a)

@@ -89,9 +89,13 @@ def log_records(run):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def init_model(tmp):
+def init_model(tmp, real_stats=True):
+    """Chainer-saved; with real_stats, BN running statistics of real photos at 64x64
+    (the size of the cases' runs), so that --bn frozen trains as gently as BN in
+    training mode does."""
     path = os.path.join(tmp, "init.npz")
-    chainer("init", path)
+    calib = ["--calibrate", *photos.real_photos()[1::5][:6]] if real_stats else []
+    chainer("init", path, *calib)
     return path
 
 
@@ -111,7 +115,7 @@ def case_chainer(tmp):
     result carries its own rounding error (measured against the same steps in float64),
     so ours is held to the float64 steps, and to be no further from them than Chainer's
     float32 is."""
-    init = init_model(tmp)
+    init = init_model(tmp, real_stats=False)
     picks = [p for p in photos.real_photos() if not p.endswith("truncated.jpg")][::4][:8]
     lst = J.make_list(tmp, "train.txt", [(p, (i * 137 + 11) % 1000) for i, p in enumerate(picks)])
     common = ["--model", init, "--classes", 1000, "--augment", "none", "--shuffle", "off",

@@ -5,8 +5,10 @@
  * - Every rank holds the same parameters at every step: rank 0's are broadcast at the
  *   start (copyparams), gradients are summed over ranks (grad_sync) after each rank
  *   scaled its loss by its share of the step's images, and every rank applies the same
- *   update. BN running averages are averaged over ranks before each evaluation and
- *   checkpoint.
+ *   update. BN running averages are averaged over ranks after every step (their
+ *   update is linear, so this equals averaging once at the end), so every rank holds
+ *   the same ones and a checkpoint, wherever it falls, changes nothing: a stopped and
+ *   resumed run equals an uninterrupted one bit for bit.
  * - The data order is a function of (seed, epoch) only, cut into global batches of
  *   batch x ranks; rank r takes its slice. Crops and flips are a function of (seed,
  *   epoch, row). A checkpoint stores (epoch, position, iteration), so a resumed run,
@@ -364,7 +366,6 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   if (!t->have_val || t->last_eval == t->st.iteration)
     return R50_OK;
   t->last_eval = t->st.iteration;
-  R50_TRY(average_bn(t, err));
   const r50_train_job *j = t->job;
   const int64_t n = t->val.n, lo = n * t->d->rank / t->d->size,
                 hi = n * (t->d->rank + 1) / t->d->size;
@@ -425,7 +426,6 @@ static r50_status evaluate(trainer *t, r50_error *err) {
 }
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
-  R50_TRY(average_bn(t, err));
   t->st.world = t->d->size;
   r50_status s = t->d->rank == 0
                      ? r50_checkpoint_write(t->job->out, t->model, t->opt, &t->st, t->job->keep,
@@ -528,6 +528,8 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r
     const double lr = r50_schedule_lr(&t->sched, progress);
     r50_optimizer_set_lr(t->opt, lr);
     R50_TRY(r50_optimizer_update(t->opt, err));
+    if (!j->bn_frozen)
+      R50_TRY(average_bn(t, err));
     t->log_loss += v[1], t->log_n += v[0], t->log_correct += v[2];
   }
   t->log_steps++;
