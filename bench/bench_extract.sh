@@ -29,7 +29,7 @@ for c in range(copies):
             os.symlink(p, os.path.join(dest, f'{c}_{i:03d}_{os.path.basename(p)}'))
 print(len(os.listdir(dest)), 'photos', file=sys.stderr)
 "
-n=$(ls "$tmp/photos" | wc -l)
+n=$(find "$tmp/photos" -mindepth 1 -maxdepth 1 | wc -l)
 
 rate() { grep -oE "$1" | tail -n 1 | grep -oE '[0-9]+\.[0-9]+'; }
 

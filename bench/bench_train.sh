@@ -39,7 +39,7 @@ torch_once() {
     --threads "$ranks" --crop 32 --classes 10 --seconds 40 | tail -n 1 | sed 's/img_per_s=//'
 }
 r=() t=()
-for i in 1 2; do
+for _ in 1 2; do
   r+=("$(r50_once)"); echo "r50worker finetune -np $ranks --batch $batch: ${r[-1]} img/s"
   t+=("$(torch_once)"); echo "torch $((ranks * batch)) x $ranks threads: ${t[-1]} img/s"
 done

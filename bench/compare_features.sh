@@ -6,6 +6,7 @@
 #
 # usage: bench/compare_features.sh OLD_R50WORKER NEW_R50WORKER
 set -euo pipefail
+# shellcheck disable=SC2034 # read by name below (${!b})
 old=$1 new=$2
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tmp=$(mktemp -d)

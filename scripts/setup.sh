@@ -14,7 +14,7 @@ packages=(
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   python3 python3-numpy python3-torch python3-torchvision python3-h5py
   python3-mpi4py python3-pil python3-venv python3-skimage python3-sklearn
-  python3-protobuf libinih-dev slurm-wlm munge
+  python3-protobuf libinih-dev slurm-wlm munge shellcheck
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # slurm/launch.sh — sourced by the sbatch scripts: runs one `r50worker COMMAND ...`
 # job step with one rank per task, and requeues the job when SLURM's warning signal
 # paused it. The scripts only set options; everything else is r50worker's.

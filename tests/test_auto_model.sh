@@ -47,7 +47,9 @@ cmp -s "$work/out/pool5_1.npz" "$work/out/pool5_ref.npz" ||
   bad "pool5 from --model auto differs from pool5 with the expected npz loaded directly"
 "$py" "$fixture" compare "$src/expected.npz" "$models/ResNet-50-model.npz" ||
   bad "the cached npz differs from the expected one"
-ls "$models" | grep -q "tmp" && bad "a temporary file was left in $models: $(ls "$models")"
+if compgen -G "$models/*tmp*" >/dev/null; then
+  bad "a temporary file was left in $models: $(echo "$models"/*)"
+fi
 
 # A second start finds the cache.
 CHAINER_DATASET_ROOT=$work/root "$bin" info >/dev/null 2>"$work/out/log_info" ||

@@ -13,30 +13,40 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1 || {
   cat "$tmp/install.log"; echo "FAIL: cmake --install"; exit 1; }
 prefix=$tmp/prefix
-lib=$(ls -d "$prefix"/lib*/ | head -n 1)
-for f in include/r50.h; do [[ -f $prefix/$f ]] || fail "$f not installed"; done
+libs=("$prefix"/lib*/)
+lib=${libs[0]}
+[[ -f $prefix/include/r50.h ]] || fail "include/r50.h not installed"
 [[ -f $lib/libr50.a ]] || fail "libr50.a not installed"
 so=$(readelf -d "$lib/libr50.so" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [[ $so == libr50.so.0 ]] || fail "SONAME is '$so', want libr50.so.0"
 # the shared library exports the API and nothing else
 others=$(nm -D --defined-only "$lib/libr50.so" | awk '$2 ~ /[TDBR]/ {print $3}' |
          grep -v '^r50_' | grep -v '^_' || true)
-[[ -z $others ]] || fail "libr50.so exports symbols outside the API: $(echo $others | head -c 300)"
+[[ -z $others ]] || fail "libr50.so exports symbols outside the API: $(echo "$others" | tr '\n' ' ' | head -c 300)"
 nm -D --defined-only "$lib/libr50.so" | grep -q ' T r50_forward$' || fail "r50_forward not exported"
 
 want="pool5 (1, 2048), 25557096 parameters"
 export PKG_CONFIG_PATH=$lib/pkgconfig LD_LIBRARY_PATH=$lib
 # shellcheck disable=SC2046,SC2086
-cc $cflags "$src/tests/install/hello.c" -o "$tmp/hello_pc" $(pkg-config --cflags --libs r50) &&
-  out=$("$tmp/hello_pc") && [[ $out == *"$want"* ]] && echo "pkg-config: $out" ||
+if cc $cflags "$src/tests/install/hello.c" -o "$tmp/hello_pc" $(pkg-config --cflags --libs r50) &&
+  out=$("$tmp/hello_pc") && [[ $out == *"$want"* ]]; then
+  echo "pkg-config: $out"
+else
   fail "pkg-config build or run: ${out:-}"
+fi
 
-cmake -S "$src/tests/install" -B "$tmp/user" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_C_FLAGS="$cflags" >"$tmp/user.log" 2>&1 &&
-  cmake --build "$tmp/user" >>"$tmp/user.log" 2>&1 || { cat "$tmp/user.log"; fail "CMake build"; }
+if ! cmake -S "$src/tests/install" -B "$tmp/user" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="$cflags" >"$tmp/user.log" 2>&1 ||
+  ! cmake --build "$tmp/user" >>"$tmp/user.log" 2>&1; then
+  cat "$tmp/user.log"
+  fail "CMake build"
+fi
 for t in hello_shared hello_static; do
-  out=$("$tmp/user/$t") && [[ $out == *"$want"* ]] && echo "CMake $t: $out" ||
+  if out=$("$tmp/user/$t") && [[ $out == *"$want"* ]]; then
+    echo "CMake $t: $out"
+  else
     fail "CMake $t: ${out:-}"
+  fi
 done
 version=$(pkg-config --modversion r50)
 [[ $out == "libr50 $version,"* ]] || fail "the program's r50_version() is not pkg-config's $version"

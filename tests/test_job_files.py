@@ -26,7 +26,13 @@ def write(path, text):
     return path
 
 
+RUN_HERE = {"extract_pool5.ini", "extract_spatial.ini", "predict_10crop.ini",
+            "finetune_list.ini"}
+
+
 def test_examples(tmp, model):
+    found = {f for f in os.listdir(JOBS) if f.endswith(".ini")}
+    check(found == RUN_HERE, f"every job file in jobs/ is run here: {sorted(found)}")
     data = os.path.join(tmp, "tree")
     rows, bad = J.make_tree(data, n_photos=8)
     for rel in bad:

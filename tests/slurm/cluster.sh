@@ -15,12 +15,16 @@ chmod 755 "$dir" "$(dirname "$dir")" # munged runs as munge: it must reach DIR/m
 conf=$dir/slurm.conf
 
 stop() {
-  for p in slurmd slurmctld munged; do
-    [[ -f $dir/$p.pid ]] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+  local p sig
+  for sig in TERM KILL; do
+    for p in slurmd slurmctld munged; do
+      if [[ -f $dir/$p.pid ]]; then
+        kill -s "$sig" "$(cat "$dir/$p.pid")" 2>/dev/null || true
+      fi
+    done
+    [[ $sig == TERM ]] && sleep 1
   done
-  sleep 1
   for p in slurmd slurmctld munged; do
-    [[ -f $dir/$p.pid ]] && kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
     rm -f "$dir/$p.pid"
   done
 }
