@@ -2,7 +2,8 @@
  * test_dataset_pack.c — the dataset wire form (what rank 0 sends every other rank)
  * round-trips every dataset form: a flat folder, an ImageFolder tree with class
  * subfolders, a list file with labels, an empty list, odd names (spaces, UTF-8,
- * newlines); every truncation and many byte flips of a packed buffer are refused or
+ * newlines), WebDataset shards (plain and gzip, a sample without an image); every
+ * truncation and many byte flips of a packed buffer are refused or
  * decoded, never a crash; the digest follows rows and labels, not the root.
  */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "dataset.h"
+#include "tar_shards.h"
 #include "test_util.h"
 
 static char g_dir[] = "/tmp/r50-pack-XXXXXX";
@@ -32,6 +34,16 @@ static void same(const r50_dataset *a, const r50_dataset *b, const char *what) {
     CHECK(!strcmp(a->paths[i], b->paths[i]) && a->labels[i] == b->labels[i],
           "%s: row %lld: %s %d vs %s %d", what, (long long)i, a->paths[i], a->labels[i],
           b->paths[i], b->labels[i]);
+  CHECK(a->n_shards == b->n_shards && a->n_notes == b->n_notes, "%s: shards/notes", what);
+  for (int64_t i = 0; i < a->n_shards && i < b->n_shards; i++)
+    CHECK(!strcmp(a->shards[i], b->shards[i]) && a->shard_packed[i] == b->shard_packed[i],
+          "%s: shard %lld", what, (long long)i);
+  for (int64_t i = 0; a->n_shards && i < a->n && i < b->n; i++)
+    CHECK(a->shard[i] == b->shard[i] && a->member[i] == b->member[i] &&
+              a->size[i] == b->size[i],
+          "%s: shard row %lld", what, (long long)i);
+  for (int64_t i = 0; i < a->n_notes && i < b->n_notes; i++)
+    CHECK(!strcmp(a->notes[i], b->notes[i]), "%s: note %lld", what, (long long)i);
 }
 
 /* pack -> unpack equals; every truncation refused; byte flips never crash. */
@@ -135,10 +147,81 @@ static void test_lists(void) {
   r50_dataset_free(&nl);
 }
 
+static void sh(const char *cmd) {
+  char full[1200];
+  snprintf(full, sizeof full, "cd '%s' && %s", g_dir, cmd);
+  CHECK(system(full) == 0, "%s", full);
+}
+
+/* Shards made with tar(1): a plain one and a gzip one; listing, wire form, chunks. */
+static void test_shards(void) {
+  sh("mkdir -p w/k && printf 'JPEGDATA' > w/k/000.jpg && printf '7' > w/k/000.cls && "
+     "printf 'x' > w/k/000.json && printf 'PNG!' > w/k/001.png && printf 'y' > w/k/002.txt");
+  sh("cd w && tar --format=gnu -cf ../s-0.tar k/000.jpg k/000.cls k/000.json k/001.png "
+     "k/002.txt && tar -czf ../s-1.tar.gz k/001.png k/000.jpg");
+  char spec[600];
+  snprintf(spec, sizeof spec, "%s/s-{0..1}.tar{,.gz}", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(spec, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  /* s-0.tar: k/000 (label 7), k/001, k/002 (no image); s-0.tar.gz missing; s-1.tar
+   * missing; s-1.tar.gz: k/001, k/000 */
+  CHECK(ds.n == 7 && ds.n_shards == 4, "%lld rows of %lld shards", (long long)ds.n,
+        (long long)ds.n_shards);
+  if (ds.n == 7) {
+    CHECK(ds.labels[0] == 7 && ds.labels[1] == -1 && ds.member[0] > 0 && ds.size[0] == 8 &&
+              ds.member[2] == -1 && ds.member[3] == -1 && ds.member[4] == -1 &&
+              ds.shard_packed[3] == 1 && ds.member[5] == 0 && ds.member[6] == 1,
+          "shard rows: labels, offsets, ordinals, broken rows");
+    CHECK(strstr(ds.paths[0], "/s-0.tar/k/000") && strstr(ds.paths[2], "/s-0.tar/k/002") &&
+              strstr(ds.notes[ds.size[2]], "no .jpg") &&
+              strstr(ds.notes[ds.size[3]], "No such file"),
+          "row names and notes: %s / %s", ds.paths[2], ds.notes[ds.size[2]]);
+    r50_tar_cursor *cur = NULL;
+    uint8_t *data;
+    size_t len;
+    CHECK(r50_tar_read(&ds, 0, &cur, 1 << 20, &data, &len, &err) == R50_OK && len == 8 &&
+              !memcmp(data, "JPEGDATA", 8),
+          "plain member read back: %s", err.msg);
+    free(data);
+    CHECK(r50_tar_read(&ds, 6, &cur, 1 << 20, &data, &len, &err) == R50_OK && len == 8 &&
+              !memcmp(data, "JPEGDATA", 8),
+          "compressed member read back: %s", err.msg);
+    free(data);
+    CHECK(r50_tar_read(&ds, 5, &cur, 1 << 20, &data, &len, &err) == R50_OK && len == 4 &&
+              !memcmp(data, "PNG!", 4),
+          "an earlier compressed member (the stream reopened): %s", err.msg);
+    free(data);
+    CHECK(r50_tar_read(&ds, 2, &cur, 1 << 20, &data, &len, &err) == R50_ERR_FORMAT &&
+              strstr(err.msg, "s-0.tar/k/002: no .jpg"),
+          "a sample without an image: %s", err.msg);
+    r50_tar_cursor_free(cur);
+    int64_t *b, nc;
+    CHECK(r50_dataset_chunks(&ds, 2, &b, &nc, &err) == R50_OK, "%s", err.msg);
+    /* rows 0-4 plain (chunks of 2), rows 5-6 one compressed shard */
+    CHECK(nc == 4 && b[0] == 0 && b[1] == 2 && b[2] == 4 && b[3] == 5 && b[4] == 7,
+          "chunks: %lld", (long long)nc);
+    free(b);
+  }
+  round_trip(&ds, "shards");
+  r50_dataset_free(&ds);
+  char **v;
+  int64_t n;
+  CHECK(r50_brace_expand("a{08..10}b{x,yz}", &v, &n, &err) == R50_OK && n == 6 &&
+            !strcmp(v[0], "a08bx") && !strcmp(v[1], "a08byz") && !strcmp(v[5], "a10byz"),
+        "brace expansion");
+  for (int64_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+  CHECK(r50_brace_expand("a{3..1}", &v, &n, &err) == R50_ERR_ARG && strstr(err.msg, "{3..1}"),
+        "a backwards range is refused: %s", err.msg);
+}
+
 int main(void) {
   CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
   test_folders();
   test_lists();
+  test_shards();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   CHECK(system(cmd) == 0, "cleanup");

@@ -16,12 +16,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "fileio.h"
+#include "tar_shards.h"
 
-static r50_status push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
-                       int32_t label, r50_error *err) {
+r50_status r50_dataset_push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
+                            int32_t label, r50_error *err) {
   if (ds->n == *cap) {
     int64_t nc = *cap ? 2 * *cap : 1024;
     char **p = realloc(ds->paths, (size_t)nc * sizeof *p);
@@ -114,7 +116,7 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
           q--;
         plen = (size_t)(q - f[0]);
       }
-      R50_TRY(push(ds, &cap, f[0], plen, label, err));
+      R50_TRY(r50_dataset_push(ds, &cap, f[0], plen, label, err));
     }
     p = nl ? nl + 1 : end;
   }
@@ -151,7 +153,23 @@ typedef struct walker {
   r50_dataset *ds;
   int64_t cap;
   r50_error *err;
+  char **shards; /* tar shards met on the way (used when there are no images) */
+  int64_t n_shards, shard_cap;
 } walker;
+
+static r50_status add_shard(walker *w, const char *rel) {
+  if (w->n_shards == w->shard_cap) {
+    int64_t nc = w->shard_cap ? 2 * w->shard_cap : 64;
+    char **p = realloc(w->shards, (size_t)nc * sizeof *p);
+    if (!p)
+      return r50_fail(w->err, R50_ERR_NOMEM, "out of memory listing the dataset");
+    w->shards = p, w->shard_cap = nc;
+  }
+  if (!(w->shards[w->n_shards] = strdup(rel)))
+    return r50_fail(w->err, R50_ERR_NOMEM, "out of memory listing the dataset");
+  w->n_shards++;
+  return R50_OK;
+}
 
 /* Sorted names of the visible entries of dir; *n set. */
 static r50_status list_dir(const char *dir, char ***names, int *n, r50_error *err) {
@@ -223,7 +241,9 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
     else if (is_dir(full))
       s = walk(w, sub, label, depth + 1);
     else if (has_image_ext(names[i]))
-      s = push(w->ds, &w->cap, sub, strlen(sub), label, w->err);
+      s = r50_dataset_push(w->ds, &w->cap, sub, strlen(sub), label, w->err);
+    else if (r50_is_shard_name(names[i]))
+      s = add_shard(w, sub);
   }
   free_names(names, n);
   return s;
@@ -254,6 +274,12 @@ static r50_status sort_entries(r50_dataset *ds, r50_error *err) {
   return R50_OK;
 }
 
+static void free_names64(char **names, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
 static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   char **names;
   int n;
@@ -263,7 +289,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     char full[PATH_MAX];
     all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
   }
-  walker w = {ds, 0, err};
+  walker w = {ds, 0, err, NULL, 0, 0};
   r50_status s = R50_OK;
   if (all_dirs) {
     ds->class_names = names;
@@ -274,9 +300,57 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     free_names(names, n);
     s = walk(&w, "", -1, 0);
   }
+  if (s == R50_OK && ds->n == 0 && w.n_shards > 0) { /* a folder of shards */
+    free_names(ds->class_names, ds->n_classes);
+    ds->class_names = NULL;
+    ds->n_classes = 0;
+    qsort(w.shards, (size_t)w.n_shards, sizeof *w.shards, cmp_str);
+    s = r50_tar_list(ds, w.shards, w.n_shards, err);
+    free_names64(w.shards, w.n_shards);
+    return s;
+  }
+  free_names64(w.shards, w.n_shards);
   if (s != R50_OK)
     return s;
   return sort_entries(ds, err);
+}
+
+/* A list file whose every row is a tar shard becomes the dataset of those shards. */
+static r50_status shards_of_list(r50_dataset *ds, r50_error *err) {
+  if (ds->n == 0)
+    return R50_OK;
+  for (int64_t i = 0; i < ds->n; i++)
+    if (!r50_is_shard_name(ds->paths[i]))
+      return R50_OK;
+  char **shards = ds->paths;
+  const int64_t n = ds->n;
+  free(ds->labels);
+  ds->paths = NULL;
+  ds->labels = NULL;
+  ds->n = 0;
+  r50_status s = r50_tar_list(ds, shards, n, err);
+  free_names64(shards, n);
+  return s;
+}
+
+/* A brace pattern or a tar file: the dataset of those shards, relative to "." (or
+ * absolute, as written). */
+static r50_status open_shards(const char *spec, r50_dataset *ds, r50_error *err) {
+  char **shards;
+  int64_t n;
+  if (r50_has_braces(spec) && access(spec, F_OK) != 0) {
+    R50_TRY(r50_brace_expand(spec, &shards, &n, err));
+  } else {
+    if (!(shards = malloc(sizeof *shards)) || !(shards[0] = strdup(spec))) {
+      free(shards);
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    }
+    n = 1;
+  }
+  r50_status s = (ds->root = strdup(".")) ? r50_tar_list(ds, shards, n, err)
+                                          : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  free_names64(shards, n);
+  return s;
 }
 
 /* ------------------------------------------------------------------ entry points */
@@ -285,6 +359,16 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err) {
   memset(ds, 0, sizeof *ds);
   struct stat st;
+  if ((r50_has_braces(spec) && access(spec, F_OK) != 0) ||
+      (r50_is_shard_name(spec) && stat(spec, &st) == 0 && !S_ISDIR(st.st_mode))) {
+    if (root)
+      return r50_fail(err, R50_ERR_ARG, "--root applies to list files; %s names shards",
+                      spec);
+    r50_status s = open_shards(spec, ds, err);
+    if (s != R50_OK)
+      r50_dataset_free(ds);
+    return s;
+  }
   if (stat(spec, &st) != 0)
     return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO, "%s: %s", spec,
                     strerror(errno));
@@ -312,18 +396,47 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     if (!ds->root)
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
     s = open_list(spec, ds, err);
+    if (s == R50_OK)
+      s = shards_of_list(ds, err);
   }
   if (s != R50_OK)
     r50_dataset_free(ds);
   return s;
 }
 
-void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap) {
-  const char *p = ds->paths[i];
+void r50_dataset_join(const r50_dataset *ds, const char *p, char *buf, size_t cap) {
   if (p[0] == '/')
     snprintf(buf, cap, "%s", p);
   else
     snprintf(buf, cap, "%s/%s", ds->root, p);
+}
+
+void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap) {
+  r50_dataset_join(ds, ds->paths[i], buf, cap);
+}
+
+r50_status r50_dataset_chunks(const r50_dataset *ds, int64_t chunk, int64_t **bounds,
+                              int64_t *n_chunks, r50_error *err) {
+  R50_ASSERT(chunk >= 1);
+  const int64_t most = ds->n / chunk + (ds->n_shards ? ds->n_shards : 0) + 2;
+  int64_t *b = malloc((size_t)most * sizeof *b);
+  if (!b)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for %lld work chunks",
+                    (long long)most);
+  int64_t k = 0, start = 0;
+  b[k++] = 0;
+  for (int64_t i = 1; i < ds->n; i++) {
+    const int packed = ds->n_shards && ds->shard_packed[ds->shard[i]];
+    const int was_packed = ds->n_shards && ds->shard_packed[ds->shard[i - 1]];
+    const int other_shard = ds->n_shards && ds->shard[i] != ds->shard[i - 1];
+    if ((other_shard && (packed || was_packed)) || (!packed && i - start >= chunk))
+      b[k++] = start = i;
+  }
+  if (ds->n > 0)
+    b[k++] = ds->n;
+  *bounds = b;
+  *n_chunks = k - 1;
+  return R50_OK;
 }
 
 void r50_dataset_free(r50_dataset *ds) {
@@ -334,6 +447,12 @@ void r50_dataset_free(r50_dataset *ds) {
   free(ds->paths);
   free(ds->labels);
   free_names(ds->class_names, ds->n_classes);
+  free_names64(ds->shards, ds->n_shards);
+  free(ds->shard_packed);
+  free(ds->shard);
+  free(ds->member);
+  free(ds->size);
+  free_names64(ds->notes, ds->n_notes);
   free(ds->root);
   memset(ds, 0, sizeof *ds);
 }

@@ -20,14 +20,27 @@ typedef struct r50_dataset {
   int32_t *labels;    /* (n) class index, or -1 */
   int n_classes;      /* ImageFolder classes (0 when labels come from a list or none) */
   char **class_names; /* (n_classes) sorted subfolder names */
+  /* WebDataset shards (n_shards > 0, tar_shards.h): every row is a sample of one */
+  int64_t n_shards;
+  char **shards;           /* (n_shards) shard paths relative to root, or absolute */
+  int8_t *shard_packed;    /* (n_shards) 1: compressed, read as a stream */
+  int32_t *shard;          /* (n) the shard of each row */
+  int64_t *member;         /* (n) image data offset (plain tar) or member ordinal
+                              (compressed); -1: a broken row, see size */
+  int64_t *size;           /* (n) image bytes; of a broken row, its index in notes */
+  int64_t n_notes;
+  char **notes;            /* (n_notes) why a broken row cannot be read */
 } r50_dataset;
 
-/* Opens `spec`: a directory is walked (image files only: .jpg .jpeg .jpe .jfif .png,
- * any case; hidden entries skipped); if its root holds only subdirectories each is a
- * class (labels 0..K-1 in sorted order), else labels are -1. A regular file is a list
- * of "path [label]" lines relative to `root` (NULL: the list file's folder); blank
- * lines and lines starting with '#' are skipped. A path may hold spaces when its line
- * ends with the label ("zebra fish/1.jpg 3"). */
+/* Opens `spec`: a WebDataset brace pattern ('shards/{00000..00099}.tar') or a tar
+ * file is a dataset of shards (tar_shards.h). A directory is walked (image files
+ * only: .jpg .jpeg .jpe .jfif .png, any case; hidden entries skipped); if its root
+ * holds only subdirectories each is a class (labels 0..K-1 in sorted order), else
+ * labels are -1; a directory with tar shards and no image files is a dataset of those
+ * shards. Any other regular file is a list of "path [label]" lines relative to `root`
+ * (NULL: the list file's folder); blank lines and lines starting with '#' are skipped.
+ * A path may hold spaces when its line ends with the label ("zebra fish/1.jpg 3"). A
+ * list whose every path is a tar shard is a dataset of those shards. */
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
 
@@ -35,6 +48,19 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
  * messages ("name:LINE: cause"). Appends to ds, whose root the caller sets. */
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err);
+
+/* Appends a row (path: len bytes); *cap tracks the allocated rows. */
+r50_status r50_dataset_push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
+                            int32_t label, r50_error *err);
+
+/* Full path of a file relative to ds->root (or absolute) into buf. */
+void r50_dataset_join(const r50_dataset *ds, const char *rel, char *buf, size_t cap);
+
+/* The work chunks: rows [bounds[k], bounds[k + 1]) for k < *n_chunks (*bounds
+ * malloc'd, n_chunks + 1 entries). Every `chunk` rows start a new one, except that a
+ * compressed shard's rows are one chunk whatever their count (it is read as a stream). */
+r50_status r50_dataset_chunks(const r50_dataset *ds, int64_t chunk, int64_t **bounds,
+                              int64_t *n_chunks, r50_error *err);
 
 /* Full path of row i into buf. */
 void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap);

@@ -3,11 +3,15 @@
  * its digest (for telling two lists apart on --resume and across ranks).
  *
  * Wire form: "R50DS1\0", root NUL, int32 n_classes, the class names NUL-terminated,
- * int64 n, then per row the int32 label and the path NUL-terminated. Integers are in
+ * int64 n, then per row the int32 label and the path NUL-terminated; then int64
+ * n_shards, and when it is not 0 the shards (path NUL, int8 compressed), per row int32
+ * shard, int64 member, int64 size, and int64 n_notes with the notes NUL-terminated
+ * (tar_shards.h). Integers are in
  * host order: the ranks of one job share an architecture. Rule: unpack trusts nothing
  * it reads — every count is checked against the bytes left before anything is
  * allocated, so a damaged buffer is an R50_ERR_FORMAT, never a huge allocation.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +19,7 @@
 #include "error.h"
 #include "sha256.h"
 
-static const char MAGIC[8] = "R50DS1";
+static const char MAGIC[8] = "R50DS2";
 
 typedef struct packer {
   char *buf;
@@ -60,6 +64,21 @@ r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len,
     put(&p, &ds->labels[i], sizeof ds->labels[i]);
     put_str(&p, ds->paths[i]);
   }
+  int64_t ns = ds->n_shards;
+  put(&p, &ns, sizeof ns);
+  for (int64_t i = 0; i < ns; i++) {
+    put_str(&p, ds->shards[i]);
+    put(&p, &ds->shard_packed[i], 1);
+  }
+  if (ns) {
+    put(&p, ds->shard, (size_t)ds->n * sizeof *ds->shard);
+    put(&p, ds->member, (size_t)ds->n * sizeof *ds->member);
+    put(&p, ds->size, (size_t)ds->n * sizeof *ds->size);
+    int64_t nn = ds->n_notes;
+    put(&p, &nn, sizeof nn);
+    for (int64_t i = 0; i < nn; i++)
+      put_str(&p, ds->notes[i]);
+  }
   if (p.oom) {
     free(p.buf);
     return r50_fail(err, R50_ERR_NOMEM, "out of memory packing the dataset (%lld rows)",
@@ -97,6 +116,8 @@ static r50_status get_str(reader *r, char **out, const char *what) {
   return R50_OK;
 }
 
+static r50_status unpack_shards(reader *r, r50_dataset *ds);
+
 static r50_status unpack(reader *r, r50_dataset *ds) {
   char magic[sizeof MAGIC];
   R50_TRY(get(r, magic, sizeof magic, "no header"));
@@ -126,6 +147,46 @@ static r50_status unpack(reader *r, r50_dataset *ds) {
     if (ds->labels[ds->n] < -1 || (k && ds->labels[ds->n] >= k))
       return bad(r, "label out of range");
     R50_TRY(get_str(r, &ds->paths[ds->n], "path not terminated"));
+  }
+  return unpack_shards(r, ds);
+}
+
+/* The shard part (tar_shards.h): every index checked against its table. */
+static r50_status unpack_shards(reader *r, r50_dataset *ds) {
+  int64_t ns = 0;
+  R50_TRY(get(r, &ns, sizeof ns, "shard count cut off"));
+  if (ns < 0 || ns > INT32_MAX || (uint64_t)ns > (size_t)(r->end - r->p) / 2)
+    return bad(r, "shard count larger than the buffer");
+  if (ns) {
+    const size_t n = (size_t)ds->n;
+    ds->shards = calloc((size_t)ns, sizeof *ds->shards);
+    ds->shard_packed = calloc((size_t)ns, 1);
+    ds->shard = malloc((n ? n : 1) * sizeof *ds->shard);
+    ds->member = malloc((n ? n : 1) * sizeof *ds->member);
+    ds->size = malloc((n ? n : 1) * sizeof *ds->size);
+    if (!ds->shards || !ds->shard_packed || !ds->shard || !ds->member || !ds->size)
+      return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving the shards");
+    for (; ds->n_shards < ns; ds->n_shards++) {
+      R50_TRY(get_str(r, &ds->shards[ds->n_shards], "shard path not terminated"));
+      R50_TRY(get(r, &ds->shard_packed[ds->n_shards], 1, "shard cut off"));
+    }
+    if ((size_t)(r->end - r->p) / 20 < n)
+      return bad(r, "shard rows cut off");
+    R50_TRY(get(r, ds->shard, n * sizeof *ds->shard, "shard rows cut off"));
+    R50_TRY(get(r, ds->member, n * sizeof *ds->member, "shard rows cut off"));
+    R50_TRY(get(r, ds->size, n * sizeof *ds->size, "shard rows cut off"));
+    int64_t nn = 0;
+    R50_TRY(get(r, &nn, sizeof nn, "note count cut off"));
+    if (nn < 0 || (uint64_t)nn > (size_t)(r->end - r->p))
+      return bad(r, "note count larger than the buffer");
+    if (!(ds->notes = calloc((size_t)nn + 1, sizeof *ds->notes)))
+      return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving the shards");
+    for (; ds->n_notes < nn; ds->n_notes++)
+      R50_TRY(get_str(r, &ds->notes[ds->n_notes], "note not terminated"));
+    for (size_t i = 0; i < n; i++)
+      if (ds->shard[i] < 0 || ds->shard[i] >= ns || ds->size[i] < 0 ||
+          (ds->member[i] < 0 && (ds->member[i] != -1 || ds->size[i] >= nn)))
+        return bad(r, "shard row out of range");
   }
   if (r->p != r->end)
     return bad(r, "bytes after the last row");

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "tar_shards.h"
 
 /* Pushed work: rows [row0, row0 + n) cut into batches, or (rows != NULL) one batch of
  * the n listed rows of `epoch`. */
@@ -33,6 +34,7 @@ struct r50_prefetch {
   int64_t n_ranges, cap_ranges, next_range, next_row; /* producer position */
   r50_batch *bufs; /* ring of nbuf batches */
   float *full;     /* (3, h, w): a prepared image before its crop */
+  r50_tar_cursor *tar; /* the producer's open shard (shard datasets) */
   int nbuf;
   int64_t produced, consumed, released; /* counts of batches */
   int closed, stop;
@@ -69,7 +71,17 @@ static void prepare_row(r50_prefetch *p, r50_batch *b, int i, int64_t epoch) {
   r50_dataset_path(p->ds, row, path, sizeof path);
   r50_image img = {0};
   r50_error err = {0};
-  r50_status s = r50_image_load_named(path, name, &p->o.decode, &img, &err);
+  r50_status s;
+  if (p->ds->n_shards) {
+    uint8_t *data;
+    size_t len;
+    s = r50_tar_read(p->ds, row, &p->tar, (uint64_t)1 << 30, &data, &len, &err);
+    if (s == R50_OK)
+      s = r50_image_decode(data, len, name, &p->o.decode, &img, &err);
+    free(data);
+  } else {
+    s = r50_image_load_named(path, name, &p->o.decode, &img, &err);
+  }
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
     s = r50_fail(&err, R50_ERR_FORMAT,
                  "%s: %dx%d, but with --size none every image must be %dx%d like the first",
@@ -165,6 +177,7 @@ static void free_bufs(r50_prefetch *p) {
   }
   free(p->bufs);
   free(p->full);
+  r50_tar_cursor_free(p->tar);
 }
 
 r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,

@@ -76,6 +76,7 @@ typedef struct run {
   r50_output_lock lock; /* rank 0 */
   r50_work_queue q;
   int64_t chunk;   /* rows per work chunk */
+  int64_t *bounds; /* chunk k is rows [bounds[k], bounds[k + 1]) (r50_dataset_chunks) */
   int64_t *chunks; /* pending chunk indices */
   int64_t n_chunks, pending_rows;
   int64_t done, failed, computed;    /* this rank: rows written ok / failed; rows run */
@@ -186,13 +187,14 @@ static r50_status build_meta(run *r, r50_error *err) {
 
 /* The chunks with at least one row not done. */
 static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
-  const int64_t c = r->chunk, total = (r->ds.n + c - 1) / c;
+  int64_t total;
+  R50_TRY(r50_dataset_chunks(&r->ds, r->chunk, &r->bounds, &total, err));
   r->chunks = malloc((size_t)(total ? total : 1) * sizeof *r->chunks);
   if (!r->chunks)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
   for (int64_t k = 0; k < total; k++) {
     int64_t pend = 0;
-    for (int64_t i = k * c; i < (k + 1) * c && i < r->ds.n; i++)
+    for (int64_t i = r->bounds[k]; i < r->bounds[k + 1]; i++)
       pend += !status || status[i] != 1;
     if (pend) {
       r->chunks[r->n_chunks++] = k;
@@ -235,11 +237,14 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
       r->d, r->d->rank == 0 ? r50_output_lock_take(j->output, &r->lock, err) : R50_OK,
       err));
   R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, &r->ds, err));
+  if (r->ds.n == 0 && r->ds.n_shards)
+    return r50_fail(err, R50_ERR_NOT_FOUND, "no samples in the %lld tar shards of %s",
+                    (long long)r->ds.n_shards, j->dataset);
   if (r->ds.n == 0)
     return r50_fail(
         err, R50_ERR_NOT_FOUND,
-        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and "
-        ".png files; a list file needs 'path label' lines)",
+        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and .png "
+        "files, then for tar shards; a list file needs 'path label' lines)",
         j->dataset);
   if (!j->model.pretrained && r->d->rank == 0)
     r50_log(R50_LOG_WARN,
@@ -386,8 +391,8 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
 /* Pushes the rows of chunk k that are not done yet. */
 static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *status,
                              r50_error *err) {
-  const int64_t c = r->chunk, end = (k + 1) * c < r->ds.n ? (k + 1) * c : r->ds.n;
-  for (int64_t i = k * c; i < end;) {
+  const int64_t end = r->bounds[k + 1];
+  for (int64_t i = r->bounds[k]; i < end;) {
     if (status && status[i] == 1) {
       i++;
       continue;
@@ -440,9 +445,8 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
     s = take_chunk(r, &next, err); /* one chunk ahead keeps the decoder busy */
     if (s == R50_OK && next >= 0)
       s = push_chunk(r, p, next, status, err);
-    const int64_t c = r->chunk, end = (cur + 1) * c < r->ds.n ? (cur + 1) * c : r->ds.n;
     int64_t rows_left = 0;
-    for (int64_t i = cur * c; i < end; i++)
+    for (int64_t i = r->bounds[cur]; i < r->bounds[cur + 1]; i++)
       rows_left += !(status && status[i] == 1);
     int stop = 0;
     while (s == R50_OK && rows_left > 0 && (s = stopping(r, &stop, err)) == R50_OK &&
@@ -538,6 +542,7 @@ static void free_run(run *r) {
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     free(r->rows[l]);
   free(r->chunks);
+  free(r->bounds);
   free(r->failures);
 }
 
