@@ -103,10 +103,20 @@ def wait_for_rows(path, want, timeout):
     return False
 
 
+def errors(f):
+    """The cause of every row as bytes (b"" for rows not failed), from the /errors
+    table of failed rows."""
+    out = np.array([b""] * len(f["images/status"]), dtype=object)
+    if "errors" in f and len(f["errors/row"]):
+        for r, m in zip(f["errors/row"][()], f["errors/message"][()]):
+            out[r] = m if isinstance(m, bytes) else m.encode()
+    return out
+
+
 def read(path, layers=("pool5",)):
     with h5py.File(path, "r") as f:
-        d = {k: f[k][()] for k in ["images/path", "images/label", "images/status",
-                                   "images/error"]}
+        d = {k: f[k][()] for k in ["images/path", "images/label", "images/status"]}
+        d["images/error"] = errors(f)
         for layer in layers:
             d[f"features/{layer}"] = f[f"features/{layer}"][()]
         d["attrs"] = dict(f.attrs)

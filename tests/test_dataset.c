@@ -51,8 +51,8 @@ static void test_image_folder(void) {
   const int labels[] = {0, 0, 1, 1};
   CHECK(ds.n == 4, "%lld rows", (long long)ds.n);
   for (int i = 0; i < 4 && i < ds.n; i++)
-    CHECK(!strcmp(ds.paths[i], want[i]) && ds.labels[i] == labels[i], "row %d: %s %d", i,
-          ds.paths[i], ds.labels[i]);
+    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == labels[i], "row %d: %s %d", i,
+          r50_dataset_name(&ds, i), ds.labels[i]);
   char full[600];
   r50_dataset_path(&ds, 1, full, sizeof full);
   CHECK(strstr(full, "/classes/ant/y.jpg") != NULL, "%s", full);
@@ -73,7 +73,7 @@ static void test_flat_folder(void) {
   const char *want[] = {"a-b/c.jpg", "a.jpg", "a/z.jpg"};
   CHECK(ds.n == 3 && ds.n_classes == 0, "%lld rows", (long long)ds.n);
   for (int i = 0; i < 3 && i < ds.n; i++)
-    CHECK(!strcmp(ds.paths[i], want[i]) && ds.labels[i] == -1, "row %d: %s", i, ds.paths[i]);
+    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == -1, "row %d: %s", i, r50_dataset_name(&ds, i));
   r50_dataset_free(&ds);
 }
 
@@ -87,9 +87,9 @@ static void test_list_file(void) {
   CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK, "%s", err.msg);
   CHECK(ds.n == 4, "%lld rows", (long long)ds.n);
   if (ds.n == 4) {
-    CHECK(!strcmp(ds.paths[0], "img/a.jpg") && ds.labels[0] == 3, "row 0");
-    CHECK(!strcmp(ds.paths[1], "img/b.png") && ds.labels[1] == 7, "row 1");
-    CHECK(!strcmp(ds.paths[2], "img/c.jpg") && ds.labels[2] == -1, "row 2");
+    CHECK(!strcmp(r50_dataset_name(&ds, 0), "img/a.jpg") && ds.labels[0] == 3, "row 0");
+    CHECK(!strcmp(r50_dataset_name(&ds, 1), "img/b.png") && ds.labels[1] == 7, "row 1");
+    CHECK(!strcmp(r50_dataset_name(&ds, 2), "img/c.jpg") && ds.labels[2] == -1, "row 2");
     char full[600];
     r50_dataset_path(&ds, 0, full, sizeof full);
     CHECK(!strcmp(full + strlen(g_dir), "/img/a.jpg"), "relative to the list's folder: %s",
@@ -105,8 +105,8 @@ static void test_list_file(void) {
   write_file("spaces.txt", "zebra fish/1.jpg 3\n  a  b\tc.png   -1  \n");
   snprintf(path, sizeof path, "%s/spaces.txt", g_dir);
   CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK && ds.n == 2 &&
-            !strcmp(ds.paths[0], "zebra fish/1.jpg") && ds.labels[0] == 3 &&
-            !strcmp(ds.paths[1], "a  b\tc.png") && ds.labels[1] == -1,
+            !strcmp(r50_dataset_name(&ds, 0), "zebra fish/1.jpg") && ds.labels[0] == 3 &&
+            !strcmp(r50_dataset_name(&ds, 1), "a  b\tc.png") && ds.labels[1] == -1,
         "paths with spaces before the label: %s", err.msg);
   r50_dataset_free(&ds);
 

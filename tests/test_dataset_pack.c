@@ -31,9 +31,10 @@ static void same(const r50_dataset *a, const r50_dataset *b, const char *what) {
   for (int i = 0; i < a->n_classes && i < b->n_classes; i++)
     CHECK(!strcmp(a->class_names[i], b->class_names[i]), "%s: class %d", what, i);
   for (int64_t i = 0; i < a->n && i < b->n; i++)
-    CHECK(!strcmp(a->paths[i], b->paths[i]) && a->labels[i] == b->labels[i],
-          "%s: row %lld: %s %d vs %s %d", what, (long long)i, a->paths[i], a->labels[i],
-          b->paths[i], b->labels[i]);
+    CHECK(!strcmp(r50_dataset_name(a, i), r50_dataset_name(b, i)) &&
+              a->labels[i] == b->labels[i],
+          "%s: row %lld: %s %d vs %s %d", what, (long long)i, r50_dataset_name(a, i),
+          a->labels[i], r50_dataset_name(b, i), b->labels[i]);
   CHECK(a->n_shards == b->n_shards && a->n_notes == b->n_notes, "%s: shards/notes", what);
   for (int64_t i = 0; i < a->n_shards && i < b->n_shards; i++)
     CHECK(!strcmp(a->shards[i], b->shards[i]) && a->shard_packed[i] == b->shard_packed[i],
@@ -65,7 +66,7 @@ static void round_trip(const r50_dataset *ds, const char *what) {
     r50_status s = r50_dataset_unpack(buf, cut, &back, &err);
     CHECK(s == R50_ERR_FORMAT, "%s: truncated to %zu of %zu bytes: %s", what, cut, len,
           r50_status_name(s));
-    CHECK(back.n == 0 && back.paths == NULL, "%s: refused unpack leaves ds empty", what);
+    CHECK(back.n == 0 && back.names == NULL, "%s: refused unpack leaves ds empty", what);
   }
   for (size_t i = 0; i < len; i += 1 + len / 300) {
     char *copy = malloc(len);
@@ -125,7 +126,7 @@ static void test_lists(void) {
   r50_dataset_digest(&ds, d2);
   CHECK(strcmp(d1, d2), "a changed label changes the digest");
   ds.labels[1] = 0;
-  ds.paths[3][0] = 'N';
+  ds.names[ds.name_at[3]] = 'N';
   r50_dataset_digest(&ds, d2);
   CHECK(strcmp(d1, d2), "a changed path changes the digest");
   r50_dataset_free(&ds);
@@ -138,11 +139,8 @@ static void test_lists(void) {
   r50_dataset nl = {0};
   nl.root = strdup("r");
   const char *odd[] = {"new\nline.jpg", "tab\there.png", ""};
-  nl.paths = calloc(4, sizeof *nl.paths);
-  nl.labels = calloc(4, sizeof *nl.labels);
   for (int i = 0; i < 3; i++)
-    nl.paths[i] = strdup(odd[i]), nl.labels[i] = i - 1;
-  nl.n = 3;
+    CHECK(r50_dataset_push(&nl, odd[i], strlen(odd[i]), i - 1, &err) == R50_OK, "push");
   round_trip(&nl, "odd names");
   r50_dataset_free(&nl);
 }
@@ -173,10 +171,11 @@ static void test_shards(void) {
               ds.member[2] == -1 && ds.member[3] == -1 && ds.member[4] == -1 &&
               ds.shard_packed[3] == 1 && ds.member[5] == 0 && ds.member[6] == 1,
           "shard rows: labels, offsets, ordinals, broken rows");
-    CHECK(strstr(ds.paths[0], "/s-0.tar/k/000") && strstr(ds.paths[2], "/s-0.tar/k/002") &&
+    CHECK(strstr(r50_dataset_name(&ds, 0), "/s-0.tar/k/000") &&
+              strstr(r50_dataset_name(&ds, 2), "/s-0.tar/k/002") &&
               strstr(ds.notes[ds.size[2]], "no .jpg") &&
               strstr(ds.notes[ds.size[3]], "No such file"),
-          "row names and notes: %s / %s", ds.paths[2], ds.notes[ds.size[2]]);
+          "row names and notes: %s / %s", r50_dataset_name(&ds, 2), ds.notes[ds.size[2]]);
     r50_tar_cursor *cur = NULL;
     uint8_t *data;
     size_t len;

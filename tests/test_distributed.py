@@ -70,7 +70,7 @@ def test_tree(tmp, model):
     a = ref["attrs"]
     check(a["arch"] == 50 and a["downsample_fb"] == 0 and list(a["size"]) == [224, 224] and
           a["layers"] == b"pool5,res5" and a["complete"] == 1 and len(a["model_sha256"]) == 64
-          and a["n_images"] == n and a["format"] == b"r50worker-features/2",
+          and a["n_images"] == n and a["format"] == b"r50worker-features/3",
           f"root attributes {a}")
     check(np.allclose(a["mean"], [103.063, 115.903, 123.152]), "mean attribute")
     ok = st == 1

@@ -82,7 +82,7 @@ def main():
     with h5py.File(out, "r") as f:
         paths = [s.decode() for s in f["images/path"][()]]
         status, labels = f["images/status"][()], f["images/label"][()]
-        errors = f["images/error"][()]
+        errors = {r: m for r, m in zip(f["errors/row"][()], f["errors/message"][()])}
         pool5, prob = f["features/pool5"][()], f["features/prob"][()]
         classes = [c.decode() for c in f["classes"][()]]
     check(classes == ["a_first", "b_second"], f"classes {classes}")
@@ -93,7 +93,7 @@ def main():
         try:
             x = prepare(os.path.join(data, rel), (224, 224))
         except Exception as e:  # PIL refuses it: so must we
-            check(status[i] == -1 and errors[i], f"{rel}: PIL fails ({e}), r50worker too")
+            check(status[i] == -1 and errors.get(i), f"{rel}: PIL fails ({e}), r50worker too")
             continue
         check(status[i] == 1, f"{rel}: done")
         ok.append((i, x))

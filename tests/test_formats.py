@@ -2,7 +2,10 @@
 """Output formats of extract, predict and export: --dtype float16 features equal the
 float32 features' numpy astype(np.float16) bit for bit (any rank count), h5py reads
 them as '<f2', --resume refuses another --dtype, predict stores float16 probabilities;
-export --npy writes the done rows as .npy shards numpy loads, with CSV metadata.
+export --npy writes the done rows as .npy shards numpy loads, with CSV metadata; the
+HDF5 layout: xarray (h5netcdf) opens every group with named dimensions, feature
+chunks of at least 1 MiB whatever --chunk is, contiguous row metadata, non-ASCII
+paths through .asstr(), and the table of failed rows, merged across --resume.
 
 usage: test_formats.py R50WORKER MODEL_TOOL
 """
@@ -147,12 +150,75 @@ def test_export(tmp, model):
           "a float16 file exports float16 shards, bit for bit")
 
 
+def test_layout(tmp, model):
+    import xarray as xr
+    data = os.path.join(tmp, "tree_layout")
+    rows, bad = J.make_tree(data, n_photos=9, classes=("cät", "dog", "zebra fish"))
+    h5 = os.path.join(tmp, "layout.h5")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
+            "--layers", "pool5,res5,res4", "--chunk", "2", data, "-o", h5)
+    check(p.returncode == 0, "extract pool5,res5,res4 --chunk 2: exit 0")
+    n = len(rows)
+    with h5py.File(h5, "r") as f:
+        for layer in ("pool5", "res5", "res4"):
+            d = f[f"features/{layer}"]
+            row_bytes = d.dtype.itemsize * int(np.prod(d.shape[1:]))
+            want = min(n, -(-(1 << 20) // row_bytes))
+            check(d.chunks is not None and d.chunks[0] == want and d.chunks[1:] == d.shape[1:],
+                  f"{layer}: chunks of {d.chunks} rows ({want} rows: >= 1 MiB or the whole "
+                  "dataset), not --chunk")
+        check(all(f[k].chunks is None for k in ("images/path", "images/label", "images/status")),
+              "path, label and status are contiguous")
+        paths = f["images/path"].asstr()[()].tolist()
+        check(any(p.startswith("cät/") for p in paths), "h5py .asstr() reads a non-ASCII path")
+        st = f["images/status"][()]
+        er, msg = f["errors/row"][()], f["errors/message"].asstr()[()].tolist()
+        check(sorted(er.tolist()) == er.tolist() and
+              set(er.tolist()) == set(np.nonzero(st == -1)[0].tolist()) and len(bad) == len(er)
+              and all(paths[r] in m for r, m in zip(er, msg)),
+              f"/errors: one entry per failed row, naming its path ({msg})")
+    feats = xr.open_dataset(h5, engine="h5netcdf", group="features")
+    dims = {k: v.dims for k, v in feats.data_vars.items()}
+    check(dims == {"pool5": ("image", "channel"), "res5": ("image", "channel", "y", "x"),
+                   "res4": ("image", "channel_1024", "y_4", "x_4")},
+          f"xarray opens /features with named dimensions: {dims}")
+    check(feats["pool5"].shape == (n, 2048) and
+          np.array_equal(feats["pool5"].values, J.read(h5)["features/pool5"]),
+          "xarray reads the same pool5 values as h5py")
+    imgs = xr.open_dataset(h5, engine="h5netcdf", group="images")
+    check({k: v.dims for k, v in imgs.data_vars.items()} ==
+          {"path": ("image",), "label": ("image",), "status": ("image",)},
+          "xarray opens /images on the image dimension")
+    root = xr.open_dataset(h5, engine="h5netcdf")
+    check(root["classes"].dims == ("class",) and root.sizes["class"] == 3,
+          f"xarray opens the root: classes on the class dimension ({dict(root.sizes)})")
+    errs = xr.open_dataset(h5, engine="h5netcdf", group="errors")
+    check(errs["row"].dims == ("failed",) and errs.sizes["failed"] == len(bad),
+          "xarray opens /errors on the failed dimension")
+    for x in (feats, imgs, root, errs):
+        x.close()
+    # --resume retries the failed rows: a repaired file leaves the table, the other stays
+    fixed = sorted(bad)[0]
+    shutil.copy(J.photos.real_photos()[0], os.path.join(data, fixed))
+    p = run(1, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
+            "--layers", "pool5,res5,res4", "--chunk", "2", data, "-o", h5, "--resume")
+    with h5py.File(h5, "r") as f:
+        paths = f["images/path"].asstr()[()].tolist()
+        er, msg = f["errors/row"][()].tolist(), f["errors/message"].asstr()[()].tolist()
+        st = f["images/status"][()]
+    check(p.returncode == 0 and st[paths.index(fixed)] == 1 and
+          [paths[r] for r in er] == sorted(set(bad) - {fixed}) and
+          set(er) == set(np.nonzero(st == -1)[0].tolist()),
+          f"--resume after repairing {fixed}: done, and /errors holds only the others ({msg})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-formats-")
     model = os.path.join(tmp, "m.npz")
     subprocess.run([TOOL, "init", "7", model], check=True)
     test_float16(tmp, model)
     test_export(tmp, model)
+    test_layout(tmp, model)
     rc = J.finish("test_formats")
     if rc == 0:
         shutil.rmtree(tmp)

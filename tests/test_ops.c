@@ -22,19 +22,6 @@ static const char *const op_names[] = {"conv",   "maxpool", "avgpool",
                                        "linear", "softmax", "layout"};
 static const double tolerance[] = {1e-5, 0, 1e-6, 1e-5, 1e-6, 0};
 
-static unsigned g_seed = 1;
-static float frand(float lo, float hi) {
-  g_seed = g_seed * 1103515245u + 12345u;
-  return lo + (hi - lo) * (float)((g_seed >> 8) & 0xffff) / 65535.0f;
-}
-
-static float *randv(size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof *x);
-  for (size_t i = 0; i < n; i++)
-    x[i] = frand(lo, hi);
-  return x;
-}
-
 /* max|got - want| <= tol * max|want| (+ a floor for all-zero references). */
 static void compare(int op, const char *what, const float *got, const double *want,
                     size_t n) {

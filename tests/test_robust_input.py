@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import check, finish, make_list, read, run  # noqa: E402
+from jobutil import check, errors, finish, make_list, read, run  # noqa: E402
 
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
 
@@ -37,7 +37,7 @@ N_MISSING = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
 def errors_by_path(path):
     with h5py.File(path, "r") as f:
         paths = f["images/path"].asstr()[()].tolist()
-        errs = f["images/error"].asstr()[()].tolist()
+        errs = [e.decode("utf-8") for e in errors(f)]
         st = f["images/status"][()].tolist()
     return {p: (s, e) for p, s, e in zip(paths, st, errs)}
 
@@ -136,7 +136,7 @@ def test_names(tmp, model):
             check("ünï/".encode() + b"caf\xe9.png" in raw_paths,
                   "a name that is not UTF-8 keeps its bytes")
             i = raw_paths.index(("été/" + long_name).encode())
-            err = f["images/error"][i]
+            err = errors(f)[i]
             text = err.decode("utf-8")  # raises if a character was split
             check(text.startswith("not a JPEG or PNG file: été/éé") and len(err) <= 255 and
                   len(err) > 240, f"a long error is cut whole-character, cause first "

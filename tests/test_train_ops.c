@@ -16,19 +16,6 @@
 #include "table.h"
 #include "test_util.h"
 
-static unsigned g_seed = 7;
-static float frand(float lo, float hi) {
-  g_seed = g_seed * 1103515245u + 12345u;
-  return lo + (hi - lo) * (float)((g_seed >> 8) & 0xffff) / 65535.0f;
-}
-
-static float *randv(size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof *x);
-  for (size_t i = 0; i < n; i++)
-    x[i] = frand(lo, hi);
-  return x;
-}
-
 static double dot(const float *a, const float *b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++)
@@ -371,6 +358,7 @@ static void test_momentum_sgd(ctx *k) {
 }
 
 int main(void) {
+  g_seed = 7;
   const r50_engine *engines[] = {r50_engine_reference()};
   for (size_t i = 0; i < sizeof engines / sizeof *engines; i++) {
     if (!engines[i]->train)

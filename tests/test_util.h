@@ -28,4 +28,20 @@ static inline int test_result(const char *name) {
   return 0;
 }
 
+/* Reproducible pseudo-random test data (an LCG; each test file seeds its own). */
+static unsigned g_seed = 1;
+
+static inline float frand(float lo, float hi) {
+  g_seed = g_seed * 1103515245u + 12345u;
+  return lo + (hi - lo) * (float)((g_seed >> 8) & 0xffff) / 65535.0f;
+}
+
+/* n values uniform in [lo, hi] (malloc'd). */
+static inline float *randv(size_t n, float lo, float hi) {
+  float *x = malloc((n ? n : 1) * sizeof *x);
+  for (size_t i = 0; i < n; i++)
+    x[i] = frand(lo, hi);
+  return x;
+}
+
 #endif

@@ -22,27 +22,36 @@
 #include "fileio.h"
 #include "tar_shards.h"
 
-r50_status r50_dataset_push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
-                            int32_t label, r50_error *err) {
-  if (ds->n == *cap) {
-    int64_t nc = *cap ? 2 * *cap : 1024;
-    char **p = realloc(ds->paths, (size_t)nc * sizeof *p);
-    if (p)
-      ds->paths = p;
+r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
+                            r50_error *err) {
+  R50_ASSERT(!ds->rows_shared);
+  if (ds->n == ds->cap) {
+    int64_t nc = ds->cap ? 2 * ds->cap : 1024;
+    int64_t *at = realloc(ds->name_at, (size_t)nc * sizeof *at);
+    if (at)
+      ds->name_at = at;
     int32_t *l = realloc(ds->labels, (size_t)nc * sizeof *l);
     if (l)
       ds->labels = l;
-    if (!p || !l)
+    if (!at || !l)
       return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
-    *cap = nc;
+    ds->cap = nc;
   }
-  char *s = malloc(len + 1);
-  if (!s)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
-  memcpy(s, path, len);
-  s[len] = 0;
-  ds->paths[ds->n] = s;
+  if (ds->names_len + (int64_t)len + 1 > ds->names_cap) {
+    int64_t nc = ds->names_cap ? 2 * ds->names_cap : 1 << 16;
+    while (nc < ds->names_len + (int64_t)len + 1)
+      nc *= 2;
+    char *b = realloc(ds->names, (size_t)nc);
+    if (!b)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
+    ds->names = b;
+    ds->names_cap = nc;
+  }
+  memcpy(ds->names + ds->names_len, path, len);
+  ds->names[ds->names_len + (int64_t)len] = 0;
+  ds->name_at[ds->n] = ds->names_len;
   ds->labels[ds->n] = label;
+  ds->names_len += (int64_t)len + 1;
   ds->n++;
   return R50_OK;
 }
@@ -90,7 +99,6 @@ static int parse_label(const char *s, size_t len, int32_t *out) {
 
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err) {
-  int64_t cap = ds->n;
   const char *p = text, *end = text + len;
   for (int64_t line = 1; p < end; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -116,7 +124,7 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
           q--;
         plen = (size_t)(q - f[0]);
       }
-      R50_TRY(r50_dataset_push(ds, &cap, f[0], plen, label, err));
+      R50_TRY(r50_dataset_push(ds, f[0], plen, label, err));
     }
     p = nl ? nl + 1 : end;
   }
@@ -151,7 +159,6 @@ static int cmp_str(const void *a, const void *b) {
 
 typedef struct walker {
   r50_dataset *ds;
-  int64_t cap;
   r50_error *err;
   char **shards; /* tar shards met on the way (used when there are no images) */
   int64_t n_shards, shard_cap;
@@ -241,7 +248,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
     else if (is_dir(full))
       s = walk(w, sub, label, depth + 1);
     else if (has_image_ext(names[i]))
-      s = r50_dataset_push(w->ds, &w->cap, sub, strlen(sub), label, w->err);
+      s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
     else if (r50_is_shard_name(names[i]))
       s = add_shard(w, sub);
   }
@@ -249,28 +256,41 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
   return s;
 }
 
-typedef struct entry {
-  char *path;
-  int32_t label;
-} entry;
+static const r50_dataset *g_sorting; /* qsort has no context argument */
 
-static int cmp_entry(const void *a, const void *b) {
-  return strcmp(((const entry *)a)->path, ((const entry *)b)->path);
+static int cmp_row(const void *a, const void *b) {
+  return strcmp(r50_dataset_name(g_sorting, *(const int64_t *)a),
+                r50_dataset_name(g_sorting, *(const int64_t *)b));
 }
 
 /* Sorts rows by path, each label moving with its path. */
 static r50_status sort_entries(r50_dataset *ds, r50_error *err) {
-  entry *e = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *e);
-  if (!e)
+  int64_t *order = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *order);
+  char *names = malloc((size_t)(ds->names_len ? ds->names_len : 1));
+  int64_t *at = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *at);
+  int32_t *labels = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *labels);
+  if (!order || !names || !at || !labels) {
+    free(order), free(names), free(at), free(labels);
     return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the dataset");
-  for (int64_t i = 0; i < ds->n; i++)
-    e[i] = (entry){ds->paths[i], ds->labels[i]};
-  qsort(e, (size_t)ds->n, sizeof *e, cmp_entry);
-  for (int64_t i = 0; i < ds->n; i++) {
-    ds->paths[i] = e[i].path;
-    ds->labels[i] = e[i].label;
   }
-  free(e);
+  for (int64_t i = 0; i < ds->n; i++)
+    order[i] = i;
+  g_sorting = ds;
+  qsort(order, (size_t)ds->n, sizeof *order, cmp_row);
+  int64_t len = 0;
+  for (int64_t i = 0; i < ds->n; i++) {
+    const char *p = r50_dataset_name(ds, order[i]);
+    size_t k = strlen(p) + 1;
+    memcpy(names + len, p, k);
+    at[i] = len;
+    labels[i] = ds->labels[order[i]];
+    len += (int64_t)k;
+  }
+  free(order);
+  free(ds->names), free(ds->name_at), free(ds->labels);
+  ds->names = names, ds->name_at = at, ds->labels = labels;
+  ds->names_cap = ds->names_len;
+  ds->cap = ds->n;
   return R50_OK;
 }
 
@@ -289,7 +309,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     char full[PATH_MAX];
     all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
   }
-  walker w = {ds, 0, err, NULL, 0, 0};
+  walker w = {ds, err, NULL, 0, 0};
   r50_status s = R50_OK;
   if (all_dirs) {
     ds->class_names = names;
@@ -320,16 +340,21 @@ static r50_status shards_of_list(r50_dataset *ds, r50_error *err) {
   if (ds->n == 0)
     return R50_OK;
   for (int64_t i = 0; i < ds->n; i++)
-    if (!r50_is_shard_name(ds->paths[i]))
+    if (!r50_is_shard_name(r50_dataset_name(ds, i)))
       return R50_OK;
-  char **shards = ds->paths;
   const int64_t n = ds->n;
-  free(ds->labels);
-  ds->paths = NULL;
-  ds->labels = NULL;
-  ds->n = 0;
+  char **shards = malloc((size_t)n * sizeof *shards);
+  if (!shards)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  for (int64_t i = 0; i < n; i++)
+    shards[i] = ds->names + ds->name_at[i];
+  char *names = ds->names; /* the shard paths, kept until they are listed */
+  free(ds->name_at), free(ds->labels);
+  ds->names = NULL, ds->name_at = NULL, ds->labels = NULL;
+  ds->n = ds->names_len = ds->names_cap = ds->cap = 0;
   r50_status s = r50_tar_list(ds, shards, n, err);
-  free_names64(shards, n);
+  free(shards);
+  free(names);
   return s;
 }
 
@@ -412,7 +437,7 @@ void r50_dataset_join(const r50_dataset *ds, const char *p, char *buf, size_t ca
 }
 
 void r50_dataset_path(const r50_dataset *ds, int64_t i, char *buf, size_t cap) {
-  r50_dataset_join(ds, ds->paths[i], buf, cap);
+  r50_dataset_join(ds, r50_dataset_name(ds, i), buf, cap);
 }
 
 r50_status r50_dataset_chunks(const r50_dataset *ds, int64_t chunk, int64_t **bounds,
@@ -442,16 +467,17 @@ r50_status r50_dataset_chunks(const r50_dataset *ds, int64_t chunk, int64_t **bo
 void r50_dataset_free(r50_dataset *ds) {
   if (!ds)
     return;
-  for (int64_t i = 0; i < ds->n; i++)
-    free(ds->paths[i]);
-  free(ds->paths);
-  free(ds->labels);
+  if (!ds->rows_shared) {
+    free(ds->names);
+    free(ds->name_at);
+    free(ds->labels);
+    free(ds->shard);
+    free(ds->member);
+    free(ds->size);
+  }
   free_names(ds->class_names, ds->n_classes);
   free_names64(ds->shards, ds->n_shards);
   free(ds->shard_packed);
-  free(ds->shard);
-  free(ds->member);
-  free(ds->size);
   free_names64(ds->notes, ds->n_notes);
   free(ds->root);
   memset(ds, 0, sizeof *ds);

@@ -16,7 +16,9 @@
 typedef struct r50_dataset {
   char *root;         /* paths are relative to this folder */
   int64_t n;
-  char **paths;       /* (n) relative paths */
+  char *names;        /* (names_len bytes) every row's path, NUL-terminated, in row order */
+  int64_t names_len;
+  int64_t *name_at;   /* (n) where row i's path starts in names (r50_dataset_name) */
   int32_t *labels;    /* (n) class index, or -1 */
   int n_classes;      /* ImageFolder classes (0 when labels come from a list or none) */
   char **class_names; /* (n_classes) sorted subfolder names */
@@ -30,7 +32,16 @@ typedef struct r50_dataset {
   int64_t *size;           /* (n) image bytes; of a broken row, its index in notes */
   int64_t n_notes;
   char **notes;            /* (n_notes) why a broken row cannot be read */
+  /* the row arrays (names, name_at, labels, shard, member, size) live in a block this
+   * dataset does not own (share_list.c's node-shared window) when set */
+  void *rows_shared;
+  int64_t cap, names_cap;  /* rows and name bytes allocated (while listing) */
 } r50_dataset;
+
+/* Row i's path, relative to root (or absolute). */
+static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
+  return ds->names + ds->name_at[i];
+}
 
 /* Opens `spec`: a WebDataset brace pattern ('shards/{00000..00099}.tar') or a tar
  * file is a dataset of shards (tar_shards.h). A directory is walked (image files
@@ -49,9 +60,9 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err);
 
-/* Appends a row (path: len bytes); *cap tracks the allocated rows. */
-r50_status r50_dataset_push(r50_dataset *ds, int64_t *cap, const char *path, size_t len,
-                            int32_t label, r50_error *err);
+/* Appends a row (path: len bytes). */
+r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
+                            r50_error *err);
 
 /* Full path of a file relative to ds->root (or absolute) into buf. */
 void r50_dataset_join(const r50_dataset *ds, const char *rel, char *buf, size_t cap);

@@ -62,7 +62,7 @@ r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len,
   put(&p, &n, sizeof n);
   for (int64_t i = 0; i < ds->n; i++) {
     put(&p, &ds->labels[i], sizeof ds->labels[i]);
-    put_str(&p, ds->paths[i]);
+    put_str(&p, r50_dataset_name(ds, i));
   }
   int64_t ns = ds->n_shards;
   put(&p, &ns, sizeof ns);
@@ -137,16 +137,27 @@ static r50_status unpack(reader *r, r50_dataset *ds) {
   const size_t min_row = sizeof(int32_t) + 1;
   if (n < 0 || (uint64_t)n > (size_t)(r->end - r->p) / min_row)
     return bad(r, "row count larger than the buffer");
-  ds->paths = calloc((size_t)n + 1, sizeof *ds->paths);
-  ds->labels = calloc((size_t)n + 1, sizeof *ds->labels);
-  if (!ds->paths || !ds->labels)
+  const size_t left = (size_t)(r->end - r->p);
+  ds->name_at = malloc(((size_t)n + 1) * sizeof *ds->name_at);
+  ds->labels = malloc(((size_t)n + 1) * sizeof *ds->labels);
+  ds->names = malloc(left + 1); /* the paths take less than what is left */
+  if (!ds->name_at || !ds->labels || !ds->names)
     return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving %lld rows",
                     (long long)n);
+  ds->cap = n;
+  ds->names_cap = (int64_t)left + 1;
   for (; ds->n < n; ds->n++) {
     R50_TRY(get(r, &ds->labels[ds->n], sizeof *ds->labels, "row cut off"));
     if (ds->labels[ds->n] < -1 || (k && ds->labels[ds->n] >= k))
       return bad(r, "label out of range");
-    R50_TRY(get_str(r, &ds->paths[ds->n], "path not terminated"));
+    const char *z = memchr(r->p, 0, (size_t)(r->end - r->p));
+    if (!z)
+      return bad(r, "path not terminated");
+    const size_t len = (size_t)(z - r->p) + 1;
+    memcpy(ds->names + ds->names_len, r->p, len);
+    ds->name_at[ds->n] = ds->names_len;
+    ds->names_len += (int64_t)len;
+    r->p = z + 1;
   }
   return unpack_shards(r, ds);
 }
@@ -214,7 +225,8 @@ void r50_dataset_digest(const r50_dataset *ds, char hex[65]) {
   r50_sha256_update(&h, &n, sizeof n);
   for (int64_t i = 0; i < ds->n; i++) {
     r50_sha256_update(&h, &ds->labels[i], sizeof ds->labels[i]);
-    r50_sha256_update(&h, ds->paths[i], strlen(ds->paths[i]) + 1);
+    const char *name = r50_dataset_name(ds, i);
+    r50_sha256_update(&h, name, strlen(name) + 1);
   }
   r50_sha256_hex(&h, hex);
 }

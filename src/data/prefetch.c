@@ -64,7 +64,7 @@ static int out_h(const r50_prefetch_opts *o) {
 static void prepare_row(r50_prefetch *p, r50_batch *b, int i, int64_t epoch) {
   char path[4096];
   const int64_t row = b->rows[i];
-  const char *name = p->ds->paths[row];
+  const char *name = r50_dataset_name(p->ds, row);
   const size_t per = (size_t)3 * (size_t)out_w(&p->o) * (size_t)out_h(&p->o);
   float *dst = b->x + (size_t)i * per;
   float *full = p->o.augment.crop ? p->full : dst;

@@ -157,8 +157,7 @@ r50_status r50_brace_expand(const char *spec, char ***out, int64_t *n, r50_error
 
 typedef struct lister {
   r50_dataset *ds;
-  int64_t cap;     /* rows allocated in paths/labels (r50_dataset_push) */
-  int64_t row_cap; /* rows allocated in shard/member/size */
+  int64_t row_cap; /* rows allocated in shard/member/size (ds->cap in the others) */
   int32_t shard;
   const char *rel;
   r50_error *err;
@@ -166,20 +165,21 @@ typedef struct lister {
 
 static r50_status grow_rows(lister *l) {
   r50_dataset *ds = l->ds;
-  if (l->row_cap >= l->cap)
+  const int64_t cap = ds->cap > 1 ? ds->cap : 1;
+  if (l->row_cap >= cap)
     return R50_OK;
-  int32_t *sh = realloc(ds->shard, (size_t)l->cap * sizeof *sh);
+  int32_t *sh = realloc(ds->shard, (size_t)cap * sizeof *sh);
   if (sh)
     ds->shard = sh;
-  int64_t *m = realloc(ds->member, (size_t)l->cap * sizeof *m);
+  int64_t *m = realloc(ds->member, (size_t)cap * sizeof *m);
   if (m)
     ds->member = m;
-  int64_t *z = realloc(ds->size, (size_t)l->cap * sizeof *z);
+  int64_t *z = realloc(ds->size, (size_t)cap * sizeof *z);
   if (z)
     ds->size = z;
   if (!sh || !m || !z)
     return r50_fail(l->err, R50_ERR_NOMEM, "out of memory listing the shards");
-  l->row_cap = l->cap;
+  l->row_cap = cap;
   return R50_OK;
 }
 
@@ -191,7 +191,7 @@ static r50_status add_row(lister *l, const char *key, int32_t label, int64_t mem
               : snprintf(path, sizeof path, "%s", l->rel);
   if (n < 0 || (size_t)n >= sizeof path)
     return r50_fail(l->err, R50_ERR_ARG, "%s/%s: path too long", l->rel, key ? key : "");
-  R50_TRY(r50_dataset_push(l->ds, &l->cap, path, (size_t)n, label, l->err));
+  R50_TRY(r50_dataset_push(l->ds, path, (size_t)n, label, l->err));
   R50_TRY(grow_rows(l));
   const int64_t i = l->ds->n - 1;
   l->ds->shard[i] = l->shard;
@@ -381,7 +381,7 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
   if (!ds->shards || !ds->shard_packed)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory listing %lld shards",
                     (long long)n_shards);
-  lister l = {ds, 0, 0, 0, NULL, err};
+  lister l = {ds, 0, 0, NULL, err};
   for (int64_t i = 0; i < n_shards; i++) {
     if (i > INT32_MAX)
       return r50_fail(err, R50_ERR_ARG, "more than %d shards", INT32_MAX);
@@ -395,7 +395,7 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
     R50_TRY(list_shard(&l, full));
   }
   if (ds->n == 0) { /* keep the row arrays non-NULL: a shard dataset is known by them */
-    R50_TRY(grow_rows(&(lister){ds, 1, 0, 0, NULL, err}));
+    R50_TRY(grow_rows(&(lister){ds, 0, 0, NULL, err}));
   }
   return R50_OK;
 }
@@ -488,7 +488,7 @@ r50_status r50_tar_read(const r50_dataset *ds, int64_t row, r50_tar_cursor **cur
   R50_ASSERT(ds->n_shards > 0 && row >= 0 && row < ds->n);
   *data = NULL;
   *len = 0;
-  const char *name = ds->paths[row];
+  const char *name = r50_dataset_name(ds, row);
   if (ds->member[row] < 0)
     return r50_fail(err, R50_ERR_FORMAT, "%s: %s", name, ds->notes[ds->size[row]]);
   const int64_t size = ds->size[row];

@@ -132,3 +132,19 @@ r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
   close(fd);
   return s;
 }
+
+r50_status r50_mkdir_p(const char *dir, r50_error *err) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+    return r50_fail(err, R50_ERR_ARG, "%.64s...: path too long", dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+      *p = '/';
+    }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+  return R50_OK;
+}

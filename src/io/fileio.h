@@ -22,4 +22,8 @@ r50_status r50_open_regular(const char *path, int *fd, uint64_t *size, r50_error
 r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
                          uint8_t **buf, size_t *len, r50_error *err);
 
+/* mkdir -p: creates dir and its missing parents (0755); an existing folder is fine.
+ * R50_ERR_IO "cannot create PATH: cause" names the level that failed. */
+r50_status r50_mkdir_p(const char *dir, r50_error *err);
+
 #endif

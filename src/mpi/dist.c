@@ -98,3 +98,51 @@ r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
   }
   return R50_OK;
 }
+
+r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
+                                 char **all, size_t *all_len, r50_error *err) {
+  *all = NULL;
+  *all_len = 0;
+  unsigned long long mine = len, *lens = NULL;
+  int fail = d->rank == 0 && !(lens = calloc((size_t)d->size, sizeof *lens));
+  R50_TRY(r50_dist_agree(d, fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory") : R50_OK,
+                         err));
+  R50_MPI_CHECK(d, MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, lens, 1,
+                              MPI_UNSIGNED_LONG_LONG, 0, d->comm),
+                err);
+  size_t total = 0;
+  for (int i = 0; d->rank == 0 && i < d->size; i++)
+    total += (size_t)lens[i];
+  char *out = d->rank == 0 ? malloc(total ? total : 1) : NULL;
+  fail = d->rank == 0 && !out;
+  r50_status s = r50_dist_agree(
+      d, fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory gathering %zu bytes", total)
+              : R50_OK,
+      err);
+  size_t at = 0;
+  for (int src = 0; s == R50_OK && src < d->size; src++) { /* in parts: MPI counts are int */
+    const size_t n = d->rank == 0 ? (size_t)lens[src] : len;
+    for (size_t off = 0; s == R50_OK && off < n;) {
+      int part = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
+      int rc = MPI_SUCCESS;
+      if (d->rank == 0 && src == 0)
+        memcpy(out + at + off, buf + off, (size_t)part);
+      else if (d->rank == 0)
+        rc = MPI_Recv(out + at + off, part, MPI_CHAR, src, 77, d->comm, MPI_STATUS_IGNORE);
+      else if (d->rank == src)
+        rc = MPI_Send(buf + off, part, MPI_CHAR, 0, 77, d->comm);
+      if (rc != MPI_SUCCESS)
+        s = r50_mpi_fail(d, rc, "gathering bytes", __FILE__, __LINE__, err);
+      off += (size_t)part;
+    }
+    at += d->rank == 0 ? (size_t)lens[src] : 0;
+  }
+  free(lens);
+  if (s != R50_OK) {
+    free(out);
+    return s;
+  }
+  *all = out;
+  *all_len = total;
+  return R50_OK;
+}

@@ -50,4 +50,9 @@ r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err);
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
                                 r50_error *err);
 
+/* Collective: every rank's buffer (len bytes) concatenated in rank order on rank 0
+ * (*all malloc'd, *all_len; NULL and 0 elsewhere). */
+r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
+                                 char **all, size_t *all_len, r50_error *err);
+
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "h5util.h"
 #include "half.h"
 #include "npz.h"
@@ -110,12 +111,6 @@ static r50_status open_source(const r50_export_opts *o, source *s, r50_error *er
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for %lld statuses", (long long)s->n);
   if (r50_h5_read_rows(s->status, H5T_NATIVE_INT8, 0, s->n, s->st) < 0)
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot read /images/status", o->input);
-  return R50_OK;
-}
-
-static r50_status make_dir(const char *path, r50_error *err) {
-  if (mkdir(path, 0755) != 0 && errno != EEXIST)
-    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", path, strerror(errno));
   return R50_OK;
 }
 
@@ -299,11 +294,11 @@ r50_status r50_export_npy(const r50_export_opts *o, int64_t *rows, int *files,
   snprintf(emb, sizeof emb, "%s/img_emb", o->out_dir);
   snprintf(meta, sizeof meta, "%s/metadata", o->out_dir);
   if (s == R50_OK)
-    s = make_dir(o->out_dir, err);
+    s = r50_mkdir_p(o->out_dir, err);
   if (s == R50_OK)
-    s = make_dir(emb, err);
+    s = r50_mkdir_p(emb, err);
   if (s == R50_OK)
-    s = make_dir(meta, err);
+    s = r50_mkdir_p(meta, err);
   if (s == R50_OK)
     s = clear_shards(emb, "img_emb", o->overwrite, err);
   if (s == R50_OK)

@@ -25,44 +25,11 @@
 #include "output_lock.h"
 #include "prefetch.h"
 #include "sha256.h"
+#include "job_signals.h"
 #include "share_list.h"
 #include "work_queue.h"
 
 #define MAX_LISTED_FAILURES 20 /* per rank, and in the summary */
-
-static volatile sig_atomic_t g_signal; /* the signal that asked this rank to stop */
-
-static void on_signal(int sig) {
-  if (!g_signal)
-    g_signal = sig;
-}
-
-/* No SA_RESTART: a read blocked in the kernel returns EINTR. SA_RESETHAND: the second
- * signal takes the default action and ends the process. */
-static void install_signal_handlers(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGUSR1, &sa, NULL);
-}
-
-static int stop_requested(void *user) {
-  (void)user;
-  return g_signal != 0;
-}
-
-static const char *signal_name(int sig) {
-  switch (sig) {
-  case SIGINT: return "SIGINT";
-  case SIGTERM: return "SIGTERM";
-  case SIGUSR1: return "SIGUSR1";
-  }
-  return "a signal";
-}
 
 /* Per-run state of one rank. */
 typedef struct run {
@@ -85,6 +52,8 @@ typedef struct run {
   double busy_s, start_s, last_progress_s;
   char *failures; /* "message\n"... of this rank (the first few) */
   size_t failures_len, failures_cap;
+  char *table;    /* every failure of this rank: int64 row, then message NUL, ... */
+  size_t table_len, table_cap;
   int n_listed;
   char sha[65];
   char model_path[4096];
@@ -162,7 +131,6 @@ static r50_status build_meta(run *r, r50_error *err) {
   m->exif_rotate = j->decode.exif_rotate;
   m->max_pixels = j->decode.max_pixels;
   m->n_layers = j->n_layers;
-  m->chunk_rows = r->chunk;
   m->float16 = j->float16;
   r50_dataset_digest(&r->ds, m->dataset_sha256);
   int in_w = j->predict ? 224 : r->w, in_h = j->predict ? 224 : r->h;
@@ -236,7 +204,7 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   R50_TRY(r50_dist_agree(
       r->d, r->d->rank == 0 ? r50_output_lock_take(j->output, &r->lock, err) : R50_OK,
       err));
-  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, &r->ds, err));
+  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, 0, &r->ds, err));
   if (r->ds.n == 0 && r->ds.n_shards)
     return r50_fail(err, R50_ERR_NOT_FOUND, "no samples in the %lld tar shards of %s",
                     (long long)r->ds.n_shards, j->dataset);
@@ -256,7 +224,7 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   r->chunk = r->chunk < 1 ? 1 : r->chunk > 64 && j->chunk <= 0 ? 64 : r->chunk;
   r->model = r50_model_new(&j->model, err);
   R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
-  r50_set_interrupt(r->model, stop_requested, NULL);
+  r50_set_interrupt(r->model, r50_job_stop_requested, NULL);
   R50_TRY(model_identity(r, err));
   r->w = j->predict ? 256 : j->size_w;
   r->h = j->predict ? 256 : j->size_h;
@@ -271,9 +239,28 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
 
 /* ------------------------------------------------------------------ progress */
 
+/* Keeps a failed row for /errors (written at the end). */
+static r50_status add_to_table(run *r, int64_t row, const char *msg, r50_error *err) {
+  const size_t n = sizeof row + strlen(msg) + 1;
+  if (r->table_len + n > r->table_cap) {
+    size_t cap = r->table_cap ? 2 * r->table_cap : 1 << 16;
+    while (cap < r->table_len + n)
+      cap *= 2;
+    char *t = realloc(r->table, cap);
+    if (!t)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory keeping the failed rows");
+    r->table = t;
+    r->table_cap = cap;
+  }
+  memcpy(r->table + r->table_len, &row, sizeof row);
+  memcpy(r->table + r->table_len + sizeof row, msg, n - sizeof row);
+  r->table_len += n;
+  return R50_OK;
+}
+
 static void note_failure(run *r, const char *msg) {
   if (r->n_listed >= MAX_LISTED_FAILURES)
-    return; /* every cause stays in /images/error */
+    return; /* every cause goes to /errors */
   size_t n = strlen(msg) + 1;
   if (r->failures_len + n + 1 > r->failures_cap) {
     size_t cap = r->failures_cap ? 2 * r->failures_cap : 4096;
@@ -368,20 +355,18 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
       feat[l] = r->rows[l];
     }
   }
-  const char *errs[4096];
-  R50_ASSERT(b->n <= 4096);
-  for (int i = 0; i < b->n; i++)
-    errs[i] = b->errors[i];
   /* all failed in a new file: the features stay unwritten, and read as zeros */
-  r50_status s = r50_store_write_rows(
-      r->store, b->row0, b->n, n_ok > 0 || !r->fresh ? feat : NULL, errs, b->status, err);
+  r50_status s = r50_store_write_rows(r->store, b->row0, b->n,
+                                      n_ok > 0 || !r->fresh ? feat : NULL, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
   if (s != R50_OK)
     return s;
   for (int i = 0; i < b->n; i++)
-    if (b->status[i] != 1)
+    if (b->status[i] != 1) {
       note_failure(r, b->errors[i]);
+      R50_TRY(add_to_table(r, b->rows[i], b->errors[i], err));
+    }
   r->done += n_ok;
   r->failed += b->n - n_ok;
   R50_TRY(r50_queue_add(&r->q, R50_Q_DONE, n_ok, NULL, err));
@@ -410,7 +395,7 @@ static r50_status push_chunk(run *r, r50_prefetch *p, int64_t k, const int8_t *s
 static r50_status stopping(run *r, int *stop, r50_error *err) {
   int64_t stops = 0;
   R50_TRY(r50_queue_add(&r->q, R50_Q_STOP, 0, &stops, err));
-  *stop = g_signal || stops > 0;
+  *stop = r50_job_signal() || stops > 0;
   return R50_OK;
 }
 
@@ -465,7 +450,7 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
   }
   r50_prefetch_free(p);
   if (s == R50_ERR_INTERRUPTED)
-    return R50_OK; /* the signal is in g_signal; the batch stays pending */
+    return R50_OK; /* the signal is in r50_job_signal(); the batch stays pending */
   if (s != R50_OK) /* tell the other ranks to stop after their current batch */
     r50_queue_add(&r->q, R50_Q_STOP, 1, NULL, NULL);
   return s;
@@ -524,7 +509,7 @@ static r50_status summary(run *r, double wall, double setup_s, int sig, r50_stat
       if (bad > shown)
         r50_log(R50_LOG_WARN,
                 "... and %.0f more failed images: every cause is in "
-                "/images/error",
+                "/errors",
                 bad - shown);
     }
   }
@@ -538,19 +523,49 @@ static void free_run(run *r) {
   if (r->d->rank == 0)
     r50_output_lock_release(&r->lock);
   r50_model_free(r->model);
-  r50_dataset_free(&r->ds);
+  r50_dataset_unshare(r->d, &r->ds);
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     free(r->rows[l]);
   free(r->chunks);
   free(r->bounds);
   free(r->failures);
+  free(r->table);
+}
+
+/* Collective: every rank's failures into rank 0's /errors. */
+static r50_status write_errors(run *r, r50_error *err) {
+  char *all;
+  size_t len;
+  R50_TRY(r50_dist_gather_bytes(r->d, r->table ? r->table : "", r->table_len, &all, &len,
+                                err));
+  r50_status s = R50_OK;
+  if (r->d->rank == 0) {
+    int64_t n = 0;
+    for (size_t at = 0; at < len; n++)
+      at += sizeof(int64_t) + strlen(all + at + sizeof(int64_t)) + 1;
+    int64_t *rows = malloc((size_t)(n + 1) * sizeof *rows);
+    char **msgs = malloc((size_t)(n + 1) * sizeof *msgs);
+    if (!rows || !msgs)
+      s = r50_fail(err, R50_ERR_NOMEM, "out of memory writing /errors");
+    for (size_t at = 0, i = 0; s == R50_OK && at < len; i++) {
+      memcpy(&rows[i], all + at, sizeof *rows);
+      msgs[i] = all + at + sizeof(int64_t);
+      at += sizeof(int64_t) + strlen(msgs[i]) + 1;
+    }
+    if (s == R50_OK)
+      s = r50_store_put_errors(r->job->output, rows, msgs, n, err);
+    free(rows);
+    free(msgs);
+  }
+  free(all);
+  return r50_dist_agree(r->d, s, err);
 }
 
 /* Collective: the end of a run that got past set-up. Returns the exit code. */
 static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
                   double setup_s) {
   const r50_dist *d = r->d;
-  if (g_signal && s == R50_OK)
+  if (r50_job_signal() && s == R50_OK)
     s = r50_queue_add(&r->q, R50_Q_STOP, 1, NULL, err);
   s = r50_dist_agree(d, s, err); /* every rank's adds to the queue are done */
   progress(r, 1);
@@ -566,7 +581,7 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
                            : r50_mpi_fail(d, rc, "MPI_Bcast", __FILE__, __LINE__, err);
   }
   r50_queue_free(&r->q);
-  int sig = 0, mine = g_signal;
+  int sig = 0, mine = r50_job_signal();
   if (qs == R50_OK) {
     int rc = MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
     qs = rc == MPI_SUCCESS
@@ -586,6 +601,8 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
   r50_error cerr = {0};
   r50_status cs = r50_dist_agree(d, r50_store_close(r->store, &cerr), &cerr);
   r->store = NULL;
+  if (cs == R50_OK && s == R50_OK) /* a failed run's failed rows are retried anyway */
+    cs = write_errors(r, &cerr);
   if (cs == R50_OK && s == R50_OK && !stopped && any_ok)
     cs = r50_dist_agree(
         d, d->rank == 0 ? r50_store_set_complete(r->job->output, 1, &cerr) : R50_OK,
@@ -602,7 +619,7 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
     if (d->rank == 0)
       r50_log(R50_LOG_WARN,
               "%s: what was finished is saved in %s: continue with --resume",
-              signal_name(sig), r->job->output);
+              r50_job_signal_name(sig), r->job->output);
     return sig == SIGUSR1 ? 0 : 128 + (sig ? sig : SIGTERM);
   }
   if (!any_ok) {
@@ -619,7 +636,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
   r.lock.fd = -1;
   r50_error err = {0};
   int8_t *status = NULL;
-  install_signal_handlers();
+  r50_job_signals_install();
   r.start_s = r50_now_s();
   r50_status s = setup(&r, &status, &err);
   if (s != R50_OK) { /* set-up steps end agreed: every rank is here */
@@ -631,10 +648,10 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     return 1;
   }
   if (d->rank == 0)
-    r50_log(R50_LOG_INFO, "%s %lld of %lld images of %s on %d rank%s -> %s",
+    r50_log(R50_LOG_INFO, "%s %lld of %lld images of %s on %d rank%s x %d thread%s -> %s",
             r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
             (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
-            job->output);
+            job->model.threads, job->model.threads == 1 ? "" : "s", job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);

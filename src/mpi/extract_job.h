@@ -3,7 +3,7 @@
  * dataset, ranks take chunks dynamically, prepare the next batch on a thread while the
  * current one runs, and write rows into one parallel HDF5 file.
  *
- * Exit codes: 0 done (failed images are listed, and kept in /images/error), or paused
+ * Exit codes: 0 done (failed images are listed, and kept in /errors), or paused
  * by SIGUSR1 after saving what was finished; 1 error; 2 usage; 3 no image could be
  * read; 130/143 stopped by SIGINT/SIGTERM after saving what was finished. A stopped or
  * paused job continues with --resume.

@@ -17,17 +17,20 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "h5dims.h"
+#include "h5errors.h"
 #include "h5util.h"
 #include "half.h"
 
-#define FORMAT_TAG "r50worker-features/2"
+#define FORMAT_TAG "r50worker-features/3"
+#define CHUNK_BYTES ((int64_t)1 << 20) /* at least this much per chunk of features */
 #define LIST_STEP ((int64_t)1 << 16) /* rows per write or read of the list */
 
 struct r50_store {
   char path[4096];
   hid_t file;
   hid_t feat[R50_STORE_MAX_LAYERS];
-  hid_t status, error;
+  hid_t status;
   hid_t half; /* the file's float16 type when features are float16, else -1 */
   int n_layers;
   int64_t per_row[R50_STORE_MAX_LAYERS]; /* floats per row of each layer */
@@ -60,7 +63,10 @@ static void close_leftovers(void) {
  * holds its own lock file, and flock fails on many parallel file systems). */
 static hid_t serial_fapl(void) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0 && H5Pset_file_locking(fapl, 0, 1) < 0) {
+  /* the 1.10 format: a chunked dataset of fixed size gets a fixed-array chunk index,
+   * made in one step, instead of a B-tree grown chunk by chunk */
+  if (fapl >= 0 && (H5Pset_file_locking(fapl, 0, 1) < 0 ||
+                    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0)) {
     H5_KEEP_ERROR(H5Pclose(fapl));
     return -1;
   }
@@ -115,8 +121,9 @@ static r50_status write_root_attrs(hid_t f, const r50_store_meta *m, int64_t n,
   return R50_OK;
 }
 
-/* A dataset of n rows, each of `rdims` (ndim - 1 dims), in chunks of crows rows;
- * space allocated at creation and never filled (rows are written, or read as 0). */
+/* A dataset of n rows, each of `rdims` (ndim - 1 dims), in chunks of crows rows (0:
+ * contiguous); space allocated at creation and never filled (rows are written, or
+ * read as 0). */
 static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, int ndim,
                           const int64_t *rdims, int64_t crows) {
   hsize_t dims[4] = {(hsize_t)n}, chunk[4] = {(hsize_t)(crows < n ? crows : n)};
@@ -127,7 +134,9 @@ static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, in
   hid_t space = H5Screate_simple(ndim, dims, NULL);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dapl = H5Pcreate(H5P_DATASET_ACCESS);
   hid_t d = -1;
-  if (space >= 0 && dcpl >= 0 && dapl >= 0 && H5Pset_chunk(dcpl, ndim, chunk) >= 0 &&
+  if (space >= 0 && dcpl >= 0 && dapl >= 0 &&
+      (crows > 0 ? H5Pset_chunk(dcpl, ndim, chunk) : H5Pset_layout(dcpl, H5D_CONTIGUOUS)) >=
+          0 &&
       H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
       H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
       H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0)
@@ -137,16 +146,37 @@ static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, in
   return d;
 }
 
-static size_t max_len(char *const *strs, int64_t n) {
+/* Rows per chunk of a layer: at least CHUNK_BYTES a chunk, whatever --chunk is. */
+static int64_t chunk_rows(const r50_store_meta *m, int l) {
+  int64_t row = m->float16 ? 2 : 4;
+  for (int i = 0; i < m->ndim[l]; i++)
+    row *= m->shape[l][i];
+  return (CHUNK_BYTES + row - 1) / row;
+}
+
+/* The i-th of n strings: a dataset's paths or an array's. */
+typedef const char *(*string_at)(const void *src, int64_t i);
+
+static const char *row_name(const void *ds, int64_t i) {
+  return r50_dataset_name(ds, i);
+}
+
+static const char *array_item(const void *strs, int64_t i) {
+  return ((char *const *)strs)[i];
+}
+
+static size_t max_len(string_at get, const void *src, int64_t n) {
   size_t m = 1;
-  for (int64_t i = 0; i < n; i++)
-    if (strlen(strs[i]) > m)
-      m = strlen(strs[i]);
+  for (int64_t i = 0; i < n; i++) {
+    size_t k = strlen(get(src, i));
+    m = k > m ? k : m;
+  }
   return m;
 }
 
 /* Writes n strings of at most len bytes as rows [0, n) of dset, in steps. */
-static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n) {
+static herr_t write_strings(hid_t dset, size_t len, string_at get, const void *src,
+                            int64_t n) {
   hid_t t = r50_h5_str_type(len);
   int64_t step = n < LIST_STEP ? n : LIST_STEP;
   char *buf = t >= 0 ? calloc((size_t)(step ? step : 1), len) : NULL;
@@ -154,8 +184,10 @@ static herr_t write_strings(hid_t dset, size_t len, char *const *strs, int64_t n
   for (int64_t r0 = 0; r >= 0 && r0 < n; r0 += step) {
     int64_t k = n - r0 < step ? n - r0 : step;
     memset(buf, 0, (size_t)k * len);
-    for (int64_t i = 0; i < k; i++)
-      memcpy(buf + i * (int64_t)len, strs[r0 + i], strlen(strs[r0 + i]));
+    for (int64_t i = 0; i < k; i++) {
+      const char *str = get(src, r0 + i);
+      memcpy(buf + i * (int64_t)len, str, strlen(str));
+    }
     r = r50_h5_write_rows(dset, t, r0, k, buf);
   }
   free(buf);
@@ -169,16 +201,16 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
   hid_t g = H5Gcreate2(f, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0)
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
-  size_t plen = max_len(ds->paths, ds->n);
-  hid_t pt = r50_h5_str_type(plen), et = r50_h5_str_type(R50_STORE_ERROR_LEN);
-  hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, m->chunk_rows) : -1;
-  hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, m->chunk_rows);
-  hid_t dst = make_dataset(g, "status", H5T_STD_I8LE, ds->n, 1, NULL, m->chunk_rows);
-  hid_t de = et >= 0 ? make_dataset(g, "error", et, ds->n, 1, NULL, m->chunk_rows) : -1;
+  (void)m;
+  size_t plen = max_len(row_name, ds, ds->n);
+  hid_t pt = r50_h5_str_type(plen);
+  hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, 0) : -1;
+  hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, 0);
+  hid_t dst = make_dataset(g, "status", H5T_STD_I8LE, ds->n, 1, NULL, 0);
   r50_status s = R50_OK;
-  if (dp < 0 || dl < 0 || dst < 0 || de < 0)
+  if (dp < 0 || dl < 0 || dst < 0)
     s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create the /images datasets", path);
-  else if (write_strings(dp, plen, ds->paths, ds->n) < 0)
+  else if (write_strings(dp, plen, row_name, ds, ds->n) < 0)
     s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/path", path);
   else if (r50_h5_write_rows(dl, H5T_NATIVE_INT32, 0, ds->n, ds->labels) < 0)
     s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/label", path);
@@ -190,17 +222,17 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
                       ds->n - r < LIST_STEP ? ds->n - r : LIST_STEP, zeros) < 0)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/status", path);
   free(zeros);
-  hid_t ids[] = {dp, dl, dst, de, pt, et};
+  hid_t ids[] = {dp, dl, dst, pt};
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
     if (ids[i] >= 0)
       H5Idec_ref(ids[i]);
   H5Gclose(g); /* the message, if any, is already in err */
   if (s == R50_OK && ds->n_classes) {
-    size_t clen = max_len(ds->class_names, ds->n_classes);
+    size_t clen = max_len(array_item, ds->class_names, ds->n_classes);
     hid_t ct = r50_h5_str_type(clen);
     hid_t dc =
-        ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 4096) : -1;
-    if (dc < 0 || write_strings(dc, clen, ds->class_names, ds->n_classes) < 0)
+        ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 0) : -1;
+    if (dc < 0 || write_strings(dc, clen, array_item, ds->class_names, ds->n_classes) < 0)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /classes", path);
     if (dc >= 0)
       H5Dclose(dc);
@@ -208,6 +240,63 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
       H5Tclose(ct);
   }
   return s;
+}
+
+static const char *const AXES[3] = {"channel", "y", "x"};
+
+/* The name of axis a (0 channel, 1 y, 2 x) of layer l: the axis alone when its size is
+ * that of the first layer with that axis, else "axis_SIZE" (res4's channel_1024 beside
+ * pool5's and res5's channel). */
+static void axis_name(const r50_store_meta *m, int l, int a, char *buf, size_t cap) {
+  int k = 0;
+  while (m->ndim[k] <= a)
+    k++;
+  if (m->shape[k][a] == m->shape[l][a])
+    snprintf(buf, cap, "%s", AXES[a]);
+  else
+    snprintf(buf, cap, "%s_%lld", AXES[a], (long long)m->shape[l][a]);
+}
+
+/* Dimension scales at the root: image (N), each layer's axes, class (K); attached to
+ * every dataset, so xarray opens /features and /images with named dimensions. */
+static r50_status name_dims(hid_t f, const r50_dataset *ds, const r50_store_meta *m,
+                            const char *path, r50_error *err) {
+  hid_t image = r50_h5_make_dim(f, "image", ds->n);
+  herr_t r = image >= 0 ? 0 : -1;
+  if (image >= 0)
+    H5_KEEP_ERROR(H5Dclose(image));
+  for (int l = 0; r >= 0 && l < m->n_layers; l++) {
+    char dset[64];
+    snprintf(dset, sizeof dset, "features/%s", m->layers[l]);
+    r = r50_h5_attach_named(f, dset, "image", 0);
+    for (int a = 0; r >= 0 && a < m->ndim[l]; a++) {
+      char name[32];
+      axis_name(m, l, a, name, sizeof name);
+      if (H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+        hid_t d = r50_h5_make_dim(f, name, m->shape[l][a]);
+        if (d < 0)
+          r = -1;
+        else
+          H5_KEEP_ERROR(H5Dclose(d));
+      }
+      if (r >= 0)
+        r = r50_h5_attach_named(f, dset, name, (unsigned)a + 1);
+    }
+  }
+  static const char *const images[] = {"images/path", "images/label", "images/status"};
+  for (size_t i = 0; r >= 0 && i < sizeof images / sizeof *images; i++)
+    r = r50_h5_attach_named(f, images[i], "image", 0);
+  if (r >= 0 && ds->n_classes) {
+    hid_t c = r50_h5_make_dim(f, "class", ds->n_classes);
+    r = c >= 0 ? 0 : -1;
+    if (c >= 0)
+      H5_KEEP_ERROR(H5Dclose(c));
+    if (r >= 0)
+      r = r50_h5_attach_named(f, "classes", "class", 0);
+  }
+  if (r < 0)
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot write the dimension scales", path);
+  return R50_OK;
 }
 
 static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_store_meta *m,
@@ -222,7 +311,7 @@ static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_stor
   for (int l = 0; l < m->n_layers && s == R50_OK; l++) {
     hid_t ft = m->float16 ? r50_h5_half_type() : H5Tcopy(H5T_IEEE_F32LE);
     hid_t d = ft >= 0 ? make_dataset(g, m->layers[l], ft, ds->n, m->ndim[l] + 1, m->shape[l],
-                                     m->chunk_rows)
+                                     chunk_rows(m, l))
                       : -1;
     if (ft >= 0)
       H5Tclose(ft);
@@ -234,6 +323,8 @@ static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_stor
   H5Gclose(g);
   R50_TRY(s);
   R50_TRY(write_images(f, ds, m, path, err));
+  R50_TRY(name_dims(f, ds, m, path, err));
+  R50_TRY(r50_h5_errors_create(f, path, err));
   if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
     return r50_h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write", path);
   return R50_OK;
@@ -270,9 +361,10 @@ static r50_status check_creatable(const char *path, int overwrite, r50_error *er
  * (MPI_Finalize) crashes. Freeing the reserve first gives the close its room. The
  * estimate: the fixed objects, and the chunk index of every dataset. */
 static int64_t reserve_bytes(const r50_dataset *ds, const r50_store_meta *m) {
-  const int64_t chunks =
-      (ds->n + m->chunk_rows - 1) / (m->chunk_rows > 0 ? m->chunk_rows : 1);
-  return ((int64_t)1 << 20) + 64 * chunks * (m->n_layers + 4);
+  int64_t chunks = 0;
+  for (int l = 0; l < m->n_layers; l++)
+    chunks += (ds->n + chunk_rows(m, l) - 1) / chunk_rows(m, l);
+  return ((int64_t)1 << 20) + 32 * chunks;
 }
 
 static r50_status take_reserve(const char *file, int64_t bytes, const char *path,
@@ -457,7 +549,7 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
       break;
     }
     for (int64_t i = 0; i < k && !found; i++) {
-      const char *name = names + i * (int64_t)len, *want = ds->paths[r0 + i];
+      const char *name = names + i * (int64_t)len, *want = r50_dataset_name(ds, r0 + i);
       size_t nl = strnlen(name, len);
       if (nl != strlen(want) || memcmp(name, want, nl)) {
         s = r50_fail(
@@ -669,13 +761,11 @@ static r50_status close_handles(r50_store *s, r50_error *err) {
       st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /features", s->path);
   if (s->status >= 0 && H5Dclose(s->status) < 0 && st == R50_OK)
     st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/status", s->path);
-  if (s->error >= 0 && H5Dclose(s->error) < 0 && st == R50_OK)
-    st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close /images/error", s->path);
   if (s->half >= 0)
     H5_KEEP_ERROR(H5Tclose(s->half));
   if (s->file >= 0 && H5Fclose(s->file) < 0 && st == R50_OK)
     st = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", s->path);
-  s->file = s->status = s->error = s->half = -1;
+  s->file = s->status = s->half = -1;
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   return st;
@@ -703,7 +793,7 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
   R50_TRY(
       r50_dist_agree(d, s ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
   snprintf(s->path, sizeof s->path, "%s", path);
-  s->file = s->status = s->error = s->half = -1;
+  s->file = s->status = s->half = -1;
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
     s->feat[l] = -1;
   s->n_layers = meta->n_layers;
@@ -734,9 +824,7 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
     if ((s->feat[l] = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0)
       rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot open %s", path, name);
   }
-  if (rs == R50_OK &&
-      ((s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT)) < 0 ||
-       (s->error = H5Dopen2(s->file, "/images/error", H5P_DEFAULT)) < 0))
+  if (rs == R50_OK && (s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT)) < 0)
     rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot open /images", path);
   rs = r50_dist_agree(d, rs, err);
   if (rs != R50_OK) {
@@ -749,21 +837,9 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
   return R50_OK;
 }
 
-/* Copies src into dst (cap bytes) without splitting a UTF-8 character. */
-static void copy_utf8(char *dst, size_t cap, const char *src) {
-  size_t n = strlen(src);
-  if (n >= cap) {
-    n = cap - 1;
-    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-      n--; /* src[n] would continue a character: cut before its lead byte */
-  }
-  memcpy(dst, src, n);
-  memset(dst + n, 0, cap - n);
-}
-
 r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
-                             const float *const *features, const char *const *errors,
-                             const int8_t *status, r50_error *err) {
+                             const float *const *features, const int8_t *status,
+                             r50_error *err) {
   for (int l = 0; features && l < s->n_layers; l++) {
     herr_t w;
     if (s->half >= 0) { /* converted here, rounded as numpy rounds; HDF5 copies bits */
@@ -782,21 +858,6 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                               "%s: cannot write features of rows %lld..%lld", s->path,
                               (long long)row0, (long long)(row0 + n - 1));
   }
-  char *buf = calloc((size_t)(n ? n : 1), R50_STORE_ERROR_LEN);
-  if (!buf)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory writing /images/error");
-  for (int64_t i = 0; i < n; i++)
-    copy_utf8(buf + i * R50_STORE_ERROR_LEN, R50_STORE_ERROR_LEN, errors[i] ? errors[i] : "");
-  hid_t t = r50_h5_str_type(R50_STORE_ERROR_LEN);
-  herr_t w = t >= 0 ? r50_h5_write_rows(s->error, t, row0, n, buf) : -1;
-  free(buf);
-  if (t >= 0)
-    H5_KEEP_ERROR(H5Tclose(t));
-  if (w < 0)
-    return r50_h5_fail_file(err, R50_ERR_IO, s->path,
-                        "%s: cannot write /images/error rows "
-                        "%lld..%lld",
-                        s->path, (long long)row0, (long long)(row0 + n - 1));
   if (r50_h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
     return r50_h5_fail_file(err, R50_ERR_IO, s->path,
                         "%s: cannot write /images/status rows "
@@ -811,26 +872,59 @@ r50_status r50_store_close(r50_store *s, r50_error *err) {
   return st;
 }
 
-r50_status r50_store_set_complete(const char *path, int complete, r50_error *err) {
+/* Rank 0's serial reopen of a finished file: f, or a failure naming `why`. */
+static r50_status reopen(const char *path, const char *why, hid_t *f, r50_error *err) {
   r50_h5_quiet();
   hid_t fapl = serial_fapl();
-  hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
+  *f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
-  if (f < 0) {
-    r50_status s =
-        r50_h5_fail(err, R50_ERR_IO, "%s: cannot reopen to mark it complete", path);
-    close_leftovers();
-    return s;
-  }
-  r50_status s =
-      r50_h5_set_int(f, "complete", complete) < 0
-          ? r50_h5_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", path)
-          : R50_OK;
+  if (*f >= 0)
+    return R50_OK;
+  r50_status s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot reopen to %s", path, why);
+  close_leftovers();
+  return s;
+}
+
+/* Closes what reopen opened; s is the work's status, kept if it failed. */
+static r50_status close_reopened(hid_t f, const char *path, r50_status s, r50_error *err) {
   if (H5Fclose(f) < 0) {
     if (s == R50_OK)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", path);
     close_leftovers();
   }
   return s;
+}
+
+r50_status r50_store_put_errors(const char *path, const int64_t *rows, char *const *msgs,
+                                int64_t n, r50_error *err) {
+  /* room for the table and the metadata the close writes, set aside first: a disk
+   * that fills up under HDF5 leaves a file it cannot close (see reserve_bytes) */
+  int64_t bytes = ((int64_t)1 << 20) + 32 * n;
+  for (int64_t i = 0; i < n; i++)
+    bytes += 2 * (int64_t)strlen(msgs[i]);
+  char reserve[4200];
+  snprintf(reserve, sizeof reserve, "%s.reserve", path);
+  R50_TRY(take_reserve(reserve, bytes, path, err));
+  hid_t f;
+  r50_status s = reopen(path, "write /errors", &f, err);
+  if (s != R50_OK) {
+    unlink(reserve);
+    return s;
+  }
+  s = r50_h5_errors_merge(f, path, rows, msgs, n, err);
+  if (s == R50_OK && H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
+    s = r50_h5_fail_file(err, R50_ERR_IO, path, "%s: cannot write /errors", path);
+  unlink(reserve);
+  return close_reopened(f, path, s, err);
+}
+
+r50_status r50_store_set_complete(const char *path, int complete, r50_error *err) {
+  hid_t f;
+  R50_TRY(reopen(path, "mark it complete", &f, err));
+  r50_status s =
+      r50_h5_set_int(f, "complete", complete) < 0
+          ? r50_h5_fail(err, R50_ERR_IO, "%s: cannot set the 'complete' attribute", path)
+          : R50_OK;
+  return close_reopened(f, path, s, err);
 }

@@ -2,14 +2,16 @@
  * h5store.h — the feature file (DESIGN.md §4): one HDF5 file, created whole by rank 0,
  * filled by every rank through the MPI-IO driver.
  *
- *   /features/<layer>  float32 or float16 (--dtype) (N, C) or (N, C, H, W), chunked by
- *                      whole work chunks
+ *   /features/<layer>  float32 or float16 (--dtype) (N, C) or (N, C, H, W), in chunks
+ *                      of at least 1 MiB (whole rows), whatever --chunk is
  *   /images/path       UTF-8 fixed-length string (N,), relative to the dataset root
  *   /images/label      int32 (N,), -1 if none
  *   /images/status     int8 (N,): 0 pending, 1 done, -1 unreadable
- *   /images/error      UTF-8 fixed-length string (N,): for status -1 the cause, then
- *                      the path ("truncated JPEG data: cat/x.jpg"), else ""
+ *   /errors/row, /errors/message   the failed rows and their causes (h5errors.h)
  *   /classes           UTF-8 fixed-length string (K,), ImageFolder class names (if any)
+ *   /image, /channel, /y, /x, /class   netCDF dimensions (h5dims.h) attached to every
+ *                      axis; a layer's axis whose size other layers do not share is
+ *                      named with it (channel_1024)
  *   attributes of /    format, version, command, arch, downsample_fb, model,
  *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers, dtype,
  *                      oversample, fast_decode, exif_rotate, max_pixels, n_images,
@@ -20,8 +22,9 @@
  * "<path>.part" and renamed into place only when whole, checked and reset on
  * --resume, marked complete at the end — and the parallel phase in between is one
  * collective open, independent row writes and one collective close. A row's features
- * and error are written before its status, so a row marked done is complete on disk
- * whenever the job is killed.
+ * are written before its status, so a row marked done is complete on disk whenever
+ * the job is killed. Path, label and status are contiguous and the format is HDF5
+ * 1.10's (fixed-array chunk indexes), so creating 10^8 rows costs no per-row metadata.
  */
 #ifndef R50_H5STORE_H
 #define R50_H5STORE_H
@@ -32,7 +35,6 @@
 #include "dist.h"
 
 #define R50_STORE_MAX_LAYERS R50_MAX_LAYERS
-#define R50_STORE_ERROR_LEN 256
 
 /* Everything that decides a file's content: a resumed job must match all of it. */
 typedef struct r50_store_meta {
@@ -48,7 +50,6 @@ typedef struct r50_store_meta {
   const char *layers[R50_STORE_MAX_LAYERS];
   int ndim[R50_STORE_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
   int64_t shape[R50_STORE_MAX_LAYERS][3];
-  int64_t chunk_rows;      /* rows per work chunk (HDF5 chunk multiple) */
   int float16;             /* features stored as IEEE half (numpy's astype(float16)) */
   char dataset_sha256[65]; /* r50_dataset_digest */
 } r50_store_meta;
@@ -81,14 +82,18 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
                        r50_store **out, r50_error *err);
 
 /* Independent. Writes rows [row0, row0+n): features[l] holds n rows of layer l (or
- * is NULL to leave the rows' features unwritten), errors n strings (cut to
- * R50_STORE_ERROR_LEN - 1 bytes at a character boundary), status n values. */
+ * is NULL to leave the rows' features unwritten), status n values. */
 r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
-                             const float *const *features, const char *const *errors,
-                             const int8_t *status, r50_error *err);
+                             const float *const *features, const int8_t *status,
+                             r50_error *err);
 
 /* Collective. Closes every handle exactly once and frees s, whatever fails. */
 r50_status r50_store_close(r50_store *s, r50_error *err);
+
+/* Rank 0, serial, after r50_store_close: rewrites /errors with this run's n failures
+ * (rows[i], msgs[i]) and the earlier ones still standing (h5errors.h). */
+r50_status r50_store_put_errors(const char *path, const int64_t *rows, char *const *msgs,
+                                int64_t n, r50_error *err);
 
 /* Rank 0, serial, after r50_store_close: sets the `complete` attribute. */
 r50_status r50_store_set_complete(const char *path, int complete, r50_error *err);

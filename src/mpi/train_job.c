@@ -31,6 +31,7 @@
 #include "checkpoint.h"
 #include "clock.h"
 #include "error.h"
+#include "fileio.h"
 #include "grad_sync.h"
 #include "output_lock.h"
 #include "prefetch.h"
@@ -38,25 +39,8 @@
 #include "report.h"
 #include "rng.h"
 #include "schedule.h"
+#include "job_signals.h"
 #include "share_list.h"
-
-static volatile sig_atomic_t g_signal;
-
-static void on_signal(int sig) {
-  if (!g_signal)
-    g_signal = sig;
-}
-
-static void install_signal_handlers(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGUSR1, &sa, NULL);
-}
 
 typedef struct trainer {
   const r50_dist *d;
@@ -85,21 +69,6 @@ typedef struct trainer {
 } trainer;
 
 /* ------------------------------------------------------------------ set-up */
-
-static r50_status make_dir(const char *path, r50_error *err) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-      *p = '/';
-    }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-  return R50_OK;
-}
 
 /* A run already lives in RUN_DIR (a checkpoint, a final model or a log): a new run
  * there would overwrite it, so it is refused unless --resume continues it. */
@@ -172,7 +141,7 @@ static r50_status count_classes(trainer *t, r50_error *err) {
       if (s->labels[i] >= k)
         return r50_fail(err, R50_ERR_ARG,
                         "%s: row %lld (%s) has label %d, but there are %d classes (--classes)",
-                        pass ? t->job->val : t->job->train, (long long)i, s->paths[i],
+                        pass ? t->job->val : t->job->train, (long long)i, r50_dataset_name(s, i),
                         s->labels[i], k);
   }
   t->classes = k;
@@ -268,14 +237,15 @@ static r50_status setup(trainer *t, r50_error *err) {
   char lockname[4200];
   snprintf(lockname, sizeof lockname, "%s/run", j->out);
   r50_status s = R50_OK;
-  if (t->d->rank == 0 && (s = make_dir(j->out, err)) == R50_OK)
+  if (t->d->rank == 0 && (s = r50_mkdir_p(j->out, err)) == R50_OK)
     s = r50_output_lock_take(lockname, &t->lock, err);
   if (s == R50_OK && t->d->rank == 0 && !j->resume)
     s = check_fresh_dir(j->out, err);
   R50_TRY(r50_dist_agree(t->d, s, err));
-  R50_TRY(r50_dataset_share(t->d, j->train, j->root, &t->train, err));
+  R50_TRY(r50_dataset_share(t->d, j->train, j->root, 0, &t->train, err));
   if (j->val) {
-    R50_TRY(r50_dataset_share(t->d, j->val, j->root, &t->val, err));
+    /* writable: its labels are mapped to the training set's classes */
+    R50_TRY(r50_dataset_share(t->d, j->val, j->root, 1, &t->val, err));
     t->have_val = 1;
   }
   if (t->train.n == 0)
@@ -504,7 +474,7 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r
   }
   /* counts and flags of every rank: the step's images, the stop and error requests */
   double v[6] = {(double)res.counted, res.loss * (double)res.counted, (double)res.correct,
-                 (double)failed, g_signal ? 1 : 0, s != R50_OK};
+                 (double)failed, r50_job_signal() ? 1 : 0, s != R50_OK};
   R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
   if (v[5] > 0)
     return r50_dist_agree(t->d, s, err);
@@ -593,8 +563,8 @@ static void free_trainer(trainer *t) {
   r50_report_close(t->report);
   r50_optimizer_free(t->opt);
   r50_model_free(t->model);
-  r50_dataset_free(&t->train);
-  r50_dataset_free(&t->val);
+  r50_dataset_unshare(t->d, &t->train);
+  r50_dataset_unshare(t->d, &t->val);
   free(t->order);
   free(t->x);
   free(t->labels);
@@ -604,19 +574,21 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   trainer t = {.d = d, .job = job, .last_eval = -1};
   t.lock.fd = -1;
   r50_error err = {0};
-  install_signal_handlers();
+  r50_job_signals_install();
   t.start_s = t.last_log_s = r50_now_s();
   r50_status s = setup(&t, &err);
   if (s == R50_OK && d->rank == 0)
     r50_log(R50_LOG_INFO,
-            "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d, %s",
+            "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d x "
+            "%d thread%s, %s",
             (int)job->model.arch, (long long)t.train.n, t.classes,
             t.have_val ? ", validating on " : "", t.have_val ? job->val : "", d->size,
-            d->size == 1 ? "" : "s", job->batch, job->out);
+            d->size == 1 ? "" : "s", job->batch, job->model.threads,
+            job->model.threads == 1 ? "" : "s", job->out);
   int stop = 0;
   while (s == R50_OK && !stop && !finished(&t))
     s = run_epoch(&t, &stop, &err);
-  int sig = 0, mine = g_signal;
+  int sig = 0, mine = r50_job_signal();
   if (s == R50_OK) {
     int rc = MPI_Allreduce(&mine, &sig, 1, MPI_INT, MPI_MAX, d->comm);
     if (rc != MPI_SUCCESS)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "npz.h"
 
 #define DONE_TEXT "r50worker checkpoint 1\n"
@@ -25,21 +26,6 @@ static r50_status sync_dir(const char *dir, r50_error *err) {
   close(fd);
   if (rc != 0 && errno != EINVAL)
     return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", dir, strerror(errno));
-  return R50_OK;
-}
-
-static r50_status mkdir_p(const char *dir, r50_error *err) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
-      *p = '/';
-    }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
   return R50_OK;
 }
 
@@ -139,7 +125,7 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
                                 const r50_loop_state *st, int keep, r50_error *err) {
   char ckpts[4096], tmp[4200], final[4200], path[4400];
   snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
-  R50_TRY(mkdir_p(ckpts, err));
+  R50_TRY(r50_mkdir_p(ckpts, err));
   snprintf(tmp, sizeof tmp, "%s/.tmp-iter-%08lld", ckpts, (long long)st->iteration);
   snprintf(final, sizeof final, "%s/iter-%08lld", ckpts, (long long)st->iteration);
   remove_tree(tmp);
