@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI contract: --help for every command, --version, exit code 2 with a one-line error
 # for unknown options, bad values and unknown commands, `info` parameter counts,
-# `bench` last line, and the message when no pretrained weights are installed.
+# `bench` last line, the message when no pretrained weights are installed, and the
+# default --threads (OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, the affinity mask).
 # usage: test_cli.sh R50WORKER
 set -u
 bin=$1
@@ -85,6 +86,29 @@ check "extract bad layer" 2 "$bin" extract --model none --layers pool5,fc7 "$tmp
 one_line_err "extract bad layer"
 check "bench bad layer" 2 "$bin" bench --model none --layers pool6
 one_line_err "bench bad layer"
+
+# --threads 0 (the default): the CPUs this rank may use, never more than its mask
+mkdir -p "$tmp/one"
+echo "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==" |
+  base64 -d >"$tmp/one/pixel.png"
+threads_case() { # threads_case DESCRIPTION WANT CMD...
+  local what=$1 want=$2
+  shift 2
+  rm -f "$tmp/t.h5"
+  check "threads: $what" 0 env -u OMP_NUM_THREADS -u SLURM_CPUS_PER_TASK "$@" "$bin" extract \
+    --model none --size 32 "$tmp/one" -o "$tmp/t.h5"
+  contains "threads: $what" "$tmp/err" "rank x $want thread"
+}
+threads_case "one CPU in the mask" 1 taskset -c 0
+threads_case "OMP_NUM_THREADS=1" 1 env OMP_NUM_THREADS=1
+threads_case "SLURM_CPUS_PER_TASK=1" 1 env SLURM_CPUS_PER_TASK=1
+threads_case "OMP_NUM_THREADS=64 on one CPU: never more than the mask" 1 \
+  env OMP_NUM_THREADS=64 taskset -c 0
+if (($(nproc) >= 2)); then
+  threads_case "two CPUs in the mask" 2 taskset -c 0,1
+  threads_case "OMP_NUM_THREADS wins over SLURM_CPUS_PER_TASK" 1 \
+    env OMP_NUM_THREADS=1 SLURM_CPUS_PER_TASK=2 taskset -c 0,1
+fi
 
 if [[ $fails != 0 ]]; then
   echo "test_cli: $fails failure(s)"; exit 1

@@ -39,15 +39,20 @@ def job_info(jid, env):
 
 
 def wait_job(jid, env, timeout=300, want_restarts=0):
-    """Polls until the job has ended (after want_restarts requeues); a requeued job is
-    made eligible at once (SLURM otherwise holds it back for a while)."""
+    """Polls until the job has ended (after want_restarts requeues). A requeued job
+    waits for its old credential to expire (cred_expire, 5 s in tests/slurm/cluster.sh)
+    and then SLURM may still hold it back a while: it is made eligible 8 s after it
+    went back to PENDING, when a new launch can no longer meet the revoked credential
+    ("Job credential revoked")."""
     t = time.time()
-    nudged = False
+    nudged, pending_since = False, None
     while time.time() - t < timeout:
         state, restarts, code = job_info(jid, env)
         if state == "PENDING" and restarts > 0 and not nudged:
-            sh("scontrol", "update", f"JobId={jid}", "StartTime=now", env=env)
-            nudged = True
+            pending_since = pending_since or time.time()
+            if time.time() - pending_since >= 8:
+                sh("scontrol", "update", f"JobId={jid}", "StartTime=now", env=env)
+                nudged = True
         if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL") and \
                 restarts >= want_restarts:
             return state, restarts, code

@@ -1,14 +1,39 @@
 /*
  * cli_model.c — building the model from the shared command-line options.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "model_options.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 cli_model_opts cli_model_defaults(void) {
-  return (cli_model_opts){.arch = "50", .model = "auto", .threads = 1};
+  return (cli_model_opts){.arch = "50", .model = "auto", .threads = 0};
+}
+
+/* A positive integer at the start of env var `name`, else 0. */
+static int env_count(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v)
+    return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  return n > 0 && n <= 4096 && (*end == 0 || *end == ',') ? (int)n : 0;
+}
+
+int cli_auto_threads(void) {
+  cpu_set_t set;
+  int mask = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  int n = env_count("OMP_NUM_THREADS");
+  if (!n)
+    n = env_count("SLURM_CPUS_PER_TASK");
+  if (!n)
+    n = mask;
+  if (mask > 0 && n > mask)
+    n = mask;
+  return n > 0 ? n : 1;
 }
 
 r50_config cli_model_config(const cli_model_opts *mo) {
@@ -17,7 +42,7 @@ r50_config cli_model_config(const cli_model_opts *mo) {
   cfg.downsample_fb = mo->downsample_fb;
   cfg.pretrained = strcmp(mo->model, "none") ? mo->model : NULL;
   cfg.seed = (uint64_t)mo->seed;
-  cfg.threads = mo->threads;
+  cfg.threads = mo->threads > 0 ? mo->threads : cli_auto_threads();
   return cfg;
 }
 

@@ -16,7 +16,7 @@ typedef struct cli_model_opts {
   int seed;
 } cli_model_opts;
 
-/* Defaults: arch 50, MSRA, model "auto", threads 1, seed 0. */
+/* Defaults: arch 50, MSRA, model "auto", threads 0 (auto), seed 0. */
 cli_model_opts cli_model_defaults(void);
 
 /* The option table entries, to splice into a command's table. */
@@ -27,12 +27,20 @@ cli_model_opts cli_model_defaults(void);
    "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)", 0, 0, NULL},          \
   {"model", CLI_STRING, &(mo).model, "auto|none|PATH",                            \
    "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel", 0, 0, NULL}, \
-  {"threads", CLI_INT, &(mo).threads, "T", "compute threads", 1, 1024,     \
-   NULL},                                                                               \
+  {"threads", CLI_INT, &(mo).threads, "T",                                              \
+   "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "             \
+   "SLURM_CPUS_PER_TASK, else its affinity mask, never more than that mask)",           \
+   0, 1024, NULL},                                                                      \
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}
 
-/* The library config the options describe (pretrained NULL for "none"). */
+/* The threads --threads 0 means: OMP_NUM_THREADS (its first number), else
+ * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than
+ * that mask holds. */
+int cli_auto_threads(void);
+
+/* The library config the options describe (pretrained NULL for "none"; threads 0
+ * resolved by cli_auto_threads). */
 r50_config cli_model_config(const cli_model_opts *mo);
 
 /* Builds the model; on failure logs the error and returns NULL. */
