@@ -3,7 +3,7 @@
 photos (plain and gzip-compressed, with .cls labels, extra members, a sample without an
 image, a damaged shard, a shard cut inside its last image, a file that is no tar) give
 features bit-identical to extracting the same images from a folder, under -np 1 and
--np 3; a brace pattern, a folder of shards and a list of shards name the same rows;
+-np 3 (and -np 2 where no shared-memory window can be had); a brace pattern, a folder of shards and a list of shards name the same rows;
 every bad sample is a failed row naming shard and key, never a failed job; a killed
 job's --resume reproduces the file.
 
@@ -119,10 +119,16 @@ def test_equal_to_folder(tmp, model):
     by_file = {os.path.join(tmp, "flat", p): i for i, p in enumerate(rows_of(f))}
     outs = {}
     sd = os.path.join(tmp, "shards")
-    for np_, batch, chunk in [(1, 4, 0), (3, 2, 3)]:
+    # -np 2 without Open MPI's shared-memory windows: the list falls back to a copy per
+    # rank (with a warning) and nothing else changes
+    no_shm = dict(J.ENV, OMPI_MCA_osc="^sm")
+    for np_, batch, chunk, env in [(1, 4, 0, None), (3, 2, 3, None), (2, 3, 1, no_shm)]:
         out = os.path.join(tmp, f"tar{np_}.h5")
         p = run(np_, BIN, *common, "--batch", str(batch), "--chunk", str(chunk),
-                "-o", out, sd, timeout=600)
+                "-o", out, sd, timeout=600, env=env)
+        if env:
+            check("every rank keeps its own copy" in p.stderr,
+                  "no shared-memory window: the fallback is announced")
         p_ok = p.returncode == 0
         check(p_ok, f"-np {np_}: shards extract exit 0 ({p.stderr[-300:] if not p_ok else ''})")
         if not p_ok:
@@ -151,6 +157,8 @@ def test_equal_to_folder(tmp, model):
               f"-np {np_}: the failures are reported on stderr")
     if 1 in outs and 3 in outs:
         J.same_file(outs[1], outs[3], "-np 1 vs -np 3", ("pool5", "res5"))
+    if 1 in outs and 2 in outs:
+        J.same_file(outs[1], outs[2], "-np 1 vs -np 2 without shared memory", ("pool5", "res5"))
     with J.h5py.File(os.path.join(tmp, "tar1.h5"), "r") as h:
         names = h["images/path"].asstr()[()].tolist()
         check("shard-0002.tar/s2/ünïcode name" in names,
