@@ -177,9 +177,10 @@ static r50_status unpack_shards(reader *r, r50_dataset *ds) {
     ds->size = malloc((n ? n : 1) * sizeof *ds->size);
     if (!ds->shards || !ds->shard_packed || !ds->shard || !ds->member || !ds->size)
       return r50_fail(r->err, R50_ERR_NOMEM, "out of memory receiving the shards");
-    for (; ds->n_shards < ns; ds->n_shards++) {
+    while (ds->n_shards < ns) { /* counted as soon as held, so a failure frees it */
       R50_TRY(get_str(r, &ds->shards[ds->n_shards], "shard path not terminated"));
-      R50_TRY(get(r, &ds->shard_packed[ds->n_shards], 1, "shard cut off"));
+      ds->n_shards++;
+      R50_TRY(get(r, &ds->shard_packed[ds->n_shards - 1], 1, "shard cut off"));
     }
     if ((size_t)(r->end - r->p) / 20 < n)
       return bad(r, "shard rows cut off");
