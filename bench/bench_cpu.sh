@@ -1,63 +1,109 @@
 #!/usr/bin/env bash
-# CPU benchmark: r50worker vs. PyTorch (bench/torch_peer.py), ResNet-50 up to pool5,
-# batch 16, 2 threads. Runs r50, torch, r50, torch back to back, takes the last line
-# `img_per_s=<float>` of each, and prints every figure, the median per engine and
-# ratio=<r50/torch>.
+# CPU inference benchmark: r50worker against the engines a user would pick instead —
+# ONNX Runtime, OpenVINO (f32 and bf16 precision hints) and Debian's PyTorch — on
+# torchvision's ResNet-50 up to pool5 (r50worker --downsample-fb: the same network,
+# 4.09 GMAC/image), 2 threads, batch 16 and batch 1, random weights and inputs.
 #
-# Usage: bench/bench_cpu.sh [BUILD_DIR] [SECONDS]   (defaults: <repo>/build, 20)
+# The first time, it makes a venv with onnxruntime and openvino from PyPI
+# (BENCH_VENV, default <repo>/.venv-bench) and exports torchvision's resnet50 to ONNX
+# with Debian's PyTorch (bench/onnx_peer.py). Then it runs every engine back to back,
+# ROUNDS times interleaved, each under /usr/bin/time -v, and prints every figure
+# (img_per_s and peak RSS), the medians, the ratios against the peers, this machine's
+# FMA peak (build/bench/peak_fma) and the share of it r50worker reaches.
+#
+# Usage: bench/bench_cpu.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: <repo>/build, 15, 2)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$root/build}
-secs=${2:-20}
-
+secs=${2:-15}
+rounds=${3:-2}
+venv=${BENCH_VENV:-$root/.venv-bench}
+work=${BENCH_WORK:-/tmp/r50-bench}
 r50=$build/r50worker
-peer=$root/bench/torch_peer.py
-if [[ ! -x $r50 ]]; then
-  echo "bench_cpu.sh: $r50 not found or not executable; build first (cmake --build $build)" >&2
-  exit 1
-fi
-if [[ ! -x /usr/bin/python3 ]]; then
-  echo "bench_cpu.sh: /usr/bin/python3 not found" >&2
-  exit 1
-fi
-
-# torchvision's ResNet-50 strides on the 3x3 conv, i.e. Chainer's downsample_fb=True
-# (4.09 GMAC/image against 3.86 for the MSRA default): bench the same network.
-r50_cmd=("$r50" bench --model none --arch 50 --downsample-fb --batch 16 --threads 2
-         --layers pool5 --seconds "$secs")
-torch_cmd=(/usr/bin/python3 "$peer" --batch 16 --threads 2 --seconds "$secs")
-
-# Runs a command with its output shown on stderr; echoes the figure of its last line.
-run_one() {
-  local out last
-  out=$("$@") || { echo "bench_cpu.sh: failed: $*" >&2; exit 1; }
-  printf '%s\n' "$out" >&2
-  last=$(printf '%s\n' "$out" | tail -n 1)
-  if [[ ! $last =~ ^img_per_s=([0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?)$ ]]; then
-    echo "bench_cpu.sh: last line of '$*' is not img_per_s=<float>: $last" >&2
+for f in "$r50" "$build/bench/peak_fma" /usr/bin/python3 /usr/bin/time; do
+  if [[ ! -x $f ]]; then
+    echo "bench_cpu.sh: $f not found or not executable (build first; /usr/bin/time is Debian's 'time')" >&2
     exit 1
   fi
-  echo "${BASH_REMATCH[1]}"
+done
+if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import onnxruntime, openvino' 2>/dev/null; then
+  echo "== making $venv with onnxruntime and openvino from PyPI" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q onnxruntime openvino numpy
+fi
+mkdir -p "$work"
+onnx=$work/resnet50-torchvision.onnx
+if [[ ! -s $onnx ]]; then
+  /usr/bin/python3 "$root/bench/onnx_peer.py" export "$onnx" >&2
+fi
+bf16_cpu=no
+grep -qE 'amx_bf16|avx512_bf16' /proc/cpuinfo && bf16_cpu=yes
+
+peer=$root/bench/onnx_peer.py
+# name: command (batch and seconds appended)
+declare -A cmd
+cmd[r50_fp32]="$r50 bench --model none --arch 50 --downsample-fb --threads 2 --layers pool5 --engine onednn --precision fp32"
+cmd[r50_bf16]="$r50 bench --model none --arch 50 --downsample-fb --threads 2 --layers pool5 --engine onednn --precision bf16"
+cmd[ort_fp32]="$venv/bin/python $peer ort $onnx --threads 2"
+cmd[ov_f32]="$venv/bin/python $peer openvino $onnx --threads 2 --precision f32"
+cmd[ov_bf16]="$venv/bin/python $peer openvino $onnx --threads 2 --precision bf16"
+cmd[torch_fp32]="/usr/bin/python3 $root/bench/torch_peer.py --threads 2"
+names=(r50_fp32 ort_fp32 ov_f32 torch_fp32)
+if [[ $bf16_cpu == yes ]]; then
+  names+=(r50_bf16 ov_bf16)
+fi
+
+log=$work/bench_cpu-$(date +%Y%m%d-%H%M%S).log
+: >"$log"
+# run_one NAME BATCH: appends "NAME BATCH IMG_PER_S RSS_KB" to $log
+run_one() {
+  local name=$1 batch=$2 out last rss argv
+  read -r -a argv <<<"${cmd[$name]}"
+  out=$(/usr/bin/time -v "${argv[@]}" --batch "$batch" --seconds "$secs" 2>&1) || {
+    printf '%s\n' "$out" >&2; echo "bench_cpu.sh: $name failed" >&2; exit 1; }
+  printf '%s\n' "$out" | grep -vE '^\s+[A-Z].*: ' >&2 || true
+  last=$(printf '%s\n' "$out" | grep -E '^img_per_s=' | tail -n 1)
+  rss=$(printf '%s\n' "$out" | sed -n 's/^\s*Maximum resident set size (kbytes): //p')
+  if [[ ! $last =~ ^img_per_s=([0-9.]+)$ ]]; then
+    echo "bench_cpu.sh: $name printed no img_per_s" >&2; exit 1
+  fi
+  echo "$name $batch ${BASH_REMATCH[1]} $rss" | tee -a "$log"
 }
 
-declare -a r50_ips torch_ips
-for i in 1 2; do
-  echo "== r50worker run $i" >&2
-  r50_ips+=("$(run_one "${r50_cmd[@]}")")
-  echo "== torch run $i" >&2
-  torch_ips+=("$(run_one "${torch_cmd[@]}")")
+for round in $(seq "$rounds"); do
+  for batch in 16 1; do
+    for name in "${names[@]}"; do
+      echo "== round $round, batch $batch: $name" >&2
+      run_one "$name" "$batch"
+    done
+  done
 done
+peak=$("$build/bench/peak_fma" 2 2 | tee /dev/stderr | sed -n 's/^peak_gmac_per_s=//p')
 
-echo "r50worker: ${r50_cmd[*]}"
-echo "torch:     ${torch_cmd[*]}"
-for i in 0 1; do
-  echo "run $((i + 1)): r50_img_per_s=${r50_ips[i]} torch_img_per_s=${torch_ips[i]}"
-done
-awk -v a1="${r50_ips[0]}" -v a2="${r50_ips[1]}" -v b1="${torch_ips[0]}" -v b2="${torch_ips[1]}" '
-  BEGIN {
-    r = (a1 + a2) / 2; t = (b1 + b2) / 2
-    printf "median r50_img_per_s=%.3f torch_img_per_s=%.3f\n", r, t
-    if (t <= 0) { print "bench_cpu.sh: torch figure is zero" > "/dev/stderr"; exit 1 }
-    printf "ratio=%.3f\n", r / t
-  }'
+echo
+for name in "${names[@]}"; do echo "$name: ${cmd[$name]}"; done
+echo "bf16 on this CPU (AMX-BF16 or AVX512-BF16): $bf16_cpu"
+awk -v peak="$peak" '
+  function median(k,   n, i, j, t, a) {
+    n = cnt[k]; for (i = 1; i <= n; i++) a[i] = v[k, i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { k = $1 " " $2; cnt[k]++; v[k, cnt[k]] = $3; if ($4 > rss[k]) rss[k] = $4; seen[$1] = 1; batches[$2] = 1 }
+  END {
+    for (b in batches) {
+      printf "batch %s medians (img/s, peak RSS MiB):", b
+      for (n in seen) { m[n, b] = median(n " " b); printf " %s=%.2f (%.0f)", n, m[n, b], rss[n " " b] / 1024 }
+      printf "\n"
+      best = m["ort_fp32", b] > m["ov_f32", b] ? m["ort_fp32", b] : m["ov_f32", b]
+      printf "batch %s ratios: r50_fp32/best_of_ort_ov_fp32=%.3f r50_fp32/ort=%.3f r50_fp32/ov_f32=%.3f r50_fp32/torch=%.3f",
+             b, m["r50_fp32", b] / best, m["r50_fp32", b] / m["ort_fp32", b], m["r50_fp32", b] / m["ov_f32", b],
+             m["r50_fp32", b] / m["torch_fp32", b]
+      if (("r50_bf16", b) in m) printf " r50_bf16/ov_bf16=%.3f", m["r50_bf16", b] / m["ov_bf16", b]
+      printf "\n"
+      printf "batch %s r50_fp32: %.1f GMAC/s = %.0f%% of the %.1f GMAC/s FMA peak\n", b,
+             m["r50_fp32", b] * 4.09, 100 * m["r50_fp32", b] * 4.09 / peak, peak
+    }
+  }' "$log"
+echo "figures: $log"

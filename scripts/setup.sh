@@ -15,7 +15,7 @@ packages=(
   python3 python3-numpy python3-torch python3-torchvision python3-h5py
   python3-mpi4py python3-pil python3-venv python3-skimage python3-sklearn
   python3-protobuf libinih-dev slurm-wlm munge shellcheck
-  libarchive-dev python3-xarray python3-h5netcdf
+  libarchive-dev python3-xarray python3-h5netcdf libdnnl-dev
 )
 missing=()
 for p in "${packages[@]}"; do

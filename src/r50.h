@@ -146,6 +146,15 @@ typedef enum r50_device {
   R50_DEVICE_CUDA,
 } r50_device;
 
+/* The arithmetic of inference convolutions. BF16 multiplies in bfloat16 and
+ * accumulates in float32 (weights and activations rounded to bfloat16 on the way in);
+ * it needs an engine and a CPU that have it (oneDNN on AMX-BF16 or AVX512-BF16), and
+ * otherwise runs FP32 with a warning. Training always runs FP32. */
+typedef enum r50_precision {
+  R50_PRECISION_FP32 = 0,
+  R50_PRECISION_BF16,
+} r50_precision;
+
 typedef struct r50_config {
   r50_arch arch;        /* 50, 101 or 152 */
   int downsample_fb;    /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
@@ -157,7 +166,9 @@ typedef struct r50_config {
   int threads;          /* CPU threads for compute; <= 0 means 1 */
   r50_device device;    /* where the engine runs (default R50_DEVICE_CPU) */
   const char *engine;   /* the device's engine by name; NULL or "auto": its default
-                           ("reference" on the CPU) */
+                           on the CPU "onednn" where built in, else "reference"; the
+                           environment variable R50_ENGINE overrides "auto" */
+  r50_precision precision; /* default R50_PRECISION_FP32 */
 } r50_config;
 
 /* A config with Chainer's defaults: ResNet-50, MSRA, 1000 classes, pretrained "auto",
@@ -181,6 +192,8 @@ R50_API int r50_model_downsample_fb(const r50_model *m);
 R50_API int r50_model_classes(const r50_model *m);
 /* The engine's name, e.g. "reference". */
 R50_API const char *r50_model_engine(const r50_model *m);
+/* The precision its inference runs in (FP32 where BF16 was asked and is not there). */
+R50_API r50_precision r50_model_precision(const r50_model *m);
 
 /* Sets compute threads (<= 0 means 1). */
 R50_API void r50_set_threads(r50_model *m, int threads);
@@ -339,7 +352,10 @@ typedef struct r50_step_result {
 /* The forward half of a training step (Chainer with config.train = True): x (N, 3,
  * H, W) through the network to fc6 in training mode, then softmax cross-entropy with
  * labels (N, -1 for none). Keeps what r50_backward needs; the first call for a shape
- * plans the memory, later ones allocate nothing. */
+ * plans the memory, later ones allocate nothing. Training runs on the reference
+ * engine: a model whose engine "auto" chose (onednn) moves to it here, or in
+ * r50_momentum_sgd_new, for good; one built with engine "onednn" by name is refused
+ * (R50_ERR_UNSUPPORTED). */
 R50_API r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
                                      r50_bn_mode bn, r50_step_result *out, r50_error *err);
 /* Backward of the last r50_forward_train: the gradient of `scale` x its mean loss

@@ -87,6 +87,36 @@ one_line_err "extract bad layer"
 check "bench bad layer" 2 "$bin" bench --model none --layers pool6
 one_line_err "bench bad layer"
 
+# --engine and --precision: unknown values refused; every CPU engine runs; bf16 runs
+# where the CPU has it, and is fp32 with a warning elsewhere; finetune trains on the
+# reference engine only
+check "bench bad engine" 2 "$bin" bench --model none --engine fast
+one_line_err "bench bad engine"
+check "bench bad precision" 2 "$bin" bench --model none --precision fp16
+one_line_err "bench bad precision"
+engines=$("$bin" info --model none --engine onednn >/dev/null 2>&1 && echo "reference onednn" || echo reference)
+for e in $engines; do
+  check "info --engine $e" 0 "$bin" info --model none --engine "$e"
+  contains "info --engine $e" "$tmp/out" "engine    $e, fp32"
+  check "bench --engine $e" 0 "$bin" bench --model none --batch 1 --threads 1 --seconds 0 --engine "$e"
+  contains "bench --engine $e" "$tmp/out" "$e engine, fp32"
+done
+check "info bf16" 0 "$bin" info --model none --precision bf16
+if grep -qE 'amx_bf16|avx512_bf16' /proc/cpuinfo && [[ $engines == *onednn* ]]; then
+  contains "info bf16" "$tmp/out" "onednn, bf16"
+else
+  contains "info bf16" "$tmp/out" ", fp32"
+  contains "info bf16" "$tmp/err" "bf16 was asked for"
+fi
+check "info bf16 reference" 0 "$bin" info --model none --precision bf16 --engine reference
+contains "info bf16 reference" "$tmp/out" "reference, fp32"
+contains "info bf16 reference" "$tmp/err" "bf16 was asked for"
+if [[ $engines == *onednn* ]]; then
+  check "finetune --engine onednn" 2 "$bin" finetune "$tmp/nope.txt" --engine onednn
+  one_line_err "finetune --engine onednn"
+  contains "finetune --engine onednn" "$tmp/err" "--engine reference"
+fi
+
 # --threads 0 (the default): the CPUs this rank may use, never more than its mask
 mkdir -p "$tmp/one"
 echo "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==" |

@@ -4,7 +4,8 @@
  * makes `extract` results independent of -np, --batch and --threads).
  *
  * Three random images at two sizes run alone, together, in another order and with 1,
- * 2 and 3 threads; every returned layer must match byte for byte. The sizes make the
+ * 2 and 3 threads; every returned layer must match byte for byte. The engine is the
+ * build's default, or the one R50_ENGINE names (CMake runs it on each CPU engine). The sizes make the
  * early layers span several column chunks and the late ones less than one.
  */
 #include <stdlib.h>
@@ -103,6 +104,7 @@ int main(void) {
   r50_model *m = r50_model_new(&cfg, &err);
   CHECK(m != NULL, "model: %s", err.msg);
   if (m) {
+    printf("engine %s\n", r50_model_engine(m));
     check_size(m, 224, 224);
     check_size(m, 97, 130);
   }

@@ -237,7 +237,12 @@ static void test_engine(const r50_engine *e) {
 }
 
 int main(void) {
-  const r50_engine *engines[] = {r50_engine_reference()};
+  const r50_engine *engines[] = {
+      r50_engine_reference(),
+#ifdef R50_HAVE_ONEDNN
+      r50_engine_onednn(),
+#endif
+  };
   for (size_t i = 0; i < sizeof engines / sizeof *engines; i++) {
     test_engine(engines[i]);
     printf("%s engine, worst relative difference per op:", engines[i]->name);

@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "model: %s\n", err.msg);
     return 1;
   }
+  printf("engine %s\n", r50_model_engine(m));
   npz_reader *in, *exp;
   char ipath[4096], epath[4096];
   snprintf(ipath, sizeof ipath, "%s/input.npz", argv[1]);

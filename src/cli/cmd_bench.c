@@ -114,8 +114,9 @@ int cli_bench(int argc, char **argv) {
     return 1;
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
-  printf("model %s; batch %d, %d thread%s, layers %s\n", desc, batch, mo.threads,
-         mo.threads == 1 ? "" : "s", layers);
+  printf("model %s; %s engine, %s; batch %d, %d thread%s, layers %s\n", desc,
+         r50_model_engine(m), r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32",
+         batch, mo.threads, mo.threads == 1 ? "" : "s", layers);
   r50_tensor x;
   fill_input(&x, batch);
   rc = x.data ? run_bench(m, &x, names, nl, seconds) : 1;

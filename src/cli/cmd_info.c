@@ -50,7 +50,8 @@ int cli_info(int argc, char **argv) {
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
   printf("model     %s\n", desc);
-  printf("engine    %s\n", r50_model_engine(m));
+  printf("engine    %s, %s\n", r50_model_engine(m),
+         r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32");
   printf("%-9s output shape for (1, 3, 224, 224)\n", "layer");
   int n;
   const char *const *layers = r50_available_layers(&n);

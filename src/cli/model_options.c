@@ -10,7 +10,8 @@
 #include <string.h>
 
 cli_model_opts cli_model_defaults(void) {
-  return (cli_model_opts){.arch = "50", .model = "auto", .threads = 0};
+  return (cli_model_opts){.arch = "50", .model = "auto", .threads = 0, .engine = "auto",
+                          .precision = "fp32"};
 }
 
 /* A positive integer at the start of env var `name`, else 0. */
@@ -43,7 +44,20 @@ r50_config cli_model_config(const cli_model_opts *mo) {
   cfg.pretrained = strcmp(mo->model, "none") ? mo->model : NULL;
   cfg.seed = (uint64_t)mo->seed;
   cfg.threads = mo->threads > 0 ? mo->threads : cli_auto_threads();
+  cfg.engine = mo->engine;
+  cfg.precision = strcmp(mo->precision, "bf16") ? R50_PRECISION_FP32 : R50_PRECISION_BF16;
   return cfg;
+}
+
+int cli_model_for_training(cli_model_opts *mo) {
+  if (!strcmp(mo->engine, "auto"))
+    mo->engine = "reference";
+  if (strcmp(mo->engine, "reference")) {
+    r50_log(R50_LOG_ERROR, "--engine %s cannot train yet: finetune runs on --engine reference",
+            mo->engine);
+    return -1;
+  }
+  return 0;
 }
 
 r50_model *cli_model_new(const cli_model_opts *mo) {

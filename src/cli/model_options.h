@@ -14,9 +14,12 @@ typedef struct cli_model_opts {
   const char *model; /* "auto" | "none" | PATH.npz */
   int threads;
   int seed;
+  const char *engine; /* "auto" | "onednn" | "reference" */
+  const char *precision; /* "fp32" | "bf16" */
 } cli_model_opts;
 
-/* Defaults: arch 50, MSRA, model "auto", threads 0 (auto), seed 0. */
+/* Defaults: arch 50, MSRA, model "auto", threads 0 (auto), seed 0, engine "auto",
+ * precision "fp32". */
 cli_model_opts cli_model_defaults(void);
 
 /* The option table entries, to splice into a command's table. */
@@ -31,8 +34,20 @@ cli_model_opts cli_model_defaults(void);
    "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "             \
    "SLURM_CPUS_PER_TASK, else its affinity mask, never more than that mask)",           \
    0, 1024, NULL},                                                                      \
+  {"engine", CLI_STRING, &(mo).engine, "auto|onednn|reference",                         \
+   "CPU engine: onednn (oneDNN, the fast one), reference (OpenBLAS, what onednn is "    \
+   "tested against); auto: onednn where built in, reference for finetune",              \
+   0, 0, "auto|onednn|reference"},                                                      \
+  {"precision", CLI_STRING, &(mo).precision, "fp32|bf16",                              \
+   "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or AVX512-BF16 "    \
+   "(else fp32, with a warning)",                                                       \
+   0, 0, "fp32|bf16"},                                                                  \
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}
+
+/* Training runs on the reference engine: --engine auto means it for finetune, and
+ * another engine is refused there, naming it. 0 on success. */
+int cli_model_for_training(cli_model_opts *mo);
 
 /* The threads --threads 0 means: OMP_NUM_THREADS (its first number), else
  * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than

@@ -130,6 +130,9 @@ typedef struct r50_engine {
   r50_status (*create)(int threads, r50_engine_state **out, r50_error *err);
   void (*destroy)(r50_engine_state *s); /* NULL is a no-op */
   void (*set_threads)(r50_engine_state *s, int threads);
+  /* Asks for a precision of inference convolutions; returns the one it will run
+   * (R50_PRECISION_FP32 where it cannot do the one asked). NULL: FP32 only. */
+  r50_precision (*set_precision)(r50_engine_state *s, r50_precision p);
 
   /* Inference parameters, (re)set whenever the model's change: conv `c` with its BN,
    * and the linear layer (w (cout, cin), b (cout), host memory). The pointers given

@@ -20,7 +20,8 @@ r50_config r50_config_default(void) {
                       .seed = 0,
                       .threads = 1,
                       .device = R50_DEVICE_CPU,
-                      .engine = NULL};
+                      .engine = NULL,
+                      .precision = R50_PRECISION_FP32};
 }
 
 static void *alloc_zeroed(int64_t n, size_t size) {
@@ -87,6 +88,17 @@ static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
     r50_model_free(m);
     return NULL;
   }
+  m->precision = R50_PRECISION_FP32;
+  if (engine && cfg->precision != R50_PRECISION_FP32) {
+    m->precision =
+        engine->set_precision ? engine->set_precision(m->es, cfg->precision) : m->precision;
+    if (m->precision != cfg->precision)
+      r50_log(R50_LOG_WARN,
+              "bf16 was asked for, but the %s engine on this CPU has no bf16 "
+              "convolutions (they need --engine onednn and AMX-BF16 or AVX512-BF16): "
+              "running fp32",
+              engine->name);
+  }
   return m;
 }
 
@@ -127,6 +139,24 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
   return R50_OK;
 }
 
+r50_status r50_model_for_training(r50_model *m, r50_error *err) {
+  if (m->engine && m->engine->train)
+    return R50_OK;
+  if (!m->engine || !m->train_engine || !m->train_engine->train)
+    return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
+                    r50_model_engine(m));
+  r50_engine_state *es = NULL;
+  R50_TRY(m->train_engine->create(m->threads, &es, err));
+  r50_log(R50_LOG_INFO, "training: the %s engine cannot train yet; the model moves to "
+          "the %s engine", m->engine->name, m->train_engine->name);
+  m->engine->destroy(m->es);
+  m->engine = m->train_engine;
+  m->es = es;
+  m->precision = R50_PRECISION_FP32;
+  m->synced = 0; /* the new engine holds no parameters yet */
+  return R50_OK;
+}
+
 r50_status r50_model_ensure_synced(r50_model *m, r50_error *err) {
   return m->synced == m->store->version ? R50_OK : r50_model_sync(m, err);
 }
@@ -153,6 +183,7 @@ r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err) {
       model_on(&src->cfg, src->engine, mode == R50_COPY_SHARE ? src->store : NULL, err);
   if (!m)
     return NULL;
+  m->train_engine = src->train_engine;
   memcpy(m->update, src->update, (size_t)src->net.n_params);
   m->threads = src->threads;
   if (mode == R50_COPY_COPY) {
@@ -181,6 +212,8 @@ int r50_model_classes(const r50_model *m) {
 const char *r50_model_engine(const r50_model *m) {
   return m->engine ? m->engine->name : "none";
 }
+
+r50_precision r50_model_precision(const r50_model *m) { return m->precision; }
 
 void r50_set_threads(r50_model *m, int threads) {
   m->threads = threads > 0 ? threads : 1;

@@ -40,6 +40,10 @@ struct r50_model {
   uint8_t *update; /* (n_params) 1: the optimizer updates the entry */
   const r50_engine *engine;
   r50_engine_state *es;
+  r50_precision precision; /* what the engine runs (set_precision's answer) */
+  /* The engine training moves the model to when its own cannot train (an engine
+   * chosen by "auto"); NULL: training such a model is an error. */
+  const r50_engine *train_engine;
   uint64_t synced; /* the store version the engine holds (0: none) */
   int threads;
   r50_hook_fn hook;
@@ -61,6 +65,9 @@ r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
 r50_status r50_model_sync(r50_model *m, r50_error *err);
 /* r50_model_sync unless the engine already holds the store's version. */
 r50_status r50_model_ensure_synced(r50_model *m, r50_error *err);
+/* Makes sure the model's engine can train: moves it to train_engine (logged once)
+ * where its own cannot, else fails naming the engine. */
+r50_status r50_model_for_training(r50_model *m, r50_error *err);
 /* Marks the parameters changed (a write through the slabs). */
 void r50_model_touch(r50_model *m);
 

@@ -253,9 +253,7 @@ static r50_status bind(step *k, r50_model *m, r50_error *err) {
 
 r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
                              r50_bn_mode bn, r50_step_result *out, r50_error *err) {
-  if (!m->engine || !m->engine->train)
-    return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
-                    m->engine ? m->engine->name : "(none)");
+  R50_TRY(r50_model_for_training(m, err));
   if (!x || !x->data || x->ndim != 4 || x->shape[1] != 3)
     return r50_fail(err, R50_ERR_ARG, "input must be (N, 3, H, W) float32");
   R50_TRY(r50_check_input_size(x->shape[0], x->shape[2], x->shape[3], err));

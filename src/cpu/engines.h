@@ -9,4 +9,9 @@
 /* The reference engine: OpenBLAS SGEMM kernels, BN folded, CNHW activations. */
 const r50_engine *r50_engine_reference(void);
 
+#ifdef R50_HAVE_ONEDNN
+/* The fast engine: oneDNN convolutions, NHWC activations (engine_dnnl.c). */
+const r50_engine *r50_engine_onednn(void);
+#endif
+
 #endif

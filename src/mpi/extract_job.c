@@ -648,10 +648,14 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     return 1;
   }
   if (d->rank == 0)
-    r50_log(R50_LOG_INFO, "%s %lld of %lld images of %s on %d rank%s x %d thread%s -> %s",
+    r50_log(R50_LOG_INFO,
+            "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",
             r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
             (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
-            job->model.threads, job->model.threads == 1 ? "" : "s", job->output);
+            job->model.threads, job->model.threads == 1 ? "" : "s",
+            r50_model_engine(r.model),
+            r50_model_precision(r.model) == R50_PRECISION_BF16 ? "bf16" : "fp32",
+            job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);

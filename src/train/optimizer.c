@@ -17,10 +17,8 @@ struct r50_optimizer {
 
 r50_optimizer *r50_momentum_sgd_new(r50_model *m, double lr, double momentum,
                                     double weight_decay, r50_error *err) {
-  if (!m->engine || !m->engine->train) {
-    r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train", r50_model_engine(m));
+  if (r50_model_for_training(m, err) != R50_OK)
     return NULL;
-  }
   r50_optimizer *o = calloc(1, sizeof *o);
   if (o)
     o->velocity = calloc((size_t)(m->net.n_param_floats ? m->net.n_param_floats : 1),

@@ -1,0 +1,436 @@
+/*
+ * engine_dnnl.c — the fast CPU engine: convolutions on oneDNN (Debian's libdnnl, the
+ * library OpenVINO and PyTorch build on), everything else on this folder's kernels.
+ *
+ * Layout: NHWC activations (oneDNN's direct and brgemm convolutions read and write it
+ * natively, and it has no channel padding, so every buffer is the walk's logical size).
+ * Vectors (pool5, fc6, prob) are (n, c) row-major as in every engine.
+ *
+ * Each convolution is one oneDNN primitive with its BatchNormalization folded into the
+ * weights and bias (bn_fold.c), the residual added by a binary post-op and the ReLU by
+ * an eltwise one, so a bottleneck's output is written once. Weights are reordered into
+ * the primitive's own format when it is made. A primitive is made for one input shape
+ * (n, h, w) and thread count and kept until another is asked for.
+ *
+ * Batch invariance: every primitive is made for one image (mb = 1) and run once per
+ * image, so an image's result cannot depend on the batch (oneDNN chooses its kernels
+ * and blockings from the whole shape, the batch included). Its threads split an
+ * image's output channels and rows, never a sum. tests/test_engine_dnnl.c checks the
+ * features bit for bit across batch sizes and thread counts.
+ */
+#include <dnnl.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_features.h"
+#include "engines.h"
+#include "error.h"
+#include "ops_cpu.h"
+
+typedef struct dnnl_conv {
+  r50_conv_params p; /* the model's, read in place (engine.h allows it) */
+  float *bf;         /* folded bias (cout); the folded weights live only while a
+                        primitive's are reordered: its own copy is the one kept */
+  int cout;
+  int set;
+  /* the primitive for one image of h x w, made with `threads` threads */
+  dnnl_primitive_t prim;
+  int64_t h, w;
+  int threads, residual, relu;
+  dnnl_memory_t src, wts, bias, dst, res;
+} dnnl_conv;
+
+struct r50_engine_state {
+  r50_cpu_ctx ctx; /* threads, buffers; pooling, linear and softmax kernels */
+  dnnl_engine_t eng;
+  dnnl_stream_t stream;
+  int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
+  int bf16;         /* convolutions in bfloat16 (oneDNN's fpmath mode) */
+  dnnl_conv *convs; /* by conv id */
+  int n_convs;
+  const float *lin_w, *lin_b;
+  int64_t lin_out, lin_in;
+};
+
+static r50_status dnnl_fail(r50_error *err, dnnl_status_t st, const char *what) {
+  return r50_fail(err, st == dnnl_out_of_memory ? R50_ERR_NOMEM : R50_ERR_UNSUPPORTED,
+                  "oneDNN: %s failed (status %d)", what, (int)st);
+}
+
+/* Needs `rs` and a `fail:` label in the caller. */
+#define DNNL_TRY(call, what)                                                            \
+  do {                                                                                  \
+    dnnl_status_t st_ = (call);                                                         \
+    if (st_ != dnnl_success) {                                                          \
+      rs = dnnl_fail(err, st_, what);                                                   \
+      goto fail;                                                                        \
+    }                                                                                   \
+  } while (0)
+
+static void drop_primitive(dnnl_conv *f) {
+  if (f->prim)
+    dnnl_primitive_destroy(f->prim);
+  dnnl_memory_t *mems[] = {&f->src, &f->wts, &f->bias, &f->dst, &f->res};
+  for (size_t i = 0; i < sizeof mems / sizeof *mems; i++) {
+    if (*mems[i])
+      dnnl_memory_destroy(*mems[i]);
+    *mems[i] = NULL;
+  }
+  f->prim = NULL;
+}
+
+static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err) {
+  r50_engine_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for the oneDNN engine");
+  r50_cpu_ctx_init(&s->ctx, threads);
+  s->block = r50_cpu_features_get()->avx512f ? 16 : 8;
+  dnnl_status_t st = dnnl_engine_create(&s->eng, dnnl_cpu, 0);
+  if (st == dnnl_success)
+    st = dnnl_stream_create(&s->stream, s->eng, dnnl_stream_default_flags);
+  if (st != dnnl_success) {
+    if (s->eng)
+      dnnl_engine_destroy(s->eng);
+    r50_cpu_ctx_release(&s->ctx);
+    free(s);
+    return dnnl_fail(err, st, "creating the CPU engine");
+  }
+  *out = s;
+  return R50_OK;
+}
+
+static void dn_destroy(r50_engine_state *s) {
+  if (!s)
+    return;
+  for (int i = 0; i < s->n_convs; i++) {
+    drop_primitive(&s->convs[i]);
+    free(s->convs[i].bf);
+  }
+  free(s->convs);
+  dnnl_stream_destroy(s->stream);
+  dnnl_engine_destroy(s->eng);
+  r50_cpu_ctx_release(&s->ctx);
+  free(s);
+}
+
+static void dn_set_threads(r50_engine_state *s, int threads) {
+  s->ctx.threads = threads > 0 ? threads : 1;
+}
+
+/* bf16 is oneDNN's bf16 fpmath mode on every convolution: float32 activations and
+ * weights in memory, rounded to bfloat16 inside the kernels, which multiply in
+ * bfloat16 and accumulate in float32 (AMX-BF16, AVX512-BF16). */
+static r50_precision dn_set_precision(r50_engine_state *s, r50_precision p) {
+  const r50_cpu_features *f = r50_cpu_features_get();
+  const int bf16 = p == R50_PRECISION_BF16 && (f->amx_bf16 || f->avx512_bf16);
+  if (bf16 != s->bf16)
+    for (int i = 0; i < s->n_convs; i++)
+      drop_primitive(&s->convs[i]);
+  s->bf16 = bf16;
+  return bf16 ? R50_PRECISION_BF16 : R50_PRECISION_FP32;
+}
+
+static r50_status dn_set_conv(r50_engine_state *s, const r50_conv_desc *c,
+                              const r50_conv_params *p, r50_error *err) {
+  if (c->id >= s->n_convs) {
+    dnnl_conv *f = realloc(s->convs, (size_t)(c->id + 1) * sizeof *f);
+    if (!f)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded weights");
+    memset(f + s->n_convs, 0, (size_t)(c->id + 1 - s->n_convs) * sizeof *f);
+    s->convs = f;
+    s->n_convs = c->id + 1;
+  }
+  dnnl_conv *f = &s->convs[c->id];
+  drop_primitive(f); /* its shape or reordered weights are stale */
+  if (f->cout != c->cout) {
+    free(f->bf);
+    f->set = 0;
+    f->cout = 0;
+    if (!(f->bf = malloc((size_t)c->cout * sizeof(float))))
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded biases");
+    f->cout = c->cout;
+  }
+  f->p = *p;
+  f->set = 1;
+  return R50_OK;
+}
+
+static r50_status dn_set_linear(r50_engine_state *s, const float *w, const float *b,
+                                int64_t cout, int64_t cin, r50_error *err) {
+  (void)err;
+  s->lin_w = w;
+  s->lin_b = b;
+  s->lin_out = cout;
+  s->lin_in = cin;
+  return R50_OK;
+}
+
+static r50_status dn_reserve(r50_engine_state *s, size_t act_floats, size_t vec_floats,
+                             float *act[R50_ACT_BUFS], float **vec, r50_error *err) {
+  R50_TRY(r50_cpu_ctx_reserve(&s->ctx, act_floats, vec_floats, err));
+  memcpy(act, s->ctx.act, sizeof s->ctx.act);
+  *vec = s->ctx.vec;
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ layout */
+
+/* Lanes of a c-channel activation: the block when c is a multiple of it, else 1
+ * (plain NCHW: the 3-channel input, and odd channel counts). Element (n, ch, y, x) is
+ * at ((n * c / L + ch / L) * h * w + y * w + x) * L + ch % L. */
+static int64_t lanes(const r50_engine_state *s, int64_t c) {
+  return c % s->block == 0 ? s->block : 1;
+}
+
+static dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
+  const int64_t l = lanes(s, c);
+  return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+static void dn_from_nchw(r50_engine_state *s, const float *src, int64_t n, int64_t c,
+                         int64_t h, int64_t w, r50_act *dst) {
+  *dst = (r50_act){dst->data, c, n, h, w};
+  const int64_t hw = h * w, L = lanes(s, c), cb = c / L;
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t b = 0; b < cb; b++) {
+      float *d = dst->data + (i * cb + b) * hw * L;
+      for (int64_t l = 0; l < L; l++) {
+        const float *plane = src + (i * c + b * L + l) * hw;
+        for (int64_t p = 0; p < hw; p++)
+          d[p * L + l] = plane[p];
+      }
+    }
+}
+
+static void dn_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
+  const int64_t hw = src->h * src->w, c = src->c, L = lanes(s, c), cb = c / L;
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
+  for (int64_t i = 0; i < src->n; i++)
+    for (int64_t b = 0; b < cb; b++) {
+      const float *sp = src->data + (i * cb + b) * hw * L;
+      for (int64_t l = 0; l < L; l++) {
+        float *plane = dst + (i * c + b * L + l) * hw;
+        for (int64_t p = 0; p < hw; p++)
+          plane[p] = sp[p * L + l];
+      }
+    }
+}
+
+static void dn_vec_copy(r50_engine_state *s, const float *src, size_t n, float *dst) {
+  (void)s;
+  memcpy(dst, src, n * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ convolution */
+
+/* Makes f's primitive for one h x w image (see the header: mb is always 1). */
+static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
+                                 dnnl_conv *f, int64_t h, int64_t w, int residual,
+                                 int relu, r50_error *err) {
+  drop_primitive(f);
+  const int k = c->ksize, st = c->stride, pad = c->pad;
+  const int64_t ho = r50_out_size(h, k, st, pad, 0), wo = r50_out_size(w, k, st, pad, 0);
+  dnnl_memory_desc_t src_md, wany_md, wplain_md, b_md, dst_md;
+  dnnl_convolution_desc_t cd;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+  dnnl_primitive_t reorder = NULL;
+  dnnl_memory_t wplain = NULL;
+  float *wf = malloc((size_t)c->cout * c->cin * k * k * sizeof(float));
+  r50_status rs = R50_ERR_UNSUPPORTED;
+  if (!wf)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded weights");
+  r50_fold_bn(c, &f->p, wf, f->bf);
+  const dnnl_dims_t sdims = {1, c->cin, h, w}, ddims = {1, c->cout, ho, wo},
+                    wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
+  const dnnl_dims_t strides = {st, st}, pads = {pad, pad};
+
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, dnnl_f32, tag_of(s, c->cin)),
+           "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, tag_of(s, c->cout)),
+           "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
+           "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
+  DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                              dnnl_convolution_direct, &src_md, &wany_md,
+                                              &b_md, &dst_md, strides, pads, pads),
+           "describing a convolution");
+  DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr");
+  DNNL_TRY(dnnl_post_ops_create(&po), "post-ops");
+  if (residual)
+    DNNL_TRY(dnnl_post_ops_append_binary(po, dnnl_binary_add, &dst_md), "post-ops");
+  if (relu)
+    DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f),
+             "post-ops");
+  DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
+  if (s->bf16)
+    DNNL_TRY(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "bf16 mode");
+  DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, s->eng, NULL),
+           "choosing a convolution kernel");
+  DNNL_TRY(dnnl_primitive_create(&f->prim, pd), "making a convolution");
+
+  const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  DNNL_TRY(dnnl_memory_create(&f->wts, wmd, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
+  DNNL_TRY(dnnl_memory_create(&wplain, &wplain_md, s->eng, wf), "weights");
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, wmd, s->eng, NULL),
+           "weights reorder");
+  DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
+  dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, wplain}, {DNNL_ARG_TO, f->wts}};
+  DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
+  DNNL_TRY(dnnl_stream_wait(s->stream), "weights reorder");
+  DNNL_TRY(dnnl_memory_create(&f->bias, &b_md, s->eng, f->bf), "bias");
+  DNNL_TRY(dnnl_memory_create(&f->src, &src_md, s->eng, DNNL_MEMORY_NONE), "src");
+  DNNL_TRY(dnnl_memory_create(&f->dst, &dst_md, s->eng, DNNL_MEMORY_NONE), "dst");
+  if (residual)
+    DNNL_TRY(dnnl_memory_create(&f->res, &dst_md, s->eng, DNNL_MEMORY_NONE), "residual");
+  f->h = h, f->w = w, f->threads = s->ctx.threads, f->residual = residual, f->relu = relu;
+  rs = R50_OK;
+fail:
+  if (rs != R50_OK)
+    drop_primitive(f);
+  if (reorder)
+    dnnl_primitive_destroy(reorder);
+  if (rpd)
+    dnnl_primitive_desc_destroy(rpd);
+  if (wplain)
+    dnnl_memory_destroy(wplain);
+  if (pd)
+    dnnl_primitive_desc_destroy(pd);
+  if (po)
+    dnnl_post_ops_destroy(po);
+  if (attr)
+    dnnl_primitive_attr_destroy(attr);
+  free(wf);
+  return rs;
+}
+
+static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
+                           r50_act *out, const r50_act *residual, int relu,
+                           r50_error *err) {
+  R50_ASSERT(in->c == c->cin && c->id < s->n_convs && s->convs[c->id].set);
+  dnnl_conv *f = &s->convs[c->id];
+  const int64_t ho = r50_out_size(in->h, c->ksize, c->stride, c->pad, 0),
+                wo = r50_out_size(in->w, c->ksize, c->stride, c->pad, 0);
+  *out = (r50_act){out->data, c->cout, in->n, ho, wo};
+  if (!f->prim || f->h != in->h || f->w != in->w || f->threads != s->ctx.threads ||
+      f->residual != (residual != NULL) || f->relu != relu)
+    R50_TRY(make_primitive(s, c, f, in->h, in->w, residual != NULL, relu, err));
+  const int64_t in_img = in->c * in->h * in->w, out_img = c->cout * ho * wo;
+  r50_status rs = R50_OK;
+  for (int64_t i = 0; i < in->n; i++) {
+    DNNL_TRY(dnnl_memory_set_data_handle(f->src, in->data + i * in_img), "src");
+    DNNL_TRY(dnnl_memory_set_data_handle(f->dst, out->data + i * out_img), "dst");
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, f->src},
+                               {DNNL_ARG_WEIGHTS, f->wts},
+                               {DNNL_ARG_BIAS, f->bias},
+                               {DNNL_ARG_DST, f->dst}};
+    int nargs = 4;
+    if (residual) {
+      DNNL_TRY(dnnl_memory_set_data_handle(f->res, residual->data + i * out_img), "res");
+      args[nargs++] =
+          (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, f->res};
+    }
+    DNNL_TRY(dnnl_primitive_execute(f->prim, s->stream, nargs, args), "a convolution");
+  }
+  DNNL_TRY(dnnl_stream_wait(s->stream), "a convolution");
+fail:
+  return rs;
+}
+
+/* oneDNN's OpenMP threads are the calling thread's team size: set for the call. */
+static r50_status dn_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
+                          r50_act *out, const r50_act *residual, int relu, r50_error *err) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(s->ctx.threads);
+  r50_status rs = run_conv(s, c, in, out, residual, relu, err);
+  omp_set_num_threads(saved);
+  return rs;
+}
+
+/* ------------------------------------------------------------------ pooling */
+
+/* Max pooling as Chainer's (see pool_cpu.c): each window's max, lane by lane. */
+static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_act *in,
+                       r50_act *out) {
+  const int k = p->ksize, st = p->stride, pad = p->pad;
+  const int64_t ho = r50_out_size(in->h, k, st, pad, p->cover_all),
+                wo = r50_out_size(in->w, k, st, pad, p->cover_all);
+  const int64_t L = lanes(s, in->c), planes = in->n * (in->c / L);
+  *out = (r50_act){out->data, in->c, in->n, ho, wo};
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
+  for (int64_t pl = 0; pl < planes; pl++) {
+    const float *src = in->data + pl * in->h * in->w * L;
+    float *dst = out->data + pl * ho * wo * L;
+    for (int64_t oy = 0; oy < ho; oy++) {
+      int64_t y0 = oy * st - pad, y1 = y0 + k < in->h ? y0 + k : in->h;
+      y0 = y0 < 0 ? 0 : y0;
+      for (int64_t ox = 0; ox < wo; ox++) {
+        int64_t x0 = ox * st - pad, x1 = x0 + k < in->w ? x0 + k : in->w;
+        x0 = x0 < 0 ? 0 : x0;
+        float *d = dst + (oy * wo + ox) * L;
+        memcpy(d, src + (y0 * in->w + x0) * L, (size_t)L * sizeof(float));
+        for (int64_t y = y0; y < y1; y++)
+          for (int64_t x = x0; x < x1; x++) {
+            const float *v = src + (y * in->w + x) * L;
+            for (int64_t l = 0; l < L; l++)
+              d[l] = v[l] > d[l] ? v[l] : d[l];
+          }
+      }
+    }
+  }
+}
+
+/* Global average pooling: each (image, channel) summed in double in pixel order, as
+ * pool_cpu.c does, so pool5 equals the reference engine's for equal res5. */
+static void dn_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
+  const int64_t hw = in->h * in->w, c = in->c, L = lanes(s, c), planes = in->n * (c / L);
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
+  for (int64_t pl = 0; pl < planes; pl++) {
+    double sum[16] = {0};
+    const float *src = in->data + pl * hw * L;
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t l = 0; l < L; l++)
+        sum[l] += src[p * L + l];
+    /* plane pl is image pl / (c / L), channels (pl % (c / L)) * L .. + L */
+    for (int64_t l = 0; l < L; l++)
+      out[pl * L + l] = (float)(sum[l] / (double)hw);
+  }
+}
+
+static void dn_linear(r50_engine_state *s, const float *x, int64_t n, float *y) {
+  R50_ASSERT(s->lin_w);
+  r50_linear_cpu(&s->ctx, x, n, s->lin_in, s->lin_w, s->lin_b, s->lin_out, y);
+}
+
+static void dn_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c,
+                       float *y) {
+  r50_softmax_cpu(&s->ctx, x, n, c, y);
+}
+
+static const r50_engine dnnl_engine = {
+    .name = "onednn",
+    .create = dn_create,
+    .destroy = dn_destroy,
+    .set_threads = dn_set_threads,
+    .set_precision = dn_set_precision,
+    .set_conv = dn_set_conv,
+    .set_linear = dn_set_linear,
+    .reserve = dn_reserve,
+    .from_nchw = dn_from_nchw,
+    .to_nchw = dn_to_nchw,
+    .vec_to_host = dn_vec_copy,
+    .vec_from_host = dn_vec_copy,
+    .conv = dn_conv,
+    .maxpool = dn_maxpool,
+    .avgpool = dn_avgpool,
+    .linear = dn_linear,
+    .softmax = dn_softmax,
+    .train = NULL,
+};
+
+const r50_engine *r50_engine_onednn(void) { return &dnnl_engine; }
