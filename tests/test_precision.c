@@ -80,7 +80,8 @@ int main(void) {
       CHECK(agree * 100 >= 99 * N_IMG, "bf16 top-1 agrees on %d of %d", agree, N_IMG);
     } else {
       CHECK(!memcmp(a[0].data, b[0].data, N_IMG * 2048 * sizeof(float)) &&
-                !memcmp(a[1].data, b[1].data, (size_t)r50_tensor_numel(&a[1]) * sizeof(float)),
+                !memcmp(a[1].data, b[1].data,
+                        (size_t)r50_tensor_numel(&a[1]) * sizeof(float)),
             "bf16 fell back to fp32 but its outputs differ from fp32's");
     }
     for (int l = 0; l < 2; l++)

@@ -59,13 +59,13 @@ static r50_status dnnl_fail(r50_error *err, dnnl_status_t st, const char *what) 
 }
 
 /* Needs `rs` and a `fail:` label in the caller. */
-#define DNNL_TRY(call, what)                                                            \
-  do {                                                                                  \
-    dnnl_status_t st_ = (call);                                                         \
-    if (st_ != dnnl_success) {                                                          \
-      rs = dnnl_fail(err, st_, what);                                                   \
-      goto fail;                                                                        \
-    }                                                                                   \
+#define DNNL_TRY(call, what)                                                             \
+  do {                                                                                   \
+    dnnl_status_t st_ = (call);                                                          \
+    if (st_ != dnnl_success) {                                                           \
+      rs = dnnl_fail(err, st_, what);                                                    \
+      goto fail;                                                                         \
+    }                                                                                    \
   } while (0)
 
 static void drop_primitive(dnnl_conv *f) {
@@ -252,8 +252,9 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
            "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, tag_of(s, c->cout)),
            "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
-           "md");
+  DNNL_TRY(
+      dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
+      "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
   DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
@@ -269,16 +270,19 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
              "post-ops");
   DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
   if (s->bf16)
-    DNNL_TRY(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "bf16 mode");
+    DNNL_TRY(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16),
+             "bf16 mode");
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, s->eng, NULL),
            "choosing a convolution kernel");
   DNNL_TRY(dnnl_primitive_create(&f->prim, pd), "making a convolution");
 
-  const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *wmd =
+      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   DNNL_TRY(dnnl_memory_create(&f->wts, wmd, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
   DNNL_TRY(dnnl_memory_create(&wplain, &wplain_md, s->eng, wf), "weights");
-  DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, wmd, s->eng, NULL),
-           "weights reorder");
+  DNNL_TRY(
+      dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, wmd, s->eng, NULL),
+      "weights reorder");
   DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
   dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, wplain}, {DNNL_ARG_TO, f->wts}};
   DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
@@ -344,7 +348,8 @@ fail:
 
 /* oneDNN's OpenMP threads are the calling thread's team size: set for the call. */
 static r50_status dn_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
-                          r50_act *out, const r50_act *residual, int relu, r50_error *err) {
+                          r50_act *out, const r50_act *residual, int relu,
+                          r50_error *err) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(s->ctx.threads);
   r50_status rs = run_conv(s, c, in, out, residual, relu, err);
@@ -433,4 +438,6 @@ static const r50_engine dnnl_engine = {
     .train = NULL,
 };
 
-const r50_engine *r50_engine_onednn(void) { return &dnnl_engine; }
+const r50_engine *r50_engine_onednn(void) {
+  return &dnnl_engine;
+}
