@@ -79,7 +79,9 @@ for round in $(seq "$rounds"); do
     done
   done
 done
-peak=$("$build/bench/peak_fma" 2 2 | tee /dev/stderr | sed -n 's/^peak_gmac_per_s=//p')
+peak_out=$("$build/bench/peak_fma" 2 2)
+printf '%s\n' "$peak_out" >&2
+peak=$(printf '%s\n' "$peak_out" | sed -n 's/^peak_gmac_per_s=//p')
 
 echo
 for name in "${names[@]}"; do echo "$name: ${cmd[$name]}"; done

@@ -224,7 +224,10 @@ R50_API r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_
                            r50_error *err);
 
 /* Per-layer hook, called before and after each layer forward runs (Chainer link
- * hooks). `shape` is the layer's output shape (valid on R50_HOOK_AFTER). */
+ * hooks). `shape` is the layer's output shape (valid on R50_HOOK_AFTER). A batch
+ * whose activations would pass 32 MiB a buffer (more than 10 images at 224x224) runs
+ * in equal micro-batches, each through every layer: the hook is called for each, with
+ * its shape. */
 typedef enum r50_hook_phase { R50_HOOK_BEFORE, R50_HOOK_AFTER } r50_hook_phase;
 typedef struct r50_hook_event {
   r50_hook_phase phase;

@@ -4,9 +4,10 @@
  * makes `extract` results independent of -np, --batch and --threads).
  *
  * Three random images at two sizes run alone, together, in another order and with 1,
- * 2 and 3 threads; every returned layer must match byte for byte. The engine is the
- * build's default, or the one R50_ENGINE names (CMake runs it on each CPU engine). The sizes make the
- * early layers span several column chunks and the late ones less than one.
+ * 2 and 3 threads, and in batches of 16 and 13 (cut into micro-batches by the walk at
+ * 224x224); every returned layer must match byte for byte. The engine is the
+ * build's default, or the one R50_ENGINE names (CMake runs it on each CPU engine). The
+ * sizes make the early layers span several column chunks and the late ones less than one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,22 @@ static void check_size(r50_model *m, int h, int w) {
       }
       for (int l = 0; l < N_LAYERS; l++)
         r50_tensor_free(&out[l]);
+    }
+    /* a batch of 16 (the default --batch; at 224x224 two micro-batches of 8) with 2
+     * threads, of 13 (7 and 6) with 3: each image four to six times */
+    const int nbig = threads == 2 ? 16 : threads == 3 ? 13 : 0;
+    int big_order[16];
+    for (int i = 0; i < nbig; i++)
+      big_order[i] = (i * 7) % N_IMG;
+    r50_tensor big[N_LAYERS];
+    if (nbig && run(m, imgs, big_order, nbig, h, w, big)) {
+      for (int i = 0; i < nbig; i++) {
+        int bad = same_row(big, i, alone[big_order[i]], 0);
+        CHECK(!bad, "%dx%d, batch of %d: row %d (image %d) differs from batch-of-1 in %s",
+              h, w, nbig, i, big_order[i], LAYERS[bad ? bad - 1 : 0]);
+      }
+      for (int l = 0; l < N_LAYERS; l++)
+        r50_tensor_free(&big[l]);
     }
     int one = 1;
     r50_tensor single[N_LAYERS];

@@ -7,6 +7,12 @@
  * for the block output), t2 and the projected shortcut — and one vector buffer holds
  * pool5, fc6 and prob side by side; the engine keeps them between calls, so a forward
  * of a shape already seen allocates only the returned tensors.
+ *
+ * A batch whose buffers would pass R50_ACT_BUF_BYTES runs in equal micro-batches
+ * (16 images at 224x224: two of 8), each through every layer, its outputs copied to
+ * their rows: engines are batch-invariant, so the results are the same, and the
+ * buffers stay small (the 4 x 51 MB of a batch of 16 at 224x224 would be most of the
+ * process's memory).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +21,16 @@
 #include "layers.h"
 #include "model.h"
 
+/* The most one activation buffer may hold before a batch is cut into micro-batches. */
+#define R50_ACT_BUF_BYTES ((int64_t)32 << 20)
+
 typedef struct walk {
   r50_model *m;
   const r50_engine *e;
   float *act[R50_ACT_BUFS];
   float *vec;
   r50_error *err;
+  int64_t row0, rows; /* this micro-batch: rows [row0, row0 + its n) of `rows` */
 } walk;
 
 static r50_status check_interrupt(const r50_model *m, r50_error *err) {
@@ -62,10 +72,13 @@ static void hook(const r50_model *m, r50_hook_phase phase, int layer, const r50_
   m->hook(m->hook_user, &ev);
 }
 
+/* The whole batch's tensor (rows images) for layer, shaped as a's. */
 static r50_status alloc_output(const r50_model *m, int layer, const r50_act *a,
-                               r50_tensor *t, r50_error *err) {
+                               int64_t rows, r50_tensor *t, r50_error *err) {
   memset(t, 0, sizeof *t);
-  r50_user_shape(layer, a, t->shape, &t->ndim);
+  r50_act whole = *a;
+  whole.n = rows;
+  r50_user_shape(layer, &whole, t->shape, &t->ndim);
   t->data = malloc((size_t)r50_tensor_numel(t) * sizeof(float));
   if (!t->data)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for the %s output",
@@ -119,23 +132,28 @@ static r50_status run_layer(walk *k, int l, r50_act *a, int *abuf) {
   }
 }
 
-/* Runs layers 0..last; copies requested ones (slot[layer] >= 0) into out. */
-static r50_status run(walk *k, const r50_tensor *x, int last, const int *slot,
+/* Runs n images of x from row k->row0 through layers 0..last; copies requested ones
+ * (slot[layer] >= 0) into their rows of out (allocated by the first micro-batch). */
+static r50_status run(walk *k, const r50_tensor *x, int64_t n, int last, const int *slot,
                       r50_tensor *out) {
   r50_act a = {.data = k->act[0]};
   int abuf = 0;
-  k->e->from_nchw(k->m->es, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                  &a);
+  const int64_t per_in = x->shape[1] * x->shape[2] * x->shape[3];
+  k->e->from_nchw(k->m->es, x->data + k->row0 * per_in, n, x->shape[1], x->shape[2],
+                  x->shape[3], &a);
   for (int l = 0; l <= last; l++) {
     R50_TRY(check_interrupt(k->m, k->err));
     hook(k->m, R50_HOOK_BEFORE, l, NULL);
     R50_TRY(run_layer(k, l, &a, &abuf));
     if (slot[l] >= 0) {
-      R50_TRY(alloc_output(k->m, l, &a, &out[slot[l]], k->err));
+      r50_tensor *t = &out[slot[l]];
+      if (k->row0 == 0)
+        R50_TRY(alloc_output(k->m, l, &a, k->rows, t, k->err));
+      const int64_t per = r50_act_numel(&a) / a.n;
       if (l < R50_POOL5)
-        k->e->to_nchw(k->m->es, &a, out[slot[l]].data);
+        k->e->to_nchw(k->m->es, &a, t->data + k->row0 * per);
       else
-        k->e->vec_to_host(k->m->es, a.data, (size_t)(a.n * a.c), out[slot[l]].data);
+        k->e->vec_to_host(k->m->es, a.data, (size_t)(a.n * a.c), t->data + k->row0 * per);
     }
     hook(k->m, R50_HOOK_AFTER, l, &a);
   }
@@ -168,12 +186,21 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
   if (!m->engine)
     return r50_fail(err, R50_ERR_ARG, "this model has no engine: it only holds parameters");
   R50_TRY(r50_model_ensure_synced(m, err));
+  /* micro-batches: as few as keep a buffer within R50_ACT_BUF_BYTES, all equal but
+   * the last */
+  const int64_t n = x->shape[0];
   r50_shape_plan p;
-  r50_plan_shapes(&m->net, x->shape[0], x->shape[2], x->shape[3], &p);
-  walk k = {.m = m, .e = m->engine, .err = err};
+  r50_plan_shapes(&m->net, 1, x->shape[2], x->shape[3], &p);
+  int64_t fit = R50_ACT_BUF_BYTES / ((int64_t)sizeof(float) * p.max_act);
+  fit = fit < 1 ? 1 : fit;
+  const int64_t groups = (n + fit - 1) / fit, mb = (n + groups - 1) / groups;
+  r50_plan_shapes(&m->net, mb, x->shape[2], x->shape[3], &p);
+  walk k = {.m = m, .e = m->engine, .err = err, .rows = n};
   R50_TRY(
       m->engine->reserve(m->es, (size_t)p.max_act, (size_t)p.vec, k.act, &k.vec, err));
-  r50_status s = run(&k, x, last, slot, out);
+  r50_status s = R50_OK;
+  for (k.row0 = 0; k.row0 < n && s == R50_OK; k.row0 += mb)
+    s = run(&k, x, n - k.row0 < mb ? n - k.row0 : mb, last, slot, out);
   if (s != R50_OK)
     for (int i = 0; i < n_layers; i++)
       r50_tensor_free(&out[i]);

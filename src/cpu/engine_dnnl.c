@@ -2,21 +2,28 @@
  * engine_dnnl.c — the fast CPU engine: convolutions on oneDNN (Debian's libdnnl, the
  * library OpenVINO and PyTorch build on), everything else on this folder's kernels.
  *
- * Layout: NHWC activations (oneDNN's direct and brgemm convolutions read and write it
- * natively, and it has no channel padding, so every buffer is the walk's logical size).
- * Vectors (pool5, fc6, prob) are (n, c) row-major as in every engine.
+ * Layout: blocked activations, nChw8c (nChw16c with AVX-512), the format oneDNN's
+ * direct convolutions are fastest on (NHWC ran 25% slower on AVX2); a channel count
+ * the block does not divide (the 3-channel input) stays plain NCHW, so no buffer is
+ * ever padded past the walk's logical size. Vectors (pool5, fc6, prob) are (n, c)
+ * row-major as in every engine.
  *
  * Each convolution is one oneDNN primitive with its BatchNormalization folded into the
  * weights and bias (bn_fold.c), the residual added by a binary post-op and the ReLU by
  * an eltwise one, so a bottleneck's output is written once. Weights are reordered into
- * the primitive's own format when it is made. A primitive is made for one input shape
- * (n, h, w) and thread count and kept until another is asked for.
+ * the primitive's own format when it is made (the BN folded then, from the model's
+ * parameters, read in place). A primitive is made for one shape and thread count and
+ * kept until another is asked for.
  *
- * Batch invariance: every primitive is made for one image (mb = 1) and run once per
- * image, so an image's result cannot depend on the batch (oneDNN chooses its kernels
- * and blockings from the whole shape, the batch included). Its threads split an
- * image's output channels and rows, never a sum. tests/test_engine_dnnl.c checks the
- * features bit for bit across batch sizes and thread counts.
+ * Batch invariance: an image's result must not depend on the batch it is in, nor on
+ * the thread count. oneDNN's threads split images, output channels and rows, never a
+ * sum, and its AVX2 kernels (jit:avx2, jit_1x1:avx2) add each output's terms in one
+ * order whatever the batch, which test_invariance checks bit for bit (batches of 1, 3
+ * and 16, 1 to 3 threads): there a primitive is made for the whole batch, so weights
+ * are read once per batch. On other ISAs (AVX-512, AMX), whose kernels choose their
+ * blockings from the whole shape, unchecked here, each primitive is made for one image
+ * and run once per image, so its kernel choice never sees the batch.
+ * R50_ONEDNN_BATCHED=0|1 overrides the choice (ctest runs the default and 0).
  */
 #include <dnnl.h>
 #include <omp.h>
@@ -28,17 +35,28 @@
 #include "error.h"
 #include "ops_cpu.h"
 
+/* A primitive for mb images of h x w, made with `threads` threads. */
+typedef struct dnnl_prim {
+  dnnl_primitive_t prim;
+  int64_t mb, h, w;
+  int threads, residual, relu;
+  dnnl_memory_t src, dst, res; /* data handles set per call */
+  uint64_t used;               /* the engine's call count when last used */
+} dnnl_prim;
+
+/* Two primitives per convolution: the walk's micro-batches come in at most two sizes
+ * (all equal but the last), and neither is remade for the other. */
+#define PRIMS 2
+
 typedef struct dnnl_conv {
   r50_conv_params p; /* the model's, read in place (engine.h allows it) */
-  float *bf;         /* folded bias (cout); the folded weights live only while a
-                        primitive's are reordered: its own copy is the one kept */
+  float *bf;         /* folded bias (cout); the folded weights live only while they
+                        are reordered: oneDNN's copy (wts) is the one kept */
   int cout;
   int set;
-  /* the primitive for one image of h x w, made with `threads` threads */
-  dnnl_primitive_t prim;
-  int64_t h, w;
-  int threads, residual, relu;
-  dnnl_memory_t src, wts, bias, dst, res;
+  dnnl_prim prim[PRIMS];
+  dnnl_memory_t wts, bias; /* shared by the primitives, whose weights md is wts_md */
+  dnnl_memory_desc_t wts_md;
 } dnnl_conv;
 
 struct r50_engine_state {
@@ -46,6 +64,8 @@ struct r50_engine_state {
   dnnl_engine_t eng;
   dnnl_stream_t stream;
   int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
+  uint64_t calls;   /* convolutions run, for the primitives' LRU */
+  int batched;      /* primitives for the whole batch, not one image */
   int bf16;         /* convolutions in bfloat16 (oneDNN's fpmath mode) */
   dnnl_conv *convs; /* by conv id */
   int n_convs;
@@ -68,16 +88,25 @@ static r50_status dnnl_fail(r50_error *err, dnnl_status_t st, const char *what) 
     }                                                                                    \
   } while (0)
 
-static void drop_primitive(dnnl_conv *f) {
-  if (f->prim)
-    dnnl_primitive_destroy(f->prim);
-  dnnl_memory_t *mems[] = {&f->src, &f->wts, &f->bias, &f->dst, &f->res};
-  for (size_t i = 0; i < sizeof mems / sizeof *mems; i++) {
+static void drop_prim(dnnl_prim *p) {
+  if (p->prim)
+    dnnl_primitive_destroy(p->prim);
+  dnnl_memory_t *mems[] = {&p->src, &p->dst, &p->res};
+  for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (*mems[i])
       dnnl_memory_destroy(*mems[i]);
-    *mems[i] = NULL;
-  }
-  f->prim = NULL;
+  memset(p, 0, sizeof *p);
+}
+
+/* Drops f's primitives and weights (the parameters or the precision changed). */
+static void drop_primitive(dnnl_conv *f) {
+  for (int i = 0; i < PRIMS; i++)
+    drop_prim(&f->prim[i]);
+  if (f->wts)
+    dnnl_memory_destroy(f->wts);
+  if (f->bias)
+    dnnl_memory_destroy(f->bias);
+  f->wts = f->bias = NULL;
 }
 
 static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err) {
@@ -86,6 +115,9 @@ static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for the oneDNN engine");
   r50_cpu_ctx_init(&s->ctx, threads);
   s->block = r50_cpu_features_get()->avx512f ? 16 : 8;
+  const char *batched = getenv("R50_ONEDNN_BATCHED");
+  s->batched = batched && *batched ? atoi(batched) != 0
+                                   : dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx2;
   dnnl_status_t st = dnnl_engine_create(&s->eng, dnnl_cpu, 0);
   if (st == dnnl_success)
     st = dnnl_stream_create(&s->stream, s->eng, dnnl_stream_default_flags);
@@ -225,26 +257,62 @@ static void dn_vec_copy(r50_engine_state *s, const float *src, size_t n, float *
 
 /* ------------------------------------------------------------------ convolution */
 
-/* Makes f's primitive for one h x w image (see the header: mb is always 1). */
-static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
-                                 dnnl_conv *f, int64_t h, int64_t w, int residual,
-                                 int relu, r50_error *err) {
-  drop_primitive(f);
-  const int k = c->ksize, st = c->stride, pad = c->pad;
-  const int64_t ho = r50_out_size(h, k, st, pad, 0), wo = r50_out_size(w, k, st, pad, 0);
-  dnnl_memory_desc_t src_md, wany_md, wplain_md, b_md, dst_md;
-  dnnl_convolution_desc_t cd;
-  dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t po = NULL;
-  dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+/* f's weights in the format md, folded and reordered; the other primitive, made for
+ * another format, is dropped. */
+static r50_status set_weights(r50_engine_state *s, const r50_conv_desc *c, dnnl_conv *f,
+                              const dnnl_memory_desc_t *md, r50_error *err) {
+  const int k = c->ksize;
+  const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
+  dnnl_memory_desc_t wplain_md, b_md;
+  dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_t reorder = NULL;
   dnnl_memory_t wplain = NULL;
-  float *wf = malloc((size_t)c->cout * c->cin * k * k * sizeof(float));
   r50_status rs = R50_ERR_UNSUPPORTED;
+  drop_primitive(f);
+  float *wf = malloc((size_t)c->cout * c->cin * k * k * sizeof(float));
   if (!wf)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded weights");
   r50_fold_bn(c, &f->p, wf, f->bf);
-  const dnnl_dims_t sdims = {1, c->cin, h, w}, ddims = {1, c->cout, ho, wo},
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
+  DNNL_TRY(dnnl_memory_create(&f->wts, md, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
+  DNNL_TRY(dnnl_memory_create(&wplain, &wplain_md, s->eng, wf), "weights");
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, md, s->eng, NULL),
+           "weights reorder");
+  DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
+  dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, wplain}, {DNNL_ARG_TO, f->wts}};
+  DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
+  DNNL_TRY(dnnl_stream_wait(s->stream), "weights reorder");
+  DNNL_TRY(dnnl_memory_create(&f->bias, &b_md, s->eng, f->bf), "bias");
+  f->wts_md = *md;
+  rs = R50_OK;
+fail:
+  if (rs != R50_OK)
+    drop_primitive(f);
+  if (reorder)
+    dnnl_primitive_destroy(reorder);
+  if (rpd)
+    dnnl_primitive_desc_destroy(rpd);
+  if (wplain)
+    dnnl_memory_destroy(wplain);
+  free(wf);
+  return rs;
+}
+
+/* Makes slot *pr of f for mb images of h x w (see the header: 1, or the batch). */
+static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
+                                 dnnl_conv *f, dnnl_prim *pr, int64_t mb, int64_t h,
+                                 int64_t w, int residual, int relu, r50_error *err) {
+  drop_prim(pr);
+  const int k = c->ksize, st = c->stride, pad = c->pad;
+  const int64_t ho = r50_out_size(h, k, st, pad, 0), wo = r50_out_size(w, k, st, pad, 0);
+  dnnl_memory_desc_t src_md, wany_md, b_md, dst_md;
+  dnnl_convolution_desc_t cd;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  r50_status rs = R50_ERR_UNSUPPORTED;
+  const dnnl_dims_t sdims = {mb, c->cin, h, w}, ddims = {mb, c->cout, ho, wo},
                     wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
   const dnnl_dims_t strides = {st, st}, pads = {pad, pad};
 
@@ -255,7 +323,6 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
   DNNL_TRY(
       dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
       "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
   DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
                                               dnnl_convolution_direct, &src_md, &wany_md,
@@ -274,42 +341,31 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
              "bf16 mode");
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, s->eng, NULL),
            "choosing a convolution kernel");
-  DNNL_TRY(dnnl_primitive_create(&f->prim, pd), "making a convolution");
-
   const dnnl_memory_desc_t *wmd =
       dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-  DNNL_TRY(dnnl_memory_create(&f->wts, wmd, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
-  DNNL_TRY(dnnl_memory_create(&wplain, &wplain_md, s->eng, wf), "weights");
-  DNNL_TRY(
-      dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, wmd, s->eng, NULL),
-      "weights reorder");
-  DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
-  dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, wplain}, {DNNL_ARG_TO, f->wts}};
-  DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
-  DNNL_TRY(dnnl_stream_wait(s->stream), "weights reorder");
-  DNNL_TRY(dnnl_memory_create(&f->bias, &b_md, s->eng, f->bf), "bias");
-  DNNL_TRY(dnnl_memory_create(&f->src, &src_md, s->eng, DNNL_MEMORY_NONE), "src");
-  DNNL_TRY(dnnl_memory_create(&f->dst, &dst_md, s->eng, DNNL_MEMORY_NONE), "dst");
+  if (!f->wts || !dnnl_memory_desc_equal(&f->wts_md, wmd)) {
+    rs = set_weights(s, c, f, wmd, err);
+    if (rs != R50_OK)
+      goto fail;
+    rs = R50_ERR_UNSUPPORTED;
+  }
+  DNNL_TRY(dnnl_primitive_create(&pr->prim, pd), "making a convolution");
+  DNNL_TRY(dnnl_memory_create(&pr->src, &src_md, s->eng, DNNL_MEMORY_NONE), "src");
+  DNNL_TRY(dnnl_memory_create(&pr->dst, &dst_md, s->eng, DNNL_MEMORY_NONE), "dst");
   if (residual)
-    DNNL_TRY(dnnl_memory_create(&f->res, &dst_md, s->eng, DNNL_MEMORY_NONE), "residual");
-  f->h = h, f->w = w, f->threads = s->ctx.threads, f->residual = residual, f->relu = relu;
+    DNNL_TRY(dnnl_memory_create(&pr->res, &dst_md, s->eng, DNNL_MEMORY_NONE), "residual");
+  pr->mb = mb, pr->h = h, pr->w = w, pr->threads = s->ctx.threads;
+  pr->residual = residual, pr->relu = relu;
   rs = R50_OK;
 fail:
   if (rs != R50_OK)
-    drop_primitive(f);
-  if (reorder)
-    dnnl_primitive_destroy(reorder);
-  if (rpd)
-    dnnl_primitive_desc_destroy(rpd);
-  if (wplain)
-    dnnl_memory_destroy(wplain);
+    drop_prim(pr);
   if (pd)
     dnnl_primitive_desc_destroy(pd);
   if (po)
     dnnl_post_ops_destroy(po);
   if (attr)
     dnnl_primitive_attr_destroy(attr);
-  free(wf);
   return rs;
 }
 
@@ -321,25 +377,38 @@ static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
   const int64_t ho = r50_out_size(in->h, c->ksize, c->stride, c->pad, 0),
                 wo = r50_out_size(in->w, c->ksize, c->stride, c->pad, 0);
   *out = (r50_act){out->data, c->cout, in->n, ho, wo};
-  if (!f->prim || f->h != in->h || f->w != in->w || f->threads != s->ctx.threads ||
-      f->residual != (residual != NULL) || f->relu != relu)
-    R50_TRY(make_primitive(s, c, f, in->h, in->w, residual != NULL, relu, err));
+  const int64_t mb = s->batched ? in->n : 1;
+  dnnl_prim *pr = NULL, *lru = &f->prim[0];
+  for (int i = 0; i < PRIMS; i++) {
+    dnnl_prim *q = &f->prim[i];
+    if (q->prim && q->mb == mb && q->h == in->h && q->w == in->w &&
+        q->threads == s->ctx.threads && q->residual == (residual != NULL) &&
+        q->relu == relu)
+      pr = q;
+    if (q->used < lru->used)
+      lru = q;
+  }
+  if (!pr) {
+    pr = lru;
+    R50_TRY(make_primitive(s, c, f, pr, mb, in->h, in->w, residual != NULL, relu, err));
+  }
+  pr->used = ++s->calls;
   const int64_t in_img = in->c * in->h * in->w, out_img = c->cout * ho * wo;
   r50_status rs = R50_OK;
-  for (int64_t i = 0; i < in->n; i++) {
-    DNNL_TRY(dnnl_memory_set_data_handle(f->src, in->data + i * in_img), "src");
-    DNNL_TRY(dnnl_memory_set_data_handle(f->dst, out->data + i * out_img), "dst");
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, f->src},
+  for (int64_t i = 0; i < in->n; i += mb) {
+    DNNL_TRY(dnnl_memory_set_data_handle(pr->src, in->data + i * in_img), "src");
+    DNNL_TRY(dnnl_memory_set_data_handle(pr->dst, out->data + i * out_img), "dst");
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, pr->src},
                                {DNNL_ARG_WEIGHTS, f->wts},
                                {DNNL_ARG_BIAS, f->bias},
-                               {DNNL_ARG_DST, f->dst}};
+                               {DNNL_ARG_DST, pr->dst}};
     int nargs = 4;
     if (residual) {
-      DNNL_TRY(dnnl_memory_set_data_handle(f->res, residual->data + i * out_img), "res");
+      DNNL_TRY(dnnl_memory_set_data_handle(pr->res, residual->data + i * out_img), "res");
       args[nargs++] =
-          (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, f->res};
+          (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pr->res};
     }
-    DNNL_TRY(dnnl_primitive_execute(f->prim, s->stream, nargs, args), "a convolution");
+    DNNL_TRY(dnnl_primitive_execute(pr->prim, s->stream, nargs, args), "a convolution");
   }
   DNNL_TRY(dnnl_stream_wait(s->stream), "a convolution");
 fail:
