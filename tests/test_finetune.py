@@ -236,6 +236,10 @@ def case_resume(tmp):
     its = [r["iteration"] for r in log_records(run) if "main/loss" in r]
     J.check(its == sorted(set(its)) and its[-1] == 6,
             f"log.jsonl continues without repeats: iterations {its}")
+    # elapsed_time goes on across the stop, as Chainer's trainer's does after a resume
+    times = [r["elapsed_time"] for r in log_records(run) if "main/loss" in r]
+    J.check(all(a <= b for a, b in zip(times, times[1:])),
+            f"elapsed_time never goes back across --resume: {times}")
     # Another rank count (same global batch): BN frozen, close.
     frozen = common + ["--bn", "frozen", "--lr", 0.001]  # the later --lr wins
     straight = os.path.join(tmp, "straight_frozen")

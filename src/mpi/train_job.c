@@ -63,6 +63,8 @@ typedef struct trainer {
   float *x;            /* (batch, 3, crop, crop) compacted images */
   int32_t *labels;     /* (batch) */
   double start_s, last_log_s;
+  double elapsed0; /* seconds trained by the runs before this one (rank 0) */
+  int64_t iter0;   /* the iteration this run started at (for its ETA) */
   /* since the last log record */
   double log_loss, log_n, log_correct;
   int64_t log_steps, skipped;
@@ -210,6 +212,11 @@ static r50_status make_model(trainer *t, r50_error *err) {
   return R50_OK;
 }
 
+/* Training seconds over every run so far: Chainer's elapsed_time (rank 0's clock). */
+static double elapsed(const trainer *t) {
+  return t->elapsed0 + (r50_now_s() - t->start_s);
+}
+
 /* --resume: rank 0 reads the newest complete checkpoint; all ranks get its state. */
 static r50_status resume(trainer *t, r50_error *err) {
   char dir[4400] = "";
@@ -218,6 +225,7 @@ static r50_status resume(trainer *t, r50_error *err) {
     s = r50_checkpoint_find(t->job->out, dir, sizeof dir, err);
     if (s == R50_OK)
       s = r50_checkpoint_read(dir, t->model, t->opt, &t->st, err);
+    t->elapsed0 = t->st.elapsed;
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
   int64_t v[4] = {t->st.iteration, t->st.epoch, t->st.position, (int64_t)t->st.seed};
@@ -252,7 +260,7 @@ static r50_status setup(trainer *t, r50_error *err) {
     return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
-  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size};
+  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0};
   if (j->resume)
     R50_TRY(resume(t, err));
   R50_TRY(broadcast_model(t, err));
@@ -390,13 +398,14 @@ static r50_status evaluate(trainer *t, r50_error *err) {
             sums[4] > 0 ? " (some unreadable: skipped)" : "");
     r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt,
                           sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3],
-                          r50_now_s() - t->start_s);
+                          elapsed(t));
   }
   return R50_OK;
 }
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
   t->st.world = t->d->size;
+  t->st.elapsed = elapsed(t);
   r50_status s = t->d->rank == 0
                      ? r50_checkpoint_write(t->job->out, t->model, t->opt, &t->st, t->job->keep,
                                             err)
@@ -421,8 +430,10 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
     return;
   const double loss = t->log_n > 0 ? t->log_loss / t->log_n : 0;
   const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
-  r50_report_iteration(t->report, epoch, t->st.iteration, loss, acc, lr, now - t->start_s);
-  const double el = now - t->start_s, done = (double)t->st.iteration;
+  r50_report_iteration(t->report, epoch, t->st.iteration, loss, acc, lr,
+                       t->elapsed0 + (now - t->start_s));
+  const double el = now - t->start_s, done = (double)t->st.iteration,
+               done_here = (double)(t->st.iteration - t->iter0);
   const int64_t global = (int64_t)t->job->batch * t->d->size; /* an epoch's last step may
                                                                   be a partial one */
   const double total = t->total_steps > 0
@@ -433,7 +444,7 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
   snprintf(line, sizeof line,
            "epoch %lld iter %lld/%.0f loss %.4f acc %.4f lr %.4g %.1f img/s ETA %.0fs",
            (long long)epoch + 1, (long long)t->st.iteration, total, loss, acc, lr, rate,
-           done > 0 && total > done ? el / done * (total - done) : 0);
+           done_here > 0 && total > done ? el / done_here * (total - done) : 0);
   if (tty)
     fprintf(stderr, "\r%s   ", line);
   else
@@ -577,6 +588,7 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   r50_job_signals_install();
   t.start_s = t.last_log_s = r50_now_s();
   r50_status s = setup(&t, &err);
+  t.iter0 = t.st.iteration;
   if (s == R50_OK && d->rank == 0)
     r50_log(R50_LOG_INFO,
             "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d x "

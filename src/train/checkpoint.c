@@ -114,6 +114,8 @@ static r50_status write_state(const char *path, r50_optimizer *o, const r50_loop
     s = r50_npz_write(w, "world", NPZ_I64, 0, NULL, &st->world, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "lr", NPZ_F64, 0, NULL, &lr, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "elapsed_time", NPZ_F64, 0, NULL, &st->elapsed, err);
   if (s != R50_OK) {
     r50_npz_writer_abort(w);
     return s;
@@ -217,6 +219,14 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
     s = read_i64(r, path, "seed", &seed, err);
   if (s == R50_OK)
     s = read_i64(r, path, "world", &st->world, err);
+  st->elapsed = 0; /* checkpoints from before elapsed_time was kept start at 0 */
+  i = r50_npz_find(r, "elapsed_time");
+  if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
+    if (info.dtype != NPZ_F64 || info.numel != 1)
+      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'elapsed_time' is not a float64 scalar", path);
+    else
+      s = r50_npz_read(r, i, &st->elapsed, sizeof st->elapsed, err);
+  }
   st->seed = (uint64_t)seed;
   r50_npz_close(r);
   return s;

@@ -21,6 +21,8 @@ typedef struct r50_loop_state {
   int64_t position;  /* samples of the current epoch's order consumed */
   uint64_t seed;     /* of the orders and crops */
   int64_t world;     /* ranks that wrote it (informational) */
+  double elapsed;    /* seconds trained until it, over every run: log.jsonl's
+                        elapsed_time goes on across --resume, as Chainer's trainer's */
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
