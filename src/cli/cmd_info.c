@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cpu_features.h"
+#include "engines.h"
 #include "model_options.h"
 
 #ifdef R50_HAVE_CUDA
@@ -23,6 +24,13 @@ static void print_build(void) {
   printf(", MPI: yes");
 #else
   printf(", MPI: no");
+#endif
+#ifdef R50_HAVE_ONEDNN
+  char dnnl[256];
+  r50_onednn_describe(dnnl, sizeof dnnl);
+  printf(", oneDNN engine: yes (%s)", dnnl);
+#else
+  printf(", oneDNN engine: no");
 #endif
   char cpu[512];
   r50_cpu_describe(cpu, sizeof cpu);

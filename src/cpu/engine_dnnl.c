@@ -27,6 +27,7 @@
  */
 #include <dnnl.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,15 +110,19 @@ static void drop_primitive(dnnl_conv *f) {
   f->wts = f->bias = NULL;
 }
 
+/* Whole-batch primitives: on AVX2 (see the header), or as R50_ONEDNN_BATCHED says. */
+static int whole_batch(void) {
+  const char *v = getenv("R50_ONEDNN_BATCHED");
+  return v && *v ? atoi(v) != 0 : dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx2;
+}
+
 static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err) {
   r50_engine_state *s = calloc(1, sizeof *s);
   if (!s)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for the oneDNN engine");
   r50_cpu_ctx_init(&s->ctx, threads);
   s->block = r50_cpu_features_get()->avx512f ? 16 : 8;
-  const char *batched = getenv("R50_ONEDNN_BATCHED");
-  s->batched = batched && *batched ? atoi(batched) != 0
-                                   : dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx2;
+  s->batched = whole_batch();
   dnnl_status_t st = dnnl_engine_create(&s->eng, dnnl_cpu, 0);
   if (st == dnnl_success)
     st = dnnl_stream_create(&s->stream, s->eng, dnnl_stream_default_flags);
@@ -506,6 +511,20 @@ static const r50_engine dnnl_engine = {
     .softmax = dn_softmax,
     .train = NULL,
 };
+
+void r50_onednn_describe(char *buf, size_t cap) {
+  const dnnl_version_t *v = dnnl_version();
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  const char *name = isa == dnnl_cpu_isa_avx512_core_amx    ? "AMX"
+                     : isa == dnnl_cpu_isa_avx512_core_bf16 ? "AVX512-BF16"
+                     : isa == dnnl_cpu_isa_avx512_core_vnni ? "AVX-512 VNNI"
+                     : isa == dnnl_cpu_isa_avx512_core      ? "AVX-512"
+                     : isa == dnnl_cpu_isa_avx2 || isa == dnnl_cpu_isa_avx2_vnni
+                         ? "AVX2"
+                         : "older ISAs";
+  snprintf(buf, cap, "oneDNN %d.%d.%d, %s kernels, %s primitives", v->major, v->minor,
+           v->patch, name, whole_batch() ? "whole-batch" : "per-image");
+}
 
 const r50_engine *r50_engine_onednn(void) {
   return &dnnl_engine;
