@@ -146,10 +146,11 @@ typedef enum r50_device {
   R50_DEVICE_CUDA,
 } r50_device;
 
-/* The arithmetic of inference convolutions. BF16 multiplies in bfloat16 and
- * accumulates in float32 (weights and activations rounded to bfloat16 on the way in);
- * it needs an engine and a CPU that have it (oneDNN on AMX-BF16 or AVX512-BF16), and
- * otherwise runs FP32 with a warning. Training always runs FP32. */
+/* The arithmetic of inference convolutions. BF16 keeps weights and the activations
+ * between layers in bfloat16, multiplies in bfloat16 and accumulates in float32 (the
+ * layers' outputs are float32 as in FP32); it needs an engine and a CPU that have it
+ * (oneDNN on AMX-BF16 or AVX512-BF16), and otherwise runs FP32 with a warning.
+ * Training always runs FP32. */
 typedef enum r50_precision {
   R50_PRECISION_FP32 = 0,
   R50_PRECISION_BF16,

@@ -117,11 +117,14 @@ int main(void) {
   cfg.pretrained = NULL;
   cfg.downsample_fb = 1;
   cfg.seed = 3;
+  const char *prec = getenv("R50_TEST_PRECISION"); /* "bf16": that precision's walk */
+  cfg.precision = prec && !strcmp(prec, "bf16") ? R50_PRECISION_BF16 : R50_PRECISION_FP32;
   r50_error err = {0};
   r50_model *m = r50_model_new(&cfg, &err);
   CHECK(m != NULL, "model: %s", err.msg);
   if (m) {
-    printf("engine %s\n", r50_model_engine(m));
+    printf("engine %s, %s\n", r50_model_engine(m),
+           r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32");
     check_size(m, 224, 224);
     check_size(m, 97, 130);
   }

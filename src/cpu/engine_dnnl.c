@@ -24,6 +24,8 @@
  * blockings from the whole shape, unchecked here, each primitive is made for one image
  * and run once per image, so its kernel choice never sees the batch.
  * R50_ONEDNN_BATCHED=0|1 overrides the choice (ctest runs the default and 0).
+ *
+ * bf16 (dn_set_precision): the same walk with bfloat16 weights and activations.
  */
 #include <dnnl.h>
 #include <omp.h>
@@ -67,7 +69,7 @@ struct r50_engine_state {
   int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
   uint64_t calls;   /* convolutions run, for the primitives' LRU */
   int batched;      /* primitives for the whole batch, not one image */
-  int bf16;         /* convolutions in bfloat16 (oneDNN's fpmath mode) */
+  int bf16;         /* activations and weights in bfloat16 (see dn_set_precision) */
   dnnl_conv *convs; /* by conv id */
   int n_convs;
   const float *lin_w, *lin_b;
@@ -155,9 +157,12 @@ static void dn_set_threads(r50_engine_state *s, int threads) {
   s->ctx.threads = threads > 0 ? threads : 1;
 }
 
-/* bf16 is oneDNN's bf16 fpmath mode on every convolution: float32 activations and
- * weights in memory, rounded to bfloat16 inside the kernels, which multiply in
- * bfloat16 and accumulate in float32 (AMX-BF16, AVX512-BF16). */
+/* bf16: every convolution's weights and the activations between layers are bfloat16
+ * in memory (rounded to nearest even), half the bytes of float32; the kernels multiply
+ * in bfloat16 and accumulate in float32 (AMX-BF16, AVX512-BF16), and add the bias, the
+ * residual and the ReLU in float32 before the output is rounded. The walk's buffers
+ * are the same float buffers, half used; pool5 and the vectors after it are float32.
+ * (oneDNN 2.6's bf16 fpmath mode on float32 memory runs the float32 kernels.) */
 static r50_precision dn_set_precision(r50_engine_state *s, r50_precision p) {
   const r50_cpu_features *f = r50_cpu_features_get();
   const int bf16 = p == R50_PRECISION_BF16 && (f->amx_bf16 || f->avx512_bf16);
@@ -225,32 +230,67 @@ static dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
   return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
 }
 
+/* The element type of activations. */
+static dnnl_data_type_t act_type(const r50_engine_state *s) {
+  return s->bf16 ? dnnl_bf16 : dnnl_f32;
+}
+
+/* float32 -> bfloat16, to nearest, ties to even (as oneDNN's reorders); NaN stays NaN. */
+static inline uint16_t bf16_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float float_of_bf16(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* Element i of activation memory, whichever its type, and the store back. */
+static inline float act_ld(const void *base, int64_t i, int bf16) {
+  return bf16 ? float_of_bf16(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+
+static inline void act_st(void *base, int64_t i, float v, int bf16) {
+  if (bf16)
+    ((uint16_t *)base)[i] = bf16_of(v);
+  else
+    ((float *)base)[i] = v;
+}
+
 static void dn_from_nchw(r50_engine_state *s, const float *src, int64_t n, int64_t c,
                          int64_t h, int64_t w, r50_act *dst) {
   *dst = (r50_act){dst->data, c, n, h, w};
   const int64_t hw = h * w, L = lanes(s, c), cb = c / L;
+  const int bf16 = s->bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
   for (int64_t i = 0; i < n; i++)
     for (int64_t b = 0; b < cb; b++) {
-      float *d = dst->data + (i * cb + b) * hw * L;
+      const int64_t d0 = (i * cb + b) * hw * L;
       for (int64_t l = 0; l < L; l++) {
         const float *plane = src + (i * c + b * L + l) * hw;
         for (int64_t p = 0; p < hw; p++)
-          d[p * L + l] = plane[p];
+          act_st(dst->data, d0 + p * L + l, plane[p], bf16);
       }
     }
 }
 
 static void dn_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
   const int64_t hw = src->h * src->w, c = src->c, L = lanes(s, c), cb = c / L;
+  const int bf16 = s->bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
   for (int64_t i = 0; i < src->n; i++)
     for (int64_t b = 0; b < cb; b++) {
-      const float *sp = src->data + (i * cb + b) * hw * L;
+      const int64_t s0 = (i * cb + b) * hw * L;
       for (int64_t l = 0; l < L; l++) {
         float *plane = dst + (i * c + b * L + l) * hw;
         for (int64_t p = 0; p < hw; p++)
-          plane[p] = sp[p * L + l];
+          plane[p] = act_ld(src->data, s0 + p * L + l, bf16);
       }
     }
 }
@@ -268,7 +308,7 @@ static r50_status set_weights(r50_engine_state *s, const r50_conv_desc *c, dnnl_
                               const dnnl_memory_desc_t *md, r50_error *err) {
   const int k = c->ksize;
   const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
-  dnnl_memory_desc_t wplain_md, b_md;
+  dnnl_memory_desc_t wplain_md, b_md; /* md may be bfloat16: the reorder rounds */
   dnnl_primitive_desc_t rpd = NULL;
   dnnl_primitive_t reorder = NULL;
   dnnl_memory_t wplain = NULL;
@@ -321,13 +361,10 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
                     wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
   const dnnl_dims_t strides = {st, st}, pads = {pad, pad};
 
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, dnnl_f32, tag_of(s, c->cin)),
-           "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, tag_of(s, c->cout)),
-           "md");
-  DNNL_TRY(
-      dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
-      "md");
+  const dnnl_data_type_t t = act_type(s);
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, t, tag_of(s, c->cin)), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, t, tag_of(s, c->cout)), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, t, dnnl_format_tag_any), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
   DNNL_TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
                                               dnnl_convolution_direct, &src_md, &wany_md,
@@ -341,9 +378,6 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
     DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f),
              "post-ops");
   DNNL_TRY(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
-  if (s->bf16)
-    DNNL_TRY(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16),
-             "bf16 mode");
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &cd, attr, s->eng, NULL),
            "choosing a convolution kernel");
   const dnnl_memory_desc_t *wmd =
@@ -398,18 +432,20 @@ static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
     R50_TRY(make_primitive(s, c, f, pr, mb, in->h, in->w, residual != NULL, relu, err));
   }
   pr->used = ++s->calls;
-  const int64_t in_img = in->c * in->h * in->w, out_img = c->cout * ho * wo;
+  /* bytes per image: a bfloat16 one is half a float32 one */
+  const int64_t esz = s->bf16 ? 2 : 4, in_img = in->c * in->h * in->w * esz,
+                out_img = c->cout * ho * wo * esz;
   r50_status rs = R50_OK;
   for (int64_t i = 0; i < in->n; i += mb) {
-    DNNL_TRY(dnnl_memory_set_data_handle(pr->src, in->data + i * in_img), "src");
-    DNNL_TRY(dnnl_memory_set_data_handle(pr->dst, out->data + i * out_img), "dst");
+    DNNL_TRY(dnnl_memory_set_data_handle(pr->src, (char *)in->data + i * in_img), "src");
+    DNNL_TRY(dnnl_memory_set_data_handle(pr->dst, (char *)out->data + i * out_img), "dst");
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, pr->src},
                                {DNNL_ARG_WEIGHTS, f->wts},
                                {DNNL_ARG_BIAS, f->bias},
                                {DNNL_ARG_DST, pr->dst}};
     int nargs = 4;
     if (residual) {
-      DNNL_TRY(dnnl_memory_set_data_handle(pr->res, residual->data + i * out_img), "res");
+      DNNL_TRY(dnnl_memory_set_data_handle(pr->res, (char *)residual->data + i * out_img), "res");
       args[nargs++] =
           (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pr->res};
     }
@@ -440,25 +476,28 @@ static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_ac
   const int64_t ho = r50_out_size(in->h, k, st, pad, p->cover_all),
                 wo = r50_out_size(in->w, k, st, pad, p->cover_all);
   const int64_t L = lanes(s, in->c), planes = in->n * (in->c / L);
+  const int bf16 = s->bf16; /* a bfloat16 max is exact: converted back unchanged */
   *out = (r50_act){out->data, in->c, in->n, ho, wo};
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
   for (int64_t pl = 0; pl < planes; pl++) {
-    const float *src = in->data + pl * in->h * in->w * L;
-    float *dst = out->data + pl * ho * wo * L;
+    const int64_t src = pl * in->h * in->w * L, dst = pl * ho * wo * L;
     for (int64_t oy = 0; oy < ho; oy++) {
       int64_t y0 = oy * st - pad, y1 = y0 + k < in->h ? y0 + k : in->h;
       y0 = y0 < 0 ? 0 : y0;
       for (int64_t ox = 0; ox < wo; ox++) {
         int64_t x0 = ox * st - pad, x1 = x0 + k < in->w ? x0 + k : in->w;
         x0 = x0 < 0 ? 0 : x0;
-        float *d = dst + (oy * wo + ox) * L;
-        memcpy(d, src + (y0 * in->w + x0) * L, (size_t)L * sizeof(float));
+        float d[16];
+        for (int64_t l = 0; l < L; l++)
+          d[l] = act_ld(in->data, src + (y0 * in->w + x0) * L + l, bf16);
         for (int64_t y = y0; y < y1; y++)
-          for (int64_t x = x0; x < x1; x++) {
-            const float *v = src + (y * in->w + x) * L;
-            for (int64_t l = 0; l < L; l++)
-              d[l] = v[l] > d[l] ? v[l] : d[l];
-          }
+          for (int64_t x = x0; x < x1; x++)
+            for (int64_t l = 0; l < L; l++) {
+              const float v = act_ld(in->data, src + (y * in->w + x) * L + l, bf16);
+              d[l] = v > d[l] ? v : d[l];
+            }
+        for (int64_t l = 0; l < L; l++)
+          act_st(out->data, dst + (oy * wo + ox) * L + l, d[l], bf16);
       }
     }
   }
@@ -468,13 +507,14 @@ static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_ac
  * pool_cpu.c does, so pool5 equals the reference engine's for equal res5. */
 static void dn_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
   const int64_t hw = in->h * in->w, c = in->c, L = lanes(s, c), planes = in->n * (c / L);
+  const int bf16 = s->bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
   for (int64_t pl = 0; pl < planes; pl++) {
     double sum[16] = {0};
-    const float *src = in->data + pl * hw * L;
+    const int64_t src = pl * hw * L;
     for (int64_t p = 0; p < hw; p++)
       for (int64_t l = 0; l < L; l++)
-        sum[l] += src[p * L + l];
+        sum[l] += act_ld(in->data, src + p * L + l, bf16);
     /* plane pl is image pl / (c / L), channels (pl % (c / L)) * L .. + L */
     for (int64_t l = 0; l < L; l++)
       out[pl * L + l] = (float)(sum[l] / (double)hw);
