@@ -5,7 +5,10 @@
  * ReLU, for each kernel size, stride and padding ResNet uses and some it does not; max
  * pooling with and without cover_all and padding; global average pooling; the linear
  * layer; softmax; the layout conversions. Each op has its tolerance, relative to the
- * largest reference value. Later engines join the `engines` list.
+ * largest reference value. Later engines join the `engines` list. Channel counts of 16
+ * and more run the blocked layouts and the kernels of real layers (oneDNN's Winograd
+ * for stride-1 3x3). Engines with bf16 on this CPU run again in bf16, whose tolerances
+ * are those of bfloat16's 8-bit mantissa.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +23,10 @@ static double g_worst[8];
 enum { OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_LINEAR, OP_SOFTMAX, OP_LAYOUT };
 static const char *const op_names[] = {"conv",   "maxpool", "avgpool",
                                        "linear", "softmax", "layout"};
-static const double tolerance[] = {1e-5, 0, 1e-6, 1e-5, 1e-6, 0};
+static const double tolerance_fp32[] = {1e-5, 0, 1e-6, 1e-5, 1e-6, 0};
+/* bf16 activations and weights: each input rounded by up to 2^-9 */
+static const double tolerance_bf16[] = {3e-2, 4e-3, 4e-3, 1e-5, 1e-6, 4e-3};
+static const double *tolerance = tolerance_fp32;
 
 /* max|got - want| <= tol * max|want| (+ a floor for all-zero references). */
 static void compare(int op, const char *what, const float *got, const double *want,
@@ -211,11 +217,16 @@ static void test_layout(const r50_engine *e, r50_engine_state *st, shape s) {
   free(x), free(back), free(want);
 }
 
-static void test_engine(const r50_engine *e) {
+/* Returns 0 where e cannot run precision p on this CPU. */
+static int test_engine(const r50_engine *e, r50_precision p) {
   for (int threads = 1; threads <= 2; threads++) {
     r50_engine_state *st;
     r50_error err = {0};
     CHECK(e->create(threads, &st, &err) == R50_OK, "%s: %s", e->name, err.msg);
+    if (p != R50_PRECISION_FP32 && (!e->set_precision || e->set_precision(st, p) != p)) {
+      e->destroy(st);
+      return 0;
+    }
     test_conv(e, st, 3, 8, 7, 2, 3, (shape){2, 0, 19, 23}, 1, 0, 1); /* conv1 */
     test_conv(e, st, 16, 8, 1, 1, 0, (shape){3, 0, 9, 7}, 0, 0, 1);  /* 1x1 in place */
     test_conv(e, st, 16, 24, 1, 2, 0, (shape){2, 0, 10, 11}, 0, 0,
@@ -224,16 +235,28 @@ static void test_engine(const r50_engine *e) {
     test_conv(e, st, 8, 16, 3, 2, 1, (shape){1, 0, 13, 13}, 0, 0, 1); /* FB downsample */
     test_conv(e, st, 5, 7, 3, 1, 0, (shape){2, 0, 6, 5}, 1, 1, 0);    /* no padding */
     test_conv(e, st, 4, 6, 1, 1, 0, (shape){2, 0, 40, 40}, 0, 1, 1);  /* several chunks */
+    /* blocked layouts, the shapes of real layers */
+    test_conv(e, st, 32, 32, 3, 1, 1, (shape){2, 0, 14, 14}, 0, 1, 1); /* res4's 3x3 */
+    test_conv(e, st, 128, 128, 3, 1, 1, (shape){1, 0, 28, 28}, 0, 0, 1); /* res3's */
+    test_conv(e, st, 64, 48, 3, 1, 1, (shape){1, 0, 7, 7}, 1, 0, 1);  /* res5's 3x3 */
+    test_conv(e, st, 16, 32, 3, 1, 1, (shape){3, 0, 9, 11}, 0, 1, 0);
+    test_conv(e, st, 32, 16, 3, 2, 1, (shape){2, 0, 15, 14}, 0, 0, 1);
+    test_conv(e, st, 32, 64, 1, 1, 0, (shape){2, 0, 7, 9}, 0, 1, 1);
+    test_conv(e, st, 3, 16, 7, 2, 3, (shape){1, 0, 30, 27}, 1, 0, 1);
     test_maxpool(e, st, (r50_pool_desc){3, 2, 0, 1}, (shape){2, 3, 12, 11}); /* pool1 */
     test_maxpool(e, st, (r50_pool_desc){3, 2, 0, 0}, (shape){1, 2, 12, 11});
     test_maxpool(e, st, (r50_pool_desc){3, 1, 1, 0}, (shape){1, 2, 7, 6});
     test_maxpool(e, st, (r50_pool_desc){2, 2, 0, 1}, (shape){2, 2, 9, 8});
+    test_maxpool(e, st, (r50_pool_desc){3, 2, 0, 1}, (shape){2, 32, 13, 12});
     test_avgpool(e, st, (shape){3, 7, 5, 4});
+    test_avgpool(e, st, (shape){2, 48, 7, 7});
     test_linear_softmax(e, st, 3, 37, 11);
     test_linear_softmax(e, st, 1, 2048, 10);
     test_layout(e, st, (shape){3, 5, 4, 6});
+    test_layout(e, st, (shape){2, 32, 5, 3});
     e->destroy(st);
   }
+  return 1;
 }
 
 int main(void) {
@@ -243,12 +266,17 @@ int main(void) {
       r50_engine_onednn(),
 #endif
   };
-  for (size_t i = 0; i < sizeof engines / sizeof *engines; i++) {
-    test_engine(engines[i]);
-    printf("%s engine, worst relative difference per op:", engines[i]->name);
-    for (int op = 0; op <= OP_LAYOUT; op++)
-      printf(" %s %.2g", op_names[op], g_worst[op]);
-    printf("\n");
-  }
+  for (size_t i = 0; i < sizeof engines / sizeof *engines; i++)
+    for (int p = R50_PRECISION_FP32; p <= R50_PRECISION_BF16; p++) {
+      tolerance = p == R50_PRECISION_BF16 ? tolerance_bf16 : tolerance_fp32;
+      memset(g_worst, 0, sizeof g_worst);
+      if (!test_engine(engines[i], (r50_precision)p))
+        continue;
+      printf("%s engine %s, worst relative difference per op:", engines[i]->name,
+             p == R50_PRECISION_BF16 ? "bf16" : "fp32");
+      for (int op = 0; op <= OP_LAYOUT; op++)
+        printf(" %s %.2g", op_names[op], g_worst[op]);
+      printf("\n");
+    }
   return test_result("test_ops");
 }
