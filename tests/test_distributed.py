@@ -102,7 +102,7 @@ def test_tree(tmp, model):
 
 def test_kills(tmp, model):
     data = os.path.join(tmp, "many")
-    make_many(data, 160)
+    make_many(data, 320)
     common = ["extract", "--model", model, "--threads", "1", "--size", "112", data]
     ref_out = os.path.join(tmp, "many_ref.h5")
     p = run(3, BIN, *common, "-o", ref_out, "--batch", "4")

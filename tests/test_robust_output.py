@@ -52,7 +52,7 @@ def write_lock(path, host, pid, start=0, job="", age=0):
 
 def test_lock(tmp, model):
     data = os.path.join(tmp, "many")
-    make_many(data, 300)
+    make_many(data, 1500)  # long enough to outlast the second jobs on a fast CPU
     common = ["extract", "--model", model, "--threads", "1", "--size", "112", data]
     out = os.path.join(tmp, "locked.h5")
     job = start(1, BIN, *common, "-o", out, "--batch", "1")

@@ -24,7 +24,7 @@ from jobutil import (check, finish, make_many, rank_pids, read, run, same_file, 
                      start, wait, wait_for_rows)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
-N = 120
+N = 600  # images: a job that takes seconds even on a fast CPU (AVX-512, Winograd)
 
 
 def stop_case(tmp, common, ref, what, np_, sig, target, want_rc, summary, resume=True):

@@ -137,7 +137,7 @@ def test_extract(tmp, env):
 def test_requeue(tmp, env):
     model = model_file(tmp)
     data = os.path.join(tmp, "many")
-    J.make_many(data, 300)
+    J.make_many(data, 1200)
     opts = ["--model", model, "--size", "64"]
     ref = os.path.join(tmp, "ref_many.h5")
     run(2, BIN, "extract", data, "-o", ref, "--threads", "1", *opts)

@@ -84,8 +84,6 @@ int cli_finetune(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   if (crop > size)
     return usage("--crop must not exceed --size", "");
-  if (cli_model_for_training(&mo))
-    return CLI_EXIT_USAGE;
 #ifdef R50_HAVE_MPI
   r50_train_job job = {.train = pos[0], .val = val, .root = root, .out = out,
                        .classes = classes, .epochs = epochs, .steps = steps, .batch = batch,

@@ -49,17 +49,6 @@ r50_config cli_model_config(const cli_model_opts *mo) {
   return cfg;
 }
 
-int cli_model_for_training(cli_model_opts *mo) {
-  if (!strcmp(mo->engine, "auto"))
-    mo->engine = "reference";
-  if (strcmp(mo->engine, "reference")) {
-    r50_log(R50_LOG_ERROR, "--engine %s cannot train yet: finetune runs on --engine reference",
-            mo->engine);
-    return -1;
-  }
-  return 0;
-}
-
 r50_model *cli_model_new(const cli_model_opts *mo) {
   r50_config cfg = cli_model_config(mo);
   r50_error err = {0};

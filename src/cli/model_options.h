@@ -45,10 +45,6 @@ cli_model_opts cli_model_defaults(void);
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}
 
-/* Training runs on the reference engine: --engine auto means it for finetune, and
- * another engine is refused there, naming it. 0 on success. */
-int cli_model_for_training(cli_model_opts *mo);
-
 /* The threads --threads 0 means: OMP_NUM_THREADS (its first number), else
  * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than
  * that mask holds. */

@@ -140,8 +140,14 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
 }
 
 r50_status r50_model_for_training(r50_model *m, r50_error *err) {
-  if (m->engine && m->engine->train)
+  if (m->engine && m->engine->train) {
+    if (m->precision != R50_PRECISION_FP32 && m->engine->set_precision) {
+      r50_log(R50_LOG_WARN, "training runs in fp32 (bf16 training is not implemented); "
+              "this model's inference does too from now on");
+      m->precision = m->engine->set_precision(m->es, R50_PRECISION_FP32);
+    }
     return R50_OK;
+  }
   if (!m->engine || !m->train_engine || !m->train_engine->train)
     return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
                     r50_model_engine(m));

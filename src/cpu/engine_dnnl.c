@@ -40,62 +40,15 @@
 #include <string.h>
 
 #include "cpu_features.h"
+#include "dnnl_engine.h"
 #include "engines.h"
 #include "error.h"
 #include "ops_cpu.h"
 
-/* A primitive for mb images of h x w, made with `threads` threads. */
-typedef struct dnnl_prim {
-  dnnl_primitive_t prim;
-  int64_t mb, h, w;
-  int threads, residual, relu;
-  dnnl_memory_t src, dst, res; /* data handles set per call */
-  uint64_t used;               /* the engine's call count when last used */
-} dnnl_prim;
-
-/* Two primitives per convolution: the walk's micro-batches come in at most two sizes
- * (all equal but the last), and neither is remade for the other. */
-#define PRIMS 2
-
-typedef struct dnnl_conv {
-  r50_conv_params p; /* the model's, read in place (engine.h allows it) */
-  float *bf;         /* folded bias (cout); the folded weights live only while they
-                        are reordered: oneDNN's copy (wts) is the one kept */
-  int cout;
-  int set;
-  dnnl_prim prim[PRIMS];
-  dnnl_memory_t wts, bias; /* shared by the primitives, whose weights md is wts_md */
-  dnnl_memory_desc_t wts_md;
-} dnnl_conv;
-
-struct r50_engine_state {
-  r50_cpu_ctx ctx; /* threads, buffers; pooling, linear and softmax kernels */
-  dnnl_engine_t eng;
-  dnnl_stream_t stream;
-  int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
-  uint64_t calls;   /* convolutions run, for the primitives' LRU */
-  int batched;      /* primitives for the whole batch, not one image */
-  int bf16;         /* activations and weights in bfloat16 (see dn_set_precision) */
-  dnnl_conv *convs; /* by conv id */
-  int n_convs;
-  const float *lin_w, *lin_b;
-  int64_t lin_out, lin_in;
-};
-
-static r50_status dnnl_fail(r50_error *err, dnnl_status_t st, const char *what) {
+r50_status r50_dnnl_fail(r50_error *err, dnnl_status_t st, const char *what) {
   return r50_fail(err, st == dnnl_out_of_memory ? R50_ERR_NOMEM : R50_ERR_UNSUPPORTED,
                   "oneDNN: %s failed (status %d)", what, (int)st);
 }
-
-/* Needs `rs` and a `fail:` label in the caller. */
-#define DNNL_TRY(call, what)                                                             \
-  do {                                                                                   \
-    dnnl_status_t st_ = (call);                                                          \
-    if (st_ != dnnl_success) {                                                           \
-      rs = dnnl_fail(err, st_, what);                                                    \
-      goto fail;                                                                         \
-    }                                                                                    \
-  } while (0)
 
 static void drop_prim(dnnl_prim *p) {
   if (p->prim)
@@ -139,7 +92,7 @@ static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err)
       dnnl_engine_destroy(s->eng);
     r50_cpu_ctx_release(&s->ctx);
     free(s);
-    return dnnl_fail(err, st, "creating the CPU engine");
+    return r50_dnnl_fail(err, st, "creating the CPU engine");
   }
   *out = s;
   return R50_OK;
@@ -153,6 +106,7 @@ static void dn_destroy(r50_engine_state *s) {
     free(s->convs[i].bf);
   }
   free(s->convs);
+  r50_dnnl_train_release(s);
   dnnl_stream_destroy(s->stream);
   dnnl_engine_destroy(s->eng);
   r50_cpu_ctx_release(&s->ctx);
@@ -223,18 +177,6 @@ static r50_status dn_reserve(r50_engine_state *s, size_t act_floats, size_t vec_
 }
 
 /* ------------------------------------------------------------------ layout */
-
-/* Lanes of a c-channel activation: the block when c is a multiple of it, else 1
- * (plain NCHW: the 3-channel input, and odd channel counts). Element (n, ch, y, x) is
- * at ((n * c / L + ch / L) * h * w + y * w + x) * L + ch % L. */
-static int64_t lanes(const r50_engine_state *s, int64_t c) {
-  return c % s->block == 0 ? s->block : 1;
-}
-
-static dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
-  const int64_t l = lanes(s, c);
-  return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
-}
 
 /* The element type of activations. */
 static dnnl_data_type_t act_type(const r50_engine_state *s) {
@@ -478,8 +420,7 @@ fail:
 static r50_status dn_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
                           r50_act *out, const r50_act *residual, int relu,
                           r50_error *err) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(s->ctx.threads);
+  const int saved = r50_dnnl_threads_enter(s);
   r50_status rs = run_conv(s, c, in, out, residual, relu, err);
   omp_set_num_threads(saved);
   return rs;
@@ -567,7 +508,7 @@ static const r50_engine dnnl_engine = {
     .avgpool = dn_avgpool,
     .linear = dn_linear,
     .softmax = dn_softmax,
-    .train = NULL,
+    .train = &r50_dnnl_train,
 };
 
 void r50_onednn_describe(char *buf, size_t cap) {

@@ -178,14 +178,16 @@ static void ref_bn_forward(r50_engine_state *s, const r50_conv_desc *c,
                            const r50_bn_args *a, const r50_act *z, r50_act *y,
                            const r50_act *residual, int relu) {
   (void)c;
-  r50_bn_forward_cpu(&s->ctx, a, z, y, residual ? residual->data : NULL, relu);
+  const r50_groups gl = r50_groups_cnhw(z);
+  r50_bn_forward_cpu(&s->ctx, &gl, a, z, y, residual ? residual->data : NULL, relu);
 }
 
 static void ref_bn_backward(r50_engine_state *s, const r50_conv_desc *c,
                             const r50_bn_args *a, const r50_act *z, const r50_act *dy,
                             r50_act *dz, float *dgamma, float *dbeta) {
   (void)c;
-  r50_bn_backward_cpu(&s->ctx, a, z, dy, dz, dgamma, dbeta);
+  const r50_groups gl = r50_groups_cnhw(z);
+  r50_bn_backward_cpu(&s->ctx, &gl, a, z, dy, dz, dgamma, dbeta);
 }
 
 static r50_status ref_conv_backward(r50_engine_state *s, const r50_conv_desc *c,

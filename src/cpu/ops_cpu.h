@@ -58,10 +58,22 @@ void r50_softmax_cpu(const r50_cpu_ctx *ctx, const float *x, int64_t n, int64_t 
                      float *y);
 
 /* Training (train_cpu.c): see engine.h's r50_engine_train for the contracts. */
-void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_bn_args *a, const r50_act *z,
-                        r50_act *y, const float *residual, int relu);
-void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_bn_args *a, const r50_act *z,
-                         const r50_act *dy, r50_act *dz, float *dgamma, float *dbeta);
+
+/* The layout of BN's operands, as groups of `lanes` channels: channel g*lanes + l of
+ * image i at pixel p is element g*group + i*image + p*lanes + l. The reference
+ * engine's CNHW is lanes 1, group N*H*W, image H*W (r50_groups_cnhw); nChw16c is
+ * lanes 16, group H*W*16, image C*H*W. */
+#define R50_MAX_LANES 16
+typedef struct r50_groups {
+  int64_t lanes, group, image;
+} r50_groups;
+r50_groups r50_groups_cnhw(const r50_act *a);
+
+void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl, const r50_bn_args *a,
+                        const r50_act *z, r50_act *y, const float *residual, int relu);
+void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
+                         const r50_bn_args *a, const r50_act *z, const r50_act *dy,
+                         r50_act *dz, float *dgamma, float *dbeta);
 r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w,
                                  const r50_act *x, const r50_act *dz, r50_act *dx, float *dw,
                                  float *db, r50_error *err);

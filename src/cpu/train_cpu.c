@@ -21,77 +21,121 @@
 
 /* ------------------------------------------------------------------ BN */
 
-void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_bn_args *a, const r50_act *z,
-                        r50_act *y, const float *residual, int relu) {
+r50_groups r50_groups_cnhw(const r50_act *a) {
+  return (r50_groups){1, a->n * a->h * a->w, a->h * a->w};
+}
+
+/* Channel group g's part of image i: hw pixels of gl->lanes channels, interleaved. */
+#define GROUP_AT(base, gl, g, i) ((base) + (g) * (gl)->group + (i) * (gl)->image)
+
+/* Each channel's statistics are summed in double over images, then pixels, whatever
+ * the layout: the CNHW and blocked layouts give the same bits. */
+void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl, const r50_bn_args *a,
+                        const r50_act *z, r50_act *y, const float *residual, int relu) {
   *y = (r50_act){y->data, z->c, z->n, z->h, z->w};
-  const int64_t m = z->n * z->h * z->w;
+  const int64_t L = gl->lanes, groups = z->c / L, hw = z->h * z->w, m = z->n * hw;
+  R50_ASSERT(L >= 1 && L <= R50_MAX_LANES && z->c % L == 0);
   const float decay = (float)a->decay;
   const float var_weight =
       (float)((1.0 - a->decay) * ((double)m / fmax((double)m - 1, 1.0)));
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-  for (int64_t c = 0; c < z->c; c++) {
-    const float *zr = z->data + c * m;
-    float *yr = y->data + c * m;
-    const float *rr = residual ? residual + c * m : NULL;
-    float mean, invstd;
+  for (int64_t g = 0; g < groups; g++) {
+    float mean[R50_MAX_LANES], invstd[R50_MAX_LANES];
     if (a->frozen) {
-      mean = a->avg_mean[c];
-      invstd = (float)(1.0 / sqrt((double)a->avg_var[c] + a->eps));
+      for (int64_t l = 0; l < L; l++) {
+        mean[l] = a->avg_mean[g * L + l];
+        invstd[l] = (float)(1.0 / sqrt((double)a->avg_var[g * L + l] + a->eps));
+      }
     } else {
-      double s = 0, s2 = 0;
-      for (int64_t i = 0; i < m; i++)
-        s += zr[i];
-      const double mu = s / (double)m;
-      for (int64_t i = 0; i < m; i++)
-        s2 += ((double)zr[i] - mu) * ((double)zr[i] - mu);
-      const float var = (float)(s2 / (double)m);
-      mean = (float)mu;
-      invstd = (float)(1.0 / sqrt((double)var + a->eps));
-      a->avg_mean[c] = a->avg_mean[c] * decay + (1.0f - decay) * mean;
-      a->avg_var[c] = a->avg_var[c] * decay + var_weight * var;
+      double s[R50_MAX_LANES] = {0}, s2[R50_MAX_LANES] = {0}, mu[R50_MAX_LANES];
+      for (int64_t i = 0; i < z->n; i++) {
+        const float *zr = GROUP_AT(z->data, gl, g, i);
+        for (int64_t p = 0; p < hw; p++)
+          for (int64_t l = 0; l < L; l++)
+            s[l] += zr[p * L + l];
+      }
+      for (int64_t l = 0; l < L; l++)
+        mu[l] = s[l] / (double)m;
+      for (int64_t i = 0; i < z->n; i++) {
+        const float *zr = GROUP_AT(z->data, gl, g, i);
+        for (int64_t p = 0; p < hw; p++)
+          for (int64_t l = 0; l < L; l++)
+            s2[l] += ((double)zr[p * L + l] - mu[l]) * ((double)zr[p * L + l] - mu[l]);
+      }
+      for (int64_t l = 0; l < L; l++) {
+        const int64_t c = g * L + l;
+        const float var = (float)(s2[l] / (double)m);
+        mean[l] = (float)mu[l];
+        invstd[l] = (float)(1.0 / sqrt((double)var + a->eps));
+        a->avg_mean[c] = a->avg_mean[c] * decay + (1.0f - decay) * mean[l];
+        a->avg_var[c] = a->avg_var[c] * decay + var_weight * var;
+      }
     }
-    a->save_mean[c] = mean;
-    a->save_invstd[c] = invstd;
-    const float g = a->gamma[c], b = a->beta[c];
-    for (int64_t i = 0; i < m; i++) {
-      float v = g * ((zr[i] - mean) * invstd) + b;
-      if (rr)
-        v += rr[i];
-      yr[i] = relu && v < 0.0f ? 0.0f : v;
+    for (int64_t l = 0; l < L; l++) {
+      a->save_mean[g * L + l] = mean[l];
+      a->save_invstd[g * L + l] = invstd[l];
+    }
+    const float *gam = a->gamma + g * L, *bet = a->beta + g * L;
+    for (int64_t i = 0; i < z->n; i++) {
+      const float *zr = GROUP_AT(z->data, gl, g, i);
+      const float *rr = residual ? GROUP_AT(residual, gl, g, i) : NULL;
+      float *yr = GROUP_AT(y->data, gl, g, i);
+      for (int64_t p = 0; p < hw; p++)
+        for (int64_t l = 0; l < L; l++) {
+          float v = gam[l] * ((zr[p * L + l] - mean[l]) * invstd[l]) + bet[l];
+          if (rr)
+            v += rr[p * L + l];
+          yr[p * L + l] = relu && v < 0.0f ? 0.0f : v;
+        }
     }
   }
 }
 
-void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_bn_args *a, const r50_act *z,
-                         const r50_act *dy, r50_act *dz, float *dgamma, float *dbeta) {
+void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
+                         const r50_bn_args *a, const r50_act *z, const r50_act *dy,
+                         r50_act *dz, float *dgamma, float *dbeta) {
   *dz = (r50_act){dz->data, z->c, z->n, z->h, z->w};
-  const int64_t m = z->n * z->h * z->w;
+  const int64_t L = gl->lanes, groups = z->c / L, hw = z->h * z->w, m = z->n * hw;
+  R50_ASSERT(L >= 1 && L <= R50_MAX_LANES && z->c % L == 0);
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-  for (int64_t c = 0; c < z->c; c++) {
-    const float *zr = z->data + c * m, *gr = dy->data + c * m;
-    float *out = dz->data + c * m;
-    const float mean = a->save_mean[c], invstd = a->save_invstd[c];
-    double sb = 0, sg = 0;
-    for (int64_t i = 0; i < m; i++) {
-      const float xhat = (zr[i] - mean) * invstd;
-      sb += gr[i];
-      sg += (double)gr[i] * xhat;
+  for (int64_t g = 0; g < groups; g++) {
+    const float *mean = a->save_mean + g * L, *invstd = a->save_invstd + g * L;
+    double sb[R50_MAX_LANES] = {0}, sg[R50_MAX_LANES] = {0};
+    for (int64_t i = 0; i < z->n; i++) {
+      const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
+      for (int64_t p = 0; p < hw; p++)
+        for (int64_t l = 0; l < L; l++) {
+          const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
+          sb[l] += gr[p * L + l];
+          sg[l] += (double)gr[p * L + l] * xhat;
+        }
     }
-    const float gscale = a->gamma[c] * invstd;
-    if (a->frozen) {
-      for (int64_t i = 0; i < m; i++)
-        out[i] = gscale * gr[i];
-    } else {
-      const float mb = (float)(sb / (double)m), mg = (float)(sg / (double)m);
-      for (int64_t i = 0; i < m; i++) {
-        const float xhat = (zr[i] - mean) * invstd;
-        out[i] = gscale * (gr[i] - (xhat * mg + mb));
+    float gscale[R50_MAX_LANES], mb[R50_MAX_LANES], mg[R50_MAX_LANES];
+    for (int64_t l = 0; l < L; l++) {
+      gscale[l] = a->gamma[g * L + l] * invstd[l];
+      mb[l] = (float)(sb[l] / (double)m);
+      mg[l] = (float)(sg[l] / (double)m);
+    }
+    for (int64_t i = 0; i < z->n; i++) {
+      const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
+      float *out = GROUP_AT(dz->data, gl, g, i);
+      if (a->frozen) {
+        for (int64_t p = 0; p < hw * L; p++)
+          out[p] = gscale[p % L] * gr[p];
+      } else {
+        for (int64_t p = 0; p < hw; p++)
+          for (int64_t l = 0; l < L; l++) {
+            const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
+            out[p * L + l] = gscale[l] * (gr[p * L + l] - (xhat * mg[l] + mb[l]));
+          }
       }
     }
-    if (dgamma)
-      dgamma[c] += (float)sg;
-    if (dbeta)
-      dbeta[c] += (float)sb;
+    for (int64_t l = 0; l < L; l++) {
+      if (dgamma)
+        dgamma[g * L + l] += (float)sg[l];
+      if (dbeta)
+        dbeta[g * L + l] += (float)sb[l];
+    }
   }
 }
 

@@ -1,0 +1,89 @@
+/*
+ * dnnl_engine.h — the oneDNN engine's state, shared by its inference half
+ * (engine_dnnl.c) and its training half (train_dnnl.c).
+ */
+#ifndef R50_DNNL_ENGINE_H
+#define R50_DNNL_ENGINE_H
+
+#include <dnnl.h>
+#include <omp.h>
+
+#include "context.h"
+#include "engine.h"
+
+/* A primitive for mb images of h x w, made with `threads` threads. */
+typedef struct dnnl_prim {
+  dnnl_primitive_t prim;
+  int64_t mb, h, w;
+  int threads, residual, relu;
+  dnnl_memory_t src, dst, res; /* data handles set per call */
+  uint64_t used;               /* the engine's call count when last used */
+} dnnl_prim;
+
+/* Two primitives per convolution: the walk's micro-batches come in at most two sizes
+ * (all equal but the last), and neither is remade for the other. */
+#define PRIMS 2
+
+typedef struct dnnl_conv {
+  r50_conv_params p; /* the model's, read in place (engine.h allows it) */
+  float *bf;         /* folded bias (cout); the folded weights live only while they
+                        are reordered: oneDNN's copy (wts) is the one kept */
+  int cout;
+  int set;
+  dnnl_prim prim[PRIMS];
+  dnnl_memory_t wts, bias; /* shared by the primitives, whose weights md is wts_md */
+  dnnl_memory_desc_t wts_md;
+} dnnl_conv;
+
+struct r50_engine_state {
+  r50_cpu_ctx ctx; /* threads, buffers; pooling, linear and softmax kernels */
+  dnnl_engine_t eng;
+  dnnl_stream_t stream;
+  int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
+  uint64_t calls;   /* convolutions run, for the primitives' LRU */
+  int batched;      /* primitives for the whole batch, not one image */
+  int bf16;         /* activations and weights in bfloat16 (see dn_set_precision) */
+  dnnl_conv *convs; /* by conv id */
+  int n_convs;
+  const float *lin_w, *lin_b;
+  int64_t lin_out, lin_in;
+  struct dnnl_train *train; /* the training primitives (train_dnnl.c), made on use */
+};
+
+/* A failed oneDNN call as an r50 error naming `what`. */
+r50_status r50_dnnl_fail(r50_error *err, dnnl_status_t st, const char *what);
+
+/* Needs `rs` and a `fail:` label in the caller. */
+#define DNNL_TRY(call, what)                                                             \
+  do {                                                                                   \
+    dnnl_status_t st_ = (call);                                                          \
+    if (st_ != dnnl_success) {                                                           \
+      rs = r50_dnnl_fail(err, st_, what);                                                \
+      goto fail;                                                                         \
+    }                                                                                    \
+  } while (0)
+
+/* Lanes of a c-channel activation: the block when c is a multiple of it, else 1
+ * (plain NCHW: the 3-channel input, and odd channel counts). Element (n, ch, y, x) is
+ * at ((n * c / L + ch / L) * h * w + y * w + x) * L + ch % L. */
+static inline int64_t lanes(const r50_engine_state *s, int64_t c) {
+  return c % s->block == 0 ? s->block : 1;
+}
+
+static inline dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
+  const int64_t l = lanes(s, c);
+  return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+/* The training half's ops (train_dnnl.c), and the release of what it keeps. */
+extern const r50_engine_train r50_dnnl_train;
+void r50_dnnl_train_release(r50_engine_state *s);
+
+/* oneDNN's OpenMP threads are the calling thread's team size: set around each call. */
+static inline int r50_dnnl_threads_enter(const r50_engine_state *s) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(s->ctx.threads);
+  return saved;
+}
+
+#endif
