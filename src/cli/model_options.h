@@ -36,7 +36,7 @@ cli_model_opts cli_model_defaults(void);
    0, 1024, NULL},                                                                      \
   {"engine", CLI_STRING, &(mo).engine, "auto|onednn|reference",                         \
    "CPU engine: onednn (oneDNN, the fast one), reference (OpenBLAS, what onednn is "    \
-   "tested against); auto: onednn where built in, reference for finetune",              \
+   "tested against); auto: onednn where built in",                                      \
    0, 0, "auto|onednn|reference"},                                                      \
   {"precision", CLI_STRING, &(mo).precision, "fp32|bf16",                              \
    "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or AVX512-BF16 "    \

@@ -1,5 +1,6 @@
 /*
- * train_cpu.c — the reference engine's training kernels: BatchNormalization in
+ * train_cpu.c — the CPU training kernels (the reference engine's; the oneDNN engine
+ * uses all but the convolution, BN told its layout): BatchNormalization in
  * training (and frozen) mode, backward of every op, softmax cross-entropy, the
  * MomentumSGD update. CNHW layout: a channel's values over the batch are one
  * contiguous row, so BN's statistics are row reductions.
