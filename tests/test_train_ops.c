@@ -81,7 +81,13 @@ static double fd(float *p, const float *v, size_t n, float e, loss_fn f, ctx *k,
 static void test_conv(ctx *k, int cin, int cout, int ks, int stride, int pad, int64_t n,
                       int64_t h, int64_t w, int bias) {
   conv_case cc = {
-      {.id = 0, .cin = cin, .cout = cout, .ksize = ks, .stride = stride, .pad = pad},
+      {.id = 0,
+       .cin = cin,
+       .cout = cout,
+       .ksize = ks,
+       .stride = stride,
+       .pad = pad,
+       .b = bias ? 0 : -1},
       n,
       h,
       w,
@@ -152,8 +158,8 @@ static double bn_loss(ctx *k, void *u) {
   return l;
 }
 
-static void test_bn(ctx *k, int frozen, int relu) {
-  bn_case b = {5, 3, 4, 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, frozen, relu};
+static void test_bn(ctx *k, int64_t channels, int frozen, int relu) {
+  bn_case b = {channels, 3, 4, 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, frozen, relu};
   const size_t n = (size_t)(b.c * b.n * b.h * b.w), c = (size_t)b.c;
   b.z = randv(n, -2, 3), b.gamma = randv(c, 0.5f, 1.5f), b.beta = randv(c, -0.5f, 0.5f);
   b.mean = randv(c, -0.5f, 0.5f), b.var = randv(c, 0.5f, 2), b.res = randv(n, -1, 1);
@@ -248,8 +254,9 @@ static double pool_loss(ctx *k, void *u) {
   return l;
 }
 
-static void test_pool(ctx *k, int avg, r50_pool_desc pd, int64_t h, int64_t w) {
-  pool_case pc = {pd, 2, 3, h, w, NULL, NULL, avg};
+static void test_pool(ctx *k, int avg, r50_pool_desc pd, int64_t h, int64_t w,
+                      int64_t channels) {
+  pool_case pc = {pd, 2, channels, h, w, NULL, NULL, avg};
   const size_t nx = (size_t)(pc.n * pc.c * h * w);
   const int64_t ho = avg ? 1 : r50_out_size(h, pd.ksize, pd.stride, pd.pad, pd.cover_all),
                 wo = avg ? 1 : r50_out_size(w, pd.ksize, pd.stride, pd.pad, pd.cover_all);
@@ -358,12 +365,17 @@ static void test_momentum_sgd(ctx *k) {
 }
 
 int main(void) {
-  g_seed = 7;
-  const r50_engine *engines[] = {r50_engine_reference()};
+  const r50_engine *engines[] = {
+      r50_engine_reference(),
+#ifdef R50_HAVE_ONEDNN
+      r50_engine_onednn(),
+#endif
+  };
   for (size_t i = 0; i < sizeof engines / sizeof *engines; i++) {
     if (!engines[i]->train)
       continue;
     for (int threads = 1; threads <= 2; threads++) {
+      g_seed = 7; /* the same inputs for every engine and thread count */
       ctx k = {.e = engines[i]};
       r50_error err = {0};
       CHECK(k.e->create(threads, &k.s, &err) == R50_OK, "%s", err.msg);
@@ -375,12 +387,23 @@ int main(void) {
       test_conv(&k, 4, 6, 3, 2, 1, 1, 7, 7, 0);
       for (int frozen = 0; frozen < 2; frozen++)
         for (int relu = 0; relu < 2; relu++)
-          test_bn(&k, frozen, relu);
-      test_pool(&k, 0, (r50_pool_desc){3, 2, 0, 1}, 8, 7);
-      test_pool(&k, 0, (r50_pool_desc){3, 1, 1, 0}, 5, 6);
-      test_pool(&k, 1, (r50_pool_desc){0}, 4, 3);
+          test_bn(&k, 5, frozen, relu);
+      test_pool(&k, 0, (r50_pool_desc){3, 2, 0, 1}, 8, 7, 3);
+      test_pool(&k, 0, (r50_pool_desc){3, 1, 1, 0}, 5, 6, 3);
+      test_pool(&k, 1, (r50_pool_desc){0}, 4, 3, 3);
       test_linear_xent(&k);
       test_momentum_sgd(&k);
+      /* 16 and 32 channels: the blocked layouts (nChw8c, nChw16c) of the oneDNN engine */
+      test_conv(&k, 16, 16, 3, 1, 1, 2, 6, 5, 0);
+      test_conv(&k, 16, 32, 1, 2, 0, 2, 7, 6, 0);
+      test_conv(&k, 32, 16, 1, 1, 0, 3, 4, 5, 1);
+      test_conv(&k, 3, 16, 7, 2, 3, 2, 11, 9, 1);
+      /* (without the ReLU: among 32 x 36 values one lies within the finite-difference
+       * step of its kink) */
+      for (int frozen = 0; frozen < 2; frozen++)
+        test_bn(&k, 32, frozen, 0);
+      test_pool(&k, 0, (r50_pool_desc){3, 2, 0, 1}, 8, 7, 16);
+      test_pool(&k, 1, (r50_pool_desc){0}, 4, 3, 32);
       k.e->destroy(k.s);
     }
     printf("%s engine: every training op's backward matches finite differences\n",

@@ -232,7 +232,7 @@ static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const
                               const float *b, const r50_act *x, r50_act *z,
                               r50_error *err) {
   train_conv *t;
-  R50_TRY(conv_for(s, c, x, b != NULL, &t, err));
+  R50_TRY(conv_for(s, c, x, c->b >= 0, &t, err));
   *z = (r50_act){z->data, c->cout, x->n,
                  r50_out_size(x->h, c->ksize, c->stride, c->pad, 0),
                  r50_out_size(x->w, c->ksize, c->stride, c->pad, 0)};
@@ -243,7 +243,9 @@ static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const
   dnnl_exec_arg_t args[4] = {
       {DNNL_ARG_SRC, t->src}, {DNNL_ARG_WEIGHTS, t->fwd.w}, {DNNL_ARG_DST, t->dst}};
   int nargs = 3;
-  if (b) {
+  if (t->bias) { /* a conv with a bias, given none, adds zeros */
+    if (!b && !(b = r50_cpu_ctx_zeros(&s->ctx, (size_t)c->cout, err)))
+      return R50_ERR_NOMEM;
     DNNL_TRY(dnnl_memory_set_data_handle(t->b, (float *)b), "bias");
     args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, t->b};
   }
@@ -257,7 +259,7 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
                                const float *w, const r50_act *x, const r50_act *dz,
                                r50_act *dx, float *dw, float *db, r50_error *err) {
   train_conv *t;
-  R50_TRY(conv_for(s, c, x, db != NULL, &t, err));
+  R50_TRY(conv_for(s, c, x, c->b >= 0, &t, err));
   r50_status rs = R50_OK;
   DNNL_TRY(dnnl_memory_set_data_handle(t->diff_dst, dz->data), "diff dst");
   if (dx) {
@@ -270,20 +272,21 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
     DNNL_TRY(dnnl_primitive_execute(t->bwd_data.prim, s->stream, 3, args),
              "a convolution's backward");
   }
-  if (dw) {
+  if (dw || db) {
     DNNL_TRY(dnnl_memory_set_data_handle(t->src, x->data), "src");
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->src},
                                {DNNL_ARG_DIFF_DST, t->diff_dst},
                                {DNNL_ARG_DIFF_WEIGHTS, t->bwd_w.w}};
     int nargs = 3;
-    if (db)
+    if (t->bias)
       args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, t->db};
     DNNL_TRY(dnnl_primitive_execute(t->bwd_w.prim, s->stream, nargs, args),
              "a convolution's weight gradient");
-    DNNL_TRY(reorder(s, &t->bwd_w, dw, 1), "weight gradient reorder");
+    if (dw)
+      DNNL_TRY(reorder(s, &t->bwd_w, dw, 1), "weight gradient reorder");
   }
   DNNL_TRY(dnnl_stream_wait(s->stream), "a convolution's backward");
-  if (dw && db)
+  if (db)
     for (int o = 0; o < c->cout; o++)
       db[o] += t->db_tmp[o];
 fail:
