@@ -19,7 +19,9 @@
 #include <zlib.h>
 
 #include "error.h"
+#include "cpu_features.h"
 #include "image.h"
+#include "image_resize_axis.h"
 #include "r50.h"
 #include "test_util.h"
 
@@ -353,6 +355,39 @@ static void test_resize_args(void) {
   r50_image_free(NULL);
 }
 
+/* The AVX2 passes give the generic passes' bits: downscaling (many taps), upscaling,
+ * one axis only, widths that are not multiples of a vector, rows past a block of 8,
+ * and pixels at 0 and 255 (the clip). (prepare_pil checks the result against Pillow.) */
+static void test_resize_isa(void) {
+  if (!r50_cpu_features_get()->avx2) {
+    printf("resize: no AVX2 on this CPU, generic passes only\n");
+    return;
+  }
+  const int sizes[][4] = {{512, 512, 224, 224}, {1411, 1411, 224, 224}, {640, 427, 224, 224},
+                          {37, 19, 224, 224},   {224, 300, 224, 224},   {300, 224, 224, 224},
+                          {5, 3, 7, 11},        {1000, 9, 13, 250},     {3, 1, 1, 1}};
+  uint64_t seed = 12345;
+  for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+    const int sw = sizes[t][0], sh = sizes[t][1], w = sizes[t][2], h = sizes[t][3];
+    uint8_t *px = malloc((size_t)sw * sh * 3);
+    for (size_t i = 0; i < (size_t)sw * sh * 3; i++) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      const unsigned r = (unsigned)(seed >> 33) % 5; /* runs of extremes clip */
+      px[i] = r == 0 ? 0 : r == 1 ? 255 : (uint8_t)(seed >> 41);
+    }
+    r50_image src = {sw, sh, px}, a, b;
+    r50_error err;
+    CHECK(r50_image_resize_with(&src, w, h, 0, &a, &err) == R50_OK, "%s", err.msg);
+    CHECK(r50_image_resize_with(&src, w, h, 1, &b, &err) == R50_OK, "%s", err.msg);
+    CHECK(memcmp(a.rgb, b.rgb, (size_t)w * h * 3) == 0,
+          "resize %dx%d to %dx%d: the AVX2 passes differ from the generic ones", sw, sh, w,
+          h);
+    r50_image_free(&a);
+    r50_image_free(&b);
+    free(px);
+  }
+}
+
 static void test_fast_decode(void) {
   enum { BW = 640, BH = 480 };
   uint8_t *rgb = calloc(BW * BH, 3);
@@ -396,6 +431,7 @@ int main(void) {
   test_files(&jpg);
   test_exif();
   test_resize_args();
+  test_resize_isa();
   test_fast_decode();
   free(jpg.data);
   free(prog.data);

@@ -10,7 +10,8 @@
  * A pass sums pixel * weight in int32 from 1 << 21 and clips (sum >> 22) to 0..255.
  * The horizontal pass runs first, on only the rows the vertical pass will read, and its
  * result is rounded to 8 bits; a pass whose size does not change is skipped (Pillow
- * returns a copy when neither changes).
+ * returns a copy when neither changes). The passes are in image_resize_pass.h, compiled
+ * here for any x86-64 and in image_resize_avx2.c with AVX2, chosen at run time.
  *
  * Rule: the double arithmetic is written in Pillow's order and must not be contracted
  * into fused multiply-adds (x86-64-v3 has FMA): GCC in ISO C mode does not contract,
@@ -20,28 +21,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_features.h"
 #include "error.h"
+#include "image_resize_axis.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-enum {
-  PRECISION_BITS = 32 - 8 - 2,
-  BLOCK_ROWS = 8, /* rows the horizontal pass filters at once */
-  BLOCK_VALS = BLOCK_ROWS * 3,
-};
+enum { PRECISION_BITS = R50_RESIZE_PRECISION_BITS, BLOCK_VALS = R50_RESIZE_BLOCK_VALS };
 
 #define BICUBIC_A (-0.5)
 #define BICUBIC_SUPPORT 2.0
 
-/* The coefficients of one axis: out_size rows of ksize int32 weights. */
-typedef struct axis {
-  int out_size, ksize;
-  int *first; /* (out_size) first input index */
-  int *count; /* (out_size) number of taps */
-  int32_t *k; /* (out_size, ksize) fixed-point weights */
-} axis;
+typedef r50_resize_axis axis;
+
+#define R50_RESIZE_FN(name) name##_generic
+#define R50_RESIZE_PASS static
+#include "image_resize_pass.h"
 
 static double bicubic(double x) {
   if (x < 0.0)
@@ -106,81 +103,20 @@ static r50_status axis_init(axis *a, int in_size, int out_size, r50_error *err) 
   return R50_OK;
 }
 
-static uint8_t clip8(int32_t v) {
-  v >>= PRECISION_BITS;
-  return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-}
+typedef struct passes {
+  void (*horizontal)(const uint8_t *src, int src_w, int y0, int h, const axis *ax,
+                     int32_t *block, uint8_t *dst);
+  void (*vertical)(const uint8_t *src, int w, const axis *ax, int first_shift,
+                   int32_t *acc, uint8_t *dst);
+} passes;
 
-/* Rows [y, y + nr) of src (width src_w) into block as (src_w, BLOCK_ROWS, 3) int32;
- * rows past nr are zeros. */
-static void interleave_rows(const uint8_t *src, int src_w, int y, int nr,
-                            int32_t *block) {
-  if (nr < BLOCK_ROWS)
-    memset(block, 0, (size_t)src_w * BLOCK_VALS * sizeof *block);
-  for (int r = 0; r < nr; r++) {
-    const uint8_t *row = src + (size_t)(y + r) * src_w * 3;
-    int32_t *b = block + r * 3;
-    for (int x = 0; x < src_w; x++, b += BLOCK_VALS, row += 3) {
-      b[0] = row[0];
-      b[1] = row[1];
-      b[2] = row[2];
-    }
-  }
-}
+static const passes generic = {pass_horizontal_generic, pass_vertical_generic};
+static const passes avx2 = {r50_resize_pass_horizontal_avx2,
+                            r50_resize_pass_vertical_avx2};
 
-/* Rows [y0, y0 + h) of src (width src_w) resampled to ax->out_size columns. Eight rows
- * at a time are interleaved into block (src_w * BLOCK_VALS int32), so that a tap is one
- * multiply-add over 24 contiguous values, which vectorises. */
-static void pass_horizontal(const uint8_t *src, int src_w, int y0, int h, const axis *ax,
-                            int32_t *block, uint8_t *dst) {
-  int out_w = ax->out_size;
-  for (int yb = 0; yb < h; yb += BLOCK_ROWS) {
-    int nr = h - yb < BLOCK_ROWS ? h - yb : BLOCK_ROWS;
-    interleave_rows(src, src_w, y0 + yb, nr, block);
-    for (int x = 0; x < out_w; x++) {
-      const int32_t *k = ax->k + (size_t)x * ax->ksize;
-      const int32_t *b = block + (size_t)ax->first[x] * BLOCK_VALS;
-      int32_t acc[BLOCK_VALS];
-      for (int i = 0; i < BLOCK_VALS; i++)
-        acc[i] = 1 << (PRECISION_BITS - 1);
-      for (int t = 0, n = ax->count[x]; t < n; t++, b += BLOCK_VALS)
-        for (int i = 0; i < BLOCK_VALS; i++)
-          acc[i] += b[i] * k[t];
-      for (int r = 0; r < nr; r++) {
-        uint8_t *o = dst + ((size_t)(yb + r) * out_w + x) * 3;
-        o[0] = clip8(acc[3 * r]);
-        o[1] = clip8(acc[3 * r + 1]);
-        o[2] = clip8(acc[3 * r + 2]);
-      }
-    }
-  }
-}
-
-/* src rows (width w) resampled to ax->out_size rows; ax->first is relative to src.
- * acc holds w * 3 sums. Sums of int32 are exact in any order (no overflow: |sum| <
- * 255 * 1.3 * 2^22), so the taps run row by row, which vectorises. */
-static void pass_vertical(const uint8_t *src, int w, const axis *ax, int first_shift,
-                          int32_t *acc, uint8_t *dst) {
-  size_t n = (size_t)w * 3;
-  for (int y = 0; y < ax->out_size; y++) {
-    const int32_t *k = ax->k + (size_t)y * ax->ksize;
-    const uint8_t *rows = src + (size_t)(ax->first[y] - first_shift) * n;
-    for (size_t i = 0; i < n; i++)
-      acc[i] = 1 << (PRECISION_BITS - 1);
-    for (int t = 0; t < ax->count[y]; t++) {
-      const uint8_t *row = rows + (size_t)t * n;
-      int32_t kt = k[t];
-      for (size_t i = 0; i < n; i++)
-        acc[i] += row[i] * kt;
-    }
-    uint8_t *o = dst + (size_t)y * n;
-    for (size_t i = 0; i < n; i++)
-      o[i] = clip8(acc[i]);
-  }
-}
-
-r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
-                            r50_error *err) {
+r50_status r50_image_resize_with(const r50_image *src, int w, int h, int use_avx2,
+                                 r50_image *dst, r50_error *err) {
+  const passes *ps = use_avx2 && r50_cpu_features_get()->avx2 ? &avx2 : &generic;
   R50_ASSERT(src && dst && src->rgb);
   if (w <= 0 || h <= 0 || src->width <= 0 || src->height <= 0)
     return r50_fail(err, R50_ERR_ARG, "resize: cannot resize %dx%d to %dx%d", src->width,
@@ -218,19 +154,19 @@ r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
       if (!tmp || !acc) {
         s = r50_fail(err, R50_ERR_NOMEM, "resize: out of memory for %dx%d", w, y1 - y0);
       } else {
-        pass_horizontal(src->rgb, src->width, y0, y1 - y0, &ax_h, block, tmp);
+        ps->horizontal(src->rgb, src->width, y0, y1 - y0, &ax_h, block, tmp);
         vsrc = tmp;
         shift = y0;
       }
     } else if (need_h) {
-      pass_horizontal(src->rgb, src->width, 0, h, &ax_h, block, dst->rgb);
+      ps->horizontal(src->rgb, src->width, 0, h, &ax_h, block, dst->rgb);
     } else {
       acc = malloc((size_t)w * 3 * sizeof *acc);
       if (!acc)
         s = r50_fail(err, R50_ERR_NOMEM, "resize: out of memory for %d sums", w * 3);
     }
     if (s == R50_OK && need_v)
-      pass_vertical(vsrc, w, &ax_v, shift, acc, dst->rgb);
+      ps->vertical(vsrc, w, &ax_v, shift, acc, dst->rgb);
   }
   free(tmp);
   free(block);
@@ -240,4 +176,9 @@ r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
   if (s != R50_OK)
     r50_image_free(dst);
   return s;
+}
+
+r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
+                            r50_error *err) {
+  return r50_image_resize_with(src, w, h, 1, dst, err);
 }
