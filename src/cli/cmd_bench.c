@@ -26,8 +26,8 @@ static void on_layer(void *user, const r50_hook_event *ev) {
     t->total[ev->layer_index] += r50_now_s() - t->start;
 }
 
-static void fill_input(r50_tensor *x, int batch) {
-  *x = (r50_tensor){.ndim = 4, .shape = {batch, 3, 224, 224}};
+static void fill_input(r50_tensor *x, int batch, int size) {
+  *x = (r50_tensor){.ndim = 4, .shape = {batch, 3, size, size}};
   x->data = malloc((size_t)r50_tensor_numel(x) * sizeof(float));
   if (!x->data)
     return;
@@ -80,19 +80,20 @@ static int run_bench(r50_model *m, const r50_tensor *x, const char **names, int 
 int cli_bench(int argc, char **argv) {
   cli_model_opts mo = cli_model_defaults();
   mo.threads = 2;
-  int batch = 16;
+  int batch = 16, size = 224;
   double seconds = 20;
   const char *layers = "pool5";
   const cli_opt opts[] = {
       CLI_MODEL_OPTS(mo),
       {"batch", CLI_INT, &batch, "B", "images per forward", 1, 4096, NULL},
       {"layers", CLI_STRING, &layers, "L1,L2", "layers to return", 0, 0, NULL},
+      {"size", CLI_INT, &size, "S", "input of S x S pixels", 32, 4096, NULL},
       {"seconds", CLI_DOUBLE, &seconds, "S", "time to run, after one warm-up", 0, 1e6,
        NULL},
       {0}};
   const cli_command cmd = {
       "bench",
-      "Time forward passes on random 224x224 input; prints per-layer "
+      "Time forward passes on random input (224x224 unless --size); prints per-layer "
       "times and img_per_s.",
       "[options]",
       opts,
@@ -114,11 +115,11 @@ int cli_bench(int argc, char **argv) {
     return 1;
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
-  printf("model %s; %s engine, %s; batch %d, %d thread%s, layers %s\n", desc,
+  printf("model %s; %s engine, %s; batch %d of %dx%d, %d thread%s, layers %s\n", desc,
          r50_model_engine(m), r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32",
-         batch, mo.threads, mo.threads == 1 ? "" : "s", layers);
+         batch, size, size, mo.threads, mo.threads == 1 ? "" : "s", layers);
   r50_tensor x;
-  fill_input(&x, batch);
+  fill_input(&x, batch, size);
   rc = x.data ? run_bench(m, &x, names, nl, seconds) : 1;
   free(x.data);
   r50_model_free(m);

@@ -32,6 +32,11 @@ r50_status r50_png_decode(const uint8_t *data, size_t len, const char *name,
                             const r50_decode_opts *opts, r50_image *out, int *orientation,
                             r50_error *err);
 
+/* The bytes of the image file at path (a regular file: r50_read_file's checks), with
+ * messages naming it `name`; free *data. */
+r50_status r50_image_read_named(const char *path, const char *name, uint8_t **data,
+                                size_t *len, r50_error *err);
+
 /* r50_image_load with messages naming the file `name` (e.g. its path relative to the
  * dataset root) instead of `path`. */
 r50_status r50_image_load_named(const char *path, const char *name, const r50_decode_opts *opts,

@@ -181,6 +181,14 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   return R50_OK;
 }
 
+r50_status r50_image_read_named(const char *path, const char *name, uint8_t **data,
+                                size_t *len, r50_error *err) {
+  r50_status s = r50_read_file(path, UINT64_MAX, "an image", data, len, err);
+  if (s != R50_OK && err && strcmp(path, name)) /* name the file as the caller does */
+    r50_rename_in_message(err, path, name);
+  return s;
+}
+
 r50_status r50_image_load_named(const char *path, const char *name,
                             const r50_decode_opts *opts, r50_image *out, r50_error *err) {
   R50_ASSERT(path && out);
@@ -188,11 +196,9 @@ r50_status r50_image_load_named(const char *path, const char *name,
   out->rgb = NULL;
   uint8_t *data;
   size_t len;
-  r50_status s = r50_read_file(path, UINT64_MAX, "an image", &data, &len, err);
+  r50_status s = r50_image_read_named(path, name, &data, &len, err);
   if (s == R50_OK)
     s = r50_image_decode(data, len, name, opts, out, err);
-  else if (err && strcmp(path, name)) /* name the file as the caller does */
-    r50_rename_in_message(err, path, name);
   free(data);
   return s;
 }

@@ -4,9 +4,15 @@
  * fills free buffers in order, the consumer pops them in the same order, so rows come
  * back in the order they were pushed. Listed work keeps its own positions in the FIFO
  * (row0 numbers items then, not rows).
+ *
+ * With decode_threads the producer only reads (files, tar members: the waiting part)
+ * and the consumer's pop decodes the batch on its own OpenMP threads: a CPU engine
+ * whose threads fill every core then never has one of them preempted by a decoder in
+ * the middle of a parallel region, where the others would spin at its barrier.
  */
 #include "prefetch.h"
 
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,15 @@ typedef struct range {
   int64_t epoch;
 } range;
 
+/* A batch slot's rows as read, when r50_prefetch_pop decodes them (decode_threads). */
+typedef struct raw_rows {
+  uint8_t **data;    /* (batch) the encoded bytes, or NULL */
+  size_t *len;       /* (batch) */
+  r50_status *status; /* (batch) how reading went */
+  r50_error *err;    /* (batch) the cause where it failed */
+  int64_t epoch;     /* of the batch's crops and flips */
+} raw_rows;
+
 struct r50_prefetch {
   const r50_dataset *ds;
   r50_prefetch_opts o;
@@ -33,7 +48,8 @@ struct r50_prefetch {
   range *ranges;                                      /* FIFO of pushed ranges */
   int64_t n_ranges, cap_ranges, next_range, next_row; /* producer position */
   r50_batch *bufs; /* ring of nbuf batches */
-  float *full;     /* (3, h, w): a prepared image before its crop */
+  raw_rows *raw;   /* (nbuf) their rows as read */
+  float *full;     /* (threads, 3, h, w): a prepared image before its crop */
   r50_tar_cursor *tar; /* the producer's open shard (shard datasets) */
   int nbuf;
   int64_t produced, consumed, released; /* counts of batches */
@@ -61,33 +77,39 @@ static int out_h(const r50_prefetch_opts *o) {
   return o->augment.crop ? o->augment.crop : o->h;
 }
 
-static void prepare_row(r50_prefetch *p, r50_batch *b, int i, int64_t epoch) {
+/* The encoded bytes of b's row i (a file, or a member of a tar shard); on failure
+ * its cause, naming the row. */
+static r50_status read_row(r50_prefetch *p, const r50_batch *b, int i, uint8_t **data,
+                           size_t *len, r50_error *err) {
+  const int64_t row = b->rows[i];
+  if (p->ds->n_shards)
+    return r50_tar_read(p->ds, row, &p->tar, (uint64_t)1 << 30, data, len, err);
   char path[4096];
+  r50_dataset_path(p->ds, row, path, sizeof path);
+  return r50_image_read_named(path, r50_dataset_name(p->ds, row), data, len, err);
+}
+
+/* Row i of b from its bytes (s: how reading them went, err its cause): decoded,
+ * resized, prepared and cropped into b->x, or zeros, status -1 and the cause. full
+ * holds (3, h, w) floats when cropping. */
+static void prepare_row(const r50_prefetch *p, r50_batch *b, int i, int64_t epoch,
+                        r50_status s, const uint8_t *data, size_t len, r50_error *err,
+                        float *full) {
   const int64_t row = b->rows[i];
   const char *name = r50_dataset_name(p->ds, row);
   const size_t per = (size_t)3 * (size_t)out_w(&p->o) * (size_t)out_h(&p->o);
   float *dst = b->x + (size_t)i * per;
-  float *full = p->o.augment.crop ? p->full : dst;
-  r50_dataset_path(p->ds, row, path, sizeof path);
+  if (!p->o.augment.crop)
+    full = dst;
   r50_image img = {0};
-  r50_error err = {0};
-  r50_status s;
-  if (p->ds->n_shards) {
-    uint8_t *data;
-    size_t len;
-    s = r50_tar_read(p->ds, row, &p->tar, (uint64_t)1 << 30, &data, &len, &err);
-    if (s == R50_OK)
-      s = r50_image_decode(data, len, name, &p->o.decode, &img, &err);
-    free(data);
-  } else {
-    s = r50_image_load_named(path, name, &p->o.decode, &img, &err);
-  }
+  if (s == R50_OK)
+    s = r50_image_decode(data, len, name, &p->o.decode, &img, err);
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
-    s = r50_fail(&err, R50_ERR_FORMAT,
+    s = r50_fail(err, R50_ERR_FORMAT,
                  "%s: %dx%d, but with --size none every image must be %dx%d like the first",
                  name, img.width, img.height, p->o.w, p->o.h);
   if (s == R50_OK)
-    s = r50_prepare(&img, p->o.w, p->o.h, full, &err);
+    s = r50_prepare(&img, p->o.w, p->o.h, full, err);
   r50_image_free(&img);
   if (s == R50_OK && p->o.augment.crop) {
     int y0, x0, mirror;
@@ -97,8 +119,44 @@ static void prepare_row(r50_prefetch *p, r50_batch *b, int i, int64_t epoch) {
   b->status[i] = s == R50_OK ? 1 : -1;
   b->errors[i][0] = 0;
   if (s != R50_OK) {
-    cause_first(err.msg, name, b->errors[i], R50_ERROR_LEN);
+    cause_first(err->msg, name, b->errors[i], R50_ERROR_LEN);
     memset(dst, 0, per * sizeof(float));
+  }
+}
+
+/* The producer's share of batch slot k: every row read and prepared, or (decoding
+ * on pop) only read, its bytes kept for r50_prefetch_pop. */
+static void produce(r50_prefetch *p, int k) {
+  r50_batch *b = &p->bufs[k];
+  raw_rows *raw = &p->raw[k];
+  for (int i = 0; i < b->n; i++) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    r50_error err = {0};
+    r50_status s = read_row(p, b, i, &data, &len, &err);
+    if (p->o.decode_threads > 0) {
+      raw->data[i] = data, raw->len[i] = len, raw->status[i] = s;
+      if (s != R50_OK)
+        raw->err[i] = err;
+      continue;
+    }
+    prepare_row(p, b, i, raw->epoch, s, data, len, &err, p->full);
+    free(data);
+  }
+}
+
+/* Decoding on pop: the read rows of slot k prepared on the caller's threads. */
+static void finish(r50_prefetch *p, int k) {
+  r50_batch *b = &p->bufs[k];
+  raw_rows *raw = &p->raw[k];
+  const size_t full_floats = p->o.augment.crop ? (size_t)3 * p->o.w * p->o.h : 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(p->o.decode_threads)
+  for (int i = 0; i < b->n; i++) {
+    const int t = omp_get_thread_num();
+    prepare_row(p, b, i, raw->epoch, raw->status[i], raw->data[i], raw->len[i],
+                &raw->err[i], p->full + (size_t)t * full_floats);
+    free(raw->data[i]);
+    raw->data[i] = NULL;
   }
 }
 
@@ -139,12 +197,11 @@ static void *producer(void *arg) {
   r50_prefetch *p = arg;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    int have = 0;
-    int64_t epoch = 0;
-    r50_batch *b = NULL;
+    int have = 0, k = 0;
     while (!p->stop) {
-      b = &p->bufs[p->produced % p->nbuf];
-      if (p->produced - p->released < p->nbuf && next_batch(p, b, &epoch)) {
+      k = (int)(p->produced % p->nbuf);
+      if (p->produced - p->released < p->nbuf &&
+          next_batch(p, &p->bufs[k], &p->raw[k].epoch)) {
         have = 1;
         break;
       }
@@ -155,8 +212,7 @@ static void *producer(void *arg) {
     if (!have)
       break;
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < b->n; i++)
-      prepare_row(p, b, i, epoch);
+    produce(p, k);
     pthread_mutex_lock(&p->mu);
     p->produced++;
     pthread_cond_broadcast(&p->cv);
@@ -175,6 +231,15 @@ static void free_bufs(r50_prefetch *p) {
     free(p->bufs[i].status);
     free(p->bufs[i].errors);
   }
+  for (int i = 0; p->raw && i < p->nbuf; i++) {
+    for (int r = 0; p->raw[i].data && r < p->o.batch; r++)
+      free(p->raw[i].data[r]);
+    free(p->raw[i].data);
+    free(p->raw[i].len);
+    free(p->raw[i].status);
+    free(p->raw[i].err);
+  }
+  free(p->raw);
   free(p->bufs);
   free(p->full);
   r50_tar_cursor_free(p->tar);
@@ -191,19 +256,32 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
   p->o = *o;
   p->nbuf = (o->depth > 0 ? o->depth : 1) + 1;
   p->bufs = calloc((size_t)p->nbuf, sizeof *p->bufs);
+  p->raw = calloc((size_t)p->nbuf, sizeof *p->raw);
   size_t per = (size_t)3 * (size_t)out_w(o) * (size_t)out_h(o);
-  if (o->augment.crop && !(p->full = malloc((size_t)3 * o->w * o->h * sizeof(float)))) {
+  const int threads = o->decode_threads > 0 ? o->decode_threads : 1;
+  if (o->augment.crop &&
+      !(p->full = malloc((size_t)threads * 3 * o->w * o->h * sizeof(float)))) {
     free(p->bufs);
+    free(p->raw);
     free(p);
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
   }
-  for (int i = 0; p->bufs && i < p->nbuf; i++) {
+  for (int i = 0; p->bufs && p->raw && i < p->nbuf; i++) {
+    raw_rows *raw = &p->raw[i];
     p->bufs[i].x = malloc((size_t)o->batch * per * sizeof(float));
     p->bufs[i].rows = malloc((size_t)o->batch * sizeof(int64_t));
     p->bufs[i].status = malloc((size_t)o->batch);
     p->bufs[i].errors = malloc((size_t)o->batch * R50_ERROR_LEN);
     if (!p->bufs[i].x || !p->bufs[i].rows || !p->bufs[i].status || !p->bufs[i].errors)
       break;
+    if (o->decode_threads > 0) {
+      raw->data = calloc((size_t)o->batch, sizeof *raw->data);
+      raw->len = calloc((size_t)o->batch, sizeof *raw->len);
+      raw->status = calloc((size_t)o->batch, sizeof *raw->status);
+      raw->err = calloc((size_t)o->batch, sizeof *raw->err);
+      if (!raw->data || !raw->len || !raw->status || !raw->err)
+        break;
+    }
     if (i == p->nbuf - 1) {
       pthread_mutex_init(&p->mu, NULL);
       pthread_cond_init(&p->cv, NULL);
@@ -273,11 +351,15 @@ r50_batch *r50_prefetch_pop(r50_prefetch *p) {
   pthread_mutex_lock(&p->mu);
   while (p->consumed == p->produced && !(p->closed && p->next_range >= p->n_ranges))
     pthread_cond_wait(&p->cv, &p->mu);
-  r50_batch *b = NULL;
+  int k = -1;
   if (p->consumed < p->produced)
-    b = &p->bufs[p->consumed++ % p->nbuf];
+    k = (int)(p->consumed++ % p->nbuf);
   pthread_mutex_unlock(&p->mu);
-  return b;
+  if (k < 0)
+    return NULL;
+  if (p->o.decode_threads > 0)
+    finish(p, k);
+  return &p->bufs[k];
 }
 
 void r50_prefetch_release(r50_prefetch *p, r50_batch *b) {

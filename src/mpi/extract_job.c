@@ -418,7 +418,14 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
                           .h = r->h,
                           .no_resize = r->job->size_w == 0 && !r->job->predict,
                           .decode = r->job->decode,
-                          .depth = 2};
+                          .depth = 2,
+                          /* a CPU engine's threads fill this rank's CPUs: decode
+                           * between its batches, on the same threads */
+                          .decode_threads = r->job->model.device == R50_DEVICE_CPU
+                                                ? (r->job->model.threads > 0
+                                                       ? r->job->model.threads
+                                                       : 1)
+                                                : 0};
   r50_prefetch *p;
   R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
   int64_t next;
