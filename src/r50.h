@@ -41,6 +41,7 @@ typedef enum r50_status {
   R50_ERR_NOT_FOUND,   /* a file or key that must exist does not */
   R50_ERR_UNSUPPORTED, /* valid, but not supported by this build */
   R50_ERR_INTERRUPTED, /* stopped on request (r50_set_interrupt) */
+  R50_ERR_DEVICE,      /* the GPU, its driver, CUDA, cuDNN, cuBLAS or NCCL failed */
 } r50_status;
 
 /* Filled by a failing call: the status it returned and a one-line message. */
@@ -154,6 +155,7 @@ typedef enum r50_device {
 typedef enum r50_precision {
   R50_PRECISION_FP32 = 0,
   R50_PRECISION_BF16,
+  R50_PRECISION_TF32, /* CUDA: float32 data, TF32 tensor-core convolutions and fc6 */
 } r50_precision;
 
 typedef struct r50_config {
@@ -170,6 +172,8 @@ typedef struct r50_config {
                            on the CPU "onednn" where built in, else "reference"; the
                            environment variable R50_ENGINE overrides "auto" */
   r50_precision precision; /* default R50_PRECISION_FP32 */
+  int cuda_device;      /* R50_DEVICE_CUDA: the device ordinal (within
+                           CUDA_VISIBLE_DEVICES); -1: the thread's current device */
 } r50_config;
 
 /* A config with Chainer's defaults: ResNet-50, MSRA, 1000 classes, pretrained "auto",

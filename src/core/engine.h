@@ -49,9 +49,10 @@ typedef struct r50_conv_params {
 
 typedef struct r50_engine_state r50_engine_state; /* each engine's own */
 
-/* The model's slabs: parameters, their gradients, BN averages (floats). */
+/* The model's slabs: parameters, their gradients, BN averages and the optimizer's
+ * velocity (floats; grads and velocity may be NULL: none yet). */
 typedef struct r50_slabs {
-  float *params, *grads, *persistent;
+  float *params, *grads, *persistent, *velocity; /* velocity: (n_params) */
   size_t n_params, n_persistent;
 } r50_slabs;
 
@@ -68,11 +69,14 @@ typedef struct r50_bn_args {
  * Activations are r50_act in engine memory as for inference; gradients of
  * parameters accumulate (+=) into the gradient slab. */
 typedef struct r50_engine_train {
-  /* The model's host slabs in engine memory (eng): the CPU engines use them in place;
-   * a device engine allocates its own and copies (sync) on request. */
+  /* The model's host slabs in engine memory (eng): the CPU engines use them in place
+   * (eng = host); a device engine allocates its own (for each host slab that is not
+   * NULL, once) and copies only when sync asks: the core decides what moves when
+   * (core/engine_sync.c). Called before every step with the current host slabs. */
   r50_status (*bind)(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng,
                      r50_error *err);
-  /* Copies engine memory to the host slabs (to_host) or back; what: R50_SYNC_*. */
+  /* Copies engine memory to the host slabs of the last bind (to_host) or back; what:
+   * R50_SYNC_*. Returns when the copy is complete. */
   r50_status (*sync)(r50_engine_state *s, int to_host, int what, r50_error *err);
   /* Scratch for one step's activations and gradients, kept between calls. */
   r50_status (*reserve)(r50_engine_state *s, size_t floats, float **arena, r50_error *err);
@@ -122,7 +126,7 @@ typedef struct r50_engine_train {
                        double lr, double momentum, double weight_decay);
 } r50_engine_train;
 
-enum { R50_SYNC_PARAMS = 1, R50_SYNC_GRADS = 2, R50_SYNC_PERSISTENT = 4 };
+enum { R50_SYNC_PARAMS = 1, R50_SYNC_GRADS = 2, R50_SYNC_PERSISTENT = 4, R50_SYNC_STATE = 8 };
 
 typedef struct r50_engine {
   const char *name; /* "reference", ... */
@@ -172,6 +176,15 @@ typedef struct r50_engine {
 
   /* Training ops; NULL: this engine cannot train. */
   const r50_engine_train *train;
+
+  /* Device engines, whose ops run asynchronously (NULL on the CPU engines): status
+   * reports (and clears) an error that a void op met since the last call; finish
+   * waits until every op issued has completed (the layer hook's timing). */
+  r50_status (*status)(r50_engine_state *s, r50_error *err);
+  void (*finish)(r50_engine_state *s);
+  /* The most one activation buffer may hold before the walk cuts a batch into
+   * micro-batches (0: 32 MiB, the CPU's cache-friendly size; a GPU wants the batch). */
+  int64_t act_buf_bytes;
 } r50_engine;
 
 #endif

@@ -17,6 +17,7 @@ const char *r50_status_name(r50_status s) {
   case R50_ERR_NOT_FOUND: return "R50_ERR_NOT_FOUND";
   case R50_ERR_UNSUPPORTED: return "R50_ERR_UNSUPPORTED";
   case R50_ERR_INTERRUPTED: return "R50_ERR_INTERRUPTED";
+  case R50_ERR_DEVICE: return "R50_ERR_DEVICE";
   }
   return "R50_ERR_?";
 }

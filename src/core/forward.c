@@ -8,7 +8,8 @@
  * pool5, fc6 and prob side by side; the engine keeps them between calls, so a forward
  * of a shape already seen allocates only the returned tensors.
  *
- * A batch whose buffers would pass R50_ACT_BUF_BYTES runs in equal micro-batches
+ * A batch whose buffers would pass R50_ACT_BUF_BYTES (or the engine's act_buf_bytes)
+ * runs in equal micro-batches
  * (16 images at 224x224: two of 8), each through every layer, its outputs copied to
  * their rows: engines are batch-invariant, so the results are the same, and the
  * buffers stay small (the 4 x 51 MB of a batch of 16 at 224x224 would be most of the
@@ -65,6 +66,8 @@ static r50_status run_bottleneck(walk *k, const r50_bottleneck_desc *blk, r50_ac
 static void hook(const r50_model *m, r50_hook_phase phase, int layer, const r50_act *a) {
   if (!m->hook)
     return;
+  if (m->engine->finish) /* the layer's time is its ops' time, not their launch */
+    m->engine->finish(m->es);
   r50_hook_event ev = {
       .phase = phase, .layer = m->net.layer_names[layer], .layer_index = layer};
   if (a)
@@ -191,7 +194,9 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
   const int64_t n = x->shape[0];
   r50_shape_plan p;
   r50_plan_shapes(&m->net, 1, x->shape[2], x->shape[3], &p);
-  int64_t fit = R50_ACT_BUF_BYTES / ((int64_t)sizeof(float) * p.max_act);
+  const int64_t budget = m->engine->act_buf_bytes > 0 ? m->engine->act_buf_bytes
+                                                      : R50_ACT_BUF_BYTES;
+  int64_t fit = budget / ((int64_t)sizeof(float) * p.max_act);
   fit = fit < 1 ? 1 : fit;
   const int64_t groups = (n + fit - 1) / fit, mb = (n + groups - 1) / groups;
   r50_plan_shapes(&m->net, mb, x->shape[2], x->shape[3], &p);
@@ -201,6 +206,8 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
   r50_status s = R50_OK;
   for (k.row0 = 0; k.row0 < n && s == R50_OK; k.row0 += mb)
     s = run(&k, x, n - k.row0 < mb ? n - k.row0 : mb, last, slot, out);
+  if (s == R50_OK && m->engine->status)
+    s = m->engine->status(m->es, err);
   if (s != R50_OK)
     for (int i = 0; i < n_layers; i++)
       r50_tensor_free(&out[i]);

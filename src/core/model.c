@@ -21,7 +21,8 @@ r50_config r50_config_default(void) {
                       .threads = 1,
                       .device = R50_DEVICE_CPU,
                       .engine = NULL,
-                      .precision = R50_PRECISION_FP32};
+                      .precision = R50_PRECISION_FP32,
+                      .cuda_device = -1};
 }
 
 static void *alloc_zeroed(int64_t n, size_t size) {
@@ -92,7 +93,18 @@ static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
   if (engine && cfg->precision != R50_PRECISION_FP32) {
     m->precision =
         engine->set_precision ? engine->set_precision(m->es, cfg->precision) : m->precision;
-    if (m->precision != cfg->precision)
+    const char *asked = cfg->precision == R50_PRECISION_BF16 ? "bf16" : "tf32";
+    if (m->precision != cfg->precision && !strcmp(engine->name, "cuda"))
+      r50_log(R50_LOG_WARN,
+              "%s was asked for, but this GPU has no %s tensor cores (they need compute "
+              "capability 8.0 or later): running fp32",
+              asked, asked);
+    else if (m->precision != cfg->precision && cfg->precision == R50_PRECISION_TF32)
+      r50_log(R50_LOG_WARN,
+              "tf32 was asked for, but tf32 is a GPU precision (--device cuda): the %s "
+              "engine runs fp32",
+              engine->name);
+    else if (m->precision != cfg->precision)
       r50_log(R50_LOG_WARN,
               "bf16 was asked for, but the %s engine on this CPU has no bf16 "
               "convolutions (they need --engine onednn and AMX-BF16 or AVX512-BF16): "
@@ -113,6 +125,7 @@ r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
 r50_status r50_model_sync(r50_model *m, r50_error *err) {
   if (!m->engine)
     return R50_OK;
+  R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   const r50_net *net = &m->net;
   const r50_conv_desc **convs = malloc((size_t)net->n_convs * sizeof *convs);
   if (!convs)
@@ -141,16 +154,18 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
 
 r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   if (m->engine && m->engine->train) {
-    if (m->precision != R50_PRECISION_FP32 && m->engine->set_precision) {
+    if (m->precision == R50_PRECISION_BF16 && m->engine->set_precision) {
       r50_log(R50_LOG_WARN, "training runs in fp32 (bf16 training is not implemented); "
               "this model's inference does too from now on");
       m->precision = m->engine->set_precision(m->es, R50_PRECISION_FP32);
+      m->synced = 0; /* the engine derives its inference weights anew */
     }
     return R50_OK;
   }
   if (!m->engine || !m->train_engine || !m->train_engine->train)
     return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
                     r50_model_engine(m));
+  R50_TRY(r50_model_pull_all(m, err));
   r50_engine_state *es = NULL;
   R50_TRY(m->train_engine->create(m->threads, &es, err));
   r50_log(R50_LOG_INFO, "training: the %s engine cannot train yet; the model moves to "
@@ -160,6 +175,9 @@ r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   m->es = es;
   m->precision = R50_PRECISION_FP32;
   m->synced = 0; /* the new engine holds no parameters yet */
+  m->separate = 0, m->eng_version = 0, m->eng_newer = 0;
+  m->host_newer = R50_SYNC_GRADS | R50_SYNC_STATE;
+  memset(&m->eng, 0, sizeof m->eng);
   return R50_OK;
 }
 
@@ -175,6 +193,8 @@ void r50_model_free(r50_model *m) {
   if (!m)
     return;
   r50_train_state_free(m->train);
+  if (m->store && m->store->newer_in == m) /* models sharing the store keep its bits */
+    r50_model_pull_or_log(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT);
   if (m->es)
     m->engine->destroy(m->es);
   store_release(m->store);
@@ -185,6 +205,8 @@ void r50_model_free(r50_model *m) {
 }
 
 r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err) {
+  if (r50_model_pull(src, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err) != R50_OK)
+    return NULL;
   r50_model *m =
       model_on(&src->cfg, src->engine, mode == R50_COPY_SHARE ? src->store : NULL, err);
   if (!m)

@@ -26,6 +26,10 @@ typedef struct r50_param_store {
   float *params;     /* (n_param_floats) trainable parameters */
   float *persistent; /* (n_persistent_floats) BN avg_mean / avg_var */
   int64_t *ints;     /* (n_persistent_ints) BN N */
+  /* The model whose engine holds newer parameters or persistents than these slabs
+   * (R50_SYNC_* in newer), or NULL (engine_sync.c). */
+  struct r50_model *newer_in;
+  int newer;
 } r50_param_store;
 
 struct r50_train_state; /* core/train.c */
@@ -45,6 +49,13 @@ struct r50_model {
    * chosen by "auto"); NULL: training such a model is an error. */
   const r50_engine *train_engine;
   uint64_t synced; /* the store version the engine holds (0: none) */
+  /* Training on an engine with memory of its own (engine_sync.c). */
+  float *velocity;      /* (n_param_floats) the optimizer's, host; NULL: none */
+  int separate;         /* the engine's slabs are not the host's (known after a bind) */
+  uint64_t eng_version; /* the store version of the engine's parameter copies */
+  int eng_newer;        /* R50_SYNC_GRADS/STATE newer in engine memory */
+  int host_newer;       /* R50_SYNC_GRADS/STATE newer on the host */
+  r50_slabs eng;        /* the engine's slabs at the last bind */
   int threads;
   r50_hook_fn hook;
   void *hook_user;
@@ -70,6 +81,21 @@ r50_status r50_model_ensure_synced(r50_model *m, r50_error *err);
 r50_status r50_model_for_training(r50_model *m, r50_error *err);
 /* Marks the parameters changed (a write through the slabs). */
 void r50_model_touch(r50_model *m);
+
+/* engine_sync.c: the host slabs and an engine's own memory kept in step.
+ * r50_model_bind: the engine's slabs for a step, after uploading what the host
+ * changed. r50_model_pull: makes the host slabs of `what` (R50_SYNC_*) current — call
+ * before reading them, and before writing parameters or persistents (then
+ * r50_model_touch). r50_model_engine_wrote: the engine changed `what`.
+ * r50_model_host_wrote: the host changed (or was handed for writing) gradients or
+ * optimizer state. */
+r50_status r50_model_bind(r50_model *m, r50_slabs *eng, r50_error *err);
+r50_status r50_model_pull(const r50_model *m, int what, r50_error *err);
+r50_status r50_model_pull_all(r50_model *m, r50_error *err);
+/* r50_model_pull for callers that cannot fail: an error is logged. */
+void r50_model_pull_or_log(const r50_model *m, int what);
+void r50_model_engine_wrote(r50_model *m, int what);
+void r50_model_host_wrote(r50_model *m, int what);
 
 /* Pointer to the data of param i (NULL for an int persistent). */
 float *r50_param_data(r50_model *m, int i);

@@ -33,6 +33,10 @@ r50_param_info r50_namedparams(r50_model *m, int i) {
   r50_param_info p = {
       .name = d->name, .kind = d->kind, .ndim = d->ndim, .numel = d->numel};
   memcpy(p.shape, d->shape, sizeof p.shape);
+  /* the pointers are for reading and writing now: the host slabs must be current */
+  r50_model_pull_or_log(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT | R50_SYNC_GRADS);
+  if (m->grads)
+    r50_model_host_wrote(m, R50_SYNC_GRADS);
   p.data = r50_param_data(m, i);
   if (d->kind == R50_PARAM && m->grads)
     p.grad = m->grads + d->offset;
@@ -47,18 +51,25 @@ r50_status r50_params_changed(r50_model *m, r50_error *err) {
   return R50_OK;
 }
 
+/* The slabs handed out are current, and may be written: the caller then calls
+ * r50_params_changed for parameters and persistents; gradients are taken as written. */
 float *r50_params_slab(r50_model *m, int64_t *n) {
   *n = m->net.n_param_floats;
+  r50_model_pull_or_log(m, R50_SYNC_PARAMS);
   return m->params;
 }
 
 float *r50_grads_slab(r50_model *m, int64_t *n) {
   *n = m->net.n_param_floats;
+  r50_model_pull_or_log(m, R50_SYNC_GRADS);
+  if (m->grads)
+    r50_model_host_wrote(m, R50_SYNC_GRADS);
   return m->grads;
 }
 
 float *r50_persistent_slab(r50_model *m, int64_t *n) {
   *n = m->net.n_persistent_floats;
+  r50_model_pull_or_log(m, R50_SYNC_PERSISTENT);
   return m->persistent;
 }
 
@@ -68,6 +79,13 @@ r50_status r50_cleargrads(r50_model *m, r50_error *err) {
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for %zu MiB of gradients",
                     bytes >> 20);
   memset(m->grads, 0, bytes);
+  if (m->separate && m->eng.grads) { /* zero the engine's copy in place: no upload */
+    m->engine->train->zero(m->es, m->eng.grads, (size_t)m->net.n_param_floats);
+    m->eng_newer &= ~R50_SYNC_GRADS;
+    m->host_newer &= ~R50_SYNC_GRADS;
+  } else {
+    r50_model_host_wrote(m, R50_SYNC_GRADS);
+  }
   return R50_OK;
 }
 
@@ -89,8 +107,11 @@ r50_status r50_addgrads(r50_model *dst, const r50_model *src, r50_error *err) {
     return R50_OK; /* Chainer: a None gradient adds nothing */
   if (!dst->grads)
     R50_TRY(r50_cleargrads(dst, err));
+  R50_TRY(r50_model_pull(src, R50_SYNC_GRADS, err));
+  R50_TRY(r50_model_pull(dst, R50_SYNC_GRADS, err));
   for (int64_t i = 0; i < dst->net.n_param_floats; i++)
     dst->grads[i] += src->grads[i];
+  r50_model_host_wrote(dst, R50_SYNC_GRADS);
   return R50_OK;
 }
 
@@ -99,6 +120,8 @@ r50_status r50_copyparams(r50_model *dst, const r50_model *src, int copy_persist
   R50_TRY(same_arch(dst, src, "copyparams", err));
   if (dst->store == src->store)
     return R50_OK;
+  R50_TRY(r50_model_pull(src, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
+  R50_TRY(r50_model_pull(dst, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   memcpy(dst->params, src->params, (size_t)src->net.n_param_floats * sizeof(float));
   if (copy_persistent) {
     memcpy(dst->persistent, src->persistent,

@@ -246,9 +246,7 @@ static r50_status bind(step *k, r50_model *m, r50_error *err) {
   k->tr = m->engine->train;
   k->t = m->train;
   k->err = err;
-  r50_slabs host = {m->params, m->grads, m->persistent, (size_t)m->net.n_param_floats,
-                    (size_t)m->net.n_persistent_floats};
-  return k->tr->bind(m->es, &host, &k->eng, err);
+  return r50_model_bind(m, &k->eng, err);
 }
 
 r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
@@ -266,14 +264,17 @@ r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *l
   t->bn = bn;
   t->have_forward = 0;
   memcpy(t->labels, labels, (size_t)t->n * sizeof *t->labels);
+  if (bn == R50_BN_TRAIN) /* the running averages move (even if the walk stops) */
+    r50_model_engine_wrote(m, R50_SYNC_PERSISTENT);
   k.e->from_nchw(m->es, x->data, t->n, 3, t->h, t->w, &t->x0);
   R50_TRY(walk_forward(&k));
+  if (k.e->status)
+    R50_TRY(k.e->status(m->es, err));
   double loss;
   int64_t correct, valid;
   k.tr->softmax_xent(m->es, t->logits, t->labels, t->n, m->net.n_classes, 1.0, &loss,
                      &correct, &valid, t->dlogits);
-  if (bn == R50_BN_TRAIN) /* the running averages moved */
-    r50_model_touch(m);
+
   if (out)
     *out = (r50_step_result){loss, correct, valid};
   t->have_forward = 1;
@@ -377,6 +378,7 @@ r50_status r50_backward(r50_model *m, double scale, r50_grads_ready_fn on_ready,
     R50_TRY(r50_cleargrads(m, err));
   step k;
   R50_TRY(bind(&k, m, err));
+  r50_model_engine_wrote(m, R50_SYNC_GRADS); /* they accumulate from here */
   const r50_net *net = &m->net;
   r50_engine_state *s = m->es;
   const r50_conv_desc *convs[1024];
@@ -421,7 +423,7 @@ r50_status r50_backward(r50_model *m, double scale, r50_grads_ready_fn on_ready,
     }
   }
   report(&r, 0);
-  return R50_OK;
+  return k.e->status ? k.e->status(m->es, err) : R50_OK;
 }
 
 r50_status r50_train_relu_mask(r50_model *m, int conv_id, uint8_t **mask,

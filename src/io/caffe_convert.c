@@ -274,6 +274,7 @@ static r50_status resolve_arch(const caffe_net *cn, const char *file, int want,
 }
 
 r50_status r50_load_caffemodel(r50_model *m, const char *path, r50_error *err) {
+  R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   caffe_net cn;
   R50_TRY(r50_caffe_net_read(path, &cn, err));
   r50_arch arch;

@@ -16,6 +16,7 @@
 #include "npz.h"
 
 r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
+  R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   npz_writer *w;
   R50_TRY(r50_npz_writer_open(path, &w, err));
   for (int i = 0; i < m->net.n_params; i++) {
@@ -145,6 +146,7 @@ static r50_status load_all(npz_reader *r, const char *path, const r50_net *net, 
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
                              int *fc6_loaded, r50_error *err) {
   const r50_net *net = &m->net;
+  R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   npz_reader *r;
   R50_TRY(r50_npz_open(path, &r, err));
   const int skip_fc6 = fc6_differs(r, net, fc6_may_differ);

@@ -1,7 +1,9 @@
 /*
  * optimizer.c — Chainer's MomentumSGD with its WeightDecay hook, over the model's
  * parameter slab: one velocity slab of the same layout, one update call per
- * parameter whose update is enabled (the engine does the arithmetic in its memory).
+ * parameter whose update is enabled (the engine does the arithmetic in its memory:
+ * a device engine keeps a copy of the velocity, engine_sync.c). One optimizer per
+ * model, as Chainer's setup.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@ r50_optimizer *r50_momentum_sgd_new(r50_model *m, double lr, double momentum,
     return NULL;
   }
   *o = (r50_optimizer){m, lr, momentum, weight_decay, o->velocity};
+  m->velocity = o->velocity; /* the model's engine keeps its copy (engine_sync.c) */
+  r50_model_host_wrote(m, R50_SYNC_STATE);
   return o;
 }
 
@@ -42,6 +46,9 @@ double r50_optimizer_lr(const r50_optimizer *o) {
 
 float *r50_optimizer_state(r50_optimizer *o, int64_t *n) {
   *n = o->m->net.n_param_floats;
+  /* current, and may be written (a resume) */
+  r50_model_pull_or_log(o->m, R50_SYNC_STATE);
+  r50_model_host_wrote(o->m, R50_SYNC_STATE);
   return o->velocity;
 }
 
@@ -51,22 +58,29 @@ r50_status r50_optimizer_update(r50_optimizer *o, r50_error *err) {
     return r50_fail(err, R50_ERR_ARG,
                     "optimizer update without gradients (r50_cleargrads, "
                     "r50_backward first)");
+  if (m->velocity != o->velocity)
+    return r50_fail(err, R50_ERR_ARG,
+                    "this optimizer's model has another optimizer now (one per model)");
+  r50_slabs eng;
+  R50_TRY(r50_model_bind(m, &eng, err));
   const r50_engine_train *tr = m->engine->train;
   for (int i = 0; i < m->net.n_params; i++) {
     const r50_param_desc *d = &m->net.params[i];
     if (d->kind != R50_PARAM || !m->update[i])
       continue;
-    tr->momentum_sgd(m->es, m->params + d->offset, m->grads + d->offset,
-                     o->velocity + d->offset, (size_t)d->numel, o->lr, o->momentum,
+    tr->momentum_sgd(m->es, eng.params + d->offset, eng.grads + d->offset,
+                     eng.velocity + d->offset, (size_t)d->numel, o->lr, o->momentum,
                      o->weight_decay);
   }
-  r50_model_touch(m);
+  r50_model_engine_wrote(m, R50_SYNC_PARAMS | R50_SYNC_GRADS | R50_SYNC_STATE);
   return R50_OK;
 }
 
 void r50_optimizer_free(r50_optimizer *o) {
   if (!o)
     return;
+  if (o->m->velocity == o->velocity)
+    o->m->velocity = NULL;
   free(o->velocity);
   free(o);
 }
