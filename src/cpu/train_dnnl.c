@@ -33,10 +33,20 @@ typedef struct dir_prim {
   dnnl_memory_t w, user; /* user: oihw over the slab, its handle set per call */
 } dir_prim;
 
+/* A weight gradient computed on plain NCHW copies of its operands: where oneDNN has
+ * no optimised backward-weights kernel for the blocked layout and the shape (a 3x3
+ * on 2x2 maps on AVX2 falls to its reference loops, 100x slower), its im2col + GEMM
+ * kernel on NCHW. */
+typedef struct plain_bwd_w {
+  dnnl_primitive_t src_reorder, diff_dst_reorder;
+  dnnl_memory_t src, diff_dst; /* plain, own memory */
+} plain_bwd_w;
+
 typedef struct train_conv {
   int64_t n, h, w;
   int threads, bias, made;
   dir_prim fwd, bwd_data, bwd_w;
+  plain_bwd_w *plain; /* NULL: bwd_w runs on the blocked activations */
   dnnl_memory_t src, dst, diff_src, diff_dst, b, db; /* handles set per call */
   float *db_tmp;                                     /* (cout): diff_bias's memory */
 } train_conv;
@@ -58,10 +68,25 @@ static void drop_dir(dir_prim *d) {
   memset(d, 0, sizeof *d);
 }
 
+static void drop_plain(plain_bwd_w *p) {
+  if (!p)
+    return;
+  if (p->src_reorder)
+    dnnl_primitive_destroy(p->src_reorder);
+  if (p->diff_dst_reorder)
+    dnnl_primitive_destroy(p->diff_dst_reorder);
+  if (p->src)
+    dnnl_memory_destroy(p->src);
+  if (p->diff_dst)
+    dnnl_memory_destroy(p->diff_dst);
+  free(p);
+}
+
 static void drop_conv(train_conv *t) {
   drop_dir(&t->fwd);
   drop_dir(&t->bwd_data);
   drop_dir(&t->bwd_w);
+  drop_plain(t->plain);
   dnnl_memory_t *mems[] = {&t->src, &t->dst, &t->diff_src, &t->diff_dst, &t->b, &t->db};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (*mems[i])
@@ -115,6 +140,67 @@ fail:
   return rs;
 }
 
+/* Whether oneDNN chose its reference (loop) implementation. */
+static int is_reference(const_dnnl_primitive_desc_t pd) {
+  const char *impl = NULL;
+  return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+         impl && !strncmp(impl, "ref", 3);
+}
+
+/* A backward-weights primitive on plain NCHW operands, with the reorders of the
+ * blocked src and diff_dst into copies of its own (t->plain); *out NULL when that
+ * one is no better (oneDNN's reference loops too). */
+static r50_status plain_weight_gradient(r50_engine_state *s, const r50_conv_desc *c,
+                                        train_conv *t, const dnnl_memory_desc_t *src_md,
+                                        const dnnl_memory_desc_t *dst_md,
+                                        const dnnl_memory_desc_t *wany_md,
+                                        const dnnl_memory_desc_t *bmd,
+                                        const_dnnl_primitive_desc_t fpd,
+                                        dnnl_primitive_desc_t *out, r50_error *err) {
+  r50_status rs = R50_ERR_UNSUPPORTED;
+  *out = NULL;
+  dnnl_memory_desc_t psrc, pdst;
+  dnnl_convolution_desc_t wd;
+  dnnl_primitive_desc_t pd = NULL, r1 = NULL, r2 = NULL;
+  const dnnl_dims_t strides = {c->stride, c->stride}, pads = {c->pad, c->pad};
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&psrc, 4, src_md->dims, dnnl_f32, dnnl_nchw), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&pdst, 4, dst_md->dims, dnnl_f32, dnnl_nchw), "md");
+  DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &psrc,
+                                                       wany_md, bmd, &pdst, strides, pads,
+                                                       pads),
+           "describing a convolution's weight gradient");
+  DNNL_TRY(dnnl_primitive_desc_create(&pd, &wd, NULL, s->eng, fpd),
+           "choosing a backward-weights convolution");
+  if (is_reference(pd)) {
+    dnnl_primitive_desc_destroy(pd);
+    return R50_OK;
+  }
+  if (!(t->plain = calloc(1, sizeof *t->plain))) {
+    rs = r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  DNNL_TRY(dnnl_memory_create(&t->plain->src, &psrc, s->eng, DNNL_MEMORY_ALLOCATE), "src");
+  DNNL_TRY(dnnl_memory_create(&t->plain->diff_dst, &pdst, s->eng, DNNL_MEMORY_ALLOCATE),
+           "diff dst");
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&r1, src_md, s->eng, &psrc, s->eng, NULL),
+           "src reorder");
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&r2, dst_md, s->eng, &pdst, s->eng, NULL),
+           "diff dst reorder");
+  DNNL_TRY(dnnl_primitive_create(&t->plain->src_reorder, r1), "src reorder");
+  DNNL_TRY(dnnl_primitive_create(&t->plain->diff_dst_reorder, r2), "diff dst reorder");
+  *out = pd;
+  pd = NULL;
+  rs = R50_OK;
+fail:
+  if (pd)
+    dnnl_primitive_desc_destroy(pd);
+  if (r1)
+    dnnl_primitive_desc_destroy(r1);
+  if (r2)
+    dnnl_primitive_desc_destroy(r2);
+  return rs;
+}
+
 /* The three primitives of conv c for n images of h x w. */
 static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_conv *t,
                             int64_t n, int64_t h, int64_t w, int bias, r50_error *err) {
@@ -156,6 +242,17 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
            "describing a convolution's weight gradient");
   DNNL_TRY(dnnl_primitive_desc_create(&wpd, &wd, NULL, s->eng, fpd),
            "choosing a backward-weights convolution");
+  if (is_reference(wpd)) { /* no optimised kernel for the blocked layout here */
+    dnnl_primitive_desc_t ppd = NULL;
+    if ((rs = plain_weight_gradient(s, c, t, &src_md, &dst_md, &wany_md, bmd, fpd, &ppd,
+                                    err)) != R50_OK)
+      goto fail;
+    if (ppd) {
+      dnnl_primitive_desc_destroy(wpd);
+      wpd = ppd;
+    }
+    rs = R50_ERR_UNSUPPORTED;
+  }
   DNNL_TRY(dnnl_primitive_create(&t->fwd.prim, fpd), "making a convolution");
   DNNL_TRY(dnnl_primitive_create(&t->bwd_data.prim, bpd), "making a convolution");
   DNNL_TRY(dnnl_primitive_create(&t->bwd_w.prim, wpd), "making a convolution");
@@ -231,7 +328,7 @@ static dnnl_status_t reorder(r50_engine_state *s, dir_prim *d, float *w, int to_
 static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
                               const float *b, const r50_act *x, r50_act *z,
                               r50_error *err) {
-  train_conv *t;
+  train_conv *t = NULL;
   R50_TRY(conv_for(s, c, x, c->b >= 0, &t, err));
   *z = (r50_act){z->data, c->cout, x->n,
                  r50_out_size(x->h, c->ksize, c->stride, c->pad, 0),
@@ -258,7 +355,7 @@ fail:
 static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
                                const float *w, const r50_act *x, const r50_act *dz,
                                r50_act *dx, float *dw, float *db, r50_error *err) {
-  train_conv *t;
+  train_conv *t = NULL;
   R50_TRY(conv_for(s, c, x, c->b >= 0, &t, err));
   r50_status rs = R50_OK;
   DNNL_TRY(dnnl_memory_set_data_handle(t->diff_dst, dz->data), "diff dst");
@@ -274,8 +371,17 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
   }
   if (dw || db) {
     DNNL_TRY(dnnl_memory_set_data_handle(t->src, x->data), "src");
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->src},
-                               {DNNL_ARG_DIFF_DST, t->diff_dst},
+    dnnl_memory_t src = t->src, diff_dst = t->diff_dst;
+    if (t->plain) { /* the operands as plain NCHW copies */
+      dnnl_exec_arg_t a1[] = {{DNNL_ARG_FROM, t->src}, {DNNL_ARG_TO, t->plain->src}};
+      dnnl_exec_arg_t a2[] = {{DNNL_ARG_FROM, t->diff_dst}, {DNNL_ARG_TO, t->plain->diff_dst}};
+      DNNL_TRY(dnnl_primitive_execute(t->plain->src_reorder, s->stream, 2, a1), "src reorder");
+      DNNL_TRY(dnnl_primitive_execute(t->plain->diff_dst_reorder, s->stream, 2, a2),
+               "diff dst reorder");
+      src = t->plain->src, diff_dst = t->plain->diff_dst;
+    }
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src},
+                               {DNNL_ARG_DIFF_DST, diff_dst},
                                {DNNL_ARG_DIFF_WEIGHTS, t->bwd_w.w}};
     int nargs = 3;
     if (t->bias)
