@@ -176,6 +176,14 @@ typedef struct r50_config {
                            CUDA_VISIBLE_DEVICES); -1: the thread's current device */
 } r50_config;
 
+/* How many devices of kind d this process can run on: 1 for the CPU; for CUDA the
+ * GPUs visible (CUDA_VISIBLE_DEVICES), 0 without a driver, a GPU or the CUDA engine
+ * in this build. */
+R50_API int r50_device_count(r50_device d);
+
+/* "fp32", "tf32" or "bf16". */
+R50_API const char *r50_precision_name(r50_precision p);
+
 /* A config with Chainer's defaults: ResNet-50, MSRA, 1000 classes, pretrained "auto",
  * seed 0, 1 thread, the CPU's default engine. */
 R50_API r50_config r50_config_default(void);
@@ -337,6 +345,13 @@ typedef enum r50_copy_mode {
 /* Link.copy(mode): a new model on src's engine. Free it with r50_model_free; a shared
  * model keeps the parameters alive for as long as it lives. */
 R50_API r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err);
+
+/* Link.to_device: moves the model to `device` (R50_DEVICE_CPU: its default engine;
+ * R50_DEVICE_CUDA: GPU `ordinal`, -1 for the thread's current one), its parameters,
+ * persistents, gradients and optimizer state with it; the precision asked at creation
+ * is asked again there. On failure the model stays where it was. Copies between models
+ * on different devices (r50_copyparams, r50_addgrads) need no move. */
+R50_API r50_status r50_to_device(r50_model *m, r50_device device, int ordinal, r50_error *err);
 
 /* Link.disable_update / enable_update for the parameters whose name is `prefix` or
  * starts with `prefix/` (a subtree such as "res4" or "res4/b2/bn1"; NULL or "" for

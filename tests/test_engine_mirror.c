@@ -7,8 +7,8 @@
  * sync). Two models start equal, one on the reference engine and one on the mirror;
  * every step, and every host access between steps that the library offers — the
  * named parameters and gradients, the slabs, the optimizer state, npz save and load,
- * copyparams, addgrads, inference, a model sharing the store — must give the same
- * bits on both. A missing upload shows as NaN, a missing download as stale values.
+ * copyparams, addgrads, inference, a model sharing the store, a move to another
+ * engine (r50_to_device) — must give the same bits on both. A missing upload shows as NaN, a missing download as stale values.
  */
 #include <math.h>
 #include <stdio.h>
@@ -419,6 +419,13 @@ int main(void) {
   same_inference(a, bs, x, "a shared model after a step");
   /* last: with running statistics of two steps, a random network's activations grow */
   both_steps(a, oa, b, ob, x, labels, R50_BN_FROZEN, "after a frozen-BN step");
+
+  /* moved off the mirror engine (r50_to_device), everything comes along */
+  r50_error merr = {0};
+  CHECK(r50_to_device(b, R50_DEVICE_CPU, -1, &merr) == R50_OK, "%s", merr.msg);
+  CHECK(strcmp(r50_model_engine(b), "mirror"), "the model is still on the mirror engine");
+  same_state(oa, ob, "after r50_to_device");
+  same_params(a, b, "after r50_to_device");
 
   r50_model_free(bs);
   r50_model_free(bc);

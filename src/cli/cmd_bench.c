@@ -1,7 +1,7 @@
 /*
- * cli_bench.c — `r50worker bench`: forward passes on random input for a fixed time;
- * per-layer times come from the model's hook. The last line is `img_per_s=<float>`,
- * the figure bench/ scripts parse.
+ * cli_bench.c — `r50worker bench`: forward passes (or with --train training steps) on
+ * random input for a fixed time; per-layer times come from the model's hook. The last
+ * line is `img_per_s=<float>`, the figure bench/ scripts parse.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,10 +77,53 @@ static int run_bench(r50_model *m, const r50_tensor *x, const char **names, int 
   return 0;
 }
 
+/* Training steps (forward in training mode, backward, MomentumSGD) on x with random
+ * labels: what finetune does per step, without data or ranks. */
+static int run_train_bench(r50_model *m, const r50_tensor *x, double seconds) {
+  r50_error err = {0};
+  const int64_t n = x->shape[0];
+  int32_t *labels = malloc((size_t)n * sizeof *labels);
+  r50_optimizer *opt = labels ? r50_momentum_sgd_new(m, 0.01, 0.9, 1e-4, &err) : NULL;
+  if (!opt) {
+    r50_log(R50_LOG_ERROR, "%s", labels ? err.msg : "out of memory");
+    free(labels);
+    return 1;
+  }
+  r50_rng r;
+  r50_rng_seed(&r, 2);
+  for (int64_t i = 0; i < n; i++)
+    labels[i] = (int32_t)(r50_rng_next(&r) % (uint64_t)r50_model_classes(m));
+  int iters = -1, rc = 0; /* the first step (planning, algorithm search) is a warm-up */
+  double t0 = 0, elapsed = 0, loss = 0;
+  while (iters < 2 || elapsed < seconds) {
+    r50_step_result res;
+    if (r50_cleargrads(m, &err) != R50_OK ||
+        r50_forward_train(m, x, labels, R50_BN_TRAIN, &res, &err) != R50_OK ||
+        r50_backward(m, 1.0, NULL, NULL, &err) != R50_OK ||
+        r50_optimizer_update(opt, &err) != R50_OK) {
+      r50_log(R50_LOG_ERROR, "%s", err.msg);
+      rc = 1;
+      break;
+    }
+    loss = res.loss; /* the loss comes back to the host: the step has finished */
+    if (++iters == 0)
+      t0 = r50_now_s();
+    elapsed = r50_now_s() - t0;
+  }
+  if (!rc) {
+    printf("iterations=%d batch=%lld seconds=%.2f last_loss=%.4f\n", iters, (long long)n,
+           elapsed, loss);
+    printf("img_per_s=%.3f\n", (double)iters * (double)n / elapsed);
+  }
+  r50_optimizer_free(opt);
+  free(labels);
+  return rc;
+}
+
 int cli_bench(int argc, char **argv) {
   cli_model_opts mo = cli_model_defaults();
   mo.threads = 2;
-  int batch = 16, size = 224;
+  int batch = 16, size = 224, train = 0;
   double seconds = 20;
   const char *layers = "pool5";
   const cli_opt opts[] = {
@@ -88,6 +131,10 @@ int cli_bench(int argc, char **argv) {
       {"batch", CLI_INT, &batch, "B", "images per forward", 1, 4096, NULL},
       {"layers", CLI_STRING, &layers, "L1,L2", "layers to return", 0, 0, NULL},
       {"size", CLI_INT, &size, "S", "input of S x S pixels", 32, 4096, NULL},
+      {"train", CLI_FLAG, &train, NULL,
+       "time training steps (BN in training mode, backward, MomentumSGD) instead of "
+       "forward passes",
+       0, 0, NULL},
       {"seconds", CLI_DOUBLE, &seconds, "S", "time to run, after one warm-up", 0, 1e6,
        NULL},
       {0}};
@@ -115,12 +162,13 @@ int cli_bench(int argc, char **argv) {
     return 1;
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
-  printf("model %s; %s engine, %s; batch %d of %dx%d, %d thread%s, layers %s\n", desc,
-         r50_model_engine(m), r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32",
-         batch, size, size, mo.threads, mo.threads == 1 ? "" : "s", layers);
+  printf("model %s; %s engine, %s; batch %d of %dx%d, %d thread%s, %s\n", desc,
+         r50_model_engine(m), r50_precision_name(r50_model_precision(m)), batch, size, size,
+         mo.threads, mo.threads == 1 ? "" : "s", train ? "training steps" : layers);
   r50_tensor x;
   fill_input(&x, batch, size);
-  rc = x.data ? run_bench(m, &x, names, nl, seconds) : 1;
+  rc = !x.data ? 1 : train ? run_train_bench(m, &x, seconds)
+                           : run_bench(m, &x, names, nl, seconds);
   free(x.data);
   r50_model_free(m);
   return rc;

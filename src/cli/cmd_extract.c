@@ -47,9 +47,8 @@ static int parse_size(const char *s, int *w, int *h) {
   return 1;
 }
 
-static int run_job(const char *cmd, r50_job *job, const job_opts *o, int argc, char **argv) {
 #ifdef R50_HAVE_MPI
-  (void)cmd;
+static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
   r50_dist d;
   r50_error err = {0};
   if (r50_dist_init(&argc, &argv, &d, &err) != R50_OK) {
@@ -71,12 +70,8 @@ static int run_job(const char *cmd, r50_job *job, const job_opts *o, int argc, c
   MPI_Bcast(&code, 1, MPI_INT, 0, d.comm);
   r50_dist_finalize(&d);
   return code;
-#else
-  (void)job, (void)o, (void)argc, (void)argv;
-  fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n", cmd);
-  return 1;
-#endif
 }
+#endif
 
 static int job_command(int argc, char **argv, int predict) {
   const char *cmd = predict ? "predict" : "extract";
@@ -121,19 +116,24 @@ static int job_command(int argc, char **argv, int predict) {
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc)
     return rc < 0 ? 0 : rc;
-  r50_job job = {.dataset = pos[0], .root = o.root, .output = o.output, .batch = o.batch,
-                 .chunk = o.chunk, .resume = o.resume, .overwrite = o.overwrite,
-                 .predict = predict, .oversample = o.oversample, .top = o.top,
-                 .labels = o.labels, .model_name = o.mo.model,
-                 .float16 = !strcmp(o.dtype, "float16")};
   if (!predict && !o.output)
     return usage(cmd, "missing -o OUT.h5", "");
   if (o.labels && access(o.labels, R_OK) != 0)
     return usage(cmd, "--labels: cannot read ", o.labels);
   if (o.resume && o.overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
-  if (!parse_size(o.size, &job.size_w, &job.size_h))
+  int size_w, size_h;
+  if (!parse_size(o.size, &size_w, &size_h))
     return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", o.size);
+#ifndef R50_HAVE_MPI
+  fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n", cmd);
+  return 1;
+#else
+  r50_job job = {.dataset = pos[0], .root = o.root, .output = o.output, .batch = o.batch,
+                 .chunk = o.chunk, .resume = o.resume, .overwrite = o.overwrite,
+                 .predict = predict, .oversample = o.oversample, .top = o.top,
+                 .labels = o.labels, .model_name = o.mo.model,
+                 .float16 = !strcmp(o.dtype, "float16"), .size_w = size_w, .size_h = size_h};
   char layer_buf[256];
   snprintf(layer_buf, sizeof layer_buf, "%s", predict ? "prob" : o.layers);
   if (cli_parse_layers(cmd, layer_buf, job.layers, &job.n_layers))
@@ -145,7 +145,8 @@ static int job_command(int argc, char **argv, int predict) {
   job.decode.target_w = predict ? 256 : job.size_w;
   job.decode.target_h = predict ? 256 : job.size_h;
   job.model = cli_model_config(&o.mo);
-  return run_job(cmd, &job, &o, argc, argv);
+  return run_job(&job, &o, argc, argv);
+#endif
 }
 
 int cli_extract(int argc, char **argv) {

@@ -3,6 +3,7 @@
  * 224x224 input, the parameter count, and how this binary was built.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "cpu_features.h"
@@ -12,6 +13,22 @@
 #ifdef R50_HAVE_CUDA
 #include "device_cuda.h"
 #endif
+
+/* The GPUs visible, and the one this rank uses (one rank per GPU: local rank % count). */
+static void print_gpus(void) {
+#ifdef R50_HAVE_CUDA
+  const int n = r50_cuda_device_count(), local = cli_env_local_rank();
+  for (int i = 0; i < n; i++) {
+    char d[256];
+    r50_cuda_describe(i, d, sizeof d);
+    printf("gpu %-5d %s%s\n", i, d, i == r50_cuda_pick_device(local, n) ? "  <- this rank" : "");
+  }
+  if (n > 0)
+    printf("rank      local rank %d uses GPU %d of %d (CUDA_VISIBLE_DEVICES=%s)\n", local,
+           r50_cuda_pick_device(local, n), n,
+           getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+#endif
+}
 
 static void print_build(void) {
 #ifdef R50_HAVE_CUDA
@@ -59,7 +76,7 @@ int cli_info(int argc, char **argv) {
   cli_model_describe(&mo, desc, sizeof desc);
   printf("model     %s\n", desc);
   printf("engine    %s, %s\n", r50_model_engine(m),
-         r50_model_precision(m) == R50_PRECISION_BF16 ? "bf16" : "fp32");
+         r50_precision_name(r50_model_precision(m)));
   printf("%-9s output shape for (1, 3, 224, 224)\n", "layer");
   int n;
   const char *const *layers = r50_available_layers(&n);
@@ -76,6 +93,7 @@ int cli_info(int argc, char **argv) {
   printf("params    %lld,%03lld,%03lld trainable\n", p / 1000000, p / 1000 % 1000,
          p % 1000);
   print_build();
+  print_gpus();
   r50_model_free(m);
   return 0;
 }

@@ -11,7 +11,7 @@
 
 cli_model_opts cli_model_defaults(void) {
   return (cli_model_opts){.arch = "50", .model = "auto", .threads = 0, .engine = "auto",
-                          .precision = "fp32"};
+                          .precision = "fp32", .device = "auto"};
 }
 
 /* A positive integer at the start of env var `name`, else 0. */
@@ -37,6 +37,17 @@ int cli_auto_threads(void) {
   return n > 0 ? n : 1;
 }
 
+int cli_env_local_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                     "SLURM_LOCALID", "PMI_LOCAL_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v)
+      return atoi(v);
+  }
+  return 0;
+}
+
 r50_config cli_model_config(const cli_model_opts *mo) {
   r50_config cfg = r50_config_default();
   cfg.arch = (r50_arch)atoi(mo->arch);
@@ -45,7 +56,17 @@ r50_config cli_model_config(const cli_model_opts *mo) {
   cfg.seed = (uint64_t)mo->seed;
   cfg.threads = mo->threads > 0 ? mo->threads : cli_auto_threads();
   cfg.engine = mo->engine;
-  cfg.precision = strcmp(mo->precision, "bf16") ? R50_PRECISION_FP32 : R50_PRECISION_BF16;
+  cfg.precision = !strcmp(mo->precision, "bf16")   ? R50_PRECISION_BF16
+                  : !strcmp(mo->precision, "tf32") ? R50_PRECISION_TF32
+                                                   : R50_PRECISION_FP32;
+  const int gpus = r50_device_count(R50_DEVICE_CUDA);
+  /* auto: the GPU, unless a CPU engine was named */
+  cfg.device = !strcmp(mo->device, "cuda") ||
+                       (!strcmp(mo->device, "auto") && gpus > 0 && !strcmp(mo->engine, "auto"))
+                   ? R50_DEVICE_CUDA
+                   : R50_DEVICE_CPU;
+  if (cfg.device == R50_DEVICE_CUDA && gpus > 0)
+    cfg.cuda_device = cli_env_local_rank() % gpus;
   return cfg;
 }
 

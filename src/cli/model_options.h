@@ -15,11 +15,12 @@ typedef struct cli_model_opts {
   int threads;
   int seed;
   const char *engine; /* "auto" | "onednn" | "reference" */
-  const char *precision; /* "fp32" | "bf16" */
+  const char *precision; /* "fp32" | "tf32" | "bf16" */
+  const char *device;    /* "auto" | "cpu" | "cuda" */
 } cli_model_opts;
 
 /* Defaults: arch 50, MSRA, model "auto", threads 0 (auto), seed 0, engine "auto",
- * precision "fp32". */
+ * precision "fp32", device "auto". */
 cli_model_opts cli_model_defaults(void);
 
 /* The option table entries, to splice into a command's table. */
@@ -38,10 +39,14 @@ cli_model_opts cli_model_defaults(void);
    "CPU engine: onednn (oneDNN, the fast one), reference (OpenBLAS, what onednn is "    \
    "tested against); auto: onednn where built in",                                      \
    0, 0, "auto|onednn|reference"},                                                      \
-  {"precision", CLI_STRING, &(mo).precision, "fp32|bf16",                              \
-   "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or AVX512-BF16 "    \
-   "(else fp32, with a warning)",                                                       \
-   0, 0, "fp32|bf16"},                                                                  \
+  {"precision", CLI_STRING, &(mo).precision, "fp32|tf32|bf16",                         \
+   "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or AVX512-BF16, "   \
+   "or a GPU of compute capability 8.0+; tf32 such a GPU (else fp32, with a warning)",  \
+   0, 0, "fp32|tf32|bf16"},                                                             \
+  {"device", CLI_STRING, &(mo).device, "auto|cpu|cuda",                                 \
+   "where the network runs: cuda (one GPU per rank: local rank % the GPUs visible), "   \
+   "cpu; auto: cuda where a GPU is visible and the build has the CUDA engine",          \
+   0, 0, "auto|cpu|cuda"},                                                              \
   {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
    2147483647, NULL}
 
@@ -50,8 +55,13 @@ cli_model_opts cli_model_defaults(void);
  * that mask holds. */
 int cli_auto_threads(void);
 
+/* This process's index among the ranks of its node, from the launcher's environment
+ * (Open MPI, MPICH, SLURM), else 0: where MPI is not initialised (info, bench). */
+int cli_env_local_rank(void);
+
 /* The library config the options describe (pretrained NULL for "none"; threads 0
- * resolved by cli_auto_threads). */
+ * resolved by cli_auto_threads; device auto resolved, and a GPU picked by
+ * cli_env_local_rank — MPI jobs pick theirs again from MPI). */
 r50_config cli_model_config(const cli_model_opts *mo);
 
 /* Builds the model; on failure logs the error and returns NULL. */

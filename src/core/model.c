@@ -165,16 +165,28 @@ r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   if (!m->engine || !m->train_engine || !m->train_engine->train)
     return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
                     r50_model_engine(m));
-  R50_TRY(r50_model_pull_all(m, err));
-  r50_engine_state *es = NULL;
-  R50_TRY(m->train_engine->create(m->threads, &es, err));
   r50_log(R50_LOG_INFO, "training: the %s engine cannot train yet; the model moves to "
           "the %s engine", m->engine->name, m->train_engine->name);
-  m->engine->destroy(m->es);
-  m->engine = m->train_engine;
+  return r50_model_move(m, m->train_engine, err);
+}
+
+r50_status r50_model_move(r50_model *m, const r50_engine *engine, r50_error *err) {
+  if (m->engine)
+    R50_TRY(r50_model_pull_all(m, err));
+  r50_engine_state *es = NULL;
+  R50_TRY(engine->create(m->threads, &es, err));
+  if (m->store->newer_in == m) /* pulled: nothing is newer anywhere now */
+    m->store->newer_in = NULL, m->store->newer = 0;
+  r50_train_state_free(m->train); /* planned in the old engine's memory */
+  m->train = NULL;
+  if (m->es)
+    m->engine->destroy(m->es);
+  m->engine = engine;
   m->es = es;
   m->precision = R50_PRECISION_FP32;
-  m->synced = 0; /* the new engine holds no parameters yet */
+  if (m->cfg.precision != R50_PRECISION_FP32 && engine->set_precision)
+    m->precision = engine->set_precision(es, m->cfg.precision);
+  m->synced = 0;
   m->separate = 0, m->eng_version = 0, m->eng_newer = 0;
   m->host_newer = R50_SYNC_GRADS | R50_SYNC_STATE;
   memset(&m->eng, 0, sizeof m->eng);
@@ -242,6 +254,10 @@ const char *r50_model_engine(const r50_model *m) {
 }
 
 r50_precision r50_model_precision(const r50_model *m) { return m->precision; }
+
+const char *r50_precision_name(r50_precision p) {
+  return p == R50_PRECISION_BF16 ? "bf16" : p == R50_PRECISION_TF32 ? "tf32" : "fp32";
+}
 
 void r50_set_threads(r50_model *m, int threads) {
   m->threads = threads > 0 ? threads : 1;

@@ -76,6 +76,10 @@ r50_model *r50_model_create(const r50_config *cfg, const r50_engine *engine,
 r50_status r50_model_sync(r50_model *m, r50_error *err);
 /* r50_model_sync unless the engine already holds the store's version. */
 r50_status r50_model_ensure_synced(r50_model *m, r50_error *err);
+/* Moves the model to `engine` (made on the thread's current device): everything newer
+ * in the old engine's memory is fetched first; the precision cfg asked for is asked
+ * again. On failure nothing changes. */
+r50_status r50_model_move(r50_model *m, const r50_engine *engine, r50_error *err);
 /* Makes sure the model's engine can train: moves it to train_engine (logged once)
  * where its own cannot, else fails naming the engine. */
 r50_status r50_model_for_training(r50_model *m, r50_error *err);

@@ -1,10 +1,16 @@
 /*
- * device_cuda.cu — device discovery for the CUDA engine. A machine without a GPU or
- * driver reports 0 devices; it is not an error.
+ * device_cuda.cu — device discovery and selection for the CUDA engine. A machine
+ * without a GPU or driver reports 0 devices; it is not an error until a GPU is asked
+ * for.
  */
 #include <cuda_runtime.h>
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "cuda_check.h"
 #include "device_cuda.h"
+#include "error.h"
 
 extern "C" int r50_cuda_device_count(void) {
   int n = 0;
@@ -13,4 +19,26 @@ extern "C" int r50_cuda_device_count(void) {
     return 0;
   }
   return n;
+}
+
+extern "C" r50_status r50_cuda_use_device(int ordinal, r50_error *err) {
+  const int count = r50_cuda_device_count();
+  if (ordinal < 0 || ordinal >= count)
+    return r50_fail(err, R50_ERR_DEVICE,
+                    "GPU %d was asked for, but this process sees %d (CUDA_VISIBLE_DEVICES=%s)",
+                    ordinal, count,
+                    getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+  R50_CUDA_CHECK(cudaSetDevice(ordinal), err);
+  return R50_OK;
+}
+
+extern "C" void r50_cuda_describe(int ordinal, char *buf, size_t cap) {
+  cudaDeviceProp p;
+  if (cudaGetDeviceProperties(&p, ordinal) != cudaSuccess) {
+    cudaGetLastError();
+    snprintf(buf, cap, "%s", "");
+    return;
+  }
+  snprintf(buf, cap, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
+           (double)p.totalGlobalMem / (1 << 30));
 }

@@ -1,8 +1,15 @@
 /*
- * device_cuda.h — C view of the CUDA engine's device queries.
+ * device_cuda.h — the GPUs this process sees, and which one a rank takes.
+ *
+ * Rule (one rank per GPU): a rank uses GPU local_rank % count of those visible
+ * (CUDA_VISIBLE_DEVICES), its local rank being its index among the ranks of its node.
  */
 #ifndef R50_DEVICE_CUDA_H
 #define R50_DEVICE_CUDA_H
+
+#include <stddef.h>
+
+#include "r50.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -10,6 +17,18 @@ extern "C" {
 
 /* Number of CUDA devices visible to this process; 0 when none or no driver. */
 int r50_cuda_device_count(void);
+
+/* The device a rank of local rank `local_rank` uses among `count`, or -1 when there is
+ * none. */
+static inline int r50_cuda_pick_device(int local_rank, int count) {
+  return count > 0 && local_rank >= 0 ? local_rank % count : -1;
+}
+
+/* Makes `ordinal` the calling thread's device; an error names it and the count. */
+r50_status r50_cuda_use_device(int ordinal, r50_error *err);
+
+/* "NVIDIA H200 (sm_90, 139.8 GiB)" for `info`; "" when the query fails. */
+void r50_cuda_describe(int ordinal, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -5,10 +5,11 @@
  * back in the order they were pushed. Listed work keeps its own positions in the FIFO
  * (row0 numbers items then, not rows).
  *
- * With decode_threads the producer only reads (files, tar members: the waiting part)
+ * With decode_on_pop the producer only reads (files, tar members: the waiting part)
  * and the consumer's pop decodes the batch on its own OpenMP threads: a CPU engine
  * whose threads fill every core then never has one of them preempted by a decoder in
- * the middle of a parallel region, where the others would spin at its barrier.
+ * the middle of a parallel region, where the others would spin at its barrier. A GPU
+ * rank's producer decodes ahead on decode_threads threads of its own instead.
  */
 #include "prefetch.h"
 
@@ -30,7 +31,7 @@ typedef struct range {
   int64_t epoch;
 } range;
 
-/* A batch slot's rows as read, when r50_prefetch_pop decodes them (decode_threads). */
+/* A batch slot's rows as read, before they are decoded on several threads. */
 typedef struct raw_rows {
   uint8_t **data;    /* (batch) the encoded bytes, or NULL */
   size_t *len;       /* (batch) */
@@ -124,8 +125,17 @@ static void prepare_row(const r50_prefetch *p, r50_batch *b, int i, int64_t epoc
   }
 }
 
-/* The producer's share of batch slot k: every row read and prepared, or (decoding
- * on pop) only read, its bytes kept for r50_prefetch_pop. */
+/* Rows are read first, in order (files, or a tar shard's stream), then decoded on
+ * several threads: decoding on pop, or with more than one decode thread. */
+static int split(const r50_prefetch_opts *o) {
+  return o->decode_on_pop || o->decode_threads > 1;
+}
+
+static void finish(r50_prefetch *p, int k);
+
+/* The producer's share of batch slot k: every row read and prepared; or read in order,
+ * then prepared on decode_threads threads, or (decoding on pop) only read, its bytes
+ * kept for r50_prefetch_pop. */
 static void produce(r50_prefetch *p, int k) {
   r50_batch *b = &p->bufs[k];
   raw_rows *raw = &p->raw[k];
@@ -134,7 +144,7 @@ static void produce(r50_prefetch *p, int k) {
     size_t len = 0;
     r50_error err = {0};
     r50_status s = read_row(p, b, i, &data, &len, &err);
-    if (p->o.decode_threads > 0) {
+    if (split(&p->o)) {
       raw->data[i] = data, raw->len[i] = len, raw->status[i] = s;
       if (s != R50_OK)
         raw->err[i] = err;
@@ -143,14 +153,18 @@ static void produce(r50_prefetch *p, int k) {
     prepare_row(p, b, i, raw->epoch, s, data, len, &err, p->full);
     free(data);
   }
+  if (split(&p->o) && !p->o.decode_on_pop)
+    finish(p, k);
 }
 
-/* Decoding on pop: the read rows of slot k prepared on the caller's threads. */
+/* The read rows of slot k prepared on decode_threads threads (of the caller of pop,
+ * or of the producer). */
 static void finish(r50_prefetch *p, int k) {
   r50_batch *b = &p->bufs[k];
   raw_rows *raw = &p->raw[k];
   const size_t full_floats = p->o.augment.crop ? (size_t)3 * p->o.w * p->o.h : 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(p->o.decode_threads)
+  const int threads = p->o.decode_threads > 1 ? p->o.decode_threads : 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int i = 0; i < b->n; i++) {
     const int t = omp_get_thread_num();
     prepare_row(p, b, i, raw->epoch, raw->status[i], raw->data[i], raw->len[i],
@@ -274,7 +288,7 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
     p->bufs[i].errors = malloc((size_t)o->batch * R50_ERROR_LEN);
     if (!p->bufs[i].x || !p->bufs[i].rows || !p->bufs[i].status || !p->bufs[i].errors)
       break;
-    if (o->decode_threads > 0) {
+    if (split(o)) {
       raw->data = calloc((size_t)o->batch, sizeof *raw->data);
       raw->len = calloc((size_t)o->batch, sizeof *raw->len);
       raw->status = calloc((size_t)o->batch, sizeof *raw->status);
@@ -357,7 +371,7 @@ r50_batch *r50_prefetch_pop(r50_prefetch *p) {
   pthread_mutex_unlock(&p->mu);
   if (k < 0)
     return NULL;
-  if (p->o.decode_threads > 0)
+  if (p->o.decode_on_pop)
     finish(p, k);
   return &p->bufs[k];
 }

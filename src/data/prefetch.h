@@ -31,10 +31,13 @@ typedef struct r50_prefetch_opts {
   int no_resize;          /* images must already be w x h (--size none) */
   r50_decode_opts decode;
   int depth;              /* batches prepared ahead (>= 1) */
-  /* 0: the producer thread decodes and prepares. N > 0: it only reads the files, and
-   * r50_prefetch_pop decodes and prepares each batch on N OpenMP threads of its caller
-   * (a caller whose compute fills the CPUs it has: see prefetch.c). */
+  /* Threads that decode and prepare a batch (OpenMP; 0 is 1). With decode_on_pop the
+   * producer thread only reads the files and r50_prefetch_pop decodes each batch on
+   * decode_threads threads of its caller (a CPU rank, whose compute fills its CPUs:
+   * see prefetch.c); without, the producer decodes ahead on its own threads (a GPU
+   * rank, whose CPUs are free while the GPU computes). */
   int decode_threads;
+  int decode_on_pop;
   r50_augment augment;    /* crop (and flip) of the prepared w x h image; none: as is */
 } r50_prefetch_opts;
 
@@ -52,7 +55,7 @@ r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n, i
 /* No more rows will be pushed. */
 void r50_prefetch_close(r50_prefetch *p);
 /* The next prepared batch, in push order; NULL when closed and drained. With
- * decode_threads it is decoded here. */
+ * decode_on_pop it is decoded here. */
 r50_batch *r50_prefetch_pop(r50_prefetch *p);
 /* Returns a popped batch's buffers to the pipeline. */
 void r50_prefetch_release(r50_prefetch *p, r50_batch *b);

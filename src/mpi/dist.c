@@ -47,8 +47,22 @@ r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err) {
   R50_MPI_CHECK(d, MPI_Comm_dup(MPI_COMM_WORLD, &d->comm), err);
   R50_MPI_CHECK(d, MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN), err);
   R50_MPI_CHECK(d, MPI_Comm_size(d->comm, &d->size), err);
+  MPI_Comm node;
+  R50_MPI_CHECK(d, MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL,
+                                       &node),
+                err);
+  MPI_Comm_rank(node, &d->local_rank);
+  MPI_Comm_size(node, &d->local_size);
+  MPI_Comm_free(&node);
   r50_log_set_rank(d->rank, d->size);
   return R50_OK;
+}
+
+void r50_dist_pick_gpu(const r50_dist *d, r50_config *cfg) {
+  if (cfg->device != R50_DEVICE_CUDA)
+    return;
+  const int count = r50_device_count(R50_DEVICE_CUDA);
+  cfg->cuda_device = count > 0 ? d->local_rank % count : -1;
 }
 
 void r50_dist_finalize(r50_dist *d) {

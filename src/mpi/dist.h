@@ -19,6 +19,7 @@
 typedef struct r50_dist {
   MPI_Comm comm; /* the job's: a duplicate of MPI_COMM_WORLD returning errors */
   int rank, size;
+  int local_rank, local_size; /* among the ranks of this node (MPI_COMM_TYPE_SHARED) */
   char host[64];
   int owns_mpi; /* MPI was initialised here, and is finalised here */
 } r50_dist;
@@ -40,6 +41,10 @@ r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const cha
  * log prefix. */
 r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err);
 void r50_dist_finalize(r50_dist *d);
+
+/* For cfg on R50_DEVICE_CUDA: this rank's GPU, local_rank % the GPUs visible (one rank
+ * per GPU). */
+void r50_dist_pick_gpu(const r50_dist *d, r50_config *cfg);
 
 /* Collective: the worst status over all ranks. If this rank succeeded but another
  * failed, err gets that rank's message prefixed with "rank K (host): ". A failure of

@@ -222,7 +222,9 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   /* auto: about four chunks a rank, at most 64 rows, so small jobs spread too */
   r->chunk = j->chunk > 0 ? j->chunk : (r->ds.n + 4 * r->d->size - 1) / (4 * r->d->size);
   r->chunk = r->chunk < 1 ? 1 : r->chunk > 64 && j->chunk <= 0 ? 64 : r->chunk;
-  r->model = r50_model_new(&j->model, err);
+  r50_config cfg = j->model;
+  r50_dist_pick_gpu(r->d, &cfg);
+  r->model = r50_model_new(&cfg, err);
   R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
   r50_set_interrupt(r->model, r50_job_stop_requested, NULL);
   R50_TRY(model_identity(r, err));
@@ -413,19 +415,19 @@ static r50_status take_chunk(run *r, int64_t *k, r50_error *err) {
 }
 
 static r50_status work(run *r, const int8_t *status, r50_error *err) {
+  const int gpu = r->job->model.device == R50_DEVICE_CUDA;
   r50_prefetch_opts po = {.batch = r->job->batch,
                           .w = r->w,
                           .h = r->h,
                           .no_resize = r->job->size_w == 0 && !r->job->predict,
                           .decode = r->job->decode,
-                          .depth = 2,
+                          .depth = gpu ? 3 : 2,
                           /* a CPU engine's threads fill this rank's CPUs: decode
-                           * between its batches, on the same threads */
-                          .decode_threads = r->job->model.device == R50_DEVICE_CPU
-                                                ? (r->job->model.threads > 0
-                                                       ? r->job->model.threads
-                                                       : 1)
-                                                : 0};
+                           * between its batches, on the same threads; a GPU rank's
+                           * CPUs decode ahead while the GPU computes */
+                          .decode_threads = r->job->model.threads > 0 ? r->job->model.threads
+                                                                      : 1,
+                          .decode_on_pop = !gpu};
   r50_prefetch *p;
   R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
   int64_t next;
@@ -661,7 +663,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
             (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
             job->model.threads, job->model.threads == 1 ? "" : "s",
             r50_model_engine(r.model),
-            r50_model_precision(r.model) == R50_PRECISION_BF16 ? "bf16" : "fp32",
+            r50_precision_name(r50_model_precision(r.model)),
             job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);

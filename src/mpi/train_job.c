@@ -188,6 +188,7 @@ static r50_status make_model(trainer *t, r50_error *err) {
   const r50_train_job *j = t->job;
   r50_config cfg = j->model;
   cfg.n_classes = t->classes;
+  r50_dist_pick_gpu(t->d, &cfg);
   const char *pretrained = cfg.pretrained;
   cfg.pretrained = NULL; /* random first: fc6 keeps Chainer's init if the file's differs */
   t->model = r50_model_new(&cfg, err);
@@ -260,6 +261,7 @@ static r50_status setup(trainer *t, r50_error *err) {
     return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
+  R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
   t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0};
   if (j->resume)
     R50_TRY(resume(t, err));
@@ -312,18 +314,6 @@ static int my_rows(const trainer *t, int64_t position, int64_t *rows) {
 
 /* ------------------------------------------------------------------ evaluation */
 
-static r50_status average_bn(trainer *t, r50_error *err) {
-  if (t->d->size == 1)
-    return R50_OK;
-  int64_t n;
-  float *q = r50_persistent_slab(t->model, &n);
-  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, q, (int)n, MPI_FLOAT, MPI_SUM, t->d->comm),
-                err);
-  for (int64_t i = 0; i < n; i++)
-    q[i] /= (float)t->d->size;
-  return r50_params_changed(t->model, err);
-}
-
 /* Loss, top-1 and top-5 of one image's logits. */
 static void score(const float *z, int c, int label, double *loss, int *top1, int *top5) {
   int rank = 0;
@@ -339,6 +329,12 @@ static void score(const float *z, int c, int label, double *loss, int *top1, int
   *top5 = rank < 5;
 }
 
+/* The producer's decode threads: a GPU rank's CPUs are free while its GPU trains (a CPU
+ * rank's one decode thread keeps up with its own training steps). */
+static int decode_threads(const trainer *t) {
+  return t->job->model.device == R50_DEVICE_CUDA ? t->job->model.threads : 1;
+}
+
 /* Every validation image exactly once: rank r takes rows [r N / size, (r+1) N / size). */
 static r50_status evaluate(trainer *t, r50_error *err) {
   if (!t->have_val || t->last_eval == t->st.iteration)
@@ -351,7 +347,8 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   r50_status s = R50_OK;
   if (hi > lo) {
     r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
-                            .depth = 2, .augment = {j->crop, 0, 0, t->st.seed}};
+                            .depth = 2, .augment = {j->crop, 0, 0, t->st.seed},
+                            .decode_threads = decode_threads(t)};
     r50_prefetch *p = NULL;
     s = r50_prefetch_new(&t->val, &po, &p, err);
     if (s == R50_OK)
@@ -510,7 +507,7 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r
     r50_optimizer_set_lr(t->opt, lr);
     R50_TRY(r50_optimizer_update(t->opt, err));
     if (!j->bn_frozen)
-      R50_TRY(average_bn(t, err));
+      R50_TRY(r50_grad_sync_average_persistent(&t->sync, err));
     t->log_loss += v[1], t->log_n += v[0], t->log_correct += v[2];
   }
   t->log_steps++;
@@ -530,7 +527,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
   const r50_train_job *j = t->job;
   make_order(t, t->st.epoch);
   r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
-                          .depth = 2, .augment = {j->crop, j->augment, j->augment, t->st.seed}};
+                          .depth = 2, .augment = {j->crop, j->augment, j->augment, t->st.seed},
+                          .decode_threads = decode_threads(t)};
   r50_prefetch *p;
   R50_TRY(r50_dist_agree(t->d, r50_prefetch_new(&t->train, &po, &p, err), err));
   int64_t rows[4096];
@@ -572,6 +570,7 @@ static void free_trainer(trainer *t) {
   if (t->d->rank == 0)
     r50_output_lock_release(&t->lock);
   r50_report_close(t->report);
+  r50_grad_sync_free(&t->sync);
   r50_optimizer_free(t->opt);
   r50_model_free(t->model);
   r50_dataset_unshare(t->d, &t->train);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The GPU benchmark: r50worker's CUDA engine next to PyTorch on the same GPU
+# (bench/torch_gpu_peer.py: torchvision's ResNet-50, channels_last, cudnn.benchmark,
+# autocast bf16), ROUNDS times interleaved, every figure printed, then the medians and
+# the ratios r50worker / PyTorch. Rows:
+#   inference to pool5, batch 256: fp32 (no TF32 anywhere), tf32, bf16
+#   training steps (BN in training mode, backward, SGD with momentum), batch 128: fp32,
+#   tf32, and bf16 (PyTorch's autocast; r50worker trains fp32 or tf32: its row shows
+#   its tf32 figure against PyTorch's bf16, marked)
+# Both sides take their input from host memory every iteration.
+#
+# usage: bench/bench_gpu.sh [R50WORKER] [SECONDS] [ROUNDS]   (build/r50worker, 10, 2)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=${1:-$root/build/r50worker}
+seconds=${2:-10}
+rounds=${3:-2}
+py=${PYTHON:-python3}
+[[ -x $bin ]] || { echo "bench_gpu.sh: $bin not found" >&2; exit 1; }
+
+rows=(infer:fp32:256 infer:tf32:256 infer:bf16:256 train:fp32:128 train:tf32:128 train:bf16:128)
+declare -A r50 torch
+
+figure() { grep -oE 'img_per_s=[0-9.]+' | tail -n 1 | cut -d= -f2; }
+
+for ((r = 1; r <= rounds; r++)); do
+  for row in "${rows[@]}"; do
+    IFS=: read -r mode prec batch <<<"$row"
+    r50_prec=$prec train_flag=()
+    [[ $mode == train ]] && train_flag=(--train)
+    [[ $mode == train && $prec == bf16 ]] && r50_prec=tf32
+    cmd=("$bin" bench --device cuda --model none --precision "$r50_prec" --batch "$batch"
+         --layers pool5 --seconds "$seconds" "${train_flag[@]}")
+    a=$("${cmd[@]}" 2>&1 | tee /dev/stderr | figure) || a=
+    b=$("$py" "$root/bench/torch_gpu_peer.py" --mode "$mode" --precision "$prec" \
+         --batch "$batch" --seconds "$seconds" 2>&1 | tee /dev/stderr | figure) || b=
+    echo "round $r $mode $prec batch $batch: r50worker ${a:-failed} img/s, PyTorch ${b:-failed} img/s"
+    r50[$row]+="${a:-0} " torch[$row]+="${b:-0} "
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {
+  if (NR == 0) print 0; else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+echo
+echo "medians of $rounds rounds (img/s), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+printf '%-6s %-5s %6s %12s %12s %7s\n' mode prec batch r50worker PyTorch ratio
+for row in "${rows[@]}"; do
+  IFS=: read -r mode prec batch <<<"$row"
+  a=$(median <<<"${r50[$row]}") b=$(median <<<"${torch[$row]}")
+  note=""
+  [[ $mode == train && $prec == bf16 ]] && note="  (r50worker: tf32)"
+  awk -v m="$mode" -v p="$prec" -v n="$batch" -v a="$a" -v b="$b" -v note="$note" 'BEGIN {
+    printf "%-6s %-5s %6d %12.1f %12.1f %7.2f%s\n", m, p, n, a, b, (b > 0 ? a / b : 0), note }'
+done

@@ -1,0 +1,154 @@
+/*
+ * context_cuda.h — the CUDA engine's state (the one explicit context every .cu file
+ * of the engine works on): its device, stream and library handles, the inference
+ * weights it derives, its buffers, its cuDNN plans and its training copies.
+ *
+ * Rule: all device memory the engine uses is allocated here and grown, never shrunk,
+ * so that a forward or a step of a shape already seen allocates nothing; every
+ * CUDA, cuDNN and cuBLAS call is checked (R50_CUDA_CHECK, R50_CUDNN_CHECK,
+ * R50_CUBLAS_CHECK) and ops that cannot return a status (the engine interface's
+ * void slots) keep their first error for the next call that can (r50_cuda_take_error).
+ */
+#ifndef R50_CONTEXT_CUDA_H
+#define R50_CONTEXT_CUDA_H
+
+#include <cublas_v2.h>
+#include <cudnn.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cuda_check.h"
+#include "error.h"
+#include "kernels_cuda.h"
+#ifdef __cplusplus
+extern "C" { /* core's headers are C */
+#endif
+#include "engine.h"
+#include "table.h"
+#ifdef __cplusplus
+}
+#endif
+
+/* A convolution's cuDNN descriptors and chosen algorithms for one input shape,
+ * data type and math mode. */
+typedef struct r50_cuda_plan {
+  int cin, cout, k, stride, pad; /* the convolution */
+  int64_t n, h, w, ho, wo;       /* its input and output */
+  r50_cuda_dtype dtype;
+  cudnnMathType_t math;
+  cudnnTensorDescriptor_t x, y;
+  cudnnFilterDescriptor_t f;
+  cudnnConvolutionDescriptor_t conv;
+  int have_fwd, have_bwd_data, have_bwd_filter;
+  cudnnConvolutionFwdAlgo_t fwd;
+  cudnnConvolutionBwdDataAlgo_t bwd_data;
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+} r50_cuda_plan;
+
+/* Inference weights of one convolution: BN folded, KRSC, in the activations' type. */
+typedef struct r50_cuda_conv {
+  void *w;     /* (cout, k, k, cin) */
+  float *bias; /* (cout) */
+  size_t w_bytes;
+} r50_cuda_conv;
+
+struct r50_engine_state {
+  int device;
+  cudaStream_t stream;
+  cudnnHandle_t dnn;
+  cublasHandle_t blas;
+  r50_precision precision;
+  r50_cuda_dtype act; /* inference activations: F32, or BF16 with R50_PRECISION_BF16 */
+  int search;         /* 1: cuDNN's timed search (Find); 0: its heuristics */
+  char error[1024];   /* the first error of a void op since the last take, or "" */
+
+  /* inference weights */
+  r50_cuda_conv *convs;
+  int n_convs;
+  float *stage; /* raw parameters of one conv on their way to the fold */
+  size_t stage_bytes;
+  float *lin_w, *lin_b;
+  int64_t lin_out, lin_in;
+  size_t lin_bytes;
+
+  /* buffers */
+  void *act_buf[R50_ACT_BUFS];
+  size_t act_bytes;
+  float *vec;
+  size_t vec_bytes;
+  float *io; /* float NCHW staging for from_nchw / to_nchw */
+  size_t io_bytes;
+  void *ws; /* cuDNN workspace, sized once (ws_limit) */
+  size_t ws_bytes, ws_limit;
+  r50_cuda_plan *plans;
+  int n_plans, cap_plans;
+
+  /* training */
+  r50_slabs host, dev; /* the model's host slabs at bind, and their copies here */
+  float *arena;
+  size_t arena_bytes;
+  float **krsc; /* (n_krsc) per conv id: its training weights as KRSC (k > 1) */
+  size_t *krsc_bytes;
+  int n_krsc;
+  float *dw; /* a weight gradient before it is added to the slab */
+  size_t dw_bytes;
+  double *bn_work;
+  size_t bn_work_bytes;
+  int32_t *labels;
+  double *loss;
+  int *hit;
+  size_t rows_cap;
+};
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+r50_status r50_cudnn_fail(cudnnStatus_t code, const char *call, const char *file, int line,
+                          r50_error *err);
+r50_status r50_cublas_fail(cublasStatus_t code, const char *call, const char *file, int line,
+                           r50_error *err);
+
+/* Grows *p (device memory, *bytes) to at least `need` bytes. */
+r50_status r50_cuda_grow(void **p, size_t *bytes, size_t need, const char *what, r50_error *err);
+/* Records the first failure of a void op (a launch, a copy). */
+void r50_cuda_note(r50_engine_state *s, cudaError_t code, const char *what);
+/* The error recorded since the last call (and the launch status now), as a status. */
+r50_status r50_cuda_take_error(r50_engine_state *s, r50_error *err);
+
+/* conv_cuda.cu: the plan of convolution c on an n x h x w input, made (descriptors,
+ * algorithms found with x, w and y as scratch) on first use. */
+r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc *c, int64_t n, int64_t h,
+                             int64_t w, r50_cuda_dtype t, cudnnMathType_t math,
+                             r50_cuda_plan **out, r50_error *err);
+/* y = conv(x; w) (no bias), KRSC w of the plan's type. */
+r50_status r50_cuda_conv_forward(r50_engine_state *s, r50_cuda_plan *p, const void *x,
+                                 const void *w, void *y, r50_error *err);
+/* dx = conv's backward data; dw = its weight gradient (overwritten, KRSC). */
+r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_plan *p, const void *w,
+                                       const void *dy, void *dx, r50_error *err);
+r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cuda_plan *p, const void *x,
+                                         const void *dy, void *dw, r50_error *err);
+void r50_cuda_plans_free(r50_engine_state *s);
+/* The math mode of this precision: FMA (exact float32), TF32 or bf16 tensor ops. */
+cudnnMathType_t r50_cuda_math(r50_precision p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#define R50_CUDNN_CHECK(call, err)                                                 \
+  do {                                                                             \
+    cudnnStatus_t r50_cudnn_rc_ = (call);                                          \
+    if (r50_cudnn_rc_ != CUDNN_STATUS_SUCCESS)                                     \
+      return r50_cudnn_fail(r50_cudnn_rc_, #call, __FILE__, __LINE__, (err));      \
+  } while (0)
+
+#define R50_CUBLAS_CHECK(call, err)                                                \
+  do {                                                                             \
+    cublasStatus_t r50_cublas_rc_ = (call);                                        \
+    if (r50_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                   \
+      return r50_cublas_fail(r50_cublas_rc_, #call, __FILE__, __LINE__, (err));    \
+  } while (0)
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * kernels_cuda.cu — the CUDA engine's own kernels (kernels_cuda.h), each a grid-stride
+ * loop around a body of kernels_body.h; bfloat16 activations are loaded and stored
+ * through ld/st and computed on in float32.
+ *
+ * Rule: reductions (BN statistics, column sums) are split by shape only — channel
+ * tiles and `parts` row ranges fixed by m — and their partial sums added in a fixed
+ * order, so a result never depends on the launch or on timing.
+ */
+#include <cuda_bf16.h>
+
+#include "kernels_body.h"
+#include "kernels_cuda.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned grid_for(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  if (b < 1)
+    b = 1;
+  return (unsigned)(b < (1 << 20) ? b : (1 << 20)); /* grid-stride beyond */
+}
+
+#define R50_FOR_EACH(i, n)                                                                 \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
+       i += (int64_t)blockDim.x * gridDim.x)
+
+__device__ inline float ld(const float *p, int64_t i) { return p[i]; }
+__device__ inline float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void st(float *p, int64_t i, float v) { p[i] = v; }
+__device__ inline void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+/* ------------------------------------------------------------------ layout */
+
+template <typename T>
+__global__ void k_nchw_to_nhwc(const float *src, T *dst, int64_t total, int64_t c, int64_t h,
+                               int64_t w) {
+  R50_FOR_EACH(i, total) st(dst, i, src[r50_nhwc_to_nchw(i, c, h, w)]);
+}
+
+template <typename T>
+__global__ void k_nhwc_to_nchw(const T *src, float *dst, int64_t total, int64_t c, int64_t h,
+                               int64_t w) {
+  R50_FOR_EACH(i, total) dst[r50_nhwc_to_nchw(i, c, h, w)] = ld(src, i);
+}
+
+template <typename T> __global__ void k_cast(const float *src, T *dst, int64_t n) {
+  R50_FOR_EACH(i, n) st(dst, i, src[i]);
+}
+
+template <typename T>
+__global__ void k_fold(const float *w, const float *b, const float *gamma, const float *beta,
+                       const float *mean, const float *var, double eps, int64_t cout,
+                       int64_t cin, int64_t k, T *w_out, float *bias_out) {
+  const int64_t per = cin * k * k;
+  R50_FOR_EACH(i, cout * per) {
+    const int64_t o = i / per;
+    double scale;
+    float bias;
+    r50_fold_channel(gamma[o], beta[o], mean[o], var[o], b ? b[o] : 0.0f, eps, &scale, &bias);
+    st(w_out, i, r50_fold_weight(w[r50_krsc_to_oihw(i, cin, k)], scale));
+    if (i % per == 0)
+      bias_out[o] = bias;
+  }
+}
+
+__global__ void k_oihw_to_krsc(const float *w, float *out, int64_t total, int64_t cin,
+                               int64_t k) {
+  R50_FOR_EACH(i, total) out[i] = w[r50_krsc_to_oihw(i, cin, k)];
+}
+
+__global__ void k_krsc_add_to_oihw(const float *g, float *out, int64_t total, int64_t cin,
+                                   int64_t k) {
+  R50_FOR_EACH(i, total) out[r50_krsc_to_oihw(i, cin, k)] += g[i];
+}
+
+/* ------------------------------------------------------------------ inference */
+
+template <typename T>
+__global__ void k_epilogue(T *y, const float *bias, const T *res, int relu, int64_t total,
+                           int64_t c) {
+  R50_FOR_EACH(i, total) {
+    st(y, i, r50_epilogue(ld(y, i), bias[i % c], res ? ld(res, i) : 0.0f, res != nullptr, relu));
+  }
+}
+
+/* The pixel (n, oy, ox) and channel of NHWC element i of (n, ho, wo, c). */
+struct pix {
+  int64_t n, y, x, c;
+};
+__device__ inline pix at(int64_t i, int64_t c, int64_t h, int64_t w) {
+  pix p;
+  p.c = i % c;
+  const int64_t q = i / c;
+  p.x = q % w;
+  p.y = (q / w) % h;
+  p.n = q / (w * h);
+  return p;
+}
+
+__global__ void k_maxpool_f32(const float *x, float *y, int64_t total, int64_t c, int64_t h,
+                              int64_t w, int64_t ho, int64_t wo, int k, int s, int pad) {
+  R50_FOR_EACH(i, total) {
+    const pix p = at(i, c, ho, wo);
+    y[i] = r50_maxpool_at(x + p.n * h * w * c + p.c, c, h, w, k, s, pad, p.y, p.x);
+  }
+}
+
+/* bf16: the same window and comparison (r50_maxpool_at) on converted values. */
+__global__ void k_maxpool_bf16(const __nv_bfloat16 *x, __nv_bfloat16 *y, int64_t total,
+                               int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
+                               int s, int pad) {
+  R50_FOR_EACH(i, total) {
+    const pix p = at(i, c, ho, wo);
+    int64_t y0, y1, x0, x1;
+    r50_pool_window(p.y, p.x, k, s, pad, h, w, &y0, &y1, &x0, &x1);
+    const __nv_bfloat16 *base = x + p.n * h * w * c + p.c;
+    float m = -FLT_MAX;
+    for (int64_t yy = y0; yy < y1; yy++)
+      for (int64_t xx = x0; xx < x1; xx++) {
+        const float v = ld(base, (yy * w + xx) * c);
+        m = v > m ? v : m;
+      }
+    st(y, i, m);
+  }
+}
+
+__global__ void k_avgpool_f32(const float *x, float *out, int64_t total, int64_t c,
+                              int64_t hw) {
+  R50_FOR_EACH(i, total) out[i] = r50_avgpool_at(x + (i / c) * hw * c + i % c, c, hw);
+}
+
+__global__ void k_avgpool_bf16(const __nv_bfloat16 *x, float *out, int64_t total, int64_t c,
+                               int64_t hw) {
+  R50_FOR_EACH(i, total) {
+    const __nv_bfloat16 *base = x + (i / c) * hw * c + i % c;
+    double sum = 0.0;
+    for (int64_t j = 0; j < hw; j++)
+      sum += ld(base, j * c);
+    out[i] = (float)(sum / (double)hw);
+  }
+}
+
+__global__ void k_softmax(const float *x, float *y, int64_t n, int64_t c) {
+  R50_FOR_EACH(i, n) r50_softmax_row(x + i * c, c, y + i * c);
+}
+
+__global__ void k_add_bias_rows(float *y, const float *b, int64_t total, int64_t cout) {
+  R50_FOR_EACH(i, total) y[i] += b[i % cout];
+}
+
+__global__ void k_column_sums(const float *a, int64_t n, int64_t cols, float *db) {
+  R50_FOR_EACH(o, cols) db[o] += r50_column_sum(a, n, cols, o);
+}
+
+/* ------------------------------------------------------------------ BN training */
+
+constexpr int kTileC = 32, kTileR = 8; /* a block: 32 channels x 8 row lanes */
+
+enum sums_mode { SUM_Z, SUM_SQ, SUM_GRAD };
+
+/* Partial sums of channel tile blockIdx.x over row part blockIdx.y: out1 (and out2)
+ * [part * c + channel]. Each thread sums rows r = part's first + lane (mod 8) in
+ * order; the 8 lanes are then added in lane order. */
+__global__ void k_bn_sums(const float *z, const float *dy, const double *dsum,
+                          const float *mean, const float *invstd, int64_t m, int64_t c,
+                          int parts, int mode, double *out1, double *out2) {
+  __shared__ double sh1[kTileR][kTileC], sh2[kTileR][kTileC];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t ch = (int64_t)blockIdx.x * kTileC + tx;
+  const int64_t part = blockIdx.y;
+  const int64_t r0 = m * part / parts, r1 = m * (part + 1) / parts;
+  double a1 = 0, a2 = 0;
+  if (ch < c) {
+    const double mu = mode == SUM_SQ ? dsum[ch] / (double)m : 0.0;
+    for (int64_t r = r0 + ty; r < r1; r += kTileR) {
+      const float v = z[r * c + ch];
+      if (mode == SUM_Z) {
+        a1 += v;
+      } else if (mode == SUM_SQ) {
+        a1 += ((double)v - mu) * ((double)v - mu);
+      } else {
+        const float g = dy[r * c + ch];
+        a1 += g;
+        a2 += (double)g * r50_bn_xhat(v, mean[ch], invstd[ch]);
+      }
+    }
+  }
+  sh1[ty][tx] = a1;
+  sh2[ty][tx] = a2;
+  __syncthreads();
+  if (ty == 0 && ch < c) {
+    double s1 = 0, s2 = 0;
+    for (int l = 0; l < kTileR; l++)
+      s1 += sh1[l][tx], s2 += sh2[l][tx];
+    out1[part * c + ch] = s1;
+    if (mode == SUM_GRAD)
+      out2[part * c + ch] = s2;
+  }
+}
+
+__device__ inline double part_sum(const double *partial, int parts, int64_t c, int64_t ch) {
+  double s = 0;
+  for (int p = 0; p < parts; p++)
+    s += partial[p * c + ch];
+  return s;
+}
+
+__global__ void k_bn_reduce_mean(const double *partial, int parts, int64_t c, double *dsum) {
+  R50_FOR_EACH(ch, c) dsum[ch] = part_sum(partial, parts, c, ch);
+}
+
+__global__ void k_bn_finalize(const double *partial, int parts, int64_t c, int64_t m,
+                              const double *dsum, double eps, double decay, float *save_mean,
+                              float *save_invstd, float *avg_mean, float *avg_var) {
+  R50_FOR_EACH(ch, c) {
+    r50_bn_finalize(dsum[ch], part_sum(partial, parts, c, ch), m, eps, decay, &save_mean[ch],
+                    &save_invstd[ch], &avg_mean[ch], &avg_var[ch]);
+  }
+}
+
+__global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t c, double eps,
+                            float *save_mean, float *save_invstd) {
+  R50_FOR_EACH(ch, c) r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
+}
+
+__global__ void k_bn_apply(const float *z, float *y, const float *res, int relu, int64_t total,
+                           int64_t c, const float *mean, const float *invstd, const float *gamma,
+                           const float *beta) {
+  R50_FOR_EACH(i, total) {
+    const int64_t ch = i % c;
+    y[i] = r50_bn_apply(z[i], mean[ch], invstd[ch], gamma[ch], beta[ch], res ? res[i] : 0.0f,
+                        res != nullptr, relu);
+  }
+}
+
+__global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts, int64_t c,
+                                int64_t m, const float *gamma, const float *invstd,
+                                r50_bn_grad_coef *coef, float *dgamma, float *dbeta) {
+  R50_FOR_EACH(ch, c) {
+    const double sb = part_sum(psb, parts, c, ch), sg = part_sum(psg, parts, c, ch);
+    coef[ch] = r50_bn_grad_coefs(sb, sg, m, gamma[ch], invstd[ch]);
+    if (dgamma)
+      dgamma[ch] += (float)sg;
+    if (dbeta)
+      dbeta[ch] += (float)sb;
+  }
+}
+
+__global__ void k_bn_backward(const float *z, const float *dy, float *dz, int64_t total, int64_t c,
+                              const float *mean, const float *invstd, const r50_bn_grad_coef *coef,
+                              int frozen) {
+  R50_FOR_EACH(i, total) {
+    const int64_t ch = i % c;
+    dz[i] = r50_bn_backward_elem(z[i], dy[i], mean[ch], invstd[ch], coef[ch], frozen);
+  }
+}
+
+/* ------------------------------------------------------------------ training ops */
+
+__global__ void k_relu_mask(const float *y, float *dy, int64_t n) {
+  R50_FOR_EACH(i, n) dy[i] = r50_relu_mask_elem(y[i], dy[i]);
+}
+
+__global__ void k_add(float *acc, const float *g, int64_t n) {
+  R50_FOR_EACH(i, n) acc[i] += g[i];
+}
+
+__global__ void k_maxpool_backward(const float *x, const float *dy, float *dx, int64_t total,
+                                   int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
+                                   int s, int pad) {
+  R50_FOR_EACH(i, total) {
+    const pix p = at(i, c, h, w);
+    dx[i] = r50_maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h,
+                                w, ho, wo, k, s, pad, p.y, p.x);
+  }
+}
+
+__global__ void k_avgpool_backward(const float *dy, float *dx, int64_t total, int64_t c,
+                                   int64_t hw) {
+  R50_FOR_EACH(i, total) dx[i] = r50_avgpool_grad(dy[(i / (hw * c)) * c + i % c], hw);
+}
+
+__global__ void k_xent(const float *z, const int32_t *labels, int64_t n, int64_t c,
+                       double coeff, float *d, double *loss, int *hit) {
+  R50_FOR_EACH(i, n) {
+    const int32_t t = labels[i];
+    if (t < 0 || t >= c) {
+      for (int64_t j = 0; j < c; j++)
+        d[i * c + j] = 0.0f;
+      loss[i] = 0;
+      hit[i] = 0;
+    } else {
+      loss[i] = r50_xent_row(z + i * c, c, t, coeff, d + i * c, &hit[i]);
+    }
+  }
+}
+
+__global__ void k_scale(float *x, int64_t n, float f) {
+  R50_FOR_EACH(i, n) x[i] *= f;
+}
+
+__global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, float mu, float wd) {
+  R50_FOR_EACH(i, n) r50_momentum_elem(&p[i], &g[i], &v[i], lr, mu, wd);
+}
+
+} /* namespace */
+
+/* ------------------------------------------------------------------ launchers */
+
+#define R50_LAUNCH(kernel, n, st, ...) kernel<<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__)
+
+extern "C" {
+
+void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n, int64_t c,
+                       int64_t h, int64_t w, cudaStream_t st) {
+  const int64_t total = n * c * h * w;
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (__nv_bfloat16 *)dst, total, c, h, w);
+  else
+    R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (float *)dst, total, c, h, w);
+}
+
+void r50k_nhwc_to_nchw(const void *src, r50_cuda_dtype t, float *dst, int64_t n, int64_t c,
+                       int64_t h, int64_t w, cudaStream_t st) {
+  const int64_t total = n * c * h * w;
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_nhwc_to_nchw, total, st, (const __nv_bfloat16 *)src, dst, total, c, h, w);
+  else
+    R50_LAUNCH(k_nhwc_to_nchw, total, st, (const float *)src, dst, total, c, h, w);
+}
+
+void r50k_cast(const float *src, void *dst, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_cast, n, st, src, (__nv_bfloat16 *)dst, n);
+  else
+    R50_LAUNCH(k_cast, n, st, src, (float *)dst, n);
+}
+
+void r50k_fold(const float *w_oihw, const float *b, const float *gamma, const float *beta,
+               const float *mean, const float *var, double eps, int64_t cout, int64_t cin,
+               int64_t k, void *w_out, r50_cuda_dtype t, float *bias_out, cudaStream_t st) {
+  const int64_t total = cout * cin * k * k;
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_fold, total, st, w_oihw, b, gamma, beta, mean, var, eps, cout, cin, k,
+               (__nv_bfloat16 *)w_out, bias_out);
+  else
+    R50_LAUNCH(k_fold, total, st, w_oihw, b, gamma, beta, mean, var, eps, cout, cin, k,
+               (float *)w_out, bias_out);
+}
+
+void r50k_oihw_to_krsc(const float *w, float *out, int64_t cout, int64_t cin, int64_t k,
+                       cudaStream_t st) {
+  const int64_t total = cout * cin * k * k;
+  R50_LAUNCH(k_oihw_to_krsc, total, st, w, out, total, cin, k);
+}
+
+void r50k_krsc_add_to_oihw(const float *g, float *out, int64_t cout, int64_t cin, int64_t k,
+                           cudaStream_t st) {
+  const int64_t total = cout * cin * k * k;
+  R50_LAUNCH(k_krsc_add_to_oihw, total, st, g, out, total, cin, k);
+}
+
+void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *residual,
+                   int relu, int64_t count, int64_t c, cudaStream_t st) {
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_epilogue, count, st, (__nv_bfloat16 *)y, bias,
+               (const __nv_bfloat16 *)residual, relu, count, c);
+  else
+    R50_LAUNCH(k_epilogue, count, st, (float *)y, bias, (const float *)residual, relu, count, c);
+}
+
+void r50k_maxpool(const void *x, void *y, r50_cuda_dtype t, int64_t n, int64_t c, int64_t h,
+                  int64_t w, int64_t ho, int64_t wo, int k, int s, int pad, cudaStream_t st) {
+  const int64_t total = n * ho * wo * c;
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_maxpool_bf16, total, st, (const __nv_bfloat16 *)x, (__nv_bfloat16 *)y, total, c,
+               h, w, ho, wo, k, s, pad);
+  else
+    R50_LAUNCH(k_maxpool_f32, total, st, (const float *)x, (float *)y, total, c, h, w, ho, wo, k,
+               s, pad);
+}
+
+void r50k_avgpool(const void *x, r50_cuda_dtype t, float *out, int64_t n, int64_t c,
+                  int64_t hw, cudaStream_t st) {
+  if (t == R50_CUDA_BF16)
+    R50_LAUNCH(k_avgpool_bf16, n * c, st, (const __nv_bfloat16 *)x, out, n * c, c, hw);
+  else
+    R50_LAUNCH(k_avgpool_f32, n * c, st, (const float *)x, out, n * c, c, hw);
+}
+
+void r50k_softmax(const float *x, float *y, int64_t n, int64_t c, cudaStream_t st) {
+  R50_LAUNCH(k_softmax, n, st, x, y, n, c);
+}
+
+void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout, cudaStream_t st) {
+  R50_LAUNCH(k_add_bias_rows, n * cout, st, y, b, n * cout, cout);
+}
+
+void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaStream_t st) {
+  R50_LAUNCH(k_column_sums, cols, st, a, n, cols, db);
+}
+
+int r50k_bn_parts(int64_t m) {
+  const int64_t p = m / 2048;
+  return (int)(p < 1 ? 1 : p > 256 ? 256 : p);
+}
+
+size_t r50k_bn_work_doubles(int64_t m, int64_t c) {
+  return (size_t)(2 * r50k_bn_parts(m) * c + 3 * c);
+}
+
+void r50k_bn_forward(const float *z, float *y, const float *residual, int relu, int64_t m,
+                     int64_t c, const float *gamma, const float *beta, float *avg_mean,
+                     float *avg_var, float *save_mean, float *save_invstd, double eps,
+                     double decay, int frozen, double *work, cudaStream_t st) {
+  const int parts = r50k_bn_parts(m);
+  double *partial = work, *dsum = work + 2 * (int64_t)parts * c;
+  if (frozen) {
+    R50_LAUNCH(k_bn_frozen, c, st, avg_mean, avg_var, c, eps, save_mean, save_invstd);
+  } else {
+    const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
+    k_bn_sums<<<grid, block, 0, st>>>(z, nullptr, nullptr, nullptr, nullptr, m, c, parts, SUM_Z,
+                                      partial, nullptr);
+    R50_LAUNCH(k_bn_reduce_mean, c, st, partial, parts, c, dsum);
+    k_bn_sums<<<grid, block, 0, st>>>(z, nullptr, dsum, nullptr, nullptr, m, c, parts, SUM_SQ,
+                                      partial, nullptr);
+    R50_LAUNCH(k_bn_finalize, c, st, partial, parts, c, m, dsum, eps, decay, save_mean,
+               save_invstd, avg_mean, avg_var);
+  }
+  R50_LAUNCH(k_bn_apply, m * c, st, z, y, residual, relu, m * c, c, save_mean, save_invstd,
+             gamma, beta);
+}
+
+void r50k_bn_backward(const float *z, const float *dy, float *dz, int64_t m, int64_t c,
+                      const float *gamma, const float *save_mean, const float *save_invstd,
+                      int frozen, float *dgamma, float *dbeta, double *work, cudaStream_t st) {
+  const int parts = r50k_bn_parts(m);
+  double *psb = work, *psg = work + (int64_t)parts * c;
+  r50_bn_grad_coef *coef = (r50_bn_grad_coef *)(work + 2 * (int64_t)parts * c);
+  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
+  k_bn_sums<<<grid, block, 0, st>>>(z, dy, nullptr, save_mean, save_invstd, m, c, parts,
+                                    SUM_GRAD, psb, psg);
+  R50_LAUNCH(k_bn_grad_coefs, c, st, psb, psg, parts, c, m, gamma, save_invstd, coef, dgamma,
+             dbeta);
+  R50_LAUNCH(k_bn_backward, m * c, st, z, dy, dz, m * c, c, save_mean, save_invstd, coef, frozen);
+}
+
+void r50k_relu_mask(const float *y, float *dy, int64_t n, cudaStream_t st) {
+  R50_LAUNCH(k_relu_mask, n, st, y, dy, n);
+}
+
+void r50k_add(float *acc, const float *g, int64_t n, cudaStream_t st) {
+  R50_LAUNCH(k_add, n, st, acc, g, n);
+}
+
+void r50k_maxpool_backward(const float *x, const float *dy, float *dx, int64_t n, int64_t c,
+                           int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
+                           cudaStream_t st) {
+  const int64_t total = n * h * w * c;
+  R50_LAUNCH(k_maxpool_backward, total, st, x, dy, dx, total, c, h, w, ho, wo, k, s, pad);
+}
+
+void r50k_avgpool_backward(const float *dy, float *dx, int64_t n, int64_t c, int64_t hw,
+                           cudaStream_t st) {
+  const int64_t total = n * hw * c;
+  R50_LAUNCH(k_avgpool_backward, total, st, dy, dx, total, c, hw);
+}
+
+void r50k_xent(const float *logits, const int32_t *labels, int64_t n, int64_t c, double coeff,
+               float *dlogits, double *loss, int *hit, cudaStream_t st) {
+  R50_LAUNCH(k_xent, n, st, logits, labels, n, c, coeff, dlogits, loss, hit);
+}
+
+void r50k_scale(float *x, int64_t n, float f, cudaStream_t st) {
+  R50_LAUNCH(k_scale, n, st, x, n, f);
+}
+
+void r50k_momentum(float *p, float *g, float *v, int64_t n, float lr, float mu, float wd,
+                   cudaStream_t st) {
+  R50_LAUNCH(k_momentum, n, st, p, g, v, n, lr, mu, wd);
+}
+
+} /* extern "C" */

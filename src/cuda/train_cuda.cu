@@ -1,0 +1,323 @@
+/*
+ * train_cuda.cu — the CUDA engine's training ops (engine.h's r50_engine_train):
+ * convolution forward, backward-data and backward-filter on cuDNN, BatchNormalization
+ * in training and frozen mode, pooling backward, the loss and MomentumSGD as kernels of
+ * kernels_cuda.cu, fc6 on cuBLAS — on float32 NHWC activations in the arena the
+ * training walk plans (core/train.c), and on the device copies of the model's slabs
+ * that bind allocates and sync fills (core/engine_sync.c decides when).
+ *
+ * Rule: the slabs keep Chainer's layouts (OIHW weights): a k x k convolution's weights
+ * are copied to KRSC, cuDNN's NHWC filter layout, before its forward (and the copy is
+ * what its backward-data uses), and its weight gradient, computed KRSC into a scratch
+ * buffer, is added into the OIHW gradient slab; a 1x1 convolution's layouts are the
+ * same.
+ */
+#include <cstdio>
+#include <cstring>
+
+#include "context_cuda.h"
+#include "engine_cuda.h"
+#include "error.h"
+
+namespace {
+
+void on_device(r50_engine_state *s) {
+  r50_cuda_note(s, cudaSetDevice(s->device), "cudaSetDevice");
+}
+
+/* A failure of a void op: kept for the next status. */
+void note(r50_engine_state *s, const r50_error *err) {
+  if (!s->error[0])
+    snprintf(s->error, sizeof s->error, "%s", err->msg);
+}
+
+#define GROW(ptr, bytes, need, what, err)                                                  \
+  r50_cuda_grow((void **)&(ptr), &(bytes), (need), (what), (err))
+
+r50_status alloc_slab(float **p, size_t floats, const char *what, r50_error *err) {
+  if (*p)
+    return R50_OK;
+  size_t bytes = 0;
+  return GROW(*p, bytes, floats * sizeof(float), what, err);
+}
+
+r50_status t_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng, r50_error *err) {
+  on_device(s);
+  if (s->precision == R50_PRECISION_BF16)
+    return r50_fail(err, R50_ERR_UNSUPPORTED,
+                    "training runs in fp32 or tf32 on the GPU: this model's CUDA engine runs "
+                    "bf16 (make it with precision fp32 or tf32)");
+  s->host = *host;
+  s->dev.n_params = host->n_params, s->dev.n_persistent = host->n_persistent;
+  R50_TRY(alloc_slab(&s->dev.params, host->n_params, "the parameters", err));
+  R50_TRY(alloc_slab(&s->dev.persistent, host->n_persistent, "the BN statistics", err));
+  if (host->grads)
+    R50_TRY(alloc_slab(&s->dev.grads, host->n_params, "the gradients", err));
+  if (host->velocity)
+    R50_TRY(alloc_slab(&s->dev.velocity, host->n_params, "the optimizer state", err));
+  *eng = s->dev;
+  return R50_OK;
+}
+
+r50_status copy(r50_engine_state *s, float *host, float *dev, size_t n, int to_host,
+                r50_error *err) {
+  if (!host || !dev)
+    return R50_OK;
+  if (to_host)
+    R50_CUDA_CHECK(cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost,
+                                   s->stream),
+                   err);
+  else
+    R50_CUDA_CHECK(cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice,
+                                   s->stream),
+                   err);
+  return R50_OK;
+}
+
+r50_status t_sync(r50_engine_state *s, int to_host, int what, r50_error *err) {
+  on_device(s);
+  const size_t np = s->host.n_params, nq = s->host.n_persistent;
+  if (what & R50_SYNC_PARAMS)
+    R50_TRY(copy(s, s->host.params, s->dev.params, np, to_host, err));
+  if (what & R50_SYNC_GRADS)
+    R50_TRY(copy(s, s->host.grads, s->dev.grads, np, to_host, err));
+  if (what & R50_SYNC_PERSISTENT)
+    R50_TRY(copy(s, s->host.persistent, s->dev.persistent, nq, to_host, err));
+  if (what & R50_SYNC_STATE)
+    R50_TRY(copy(s, s->host.velocity, s->dev.velocity, np, to_host, err));
+  R50_CUDA_CHECK(cudaStreamSynchronize(s->stream), err);
+  return r50_cuda_take_error(s, err);
+}
+
+r50_status t_reserve(r50_engine_state *s, size_t floats, float **arena, r50_error *err) {
+  on_device(s);
+  R50_TRY(GROW(s->arena, s->arena_bytes, floats * sizeof(float), "the training arena (lower "
+                                                                   "--batch)",
+               err));
+  *arena = s->arena;
+  return R50_OK;
+}
+
+void t_zero(r50_engine_state *s, float *p, size_t n) {
+  on_device(s);
+  r50_cuda_note(s, cudaMemsetAsync(p, 0, n * sizeof(float), s->stream), "cudaMemsetAsync");
+}
+
+/* Conv c's weights w (OIHW, device) in cuDNN's KRSC: a copy for k > 1, w itself for
+ * 1x1. */
+r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int refresh,
+                const float **out, r50_error *err) {
+  if (c->ksize == 1) {
+    *out = w;
+    return R50_OK;
+  }
+  if (c->id >= s->n_krsc) {
+    float **k = (float **)realloc(s->krsc, (size_t)(c->id + 1) * sizeof *k);
+    size_t *kb = k ? (size_t *)realloc(s->krsc_bytes, (size_t)(c->id + 1) * sizeof *kb) : NULL;
+    if (k)
+      s->krsc = k;
+    if (!k || !kb)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    s->krsc_bytes = kb;
+    for (int i = s->n_krsc; i <= c->id; i++)
+      s->krsc[i] = NULL, s->krsc_bytes[i] = 0;
+    s->n_krsc = c->id + 1;
+  }
+  const int64_t n = (int64_t)c->cout * c->cin * c->ksize * c->ksize;
+  R50_TRY(GROW(s->krsc[c->id], s->krsc_bytes[c->id], (size_t)n * sizeof(float),
+               "KRSC weights", err));
+  if (refresh)
+    r50k_oihw_to_krsc(w, s->krsc[c->id], c->cout, c->cin, c->ksize, s->stream);
+  *out = s->krsc[c->id];
+  return R50_OK;
+}
+
+r50_status t_conv_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
+                          const float *b, const r50_act *x, r50_act *z, r50_error *err) {
+  on_device(s);
+  const float *wk = NULL;
+  R50_TRY(krsc(s, c, w, 1, &wk, err));
+  r50_cuda_plan *p;
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, R50_CUDA_F32, r50_cuda_math(s->precision), &p,
+                            err));
+  *z = (r50_act){z->data, c->cout, x->n, p->ho, p->wo};
+  R50_TRY(r50_cuda_conv_forward(s, p, x->data, wk, z->data, err));
+  if (b)
+    r50k_epilogue(z->data, R50_CUDA_F32, b, NULL, 0, r50_act_numel(z), c->cout, s->stream);
+  return r50_cuda_take_error(s, err);
+}
+
+double *bn_work(r50_engine_state *s, int64_t m, int64_t c) {
+  r50_error err;
+  if (GROW(s->bn_work, s->bn_work_bytes, r50k_bn_work_doubles(m, c) * sizeof(double),
+           "BN statistics", &err) != R50_OK) {
+    note(s, &err);
+    return NULL;
+  }
+  return s->bn_work;
+}
+
+void t_bn_forward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
+                  const r50_act *z, r50_act *y, const r50_act *residual, int relu) {
+  (void)c;
+  on_device(s);
+  *y = (r50_act){y->data, z->c, z->n, z->h, z->w};
+  const int64_t m = z->n * z->h * z->w;
+  double *work = bn_work(s, m, z->c);
+  if (!work)
+    return;
+  r50k_bn_forward(z->data, y->data, residual ? residual->data : NULL, relu, m, z->c, a->gamma,
+                  a->beta, a->avg_mean, a->avg_var, a->save_mean, a->save_invstd, a->eps,
+                  a->decay, a->frozen, work, s->stream);
+}
+
+void t_bn_backward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
+                   const r50_act *z, const r50_act *dy, r50_act *dz, float *dgamma,
+                   float *dbeta) {
+  (void)c;
+  on_device(s);
+  *dz = (r50_act){dz->data, z->c, z->n, z->h, z->w};
+  const int64_t m = z->n * z->h * z->w;
+  double *work = bn_work(s, m, z->c);
+  if (!work)
+    return;
+  r50k_bn_backward(z->data, dy->data, dz->data, m, z->c, a->gamma, a->save_mean, a->save_invstd,
+                   a->frozen, dgamma, dbeta, work, s->stream);
+}
+
+r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
+                           const r50_act *x, const r50_act *dz, r50_act *dx, float *dw,
+                           float *db, r50_error *err) {
+  on_device(s);
+  r50_cuda_plan *p;
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, R50_CUDA_F32, r50_cuda_math(s->precision), &p,
+                            err));
+  if (dx) {
+    *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
+    const float *wk = NULL;
+    R50_TRY(krsc(s, c, w, 0, &wk, err)); /* as the forward of this step left it */
+    R50_TRY(r50_cuda_conv_backward_data(s, p, wk, dz->data, dx->data, err));
+  }
+  if (dw) {
+    const int64_t n = (int64_t)c->cout * c->cin * c->ksize * c->ksize;
+    R50_TRY(GROW(s->dw, s->dw_bytes, (size_t)n * sizeof(float), "a weight gradient", err));
+    R50_TRY(r50_cuda_conv_backward_filter(s, p, x->data, dz->data, s->dw, err));
+    if (c->ksize == 1)
+      r50k_add(dw, s->dw, n, s->stream);
+    else
+      r50k_krsc_add_to_oihw(s->dw, dw, c->cout, c->cin, c->ksize, s->stream);
+  }
+  if (db)
+    r50k_column_sums(dz->data, dz->n * dz->h * dz->w, c->cout, db, s->stream);
+  return r50_cuda_take_error(s, err);
+}
+
+void t_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
+  on_device(s);
+  r50k_relu_mask(y->data, dy->data, r50_act_numel(y), s->stream);
+}
+
+void t_add(r50_engine_state *s, r50_act *acc, const r50_act *g) {
+  on_device(s);
+  r50k_add(acc->data, g->data, r50_act_numel(acc), s->stream);
+}
+
+void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_act *x,
+                        const r50_act *dy, r50_act *dx) {
+  on_device(s);
+  *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
+  r50k_maxpool_backward(x->data, dy->data, dx->data, x->n, x->c, x->h, x->w, dy->h, dy->w,
+                        p->ksize, p->stride, p->pad, s->stream);
+}
+
+void t_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
+  on_device(s);
+  r50k_avgpool_backward(dy, dx->data, dx->n, dx->c, dx->h * dx->w, s->stream);
+}
+
+void t_linear_forward(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
+                      const float *w, const float *b, int64_t cout, float *y) {
+  r50_cuda_linear(s, x, n, cin, w, b, cout, y);
+}
+
+void t_linear_backward(r50_engine_state *s, const float *x, const float *dy, int64_t n,
+                       int64_t cin, const float *w, int64_t cout, float *dx, float *dw,
+                       float *db) {
+  on_device(s);
+  const float one = 1.0f, zero = 0.0f;
+  /* column-major: dW^T (cin x cout) += x^T (cin x n) dy (n x cout); dx^T = W^T dy^T */
+  if (dw && cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)cin, (int)cout, (int)n, &one, x,
+                        (int)cin, dy, (int)cout, &one, dw, (int)cin) != CUBLAS_STATUS_SUCCESS &&
+      !s->error[0])
+    snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 weight gradient) failed");
+  if (db)
+    r50k_column_sums(dy, n, cout, db, s->stream);
+  if (dx && cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)cin, (int)n, (int)cout, &one, w,
+                        (int)cin, dy, (int)cout, &zero, dx, (int)cin) != CUBLAS_STATUS_SUCCESS &&
+      !s->error[0])
+    snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 input gradient) failed");
+}
+
+void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *labels, int64_t n,
+                    int64_t c, double scale, double *loss, int64_t *correct, int64_t *valid,
+                    float *dlogits) {
+  on_device(s);
+  *loss = 0, *correct = 0, *valid = 0;
+  int64_t counted = 0;
+  for (int64_t i = 0; i < n; i++)
+    counted += labels[i] >= 0 && labels[i] < c;
+  r50_error err;
+  size_t lb = s->rows_cap * sizeof(int32_t), db = s->rows_cap * sizeof(double),
+         hb = s->rows_cap * sizeof(int);
+  if ((size_t)n > s->rows_cap) {
+    if (GROW(s->labels, lb, (size_t)n * sizeof(int32_t), "labels", &err) != R50_OK ||
+        GROW(s->loss, db, (size_t)n * sizeof(double), "losses", &err) != R50_OK ||
+        GROW(s->hit, hb, (size_t)n * sizeof(int), "hits", &err) != R50_OK) {
+      note(s, &err);
+      return;
+    }
+    s->rows_cap = (size_t)n;
+  }
+  r50_cuda_note(s, cudaMemcpyAsync(s->labels, labels, (size_t)n * sizeof(int32_t),
+                                   cudaMemcpyHostToDevice, s->stream),
+                "copying labels to the GPU");
+  r50k_xent(logits, s->labels, n, c, counted ? scale / (double)counted : 0, dlogits, s->loss,
+            s->hit, s->stream);
+  double *row_loss = (double *)malloc((size_t)n * sizeof(double));
+  int *row_hit = (int *)malloc((size_t)n * sizeof(int));
+  if (!row_loss || !row_hit) {
+    free(row_loss), free(row_hit);
+    snprintf(s->error, sizeof s->error, "out of memory for %lld losses", (long long)n);
+    return;
+  }
+  r50_cuda_note(s, cudaMemcpyAsync(row_loss, s->loss, (size_t)n * sizeof(double),
+                                   cudaMemcpyDeviceToHost, s->stream),
+                "copying the loss from the GPU");
+  r50_cuda_note(s, cudaMemcpyAsync(row_hit, s->hit, (size_t)n * sizeof(int),
+                                   cudaMemcpyDeviceToHost, s->stream),
+                "copying the loss from the GPU");
+  r50_cuda_note(s, cudaStreamSynchronize(s->stream), "waiting for the GPU");
+  double total = 0;
+  int64_t hits = 0;
+  for (int64_t i = 0; i < n; i++)
+    total += row_loss[i], hits += row_hit[i];
+  free(row_loss), free(row_hit);
+  *loss = counted ? total / (double)counted : 0;
+  *correct = hits;
+  *valid = counted;
+}
+
+void t_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n, double lr,
+                    double momentum, double weight_decay) {
+  on_device(s);
+  r50k_momentum(p, g, v, (int64_t)n, (float)lr, (float)momentum, (float)weight_decay, s->stream);
+}
+
+} /* namespace */
+
+/* Positional, constant-initialised (see engine_cuda.cu). */
+extern "C" const r50_engine_train r50_cuda_train = {
+    t_bind,         t_sync,         t_reserve,          t_zero,
+    t_conv_forward, t_bn_forward,   t_bn_backward,      t_conv_backward,
+    t_relu_mask,    t_add,          t_maxpool_backward, t_avgpool_backward,
+    t_linear_forward, t_linear_backward, t_softmax_xent, t_momentum_sgd};

@@ -1,0 +1,342 @@
+/*
+ * cuda_parity.c — the CUDA engine against the reference CPU engine, on a GPU (exit 77,
+ * ctest's SKIP, where none is visible). One run checks, on ResNet-50 with random
+ * weights whose BN statistics are calibrated by 24 training-mode forwards:
+ *   1. fp32 inference: every layer (conv1 .. prob) within 1e-4 of the largest
+ *      reference value (max |gpu - cpu| <= 1e-4 max |cpu|);
+ *   2. tf32 and bf16 inference: pool5 cosine similarity >= 0.999 for every image and
+ *      the same top-1 class for >= 99% of them;
+ *   3. one training step (BN in training mode): the loss, and every parameter's
+ *      gradient within 1e-3 (|g_gpu - g_cpu| <= 1e-3 |g_cpu|, norm-wise) and every BN
+ *      running average within 1e-4;
+ *   4. a 20-step fine-tune (MomentumSGD + WeightDecay) whose loss curve stays within 2%
+ *      of the CPU's;
+ *   5. NCCL on one rank: a communicator made, an allreduce of the gradient slab waited
+ *      for (a sum over one rank: unchanged, bit for bit).
+ * Prints a table of every figure and PASS/FAIL per check.
+ *
+ * usage: cuda_parity [IMAGES.f32 N]   (N prepared 224x224 images, float32 NCHW; default:
+ *                                      random ones)
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device_cuda.h"
+#include "engines.h"
+#include "error.h"
+#include "model.h"
+#include "nccl_cuda.h"
+#include "rng.h"
+
+static int g_fail;
+
+#define EXPECT(cond, ...)                                                                  \
+  do {                                                                                     \
+    int ok_ = (cond);                                                                      \
+    printf("%s  ", ok_ ? "PASS" : "FAIL");                                                 \
+    printf(__VA_ARGS__);                                                                   \
+    printf("\n");                                                                          \
+    g_fail += !ok_;                                                                        \
+  } while (0)
+
+static void die(const r50_error *err) {
+  printf("FAIL  %s\n", err->msg);
+  exit(1);
+}
+
+static float *random_images(int n, int s, uint64_t seed) {
+  float *x = malloc((size_t)n * 3 * s * s * sizeof *x);
+  r50_rng r;
+  r50_rng_seed(&r, seed);
+  for (size_t i = 0; i < (size_t)n * 3 * s * s; i++)
+    x[i] = (float)(250.0 * r50_rng_uniform(&r) - 120.0);
+  return x;
+}
+
+static r50_model *model_on(const r50_config *base, r50_device dev, r50_precision p,
+                           const char *npz) {
+  r50_config cfg = *base;
+  cfg.device = dev;
+  cfg.precision = p;
+  cfg.engine = dev == R50_DEVICE_CPU ? "reference" : NULL;
+  cfg.pretrained = npz;
+  cfg.cuda_device = dev == R50_DEVICE_CUDA ? 0 : -1;
+  r50_error err = {0};
+  r50_model *m = r50_model_new(&cfg, &err);
+  if (!m)
+    die(&err);
+  return m;
+}
+
+/* Random weights, BN running statistics calibrated on random images. */
+static void make_weights(const r50_config *base, const char *npz) {
+  r50_model *m = model_on(base, R50_DEVICE_CPU, R50_PRECISION_FP32, NULL);
+  r50_error err = {0};
+  int32_t labels[8] = {0};
+  for (int i = 0; i < 24; i++) {
+    float *x = random_images(8, 96, 100 + (uint64_t)i);
+    r50_tensor t = {x, 4, {8, 3, 96, 96}, 0};
+    r50_step_result res;
+    if (r50_forward_train(m, &t, labels, R50_BN_TRAIN, &res, &err) != R50_OK)
+      die(&err);
+    free(x);
+  }
+  if (r50_save_npz(m, npz, &err) != R50_OK)
+    die(&err);
+  r50_model_free(m);
+}
+
+static double max_abs(const float *a, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++)
+    m = fmax(m, fabs((double)a[i]));
+  return m;
+}
+
+static void check_inference_fp32(r50_model *cpu, r50_model *gpu, const float *x, int n) {
+  int nl;
+  const char *const *names = r50_available_layers(&nl);
+  r50_tensor in = {(float *)x, 4, {n, 3, 224, 224}, 0}, a[R50_MAX_LAYERS], b[R50_MAX_LAYERS];
+  r50_error err = {0};
+  if (r50_forward(cpu, &in, (const char *const *)names, nl, a, &err) != R50_OK ||
+      r50_forward(gpu, &in, (const char *const *)names, nl, b, &err) != R50_OK)
+    die(&err);
+  printf("fp32 inference, %d images of 224x224: layer, max|gpu - cpu|, max|cpu|, ratio\n", n);
+  for (int l = 0; l < nl; l++) {
+    const size_t k = (size_t)r50_tensor_numel(&a[l]);
+    double d = 0;
+    for (size_t i = 0; i < k; i++)
+      d = fmax(d, fabs((double)a[l].data[i] - b[l].data[i]));
+    const double ref = max_abs(a[l].data, k);
+    EXPECT(d <= 1e-4 * ref + 1e-7, "  %-6s %.3e %.3e %.2e (<= 1e-4)", names[l], d, ref, d / ref);
+    r50_tensor_free(&a[l]);
+    r50_tensor_free(&b[l]);
+  }
+}
+
+static void check_inference_low(r50_model *cpu, r50_model *gpu, const char *what,
+                                const float *x, int n) {
+  const char *layers[] = {"pool5", "prob"};
+  r50_tensor in = {(float *)x, 4, {n, 3, 224, 224}, 0}, a[2], b[2];
+  r50_error err = {0};
+  if (r50_forward(cpu, &in, layers, 2, a, &err) != R50_OK ||
+      r50_forward(gpu, &in, layers, 2, b, &err) != R50_OK)
+    die(&err);
+  const int64_t f = a[0].shape[1], c = a[1].shape[1];
+  double worst = 1;
+  int same_top1 = 0;
+  for (int i = 0; i < n; i++) {
+    double dot = 0, na = 0, nb = 0;
+    for (int64_t j = 0; j < f; j++) {
+      const double u = a[0].data[i * f + j], v = b[0].data[i * f + j];
+      dot += u * v, na += u * u, nb += v * v;
+    }
+    worst = fmin(worst, dot / sqrt(na * nb));
+    int64_t ta = 0, tb = 0;
+    for (int64_t j = 1; j < c; j++) {
+      ta = a[1].data[i * c + j] > a[1].data[i * c + ta] ? j : ta;
+      tb = b[1].data[i * c + j] > b[1].data[i * c + tb] ? j : tb;
+    }
+    same_top1 += ta == tb;
+  }
+  EXPECT(worst >= 0.999, "%s inference: worst pool5 cosine similarity %.6f (>= 0.999)", what,
+         worst);
+  EXPECT(same_top1 >= 0.99 * n, "%s inference: same top-1 on %d of %d images (>= 99%%)", what,
+         same_top1, n);
+  for (int l = 0; l < 2; l++) {
+    r50_tensor_free(&a[l]);
+    r50_tensor_free(&b[l]);
+  }
+}
+
+/* A copy of the CPU model moved to the GPU (r50_to_device) computes what the model
+ * made there does, bit for bit; moved back, what the CPU model does. */
+static void check_moved(r50_model *cpu, r50_model *gpu, const float *x) {
+  r50_error err = {0};
+  r50_model *m = r50_copy(cpu, R50_COPY_COPY, &err);
+  if (!m || r50_to_device(m, R50_DEVICE_CUDA, 0, &err) != R50_OK)
+    die(&err);
+  const char *layers[] = {"pool5"};
+  r50_tensor in = {(float *)x, 4, {4, 3, 224, 224}, 0}, a, b, c, d;
+  if (r50_forward(gpu, &in, layers, 1, &a, &err) != R50_OK ||
+      r50_forward(m, &in, layers, 1, &b, &err) != R50_OK)
+    die(&err);
+  const size_t k = (size_t)r50_tensor_numel(&a);
+  EXPECT(!strcmp(r50_model_engine(m), "cuda") && !memcmp(a.data, b.data, k * sizeof(float)),
+         "r50_to_device: a CPU model moved to the GPU gives the GPU model's pool5");
+  if (r50_to_device(m, R50_DEVICE_CPU, -1, &err) != R50_OK ||
+      r50_forward(m, &in, layers, 1, &c, &err) != R50_OK ||
+      r50_forward(cpu, &in, layers, 1, &d, &err) != R50_OK)
+    die(&err);
+  /* the CPU's default engine is not necessarily the reference: within tolerance */
+  double diff = 0;
+  for (size_t i = 0; i < k; i++)
+    diff = fmax(diff, fabs((double)c.data[i] - d.data[i]));
+  EXPECT(diff <= 1e-4 * max_abs(d.data, k), "r50_to_device: moved back to the CPU, pool5 within "
+         "%.2e", diff);
+  r50_tensor_free(&a), r50_tensor_free(&b), r50_tensor_free(&c), r50_tensor_free(&d);
+  r50_model_free(m);
+}
+
+static void check_step(r50_model *cpu, r50_model *gpu) {
+  enum { B = 8, S = 224 };
+  float *x = random_images(B, S, 7);
+  int32_t labels[B] = {3, 1, 4, 1, 5, 9, 2, 6};
+  r50_tensor in = {x, 4, {B, 3, S, S}, 0};
+  r50_step_result ra, rb;
+  r50_error err = {0};
+  r50_model *ms[2] = {cpu, gpu};
+  r50_step_result *rs[2] = {&ra, &rb};
+  for (int i = 0; i < 2; i++)
+    if (r50_cleargrads(ms[i], &err) != R50_OK ||
+        r50_forward_train(ms[i], &in, labels, R50_BN_TRAIN, rs[i], &err) != R50_OK ||
+        r50_backward(ms[i], 1.0, NULL, NULL, &err) != R50_OK)
+      die(&err);
+  EXPECT(fabs(ra.loss - rb.loss) <= 1e-4 * fabs(ra.loss),
+         "training step: loss cpu %.6f gpu %.6f", ra.loss, rb.loss);
+  double worst = 0, worst_avg = 0;
+  const char *where = "", *where_avg = "";
+  for (int i = 0; i < r50_namedparams_count(cpu); i++) {
+    r50_param_info a = r50_namedparams(cpu, i), b = r50_namedparams(gpu, i);
+    if (a.kind == R50_PARAM && a.grad) {
+      double d = 0, n = 0;
+      for (int64_t j = 0; j < a.numel; j++) {
+        d += ((double)a.grad[j] - b.grad[j]) * ((double)a.grad[j] - b.grad[j]);
+        n += (double)a.grad[j] * a.grad[j];
+      }
+      const double rel = n > 0 ? sqrt(d / n) : sqrt(d);
+      if (rel > worst)
+        worst = rel, where = a.name;
+    } else if (a.kind == R50_PERSISTENT_F32) {
+      double d = 0;
+      for (int64_t j = 0; j < a.numel; j++)
+        d = fmax(d, fabs((double)a.data[j] - b.data[j]) / fmax(fabs((double)a.data[j]), 1e-3));
+      if (d > worst_avg)
+        worst_avg = d, where_avg = a.name;
+    }
+  }
+  EXPECT(worst <= 1e-3, "training step: worst parameter gradient %.3e relative (%s; <= 1e-3)",
+         worst, where);
+  EXPECT(worst_avg <= 1e-4, "training step: worst BN running average %.3e relative (%s)",
+         worst_avg, where_avg);
+  free(x);
+}
+
+static void check_finetune(r50_model *cpu, r50_model *gpu) {
+  enum { B = 8, S = 128, STEPS = 20 };
+  r50_error err = {0};
+  r50_optimizer *oa = r50_momentum_sgd_new(cpu, 0.01, 0.9, 1e-4, &err);
+  r50_optimizer *ob = oa ? r50_momentum_sgd_new(gpu, 0.01, 0.9, 1e-4, &err) : NULL;
+  if (!ob)
+    die(&err);
+  double worst = 0;
+  printf("20-step fine-tune, batch %d of %dx%d: step, loss cpu, loss gpu\n", B, S, S);
+  for (int step = 0; step < STEPS; step++) {
+    float *x = random_images(B, S, 1000 + (uint64_t)step);
+    int32_t labels[B];
+    for (int i = 0; i < B; i++)
+      labels[i] = (step * 7 + i * 3) % 10;
+    r50_tensor in = {x, 4, {B, 3, S, S}, 0};
+    double loss[2];
+    r50_model *ms[2] = {cpu, gpu};
+    r50_optimizer *os[2] = {oa, ob};
+    for (int i = 0; i < 2; i++) {
+      r50_step_result r;
+      if (r50_cleargrads(ms[i], &err) != R50_OK ||
+          r50_forward_train(ms[i], &in, labels, R50_BN_TRAIN, &r, &err) != R50_OK ||
+          r50_backward(ms[i], 1.0, NULL, NULL, &err) != R50_OK ||
+          r50_optimizer_update(os[i], &err) != R50_OK)
+        die(&err);
+      loss[i] = r.loss;
+    }
+    printf("      %2d %.6f %.6f\n", step + 1, loss[0], loss[1]);
+    worst = fmax(worst, fabs(loss[0] - loss[1]) / fabs(loss[0]));
+    free(x);
+  }
+  EXPECT(worst <= 0.02, "fine-tune: the GPU's loss curve within %.2e of the CPU's (<= 2%%)",
+         worst);
+  r50_optimizer_free(oa);
+  r50_optimizer_free(ob);
+}
+
+static void check_nccl(r50_model *gpu) {
+  r50_error err = {0};
+  unsigned char id[R50_NCCL_ID_BYTES];
+  r50_nccl *c = NULL;
+  if (r50_nccl_unique_id(id, &err) != R50_OK || r50_nccl_new(id, 0, 1, gpu->es, &c, &err) != R50_OK) {
+    EXPECT(0, "NCCL: %s", err.msg);
+    return;
+  }
+  int64_t n;
+  float *before = malloc((size_t)gpu->net.n_param_floats * sizeof(float));
+  memcpy(before, r50_grads_slab(gpu, &n), (size_t)n * sizeof(float));
+  r50_slabs eng;
+  r50_status s = r50_model_bind(gpu, &eng, &err); /* the host's gradients on the GPU */
+  if (s == R50_OK)
+    s = r50_nccl_allreduce(c, eng.grads, (size_t)n, &err);
+  if (s == R50_OK)
+    s = r50_nccl_wait(c, &err);
+  r50_model_engine_wrote(gpu, R50_SYNC_GRADS);
+  const float *after = r50_grads_slab(gpu, &n);
+  EXPECT(s == R50_OK && !memcmp(before, after, (size_t)n * sizeof(float)),
+         "NCCL: one-rank allreduce of %lld gradients waited for, unchanged %s", (long long)n,
+         s == R50_OK ? "" : err.msg);
+  free(before);
+  r50_nccl_free(c);
+}
+
+int main(int argc, char **argv) {
+  const int gpus = r50_device_count(R50_DEVICE_CUDA);
+  if (gpus == 0) {
+    printf("SKIP: no GPU is visible\n");
+    return 77;
+  }
+  char desc[256];
+  r50_cuda_describe(0, desc, sizeof desc);
+  printf("GPU 0 of %d: %s\n", gpus, desc);
+  int n = 32;
+  float *x = NULL;
+  if (argc > 2) { /* prepared real images */
+    n = atoi(argv[2]);
+    x = malloc((size_t)n * 3 * 224 * 224 * sizeof *x);
+    FILE *f = fopen(argv[1], "rb");
+    if (!f || fread(x, sizeof *x, (size_t)n * 3 * 224 * 224, f) != (size_t)n * 3 * 224 * 224) {
+      printf("FAIL  cannot read %d images from %s\n", n, argv[1]);
+      return 1;
+    }
+    fclose(f);
+  } else {
+    x = random_images(n, 224, 1);
+  }
+  r50_config base = r50_config_default();
+  base.threads = 16;
+  base.seed = 3;
+  const char *npz = "/tmp/r50-cuda-parity.npz";
+  make_weights(&base, npz);
+
+  r50_model *cpu = model_on(&base, R50_DEVICE_CPU, R50_PRECISION_FP32, npz);
+  r50_model *gpu = model_on(&base, R50_DEVICE_CUDA, R50_PRECISION_FP32, npz);
+  check_inference_fp32(cpu, gpu, x, n < 8 ? n : 8);
+  check_moved(cpu, gpu, x);
+  const r50_precision low[] = {R50_PRECISION_TF32, R50_PRECISION_BF16};
+  for (int i = 0; i < 2; i++) {
+    r50_model *g = model_on(&base, R50_DEVICE_CUDA, low[i], npz);
+    if (r50_model_precision(g) != low[i])
+      EXPECT(0, "%s: the GPU runs %s", r50_precision_name(low[i]),
+             r50_precision_name(r50_model_precision(g)));
+    else
+      check_inference_low(cpu, g, r50_precision_name(low[i]), x, n);
+    r50_model_free(g);
+  }
+  check_step(cpu, gpu);
+  check_finetune(cpu, gpu);
+  check_nccl(gpu);
+  r50_model_free(cpu);
+  r50_model_free(gpu);
+  free(x);
+  remove(npz);
+  printf("%s: %d check(s) failed\n", g_fail ? "FAIL" : "PASS", g_fail);
+  return g_fail ? 1 : 0;
+}
