@@ -221,6 +221,10 @@ __global__ void k_bn_finalize(const double *partial, int parts, int64_t c, int64
   }
 }
 
+__global__ void k_add_column_sums(const double *partial, int parts, int64_t c, float *db) {
+  R50_FOR_EACH(ch, c) db[ch] += (float)part_sum(partial, parts, c, ch);
+}
+
 __global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t c, double eps,
                             float *save_mean, float *save_invstd) {
   R50_FOR_EACH(ch, c) r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
@@ -401,6 +405,15 @@ void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout, cudaS
 
 void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaStream_t st) {
   R50_LAUNCH(k_column_sums, cols, st, a, n, cols, db);
+}
+
+void r50k_column_sums_tall(const float *a, int64_t m, int64_t c, float *db, double *work,
+                           cudaStream_t st) {
+  const int parts = r50k_bn_parts(m);
+  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
+  k_bn_sums<<<grid, block, 0, st>>>(a, nullptr, nullptr, nullptr, nullptr, m, c, parts, SUM_Z,
+                                    work, nullptr);
+  R50_LAUNCH(k_add_column_sums, c, st, work, parts, c, db);
 }
 
 int r50k_bn_parts(int64_t m) {

@@ -57,8 +57,12 @@ void r50k_avgpool(const void *x, r50_cuda_dtype t, float *out, int64_t n, int64_
 void r50k_softmax(const float *x, float *y, int64_t n, int64_t c, cudaStream_t st);
 /* y (n, cout) += b (cout) on every row. */
 void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout, cudaStream_t st);
-/* db (cols) += the column sums of a (n, cols). */
+/* db (cols) += the column sums of a (n, cols): one thread a column, for few rows (fc6's
+ * bias); r50k_column_sums_tall splits many rows (a convolution's m = n h w) into
+ * r50k_bn_parts(m) partial sums first (work: r50k_bn_work_doubles(m, c)). */
 void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaStream_t st);
+void r50k_column_sums_tall(const float *a, int64_t m, int64_t c, float *db, double *work,
+                           cudaStream_t st);
 
 /* ---- training (float32 NHWC) ---- */
 

@@ -207,8 +207,12 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
     else
       r50k_krsc_add_to_oihw(s->dw, dw, c->cout, c->cin, c->ksize, s->stream);
   }
-  if (db)
-    r50k_column_sums(dz->data, dz->n * dz->h * dz->w, c->cout, db, s->stream);
+  if (db) { /* conv1's bias: n h w rows */
+    const int64_t m = dz->n * dz->h * dz->w;
+    double *work = bn_work(s, m, c->cout);
+    if (work)
+      r50k_column_sums_tall(dz->data, m, c->cout, db, work, s->stream);
+  }
   return r50_cuda_take_error(s, err);
 }
 

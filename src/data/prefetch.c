@@ -166,9 +166,9 @@ static void finish(r50_prefetch *p, int k) {
   const int threads = p->o.decode_threads > 1 ? p->o.decode_threads : 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int i = 0; i < b->n; i++) {
-    const int t = omp_get_thread_num();
+    float *full = p->full ? p->full + (size_t)omp_get_thread_num() * full_floats : NULL;
     prepare_row(p, b, i, raw->epoch, raw->status[i], raw->data[i], raw->len[i],
-                &raw->err[i], p->full + (size_t)t * full_floats);
+                &raw->err[i], full);
     free(raw->data[i]);
     raw->data[i] = NULL;
   }
