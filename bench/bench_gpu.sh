@@ -5,8 +5,8 @@
 # the ratios r50worker / PyTorch. Rows:
 #   inference to pool5, batch 256: fp32 (no TF32 anywhere), tf32, bf16
 #   training steps (BN in training mode, backward, SGD with momentum), batch 128: fp32,
-#   tf32, and bf16 (PyTorch's autocast; r50worker trains fp32 or tf32: its row shows
-#   its tf32 figure against PyTorch's bf16, marked)
+#   tf32, bf16 (PyTorch's autocast; r50worker's bfloat16 activations, float32 master
+#   weights)
 # Both sides take their input from host memory every iteration.
 #
 # usage: bench/bench_gpu.sh [R50WORKER] [SECONDS] [ROUNDS]   (build/r50worker, 10, 2)
@@ -26,10 +26,9 @@ figure() { grep -oE 'img_per_s=[0-9.]+' | tail -n 1 | cut -d= -f2; }
 for ((r = 1; r <= rounds; r++)); do
   for row in "${rows[@]}"; do
     IFS=: read -r mode prec batch <<<"$row"
-    r50_prec=$prec train_flag=()
+    train_flag=()
     [[ $mode == train ]] && train_flag=(--train)
-    [[ $mode == train && $prec == bf16 ]] && r50_prec=tf32
-    cmd=("$bin" bench --device cuda --model none --precision "$r50_prec" --batch "$batch"
+    cmd=("$bin" bench --device cuda --model none --precision "$prec" --batch "$batch"
          --layers pool5 --seconds "$seconds" "${train_flag[@]}")
     a=$("${cmd[@]}" 2>&1 | tee /dev/stderr | figure) || a=
     b=$("$py" "$root/bench/torch_gpu_peer.py" --mode "$mode" --precision "$prec" \
@@ -47,8 +46,6 @@ printf '%-6s %-5s %6s %12s %12s %7s\n' mode prec batch r50worker PyTorch ratio
 for row in "${rows[@]}"; do
   IFS=: read -r mode prec batch <<<"$row"
   a=$(median <<<"${r50[$row]}") b=$(median <<<"${torch[$row]}")
-  note=""
-  [[ $mode == train && $prec == bf16 ]] && note="  (r50worker: tf32)"
-  awk -v m="$mode" -v p="$prec" -v n="$batch" -v a="$a" -v b="$b" -v note="$note" 'BEGIN {
-    printf "%-6s %-5s %6d %12.1f %12.1f %7.2f%s\n", m, p, n, a, b, (b > 0 ? a / b : 0), note }'
+  awk -v m="$mode" -v p="$prec" -v n="$batch" -v a="$a" -v b="$b" 'BEGIN {
+    printf "%-6s %-5s %6d %12.1f %12.1f %7.2f\n", m, p, n, a, b, (b > 0 ? a / b : 0) }'
 done

@@ -202,6 +202,7 @@ static const r50_engine_train mirror_train = {
     mi_conv_forward,  mi_bn_forward,     mi_bn_backward,      mi_conv_backward,
     mi_relu_mask,     mi_add,            mi_maxpool_backward, mi_avgpool_backward,
     mi_linear_forward, mi_linear_backward, mi_softmax_xent,   mi_momentum_sgd,
+    0, /* fp32 only */
 };
 
 static const r50_engine mirror = {

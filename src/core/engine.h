@@ -124,6 +124,9 @@ typedef struct r50_engine_train {
    * p += v. */
   void (*momentum_sgd)(r50_engine_state *s, float *p, float *g, float *v, size_t n,
                        double lr, double momentum, double weight_decay);
+  /* The precisions it trains in besides fp32, as bits 1 << r50_precision (0: fp32
+   * only). The slabs stay float32 whatever the precision. */
+  unsigned precisions;
 } r50_engine_train;
 
 enum { R50_SYNC_PARAMS = 1, R50_SYNC_GRADS = 2, R50_SYNC_PERSISTENT = 4, R50_SYNC_STATE = 8 };

@@ -154,9 +154,11 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
 
 r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   if (m->engine && m->engine->train) {
-    if (m->precision == R50_PRECISION_BF16 && m->engine->set_precision) {
-      r50_log(R50_LOG_WARN, "training runs in fp32 (bf16 training is not implemented); "
-              "this model's inference does too from now on");
+    if (m->precision != R50_PRECISION_FP32 && m->engine->set_precision &&
+        !(m->engine->train->precisions & (1u << m->precision))) {
+      r50_log(R50_LOG_WARN, "the %s engine trains in fp32 only, not %s; this model's "
+              "inference runs fp32 too from now on",
+              m->engine->name, r50_precision_name(m->precision));
       m->precision = m->engine->set_precision(m->es, R50_PRECISION_FP32);
       m->synced = 0; /* the engine derives its inference weights anew */
     }

@@ -87,10 +87,10 @@ struct r50_engine_state {
   r50_slabs host, dev; /* the model's host slabs at bind, and their copies here */
   float *arena;
   size_t arena_bytes;
-  float **krsc; /* (n_krsc) per conv id: its training weights as KRSC (k > 1) */
+  void **krsc; /* (n_krsc) per conv id: its training weights, KRSC in the act type */
   size_t *krsc_bytes;
   int n_krsc;
-  float *dw; /* a weight gradient before it is added to the slab */
+  void *dw; /* a weight gradient (KRSC, act type) before it is added to the slab */
   size_t dw_bytes;
   double *bn_work;
   size_t bn_work_bytes;

@@ -158,63 +158,70 @@ R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64
   *x0 = b < 0 ? 0 : b;
 }
 
-/* Max of output (oy, ox) of one image's channel: x points at its first pixel, pixels
- * `stride` floats apart (C in NHWC). Padding never wins (Chainer pads with -inf). */
-R50_HD float r50_maxpool_at(const float *x, int64_t stride, int64_t h, int64_t w, int k,
-                            int s, int pad, int64_t oy, int64_t ox) {
-  int64_t y0, y1, x0, x1;
-  r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);
-  float m = -FLT_MAX;
-  for (int64_t yy = y0; yy < y1; yy++)
-    for (int64_t xx = x0; xx < x1; xx++) {
-      const float v = x[(yy * w + xx) * stride];
-      m = v > m ? v : m;
-    }
-  return m;
-}
+/* The pooling bodies over activations of type T, read as float through LOAD(p, i):
+ * R50_POOL_BODIES(SUFFIX, T, LOAD) defines
+ *   r50_maxpool_at<SUFFIX>: the max of output (oy, ox) of one image's channel, x at
+ *     its first pixel, pixels `stride` elements apart (C in NHWC); padding never wins
+ *     (Chainer pads with -inf);
+ *   r50_maxpool_argmax<SUFFIX>: the pixel (y * w + x) of that window's first maximum;
+ *   r50_maxpool_grad_at<SUFFIX>: the gradient at input pixel (iy, ix): the sum of dy
+ *     (at the channel's first output pixel, as x) over the outputs whose first maximum
+ *     it is, in output order (as the CPU's scatter adds them), gathered so that no two
+ *     threads write one element;
+ *   r50_avgpool_at<SUFFIX>: the mean of hw pixels, summed in double in pixel order.
+ * Below for float (no suffix); kernels_cuda.cu adds bfloat16's (_bf16). */
+#define R50_LOAD_F32(p, i) ((p)[i])
+#define R50_POOL_BODIES(SUFFIX, T, LOAD)                                                  \
+  R50_HD float r50_maxpool_at##SUFFIX(const T *x, int64_t stride, int64_t h, int64_t w,  \
+                                      int k, int s, int pad, int64_t oy, int64_t ox) {  \
+    int64_t y0, y1, x0, x1;                                                               \
+    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                         \
+    float m = -FLT_MAX;                                                                   \
+    for (int64_t yy = y0; yy < y1; yy++)                                                  \
+      for (int64_t xx = x0; xx < x1; xx++) {                                              \
+        const float v = LOAD(x, (yy * w + xx) * stride);                                  \
+        m = v > m ? v : m;                                                                \
+      }                                                                                   \
+    return m;                                                                             \
+  }                                                                                       \
+  R50_HD int64_t r50_maxpool_argmax##SUFFIX(const T *x, int64_t stride, int64_t h,        \
+                                            int64_t w, int k, int s, int pad, int64_t oy, \
+                                            int64_t ox) {                                 \
+    int64_t y0, y1, x0, x1;                                                               \
+    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                         \
+    int64_t at = y0 * w + x0;                                                             \
+    for (int64_t yy = y0; yy < y1; yy++)                                                  \
+      for (int64_t xx = x0; xx < x1; xx++)                                                \
+        if (LOAD(x, (yy * w + xx) * stride) > LOAD(x, at * stride))                       \
+          at = yy * w + xx;                                                               \
+    return at;                                                                            \
+  }                                                                                       \
+  R50_HD float r50_maxpool_grad_at##SUFFIX(const T *x, const T *dy, int64_t stride,       \
+                                           int64_t h, int64_t w, int64_t ho, int64_t wo,  \
+                                           int k, int s, int pad, int64_t iy,             \
+                                           int64_t ix) {                                  \
+    /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */       \
+    int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;              \
+    int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;              \
+    int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;                                   \
+    oy1 = oy1 < ho - 1 ? oy1 : ho - 1;                                                    \
+    ox1 = ox1 < wo - 1 ? ox1 : wo - 1;                                                    \
+    const int64_t me = iy * w + ix;                                                       \
+    float g = 0.0f;                                                                       \
+    for (int64_t oy = oy0; oy <= oy1; oy++)                                               \
+      for (int64_t ox = ox0; ox <= ox1; ox++)                                             \
+        if (r50_maxpool_argmax##SUFFIX(x, stride, h, w, k, s, pad, oy, ox) == me)         \
+          g += LOAD(dy, (oy * wo + ox) * stride);                                         \
+    return g;                                                                             \
+  }                                                                                       \
+  R50_HD float r50_avgpool_at##SUFFIX(const T *x, int64_t stride, int64_t hw) {           \
+    double sum = 0.0;                                                                     \
+    for (int64_t i = 0; i < hw; i++)                                                      \
+      sum += LOAD(x, i * stride);                                                         \
+    return (float)(sum / (double)hw);                                                     \
+  }
 
-/* The pixel (y * w + x) of the first maximum of output (oy, ox)'s window. */
-R50_HD int64_t r50_maxpool_argmax(const float *x, int64_t stride, int64_t h, int64_t w,
-                                  int k, int s, int pad, int64_t oy, int64_t ox) {
-  int64_t y0, y1, x0, x1;
-  r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);
-  int64_t at = y0 * w + x0;
-  for (int64_t yy = y0; yy < y1; yy++)
-    for (int64_t xx = x0; xx < x1; xx++)
-      if (x[(yy * w + xx) * stride] > x[at * stride])
-        at = yy * w + xx;
-  return at;
-}
-
-/* The gradient of max pooling at input pixel (iy, ix) of one image's channel: the sum
- * of dy over the outputs whose first maximum it is, in output order (as the CPU's
- * scatter adds them), gathered so that no two threads write one element. dy points at
- * the channel's first output pixel, `stride` floats apart as x's. */
-R50_HD float r50_maxpool_grad_at(const float *x, const float *dy, int64_t stride, int64_t h,
-                                 int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
-                                 int64_t iy, int64_t ix) {
-  /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */
-  int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;
-  int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;
-  int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;
-  oy1 = oy1 < ho - 1 ? oy1 : ho - 1;
-  ox1 = ox1 < wo - 1 ? ox1 : wo - 1;
-  const int64_t me = iy * w + ix;
-  float g = 0.0f;
-  for (int64_t oy = oy0; oy <= oy1; oy++)
-    for (int64_t ox = ox0; ox <= ox1; ox++)
-      if (r50_maxpool_argmax(x, stride, h, w, k, s, pad, oy, ox) == me)
-        g += dy[(oy * wo + ox) * stride];
-  return g;
-}
-
-/* The mean of hw pixels `stride` floats apart, summed in double in pixel order. */
-R50_HD float r50_avgpool_at(const float *x, int64_t stride, int64_t hw) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < hw; i++)
-    sum += x[i * stride];
-  return (float)(sum / (double)hw);
-}
+R50_POOL_BODIES(, float, R50_LOAD_F32)
 
 R50_HD float r50_avgpool_grad(float dy, int64_t hw) {
   return dy * (float)(1.0 / (double)hw);

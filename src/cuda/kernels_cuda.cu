@@ -32,6 +32,40 @@ __device__ inline float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat1
 __device__ inline void st(float *p, int64_t i, float v) { p[i] = v; }
 __device__ inline void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
+} /* namespace */
+
+/* kernels_body.h's pooling bodies over bfloat16 activations */
+#define R50_LOAD_BF16(p, i) __bfloat162float((p)[i])
+R50_POOL_BODIES(_bf16, __nv_bfloat16, R50_LOAD_BF16)
+
+namespace {
+
+/* The pooling bodies by activation type. */
+__device__ inline float maxpool_at(const float *x, int64_t st, int64_t h, int64_t w, int k,
+                                   int s, int pad, int64_t oy, int64_t ox) {
+  return r50_maxpool_at(x, st, h, w, k, s, pad, oy, ox);
+}
+__device__ inline float maxpool_at(const __nv_bfloat16 *x, int64_t st, int64_t h, int64_t w,
+                                   int k, int s, int pad, int64_t oy, int64_t ox) {
+  return r50_maxpool_at_bf16(x, st, h, w, k, s, pad, oy, ox);
+}
+__device__ inline float maxpool_grad_at(const float *x, const float *dy, int64_t st, int64_t h,
+                                        int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
+                                        int64_t iy, int64_t ix) {
+  return r50_maxpool_grad_at(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
+}
+__device__ inline float maxpool_grad_at(const __nv_bfloat16 *x, const __nv_bfloat16 *dy,
+                                        int64_t st, int64_t h, int64_t w, int64_t ho, int64_t wo,
+                                        int k, int s, int pad, int64_t iy, int64_t ix) {
+  return r50_maxpool_grad_at_bf16(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
+}
+__device__ inline float avgpool_at(const float *x, int64_t st, int64_t hw) {
+  return r50_avgpool_at(x, st, hw);
+}
+__device__ inline float avgpool_at(const __nv_bfloat16 *x, int64_t st, int64_t hw) {
+  return r50_avgpool_at_bf16(x, st, hw);
+}
+
 /* ------------------------------------------------------------------ layout */
 
 template <typename T>
@@ -66,14 +100,15 @@ __global__ void k_fold(const float *w, const float *b, const float *gamma, const
   }
 }
 
-__global__ void k_oihw_to_krsc(const float *w, float *out, int64_t total, int64_t cin,
-                               int64_t k) {
-  R50_FOR_EACH(i, total) out[i] = w[r50_krsc_to_oihw(i, cin, k)];
+template <typename T>
+__global__ void k_oihw_to_krsc(const float *w, T *out, int64_t total, int64_t cin, int64_t k) {
+  R50_FOR_EACH(i, total) st(out, i, w[r50_krsc_to_oihw(i, cin, k)]);
 }
 
-__global__ void k_krsc_add_to_oihw(const float *g, float *out, int64_t total, int64_t cin,
+template <typename T>
+__global__ void k_krsc_add_to_oihw(const T *g, float *out, int64_t total, int64_t cin,
                                    int64_t k) {
-  R50_FOR_EACH(i, total) out[r50_krsc_to_oihw(i, cin, k)] += g[i];
+  R50_FOR_EACH(i, total) out[r50_krsc_to_oihw(i, cin, k)] += ld(g, i);
 }
 
 /* ------------------------------------------------------------------ inference */
@@ -100,47 +135,18 @@ __device__ inline pix at(int64_t i, int64_t c, int64_t h, int64_t w) {
   return p;
 }
 
-__global__ void k_maxpool_f32(const float *x, float *y, int64_t total, int64_t c, int64_t h,
-                              int64_t w, int64_t ho, int64_t wo, int k, int s, int pad) {
+template <typename T>
+__global__ void k_maxpool(const T *x, T *y, int64_t total, int64_t c, int64_t h, int64_t w,
+                          int64_t ho, int64_t wo, int k, int s, int pad) {
   R50_FOR_EACH(i, total) {
     const pix p = at(i, c, ho, wo);
-    y[i] = r50_maxpool_at(x + p.n * h * w * c + p.c, c, h, w, k, s, pad, p.y, p.x);
+    st(y, i, maxpool_at(x + p.n * h * w * c + p.c, c, h, w, k, s, pad, p.y, p.x));
   }
 }
 
-/* bf16: the same window and comparison (r50_maxpool_at) on converted values. */
-__global__ void k_maxpool_bf16(const __nv_bfloat16 *x, __nv_bfloat16 *y, int64_t total,
-                               int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
-                               int s, int pad) {
-  R50_FOR_EACH(i, total) {
-    const pix p = at(i, c, ho, wo);
-    int64_t y0, y1, x0, x1;
-    r50_pool_window(p.y, p.x, k, s, pad, h, w, &y0, &y1, &x0, &x1);
-    const __nv_bfloat16 *base = x + p.n * h * w * c + p.c;
-    float m = -FLT_MAX;
-    for (int64_t yy = y0; yy < y1; yy++)
-      for (int64_t xx = x0; xx < x1; xx++) {
-        const float v = ld(base, (yy * w + xx) * c);
-        m = v > m ? v : m;
-      }
-    st(y, i, m);
-  }
-}
-
-__global__ void k_avgpool_f32(const float *x, float *out, int64_t total, int64_t c,
-                              int64_t hw) {
-  R50_FOR_EACH(i, total) out[i] = r50_avgpool_at(x + (i / c) * hw * c + i % c, c, hw);
-}
-
-__global__ void k_avgpool_bf16(const __nv_bfloat16 *x, float *out, int64_t total, int64_t c,
-                               int64_t hw) {
-  R50_FOR_EACH(i, total) {
-    const __nv_bfloat16 *base = x + (i / c) * hw * c + i % c;
-    double sum = 0.0;
-    for (int64_t j = 0; j < hw; j++)
-      sum += ld(base, j * c);
-    out[i] = (float)(sum / (double)hw);
-  }
+template <typename T>
+__global__ void k_avgpool(const T *x, float *out, int64_t total, int64_t c, int64_t hw) {
+  R50_FOR_EACH(i, total) out[i] = avgpool_at(x + (i / c) * hw * c + i % c, c, hw);
 }
 
 __global__ void k_softmax(const float *x, float *y, int64_t n, int64_t c) {
@@ -164,7 +170,8 @@ enum sums_mode { SUM_Z, SUM_SQ, SUM_GRAD };
 /* Partial sums of channel tile blockIdx.x over row part blockIdx.y: out1 (and out2)
  * [part * c + channel]. Each thread sums rows r = part's first + lane (mod 8) in
  * order; the 8 lanes are then added in lane order. */
-__global__ void k_bn_sums(const float *z, const float *dy, const double *dsum,
+template <typename T>
+__global__ void k_bn_sums(const T *z, const T *dy, const double *dsum,
                           const float *mean, const float *invstd, int64_t m, int64_t c,
                           int parts, int mode, double *out1, double *out2) {
   __shared__ double sh1[kTileR][kTileC], sh2[kTileR][kTileC];
@@ -176,13 +183,13 @@ __global__ void k_bn_sums(const float *z, const float *dy, const double *dsum,
   if (ch < c) {
     const double mu = mode == SUM_SQ ? dsum[ch] / (double)m : 0.0;
     for (int64_t r = r0 + ty; r < r1; r += kTileR) {
-      const float v = z[r * c + ch];
+      const float v = ld(z, r * c + ch);
       if (mode == SUM_Z) {
         a1 += v;
       } else if (mode == SUM_SQ) {
         a1 += ((double)v - mu) * ((double)v - mu);
       } else {
-        const float g = dy[r * c + ch];
+        const float g = ld(dy, r * c + ch);
         a1 += g;
         a2 += (double)g * r50_bn_xhat(v, mean[ch], invstd[ch]);
       }
@@ -230,13 +237,14 @@ __global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t
   R50_FOR_EACH(ch, c) r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
 }
 
-__global__ void k_bn_apply(const float *z, float *y, const float *res, int relu, int64_t total,
-                           int64_t c, const float *mean, const float *invstd, const float *gamma,
+template <typename T>
+__global__ void k_bn_apply(const T *z, T *y, const T *res, int relu, int64_t total, int64_t c,
+                           const float *mean, const float *invstd, const float *gamma,
                            const float *beta) {
   R50_FOR_EACH(i, total) {
     const int64_t ch = i % c;
-    y[i] = r50_bn_apply(z[i], mean[ch], invstd[ch], gamma[ch], beta[ch], res ? res[i] : 0.0f,
-                        res != nullptr, relu);
+    st(y, i, r50_bn_apply(ld(z, i), mean[ch], invstd[ch], gamma[ch], beta[ch],
+                          res ? ld(res, i) : 0.0f, res != nullptr, relu));
   }
 }
 
@@ -253,38 +261,41 @@ __global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts,
   }
 }
 
-__global__ void k_bn_backward(const float *z, const float *dy, float *dz, int64_t total, int64_t c,
+template <typename T>
+__global__ void k_bn_backward(const T *z, const T *dy, T *dz, int64_t total, int64_t c,
                               const float *mean, const float *invstd, const r50_bn_grad_coef *coef,
                               int frozen) {
   R50_FOR_EACH(i, total) {
     const int64_t ch = i % c;
-    dz[i] = r50_bn_backward_elem(z[i], dy[i], mean[ch], invstd[ch], coef[ch], frozen);
+    st(dz, i, r50_bn_backward_elem(ld(z, i), ld(dy, i), mean[ch], invstd[ch], coef[ch], frozen));
   }
 }
 
 /* ------------------------------------------------------------------ training ops */
 
-__global__ void k_relu_mask(const float *y, float *dy, int64_t n) {
-  R50_FOR_EACH(i, n) dy[i] = r50_relu_mask_elem(y[i], dy[i]);
+template <typename T> __global__ void k_relu_mask(const T *y, T *dy, int64_t n) {
+  R50_FOR_EACH(i, n) st(dy, i, r50_relu_mask_elem(ld(y, i), ld(dy, i)));
 }
 
-__global__ void k_add(float *acc, const float *g, int64_t n) {
-  R50_FOR_EACH(i, n) acc[i] += g[i];
+template <typename T> __global__ void k_add(T *acc, const T *g, int64_t n) {
+  R50_FOR_EACH(i, n) st(acc, i, ld(acc, i) + ld(g, i));
 }
 
-__global__ void k_maxpool_backward(const float *x, const float *dy, float *dx, int64_t total,
-                                   int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
-                                   int s, int pad) {
+template <typename T>
+__global__ void k_maxpool_backward(const T *x, const T *dy, T *dx, int64_t total, int64_t c,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
+                                   int pad) {
   R50_FOR_EACH(i, total) {
     const pix p = at(i, c, h, w);
-    dx[i] = r50_maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h,
-                                w, ho, wo, k, s, pad, p.y, p.x);
+    st(dx, i, maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h, w,
+                              ho, wo, k, s, pad, p.y, p.x));
   }
 }
 
-__global__ void k_avgpool_backward(const float *dy, float *dx, int64_t total, int64_t c,
+template <typename T>
+__global__ void k_avgpool_backward(const float *dy, T *dx, int64_t total, int64_t c,
                                    int64_t hw) {
-  R50_FOR_EACH(i, total) dx[i] = r50_avgpool_grad(dy[(i / (hw * c)) * c + i % c], hw);
+  R50_FOR_EACH(i, total) st(dx, i, r50_avgpool_grad(dy[(i / (hw * c)) * c + i % c], hw));
 }
 
 __global__ void k_xent(const float *z, const int32_t *labels, int64_t n, int64_t c,
@@ -315,6 +326,17 @@ __global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, fl
 /* ------------------------------------------------------------------ launchers */
 
 #define R50_LAUNCH(kernel, n, st, ...) kernel<<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__)
+/* Runs its statements with T the activations' type of t. */
+#define R50_TYPED(t, ...)                                                                  \
+  do {                                                                                     \
+    if ((t) == R50_CUDA_BF16) {                                                            \
+      typedef __nv_bfloat16 T;                                                             \
+      __VA_ARGS__;                                                                         \
+    } else {                                                                               \
+      typedef float T;                                                                     \
+      __VA_ARGS__;                                                                         \
+    }                                                                                      \
+  } while (0)
 
 extern "C" {
 
@@ -355,16 +377,16 @@ void r50k_fold(const float *w_oihw, const float *b, const float *gamma, const fl
                (float *)w_out, bias_out);
 }
 
-void r50k_oihw_to_krsc(const float *w, float *out, int64_t cout, int64_t cin, int64_t k,
-                       cudaStream_t st) {
+void r50k_oihw_to_krsc(const float *w, void *out, r50_cuda_dtype t, int64_t cout, int64_t cin,
+                       int64_t k, cudaStream_t st) {
   const int64_t total = cout * cin * k * k;
-  R50_LAUNCH(k_oihw_to_krsc, total, st, w, out, total, cin, k);
+  R50_TYPED(t, R50_LAUNCH(k_oihw_to_krsc<T>, total, st, w, (T *)out, total, cin, k));
 }
 
-void r50k_krsc_add_to_oihw(const float *g, float *out, int64_t cout, int64_t cin, int64_t k,
-                           cudaStream_t st) {
+void r50k_krsc_add_to_oihw(const void *g, r50_cuda_dtype t, float *out, int64_t cout,
+                           int64_t cin, int64_t k, cudaStream_t st) {
   const int64_t total = cout * cin * k * k;
-  R50_LAUNCH(k_krsc_add_to_oihw, total, st, g, out, total, cin, k);
+  R50_TYPED(t, R50_LAUNCH(k_krsc_add_to_oihw<T>, total, st, (const T *)g, out, total, cin, k));
 }
 
 void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *residual,
@@ -379,20 +401,13 @@ void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *res
 void r50k_maxpool(const void *x, void *y, r50_cuda_dtype t, int64_t n, int64_t c, int64_t h,
                   int64_t w, int64_t ho, int64_t wo, int k, int s, int pad, cudaStream_t st) {
   const int64_t total = n * ho * wo * c;
-  if (t == R50_CUDA_BF16)
-    R50_LAUNCH(k_maxpool_bf16, total, st, (const __nv_bfloat16 *)x, (__nv_bfloat16 *)y, total, c,
-               h, w, ho, wo, k, s, pad);
-  else
-    R50_LAUNCH(k_maxpool_f32, total, st, (const float *)x, (float *)y, total, c, h, w, ho, wo, k,
-               s, pad);
+  R50_TYPED(t, R50_LAUNCH(k_maxpool<T>, total, st, (const T *)x, (T *)y, total, c, h, w, ho, wo,
+                          k, s, pad));
 }
 
 void r50k_avgpool(const void *x, r50_cuda_dtype t, float *out, int64_t n, int64_t c,
                   int64_t hw, cudaStream_t st) {
-  if (t == R50_CUDA_BF16)
-    R50_LAUNCH(k_avgpool_bf16, n * c, st, (const __nv_bfloat16 *)x, out, n * c, c, hw);
-  else
-    R50_LAUNCH(k_avgpool_f32, n * c, st, (const float *)x, out, n * c, c, hw);
+  R50_TYPED(t, R50_LAUNCH(k_avgpool<T>, n * c, st, (const T *)x, out, n * c, c, hw));
 }
 
 void r50k_softmax(const float *x, float *y, int64_t n, int64_t c, cudaStream_t st) {
@@ -407,12 +422,12 @@ void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaSt
   R50_LAUNCH(k_column_sums, cols, st, a, n, cols, db);
 }
 
-void r50k_column_sums_tall(const float *a, int64_t m, int64_t c, float *db, double *work,
-                           cudaStream_t st) {
+void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c, float *db,
+                           double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
   const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
-  k_bn_sums<<<grid, block, 0, st>>>(a, nullptr, nullptr, nullptr, nullptr, m, c, parts, SUM_Z,
-                                    work, nullptr);
+  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)a, nullptr, nullptr, nullptr,
+                                                    nullptr, m, c, parts, SUM_Z, work, nullptr));
   R50_LAUNCH(k_add_column_sums, c, st, work, parts, c, db);
 }
 
@@ -425,8 +440,8 @@ size_t r50k_bn_work_doubles(int64_t m, int64_t c) {
   return (size_t)(2 * r50k_bn_parts(m) * c + 3 * c);
 }
 
-void r50k_bn_forward(const float *z, float *y, const float *residual, int relu, int64_t m,
-                     int64_t c, const float *gamma, const float *beta, float *avg_mean,
+void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtype t, int relu,
+                     int64_t m, int64_t c, const float *gamma, const float *beta, float *avg_mean,
                      float *avg_var, float *save_mean, float *save_invstd, double eps,
                      double decay, int frozen, double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
@@ -435,51 +450,57 @@ void r50k_bn_forward(const float *z, float *y, const float *residual, int relu, 
     R50_LAUNCH(k_bn_frozen, c, st, avg_mean, avg_var, c, eps, save_mean, save_invstd);
   } else {
     const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
-    k_bn_sums<<<grid, block, 0, st>>>(z, nullptr, nullptr, nullptr, nullptr, m, c, parts, SUM_Z,
-                                      partial, nullptr);
+    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, nullptr, nullptr,
+                                                      nullptr, m, c, parts, SUM_Z, partial,
+                                                      nullptr));
     R50_LAUNCH(k_bn_reduce_mean, c, st, partial, parts, c, dsum);
-    k_bn_sums<<<grid, block, 0, st>>>(z, nullptr, dsum, nullptr, nullptr, m, c, parts, SUM_SQ,
-                                      partial, nullptr);
+    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, dsum, nullptr,
+                                                      nullptr, m, c, parts, SUM_SQ, partial,
+                                                      nullptr));
     R50_LAUNCH(k_bn_finalize, c, st, partial, parts, c, m, dsum, eps, decay, save_mean,
                save_invstd, avg_mean, avg_var);
   }
-  R50_LAUNCH(k_bn_apply, m * c, st, z, y, residual, relu, m * c, c, save_mean, save_invstd,
-             gamma, beta);
+  R50_TYPED(t, R50_LAUNCH(k_bn_apply<T>, m * c, st, (const T *)z, (T *)y, (const T *)residual,
+                          relu, m * c, c, save_mean, save_invstd, gamma, beta));
 }
 
-void r50k_bn_backward(const float *z, const float *dy, float *dz, int64_t m, int64_t c,
-                      const float *gamma, const float *save_mean, const float *save_invstd,
-                      int frozen, float *dgamma, float *dbeta, double *work, cudaStream_t st) {
+void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t, int64_t m,
+                      int64_t c, const float *gamma, const float *save_mean,
+                      const float *save_invstd, int frozen, float *dgamma, float *dbeta,
+                      double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
   double *psb = work, *psg = work + (int64_t)parts * c;
   r50_bn_grad_coef *coef = (r50_bn_grad_coef *)(work + 2 * (int64_t)parts * c);
   const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
-  k_bn_sums<<<grid, block, 0, st>>>(z, dy, nullptr, save_mean, save_invstd, m, c, parts,
-                                    SUM_GRAD, psb, psg);
+  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, (const T *)dy, nullptr,
+                                                    save_mean, save_invstd, m, c, parts, SUM_GRAD,
+                                                    psb, psg));
   R50_LAUNCH(k_bn_grad_coefs, c, st, psb, psg, parts, c, m, gamma, save_invstd, coef, dgamma,
              dbeta);
-  R50_LAUNCH(k_bn_backward, m * c, st, z, dy, dz, m * c, c, save_mean, save_invstd, coef, frozen);
+  R50_TYPED(t, R50_LAUNCH(k_bn_backward<T>, m * c, st, (const T *)z, (const T *)dy, (T *)dz,
+                          m * c, c, save_mean, save_invstd, coef, frozen));
 }
 
-void r50k_relu_mask(const float *y, float *dy, int64_t n, cudaStream_t st) {
-  R50_LAUNCH(k_relu_mask, n, st, y, dy, n);
+void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
+  R50_TYPED(t, R50_LAUNCH(k_relu_mask<T>, n, st, (const T *)y, (T *)dy, n));
 }
 
-void r50k_add(float *acc, const float *g, int64_t n, cudaStream_t st) {
-  R50_LAUNCH(k_add, n, st, acc, g, n);
+void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
+  R50_TYPED(t, R50_LAUNCH(k_add<T>, n, st, (T *)acc, (const T *)g, n));
 }
 
-void r50k_maxpool_backward(const float *x, const float *dy, float *dx, int64_t n, int64_t c,
-                           int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
-                           cudaStream_t st) {
+void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t, int64_t n,
+                           int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
+                           int pad, cudaStream_t st) {
   const int64_t total = n * h * w * c;
-  R50_LAUNCH(k_maxpool_backward, total, st, x, dy, dx, total, c, h, w, ho, wo, k, s, pad);
+  R50_TYPED(t, R50_LAUNCH(k_maxpool_backward<T>, total, st, (const T *)x, (const T *)dy, (T *)dx,
+                          total, c, h, w, ho, wo, k, s, pad));
 }
 
-void r50k_avgpool_backward(const float *dy, float *dx, int64_t n, int64_t c, int64_t hw,
-                           cudaStream_t st) {
+void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n, int64_t c,
+                           int64_t hw, cudaStream_t st) {
   const int64_t total = n * hw * c;
-  R50_LAUNCH(k_avgpool_backward, total, st, dy, dx, total, c, hw);
+  R50_TYPED(t, R50_LAUNCH(k_avgpool_backward<T>, total, st, dy, (T *)dx, total, c, hw));
 }
 
 void r50k_xent(const float *logits, const int32_t *labels, int64_t n, int64_t c, double coeff,

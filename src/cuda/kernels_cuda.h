@@ -37,11 +37,12 @@ void r50k_cast(const float *src, void *dst, r50_cuda_dtype t, int64_t n, cudaStr
 void r50k_fold(const float *w_oihw, const float *b, const float *gamma, const float *beta,
                const float *mean, const float *var, double eps, int64_t cout, int64_t cin,
                int64_t k, void *w_out, r50_cuda_dtype t, float *bias_out, cudaStream_t st);
-/* OIHW float weights to KRSC float (training), and a KRSC gradient added into OIHW. */
-void r50k_oihw_to_krsc(const float *w, float *out, int64_t cout, int64_t cin, int64_t k,
-                       cudaStream_t st);
-void r50k_krsc_add_to_oihw(const float *g, float *out, int64_t cout, int64_t cin, int64_t k,
-                           cudaStream_t st);
+/* OIHW float weights to KRSC in dtype (training), and a KRSC gradient in dtype added into
+ * the float OIHW slab. */
+void r50k_oihw_to_krsc(const float *w, void *out, r50_cuda_dtype t, int64_t cout, int64_t cin,
+                       int64_t k, cudaStream_t st);
+void r50k_krsc_add_to_oihw(const void *g, r50_cuda_dtype t, float *out, int64_t cout,
+                           int64_t cin, int64_t k, cudaStream_t st);
 
 /* y (count elements of C channels, NHWC, dtype) = relu?(y + bias + residual?). */
 void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *residual,
@@ -61,10 +62,10 @@ void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout, cudaS
  * bias); r50k_column_sums_tall splits many rows (a convolution's m = n h w) into
  * r50k_bn_parts(m) partial sums first (work: r50k_bn_work_doubles(m, c)). */
 void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaStream_t st);
-void r50k_column_sums_tall(const float *a, int64_t m, int64_t c, float *db, double *work,
-                           cudaStream_t st);
+void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c, float *db,
+                           double *work, cudaStream_t st);
 
-/* ---- training (float32 NHWC) ---- */
+/* ---- training (NHWC activations and their gradients in dtype; statistics float) ---- */
 
 /* The partial sums of BN's reductions: a function of m only; and the doubles of work
  * r50k_bn_forward and r50k_bn_backward need for m rows of c channels. */
@@ -74,24 +75,25 @@ size_t r50k_bn_work_doubles(int64_t m, int64_t c);
  * channel statistics (two passes, partial sums in double), save_mean/save_invstd written and the running averages updated; frozen:
  * the running statistics. Then y = relu?(bn(z) + residual?). work: device doubles,
  * r50k_bn_work_doubles(m, c). */
-void r50k_bn_forward(const float *z, float *y, const float *residual, int relu, int64_t m,
-                     int64_t c, const float *gamma, const float *beta, float *avg_mean,
+void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtype t, int relu,
+                     int64_t m, int64_t c, const float *gamma, const float *beta, float *avg_mean,
                      float *avg_var, float *save_mean, float *save_invstd, double eps,
                      double decay, int frozen, double *work, cudaStream_t st);
 /* dz from dy; dgamma, dbeta (may be NULL) accumulate. */
-void r50k_bn_backward(const float *z, const float *dy, float *dz, int64_t m, int64_t c,
-                      const float *gamma, const float *save_mean, const float *save_invstd,
-                      int frozen, float *dgamma, float *dbeta, double *work, cudaStream_t st);
+void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t, int64_t m,
+                      int64_t c, const float *gamma, const float *save_mean,
+                      const float *save_invstd, int frozen, float *dgamma, float *dbeta,
+                      double *work, cudaStream_t st);
 /* dy *= (y > 0); acc += g; over n elements. */
-void r50k_relu_mask(const float *y, float *dy, int64_t n, cudaStream_t st);
-void r50k_add(float *acc, const float *g, int64_t n, cudaStream_t st);
+void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n, cudaStream_t st);
+void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_t st);
 /* dx (NHWC x's shape) from dy (NHWC, ho x wo): each input gathers its outputs. */
-void r50k_maxpool_backward(const float *x, const float *dy, float *dx, int64_t n, int64_t c,
-                           int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
-                           cudaStream_t st);
+void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t, int64_t n,
+                           int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
+                           int pad, cudaStream_t st);
 /* dx (n, h, w, c) = dy (n, c) / (h w). */
-void r50k_avgpool_backward(const float *dy, float *dx, int64_t n, int64_t c, int64_t hw,
-                           cudaStream_t st);
+void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n, int64_t c,
+                           int64_t hw, cudaStream_t st);
 /* Softmax cross-entropy rows: labels (device, n); rows whose label is out of [0, c)
  * get zero gradient and count nothing. loss (n doubles) and hit (n ints) per row. */
 void r50k_xent(const float *logits, const int32_t *labels, int64_t n, int64_t c, double coeff,

@@ -6,11 +6,14 @@
  * training walk plans (core/train.c), and on the device copies of the model's slabs
  * that bind allocates and sync fills (core/engine_sync.c decides when).
  *
- * Rule: the slabs keep Chainer's layouts (OIHW weights): a k x k convolution's weights
- * are copied to KRSC, cuDNN's NHWC filter layout, before its forward (and the copy is
- * what its backward-data uses), and its weight gradient, computed KRSC into a scratch
- * buffer, is added into the OIHW gradient slab; a 1x1 convolution's layouts are the
- * same.
+ * Rule: the slabs keep Chainer's layouts (OIHW weights) and float32 (the master
+ * weights, gradients, BN statistics and optimizer state): a convolution's weights are
+ * copied to KRSC, cuDNN's NHWC filter layout, in the activations' type (bfloat16 with
+ * --precision bf16) before its forward (the copy is what its backward-data uses; a
+ * float 1x1's layouts are the same, and it is used in place), and its weight gradient,
+ * computed KRSC in that type into a scratch buffer, is added into the float OIHW
+ * gradient slab. With bf16 the activations and their gradients in the arena are
+ * bfloat16; BatchNormalization's statistics, fc6 and the loss are float32.
  */
 #include <cstdio>
 #include <cstring>
@@ -43,10 +46,6 @@ r50_status alloc_slab(float **p, size_t floats, const char *what, r50_error *err
 
 r50_status t_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng, r50_error *err) {
   on_device(s);
-  if (s->precision == R50_PRECISION_BF16)
-    return r50_fail(err, R50_ERR_UNSUPPORTED,
-                    "training runs in fp32 or tf32 on the GPU: this model's CUDA engine runs "
-                    "bf16 (make it with precision fp32 or tf32)");
   s->host = *host;
   s->dev.n_params = host->n_params, s->dev.n_persistent = host->n_persistent;
   R50_TRY(alloc_slab(&s->dev.params, host->n_params, "the parameters", err));
@@ -103,16 +102,17 @@ void t_zero(r50_engine_state *s, float *p, size_t n) {
   r50_cuda_note(s, cudaMemsetAsync(p, 0, n * sizeof(float), s->stream), "cudaMemsetAsync");
 }
 
-/* Conv c's weights w (OIHW, device) in cuDNN's KRSC: a copy for k > 1, w itself for
- * 1x1. */
+/* Conv c's weights w (OIHW float, device) as cuDNN takes them: KRSC in the activations'
+ * type — a copy, made when refresh is set (each forward: the weights change every
+ * step), or w itself for a float 1x1. */
 r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int refresh,
-                const float **out, r50_error *err) {
-  if (c->ksize == 1) {
+                const void **out, r50_error *err) {
+  if (c->ksize == 1 && s->act == R50_CUDA_F32) {
     *out = w;
     return R50_OK;
   }
   if (c->id >= s->n_krsc) {
-    float **k = (float **)realloc(s->krsc, (size_t)(c->id + 1) * sizeof *k);
+    void **k = (void **)realloc(s->krsc, (size_t)(c->id + 1) * sizeof *k);
     size_t *kb = k ? (size_t *)realloc(s->krsc_bytes, (size_t)(c->id + 1) * sizeof *kb) : NULL;
     if (k)
       s->krsc = k;
@@ -124,10 +124,10 @@ r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int
     s->n_krsc = c->id + 1;
   }
   const int64_t n = (int64_t)c->cout * c->cin * c->ksize * c->ksize;
-  R50_TRY(GROW(s->krsc[c->id], s->krsc_bytes[c->id], (size_t)n * sizeof(float),
+  R50_TRY(GROW(s->krsc[c->id], s->krsc_bytes[c->id], (size_t)n * r50_cuda_dtype_size(s->act),
                "KRSC weights", err));
   if (refresh)
-    r50k_oihw_to_krsc(w, s->krsc[c->id], c->cout, c->cin, c->ksize, s->stream);
+    r50k_oihw_to_krsc(w, s->krsc[c->id], s->act, c->cout, c->cin, c->ksize, s->stream);
   *out = s->krsc[c->id];
   return R50_OK;
 }
@@ -135,15 +135,15 @@ r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int
 r50_status t_conv_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
                           const float *b, const r50_act *x, r50_act *z, r50_error *err) {
   on_device(s);
-  const float *wk = NULL;
+  const void *wk = NULL;
   R50_TRY(krsc(s, c, w, 1, &wk, err));
   r50_cuda_plan *p;
-  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, R50_CUDA_F32, r50_cuda_math(s->precision), &p,
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision), &p,
                             err));
   *z = (r50_act){z->data, c->cout, x->n, p->ho, p->wo};
   R50_TRY(r50_cuda_conv_forward(s, p, x->data, wk, z->data, err));
   if (b)
-    r50k_epilogue(z->data, R50_CUDA_F32, b, NULL, 0, r50_act_numel(z), c->cout, s->stream);
+    r50k_epilogue(z->data, s->act, b, NULL, 0, r50_act_numel(z), c->cout, s->stream);
   return r50_cuda_take_error(s, err);
 }
 
@@ -166,7 +166,8 @@ void t_bn_forward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args
   double *work = bn_work(s, m, z->c);
   if (!work)
     return;
-  r50k_bn_forward(z->data, y->data, residual ? residual->data : NULL, relu, m, z->c, a->gamma,
+  r50k_bn_forward(z->data, y->data, residual ? residual->data : NULL, s->act, relu, m, z->c,
+                  a->gamma,
                   a->beta, a->avg_mean, a->avg_var, a->save_mean, a->save_invstd, a->eps,
                   a->decay, a->frozen, work, s->stream);
 }
@@ -181,8 +182,8 @@ void t_bn_backward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_arg
   double *work = bn_work(s, m, z->c);
   if (!work)
     return;
-  r50k_bn_backward(z->data, dy->data, dz->data, m, z->c, a->gamma, a->save_mean, a->save_invstd,
-                   a->frozen, dgamma, dbeta, work, s->stream);
+  r50k_bn_backward(z->data, dy->data, dz->data, s->act, m, z->c, a->gamma, a->save_mean,
+                   a->save_invstd, a->frozen, dgamma, dbeta, work, s->stream);
 }
 
 r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
@@ -190,53 +191,52 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
                            float *db, r50_error *err) {
   on_device(s);
   r50_cuda_plan *p;
-  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, R50_CUDA_F32, r50_cuda_math(s->precision), &p,
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision), &p,
                             err));
   if (dx) {
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-    const float *wk = NULL;
+    const void *wk = NULL;
     R50_TRY(krsc(s, c, w, 0, &wk, err)); /* as the forward of this step left it */
     R50_TRY(r50_cuda_conv_backward_data(s, p, wk, dz->data, dx->data, err));
   }
   if (dw) {
     const int64_t n = (int64_t)c->cout * c->cin * c->ksize * c->ksize;
-    R50_TRY(GROW(s->dw, s->dw_bytes, (size_t)n * sizeof(float), "a weight gradient", err));
+    R50_TRY(GROW(s->dw, s->dw_bytes, (size_t)n * r50_cuda_dtype_size(s->act),
+                 "a weight gradient", err));
     R50_TRY(r50_cuda_conv_backward_filter(s, p, x->data, dz->data, s->dw, err));
-    if (c->ksize == 1)
-      r50k_add(dw, s->dw, n, s->stream);
-    else
-      r50k_krsc_add_to_oihw(s->dw, dw, c->cout, c->cin, c->ksize, s->stream);
+    /* (the 1x1's KRSC is its OIHW: the same additions) */
+    r50k_krsc_add_to_oihw(s->dw, s->act, dw, c->cout, c->cin, c->ksize, s->stream);
   }
   if (db) { /* conv1's bias: n h w rows */
     const int64_t m = dz->n * dz->h * dz->w;
     double *work = bn_work(s, m, c->cout);
     if (work)
-      r50k_column_sums_tall(dz->data, m, c->cout, db, work, s->stream);
+      r50k_column_sums_tall(dz->data, s->act, m, c->cout, db, work, s->stream);
   }
   return r50_cuda_take_error(s, err);
 }
 
 void t_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
   on_device(s);
-  r50k_relu_mask(y->data, dy->data, r50_act_numel(y), s->stream);
+  r50k_relu_mask(y->data, dy->data, s->act, r50_act_numel(y), s->stream);
 }
 
 void t_add(r50_engine_state *s, r50_act *acc, const r50_act *g) {
   on_device(s);
-  r50k_add(acc->data, g->data, r50_act_numel(acc), s->stream);
+  r50k_add(acc->data, g->data, s->act, r50_act_numel(acc), s->stream);
 }
 
 void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_act *x,
                         const r50_act *dy, r50_act *dx) {
   on_device(s);
   *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-  r50k_maxpool_backward(x->data, dy->data, dx->data, x->n, x->c, x->h, x->w, dy->h, dy->w,
-                        p->ksize, p->stride, p->pad, s->stream);
+  r50k_maxpool_backward(x->data, dy->data, dx->data, s->act, x->n, x->c, x->h, x->w, dy->h,
+                        dy->w, p->ksize, p->stride, p->pad, s->stream);
 }
 
 void t_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
   on_device(s);
-  r50k_avgpool_backward(dy, dx->data, dx->n, dx->c, dx->h * dx->w, s->stream);
+  r50k_avgpool_backward(dy, dx->data, s->act, dx->n, dx->c, dx->h * dx->w, s->stream);
 }
 
 void t_linear_forward(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
@@ -324,4 +324,5 @@ extern "C" const r50_engine_train r50_cuda_train = {
     t_bind,         t_sync,         t_reserve,          t_zero,
     t_conv_forward, t_bn_forward,   t_bn_backward,      t_conv_backward,
     t_relu_mask,    t_add,          t_maxpool_backward, t_avgpool_backward,
-    t_linear_forward, t_linear_backward, t_softmax_xent, t_momentum_sgd};
+    t_linear_forward, t_linear_backward, t_softmax_xent, t_momentum_sgd,
+    (1u << R50_PRECISION_FP32) | (1u << R50_PRECISION_TF32) | (1u << R50_PRECISION_BF16)};

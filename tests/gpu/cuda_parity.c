@@ -6,12 +6,14 @@
  *      reference value (max |gpu - cpu| <= 1e-4 max |cpu|);
  *   2. tf32 and bf16 inference: pool5 cosine similarity >= 0.999 for every image and
  *      the same top-1 class for >= 99% of them;
- *   3. one training step (BN in training mode): the loss, and every parameter's
+ *   3. one fp32 training step (BN in training mode): the loss, and every parameter's
  *      gradient within 1e-3 (|g_gpu - g_cpu| <= 1e-3 |g_cpu|, norm-wise) and every BN
  *      running average within 1e-4;
- *   4. a 20-step fine-tune (MomentumSGD + WeightDecay) whose loss curve stays within 2%
+ *   4. a bf16 training step (bfloat16 activations, float32 master weights): its loss
+ *      within 1% and its whole gradient within 5% of the CPU's fp32 ones;
+ *   5. a 20-step fine-tune (MomentumSGD + WeightDecay) whose loss curve stays within 2%
  *      of the CPU's;
- *   5. NCCL on one rank: a communicator made, an allreduce of the gradient slab waited
+ *   6. NCCL on one rank: a communicator made, an allreduce of the gradient slab waited
  *      for (a sum over one rank: unchanged, bit for bit).
  * Prints a table of every figure and PASS/FAIL per check.
  *
@@ -224,6 +226,34 @@ static void check_step(r50_model *cpu, r50_model *gpu) {
   free(x);
 }
 
+/* bf16 training (bfloat16 activations, float32 master weights): a step's whole
+ * gradient within 5% (norm-wise) of the CPU's fp32 one, and its loss within 1%. */
+static void check_step_bf16(r50_model *cpu, r50_model *g16) {
+  enum { B = 8, S = 224 };
+  float *x = random_images(B, S, 7);
+  int32_t labels[B] = {3, 1, 4, 1, 5, 9, 2, 6};
+  r50_tensor in = {x, 4, {B, 3, S, S}, 0};
+  r50_step_result ra, rb;
+  r50_error err = {0};
+  if (r50_cleargrads(cpu, &err) != R50_OK ||
+      r50_forward_train(cpu, &in, labels, R50_BN_TRAIN, &ra, &err) != R50_OK ||
+      r50_backward(cpu, 1.0, NULL, NULL, &err) != R50_OK || r50_cleargrads(g16, &err) != R50_OK ||
+      r50_forward_train(g16, &in, labels, R50_BN_TRAIN, &rb, &err) != R50_OK ||
+      r50_backward(g16, 1.0, NULL, NULL, &err) != R50_OK)
+    die(&err);
+  int64_t n;
+  const float *a = r50_grads_slab(cpu, &n), *b = r50_grads_slab(g16, &n);
+  double d = 0, t = 0;
+  for (int64_t i = 0; i < n; i++)
+    d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), t += (double)a[i] * a[i];
+  EXPECT(r50_model_precision(g16) == R50_PRECISION_BF16 && fabs(ra.loss - rb.loss) <= 1e-2 * ra.loss,
+         "bf16 training step: loss cpu %.5f gpu %.5f (%s)", ra.loss, rb.loss,
+         r50_precision_name(r50_model_precision(g16)));
+  EXPECT(sqrt(d / t) <= 0.05, "bf16 training step: the gradient within %.3e of fp32's (<= 5%%)",
+         sqrt(d / t));
+  free(x);
+}
+
 static void check_finetune(r50_model *cpu, r50_model *gpu) {
   enum { B = 8, S = 128, STEPS = 20 };
   r50_error err = {0};
@@ -331,6 +361,9 @@ int main(int argc, char **argv) {
     r50_model_free(g);
   }
   check_step(cpu, gpu);
+  r50_model *g16 = model_on(&base, R50_DEVICE_CUDA, R50_PRECISION_BF16, npz);
+  check_step_bf16(cpu, g16);
+  r50_model_free(g16);
   check_finetune(cpu, gpu);
   check_nccl(gpu);
   r50_model_free(cpu);
