@@ -318,6 +318,14 @@ static void test_host_rules(void) {
     CHECK(r50_device_count(R50_DEVICE_CUDA) == 0 && r50_device_count(R50_DEVICE_CPU) == 1,
           "device counts");
   }
+  /* page-locked where a driver gives it, plain memory where not: usable either way */
+  float *h = r50_cuda_host_alloc((size_t)1 << 20);
+  CHECK(h != NULL, "r50_cuda_host_alloc");
+  if (h) {
+    memset(h, 0, (size_t)1 << 20);
+    r50_cuda_host_free(h);
+  }
+  r50_cuda_host_free(NULL);
   setenv("R50_NCCL_TIMEOUT_S", "2.5", 1);
   CHECK(r50_nccl_timeout_s() == 2.5, "R50_NCCL_TIMEOUT_S");
   setenv("R50_NCCL_TIMEOUT_S", "junk", 1);

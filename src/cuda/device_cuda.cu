@@ -42,3 +42,23 @@ extern "C" void r50_cuda_describe(int ordinal, char *buf, size_t cap) {
   snprintf(buf, cap, "%s (sm_%d%d, %.1f GiB)", p.name, p.major, p.minor,
            (double)p.totalGlobalMem / (1 << 30));
 }
+
+extern "C" void *r50_cuda_host_alloc(size_t bytes) {
+  void *p = NULL;
+  if (cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocPortable) == cudaSuccess)
+    return p;
+  cudaGetLastError();
+  return malloc(bytes ? bytes : 1);
+}
+
+extern "C" void r50_cuda_host_free(void *p) {
+  if (!p)
+    return;
+  cudaPointerAttributes a;
+  if (cudaPointerGetAttributes(&a, p) == cudaSuccess && a.type == cudaMemoryTypeHost) {
+    cudaFreeHost(p);
+    return;
+  }
+  cudaGetLastError();
+  free(p);
+}

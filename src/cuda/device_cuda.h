@@ -27,6 +27,11 @@ static inline int r50_cuda_pick_device(int local_rank, int count) {
 /* Makes `ordinal` the calling thread's device; an error names it and the count. */
 r50_status r50_cuda_use_device(int ordinal, r50_error *err);
 
+/* Page-locked host memory (direct DMA to and from the GPU), or plain memory where it
+ * cannot be had; NULL when neither can. Free it with r50_cuda_host_free. */
+void *r50_cuda_host_alloc(size_t bytes);
+void r50_cuda_host_free(void *p); /* NULL: no-op */
+
 /* "NVIDIA H200 (sm_90, 139.8 GiB)" for `info`; "" when the query fails. */
 void r50_cuda_describe(int ordinal, char *buf, size_t cap);
 

@@ -240,7 +240,8 @@ static void *producer(void *arg) {
 
 static void free_bufs(r50_prefetch *p) {
   for (int i = 0; p->bufs && i < p->nbuf; i++) {
-    free(p->bufs[i].x);
+    if (p->bufs[i].x)
+      (p->o.host_free ? p->o.host_free : free)(p->bufs[i].x);
     free(p->bufs[i].rows);
     free(p->bufs[i].status);
     free(p->bufs[i].errors);
@@ -282,7 +283,7 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
   }
   for (int i = 0; p->bufs && p->raw && i < p->nbuf; i++) {
     raw_rows *raw = &p->raw[i];
-    p->bufs[i].x = malloc((size_t)o->batch * per * sizeof(float));
+    p->bufs[i].x = (o->host_alloc ? o->host_alloc : malloc)((size_t)o->batch * per * sizeof(float));
     p->bufs[i].rows = malloc((size_t)o->batch * sizeof(int64_t));
     p->bufs[i].status = malloc((size_t)o->batch);
     p->bufs[i].errors = malloc((size_t)o->batch * R50_ERROR_LEN);

@@ -38,6 +38,10 @@ typedef struct r50_prefetch_opts {
    * rank, whose CPUs are free while the GPU computes). */
   int decode_threads;
   int decode_on_pop;
+  /* The prepared batches' memory: NULL, malloc and free; a GPU rank's page-locked
+   * memory makes their copies to the device direct DMA. */
+  void *(*host_alloc)(size_t bytes);
+  void (*host_free)(void *p);
   r50_augment augment;    /* crop (and flip) of the prepared w x h image; none: as is */
 } r50_prefetch_opts;
 

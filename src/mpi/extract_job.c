@@ -24,6 +24,9 @@
 #include "h5store.h"
 #include "output_lock.h"
 #include "prefetch.h"
+#ifdef R50_HAVE_CUDA
+#include "device_cuda.h"
+#endif
 #include "sha256.h"
 #include "job_signals.h"
 #include "share_list.h"
@@ -427,7 +430,12 @@ static r50_status work(run *r, const int8_t *status, r50_error *err) {
                            * CPUs decode ahead while the GPU computes */
                           .decode_threads = r->job->model.threads > 0 ? r->job->model.threads
                                                                       : 1,
-                          .decode_on_pop = !gpu};
+                          .decode_on_pop = !gpu,
+#ifdef R50_HAVE_CUDA
+                          .host_alloc = gpu ? r50_cuda_host_alloc : NULL,
+                          .host_free = gpu ? r50_cuda_host_free : NULL,
+#endif
+  };
   r50_prefetch *p;
   R50_TRY(r50_prefetch_new(&r->ds, &po, &p, err));
   int64_t next;

@@ -35,6 +35,9 @@
 #include "grad_sync.h"
 #include "output_lock.h"
 #include "prefetch.h"
+#ifdef R50_HAVE_CUDA
+#include "device_cuda.h"
+#endif
 #include "pretrained.h"
 #include "report.h"
 #include "rng.h"
@@ -241,6 +244,29 @@ static r50_status resume(trainer *t, r50_error *err) {
   return R50_OK;
 }
 
+/* The step's input: page-locked for a GPU rank, whose copies to the device it feeds. */
+static void *host_alloc(const trainer *t, size_t bytes) {
+#ifdef R50_HAVE_CUDA
+  if (t->job->model.device == R50_DEVICE_CUDA)
+    return r50_cuda_host_alloc(bytes);
+#else
+  (void)t;
+#endif
+  return malloc(bytes);
+}
+
+static void host_free(const trainer *t, void *p) {
+#ifdef R50_HAVE_CUDA
+  if (t->job->model.device == R50_DEVICE_CUDA) {
+    r50_cuda_host_free(p);
+    return;
+  }
+#else
+  (void)t;
+#endif
+  free(p);
+}
+
 static r50_status setup(trainer *t, r50_error *err) {
   const r50_train_job *j = t->job;
   char lockname[4200];
@@ -273,7 +299,7 @@ static r50_status setup(trainer *t, r50_error *err) {
   t->sched = (r50_schedule){(r50_schedule_kind)r50_schedule_parse(j->schedule), j->lr,
                             j->warmup_epochs, t->total_epochs};
   t->order = malloc((size_t)t->train.n * sizeof *t->order);
-  t->x = malloc((size_t)j->batch * 3 * j->crop * j->crop * sizeof *t->x);
+  t->x = host_alloc(t, (size_t)j->batch * 3 * j->crop * j->crop * sizeof *t->x);
   t->labels = malloc((size_t)j->batch * sizeof *t->labels);
   t->order_epoch = -1;
   s = t->order && t->x && t->labels ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
@@ -576,7 +602,7 @@ static void free_trainer(trainer *t) {
   r50_dataset_unshare(t->d, &t->train);
   r50_dataset_unshare(t->d, &t->val);
   free(t->order);
-  free(t->x);
+  host_free(t, t->x);
   free(t->labels);
 }
 
