@@ -20,6 +20,7 @@ py=${PYTHON:-python3}
 
 rows=(infer:fp32:256 infer:tf32:256 infer:bf16:256 train:fp32:128 train:tf32:128 train:bf16:128)
 declare -A r50 torch
+failed=0
 
 figure() { grep -oE 'img_per_s=[0-9.]+' | tail -n 1 | cut -d= -f2; }
 
@@ -34,6 +35,7 @@ for ((r = 1; r <= rounds; r++)); do
     b=$("$py" "$root/bench/torch_gpu_peer.py" --mode "$mode" --precision "$prec" \
          --batch "$batch" --seconds "$seconds" 2>&1 | tee /dev/stderr | figure) || b=
     echo "round $r $mode $prec batch $batch: r50worker ${a:-failed} img/s, PyTorch ${b:-failed} img/s"
+    [[ -n $a && -n $b ]] || failed=1
     r50[$row]+="${a:-0} " torch[$row]+="${b:-0} "
   done
 done
@@ -49,3 +51,7 @@ for row in "${rows[@]}"; do
   awk -v m="$mode" -v p="$prec" -v n="$batch" -v a="$a" -v b="$b" 'BEGIN {
     printf "%-6s %-5s %6d %12.1f %12.1f %7.2f\n", m, p, n, a, b, (b > 0 ? a / b : 0) }'
 done
+if ((failed)); then
+  echo "bench_gpu.sh: some runs failed (their figures count as 0 above)" >&2
+  exit 1
+fi

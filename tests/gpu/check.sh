@@ -21,6 +21,10 @@ if [[ ! -d $root/gpu-bundle ]]; then
 fi
 # shellcheck source=/dev/null
 . "$root/gpu-bundle/env.sh"
+# (env.sh finds the CUDA libraries by name; a debugger's or perf's cache of them, a
+# folder of the same name, must not shadow them)
+LD_LIBRARY_PATH=$(tr ':' '\n' <<<"$LD_LIBRARY_PATH" | grep -v '/\.debug/' | paste -sd:)
+export LD_LIBRARY_PATH
 bin=$root/gpu-bundle/bin
 start=$(date +%s)
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
@@ -32,7 +36,7 @@ parity=$?
 echo "cuda_parity exit $parity after $(($(date +%s) - start)) s" >>"$out/parity.txt"
 timeout 330 "$root/bench/bench_gpu.sh" "$bin/r50worker" "$seconds" 2 >"$out/bench_log.txt" 2>&1
 bench=$?
-grep -A 20 '^medians' "$out/bench_log.txt" >"$out/bench.txt"
+grep -a -A 20 '^medians' "$out/bench_log.txt" >"$out/bench.txt"
 echo "bench_gpu.sh exit $bench after $(($(date +%s) - start)) s" >>"$out/bench.txt"
 cat "$out/info.txt" "$out/parity.txt" "$out/bench.txt"
 [[ $parity == 0 && $bench == 0 ]]
