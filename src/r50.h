@@ -375,10 +375,10 @@ typedef struct r50_step_result {
 /* The forward half of a training step (Chainer with config.train = True): x (N, 3,
  * H, W) through the network to fc6 in training mode, then softmax cross-entropy with
  * labels (N, -1 for none). Keeps what r50_backward needs; the first call for a shape
- * plans the memory, later ones allocate nothing. Training runs on the reference
- * engine: a model whose engine "auto" chose (onednn) moves to it here, or in
- * r50_momentum_sgd_new, for good; one built with engine "onednn" by name is refused
- * (R50_ERR_UNSUPPORTED). */
+ * plans the memory, later ones allocate nothing. Every engine of this build trains
+ * (reference, onednn, cuda). A bf16 model trains in bf16 where its engine does (onednn
+ * on a CPU with bf16: bfloat16 convolution operands, float32 activations, gradients
+ * and master weights; cuda), otherwise in fp32 with a warning, its inference too. */
 R50_API r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
                                      r50_bn_mode bn, r50_step_result *out, r50_error *err);
 /* Backward of the last r50_forward_train: the gradient of `scale` x its mean loss

@@ -431,6 +431,8 @@ r50_status r50_train_relu_mask(r50_model *m, int conv_id, uint8_t **mask,
   r50_train_state *t = m->train;
   if (!t || !t->have_forward || conv_id < 0 || conv_id >= m->net.n_convs)
     return r50_fail(err, R50_ERR_ARG, "no training forward, or no conv %d", conv_id);
+  r50_slabs eng; /* the engine back in training mode (an inference walk may have run) */
+  R50_TRY(r50_model_bind(m, &eng, err));
   const r50_act *y = &t->units[conv_id].y;
   const int64_t n = r50_act_numel(y);
   float *host = malloc((size_t)n * sizeof *host);

@@ -7,6 +7,7 @@
 
 #include <dnnl.h>
 #include <omp.h>
+#include <string.h>
 
 #include "context.h"
 #include "engine.h"
@@ -42,7 +43,11 @@ struct r50_engine_state {
   int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
   uint64_t calls;   /* convolutions run, for the primitives' LRU */
   int batched;      /* primitives for the whole batch, not one image */
-  int bf16;         /* activations and weights in bfloat16 (see dn_set_precision) */
+  int bf16;         /* convolutions multiply in bfloat16 (see dn_set_precision) */
+  int act_bf16;     /* the walk's activations are bfloat16: bf16 inference; 0 while
+                       training, whose activations stay float32 (dn_reserve, dt_bind) */
+  int asked_bf16;   /* bf16 was asked for, whether or not the CPU has it */
+  int train_bf16;   /* the training convolutions' operands: R50_TRAIN_BF16_* */
   dnnl_conv *convs; /* by conv id */
   int n_convs;
   const float *lin_w, *lin_b;
@@ -73,6 +78,28 @@ static inline int64_t lanes(const r50_engine_state *s, int64_t c) {
 static inline dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
   const int64_t l = lanes(s, c);
   return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+/* How the training convolutions take their operands (dt_bind): float32; bfloat16
+ * copies on oneDNN's bf16 kernels; or float32 copies rounded to bfloat16 on its
+ * float32 kernels, the same products summed in float32 (R50_ONEDNN_BF16_TRAINING=
+ * emulate, where bf16 was asked for on a CPU without it). */
+enum { R50_TRAIN_BF16_OFF, R50_TRAIN_BF16_NATIVE, R50_TRAIN_BF16_EMULATED };
+
+/* float32 -> bfloat16, to nearest, ties to even (as oneDNN's reorders); NaN stays NaN. */
+static inline uint16_t bf16_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t)((u >> 16) | 0x40u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float float_of_bf16(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
 }
 
 /* The training half's ops (train_dnnl.c), and the release of what it keeps. */

@@ -129,7 +129,8 @@ static r50_precision dn_set_precision(r50_engine_state *s, r50_precision p) {
   if (bf16 != s->bf16)
     for (int i = 0; i < s->n_convs; i++)
       drop_primitive(&s->convs[i]);
-  s->bf16 = bf16;
+  s->bf16 = s->act_bf16 = bf16;
+  s->asked_bf16 = p == R50_PRECISION_BF16;
   return bf16 ? R50_PRECISION_BF16 : R50_PRECISION_FP32;
 }
 
@@ -171,6 +172,7 @@ static r50_status dn_set_linear(r50_engine_state *s, const float *w, const float
 static r50_status dn_reserve(r50_engine_state *s, size_t act_floats, size_t vec_floats,
                              float *act[R50_ACT_BUFS], float **vec, r50_error *err) {
   R50_TRY(r50_cpu_ctx_reserve(&s->ctx, act_floats, vec_floats, err));
+  s->act_bf16 = s->bf16; /* an inference walk begins (a training one may have run) */
   memcpy(act, s->ctx.act, sizeof s->ctx.act);
   *vec = s->ctx.vec;
   return R50_OK;
@@ -180,23 +182,7 @@ static r50_status dn_reserve(r50_engine_state *s, size_t act_floats, size_t vec_
 
 /* The element type of activations. */
 static dnnl_data_type_t act_type(const r50_engine_state *s) {
-  return s->bf16 ? dnnl_bf16 : dnnl_f32;
-}
-
-/* float32 -> bfloat16, to nearest, ties to even (as oneDNN's reorders); NaN stays NaN. */
-static inline uint16_t bf16_of(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t)((u >> 16) | 0x40u);
-  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-static inline float float_of_bf16(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
+  return s->act_bf16 ? dnnl_bf16 : dnnl_f32;
 }
 
 /* Element i of activation memory, whichever its type, and the store back. */
@@ -215,7 +201,7 @@ static void dn_from_nchw(r50_engine_state *s, const float *src, int64_t n, int64
                          int64_t h, int64_t w, r50_act *dst) {
   *dst = (r50_act){dst->data, c, n, h, w};
   const int64_t hw = h * w, L = lanes(s, c), cb = c / L;
-  const int bf16 = s->bf16;
+  const int bf16 = s->act_bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
   for (int64_t i = 0; i < n; i++)
     for (int64_t b = 0; b < cb; b++) {
@@ -230,7 +216,7 @@ static void dn_from_nchw(r50_engine_state *s, const float *src, int64_t n, int64
 
 static void dn_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
   const int64_t hw = src->h * src->w, c = src->c, L = lanes(s, c), cb = c / L;
-  const int bf16 = s->bf16;
+  const int bf16 = s->act_bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
   for (int64_t i = 0; i < src->n; i++)
     for (int64_t b = 0; b < cb; b++) {
@@ -393,7 +379,7 @@ static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
   }
   pr->used = ++s->calls;
   /* bytes per image: a bfloat16 one is half a float32 one */
-  const int64_t esz = s->bf16 ? 2 : 4, in_img = in->c * in->h * in->w * esz,
+  const int64_t esz = s->act_bf16 ? 2 : 4, in_img = in->c * in->h * in->w * esz,
                 out_img = c->cout * ho * wo * esz;
   r50_status rs = R50_OK;
   for (int64_t i = 0; i < in->n; i += mb) {
@@ -435,7 +421,7 @@ static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_ac
   const int64_t ho = r50_out_size(in->h, k, st, pad, p->cover_all),
                 wo = r50_out_size(in->w, k, st, pad, p->cover_all);
   const int64_t L = lanes(s, in->c), planes = in->n * (in->c / L);
-  const int bf16 = s->bf16; /* a bfloat16 max is exact: converted back unchanged */
+  const int bf16 = s->act_bf16; /* a bfloat16 max is exact: converted back unchanged */
   *out = (r50_act){out->data, in->c, in->n, ho, wo};
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
   for (int64_t pl = 0; pl < planes; pl++) {
@@ -466,7 +452,7 @@ static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_ac
  * pool_cpu.c does, so pool5 equals the reference engine's for equal res5. */
 static void dn_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
   const int64_t hw = in->h * in->w, c = in->c, L = lanes(s, c), planes = in->n * (c / L);
-  const int bf16 = s->bf16;
+  const int bf16 = s->act_bf16;
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
   for (int64_t pl = 0; pl < planes; pl++) {
     double sum[16] = {0};

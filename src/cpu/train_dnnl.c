@@ -13,6 +13,17 @@
  * differ from the reference engine's by rounding only (grad_parity checks both against
  * PyTorch).
  *
+ * bf16 (a model of precision bf16, on a CPU with AVX512-BF16 or AMX): the activations,
+ * gradients, master weights and optimizer state stay float32; each convolution's
+ * operands (its input, the gradient coming back, the weights) are rounded to bfloat16
+ * copies as it runs, oneDNN's bf16 kernels multiply them and accumulate in float32,
+ * and write float32 outputs (the forward's z, the data gradient, the weight and bias
+ * gradients). A direction for which oneDNN has only its reference loops in bf16 runs
+ * float32 instead. R50_ONEDNN_BF16_TRAINING=emulate rounds the same copies on a CPU
+ * without bf16 and runs the float32 kernels on them: the same products, summed in
+ * float32 in another order, so bf16 training's numerics are checked on any CPU
+ * (test_train_bf16), at less than fp32's speed.
+ *
  * BatchNormalization, the elementwise ops, the linear layer, the loss and the optimizer
  * are train_cpu.c's kernels, BN told the blocked layout (r50_groups): its statistics
  * are summed in the same order as on the reference engine. Max and average pooling
@@ -31,6 +42,7 @@
 typedef struct dir_prim {
   dnnl_primitive_t prim, reorder;
   dnnl_memory_t w, user; /* user: oihw over the slab, its handle set per call */
+  int cvt;               /* its operands are bf16 copies (or rounded ones, emulated) */
 } dir_prim;
 
 /* A weight gradient computed on plain NCHW copies of its operands: where oneDNN has
@@ -44,16 +56,21 @@ typedef struct plain_bwd_w {
 
 typedef struct train_conv {
   int64_t n, h, w;
-  int threads, bias, made;
+  int threads, bias, mode, made; /* mode: s->train_bf16 when made */
   dir_prim fwd, bwd_data, bwd_w;
   plain_bwd_w *plain; /* NULL: bwd_w runs on the blocked activations */
   dnnl_memory_t src, dst, diff_src, diff_dst, b, db; /* handles set per call */
-  float *db_tmp;                                     /* (cout): diff_bias's memory */
+  dnnl_memory_t src_lo, diff_dst_lo; /* the bf16 copies, over the scratch (cvt) */
+  float *db_tmp;                     /* (cout): diff_bias's memory */
 } train_conv;
 
+/* Scratch for the bf16 copies of a convolution's input (0) and incoming gradient (1),
+ * shared by all convolutions: one runs at a time. */
 struct dnnl_train {
   train_conv *convs; /* by conv id */
   int n;
+  void *scratch[2];
+  size_t scratch_bytes[2];
 };
 
 static void drop_dir(dir_prim *d) {
@@ -87,7 +104,8 @@ static void drop_conv(train_conv *t) {
   drop_dir(&t->bwd_data);
   drop_dir(&t->bwd_w);
   drop_plain(t->plain);
-  dnnl_memory_t *mems[] = {&t->src, &t->dst, &t->diff_src, &t->diff_dst, &t->b, &t->db};
+  dnnl_memory_t *mems[] = {&t->src,  &t->dst, &t->diff_src, &t->diff_dst,
+                           &t->b,    &t->db,  &t->src_lo,   &t->diff_dst_lo};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (*mems[i])
       dnnl_memory_destroy(*mems[i]);
@@ -101,6 +119,8 @@ void r50_dnnl_train_release(r50_engine_state *s) {
   for (int i = 0; i < s->train->n; i++)
     drop_conv(&s->train->convs[i]);
   free(s->train->convs);
+  free(s->train->scratch[0]);
+  free(s->train->scratch[1]);
   free(s->train);
   s->train = NULL;
 }
@@ -147,26 +167,69 @@ static int is_reference(const_dnnl_primitive_desc_t pd) {
          impl && !strncmp(impl, "ref", 3);
 }
 
-/* A backward-weights primitive on plain NCHW operands, with the reorders of the
- * blocked src and diff_dst into copies of its own (t->plain); *out NULL when that
- * one is no better (oneDNN's reference loops too). */
+/* n floats of src as the bf16 copies hold them: bfloat16 (native), or float32 rounded
+ * to bfloat16 (emulated; dst may be src). */
+static void round_copy(const r50_engine_state *s, const float *src, int64_t n, void *dst,
+                       int native) {
+  if (native) {
+    uint16_t *d = dst;
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+      d[i] = bf16_of(src[i]);
+  } else {
+    float *d = dst;
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+      d[i] = float_of_bf16(bf16_of(src[i]));
+  }
+}
+
+/* Rounds the float32 memory m to bfloat16 in place (the emulated copies). */
+static dnnl_status_t round_memory(const r50_engine_state *s, dnnl_memory_t m) {
+  const dnnl_memory_desc_t *md = NULL;
+  void *p = NULL;
+  dnnl_status_t st = dnnl_memory_get_memory_desc(m, &md);
+  if (st == dnnl_success)
+    st = dnnl_memory_get_data_handle(m, &p);
+  if (st == dnnl_success)
+    round_copy(s, p, (int64_t)(dnnl_memory_desc_get_size(md) / sizeof(float)), p, 0);
+  return st;
+}
+
+/* Scratch i of at least `bytes`. */
+static r50_status scratch_fit(struct dnnl_train *tr, int i, size_t bytes, r50_error *err) {
+  if (bytes <= tr->scratch_bytes[i])
+    return R50_OK;
+  free(tr->scratch[i]);
+  tr->scratch_bytes[i] = 0;
+  const size_t cap = (bytes + 63) / 64 * 64;
+  if (!(tr->scratch[i] = aligned_alloc(64, cap)))
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for bf16 training copies");
+  tr->scratch_bytes[i] = cap;
+  return R50_OK;
+}
+
+/* A backward-weights primitive on plain NCHW operands of type pt, with the reorders of
+ * the blocked float32 src and diff_dst into copies of its own (t->plain); *out NULL
+ * when that one is no better (oneDNN's reference loops too). */
 static r50_status plain_weight_gradient(r50_engine_state *s, const r50_conv_desc *c,
                                         train_conv *t, const dnnl_memory_desc_t *src_md,
                                         const dnnl_memory_desc_t *dst_md,
-                                        const dnnl_memory_desc_t *wany_md,
-                                        const dnnl_memory_desc_t *bmd,
+                                        dnnl_data_type_t pt, const dnnl_memory_desc_t *bmd,
                                         const_dnnl_primitive_desc_t fpd,
                                         dnnl_primitive_desc_t *out, r50_error *err) {
   r50_status rs = R50_ERR_UNSUPPORTED;
   *out = NULL;
-  dnnl_memory_desc_t psrc, pdst;
+  dnnl_memory_desc_t psrc, pdst, wany;
   dnnl_convolution_desc_t wd;
   dnnl_primitive_desc_t pd = NULL, r1 = NULL, r2 = NULL;
-  const dnnl_dims_t strides = {c->stride, c->stride}, pads = {c->pad, c->pad};
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&psrc, 4, src_md->dims, dnnl_f32, dnnl_nchw), "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&pdst, 4, dst_md->dims, dnnl_f32, dnnl_nchw), "md");
+  const dnnl_dims_t strides = {c->stride, c->stride}, pads = {c->pad, c->pad},
+                    wdims = {c->cout, c->cin, c->ksize, c->ksize};
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&psrc, 4, src_md->dims, pt, dnnl_nchw), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&pdst, 4, dst_md->dims, pt, dnnl_nchw), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any), "md");
   DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &psrc,
-                                                       wany_md, bmd, &pdst, strides, pads,
+                                                       &wany, bmd, &pdst, strides, pads,
                                                        pads),
            "describing a convolution's weight gradient");
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &wd, NULL, s->eng, fpd),
@@ -201,51 +264,104 @@ fail:
   return rs;
 }
 
+enum { FWD, BWD_DATA, BWD_W };
+
+/* The activation-side operands of a convolution: float32 as the walk holds them, and
+ * their bf16 copies' descriptors (the same layout). */
+typedef struct operand_mds {
+  dnnl_memory_desc_t src, dst, src_lo, dst_lo;
+  const dnnl_memory_desc_t *bias; /* NULL: no bias */
+} operand_mds;
+
+/* Conv c's descriptor for direction dir on operands src (x or dx) and dst (z or dz),
+ * with weights of type wt (the weight gradient is float32 whatever wt). */
+static dnnl_status_t conv_pd(r50_engine_state *s, const r50_conv_desc *c, int dir,
+                             const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                             dnnl_data_type_t wt, const dnnl_memory_desc_t *bmd,
+                             const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd) {
+  const int k = c->ksize;
+  const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, strides = {c->stride, c->stride},
+                    pads = {c->pad, c->pad};
+  dnnl_memory_desc_t wmd;
+  dnnl_convolution_desc_t d;
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&wmd, 4, wdims, dir == BWD_W ? dnnl_f32 : wt,
+                                                  dnnl_format_tag_any);
+  if (st != dnnl_success)
+    return st;
+  if (dir == FWD)
+    st = dnnl_convolution_forward_desc_init(&d, dnnl_forward_training,
+                                            dnnl_convolution_direct, src, &wmd, bmd, dst,
+                                            strides, pads, pads);
+  else if (dir == BWD_DATA)
+    st = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, src, &wmd,
+                                                  dst, strides, pads, pads);
+  else
+    st = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src, &wmd,
+                                                     bmd, dst, strides, pads, pads);
+  return st != dnnl_success ? st : dnnl_primitive_desc_create(pd, &d, NULL, s->eng, hint);
+}
+
+/* Direction dir's descriptor: on the bf16 copies of the operands it reads when
+ * `lo_ok` (the forward's x, the backward-data's dz, the backward-weights' x and dz, and
+ * the weights) unless oneDNN has only its reference loops for bfloat16 there; else on
+ * the float32 operands. d->cvt says which. The outputs are float32 either way. */
+static dnnl_status_t choose(r50_engine_state *s, const r50_conv_desc *c, int dir, int lo_ok,
+                            dnnl_data_type_t lo, const operand_mds *m,
+                            const_dnnl_primitive_desc_t hint, dir_prim *d,
+                            dnnl_primitive_desc_t *pd) {
+  d->cvt = 0;
+  *pd = NULL;
+  if (lo_ok) {
+    const dnnl_memory_desc_t *src = dir == BWD_DATA ? &m->src : &m->src_lo,
+                             *dst = dir == FWD ? &m->dst : &m->dst_lo;
+    dnnl_status_t st = conv_pd(s, c, dir, src, dst, lo, m->bias, hint, pd);
+    if (st == dnnl_success && !(lo == dnnl_bf16 && is_reference(*pd))) {
+      d->cvt = 1;
+      return st;
+    }
+    if (st == dnnl_success)
+      dnnl_primitive_desc_destroy(*pd);
+    *pd = NULL;
+    if (st != dnnl_success && st != dnnl_unimplemented)
+      return st;
+    r50_log(R50_LOG_DEBUG, "onednn: conv %d's %s runs float32 (no bf16 kernel)", c->id,
+            dir == FWD ? "forward" : dir == BWD_DATA ? "backward data" : "weight gradient");
+  }
+  return conv_pd(s, c, dir, &m->src, &m->dst, dnnl_f32, m->bias, hint, pd);
+}
+
 /* The three primitives of conv c for n images of h x w. */
 static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_conv *t,
                             int64_t n, int64_t h, int64_t w, int bias, r50_error *err) {
   drop_conv(t);
-  const int k = c->ksize, st = c->stride, pad = c->pad;
+  const int k = c->ksize, st = c->stride, pad = c->pad, mode = s->train_bf16;
+  const dnnl_data_type_t lo = mode == R50_TRAIN_BF16_NATIVE ? dnnl_bf16 : dnnl_f32;
   const int64_t ho = r50_out_size(h, k, st, pad, 0), wo = r50_out_size(w, k, st, pad, 0);
   const dnnl_dims_t sdims = {n, c->cin, h, w}, ddims = {n, c->cout, ho, wo},
                     wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
-  const dnnl_dims_t strides = {st, st}, pads = {pad, pad};
-  dnnl_memory_desc_t src_md, dst_md, wany_md, wuser_md, b_md;
-  dnnl_convolution_desc_t fd, bd, wd;
+  operand_mds m;
+  dnnl_memory_desc_t wuser_md, b_md;
   dnnl_primitive_desc_t fpd = NULL, bpd = NULL, wpd = NULL;
   r50_status rs = R50_ERR_UNSUPPORTED;
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, dnnl_f32, tag_of(s, c->cin)),
-           "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, dnnl_f32, tag_of(s, c->cout)),
-           "md");
-  DNNL_TRY(
-      dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, dnnl_f32, dnnl_format_tag_any),
-      "md");
+  const dnnl_format_tag_t stag = tag_of(s, c->cin), dtag = tag_of(s, c->cout);
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&m.src, 4, sdims, dnnl_f32, stag), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&m.dst, 4, ddims, dnnl_f32, dtag), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&m.src_lo, 4, sdims, lo, stag), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&m.dst_lo, 4, ddims, lo, dtag), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&wuser_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
-  const dnnl_memory_desc_t *bmd = bias ? &b_md : NULL;
-  DNNL_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training,
-                                              dnnl_convolution_direct, &src_md, &wany_md,
-                                              bmd, &dst_md, strides, pads, pads),
-           "describing a convolution");
-  DNNL_TRY(dnnl_primitive_desc_create(&fpd, &fd, NULL, s->eng, NULL),
+  m.bias = bias ? &b_md : NULL;
+  const int lo_ok = mode != R50_TRAIN_BF16_OFF;
+  DNNL_TRY(choose(s, c, FWD, lo_ok, lo, &m, NULL, &t->fwd, &fpd),
            "choosing a training convolution");
-  DNNL_TRY(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_md,
-                                                    &wany_md, &dst_md, strides, pads,
-                                                    pads),
-           "describing a convolution's backward");
-  DNNL_TRY(dnnl_primitive_desc_create(&bpd, &bd, NULL, s->eng, fpd),
+  DNNL_TRY(choose(s, c, BWD_DATA, lo_ok, lo, &m, fpd, &t->bwd_data, &bpd),
            "choosing a backward-data convolution");
-  DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct,
-                                                       &src_md, &wany_md, bmd, &dst_md,
-                                                       strides, pads, pads),
-           "describing a convolution's weight gradient");
-  DNNL_TRY(dnnl_primitive_desc_create(&wpd, &wd, NULL, s->eng, fpd),
+  DNNL_TRY(choose(s, c, BWD_W, lo_ok, lo, &m, fpd, &t->bwd_w, &wpd),
            "choosing a backward-weights convolution");
   if (is_reference(wpd)) { /* no optimised kernel for the blocked layout here */
     dnnl_primitive_desc_t ppd = NULL;
-    if ((rs = plain_weight_gradient(s, c, t, &src_md, &dst_md, &wany_md, bmd, fpd, &ppd,
-                                    err)) != R50_OK)
+    if ((rs = plain_weight_gradient(s, c, t, &m.src, &m.dst, t->bwd_w.cvt ? lo : dnnl_f32,
+                                    m.bias, fpd, &ppd, err)) != R50_OK)
       goto fail;
     if (ppd) {
       dnnl_primitive_desc_destroy(wpd);
@@ -253,6 +369,14 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
     }
     rs = R50_ERR_UNSUPPORTED;
   }
+  const int cvt_x = t->fwd.cvt || (t->bwd_w.cvt && !t->plain),
+            cvt_dz = t->bwd_data.cvt || (t->bwd_w.cvt && !t->plain);
+  if ((cvt_x && (rs = scratch_fit(s->train, 0, dnnl_memory_desc_get_size(&m.src_lo), err)) !=
+                    R50_OK) ||
+      (cvt_dz && (rs = scratch_fit(s->train, 1, dnnl_memory_desc_get_size(&m.dst_lo), err)) !=
+                     R50_OK))
+    goto fail;
+  rs = R50_ERR_UNSUPPORTED;
   DNNL_TRY(dnnl_primitive_create(&t->fwd.prim, fpd), "making a convolution");
   DNNL_TRY(dnnl_primitive_create(&t->bwd_data.prim, bpd), "making a convolution");
   DNNL_TRY(dnnl_primitive_create(&t->bwd_w.prim, wpd), "making a convolution");
@@ -267,10 +391,12 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
                        &wuser_md, 1, err)) != R50_OK)
     goto fail;
   rs = R50_ERR_UNSUPPORTED;
-  DNNL_TRY(dnnl_memory_create(&t->src, &src_md, s->eng, DNNL_MEMORY_NONE), "src");
-  DNNL_TRY(dnnl_memory_create(&t->dst, &dst_md, s->eng, DNNL_MEMORY_NONE), "dst");
-  DNNL_TRY(dnnl_memory_create(&t->diff_src, &src_md, s->eng, DNNL_MEMORY_NONE), "src");
-  DNNL_TRY(dnnl_memory_create(&t->diff_dst, &dst_md, s->eng, DNNL_MEMORY_NONE), "dst");
+  DNNL_TRY(dnnl_memory_create(&t->src, &m.src, s->eng, DNNL_MEMORY_NONE), "src");
+  DNNL_TRY(dnnl_memory_create(&t->dst, &m.dst, s->eng, DNNL_MEMORY_NONE), "dst");
+  DNNL_TRY(dnnl_memory_create(&t->diff_src, &m.src, s->eng, DNNL_MEMORY_NONE), "src");
+  DNNL_TRY(dnnl_memory_create(&t->diff_dst, &m.dst, s->eng, DNNL_MEMORY_NONE), "dst");
+  DNNL_TRY(dnnl_memory_create(&t->src_lo, &m.src_lo, s->eng, DNNL_MEMORY_NONE), "src");
+  DNNL_TRY(dnnl_memory_create(&t->diff_dst_lo, &m.dst_lo, s->eng, DNNL_MEMORY_NONE), "dst");
   if (bias) {
     if (!(t->db_tmp = malloc((size_t)c->cout * sizeof(float)))) {
       rs = r50_fail(err, R50_ERR_NOMEM, "out of memory for a bias gradient");
@@ -279,7 +405,8 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
     DNNL_TRY(dnnl_memory_create(&t->b, &b_md, s->eng, DNNL_MEMORY_NONE), "bias");
     DNNL_TRY(dnnl_memory_create(&t->db, &b_md, s->eng, t->db_tmp), "bias");
   }
-  t->n = n, t->h = h, t->w = w, t->threads = s->ctx.threads, t->bias = bias, t->made = 1;
+  t->n = n, t->h = h, t->w = w, t->threads = s->ctx.threads, t->bias = bias, t->mode = mode;
+  t->made = 1;
   rs = R50_OK;
 fail:
   if (rs != R50_OK)
@@ -309,20 +436,34 @@ static r50_status conv_for(r50_engine_state *s, const r50_conv_desc *c, const r5
   }
   train_conv *t = &tr->convs[c->id];
   if (!t->made || t->n != x->n || t->h != x->h || t->w != x->w ||
-      t->threads != s->ctx.threads || t->bias != bias)
+      t->threads != s->ctx.threads || t->bias != bias || t->mode != s->train_bf16)
     R50_TRY(make_conv(s, c, t, x->n, x->h, x->w, bias, err));
   *out = t;
   return R50_OK;
 }
 
-/* Runs d's reorder between the slab's weights w and d's own copy. */
-static dnnl_status_t reorder(r50_engine_state *s, dir_prim *d, float *w, int to_user) {
+/* Runs d's reorder between the slab's weights w and d's own copy (rounded to bfloat16
+ * when d's operands are emulated bf16 copies). */
+static dnnl_status_t reorder(r50_engine_state *s, const train_conv *t, dir_prim *d, float *w,
+                             int to_user) {
   dnnl_status_t st = dnnl_memory_set_data_handle(d->user, w);
   if (st != dnnl_success)
     return st;
   dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, to_user ? d->w : d->user},
                             {DNNL_ARG_TO, to_user ? d->user : d->w}};
-  return dnnl_primitive_execute(d->reorder, s->stream, 2, args);
+  st = dnnl_primitive_execute(d->reorder, s->stream, 2, args);
+  if (st == dnnl_success && !to_user && d->cvt && t->mode == R50_TRAIN_BF16_EMULATED &&
+      (st = dnnl_stream_wait(s->stream)) == dnnl_success)
+    st = round_memory(s, d->w);
+  return st;
+}
+
+/* The bf16 copy of activation a (x into scratch 0, dz into 1) behind memory m. */
+static dnnl_status_t lo_copy(r50_engine_state *s, const train_conv *t, const r50_act *a,
+                             int i, dnnl_memory_t m) {
+  round_copy(s, a->data, r50_act_numel(a), s->train->scratch[i],
+             t->mode == R50_TRAIN_BF16_NATIVE);
+  return dnnl_memory_set_data_handle(m, s->train->scratch[i]);
 }
 
 static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
@@ -334,11 +475,14 @@ static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const
                  r50_out_size(x->h, c->ksize, c->stride, c->pad, 0),
                  r50_out_size(x->w, c->ksize, c->stride, c->pad, 0)};
   r50_status rs = R50_OK;
-  DNNL_TRY(reorder(s, &t->fwd, (float *)w, 0), "weights reorder");
+  DNNL_TRY(reorder(s, t, &t->fwd, (float *)w, 0), "weights reorder");
   DNNL_TRY(dnnl_memory_set_data_handle(t->src, x->data), "src");
+  if (t->fwd.cvt)
+    DNNL_TRY(lo_copy(s, t, x, 0, t->src_lo), "src");
   DNNL_TRY(dnnl_memory_set_data_handle(t->dst, z->data), "dst");
-  dnnl_exec_arg_t args[4] = {
-      {DNNL_ARG_SRC, t->src}, {DNNL_ARG_WEIGHTS, t->fwd.w}, {DNNL_ARG_DST, t->dst}};
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->fwd.cvt ? t->src_lo : t->src},
+                             {DNNL_ARG_WEIGHTS, t->fwd.w},
+                             {DNNL_ARG_DST, t->dst}};
   int nargs = 3;
   if (t->bias) { /* a conv with a bias, given none, adds zeros */
     if (!b && !(b = r50_cpu_ctx_zeros(&s->ctx, (size_t)c->cout, err)))
@@ -359,11 +503,14 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
   R50_TRY(conv_for(s, c, x, c->b >= 0, &t, err));
   r50_status rs = R50_OK;
   DNNL_TRY(dnnl_memory_set_data_handle(t->diff_dst, dz->data), "diff dst");
+  const int w_lo = (dw || db) && t->bwd_w.cvt && !t->plain; /* on the scratch copies */
+  if ((dx && t->bwd_data.cvt) || w_lo)
+    DNNL_TRY(lo_copy(s, t, dz, 1, t->diff_dst_lo), "diff dst");
   if (dx) {
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-    DNNL_TRY(reorder(s, &t->bwd_data, (float *)w, 0), "weights reorder");
+    DNNL_TRY(reorder(s, t, &t->bwd_data, (float *)w, 0), "weights reorder");
     DNNL_TRY(dnnl_memory_set_data_handle(t->diff_src, dx->data), "diff src");
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, t->diff_dst},
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, t->bwd_data.cvt ? t->diff_dst_lo : t->diff_dst},
                               {DNNL_ARG_WEIGHTS, t->bwd_data.w},
                               {DNNL_ARG_DIFF_SRC, t->diff_src}};
     DNNL_TRY(dnnl_primitive_execute(t->bwd_data.prim, s->stream, 3, args),
@@ -379,6 +526,14 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
       DNNL_TRY(dnnl_primitive_execute(t->plain->diff_dst_reorder, s->stream, 2, a2),
                "diff dst reorder");
       src = t->plain->src, diff_dst = t->plain->diff_dst;
+      if (t->bwd_w.cvt && t->mode == R50_TRAIN_BF16_EMULATED) {
+        DNNL_TRY(dnnl_stream_wait(s->stream), "diff dst reorder");
+        DNNL_TRY(round_memory(s, src), "src");
+        DNNL_TRY(round_memory(s, diff_dst), "diff dst");
+      }
+    } else if (w_lo) {
+      DNNL_TRY(lo_copy(s, t, x, 0, t->src_lo), "src");
+      src = t->src_lo, diff_dst = t->diff_dst_lo;
     }
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src},
                                {DNNL_ARG_DIFF_DST, diff_dst},
@@ -389,7 +544,7 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
     DNNL_TRY(dnnl_primitive_execute(t->bwd_w.prim, s->stream, nargs, args),
              "a convolution's weight gradient");
     if (dw)
-      DNNL_TRY(reorder(s, &t->bwd_w, dw, 1), "weight gradient reorder");
+      DNNL_TRY(reorder(s, t, &t->bwd_w, dw, 1), "weight gradient reorder");
   }
   DNNL_TRY(dnnl_stream_wait(s->stream), "a convolution's backward");
   if (db)
@@ -401,13 +556,22 @@ fail:
 
 /* ------------------------------------------------------------------ the interface */
 
-/* Training runs fp32: a bf16 engine is refused rather than silently changed. */
+/* A training walk begins: its activations are float32 (see the header), its
+ * convolutions' operands bf16 where the model's precision is; emulated where bf16 was
+ * asked for and R50_ONEDNN_BF16_TRAINING=emulate, whether the CPU has bf16 or not
+ * (test_train_bf16 compares the two where it has). */
 static r50_status dt_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng,
                           r50_error *err) {
-  if (s->bf16)
-    return r50_fail(err, R50_ERR_UNSUPPORTED,
-                    "training runs in fp32: this model's oneDNN engine runs bf16 "
-                    "(make it with precision fp32)");
+  (void)err;
+  const char *v = getenv("R50_ONEDNN_BF16_TRAINING");
+  const int mode = s->asked_bf16 && v && !strcmp(v, "emulate") ? R50_TRAIN_BF16_EMULATED
+                   : s->bf16                                   ? R50_TRAIN_BF16_NATIVE
+                                                               : R50_TRAIN_BF16_OFF;
+  if (mode == R50_TRAIN_BF16_EMULATED && s->train_bf16 != mode)
+    r50_log(R50_LOG_INFO, "onednn: bf16 training emulated: bfloat16 operands on float32 "
+            "kernels (R50_ONEDNN_BF16_TRAINING=emulate)");
+  s->train_bf16 = mode;
+  s->act_bf16 = 0;
   *eng = *host; /* host memory is this engine's */
   return R50_OK;
 }
@@ -562,4 +726,5 @@ const r50_engine_train r50_dnnl_train = {
     .linear_backward = dt_linear_backward,
     .softmax_xent = dt_softmax_xent,
     .momentum_sgd = dt_momentum_sgd,
+    .precisions = 1u << R50_PRECISION_BF16,
 };
