@@ -8,8 +8,11 @@ mode on random (batch, 3, crop, crop) inputs: two warm-up steps, then steps unti
 --seconds have passed. Prints `img_per_s=<float>` last. Inputs are made once and reused
 (no decode, no augmentation): the peer's figure is compute only.
 
+--bf16 runs the forward and the loss under torch.autocast("cpu", torch.bfloat16) (bf16
+convolutions where PyTorch has them; float32 master weights and optimizer state).
+
 usage: /usr/bin/python3 bench/torch_train_peer.py [--batch 32] [--threads 2] [--crop 32]
-       [--classes 10] [--seconds 30] [--fb]
+       [--classes 10] [--seconds 30] [--fb] [--bf16]
 """
 import argparse
 import os
@@ -30,6 +33,7 @@ def main():
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--fb", action="store_true")
+    p.add_argument("--bf16", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -41,8 +45,9 @@ def main():
     t = torch.randint(0, a.classes, (a.batch,))
 
     def step():
-        h = model(x)["fc6"]
-        loss = torch.nn.functional.cross_entropy(h, t)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            h = model(x)["fc6"]
+            loss = torch.nn.functional.cross_entropy(h.float(), t)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -54,7 +59,7 @@ def main():
         step()
         n += 1
     el = time.perf_counter() - start
-    print(f"torch {torch.__version__}: {n} steps of batch {a.batch} at {a.crop}x{a.crop}, "
+    print(f"torch {torch.__version__}{' bf16 autocast' if a.bf16 else ''}: {n} steps of batch {a.batch} at {a.crop}x{a.crop}, "
           f"{a.threads} threads, {el:.1f} s")
     print(f"img_per_s={n * a.batch / el:.3f}")
 
