@@ -6,9 +6,9 @@
  * pooling with and without cover_all and padding; global average pooling; the linear
  * layer; softmax; the layout conversions. Each op has its tolerance, relative to the
  * largest reference value. Later engines join the `engines` list. Channel counts of 16
- * and more run the blocked layouts and the kernels of real layers (oneDNN's Winograd
- * for stride-1 3x3). Engines with bf16 on this CPU run again in bf16, whose tolerances
- * are those of bfloat16's 8-bit mantissa.
+ * and more run the blocked layouts and the kernels of real layers (Winograd for the
+ * stride-1 3x3: oneDNN's on AVX-512, winograd.h's on AVX2). Engines with bf16 on this
+ * CPU run again in bf16, whose tolerances are those of bfloat16's 8-bit mantissa.
  */
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +243,12 @@ static int test_engine(const r50_engine *e, r50_precision p) {
     test_conv(e, st, 32, 16, 3, 2, 1, (shape){2, 0, 15, 14}, 0, 0, 1);
     test_conv(e, st, 32, 64, 1, 1, 0, (shape){2, 0, 7, 9}, 0, 1, 1);
     test_conv(e, st, 3, 16, 7, 2, 3, (shape){1, 0, 30, 27}, 1, 0, 1);
+    /* stride-1 3x3 without a residual: Winograd F(4x4, 3x3) on AVX2 (winograd.h), whose
+     * 4x4 tiles overhang maps not a multiple of 4; a 1x1 map; res2 and res4's widths */
+    test_conv(e, st, 16, 16, 3, 1, 1, (shape){3, 0, 5, 13}, 1, 0, 1);
+    test_conv(e, st, 24, 32, 3, 1, 1, (shape){2, 0, 1, 1}, 0, 0, 0);
+    test_conv(e, st, 64, 64, 3, 1, 1, (shape){2, 0, 10, 6}, 0, 0, 1);
+    test_conv(e, st, 256, 256, 3, 1, 1, (shape){2, 0, 14, 14}, 0, 0, 1);
     test_maxpool(e, st, (r50_pool_desc){3, 2, 0, 1}, (shape){2, 3, 12, 11}); /* pool1 */
     test_maxpool(e, st, (r50_pool_desc){3, 2, 0, 0}, (shape){1, 2, 12, 11});
     test_maxpool(e, st, (r50_pool_desc){3, 1, 1, 0}, (shape){1, 2, 7, 6});

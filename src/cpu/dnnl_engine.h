@@ -34,6 +34,7 @@ typedef struct dnnl_conv {
   dnnl_prim prim[PRIMS];
   dnnl_memory_t wts, bias; /* shared by the primitives, whose weights md is wts_md */
   dnnl_memory_desc_t wts_md;
+  float *wino; /* its Winograd weights (winograd.h), where it runs there; else NULL */
 } dnnl_conv;
 
 struct r50_engine_state {
@@ -53,6 +54,8 @@ struct r50_engine_state {
   const float *lin_w, *lin_b;
   int64_t lin_out, lin_in;
   struct dnnl_train *train; /* the training primitives (train_dnnl.c), made on use */
+  float *wino_scratch;      /* the Winograd kernels' (see wino_conv) */
+  size_t wino_scratch_floats;
 };
 
 /* A failed oneDNN call as an r50 error naming `what`. */
