@@ -2,12 +2,15 @@
  * winograd_avx2.c — winograd.h's F(4x4, 3x3) convolution with AVX2 + FMA (compiled
  * with those flags only; chosen at run time).
  *
- * The batch's 4x4 output tiles are taken TB at a time (a thread's block). For each
- * block: the input transform B^T d B of every tile and input channel (eight channels
- * a vector, as nChw8c holds them) into V[36][TB][cin]; then for each of the 36
- * positions the GEMM M[xi] = V[xi] U[xi] over the input channels, in order, with a
- * 6-tile x 16-channel register block; then the output transform A^T m A, the bias and
- * the ReLU, into y. V and M stay in the thread's scratch (L2-sized for cin <= 256).
+ * The batch's 4x4 output tiles are taken a block at a time (block_tiles: 30, or 96
+ * from 256 channels on). For each block: the input transform B^T d B of every tile
+ * and input channel (eight channels a vector, as nChw8c holds them) into
+ * V[36][tiles][cin]; then for each of the 36 positions the GEMM M[xi] = V[xi] U[xi]
+ * over the input channels, in order, with a 6-tile x 16-channel register block; then
+ * the output transform A^T m A, the bias and the ReLU, into y. With enough blocks each
+ * thread takes whole blocks in its own scratch; with few (a small batch of small
+ * maps), the threads share each block's transforms and GEMMs. Either way each output
+ * is computed by the same operations in the same order.
  */
 #include <immintrin.h>
 #include <omp.h>
