@@ -11,7 +11,7 @@
  *      data gradient, weight and bias gradients within 1% of fp32's (norm-wise) and
  *      not equal to them (the operands were rounded: emulated); native bf16 within
  *      1e-4 of the emulated result (the same products, summed in another order), or
- *      exactly fp32's where oneDNN has no bf16 kernel for that direction.
+ *      within 1e-5 of fp32's where oneDNN has no bf16 kernel for that direction.
  *   2. Whole models. A randomly initialised ResNet is chaotic: in fp32 alone, a
  *      relative change of 1e-7 in the input moves its weight gradients by 1% with
  *      batch-statistics BN, and bf16-rounding its weights (still fp32 arithmetic)
@@ -136,7 +136,10 @@ static void check_conv(int cin, int cout, int k, int stride, int pad, int64_t n,
     if (!native)
       continue;
     const double d = rel_err(emu.o[o], nat.o[o], len[o]);
-    const int as_fp32 = !memcmp(f32.o[o], nat.o[o], len[o] * sizeof(float));
+    /* a direction without a bf16 kernel runs fp32, perhaps another fp32 kernel than
+     * the fp32 model's (its hint was the bf16 forward): fp32 within 1e-5, far from
+     * bf16's 1e-3 */
+    const int as_fp32 = rel_err(f32.o[o], nat.o[o], len[o]) <= 1e-5;
     printf(" (native %s)", as_fp32 ? "ran fp32" : "bf16");
     CHECK(d <= 1e-4 || as_fp32,
           "conv %d->%d k%d s%d: native bf16's %s %.3e from the "
