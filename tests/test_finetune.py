@@ -9,7 +9,7 @@ for the Chainer comparison, ImageFolder trees with class subfolders (one with a 
 one nested folder) for the rest.
 
 usage: test_finetune.py R50WORKER CHAINER_PYTHON CASE
-CASE: chainer | ranks | resume | kill | val | val_classes. Exits 77 (skip) without Chainer.
+CASE: chainer | ranks | resume | kill | val | val_classes | bf16. Exits 77 (skip) without Chainer.
 """
 import json
 import os
@@ -358,13 +358,104 @@ def case_val_classes(tmp):
             in p.stderr, "a validation class the training set lacks: error naming it")
 
 
+def cpu_has_bf16():
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def float32_only(m, what):
+    """Every array of parameters or optimizer state (not BN's count N, not the loop's
+    scalars) is float32."""
+    odd = sorted(k for k, v in m.items() if v.ndim and v.dtype.kind == "f"
+                 and v.dtype != np.float32)
+    J.check(m and not odd, f"{what}: every array float32 (master weights)"
+            + (f"; not: {odd[:4]}" if odd else ""))
+
+
+def case_bf16(tmp):
+    """--precision bf16 on an ImageFolder tree: bf16 kernels where the CPU has them,
+    else emulated (R50_ONEDNN_BF16_TRAINING=emulate: the same bfloat16 operands on
+    float32 kernels), so the bf16 path is what runs either way. Master weights and
+    checkpoints stay float32; the result is near the float32 run and not equal to it;
+    -np 2 --batch 4 agrees with -np 1 --batch 8; SIGTERM + --resume on 2 ranks is bit
+    for bit the uninterrupted run."""
+    env = None if cpu_has_bf16() else dict(J.ENV, R50_ONEDNN_BF16_TRAINING="emulate")
+    print(f"  bf16: {'native' if env is None else 'emulated (no bf16 on this CPU)'}")
+    init = init_model(tmp)
+    data = tree(tmp, "tree", 24)
+    frozen = ["--model", init, "--size", 64, "--crop", 56, "--bn", "frozen", "--steps", 3,
+              "--lr", 0.001, "--log-every", 1]
+
+    def run(np_, args, out, **kw):
+        p = J.run(np_, BIN, "finetune", data, *map(str, args), "--out", out, env=env, **kw)
+        if p.returncode != 0:
+            print(p.stderr[-3000:])
+        return p
+
+    fp32 = os.path.join(tmp, "fp32")
+    J.check(finetune(2, data, *frozen, "--batch", 4, "--out", fp32).returncode == 0,
+            "fp32 run on 2 ranks: exit 0")
+    b2, b1 = os.path.join(tmp, "bf16_np2"), os.path.join(tmp, "bf16_np1")
+    p = run(2, frozen + ["--batch", 4, "--precision", "bf16"], b2)
+    J.check(p.returncode == 0, "bf16 run on 2 ranks: exit 0")
+    if env is not None:
+        J.check("bf16 training emulated" in p.stderr,
+                "the log says bf16 is emulated")
+    J.check(run(1, frozen + ["--batch", 8, "--precision", "bf16"], b1).returncode == 0,
+            "bf16 run on 1 rank: exit 0")
+    m32, m2, m1 = (load(os.path.join(d, "model.npz")) for d in (fp32, b2, b1))
+    float32_only(m2, "bf16 model.npz")
+    d = rel_diffs(m2, m32)
+    w, k = worst(d)
+    J.check(1e-4 < w <= 1e-1, f"bf16 vs fp32 after 3 steps: near, not equal "
+            f"(worst {w:.3g} at {k}; 1e-4 < worst <= 1e-1)")
+    l32 = [r["main/loss"] for r in log_records(fp32)]
+    l16 = [r["main/loss"] for r in log_records(b2)]
+    J.check(len(l16) == 3 and np.allclose(l16, l32, rtol=5e-2),
+            f"bf16 losses within 5% of fp32's: {l16} vs {l32}")
+    close_models(m1, m2, 1e-5, "bf16: -np 1 --batch 8 vs -np 2 --batch 4")
+
+    # stop + resume, BN in training mode, crops, flips and shuffle on
+    common = ["--model", init, "--size", 64, "--crop", 56, "--steps", 6, "--lr", 0.01,
+              "--log-every", 1, "--checkpoint-every", 2, "--batch", 4, "--precision", "bf16"]
+    straight = os.path.join(tmp, "straight")
+    J.check(run(2, common, straight).returncode == 0, "uninterrupted bf16 run: exit 0")
+    stopped = os.path.join(tmp, "stopped")
+    p = J.start(2, BIN, "finetune", data, *map(str, common), "--out", stopped, env=env)
+    log = os.path.join(stopped, "log.jsonl")
+    t = time.time()
+    while time.time() - t < 120 and p.poll() is None:
+        if os.path.exists(log) and os.path.getsize(log) > 0:
+            break
+        time.sleep(0.05)
+    for pid in J.rank_pids(p):
+        os.kill(pid, signal.SIGTERM)
+    rc, err, _, timed_out = J.wait(p, 120)
+    J.check(rc == 0 and not timed_out and "stopped by a signal" in err,
+            f"SIGTERM on 2 ranks: checkpoint and exit 0 (exit {rc})")
+    ck = sorted(n for n in os.listdir(os.path.join(stopped, "checkpoints"))
+                if n.startswith("iter-"))
+    J.check(bool(ck), f"a checkpoint was written: {ck}")
+    for name in ck[-1:]:
+        for f in ("model.npz", "state.npz"):
+            m = load(os.path.join(stopped, "checkpoints", name, f))
+            float32_only(m, f"{name}/{f}")
+    p = run(2, common + ["--resume"], stopped)
+    J.check(p.returncode == 0 and "--resume:" in p.stderr, "bf16 --resume on 2 ranks: exit 0")
+    same_models(load(os.path.join(stopped, "model.npz")),
+                load(os.path.join(straight, "model.npz")),
+                "bf16: stopped + resumed on 2 ranks vs straight")
+
+
 def main():
     if subprocess.run([CHAINER, "-c", "import chainer"], capture_output=True).returncode:
         print(f"SKIP: Chainer is not installed at {CHAINER} (scripts/setup.sh installs it)")
         return 77
     tmp = tempfile.mkdtemp(prefix=f"r50-finetune-{CASE}-")
     {"chainer": case_chainer, "ranks": case_ranks, "resume": case_resume, "kill": case_kill,
-     "val": case_val, "val_classes": case_val_classes}[CASE](tmp)
+     "val": case_val, "val_classes": case_val_classes,
+     "bf16": case_bf16}[CASE](tmp)
     rc = J.finish(f"finetune {CASE}")
     if rc == 0:
         subprocess.run(["rm", "-rf", tmp])
