@@ -7,13 +7,15 @@
  * order), max and average pooling and their gradients (ties included: the first
  * maximum wins), softmax, softmax cross-entropy, column sums and MomentumSGD — and the
  * host-side rules of the engine: which GPU a rank takes, errors named and hinted
- * without a GPU, the NCCL timeout setting.
+ * without a GPU, the NCCL timeout setting; and cuBLAS loaded only when asked for (not
+ * mapped into a process before, every function found after).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cublas_lazy.h"
 #include "cuda_check.h"
 #include "device_cuda.h"
 #include "error.h"
@@ -333,7 +335,38 @@ static void test_host_rules(void) {
   unsetenv("R50_NCCL_TIMEOUT_S");
 }
 
+/* Whether a library whose name holds `name` is mapped into this process. */
+static int mapped(const char *name) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[4096];
+  int found = 0;
+  while (f && !found && fgets(line, sizeof line, f))
+    found = strstr(line, name) != NULL;
+  if (f)
+    fclose(f);
+  return found;
+}
+
+/* cuBLAS is not linked (linking it costs every process ~210 MiB: cublas_lazy.h): not
+ * in the process until r50_cublas_load, then loaded with every function it needs. */
+static void test_cublas_lazy(void) {
+  CHECK(!mapped("libcublas"), "libcublas is mapped before any CUDA engine asked for it");
+  r50_error err = {0};
+  const r50_cublas_api *cb = r50_cublas_load(&err);
+  CHECK(cb != NULL, "r50_cublas_load: %s", err.msg);
+  if (!cb)
+    return;
+  CHECK(mapped("libcublas") && cb == r50_cublas(), "cuBLAS loaded once, the same table");
+  CHECK(cb->create && cb->destroy && cb->set_stream && cb->set_math_mode && cb->sgemm &&
+            cb->status_string,
+        "every cuBLAS function found");
+  const char *s = cb->status_string(CUBLAS_STATUS_NOT_INITIALIZED);
+  CHECK(s && strstr(s, "not initialized"), "cublasGetStatusString works: %s", s ? s : "NULL");
+  CHECK(r50_cublas_load(&err) == cb, "a second load returns the same table");
+}
+
 int main(void) {
+  test_cublas_lazy(); /* first: nothing else may have loaded it */
   r50_cpu_ctx ctx;
   r50_cpu_ctx_init(&ctx, 2);
   test_layout(&ctx);

@@ -12,11 +12,11 @@
 #ifndef R50_CONTEXT_CUDA_H
 #define R50_CONTEXT_CUDA_H
 
-#include <cublas_v2.h>
 #include <cudnn.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cublas_lazy.h"
 #include "cuda_check.h"
 #include "error.h"
 #include "kernels_cuda.h"

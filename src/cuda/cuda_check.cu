@@ -45,5 +45,5 @@ extern "C" r50_status r50_cudnn_fail(cudnnStatus_t code, const char *call, const
 
 extern "C" r50_status r50_cublas_fail(cublasStatus_t code, const char *call, const char *file,
                                       int line, r50_error *err) {
-  return library_fail("cuBLAS", cublasGetStatusString(code), call, file, line, err);
+  return library_fail("cuBLAS", r50_cublas()->status_string(code), call, file, line, err);
 }

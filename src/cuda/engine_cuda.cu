@@ -99,10 +99,12 @@ static r50_status cuda_create(int threads, r50_engine_state **out, r50_error *er
   if (st == R50_OK && cudnnCreate(&s->dnn) != CUDNN_STATUS_SUCCESS)
     st = r50_fail(err, R50_ERR_DEVICE, "cudnnCreate failed on GPU %d (is cuDNN 9 installed "
                                        "for this CUDA?)", s->device);
-  if (st == R50_OK && cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
+  if (st == R50_OK && !r50_cublas_load(err))
+    st = R50_ERR_DEVICE;
+  if (st == R50_OK && r50_cublas()->create(&s->blas) != CUBLAS_STATUS_SUCCESS)
     st = r50_fail(err, R50_ERR_DEVICE, "cublasCreate failed on GPU %d", s->device);
   if (st == R50_OK && (cudnnSetStream(s->dnn, s->stream) != CUDNN_STATUS_SUCCESS ||
-                       cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS))
+                       r50_cublas()->set_stream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS))
     st = r50_fail(err, R50_ERR_DEVICE, "binding cuDNN and cuBLAS to the engine's stream");
   if (st != R50_OK) {
     r50_engine_cuda()->destroy(s);
@@ -113,7 +115,7 @@ static r50_status cuda_create(int threads, r50_engine_state **out, r50_error *er
   s->ws_limit = workspace_limit();
   s->precision = R50_PRECISION_FP32;
   s->act = R50_CUDA_F32;
-  cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH);
+  r50_cublas()->set_math_mode(s->blas, CUBLAS_DEFAULT_MATH);
   *out = s;
   return R50_OK;
 }
@@ -145,7 +147,7 @@ static void cuda_destroy(r50_engine_state *s) {
   r50_cuda_plans_free(s);
   free_training(s);
   if (s->blas)
-    cublasDestroy(s->blas);
+    r50_cublas()->destroy(s->blas);
   if (s->dnn)
     cudnnDestroy(s->dnn);
   if (s->stream)
@@ -171,8 +173,8 @@ static r50_precision cuda_set_precision(r50_engine_state *s, r50_precision p) {
   }
   s->precision = p;
   s->act = p == R50_PRECISION_BF16 ? R50_CUDA_BF16 : R50_CUDA_F32;
-  cublasSetMathMode(s->blas,
-                    p == R50_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  r50_cublas()->set_math_mode(s->blas, p == R50_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                             : CUBLAS_DEFAULT_MATH);
   return p;
 }
 
@@ -341,7 +343,7 @@ static void cuda_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
 static void linear(r50_engine_state *s, const float *x, int64_t n, int64_t cin, const float *w,
                    const float *b, int64_t cout, float *y) {
   const float one = 1.0f, zero = 0.0f;
-  if (cublasSgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)cout, (int)n, (int)cin, &one, w,
+  if (r50_cublas()->sgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)cout, (int)n, (int)cin, &one, w,
                   (int)cin, x, (int)cin, &zero, y, (int)cout) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 forward) failed");

@@ -250,13 +250,13 @@ void t_linear_backward(r50_engine_state *s, const float *x, const float *dy, int
   on_device(s);
   const float one = 1.0f, zero = 0.0f;
   /* column-major: dW^T (cin x cout) += x^T (cin x n) dy (n x cout); dx^T = W^T dy^T */
-  if (dw && cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)cin, (int)cout, (int)n, &one, x,
+  if (dw && r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)cin, (int)cout, (int)n, &one, x,
                         (int)cin, dy, (int)cout, &one, dw, (int)cin) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 weight gradient) failed");
   if (db)
     r50k_column_sums(dy, n, cout, db, s->stream);
-  if (dx && cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)cin, (int)n, (int)cout, &one, w,
+  if (dx && r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)cin, (int)n, (int)cout, &one, w,
                         (int)cin, dy, (int)cout, &zero, dx, (int)cin) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 input gradient) failed");
