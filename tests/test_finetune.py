@@ -198,10 +198,10 @@ def case_ranks(tmp):
     J.check(len(la) == 3 and np.allclose(la, lb, rtol=1e-5), f"same losses: {la} vs {lb}")
 
 
-def stop_with_sigterm(np_, data, args, run):
+def stop_with_sigterm(np_, data, args, run, env=None):
     """Starts a run, sends SIGTERM to every rank (as SLURM does) once an iteration is
     logged; expects a checkpoint and exit 0."""
-    p = J.start(np_, BIN, "finetune", data, *map(str, args), "--out", run)
+    p = J.start(np_, BIN, "finetune", data, *map(str, args), "--out", run, env=env)
     log = os.path.join(run, "log.jsonl")
     t = time.time()
     while time.time() - t < 120 and p.poll() is None:
@@ -422,18 +422,7 @@ def case_bf16(tmp):
     straight = os.path.join(tmp, "straight")
     J.check(run(2, common, straight).returncode == 0, "uninterrupted bf16 run: exit 0")
     stopped = os.path.join(tmp, "stopped")
-    p = J.start(2, BIN, "finetune", data, *map(str, common), "--out", stopped, env=env)
-    log = os.path.join(stopped, "log.jsonl")
-    t = time.time()
-    while time.time() - t < 120 and p.poll() is None:
-        if os.path.exists(log) and os.path.getsize(log) > 0:
-            break
-        time.sleep(0.05)
-    for pid in J.rank_pids(p):
-        os.kill(pid, signal.SIGTERM)
-    rc, err, _, timed_out = J.wait(p, 120)
-    J.check(rc == 0 and not timed_out and "stopped by a signal" in err,
-            f"SIGTERM on 2 ranks: checkpoint and exit 0 (exit {rc})")
+    stop_with_sigterm(2, data, common, stopped, env=env)
     ck = sorted(n for n in os.listdir(os.path.join(stopped, "checkpoints"))
                 if n.startswith("iter-"))
     J.check(bool(ck), f"a checkpoint was written: {ck}")
