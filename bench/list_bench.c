@@ -51,7 +51,8 @@ static void one_way(const r50_dist *d, const char *spec, int writable) {
   const double dt = r50_now_s() - t;
   malloc_trim(0); /* rank 0's listing buffers, freed, go back to the system */
   memory(&p1, &s1);
-  double mine[2] = {p1 - p0, s1 - s0}, *all = malloc(2 * sizeof(double) * (size_t)d->size);
+  double mine[2] = {p1 - p0, s1 - s0},
+         *all = malloc(2 * sizeof(double) * (size_t)d->size);
   MPI_Gather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, 0, d->comm);
   if (d->rank == 0) {
     printf("%s: %lld rows (%.1f MB of paths) listed and shared in %.2f s\n",

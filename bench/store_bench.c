@@ -34,7 +34,8 @@ static void make_rows(r50_dataset *ds, int64_t n) {
   r50_error err = {0};
   for (int64_t i = 0; i < n; i++) {
     char p[64];
-    int k = snprintf(p, sizeof p, "%05lld.tar/%09lld", (long long)(i / 10000), (long long)i);
+    int k =
+        snprintf(p, sizeof p, "%05lld.tar/%09lld", (long long)(i / 10000), (long long)i);
     if (r50_dataset_push(ds, p, (size_t)k, (int32_t)(i % 1000), &err) != R50_OK) {
       fprintf(stderr, "store_bench: %s\n", err.msg);
       exit(1);
@@ -51,7 +52,8 @@ int main(int argc, char **argv) {
   }
   if (argc < 2) {
     if (d.rank == 0)
-      fprintf(stderr, "usage: mpirun -np R store_bench OUT.h5 [N] [SAMPLE] [float32|float16]\n");
+      fprintf(stderr,
+              "usage: mpirun -np R store_bench OUT.h5 [N] [SAMPLE] [float32|float16]\n");
     r50_dist_finalize(&d);
     return 2;
   }
@@ -59,9 +61,15 @@ int main(int argc, char **argv) {
   const int64_t n = argc > 2 ? (int64_t)atof(argv[2]) : 100000000;
   const int64_t sample = argc > 3 ? (int64_t)atof(argv[3]) : 10000;
   const int half = argc > 4 ? !strcmp(argv[4], "float16") : 1;
-  r50_store_meta m = {.command = "extract", .arch = 50, .model = "none",
-                      .model_sha256 = "0", .size_w = 224, .size_h = 224,
-                      .max_pixels = 178956970, .n_layers = 1, .float16 = half};
+  r50_store_meta m = {.command = "extract",
+                      .arch = 50,
+                      .model = "none",
+                      .model_sha256 = "0",
+                      .size_w = 224,
+                      .size_h = 224,
+                      .max_pixels = 178956970,
+                      .n_layers = 1,
+                      .float16 = half};
   m.layers[0] = "pool5";
   m.ndim[0] = 1;
   m.shape[0][0] = 2048;
@@ -82,10 +90,12 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(out, &st);
     const double disk = (double)st.st_blocks * 512.0;
-    const double rows = (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1);
-    printf("  created: on disk %.4g bytes; the rows' paths, labels and statuses %.4g bytes; "
-           "metadata %.4g bytes (%.3f bytes a row, %.2f%% of the rows' own bytes)\n",
-           disk, rows, disk - rows, (disk - rows) / (double)n, 100.0 * (disk - rows) / rows);
+    const double rows =
+        (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1);
+    printf(
+        "  created: on disk %.4g bytes; the rows' paths, labels and statuses %.4g bytes; "
+        "metadata %.4g bytes (%.3f bytes a row, %.2f%% of the rows' own bytes)\n",
+        disk, rows, disk - rows, (disk - rows) / (double)n, 100.0 * (disk - rows) / rows);
     fflush(stdout);
   }
   MPI_Barrier(d.comm);
@@ -127,11 +137,13 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(out, &st);
     const double disk = (double)st.st_blocks * 512.0;
-    const double payload = (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1) +
-                           (double)sample * 2048.0 * (half ? 2 : 4);
-    printf("  apparent size %.3g bytes (%.1f GiB, the features' room); on disk %.3g bytes "
-           "(%.2f GiB)\n",
-           (double)st.st_size, st.st_size / 1073741824.0, disk, disk / 1073741824.0);
+    const double payload =
+        (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1) +
+        (double)sample * 2048.0 * (half ? 2 : 4);
+    printf(
+        "  apparent size %.3g bytes (%.1f GiB, the features' room); on disk %.3g bytes "
+        "(%.2f GiB)\n",
+        (double)st.st_size, st.st_size / 1073741824.0, disk, disk / 1073741824.0);
     printf("  after the sample: payload (paths, labels, statuses, sampled features) %.4g "
            "bytes; the rest %.4g bytes (file-system blocks of scattered rows)\n",
            payload, disk - payload);

@@ -101,11 +101,11 @@ typedef struct r50_image {
 
 /* How files are decoded. */
 typedef struct r50_decode_opts {
-  int exif_rotate;     /* apply the EXIF orientation (default 0: ignored, as Chainer) */
-  int64_t max_pixels;  /* refuse images with more pixels (default 178956970, PIL's
-                          decompression-bomb limit); <= 0 means no limit */
-  int fast_decode;     /* JPEG: decode at a reduced DCT scale when the image is much
-                          larger than the target (changes pixels; opt-in) */
+  int exif_rotate;    /* apply the EXIF orientation (default 0: ignored, as Chainer) */
+  int64_t max_pixels; /* refuse images with more pixels (default 178956970, PIL's
+                         decompression-bomb limit); <= 0 means no limit */
+  int fast_decode;    /* JPEG: decode at a reduced DCT scale when the image is much
+                         larger than the target (changes pixels; opt-in) */
   int target_w, target_h; /* the size the image will be resized to, for fast_decode */
 } r50_decode_opts;
 
@@ -115,17 +115,18 @@ R50_API r50_decode_opts r50_decode_opts_default(void);
 /* Decodes a JPEG or PNG held in memory (format by content, not name) into RGB exactly
  * as PIL's Image.open(...).convert('RGB') does. `name` is used in messages only. */
 R50_API r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
-                            const r50_decode_opts *opts, r50_image *out, r50_error *err);
+                                    const r50_decode_opts *opts, r50_image *out,
+                                    r50_error *err);
 /* Reads and decodes a file. */
-R50_API r50_status r50_image_load(const char *path, const r50_decode_opts *opts, r50_image *out,
-                          r50_error *err);
+R50_API r50_status r50_image_load(const char *path, const r50_decode_opts *opts,
+                                  r50_image *out, r50_error *err);
 /* Frees an image's pixels and clears it; no-op for NULL. */
 R50_API void r50_image_free(r50_image *img);
 
 /* Resizes to w x h exactly as Pillow's Image.resize((w, h)) (bicubic, support widened
  * when downscaling, horizontal then vertical pass, 8-bit rounding between them). */
 R50_API r50_status r50_image_resize(const r50_image *src, int w, int h, r50_image *dst,
-                            r50_error *err);
+                                    r50_error *err);
 
 /* Chainer's prepare after resizing: RGB -> BGR, minus the mean pixel
  * (103.063, 115.903, 123.152) in BGR order, as float32 (3, height, width) into out. */
@@ -159,21 +160,21 @@ typedef enum r50_precision {
 } r50_precision;
 
 typedef struct r50_config {
-  r50_arch arch;        /* 50, 101 or 152 */
-  int downsample_fb;    /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
-  int n_classes;        /* fc6 outputs; <= 0 means 1000 (ImageNet) */
+  r50_arch arch;          /* 50, 101 or 152 */
+  int downsample_fb;      /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
+  int n_classes;          /* fc6 outputs; <= 0 means 1000 (ImageNet) */
   const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz (made
                              from the caffemodel beside it on first use); otherwise a
                              path to a Chainer .npz or an MSRA .caffemodel */
-  uint64_t seed;        /* seed of the random init (pretrained == NULL) */
-  int threads;          /* CPU threads for compute; <= 0 means 1 */
-  r50_device device;    /* where the engine runs (default R50_DEVICE_CPU) */
-  const char *engine;   /* the device's engine by name; NULL or "auto": its default
-                           on the CPU "onednn" where built in, else "reference"; the
-                           environment variable R50_ENGINE overrides "auto" */
+  uint64_t seed;          /* seed of the random init (pretrained == NULL) */
+  int threads;            /* CPU threads for compute; <= 0 means 1 */
+  r50_device device;      /* where the engine runs (default R50_DEVICE_CPU) */
+  const char *engine;     /* the device's engine by name; NULL or "auto": its default
+                             on the CPU "onednn" where built in, else "reference"; the
+                             environment variable R50_ENGINE overrides "auto" */
   r50_precision precision; /* default R50_PRECISION_FP32 */
-  int cuda_device;      /* R50_DEVICE_CUDA: the device ordinal (within
-                           CUDA_VISIBLE_DEVICES); -1: the thread's current device */
+  int cuda_device;         /* R50_DEVICE_CUDA: the device ordinal (within
+                              CUDA_VISIBLE_DEVICES); -1: the thread's current device */
 } r50_config;
 
 /* How many devices of kind d this process can run on: 1 for the CPU; for CUDA the
@@ -232,9 +233,9 @@ R50_API int r50_layer_index(const char *name);
 
 /* Output shape of `layer` for an input of n images of h x w pixels (h, w >= 32).
  * Fills shape and *ndim. */
-R50_API r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n, int64_t h,
-                           int64_t w, int64_t shape[R50_MAX_DIMS], int *ndim,
-                           r50_error *err);
+R50_API r50_status r50_layer_shape(const r50_model *m, const char *layer, int64_t n,
+                                   int64_t h, int64_t w, int64_t shape[R50_MAX_DIMS],
+                                   int *ndim, r50_error *err);
 
 /* Per-layer hook, called before and after each layer forward runs (Chainer link
  * hooks). `shape` is the layer's output shape (valid on R50_HOOK_AFTER). A batch
@@ -265,30 +266,33 @@ R50_API void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user);
  * output of each of the n_layers requested layers in out[i] (allocated here, owned;
  * release with r50_tensor_free). Computation stops after the last requested layer.
  * Requesting a layer twice or an unknown layer is R50_ERR_ARG. */
-R50_API r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *layers,
-                       int n_layers, r50_tensor *out, r50_error *err);
+R50_API r50_status r50_forward(r50_model *m, const r50_tensor *x,
+                               const char *const *layers, int n_layers, r50_tensor *out,
+                               r50_error *err);
 
 /* ------------------------------------------------------------------ Chainer's
  * extract and predict */
 
 /* Chainer's prepare of one decoded image into dst (3, h, w): resized to w x h unless
  * it already has that size, RGB->BGR, mean subtracted. */
-R50_API r50_status r50_prepare(const r50_image *img, int w, int h, float *dst, r50_error *err);
+R50_API r50_status r50_prepare(const r50_image *img, int w, int h, float *dst,
+                               r50_error *err);
 
 /* Chainer's ResNetLayers.extract: each image prepared at w x h (w = h = 0: no resize,
  * and all images must share one size), then forward to `layers`; out as r50_forward. */
-R50_API r50_status r50_extract(r50_model *m, const r50_image *images, int n, const char *const *layers,
-                       int n_layers, int w, int h, r50_tensor *out, r50_error *err);
+R50_API r50_status r50_extract(r50_model *m, const r50_image *images, int n,
+                               const char *const *layers, int n_layers, int w, int h,
+                               r50_tensor *out, r50_error *err);
 
 /* Chainer's ResNetLayers.predict: each image prepared at 256x256, then the center
  * 224x224 crop (oversample 0) or the 10 crops of chainer.links.model.vision.imgproc.
  * oversample (4 corners and center, then their mirrors) whose probabilities are
  * averaged. out: (n, classes) probabilities, owned. */
-R50_API r50_status r50_predict(r50_model *m, const r50_image *images, int n, int oversample,
-                       r50_tensor *out, r50_error *err);
+R50_API r50_status r50_predict(r50_model *m, const r50_image *images, int n,
+                               int oversample, r50_tensor *out, r50_error *err);
 /* r50_predict on images already prepared at 256x256: x (n, 3, 256, 256). */
-R50_API r50_status r50_predict_prepared(r50_model *m, const float *x, int n, int oversample,
-                                r50_tensor *out, r50_error *err);
+R50_API r50_status r50_predict_prepared(r50_model *m, const float *x, int n,
+                                        int oversample, r50_tensor *out, r50_error *err);
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -301,12 +305,12 @@ typedef enum r50_param_kind {
 typedef struct r50_param_info {
   const char *name; /* Chainer npz key, e.g. "res2/a/conv1/W" */
   r50_param_kind kind;
-  int ndim;         /* 0 for the scalar N */
+  int ndim; /* 0 for the scalar N */
   int64_t shape[R50_MAX_DIMS];
   int64_t numel;
-  float *data;      /* into the model's slab; NULL for R50_PERSISTENT_INT */
-  float *grad;      /* NULL until gradients exist (fine-tuning) */
-  int64_t *ivalue;  /* the value for R50_PERSISTENT_INT, else NULL */
+  float *data;     /* into the model's slab; NULL for R50_PERSISTENT_INT */
+  float *grad;     /* NULL until gradients exist (fine-tuning) */
+  int64_t *ivalue; /* the value for R50_PERSISTENT_INT, else NULL */
 } r50_param_info;
 
 /* Number of trainable parameters (elements): 25,557,096 / 44,549,224 / 60,192,872. */
@@ -331,8 +335,8 @@ R50_API r50_status r50_cleargrads(r50_model *m, r50_error *err);
 R50_API r50_status r50_addgrads(r50_model *dst, const r50_model *src, r50_error *err);
 /* Copies src's parameters into dst, and its persistents (BN averages and counts) when
  * copy_persistent (Link.copyparams). */
-R50_API r50_status r50_copyparams(r50_model *dst, const r50_model *src, int copy_persistent,
-                                  r50_error *err);
+R50_API r50_status r50_copyparams(r50_model *dst, const r50_model *src,
+                                  int copy_persistent, r50_error *err);
 
 typedef enum r50_copy_mode {
   R50_COPY_SHARE, /* a model using src's parameters and persistents (not a copy):
@@ -351,7 +355,8 @@ R50_API r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error 
  * persistents, gradients and optimizer state with it; the precision asked at creation
  * is asked again there. On failure the model stays where it was. Copies between models
  * on different devices (r50_copyparams, r50_addgrads) need no move. */
-R50_API r50_status r50_to_device(r50_model *m, r50_device device, int ordinal, r50_error *err);
+R50_API r50_status r50_to_device(r50_model *m, r50_device device, int ordinal,
+                                 r50_error *err);
 
 /* Link.disable_update / enable_update for the parameters whose name is `prefix` or
  * starts with `prefix/` (a subtree such as "res4" or "res4/b2/bn1"; NULL or "" for
@@ -379,8 +384,9 @@ typedef struct r50_step_result {
  * (reference, onednn, cuda). A bf16 model trains in bf16 where its engine does (onednn
  * on a CPU with bf16: bfloat16 convolution operands, float32 activations, gradients
  * and master weights; cuda), otherwise in fp32 with a warning, its inference too. */
-R50_API r50_status r50_forward_train(r50_model *m, const r50_tensor *x, const int32_t *labels,
-                                     r50_bn_mode bn, r50_step_result *out, r50_error *err);
+R50_API r50_status r50_forward_train(r50_model *m, const r50_tensor *x,
+                                     const int32_t *labels, r50_bn_mode bn,
+                                     r50_step_result *out, r50_error *err);
 /* Backward of the last r50_forward_train: the gradient of `scale` x its mean loss
  * (scale 1: Chainer's loss.backward()) accumulates into the gradient slab
  * (r50_namedparams' grad; r50_cleargrads first). Parameters with update disabled get
@@ -432,7 +438,7 @@ R50_API r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err);
  * names contradict is R50_ERR_MISMATCH naming both, a missing or mis-shaped layer or
  * blob R50_ERR_MISMATCH naming it, a corrupt file R50_ERR_FORMAT. */
 R50_API r50_status r50_convert_caffemodel_to_npz(const char *caffemodel, const char *npz,
-                                         int n_layers, r50_error *err);
+                                                 int n_layers, r50_error *err);
 
 #ifdef __cplusplus
 }

@@ -73,7 +73,8 @@ int main(int argc, char **argv) {
   npz_writer *w;
   if (r50_forward(m, &in, layers, 1, &out, &err) == R50_OK) {
     if (r50_npz_writer_open(argv[1], &w, &err) == R50_OK) {
-      if (r50_npz_write(w, "pool5", NPZ_F32, out.ndim, out.shape, out.data, &err) == R50_OK)
+      if (r50_npz_write(w, "pool5", NPZ_F32, out.ndim, out.shape, out.data, &err) ==
+          R50_OK)
         rc = r50_npz_writer_close(w, &err) == R50_OK ? 0 : 1;
       else
         r50_npz_writer_abort(w);

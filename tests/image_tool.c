@@ -24,9 +24,9 @@
 
 #include <jpeglib.h>
 
+#include "clock.h"
 #include "error.h"
 #include "npz.h"
-#include "clock.h"
 #include "r50.h"
 
 typedef enum mode { MODE_DECODE, MODE_RESIZE, MODE_PREPARE } mode;

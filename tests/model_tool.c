@@ -13,7 +13,8 @@
 
 int main(int argc, char **argv) {
   if (argc < 4 || (strcmp(argv[1], "resave") && strcmp(argv[1], "init"))) {
-    fprintf(stderr, "usage: model_tool resave IN.npz OUT.npz [ARCH [FB]] | init SEED OUT.npz\n");
+    fprintf(stderr,
+            "usage: model_tool resave IN.npz OUT.npz [ARCH [FB]] | init SEED OUT.npz\n");
     return 2;
   }
   r50_config cfg = r50_config_default();

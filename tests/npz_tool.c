@@ -83,7 +83,8 @@ static r50_status copy_members(npz_reader *r, npz_writer *w, r50_error *err) {
     size_t bytes = 0;
     s = load_member(r, i, &info, &data, &bytes, err);
     if (s == R50_OK)
-      s = r50_npz_write(w, r50_npz_key(r, i), info.dtype, info.ndim, info.shape, data, err);
+      s = r50_npz_write(w, r50_npz_key(r, i), info.dtype, info.ndim, info.shape, data,
+                        err);
     free(data);
   }
   return s;

@@ -21,7 +21,8 @@ static uint8_t *read_file(const char *dir, const char *name, size_t *n) {
   snprintf(path, sizeof path, "%s/%s", dir, name);
   uint8_t *d;
   r50_error err = {0};
-  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s",
+        err.msg);
   return d;
 }
 
@@ -46,8 +47,10 @@ static void check_tiny(const caffe_net *n, int v1) {
   CHECK(n->n_layers == 3 && n->v1 == v1, "%d layers, v1 %d", n->n_layers, n->v1);
   if (n->n_layers != 3)
     return;
-  const caffe_layer *conv = r50_caffe_net_find(n, "conv"), *bn = r50_caffe_net_find(n, "bn");
-  CHECK(conv && bn && r50_caffe_net_find(n, "relu") && !r50_caffe_net_find(n, "nope"), "names");
+  const caffe_layer *conv = r50_caffe_net_find(n, "conv"),
+                    *bn = r50_caffe_net_find(n, "bn");
+  CHECK(conv && bn && r50_caffe_net_find(n, "relu") && !r50_caffe_net_find(n, "nope"),
+        "names");
   if (!conv || !bn)
     return;
   if (v1)
@@ -120,7 +123,8 @@ static void check_damage(const char *dir, const char *file, int *n_errors, int *
     return;
   caffe_net full, n;
   r50_error err = {0};
-  CHECK(r50_caffe_net_parse(buf, len, file, &full, &err) == R50_OK, "%s: %s", file, err.msg);
+  CHECK(r50_caffe_net_parse(buf, len, file, &full, &err) == R50_OK, "%s: %s", file,
+        err.msg);
   int cut_ok = 0;
   for (size_t cut = 0; cut < len; cut++) {
     uint8_t *part = malloc(cut ? cut : 1); /* exact size, so ASan sees any overread */
@@ -331,8 +335,9 @@ static void check_edges(void) {
   net = net_with_blob(&blob);
   static const float v[] = {1, 2, 3, 4};
   const int64_t s22[] = {2, 2};
-  CHECK(r50_caffe_net_parse(net.b, net.n, "merge", &n, &err) == R50_OK && n.n_layers == 1 &&
-            n.layers[0].n_blobs == 1 && blob_is(&n.layers[0].blobs[0], 2, s22, v),
+  CHECK(r50_caffe_net_parse(net.b, net.n, "merge", &n, &err) == R50_OK &&
+            n.n_layers == 1 && n.layers[0].n_blobs == 1 &&
+            blob_is(&n.layers[0].blobs[0], 2, s22, v),
         "merged shape and data: %s", err.msg);
   r50_caffe_net_free(&n);
   blob.n = 0; /* no shape: a scalar (Caffe's count 1), so no data is a mismatch */
@@ -352,7 +357,8 @@ static void check_mapping(const char *dir) {
     uint8_t *buf = read_file(dir, files[i], &len);
     caffe_net n;
     r50_error err = {0};
-    CHECK(buf && r50_caffe_net_parse(buf, len, files[i], &n, &err) == R50_OK, "%s", err.msg);
+    CHECK(buf && r50_caffe_net_parse(buf, len, files[i], &n, &err) == R50_OK, "%s",
+          err.msg);
     r50_arch arch = 0;
     CHECK(r50_caffe_infer_arch(&n, &arch) == R50_OK && arch == R50_ARCH_50, "%s: arch %d",
           files[i], (int)arch);

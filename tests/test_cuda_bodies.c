@@ -32,8 +32,10 @@ static int same(const float *a, const float *b, size_t n) {
 
 /* NCHW -> the reference engine's CNHW and our NHWC; element (n, c, h, w) agrees. */
 static void test_layout(r50_cpu_ctx *ctx) {
-  float *x = randv((size_t)N * C * H * W, -1, 1), *cnhw = malloc(sizeof(float) * N * C * H * W),
-        *nhwc = malloc(sizeof(float) * N * C * H * W), *back = malloc(sizeof(float) * N * C * H * W);
+  float *x = randv((size_t)N * C * H * W, -1, 1),
+        *cnhw = malloc(sizeof(float) * N * C * H * W),
+        *nhwc = malloc(sizeof(float) * N * C * H * W),
+        *back = malloc(sizeof(float) * N * C * H * W);
   r50_act a = {cnhw, C, N, H, W};
   r50_nchw_to_cnhw(ctx, x, &a);
   for (int64_t i = 0; i < (int64_t)N * C * H * W; i++)
@@ -42,8 +44,10 @@ static void test_layout(r50_cpu_ctx *ctx) {
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++)
       for (int p = 0; p < H * W; p++)
-        bad += nhwc[((int64_t)n * H * W + p) * C + c] != cnhw[((int64_t)c * N + n) * H * W + p];
-  CHECK(bad == 0, "layout: %d elements of NHWC differ from the reference engine's CNHW", bad);
+        bad += nhwc[((int64_t)n * H * W + p) * C + c] !=
+               cnhw[((int64_t)c * N + n) * H * W + p];
+  CHECK(bad == 0, "layout: %d elements of NHWC differ from the reference engine's CNHW",
+        bad);
   for (int64_t i = 0; i < (int64_t)N * C * H * W; i++)
     back[r50_nhwc_to_nchw(i, C, H, W)] = nhwc[i];
   CHECK(same(back, x, (size_t)N * C * H * W), "layout: NHWC -> NCHW is not the inverse");
@@ -66,8 +70,9 @@ static void test_layout(r50_cpu_ctx *ctx) {
 static void test_fold_epilogue(r50_cpu_ctx *ctx) {
   r50_conv_desc cd = {.id = 0, .cin = 6, .cout = C, .ksize = 3, .stride = 1, .pad = 1};
   const int64_t kw = (int64_t)cd.cin * 9;
-  float *w = randv((size_t)C * kw, -1, 1), *b = randv(C, -100, 100), *g = randv(C, 0.5f, 2),
-        *be = randv(C, -1e-3f, 1e-3f), *mu = randv(C, -1e-3f, 1e-3f), *var = randv(C, 0.1f, 3);
+  float *w = randv((size_t)C * kw, -1, 1), *b = randv(C, -100, 100),
+        *g = randv(C, 0.5f, 2), *be = randv(C, -1e-3f, 1e-3f),
+        *mu = randv(C, -1e-3f, 1e-3f), *var = randv(C, 0.1f, 3);
   r50_conv_params p = {w, b, g, be, mu, var, 2e-5};
   float *wf = malloc(sizeof(float) * C * kw), *bf = malloc(sizeof(float) * C);
   r50_fold_bn(&cd, &p, wf, bf);
@@ -92,7 +97,8 @@ static void test_fold_epilogue(r50_cpu_ctx *ctx) {
   r50_error err;
   for (int mode = 0; mode < 4; mode++) {
     const int relu = mode & 1, has_res = mode >> 1;
-    CHECK(r50_conv_cpu(ctx, &cd, wf, zero, &in, &o1, NULL, 0, R50_CONV_PER_IMAGE, &err) == R50_OK,
+    CHECK(r50_conv_cpu(ctx, &cd, wf, zero, &in, &o1, NULL, 0, R50_CONV_PER_IMAGE, &err) ==
+              R50_OK,
           "%s", err.msg);
     CHECK(r50_conv_cpu(ctx, &cd, wf, bf, &in, &o2, has_res ? res : NULL, relu,
                        R50_CONV_PER_IMAGE, &err) == R50_OK,
@@ -100,8 +106,8 @@ static void test_fold_epilogue(r50_cpu_ctx *ctx) {
     bad = 0;
     for (int64_t i = 0; i < n_out; i++) /* CNHW: channel i / (N H W) */
       bad += r50_epilogue(bare[i], bf[i / (N * H * W)], res[i], has_res, relu) != full[i];
-    CHECK(bad == 0, "epilogue (relu %d, residual %d): %d of %lld differ", relu, has_res, bad,
-          (long long)n_out);
+    CHECK(bad == 0, "epilogue (relu %d, residual %d): %d of %lld differ", relu, has_res,
+          bad, (long long)n_out);
   }
   free(w), free(b), free(g), free(be), free(mu), free(var), free(wf), free(bf);
   free(x), free(res), free(zero), free(bare), free(full);
@@ -112,7 +118,8 @@ static void test_fold_epilogue(r50_cpu_ctx *ctx) {
 static void test_bn(r50_cpu_ctx *ctx) {
   const int64_t m = (int64_t)N * H * W, total = C * m;
   float *z = randv((size_t)total, -3, 5), *res = randv((size_t)total, -1, 1),
-        *dy = randv((size_t)total, -1, 1), *gamma = randv(C, 0.5f, 2), *beta = randv(C, -1, 1);
+        *dy = randv((size_t)total, -1, 1), *gamma = randv(C, 0.5f, 2),
+        *beta = randv(C, -1, 1);
   for (int frozen = 0; frozen < 2; frozen++) {
     float am[C], av[C], am2[C], av2[C], mean[C], inv[C], mean2[C], inv2[C];
     for (int c = 0; c < C; c++)
@@ -120,7 +127,8 @@ static void test_bn(r50_cpu_ctx *ctx) {
     float *y = malloc(sizeof(float) * total), *dz = malloc(sizeof(float) * total);
     float dg[C] = {0}, db[C] = {0};
     r50_bn_args a = {gamma, beta, am, av, mean, inv, 2e-5, 0.9, frozen};
-    r50_act za = {z, C, N, H, W}, ya = {.data = y}, dya = {dy, C, N, H, W}, dza = {.data = dz};
+    r50_act za = {z, C, N, H, W}, ya = {.data = y}, dya = {dy, C, N, H, W},
+            dza = {.data = dz};
     const r50_groups gl = r50_groups_cnhw(&za);
     r50_bn_forward_cpu(ctx, &gl, &a, &za, &ya, res, 1);
     r50_bn_backward_cpu(ctx, &gl, &a, &za, &dya, &dza, dg, db);
@@ -139,10 +147,11 @@ static void test_bn(r50_cpu_ctx *ctx) {
         CHECK(r50_bn_mean(s, m) == (float)mu, "bn mean");
         r50_bn_finalize(s, s2, m, 2e-5, 0.9, &mean2[c], &inv2[c], &am2[c], &av2[c]);
       }
-      bad += mean2[c] != mean[c] || inv2[c] != inv[c] || am2[c] != am[c] || av2[c] != av[c];
+      bad +=
+          mean2[c] != mean[c] || inv2[c] != inv[c] || am2[c] != am[c] || av2[c] != av[c];
       for (int64_t i = 0; i < m; i++)
-        bad += r50_bn_apply(zc[i], mean2[c], inv2[c], gamma[c], beta[c], res[c * m + i], 1, 1) !=
-               y[c * m + i];
+        bad += r50_bn_apply(zc[i], mean2[c], inv2[c], gamma[c], beta[c], res[c * m + i],
+                            1, 1) != y[c * m + i];
       double sb = 0, sg = 0;
       for (int64_t i = 0; i < m; i++) {
         sb += gc[i];
@@ -151,11 +160,13 @@ static void test_bn(r50_cpu_ctx *ctx) {
       const r50_bn_grad_coef k = r50_bn_grad_coefs(sb, sg, m, gamma[c], inv2[c]);
       bad_b += (float)sg != dg[c] || (float)sb != db[c];
       for (int64_t i = 0; i < m; i++)
-        bad_b += r50_bn_backward_elem(zc[i], gc[i], mean2[c], inv2[c], k, frozen) != dz[c * m + i];
+        bad_b += r50_bn_backward_elem(zc[i], gc[i], mean2[c], inv2[c], k, frozen) !=
+                 dz[c * m + i];
     }
-    CHECK(bad == 0, "BN forward (frozen %d): %d values differ from the reference", frozen, bad);
-    CHECK(bad_b == 0, "BN backward (frozen %d): %d values differ from the reference", frozen,
-          bad_b);
+    CHECK(bad == 0, "BN forward (frozen %d): %d values differ from the reference", frozen,
+          bad);
+    CHECK(bad_b == 0, "BN backward (frozen %d): %d values differ from the reference",
+          frozen, bad_b);
     free(y), free(dz);
   }
   /* relu mask */
@@ -194,7 +205,8 @@ static void test_pooling(r50_cpu_ctx *ctx) {
     for (int n = 0; n < N; n++)
       for (int64_t oy = 0; oy < ho; oy++)
         for (int64_t ox = 0; ox < wo; ox++)
-          bad += r50_maxpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH, PW, 3, 2, 0, oy, ox) !=
+          bad += r50_maxpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH, PW, 3, 2, 0, oy,
+                                ox) !=
                  ya.data[((int64_t)c * N + n) * ho * wo + oy * wo + ox];
   CHECK(bad == 0 && ya.h == ho && ya.w == wo, "max pooling: %d differ", bad);
   /* backward: the reference scatters, the body gathers */
@@ -211,8 +223,8 @@ static void test_pooling(r50_cpu_ctx *ctx) {
       for (int64_t iy = 0; iy < PH; iy++)
         for (int64_t ix = 0; ix < PW; ix++)
           bad += r50_maxpool_grad_at(xn + (int64_t)n * PH * PW * C + c,
-                                     dyn + (int64_t)n * ho * wo * C + c, C, PH, PW, ho, wo, 3, 2, 0,
-                                     iy, ix) !=
+                                     dyn + (int64_t)n * ho * wo * C + c, C, PH, PW, ho,
+                                     wo, 3, 2, 0, iy, ix) !=
                  dxa.data[((int64_t)c * N + n) * PH * PW + iy * PW + ix];
   CHECK(bad == 0, "max pooling backward: %d differ", bad);
   /* average pooling and its gradient */
@@ -224,21 +236,24 @@ static void test_pooling(r50_cpu_ctx *ctx) {
   int bad_b = 0;
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++) {
-      bad += r50_avgpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH * PW) != avg[n * C + c];
+      bad +=
+          r50_avgpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH * PW) != avg[n * C + c];
       for (int p = 0; p < PH * PW; p++)
         bad_b += r50_avgpool_grad(g[n * C + c], PH * PW) !=
                  ga.data[((int64_t)c * N + n) * PH * PW + p];
     }
   CHECK(bad == 0, "average pooling: %d differ", bad);
   CHECK(bad_b == 0, "average pooling backward: %d differ", bad_b);
-  free(x), free(xn), free(ya.data), free(dy), free(dyn), free(dxa.data), free(avg), free(g);
+  free(x), free(xn), free(ya.data), free(dy), free(dyn), free(dxa.data), free(avg),
+      free(g);
   free(ga.data);
 }
 
 /* softmax, cross-entropy, fc6's bias gradient, MomentumSGD */
 static void test_rows(r50_cpu_ctx *ctx) {
   enum { R = 6, K = 37 };
-  float *z = randv(R * K, -8, 8), *y = malloc(sizeof(float) * R * K), *y2 = malloc(sizeof(float) * K);
+  float *z = randv(R * K, -8, 8), *y = malloc(sizeof(float) * R * K),
+        *y2 = malloc(sizeof(float) * K);
   r50_softmax_cpu(ctx, z, R, K, y);
   int bad = 0;
   for (int i = 0; i < R; i++) {
@@ -260,16 +275,19 @@ static void test_rows(r50_cpu_ctx *ctx) {
     if (labels[i] < 0 || labels[i] >= K)
       continue;
     int hit;
-    total += r50_xent_row(z + i * K, K, labels[i], 0.5 / (double)counted, d2 + i * K, &hit);
+    total +=
+        r50_xent_row(z + i * K, K, labels[i], 0.5 / (double)counted, d2 + i * K, &hit);
     hits += hit;
   }
-  CHECK(valid == counted && correct == hits && hits >= 1, "xent: counts %lld/%lld vs %lld/%lld",
-        (long long)correct, (long long)valid, (long long)hits, (long long)counted);
-  CHECK(total / (double)counted == loss, "xent: loss %.17g vs %.17g", total / counted, loss);
+  CHECK(valid == counted && correct == hits && hits >= 1,
+        "xent: counts %lld/%lld vs %lld/%lld", (long long)correct, (long long)valid,
+        (long long)hits, (long long)counted);
+  CHECK(total / (double)counted == loss, "xent: loss %.17g vs %.17g", total / counted,
+        loss);
   CHECK(same(d, d2, R * K), "xent: the gradients differ");
   /* the bias gradient of fc6 */
-  float *dy = randv(R * K, -1, 1), *db = calloc(K, sizeof(float)), *x = randv(R * 4, -1, 1),
-        *dw = calloc(K * 4, sizeof(float));
+  float *dy = randv(R * K, -1, 1), *db = calloc(K, sizeof(float)),
+        *x = randv(R * 4, -1, 1), *dw = calloc(K * 4, sizeof(float));
   r50_linear_backward_cpu(ctx, x, dy, R, 4, NULL, K, NULL, dw, db);
   bad = 0;
   for (int o = 0; o < K; o++)
@@ -286,8 +304,8 @@ static void test_rows(r50_cpu_ctx *ctx) {
     r50_momentum_sgd_cpu(ctx, p, gr, v, P, 0.01, 0.9, wd ? 1e-4 : 0);
     for (int i = 0; i < P; i++)
       r50_momentum_elem(&p2[i], &g2[i], &v2[i], 0.01f, 0.9f, wd ? 1e-4f : 0.0f);
-    CHECK(same(p, p2, P) && same(gr, g2, P) && same(v, v2, P), "MomentumSGD (decay %d) differs",
-          wd);
+    CHECK(same(p, p2, P) && same(gr, g2, P) && same(v, v2, P),
+          "MomentumSGD (decay %d) differs", wd);
     free(p), free(gr), free(v), free(p2), free(g2), free(v2);
   }
   free(z), free(y), free(y2), free(d), free(d2), free(dy), free(db), free(x), free(dw);
@@ -295,15 +313,15 @@ static void test_rows(r50_cpu_ctx *ctx) {
 
 /* The host side of the engine, without a GPU. */
 static void test_host_rules(void) {
-  static const int cases[][3] = {{0, 8, 0}, {7, 8, 7}, {9, 8, 1}, {3, 1, 0},
+  static const int cases[][3] = {{0, 8, 0}, {7, 8, 7},  {9, 8, 1},  {3, 1, 0},
                                  {2, 4, 2}, {5, 0, -1}, {-1, 4, -1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     CHECK(r50_cuda_pick_device(cases[i][0], cases[i][1]) == cases[i][2],
           "local rank %d of %d GPUs: GPU %d, not %d", cases[i][0], cases[i][1],
           r50_cuda_pick_device(cases[i][0], cases[i][1]), cases[i][2]);
   r50_error err = {0};
-  CHECK(r50_cuda_fail(cudaErrorMemoryAllocation, "cudaMalloc(&p, n)", "/x/engine_cuda.cu", 7,
-                      &err) == R50_ERR_DEVICE,
+  CHECK(r50_cuda_fail(cudaErrorMemoryAllocation, "cudaMalloc(&p, n)", "/x/engine_cuda.cu",
+                      7, &err) == R50_ERR_DEVICE,
         "a CUDA error's status");
   CHECK(strstr(err.msg, "cudaMalloc(&p, n) failed at engine_cuda.cu:7") &&
             strstr(err.msg, "HINT: out of GPU memory"),
@@ -361,7 +379,8 @@ static void test_cublas_lazy(void) {
             cb->status_string,
         "every cuBLAS function found");
   const char *s = cb->status_string(CUBLAS_STATUS_NOT_INITIALIZED);
-  CHECK(s && strstr(s, "not initialized"), "cublasGetStatusString works: %s", s ? s : "NULL");
+  CHECK(s && strstr(s, "not initialized"), "cublasGetStatusString works: %s",
+        s ? s : "NULL");
   CHECK(r50_cublas_load(&err) == cb, "a second load returns the same table");
 }
 

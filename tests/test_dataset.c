@@ -51,8 +51,8 @@ static void test_image_folder(void) {
   const int labels[] = {0, 0, 1, 1};
   CHECK(ds.n == 4, "%lld rows", (long long)ds.n);
   for (int i = 0; i < 4 && i < ds.n; i++)
-    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == labels[i], "row %d: %s %d", i,
-          r50_dataset_name(&ds, i), ds.labels[i]);
+    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == labels[i],
+          "row %d: %s %d", i, r50_dataset_name(&ds, i), ds.labels[i]);
   char full[600];
   r50_dataset_path(&ds, 1, full, sizeof full);
   CHECK(strstr(full, "/classes/ant/y.jpg") != NULL, "%s", full);
@@ -73,7 +73,8 @@ static void test_flat_folder(void) {
   const char *want[] = {"a-b/c.jpg", "a.jpg", "a/z.jpg"};
   CHECK(ds.n == 3 && ds.n_classes == 0, "%lld rows", (long long)ds.n);
   for (int i = 0; i < 3 && i < ds.n; i++)
-    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == -1, "row %d: %s", i, r50_dataset_name(&ds, i));
+    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == -1, "row %d: %s",
+          i, r50_dataset_name(&ds, i));
   r50_dataset_free(&ds);
 }
 
@@ -92,8 +93,8 @@ static void test_list_file(void) {
     CHECK(!strcmp(r50_dataset_name(&ds, 2), "img/c.jpg") && ds.labels[2] == -1, "row 2");
     char full[600];
     r50_dataset_path(&ds, 0, full, sizeof full);
-    CHECK(!strcmp(full + strlen(g_dir), "/img/a.jpg"), "relative to the list's folder: %s",
-          full);
+    CHECK(!strcmp(full + strlen(g_dir), "/img/a.jpg"),
+          "relative to the list's folder: %s", full);
     r50_dataset_path(&ds, 3, full, sizeof full);
     CHECK(!strcmp(full, "/abs/d.jpg"), "absolute path kept: %s", full);
   }

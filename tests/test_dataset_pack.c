@@ -154,7 +154,8 @@ static void sh(const char *cmd) {
 /* Shards made with tar(1): a plain one and a gzip one; listing, wire form, chunks. */
 static void test_shards(void) {
   sh("mkdir -p w/k && printf 'JPEGDATA' > w/k/000.jpg && printf '7' > w/k/000.cls && "
-     "printf 'x' > w/k/000.json && printf 'PNG!' > w/k/001.png && printf 'y' > w/k/002.txt");
+     "printf 'x' > w/k/000.json && printf 'PNG!' > w/k/001.png && printf 'y' > "
+     "w/k/002.txt");
   sh("cd w && tar --format=gnu -cf ../s-0.tar k/000.jpg k/000.cls k/000.json k/001.png "
      "k/002.txt && tar -czf ../s-1.tar.gz k/001.png k/000.jpg");
   char spec[600];
@@ -167,9 +168,10 @@ static void test_shards(void) {
   CHECK(ds.n == 7 && ds.n_shards == 4, "%lld rows of %lld shards", (long long)ds.n,
         (long long)ds.n_shards);
   if (ds.n == 7) {
-    CHECK(ds.labels[0] == 7 && ds.labels[1] == -1 && ds.member[0] > 0 && ds.size[0] == 8 &&
-              ds.member[2] == -1 && ds.member[3] == -1 && ds.member[4] == -1 &&
-              ds.shard_packed[3] == 1 && ds.member[5] == 0 && ds.member[6] == 1,
+    CHECK(ds.labels[0] == 7 && ds.labels[1] == -1 && ds.member[0] > 0 &&
+              ds.size[0] == 8 && ds.member[2] == -1 && ds.member[3] == -1 &&
+              ds.member[4] == -1 && ds.shard_packed[3] == 1 && ds.member[5] == 0 &&
+              ds.member[6] == 1,
           "shard rows: labels, offsets, ordinals, broken rows");
     CHECK(strstr(r50_dataset_name(&ds, 0), "/s-0.tar/k/000") &&
               strstr(r50_dataset_name(&ds, 2), "/s-0.tar/k/002") &&
@@ -212,7 +214,8 @@ static void test_shards(void) {
   for (int64_t i = 0; i < n; i++)
     free(v[i]);
   free(v);
-  CHECK(r50_brace_expand("a{3..1}", &v, &n, &err) == R50_ERR_ARG && strstr(err.msg, "{3..1}"),
+  CHECK(r50_brace_expand("a{3..1}", &v, &n, &err) == R50_ERR_ARG &&
+            strstr(err.msg, "{3..1}"),
         "a backwards range is refused: %s", err.msg);
 }
 

@@ -8,7 +8,8 @@
  * every step, and every host access between steps that the library offers — the
  * named parameters and gradients, the slabs, the optimizer state, npz save and load,
  * copyparams, addgrads, inference, a model sharing the store, a move to another
- * engine (r50_to_device) — must give the same bits on both. A missing upload shows as NaN, a missing download as stale values.
+ * engine (r50_to_device) — must give the same bits on both. A missing upload shows as
+ * NaN, a missing download as stale values.
  */
 #include <math.h>
 #include <stdio.h>
@@ -86,7 +87,8 @@ static void copy(float *dst, const float *src, size_t n) {
 
 static r50_status mi_sync(r50_engine_state *s, int to_host, int what, r50_error *err) {
   (void)err;
-  const r50_slabs *from = to_host ? &s->own : &s->host, *to = to_host ? &s->host : &s->own;
+  const r50_slabs *from = to_host ? &s->own : &s->host,
+                  *to = to_host ? &s->host : &s->own;
   if (what & R50_SYNC_PARAMS)
     copy(to->params, from->params, s->host.n_params);
   if (what & R50_SYNC_GRADS)
@@ -99,7 +101,9 @@ static r50_status mi_sync(r50_engine_state *s, int to_host, int what, r50_error 
 }
 
 /* The other slots run the reference engine's ops on s->ref. */
-static void mi_set_threads(r50_engine_state *s, int t) { ref()->set_threads(s->ref, t); }
+static void mi_set_threads(r50_engine_state *s, int t) {
+  ref()->set_threads(s->ref, t);
+}
 static r50_status mi_set_conv(r50_engine_state *s, const r50_conv_desc *c,
                               const r50_conv_params *p, r50_error *err) {
   return ref()->set_conv(s->ref, c, p, err);
@@ -122,7 +126,8 @@ static void mi_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
 static void mi_vec_to_host(r50_engine_state *s, const float *src, size_t n, float *dst) {
   ref()->vec_to_host(s->ref, src, n, dst);
 }
-static void mi_vec_from_host(r50_engine_state *s, const float *src, size_t n, float *dst) {
+static void mi_vec_from_host(r50_engine_state *s, const float *src, size_t n,
+                             float *dst) {
   ref()->vec_from_host(s->ref, src, n, dst);
 }
 static r50_status mi_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
@@ -139,30 +144,36 @@ static void mi_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
 static void mi_linear(r50_engine_state *s, const float *x, int64_t n, float *y) {
   ref()->linear(s->ref, x, n, y);
 }
-static void mi_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c, float *y) {
+static void mi_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c,
+                       float *y) {
   ref()->softmax(s->ref, x, n, c, y);
 }
 #define TR ref()->train
-static r50_status mi_reserve_train(r50_engine_state *s, size_t f, float **a, r50_error *e) {
+static r50_status mi_reserve_train(r50_engine_state *s, size_t f, float **a,
+                                   r50_error *e) {
   return TR->reserve(s->ref, f, a, e);
 }
-static void mi_zero(r50_engine_state *s, float *p, size_t n) { TR->zero(s->ref, p, n); }
-static r50_status mi_conv_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
-                                  const float *b, const r50_act *x, r50_act *z, r50_error *e) {
+static void mi_zero(r50_engine_state *s, float *p, size_t n) {
+  TR->zero(s->ref, p, n);
+}
+static r50_status mi_conv_forward(r50_engine_state *s, const r50_conv_desc *c,
+                                  const float *w, const float *b, const r50_act *x,
+                                  r50_act *z, r50_error *e) {
   return TR->conv_forward(s->ref, c, w, b, x, z, e);
 }
-static void mi_bn_forward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
-                          const r50_act *z, r50_act *y, const r50_act *res, int relu) {
+static void mi_bn_forward(r50_engine_state *s, const r50_conv_desc *c,
+                          const r50_bn_args *a, const r50_act *z, r50_act *y,
+                          const r50_act *res, int relu) {
   TR->bn_forward(s->ref, c, a, z, y, res, relu);
 }
-static void mi_bn_backward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
-                           const r50_act *z, const r50_act *dy, r50_act *dz, float *dg,
-                           float *db) {
+static void mi_bn_backward(r50_engine_state *s, const r50_conv_desc *c,
+                           const r50_bn_args *a, const r50_act *z, const r50_act *dy,
+                           r50_act *dz, float *dg, float *db) {
   TR->bn_backward(s->ref, c, a, z, dy, dz, dg, db);
 }
-static r50_status mi_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
-                                   const r50_act *x, const r50_act *dz, r50_act *dx, float *dw,
-                                   float *db, r50_error *e) {
+static r50_status mi_conv_backward(r50_engine_state *s, const r50_conv_desc *c,
+                                   const float *w, const r50_act *x, const r50_act *dz,
+                                   r50_act *dx, float *dw, float *db, r50_error *e) {
   return TR->conv_backward(s->ref, c, w, x, dz, dx, dw, db, e);
 }
 static void mi_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
@@ -171,8 +182,8 @@ static void mi_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
 static void mi_add(r50_engine_state *s, r50_act *acc, const r50_act *g) {
   TR->add(s->ref, acc, g);
 }
-static void mi_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_act *x,
-                                const r50_act *dy, r50_act *dx) {
+static void mi_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p,
+                                const r50_act *x, const r50_act *dy, r50_act *dx) {
   TR->maxpool_backward(s->ref, p, x, dy, dx);
 }
 static void mi_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
@@ -182,14 +193,14 @@ static void mi_linear_forward(r50_engine_state *s, const float *x, int64_t n, in
                               const float *w, const float *b, int64_t cout, float *y) {
   TR->linear_forward(s->ref, x, n, cin, w, b, cout, y);
 }
-static void mi_linear_backward(r50_engine_state *s, const float *x, const float *dy, int64_t n,
-                               int64_t cin, const float *w, int64_t cout, float *dx, float *dw,
-                               float *db) {
+static void mi_linear_backward(r50_engine_state *s, const float *x, const float *dy,
+                               int64_t n, int64_t cin, const float *w, int64_t cout,
+                               float *dx, float *dw, float *db) {
   TR->linear_backward(s->ref, x, dy, n, cin, w, cout, dx, dw, db);
 }
-static void mi_softmax_xent(r50_engine_state *s, const float *z, const int32_t *t, int64_t n,
-                            int64_t c, double scale, double *loss, int64_t *correct,
-                            int64_t *valid, float *dz) {
+static void mi_softmax_xent(r50_engine_state *s, const float *z, const int32_t *t,
+                            int64_t n, int64_t c, double scale, double *loss,
+                            int64_t *correct, int64_t *valid, float *dz) {
   TR->softmax_xent(s->ref, z, t, n, c, scale, loss, correct, valid, dz);
 }
 static void mi_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n,
@@ -198,10 +209,22 @@ static void mi_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, s
 }
 
 static const r50_engine_train mirror_train = {
-    mi_bind,          mi_sync,           mi_reserve_train,    mi_zero,
-    mi_conv_forward,  mi_bn_forward,     mi_bn_backward,      mi_conv_backward,
-    mi_relu_mask,     mi_add,            mi_maxpool_backward, mi_avgpool_backward,
-    mi_linear_forward, mi_linear_backward, mi_softmax_xent,   mi_momentum_sgd,
+    mi_bind,
+    mi_sync,
+    mi_reserve_train,
+    mi_zero,
+    mi_conv_forward,
+    mi_bn_forward,
+    mi_bn_backward,
+    mi_conv_backward,
+    mi_relu_mask,
+    mi_add,
+    mi_maxpool_backward,
+    mi_avgpool_backward,
+    mi_linear_forward,
+    mi_linear_backward,
+    mi_softmax_xent,
+    mi_momentum_sgd,
     0, /* fp32 only */
 };
 
@@ -277,8 +300,9 @@ static void same_inference(r50_model *a, r50_model *b, const float *x, const cha
   CHECK(r50_forward(a, &x_t, layers, 2, oa, &err) == R50_OK, "%s", err.msg);
   CHECK(r50_forward(b, &x_t, layers, 2, ob, &err) == R50_OK, "%s", err.msg);
   for (int l = 0; l < 2; l++) {
-    CHECK(!memcmp(oa[l].data, ob[l].data, (size_t)r50_tensor_numel(&oa[l]) * sizeof(float)),
-          "%s: inference %s differs", when, layers[l]);
+    CHECK(
+        !memcmp(oa[l].data, ob[l].data, (size_t)r50_tensor_numel(&oa[l]) * sizeof(float)),
+        "%s: inference %s differs", when, layers[l]);
     r50_tensor_free(&oa[l]);
     r50_tensor_free(&ob[l]);
   }
@@ -315,7 +339,8 @@ static void both_steps(r50_model *a, r50_optimizer *oa, r50_model *b, r50_optimi
   step(a, oa, x, labels, bn, &ra, &la);
   step(b, ob, x, labels, bn, &rb, &lb);
   CHECK(la == lb && isfinite(la), "%s: loss %.9g vs %.9g", when, la, lb);
-  CHECK(ra.n == rb.n && !memcmp(ra.lo, rb.lo, sizeof ra.lo) && !memcmp(ra.hi, rb.hi, sizeof ra.hi),
+  CHECK(ra.n == rb.n && !memcmp(ra.lo, rb.lo, sizeof ra.lo) &&
+            !memcmp(ra.hi, rb.hi, sizeof ra.hi),
         "%s: the gradients were reported ready in other ranges", when);
   same_inference(a, b, x, when); /* first: nothing else has fetched the slabs yet */
   same_state(oa, ob, when);
@@ -353,7 +378,8 @@ int main(void) {
       r50_tensor x_t = {x, 4, {N, 3, S, S}, 0};
       r50_step_result res;
       CHECK(r50_cleargrads(models[i], &err) == R50_OK, "%s", err.msg);
-      CHECK(r50_forward_train(models[i], &x_t, labels, R50_BN_TRAIN, &res, &err) == R50_OK,
+      CHECK(r50_forward_train(models[i], &x_t, labels, R50_BN_TRAIN, &res, &err) ==
+                R50_OK,
             "%s", err.msg);
       CHECK(r50_backward(models[i], 1.0, on_ready, &r, &err) == R50_OK, "%s", err.msg);
       int64_t n;
@@ -404,11 +430,13 @@ int main(void) {
   r50_model *c = make(ref()), *d = make(ref());
   CHECK(r50_copyparams(c, b, 1, &err) == R50_OK, "%s", err.msg);
   CHECK(r50_copyparams(d, a, 1, &err) == R50_OK, "%s", err.msg);
-  CHECK(r50_cleargrads(c, &err) == R50_OK && r50_cleargrads(d, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_cleargrads(c, &err) == R50_OK && r50_cleargrads(d, &err) == R50_OK, "%s",
+        err.msg);
   CHECK(r50_addgrads(c, b, &err) == R50_OK && r50_addgrads(d, a, &err) == R50_OK, "%s",
         err.msg);
   same_params(c, d, "copyparams + addgrads from the mirror");
-  r50_model *bc = r50_copy(b, R50_COPY_COPY, &err), *ac = r50_copy(a, R50_COPY_COPY, &err);
+  r50_model *bc = r50_copy(b, R50_COPY_COPY, &err),
+            *ac = r50_copy(a, R50_COPY_COPY, &err);
   CHECK(bc && ac, "%s", err.msg);
   same_inference(ac, bc, x, "copies");
 

@@ -12,20 +12,23 @@
 static void check_plan(int64_t n, int64_t bucket) {
   int64_t lo[R50_SYNC_MAX_BUCKETS], hi[R50_SYNC_MAX_BUCKETS];
   const int k = r50_grad_sync_plan(n, bucket, lo, hi);
-  CHECK(k >= 1 && k <= R50_SYNC_MAX_BUCKETS, "n %lld, bucket %lld: %d buckets", (long long)n,
-        (long long)bucket, k);
+  CHECK(k >= 1 && k <= R50_SYNC_MAX_BUCKETS, "n %lld, bucket %lld: %d buckets",
+        (long long)n, (long long)bucket, k);
   CHECK(hi[0] == n && lo[k - 1] == 0, "n %lld: buckets span [%lld, %lld)", (long long)n,
         (long long)lo[k - 1], (long long)hi[0]);
   for (int b = 0; b < k; b++) {
-    CHECK(lo[b] <= hi[b], "bucket %d is [%lld, %lld)", b, (long long)lo[b], (long long)hi[b]);
+    CHECK(lo[b] <= hi[b], "bucket %d is [%lld, %lld)", b, (long long)lo[b],
+          (long long)hi[b]);
     if (b > 0)
-      CHECK(hi[b] == lo[b - 1], "bucket %d does not end where bucket %d starts", b, b - 1);
+      CHECK(hi[b] == lo[b - 1], "bucket %d does not end where bucket %d starts", b,
+            b - 1);
     if (k < R50_SYNC_MAX_BUCKETS && bucket > 0)
       CHECK(hi[b] - lo[b] <= bucket + 1, "bucket %d holds %lld floats, more than %lld", b,
             (long long)(hi[b] - lo[b]), (long long)bucket);
   }
   int64_t lo2[R50_SYNC_MAX_BUCKETS], hi2[R50_SYNC_MAX_BUCKETS];
-  CHECK(r50_grad_sync_plan(n, bucket, lo2, hi2) == k, "the plan is a function of its inputs");
+  CHECK(r50_grad_sync_plan(n, bucket, lo2, hi2) == k,
+        "the plan is a function of its inputs");
 }
 
 int main(void) {
@@ -36,6 +39,7 @@ int main(void) {
   check_plan(7, 3);
   check_plan(1, 1 << 22);
   int64_t lo[R50_SYNC_MAX_BUCKETS], hi[R50_SYNC_MAX_BUCKETS];
-  CHECK(r50_grad_sync_plan(25557096, (int64_t)1 << 22, lo, hi) == 7, "ResNet-50: 7 buckets");
+  CHECK(r50_grad_sync_plan(25557096, (int64_t)1 << 22, lo, hi) == 7,
+        "ResNet-50: 7 buckets");
   return test_result("test_grad_sync");
 }

@@ -18,8 +18,8 @@
 #include <png.h>
 #include <zlib.h>
 
-#include "error.h"
 #include "cpu_features.h"
+#include "error.h"
 #include "image.h"
 #include "image_resize_axis.h"
 #include "r50.h"
@@ -363,9 +363,10 @@ static void test_resize_isa(void) {
     printf("resize: no AVX2 on this CPU, generic passes only\n");
     return;
   }
-  const int sizes[][4] = {{512, 512, 224, 224}, {1411, 1411, 224, 224}, {640, 427, 224, 224},
-                          {37, 19, 224, 224},   {224, 300, 224, 224},   {300, 224, 224, 224},
-                          {5, 3, 7, 11},        {1000, 9, 13, 250},     {3, 1, 1, 1}};
+  const int sizes[][4] = {
+      {512, 512, 224, 224}, {1411, 1411, 224, 224}, {640, 427, 224, 224},
+      {37, 19, 224, 224},   {224, 300, 224, 224},   {300, 224, 224, 224},
+      {5, 3, 7, 11},        {1000, 9, 13, 250},     {3, 1, 1, 1}};
   uint64_t seed = 12345;
   for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
     const int sw = sizes[t][0], sh = sizes[t][1], w = sizes[t][2], h = sizes[t][3];
@@ -380,8 +381,8 @@ static void test_resize_isa(void) {
     CHECK(r50_image_resize_with(&src, w, h, 0, &a, &err) == R50_OK, "%s", err.msg);
     CHECK(r50_image_resize_with(&src, w, h, 1, &b, &err) == R50_OK, "%s", err.msg);
     CHECK(memcmp(a.rgb, b.rgb, (size_t)w * h * 3) == 0,
-          "resize %dx%d to %dx%d: the AVX2 passes differ from the generic ones", sw, sh, w,
-          h);
+          "resize %dx%d to %dx%d: the AVX2 passes differ from the generic ones", sw, sh,
+          w, h);
     r50_image_free(&a);
     r50_image_free(&b);
     free(px);

@@ -109,8 +109,8 @@ static outcome compare_member(npz_reader *r, int k, r50_error *err) {
   r50_status s = r50_npz_read(r, k, got, bytes, err);
   int same = strcmp(r50_npz_key(r, k), a->key) == 0 && r50_npz_find(r, a->key) == k &&
              info.dtype == a->dtype &&
-             strcmp(info.descr, r50_npz_dtype_descr(a->dtype)) == 0 && info.ndim == a->ndim &&
-             !info.fortran_order &&
+             strcmp(info.descr, r50_npz_dtype_descr(a->dtype)) == 0 &&
+             info.ndim == a->ndim && !info.fortran_order &&
              memcmp(info.shape, a->shape, (size_t)a->ndim * sizeof *a->shape) == 0 &&
              bytes == a->bytes && memcmp(got, a->data, bytes) == 0;
   free(got);
@@ -177,11 +177,12 @@ static int test_reader_errors(const char *dir) {
   r50_status s = r50_npz_open(missing, &r, &err);
   CHECK((s == R50_ERR_NOT_FOUND || s == R50_ERR_IO) && !r && strstr(err.msg, missing),
         "missing file: %s", err.msg);
-  CHECK(r50_npz_open(dir, &r, &err) == R50_ERR_IO && strstr(err.msg, dir), "directory: %s",
-        err.msg);
+  CHECK(r50_npz_open(dir, &r, &err) == R50_ERR_IO && strstr(err.msg, dir),
+        "directory: %s", err.msg);
   CHECK(r50_npz_open(path, &r, &err) == R50_OK, "%s", err.msg);
   unsigned char small[4];
-  CHECK(r50_npz_find(r, "nope") == -1 && r50_npz_key(r, N_ARRAYS) == NULL, "npz_find / npz_key");
+  CHECK(r50_npz_find(r, "nope") == -1 && r50_npz_key(r, N_ARRAYS) == NULL,
+        "npz_find / npz_key");
   CHECK(r50_npz_read(r, 1, small, sizeof small, &err) == R50_ERR_ARG &&
             strstr(err.msg, "conv1/b") && strstr(err.msg, path),
         "wrong buffer size: %s", err.msg);
@@ -213,8 +214,8 @@ static int test_writer_errors(const char *dir) {
         "writer in a missing directory: %s", err.msg);
   const test_array *a = &arrays[1];
   CHECK(r50_npz_writer_open(path, &w, &err) == R50_OK, "%s", err.msg);
-  CHECK(r50_npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK, "%s",
-        err.msg);
+  CHECK(r50_npz_write(w, a->key, a->dtype, a->ndim, a->shape, a->data, &err) == R50_OK,
+        "%s", err.msg);
   int64_t negative[1] = {-1};
   CHECK(r50_npz_write(w, "neg", NPZ_F32, 1, negative, a->data, &err) == R50_ERR_ARG,
         "negative dimension accepted");

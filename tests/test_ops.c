@@ -236,9 +236,9 @@ static int test_engine(const r50_engine *e, r50_precision p) {
     test_conv(e, st, 5, 7, 3, 1, 0, (shape){2, 0, 6, 5}, 1, 1, 0);    /* no padding */
     test_conv(e, st, 4, 6, 1, 1, 0, (shape){2, 0, 40, 40}, 0, 1, 1);  /* several chunks */
     /* blocked layouts, the shapes of real layers */
-    test_conv(e, st, 32, 32, 3, 1, 1, (shape){2, 0, 14, 14}, 0, 1, 1); /* res4's 3x3 */
+    test_conv(e, st, 32, 32, 3, 1, 1, (shape){2, 0, 14, 14}, 0, 1, 1);   /* res4's 3x3 */
     test_conv(e, st, 128, 128, 3, 1, 1, (shape){1, 0, 28, 28}, 0, 0, 1); /* res3's */
-    test_conv(e, st, 64, 48, 3, 1, 1, (shape){1, 0, 7, 7}, 1, 0, 1);  /* res5's 3x3 */
+    test_conv(e, st, 64, 48, 3, 1, 1, (shape){1, 0, 7, 7}, 1, 0, 1);     /* res5's 3x3 */
     test_conv(e, st, 16, 32, 3, 1, 1, (shape){3, 0, 9, 11}, 0, 1, 0);
     test_conv(e, st, 32, 16, 3, 2, 1, (shape){2, 0, 15, 14}, 0, 0, 1);
     test_conv(e, st, 32, 64, 1, 1, 0, (shape){2, 0, 7, 9}, 0, 1, 1);

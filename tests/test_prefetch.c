@@ -59,8 +59,13 @@ static void run(const r50_dataset *ds, int crop, int threads, int on_pop, int li
   memset(r, 0, sizeof *r);
   const int side = crop ? crop : S;
   r->x = calloc((size_t)64 * 3 * side * side, sizeof(float));
-  r50_prefetch_opts o = {.batch = BATCH, .w = S, .h = S, .decode = r50_decode_opts_default(),
-                         .depth = 2, .decode_threads = threads, .decode_on_pop = on_pop,
+  r50_prefetch_opts o = {.batch = BATCH,
+                         .w = S,
+                         .h = S,
+                         .decode = r50_decode_opts_default(),
+                         .depth = 2,
+                         .decode_threads = threads,
+                         .decode_on_pop = on_pop,
                          .augment = {crop, crop != 0, crop != 0, 5}};
   r50_prefetch *p;
   r50_error err;
@@ -93,13 +98,14 @@ static void run(const r50_dataset *ds, int crop, int threads, int on_pop, int li
 }
 
 static void same(const result *a, const result *b, int side, const char *what) {
-  CHECK(a->n_batches == b->n_batches && a->rows == b->rows, "%s: %d batches of %d rows vs %d of %d",
-        what, a->n_batches, a->rows, b->n_batches, b->rows);
+  CHECK(a->n_batches == b->n_batches && a->rows == b->rows,
+        "%s: %d batches of %d rows vs %d of %d", what, a->n_batches, a->rows,
+        b->n_batches, b->rows);
   CHECK(!memcmp(a->row_ids, b->row_ids, sizeof a->row_ids), "%s: rows differ", what);
   CHECK(!memcmp(a->status, b->status, sizeof a->status), "%s: statuses differ", what);
   for (int i = 0; i < a->rows; i++)
-    CHECK(!strcmp(a->errors[i], b->errors[i]), "%s: row %d's cause: '%s' vs '%s'", what, i,
-          a->errors[i], b->errors[i]);
+    CHECK(!strcmp(a->errors[i], b->errors[i]), "%s: row %d's cause: '%s' vs '%s'", what,
+          i, a->errors[i], b->errors[i]);
   CHECK(!memcmp(a->x, b->x, (size_t)a->rows * 3 * side * side * sizeof(float)),
         "%s: pixels differ", what);
 }
@@ -147,9 +153,9 @@ int main(void) {
       int failed = 0, named = 0;
       for (int i = 0; i < base.rows; i++) {
         failed += base.status[i] == -1;
-        named += base.status[i] == -1 && (strstr(base.errors[i], "empty.jpg") ||
-                                          strstr(base.errors[i], "text.png") ||
-                                          strstr(base.errors[i], "4.jpg"));
+        named += base.status[i] == -1 &&
+                 (strstr(base.errors[i], "empty.jpg") ||
+                  strstr(base.errors[i], "text.png") || strstr(base.errors[i], "4.jpg"));
       }
       CHECK(base.rows == 17 && failed == 3 && named == 3,
             "%d rows, %d failed, %d naming their file", base.rows, failed, named);

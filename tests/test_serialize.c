@@ -25,7 +25,8 @@ static r50_model *make(const char *pretrained, uint64_t seed, r50_error *err) {
 static char *read_file(const char *path, size_t *n) {
   uint8_t *d;
   r50_error err = {0};
-  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s", err.msg);
+  CHECK(r50_read_file(path, UINT64_MAX, "a test file", &d, n, &err) == R50_OK, "%s",
+        err.msg);
   return (char *)d;
 }
 
@@ -76,7 +77,7 @@ static void copy_npz(const char *src, const char *dst, edit e) {
       r50_npz_write(w, key, NPZ_F64, info.ndim, info.shape, d, &err);
       free(d);
     } else if (e.as_i32 && !strcmp(key, e.as_i32)) {
-      int32_t v = (int32_t)*(int64_t *)buf;
+      int32_t v = (int32_t) * (int64_t *)buf;
       r50_npz_write(w, key, NPZ_I32, 0, NULL, &v, &err);
     } else {
       r50_npz_write(w, key, info.dtype, info.ndim, info.shape, buf, &err);

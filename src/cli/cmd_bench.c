@@ -163,12 +163,13 @@ int cli_bench(int argc, char **argv) {
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
   printf("model %s; %s engine, %s; batch %d of %dx%d, %d thread%s, %s\n", desc,
-         r50_model_engine(m), r50_precision_name(r50_model_precision(m)), batch, size, size,
-         mo.threads, mo.threads == 1 ? "" : "s", train ? "training steps" : layers);
+         r50_model_engine(m), r50_precision_name(r50_model_precision(m)), batch, size,
+         size, mo.threads, mo.threads == 1 ? "" : "s", train ? "training steps" : layers);
   r50_tensor x;
   fill_input(&x, batch, size);
-  rc = !x.data ? 1 : train ? run_train_bench(m, &x, seconds)
-                           : run_bench(m, &x, names, nl, seconds);
+  rc = !x.data ? 1
+       : train ? run_train_bench(m, &x, seconds)
+               : run_bench(m, &x, names, nl, seconds);
   free(x.data);
   r50_model_free(m);
   return rc;

@@ -19,18 +19,20 @@ int cli_export(int argc, char **argv) {
   double rows_per_file = 1000000;
   const cli_opt opts[] = {
       {"npy", CLI_STRING, &npy, "OUT_DIR",
-       "write OUT_DIR/img_emb/img_emb_NNNNN.npy and OUT_DIR/metadata/metadata_NNNNN.csv", 0,
-       0, NULL},
+       "write OUT_DIR/img_emb/img_emb_NNNNN.npy and OUT_DIR/metadata/metadata_NNNNN.csv",
+       0, 0, NULL},
       {"layer", CLI_STRING, &layer, "LAYER", "the /features layer to export", 0, 0, NULL},
-      {"rows-per-file", CLI_DOUBLE, &rows_per_file, "R", "rows per .npy shard", 1, 9e15, NULL},
+      {"rows-per-file", CLI_DOUBLE, &rows_per_file, "R", "rows per .npy shard", 1, 9e15,
+       NULL},
       {"normalize", CLI_FLAG, &normalize, NULL, "L2-normalise every row", 0, 0, NULL},
-      {"overwrite", CLI_FLAG, &overwrite, NULL, "replace the shards of an earlier export", 0,
-       0, NULL},
+      {"overwrite", CLI_FLAG, &overwrite, NULL, "replace the shards of an earlier export",
+       0, 0, NULL},
       {0}};
   const cli_command cmd = {
       .name = "export",
-      .summary = "Export the done rows of a feature file as 2-D .npy shards with CSV metadata "
-                 "(path, label, row), the layout embedding-reader and autofaiss read.",
+      .summary =
+          "Export the done rows of a feature file as 2-D .npy shards with CSV metadata "
+          "(path, label, row), the layout embedding-reader and autofaiss read.",
       .usage = "FEATURES.h5 --npy OUT_DIR [options]",
       .opts = opts,
       .min_pos = 1,
@@ -41,7 +43,8 @@ int cli_export(int argc, char **argv) {
   if (rc)
     return rc < 0 ? 0 : rc;
   if (!npy) {
-    fprintf(stderr, "r50worker export: missing --npy OUT_DIR (see r50worker export --help)\n");
+    fprintf(stderr,
+            "r50worker export: missing --npy OUT_DIR (see r50worker export --help)\n");
     return CLI_EXIT_USAGE;
   }
 #ifdef R50_HAVE_MPI

@@ -75,10 +75,17 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
 
 static int job_command(int argc, char **argv, int predict) {
   const char *cmd = predict ? "predict" : "extract";
-  job_opts o = {.mo = cli_model_defaults(), .layers = "pool5", .size = "224", .batch = 16, .max_pixels = 178956970, .top = 5, .dtype = "float32"};
+  job_opts o = {.mo = cli_model_defaults(),
+                .layers = "pool5",
+                .size = "224",
+                .batch = 16,
+                .max_pixels = 178956970,
+                .top = 5,
+                .dtype = "float32"};
   const cli_opt opts[] = {
       CLI_MODEL_OPTS(o.mo),
-      {"o", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file (same as --output)", 0, 0, NULL},
+      {"o", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file (same as --output)", 0, 0,
+       NULL},
       {"output", CLI_STRING, &o.output, "OUT.h5", "output HDF5 file", 0, 0, NULL},
       {"layers", CLI_STRING, &o.layers, "L1,L2", "layers to store (extract)", 0, 0, NULL},
       {"size", CLI_STRING, &o.size, "224|WxH|none", "resize to (extract)", 0, 0, NULL},
@@ -87,30 +94,39 @@ static int job_command(int argc, char **argv, int predict) {
        "float32|float16"},
       {"oversample", CLI_FLAG, &o.oversample, NULL,
        "average 10 crops instead of the center crop (predict)", 0, 0, NULL},
-      {"top", CLI_INT, &o.top, "K", "classes printed per image (predict)", 1, 1 << 20, NULL},
-      {"labels", CLI_STRING, &o.labels, "FILE", "class names, one a line (predict)", 0, 0, NULL},
-      {"root", CLI_STRING, &o.root, "DIR", "folder the paths of a list file are relative to", 0,
-       0, NULL},
+      {"top", CLI_INT, &o.top, "K", "classes printed per image (predict)", 1, 1 << 20,
+       NULL},
+      {"labels", CLI_STRING, &o.labels, "FILE", "class names, one a line (predict)", 0, 0,
+       NULL},
+      {"root", CLI_STRING, &o.root, "DIR",
+       "folder the paths of a list file are relative to", 0, 0, NULL},
       {"batch", CLI_INT, &o.batch, "B", "images per forward", 1, 4096, NULL},
       {"chunk", CLI_INT, &o.chunk, "C",
-       "images per work chunk taken by a rank (0: N / (4 x ranks), at most 64)", 0, 1 << 20,
+       "images per work chunk taken by a rank (0: N / (4 x ranks), at most 64)", 0,
+       1 << 20, NULL},
+      {"resume", CLI_FLAG, &o.resume, NULL, "continue an interrupted job's output", 0, 0,
        NULL},
-      {"resume", CLI_FLAG, &o.resume, NULL, "continue an interrupted job's output", 0, 0, NULL},
-      {"overwrite", CLI_FLAG, &o.overwrite, NULL, "replace an existing output", 0, 0, NULL},
-      {"max-pixels", CLI_DOUBLE, &o.max_pixels, "P", "refuse larger images (0: no limit)", 0,
-       9e18, NULL},
-      {"exif-rotate", CLI_FLAG, &o.exif_rotate, NULL, "apply the EXIF orientation", 0, 0, NULL},
+      {"overwrite", CLI_FLAG, &o.overwrite, NULL, "replace an existing output", 0, 0,
+       NULL},
+      {"max-pixels", CLI_DOUBLE, &o.max_pixels, "P", "refuse larger images (0: no limit)",
+       0, 9e18, NULL},
+      {"exif-rotate", CLI_FLAG, &o.exif_rotate, NULL, "apply the EXIF orientation", 0, 0,
+       NULL},
       {"fast-decode", CLI_FLAG, &o.fast_decode, NULL,
        "decode large JPEGs at a reduced scale (changes pixels)", 0, 0, NULL},
       {0}};
   const cli_command c = {
       cmd,
-      predict ? "Classify every image of DATASET (a folder or a list file): top classes per "
-                "image, as Chainer's ResNetLayers.predict."
-              : "Compute the features of every image of DATASET (a folder or a list file) "
-                "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
-                "under mpirun.",
-      predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]", opts, 1, 1,
+      predict
+          ? "Classify every image of DATASET (a folder or a list file): top classes per "
+            "image, as Chainer's ResNetLayers.predict."
+          : "Compute the features of every image of DATASET (a folder or a list file) "
+            "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
+            "under mpirun.",
+      predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]",
+      opts,
+      1,
+      1,
       "dataset"};
   const char *pos[1];
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
@@ -126,14 +142,25 @@ static int job_command(int argc, char **argv, int predict) {
   if (!parse_size(o.size, &size_w, &size_h))
     return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", o.size);
 #ifndef R50_HAVE_MPI
-  fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n", cmd);
+  fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n",
+          cmd);
   return 1;
 #else
-  r50_job job = {.dataset = pos[0], .root = o.root, .output = o.output, .batch = o.batch,
-                 .chunk = o.chunk, .resume = o.resume, .overwrite = o.overwrite,
-                 .predict = predict, .oversample = o.oversample, .top = o.top,
-                 .labels = o.labels, .model_name = o.mo.model,
-                 .float16 = !strcmp(o.dtype, "float16"), .size_w = size_w, .size_h = size_h};
+  r50_job job = {.dataset = pos[0],
+                 .root = o.root,
+                 .output = o.output,
+                 .batch = o.batch,
+                 .chunk = o.chunk,
+                 .resume = o.resume,
+                 .overwrite = o.overwrite,
+                 .predict = predict,
+                 .oversample = o.oversample,
+                 .top = o.top,
+                 .labels = o.labels,
+                 .model_name = o.mo.model,
+                 .float16 = !strcmp(o.dtype, "float16"),
+                 .size_w = size_w,
+                 .size_h = size_h};
   char layer_buf[256];
   snprintf(layer_buf, sizeof layer_buf, "%s", predict ? "prob" : o.layers);
   if (cli_parse_layers(cmd, layer_buf, job.layers, &job.n_layers))

@@ -21,7 +21,8 @@ static void print_gpus(void) {
   for (int i = 0; i < n; i++) {
     char d[256];
     r50_cuda_describe(i, d, sizeof d);
-    printf("gpu %-5d %s%s\n", i, d, i == r50_cuda_pick_device(local, n) ? "  <- this rank" : "");
+    printf("gpu %-5d %s%s\n", i, d,
+           i == r50_cuda_pick_device(local, n) ? "  <- this rank" : "");
   }
   if (n > 0)
     printf("rank      local rank %d uses GPU %d of %d (CUDA_VISIBLE_DEVICES=%s)\n", local,

@@ -20,7 +20,7 @@
 
 #include "options.h"
 
-static const char *const commands[] = {"info",    "bench",   "extract", "predict",
+static const char *const commands[] = {"info",     "bench",   "extract", "predict",
                                        "finetune", "convert", "export"};
 
 typedef struct reader {
@@ -92,8 +92,9 @@ static int pos_index(const cli_command *cmd, const char *key) {
 }
 
 static int flag_value(const char *v) {
-  static const char *const on[] = {"true", "yes", "on", "1"},
-                           *const off[] = {"false", "no", "off", "0"};
+  static const char *const on[] = {"true", "yes", "on", "1"}, *const off[] = {"false",
+                                                                              "no", "off",
+                                                                              "0"};
   for (int i = 0; i < 4; i++) {
     if (!strcmp(v, on[i]))
       return 1;
@@ -110,10 +111,11 @@ static int on_key(void *user, const char *section, const char *key, const char *
     known |= !strcmp(section, commands[i]);
   if (!known) {
     char msg[256];
-    snprintf(msg, sizeof msg,
-             "unknown section [%s] (sections are commands: info, bench, extract, predict, "
-             "finetune, convert, export)",
-             section);
+    snprintf(
+        msg, sizeof msg,
+        "unknown section [%s] (sections are commands: info, bench, extract, predict, "
+        "finetune, convert, export)",
+        section);
     return fail(j, NULL, NULL, msg);
   }
   if (strcmp(section, j->cmd->name))
@@ -167,7 +169,8 @@ int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, in
   if (j.failed)
     return CLI_EXIT_USAGE;
   if (rc != 0) {
-    fprintf(stderr, "r50worker %s: %s:%d: not an INI line ('[section]' or 'key = value')\n",
+    fprintf(stderr,
+            "r50worker %s: %s:%d: not an INI line ('[section]' or 'key = value')\n",
             cmd->name, path, rc > 0 ? rc : rd.line);
     return CLI_EXIT_USAGE;
   }

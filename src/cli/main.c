@@ -22,7 +22,8 @@ static const command commands[] = {
     {"predict", cli_predict, "top classes of every image of a dataset"},
     {"finetune", cli_finetune, "fine-tune on a labelled dataset (mpirun-ready)"},
     {"convert", cli_convert, "convert an MSRA ResNet caffemodel to a Chainer npz"},
-    {"export", cli_export, "export a feature file's rows as .npy shards for ANN indexers"},
+    {"export", cli_export,
+     "export a feature file's rows as .npy shards for ANN indexers"},
 };
 
 static void usage(FILE *f) {

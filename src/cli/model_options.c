@@ -10,8 +10,12 @@
 #include <string.h>
 
 cli_model_opts cli_model_defaults(void) {
-  return (cli_model_opts){.arch = "50", .model = "auto", .threads = 0, .engine = "auto",
-                          .precision = "fp32", .device = "auto"};
+  return (cli_model_opts){.arch = "50",
+                          .model = "auto",
+                          .threads = 0,
+                          .engine = "auto",
+                          .precision = "fp32",
+                          .device = "auto"};
 }
 
 /* A positive integer at the start of env var `name`, else 0. */
@@ -61,8 +65,8 @@ r50_config cli_model_config(const cli_model_opts *mo) {
                                                    : R50_PRECISION_FP32;
   const int gpus = r50_device_count(R50_DEVICE_CUDA);
   /* auto: the GPU, unless a CPU engine was named */
-  cfg.device = !strcmp(mo->device, "cuda") ||
-                       (!strcmp(mo->device, "auto") && gpus > 0 && !strcmp(mo->engine, "auto"))
+  cfg.device = !strcmp(mo->device, "cuda") || (!strcmp(mo->device, "auto") && gpus > 0 &&
+                                               !strcmp(mo->engine, "auto"))
                    ? R50_DEVICE_CUDA
                    : R50_DEVICE_CPU;
   if (cfg.device == R50_DEVICE_CUDA && gpus > 0)
@@ -88,6 +92,7 @@ void cli_model_describe(const cli_model_opts *mo, char *buf, size_t cap) {
   } else
     snprintf(where, sizeof where, "%s", mo->model);
   snprintf(buf, cap, "ResNet-%s (%s), %s", mo->arch,
-           mo->downsample_fb ? "FB: stride on the 3x3 conv" : "MSRA: stride on the 1x1 conv",
+           mo->downsample_fb ? "FB: stride on the 3x3 conv"
+                             : "MSRA: stride on the 1x1 conv",
            where);
 }

@@ -9,12 +9,12 @@
 #include "r50.h"
 
 typedef struct cli_model_opts {
-  const char *arch;  /* "50" | "101" | "152" */
+  const char *arch; /* "50" | "101" | "152" */
   int downsample_fb;
   const char *model; /* "auto" | "none" | PATH.npz */
   int threads;
   int seed;
-  const char *engine; /* "auto" | "onednn" | "reference" */
+  const char *engine;    /* "auto" | "onednn" | "reference" */
   const char *precision; /* "fp32" | "tf32" | "bf16" */
   const char *device;    /* "auto" | "cpu" | "cuda" */
 } cli_model_opts;
@@ -24,31 +24,67 @@ typedef struct cli_model_opts {
 cli_model_opts cli_model_defaults(void);
 
 /* The option table entries, to splice into a command's table. */
-#define CLI_MODEL_OPTS(mo)                                                              \
-  {"arch", CLI_STRING, &(mo).arch, "50|101|152", "network depth", 0, 0,    \
-   "50|101|152"},                                                                       \
-  {"downsample-fb", CLI_FLAG, &(mo).downsample_fb, NULL,                                \
-   "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)", 0, 0, NULL},          \
-  {"model", CLI_STRING, &(mo).model, "auto|none|PATH",                            \
-   "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel", 0, 0, NULL}, \
-  {"threads", CLI_INT, &(mo).threads, "T",                                              \
-   "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "             \
-   "SLURM_CPUS_PER_TASK, else its affinity mask, never more than that mask)",           \
-   0, 1024, NULL},                                                                      \
-  {"engine", CLI_STRING, &(mo).engine, "auto|onednn|reference",                         \
-   "CPU engine: onednn (oneDNN, the fast one), reference (OpenBLAS, what onednn is "    \
-   "tested against); auto: onednn where built in",                                      \
-   0, 0, "auto|onednn|reference"},                                                      \
-  {"precision", CLI_STRING, &(mo).precision, "fp32|tf32|bf16",                         \
-   "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or AVX512-BF16, "   \
-   "or a GPU of compute capability 8.0+; tf32 such a GPU (else fp32, with a warning)",  \
-   0, 0, "fp32|tf32|bf16"},                                                             \
-  {"device", CLI_STRING, &(mo).device, "auto|cpu|cuda",                                 \
-   "where the network runs: cuda (one GPU per rank: local rank % the GPUs visible), "   \
-   "cpu; auto: cuda where a GPU is visible and the build has the CUDA engine",          \
-   0, 0, "auto|cpu|cuda"},                                                              \
-  {"seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
-   2147483647, NULL}
+#define CLI_MODEL_OPTS(mo)                                                               \
+  {"arch", CLI_STRING, &(mo).arch, "50|101|152", "network depth", 0, 0, "50|101|152"},   \
+      {"downsample-fb",                                                                  \
+       CLI_FLAG,                                                                         \
+       &(mo).downsample_fb,                                                              \
+       NULL,                                                                             \
+       "stride on the 3x3 conv (Facebook) instead of the 1x1 (MSRA)",                    \
+       0,                                                                                \
+       0,                                                                                \
+       NULL},                                                                            \
+      {"model",                                                                          \
+       CLI_STRING,                                                                       \
+       &(mo).model,                                                                      \
+       "auto|none|PATH",                                                                 \
+       "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel",          \
+       0,                                                                                \
+       0,                                                                                \
+       NULL},                                                                            \
+      {"threads",                                                                        \
+       CLI_INT,                                                                          \
+       &(mo).threads,                                                                    \
+       "T",                                                                              \
+       "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "          \
+       "SLURM_CPUS_PER_TASK, else its affinity mask, never more than that mask)",        \
+       0,                                                                                \
+       1024,                                                                             \
+       NULL},                                                                            \
+      {"engine",                                                                         \
+       CLI_STRING,                                                                       \
+       &(mo).engine,                                                                     \
+       "auto|onednn|reference",                                                          \
+       "CPU engine: onednn (oneDNN, the fast one), reference (OpenBLAS, what onednn is " \
+       "tested against); auto: onednn where built in",                                   \
+       0,                                                                                \
+       0,                                                                                \
+       "auto|onednn|reference"},                                                         \
+      {"precision",                                                                      \
+       CLI_STRING,                                                                       \
+       &(mo).precision,                                                                  \
+       "fp32|tf32|bf16",                                                                 \
+       "convolution arithmetic: bf16 needs --engine onednn and AMX-BF16 or "             \
+       "AVX512-BF16, "                                                                   \
+       "or a GPU of compute capability 8.0+; tf32 such a GPU (else fp32, with a "        \
+       "warning)",                                                                       \
+       0,                                                                                \
+       0,                                                                                \
+       "fp32|tf32|bf16"},                                                                \
+      {"device",                                                                         \
+       CLI_STRING,                                                                       \
+       &(mo).device,                                                                     \
+       "auto|cpu|cuda",                                                                  \
+       "where the network runs: cuda (one GPU per rank: local rank % the GPUs "          \
+       "visible), "                                                                      \
+       "cpu; auto: cuda where a GPU is visible and the build has the CUDA engine",       \
+       0,                                                                                \
+       0,                                                                                \
+       "auto|cpu|cuda"},                                                                 \
+  {                                                                                      \
+    "seed", CLI_INT, &(mo).seed, "S", "seed of random weights with --model none", 0,     \
+        2147483647, NULL                                                                 \
+  }
 
 /* The threads --threads 0 means: OMP_NUM_THREADS (its first number), else
  * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than

@@ -79,12 +79,14 @@ typedef struct r50_engine_train {
    * R50_SYNC_*. Returns when the copy is complete. */
   r50_status (*sync)(r50_engine_state *s, int to_host, int what, r50_error *err);
   /* Scratch for one step's activations and gradients, kept between calls. */
-  r50_status (*reserve)(r50_engine_state *s, size_t floats, float **arena, r50_error *err);
+  r50_status (*reserve)(r50_engine_state *s, size_t floats, float **arena,
+                        r50_error *err);
   void (*zero)(r50_engine_state *s, float *p, size_t n);
 
   /* z = conv(x; w) + b (b may be NULL): the convolution alone, no BN. */
   r50_status (*conv_forward)(r50_engine_state *s, const r50_conv_desc *c, const float *w,
-                             const float *b, const r50_act *x, r50_act *z, r50_error *err);
+                             const float *b, const r50_act *x, r50_act *z,
+                             r50_error *err);
   /* y = relu?(bn(z) + residual?); in training mode the batch's statistics, biased
    * variance, running averages updated with Chainer's unbiased m/(m-1) correction. */
   void (*bn_forward)(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
@@ -129,7 +131,12 @@ typedef struct r50_engine_train {
   unsigned precisions;
 } r50_engine_train;
 
-enum { R50_SYNC_PARAMS = 1, R50_SYNC_GRADS = 2, R50_SYNC_PERSISTENT = 4, R50_SYNC_STATE = 8 };
+enum {
+  R50_SYNC_PARAMS = 1,
+  R50_SYNC_GRADS = 2,
+  R50_SYNC_PERSISTENT = 4,
+  R50_SYNC_STATE = 8
+};
 
 typedef struct r50_engine {
   const char *name; /* "reference", ... */

@@ -187,15 +187,16 @@ r50_status r50_forward(r50_model *m, const r50_tensor *x, const char *const *lay
     memset(&out[i], 0, sizeof out[i]);
   }
   if (!m->engine)
-    return r50_fail(err, R50_ERR_ARG, "this model has no engine: it only holds parameters");
+    return r50_fail(err, R50_ERR_ARG,
+                    "this model has no engine: it only holds parameters");
   R50_TRY(r50_model_ensure_synced(m, err));
   /* micro-batches: as few as keep a buffer within R50_ACT_BUF_BYTES, all equal but
    * the last */
   const int64_t n = x->shape[0];
   r50_shape_plan p;
   r50_plan_shapes(&m->net, 1, x->shape[2], x->shape[3], &p);
-  const int64_t budget = m->engine->act_buf_bytes > 0 ? m->engine->act_buf_bytes
-                                                      : R50_ACT_BUF_BYTES;
+  const int64_t budget =
+      m->engine->act_buf_bytes > 0 ? m->engine->act_buf_bytes : R50_ACT_BUF_BYTES;
   int64_t fit = budget / ((int64_t)sizeof(float) * p.max_act);
   fit = fit < 1 ? 1 : fit;
   const int64_t groups = (n + fit - 1) / fit, mb = (n + groups - 1) / groups;

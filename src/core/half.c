@@ -29,7 +29,8 @@ uint16_t r50_float_to_half(float x) {
   }
   if (e >= 143) /* 2^16 and above: beyond every half */
     return (uint16_t)(sign | 0x7c00u);
-  if (e >= 113) { /* a normal half: exponent e - 112, 10 mantissa bits; a carry moves up */
+  if (e >=
+      113) { /* a normal half: exponent e - 112, 10 mantissa bits; a carry moves up */
     const uint32_t h = ((uint32_t)(e - 112) << 10) | (man >> 13);
     return (uint16_t)(sign | round_even(h, man & 0x1fffu, 13));
   }

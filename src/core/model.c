@@ -91,8 +91,8 @@ static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
   }
   m->precision = R50_PRECISION_FP32;
   if (engine && cfg->precision != R50_PRECISION_FP32) {
-    m->precision =
-        engine->set_precision ? engine->set_precision(m->es, cfg->precision) : m->precision;
+    m->precision = engine->set_precision ? engine->set_precision(m->es, cfg->precision)
+                                         : m->precision;
     const char *asked = cfg->precision == R50_PRECISION_BF16 ? "bf16" : "tf32";
     if (m->precision != cfg->precision && !strcmp(engine->name, "cuda"))
       r50_log(R50_LOG_WARN,
@@ -156,7 +156,8 @@ r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   if (m->engine && m->engine->train) {
     if (m->precision != R50_PRECISION_FP32 && m->engine->set_precision &&
         !(m->engine->train->precisions & (1u << m->precision))) {
-      r50_log(R50_LOG_WARN, "the %s engine trains in fp32 only, not %s; this model's "
+      r50_log(R50_LOG_WARN,
+              "the %s engine trains in fp32 only, not %s; this model's "
               "inference runs fp32 too from now on",
               m->engine->name, r50_precision_name(m->precision));
       m->precision = m->engine->set_precision(m->es, R50_PRECISION_FP32);
@@ -167,8 +168,10 @@ r50_status r50_model_for_training(r50_model *m, r50_error *err) {
   if (!m->engine || !m->train_engine || !m->train_engine->train)
     return r50_fail(err, R50_ERR_UNSUPPORTED, "the %s engine cannot train",
                     r50_model_engine(m));
-  r50_log(R50_LOG_INFO, "training: the %s engine cannot train yet; the model moves to "
-          "the %s engine", m->engine->name, m->train_engine->name);
+  r50_log(R50_LOG_INFO,
+          "training: the %s engine cannot train yet; the model moves to "
+          "the %s engine",
+          m->engine->name, m->train_engine->name);
   return r50_model_move(m, m->train_engine, err);
 }
 
@@ -255,7 +258,9 @@ const char *r50_model_engine(const r50_model *m) {
   return m->engine ? m->engine->name : "none";
 }
 
-r50_precision r50_model_precision(const r50_model *m) { return m->precision; }
+r50_precision r50_model_precision(const r50_model *m) {
+  return m->precision;
+}
 
 const char *r50_precision_name(r50_precision p) {
   return p == R50_PRECISION_BF16 ? "bf16" : p == R50_PRECISION_TF32 ? "tf32" : "fp32";

@@ -309,7 +309,8 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
   const dnnl_data_type_t t = act_type(s);
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, sdims, t, tag_of(s, c->cin)), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, ddims, t, tag_of(s, c->cout)), "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, t, dnnl_format_tag_any), "md");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany_md, 4, wdims, t, dnnl_format_tag_any),
+           "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
   DNNL_TRY(dnnl_primitive_attr_create(&attr), "attr");
   DNNL_TRY(dnnl_post_ops_create(&po), "post-ops");
@@ -369,9 +370,9 @@ fail:
 static int wino_conv(const r50_engine_state *s, const r50_conv_desc *c, int residual) {
   const r50_cpu_features *f = r50_cpu_features_get();
   const char *v = getenv("R50_ONEDNN_WINOGRAD");
-  return !s->bf16 && !s->act_bf16 && s->block == 8 && f->avx2 && f->fma && c->ksize == 3 &&
-         c->stride == 1 && c->pad == 1 && !residual && c->cin % 8 == 0 && c->cin <= 256 &&
-         c->cout % 16 == 0 && !(v && *v && atoi(v) == 0);
+  return !s->bf16 && !s->act_bf16 && s->block == 8 && f->avx2 && f->fma &&
+         c->ksize == 3 && c->stride == 1 && c->pad == 1 && !residual && c->cin % 8 == 0 &&
+         c->cin <= 256 && c->cout % 16 == 0 && !(v && *v && atoi(v) == 0);
 }
 
 /* c as a Winograd convolution: its weights folded and transformed on first use. */
@@ -435,14 +436,16 @@ static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
   r50_status rs = R50_OK;
   for (int64_t i = 0; i < in->n; i += mb) {
     DNNL_TRY(dnnl_memory_set_data_handle(pr->src, (char *)in->data + i * in_img), "src");
-    DNNL_TRY(dnnl_memory_set_data_handle(pr->dst, (char *)out->data + i * out_img), "dst");
+    DNNL_TRY(dnnl_memory_set_data_handle(pr->dst, (char *)out->data + i * out_img),
+             "dst");
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, pr->src},
                                {DNNL_ARG_WEIGHTS, f->wts},
                                {DNNL_ARG_BIAS, f->bias},
                                {DNNL_ARG_DST, pr->dst}};
     int nargs = 4;
     if (residual) {
-      DNNL_TRY(dnnl_memory_set_data_handle(pr->res, (char *)residual->data + i * out_img), "res");
+      DNNL_TRY(dnnl_memory_set_data_handle(pr->res, (char *)residual->data + i * out_img),
+               "res");
       args[nargs++] =
           (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, pr->res};
     }

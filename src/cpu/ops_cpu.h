@@ -34,8 +34,8 @@ r50_status r50_conv_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w
 
 /* col (K = in->c*k*k, nj) for output columns [j0, j0+nj) of a k x k / stride s / pad p
  * convolution with output ho x wo per image. */
-void r50_im2col(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo, int64_t j0,
-                int64_t nj, float *col);
+void r50_im2col(const r50_act *in, int k, int s, int p, int64_t ho, int64_t wo,
+                int64_t j0, int64_t nj, float *col);
 /* Image img's part of dx (CNHW, dims set) from its column gradients col (K rows of
  * ho*wo, row stride ldcol): overwritten, then summed over the windows that cover each
  * pixel. */
@@ -69,25 +69,26 @@ typedef struct r50_groups {
 } r50_groups;
 r50_groups r50_groups_cnhw(const r50_act *a);
 
-void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl, const r50_bn_args *a,
-                        const r50_act *z, r50_act *y, const float *residual, int relu);
+void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
+                        const r50_bn_args *a, const r50_act *z, r50_act *y,
+                        const float *residual, int relu);
 void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
                          const r50_bn_args *a, const r50_act *z, const r50_act *dy,
                          r50_act *dz, float *dgamma, float *dbeta);
 r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const float *w,
-                                 const r50_act *x, const r50_act *dz, r50_act *dx, float *dw,
-                                 float *db, r50_error *err);
+                                 const r50_act *x, const r50_act *dz, r50_act *dx,
+                                 float *dw, float *db, r50_error *err);
 void r50_relu_mask_cpu(const r50_cpu_ctx *ctx, const r50_act *y, r50_act *dy);
 void r50_add_cpu(const r50_cpu_ctx *ctx, r50_act *acc, const r50_act *g);
-void r50_maxpool_backward_cpu(const r50_cpu_ctx *ctx, const r50_pool_desc *p, const r50_act *x,
-                              const r50_act *dy, r50_act *dx);
+void r50_maxpool_backward_cpu(const r50_cpu_ctx *ctx, const r50_pool_desc *p,
+                              const r50_act *x, const r50_act *dy, r50_act *dx);
 void r50_avgpool_backward_cpu(const r50_cpu_ctx *ctx, const float *dy, r50_act *dx);
 void r50_linear_backward_cpu(const r50_cpu_ctx *ctx, const float *x, const float *dy,
-                             int64_t n, int64_t cin, const float *w, int64_t cout, float *dx,
-                             float *dw, float *db);
-void r50_softmax_xent_cpu(const r50_cpu_ctx *ctx, const float *logits, const int32_t *labels,
-                          int64_t n, int64_t c, double scale, double *loss, int64_t *correct,
-                          int64_t *valid, float *dlogits);
+                             int64_t n, int64_t cin, const float *w, int64_t cout,
+                             float *dx, float *dw, float *db);
+void r50_softmax_xent_cpu(const r50_cpu_ctx *ctx, const float *logits,
+                          const int32_t *labels, int64_t n, int64_t c, double scale,
+                          double *loss, int64_t *correct, int64_t *valid, float *dlogits);
 void r50_momentum_sgd_cpu(const r50_cpu_ctx *ctx, float *p, float *g, float *v, size_t n,
                           double lr, double momentum, double weight_decay);
 

@@ -31,8 +31,9 @@ r50_groups r50_groups_cnhw(const r50_act *a) {
 
 /* Each channel's statistics are summed in double over images, then pixels, whatever
  * the layout: the CNHW and blocked layouts give the same bits. */
-void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl, const r50_bn_args *a,
-                        const r50_act *z, r50_act *y, const float *residual, int relu) {
+void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
+                        const r50_bn_args *a, const r50_act *z, r50_act *y,
+                        const float *residual, int relu) {
   *y = (r50_act){y->data, z->c, z->n, z->h, z->w};
   const int64_t L = gl->lanes, groups = z->c / L, hw = z->h * z->w, m = z->n * hw;
   R50_ASSERT(L >= 1 && L <= R50_MAX_LANES && z->c % L == 0);
@@ -161,7 +162,8 @@ r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const
   const int64_t g = images_per_task(n, P), tasks = (n + g - 1) / g;
   if (dx)
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-  /* per thread: col (K, g*P) | dcol (K, g*P) | dw partial (cout, K) | db partial (cout) */
+  /* per thread: col (K, g*P) | dcol (K, g*P) | dw partial (cout, K) | db partial (cout)
+   */
   const int64_t col_f = direct ? 0 : K * g * P, dcol_f = dx && !direct ? K * g * P : 0;
   const int64_t dw_f = dw ? cout * K : 0, db_f = db ? cout : 0;
   R50_TRY(

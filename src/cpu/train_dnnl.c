@@ -104,8 +104,8 @@ static void drop_conv(train_conv *t) {
   drop_dir(&t->bwd_data);
   drop_dir(&t->bwd_w);
   drop_plain(t->plain);
-  dnnl_memory_t *mems[] = {&t->src,  &t->dst, &t->diff_src, &t->diff_dst,
-                           &t->b,    &t->db,  &t->src_lo,   &t->diff_dst_lo};
+  dnnl_memory_t *mems[] = {&t->src, &t->dst, &t->diff_src, &t->diff_dst,
+                           &t->b,   &t->db,  &t->src_lo,   &t->diff_dst_lo};
   for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
     if (*mems[i])
       dnnl_memory_destroy(*mems[i]);
@@ -163,7 +163,8 @@ fail:
 /* Whether oneDNN chose its reference (loop) implementation. */
 static int is_reference(const_dnnl_primitive_desc_t pd) {
   const char *impl = NULL;
-  return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+  return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) ==
+             dnnl_success &&
          impl && !strncmp(impl, "ref", 3);
 }
 
@@ -197,7 +198,8 @@ static dnnl_status_t round_memory(const r50_engine_state *s, dnnl_memory_t m) {
 }
 
 /* Scratch i of at least `bytes`. */
-static r50_status scratch_fit(struct dnnl_train *tr, int i, size_t bytes, r50_error *err) {
+static r50_status scratch_fit(struct dnnl_train *tr, int i, size_t bytes,
+                              r50_error *err) {
   if (bytes <= tr->scratch_bytes[i])
     return R50_OK;
   free(tr->scratch[i]);
@@ -215,7 +217,8 @@ static r50_status scratch_fit(struct dnnl_train *tr, int i, size_t bytes, r50_er
 static r50_status plain_weight_gradient(r50_engine_state *s, const r50_conv_desc *c,
                                         train_conv *t, const dnnl_memory_desc_t *src_md,
                                         const dnnl_memory_desc_t *dst_md,
-                                        dnnl_data_type_t pt, const dnnl_memory_desc_t *bmd,
+                                        dnnl_data_type_t pt,
+                                        const dnnl_memory_desc_t *bmd,
                                         const_dnnl_primitive_desc_t fpd,
                                         dnnl_primitive_desc_t *out, r50_error *err) {
   r50_status rs = R50_ERR_UNSUPPORTED;
@@ -227,10 +230,11 @@ static r50_status plain_weight_gradient(r50_engine_state *s, const r50_conv_desc
                     wdims = {c->cout, c->cin, c->ksize, c->ksize};
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&psrc, 4, src_md->dims, pt, dnnl_nchw), "md");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&pdst, 4, dst_md->dims, pt, dnnl_nchw), "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any), "md");
-  DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &psrc,
-                                                       &wany, bmd, &pdst, strides, pads,
-                                                       pads),
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any),
+           "md");
+  DNNL_TRY(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct,
+                                                       &psrc, &wany, bmd, &pdst, strides,
+                                                       pads, pads),
            "describing a convolution's weight gradient");
   DNNL_TRY(dnnl_primitive_desc_create(&pd, &wd, NULL, s->eng, fpd),
            "choosing a backward-weights convolution");
@@ -242,7 +246,8 @@ static r50_status plain_weight_gradient(r50_engine_state *s, const r50_conv_desc
     rs = r50_fail(err, R50_ERR_NOMEM, "out of memory");
     goto fail;
   }
-  DNNL_TRY(dnnl_memory_create(&t->plain->src, &psrc, s->eng, DNNL_MEMORY_ALLOCATE), "src");
+  DNNL_TRY(dnnl_memory_create(&t->plain->src, &psrc, s->eng, DNNL_MEMORY_ALLOCATE),
+           "src");
   DNNL_TRY(dnnl_memory_create(&t->plain->diff_dst, &pdst, s->eng, DNNL_MEMORY_ALLOCATE),
            "diff dst");
   DNNL_TRY(dnnl_reorder_primitive_desc_create(&r1, src_md, s->eng, &psrc, s->eng, NULL),
@@ -278,14 +283,15 @@ typedef struct operand_mds {
 static dnnl_status_t conv_pd(r50_engine_state *s, const r50_conv_desc *c, int dir,
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              dnnl_data_type_t wt, const dnnl_memory_desc_t *bmd,
-                             const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd) {
+                             const_dnnl_primitive_desc_t hint,
+                             dnnl_primitive_desc_t *pd) {
   const int k = c->ksize;
   const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, strides = {c->stride, c->stride},
                     pads = {c->pad, c->pad};
   dnnl_memory_desc_t wmd;
   dnnl_convolution_desc_t d;
-  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&wmd, 4, wdims, dir == BWD_W ? dnnl_f32 : wt,
-                                                  dnnl_format_tag_any);
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(
+      &wmd, 4, wdims, dir == BWD_W ? dnnl_f32 : wt, dnnl_format_tag_any);
   if (st != dnnl_success)
     return st;
   if (dir == FWD)
@@ -296,8 +302,8 @@ static dnnl_status_t conv_pd(r50_engine_state *s, const r50_conv_desc *c, int di
     st = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, src, &wmd,
                                                   dst, strides, pads, pads);
   else
-    st = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src, &wmd,
-                                                     bmd, dst, strides, pads, pads);
+    st = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, src,
+                                                     &wmd, bmd, dst, strides, pads, pads);
   return st != dnnl_success ? st : dnnl_primitive_desc_create(pd, &d, NULL, s->eng, hint);
 }
 
@@ -305,8 +311,8 @@ static dnnl_status_t conv_pd(r50_engine_state *s, const r50_conv_desc *c, int di
  * `lo_ok` (the forward's x, the backward-data's dz, the backward-weights' x and dz, and
  * the weights) unless oneDNN has only its reference loops for bfloat16 there; else on
  * the float32 operands. d->cvt says which. The outputs are float32 either way. */
-static dnnl_status_t choose(r50_engine_state *s, const r50_conv_desc *c, int dir, int lo_ok,
-                            dnnl_data_type_t lo, const operand_mds *m,
+static dnnl_status_t choose(r50_engine_state *s, const r50_conv_desc *c, int dir,
+                            int lo_ok, dnnl_data_type_t lo, const operand_mds *m,
                             const_dnnl_primitive_desc_t hint, dir_prim *d,
                             dnnl_primitive_desc_t *pd) {
   d->cvt = 0;
@@ -325,7 +331,9 @@ static dnnl_status_t choose(r50_engine_state *s, const r50_conv_desc *c, int dir
     if (st != dnnl_success && st != dnnl_unimplemented)
       return st;
     r50_log(R50_LOG_DEBUG, "onednn: conv %d's %s runs float32 (no bf16 kernel)", c->id,
-            dir == FWD ? "forward" : dir == BWD_DATA ? "backward data" : "weight gradient");
+            dir == FWD        ? "forward"
+            : dir == BWD_DATA ? "backward data"
+                              : "weight gradient");
   }
   return conv_pd(s, c, dir, &m->src, &m->dst, dnnl_f32, m->bias, hint, pd);
 }
@@ -371,10 +379,10 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
   }
   const int cvt_x = t->fwd.cvt || (t->bwd_w.cvt && !t->plain),
             cvt_dz = t->bwd_data.cvt || (t->bwd_w.cvt && !t->plain);
-  if ((cvt_x && (rs = scratch_fit(s->train, 0, dnnl_memory_desc_get_size(&m.src_lo), err)) !=
-                    R50_OK) ||
-      (cvt_dz && (rs = scratch_fit(s->train, 1, dnnl_memory_desc_get_size(&m.dst_lo), err)) !=
-                     R50_OK))
+  if ((cvt_x && (rs = scratch_fit(s->train, 0, dnnl_memory_desc_get_size(&m.src_lo),
+                                  err)) != R50_OK) ||
+      (cvt_dz && (rs = scratch_fit(s->train, 1, dnnl_memory_desc_get_size(&m.dst_lo),
+                                   err)) != R50_OK))
     goto fail;
   rs = R50_ERR_UNSUPPORTED;
   DNNL_TRY(dnnl_primitive_create(&t->fwd.prim, fpd), "making a convolution");
@@ -396,7 +404,8 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
   DNNL_TRY(dnnl_memory_create(&t->diff_src, &m.src, s->eng, DNNL_MEMORY_NONE), "src");
   DNNL_TRY(dnnl_memory_create(&t->diff_dst, &m.dst, s->eng, DNNL_MEMORY_NONE), "dst");
   DNNL_TRY(dnnl_memory_create(&t->src_lo, &m.src_lo, s->eng, DNNL_MEMORY_NONE), "src");
-  DNNL_TRY(dnnl_memory_create(&t->diff_dst_lo, &m.dst_lo, s->eng, DNNL_MEMORY_NONE), "dst");
+  DNNL_TRY(dnnl_memory_create(&t->diff_dst_lo, &m.dst_lo, s->eng, DNNL_MEMORY_NONE),
+           "dst");
   if (bias) {
     if (!(t->db_tmp = malloc((size_t)c->cout * sizeof(float)))) {
       rs = r50_fail(err, R50_ERR_NOMEM, "out of memory for a bias gradient");
@@ -405,7 +414,8 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
     DNNL_TRY(dnnl_memory_create(&t->b, &b_md, s->eng, DNNL_MEMORY_NONE), "bias");
     DNNL_TRY(dnnl_memory_create(&t->db, &b_md, s->eng, t->db_tmp), "bias");
   }
-  t->n = n, t->h = h, t->w = w, t->threads = s->ctx.threads, t->bias = bias, t->mode = mode;
+  t->n = n, t->h = h, t->w = w, t->threads = s->ctx.threads, t->bias = bias,
+  t->mode = mode;
   t->made = 1;
   rs = R50_OK;
 fail:
@@ -444,8 +454,8 @@ static r50_status conv_for(r50_engine_state *s, const r50_conv_desc *c, const r5
 
 /* Runs d's reorder between the slab's weights w and d's own copy (rounded to bfloat16
  * when d's operands are emulated bf16 copies). */
-static dnnl_status_t reorder(r50_engine_state *s, const train_conv *t, dir_prim *d, float *w,
-                             int to_user) {
+static dnnl_status_t reorder(r50_engine_state *s, const train_conv *t, dir_prim *d,
+                             float *w, int to_user) {
   dnnl_status_t st = dnnl_memory_set_data_handle(d->user, w);
   if (st != dnnl_success)
     return st;
@@ -510,9 +520,10 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
     DNNL_TRY(reorder(s, t, &t->bwd_data, (float *)w, 0), "weights reorder");
     DNNL_TRY(dnnl_memory_set_data_handle(t->diff_src, dx->data), "diff src");
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, t->bwd_data.cvt ? t->diff_dst_lo : t->diff_dst},
-                              {DNNL_ARG_WEIGHTS, t->bwd_data.w},
-                              {DNNL_ARG_DIFF_SRC, t->diff_src}};
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_DIFF_DST, t->bwd_data.cvt ? t->diff_dst_lo : t->diff_dst},
+        {DNNL_ARG_WEIGHTS, t->bwd_data.w},
+        {DNNL_ARG_DIFF_SRC, t->diff_src}};
     DNNL_TRY(dnnl_primitive_execute(t->bwd_data.prim, s->stream, 3, args),
              "a convolution's backward");
   }
@@ -521,8 +532,10 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
     dnnl_memory_t src = t->src, diff_dst = t->diff_dst;
     if (t->plain) { /* the operands as plain NCHW copies */
       dnnl_exec_arg_t a1[] = {{DNNL_ARG_FROM, t->src}, {DNNL_ARG_TO, t->plain->src}};
-      dnnl_exec_arg_t a2[] = {{DNNL_ARG_FROM, t->diff_dst}, {DNNL_ARG_TO, t->plain->diff_dst}};
-      DNNL_TRY(dnnl_primitive_execute(t->plain->src_reorder, s->stream, 2, a1), "src reorder");
+      dnnl_exec_arg_t a2[] = {{DNNL_ARG_FROM, t->diff_dst},
+                              {DNNL_ARG_TO, t->plain->diff_dst}};
+      DNNL_TRY(dnnl_primitive_execute(t->plain->src_reorder, s->stream, 2, a1),
+               "src reorder");
       DNNL_TRY(dnnl_primitive_execute(t->plain->diff_dst_reorder, s->stream, 2, a2),
                "diff dst reorder");
       src = t->plain->src, diff_dst = t->plain->diff_dst;
@@ -569,7 +582,7 @@ static r50_status dt_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs 
                                                                : R50_TRAIN_BF16_OFF;
   if (mode == R50_TRAIN_BF16_EMULATED && s->train_bf16 != mode)
     r50_log(R50_LOG_INFO, "onednn: bf16 training emulated: bfloat16 operands on float32 "
-            "kernels (R50_ONEDNN_BF16_TRAINING=emulate)");
+                          "kernels (R50_ONEDNN_BF16_TRAINING=emulate)");
   s->train_bf16 = mode;
   s->act_bf16 = 0;
   *eng = *host; /* host memory is this engine's */

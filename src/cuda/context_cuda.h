@@ -104,13 +104,14 @@ struct r50_engine_state {
 extern "C" {
 #endif
 
-r50_status r50_cudnn_fail(cudnnStatus_t code, const char *call, const char *file, int line,
-                          r50_error *err);
-r50_status r50_cublas_fail(cublasStatus_t code, const char *call, const char *file, int line,
-                           r50_error *err);
+r50_status r50_cudnn_fail(cudnnStatus_t code, const char *call, const char *file,
+                          int line, r50_error *err);
+r50_status r50_cublas_fail(cublasStatus_t code, const char *call, const char *file,
+                           int line, r50_error *err);
 
 /* Grows *p (device memory, *bytes) to at least `need` bytes. */
-r50_status r50_cuda_grow(void **p, size_t *bytes, size_t need, const char *what, r50_error *err);
+r50_status r50_cuda_grow(void **p, size_t *bytes, size_t need, const char *what,
+                         r50_error *err);
 /* Records the first failure of a void op (a launch, a copy). */
 void r50_cuda_note(r50_engine_state *s, cudaError_t code, const char *what);
 /* The error recorded since the last call (and the launch status now), as a status. */
@@ -118,17 +119,19 @@ r50_status r50_cuda_take_error(r50_engine_state *s, r50_error *err);
 
 /* conv_cuda.cu: the plan of convolution c on an n x h x w input, made (descriptors,
  * algorithms found with x, w and y as scratch) on first use. */
-r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc *c, int64_t n, int64_t h,
-                             int64_t w, r50_cuda_dtype t, cudnnMathType_t math,
+r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc *c, int64_t n,
+                             int64_t h, int64_t w, r50_cuda_dtype t, cudnnMathType_t math,
                              r50_cuda_plan **out, r50_error *err);
 /* y = conv(x; w) (no bias), KRSC w of the plan's type. */
 r50_status r50_cuda_conv_forward(r50_engine_state *s, r50_cuda_plan *p, const void *x,
                                  const void *w, void *y, r50_error *err);
 /* dx = conv's backward data; dw = its weight gradient (overwritten, KRSC). */
-r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_plan *p, const void *w,
-                                       const void *dy, void *dx, r50_error *err);
-r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cuda_plan *p, const void *x,
-                                         const void *dy, void *dw, r50_error *err);
+r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_plan *p,
+                                       const void *w, const void *dy, void *dx,
+                                       r50_error *err);
+r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cuda_plan *p,
+                                         const void *x, const void *dy, void *dw,
+                                         r50_error *err);
 void r50_cuda_plans_free(r50_engine_state *s);
 /* The math mode of this precision: FMA (exact float32), TF32 or bf16 tensor ops. */
 cudnnMathType_t r50_cuda_math(r50_precision p);
@@ -137,18 +140,18 @@ cudnnMathType_t r50_cuda_math(r50_precision p);
 }
 #endif
 
-#define R50_CUDNN_CHECK(call, err)                                                 \
-  do {                                                                             \
-    cudnnStatus_t r50_cudnn_rc_ = (call);                                          \
-    if (r50_cudnn_rc_ != CUDNN_STATUS_SUCCESS)                                     \
-      return r50_cudnn_fail(r50_cudnn_rc_, #call, __FILE__, __LINE__, (err));      \
+#define R50_CUDNN_CHECK(call, err)                                                       \
+  do {                                                                                   \
+    cudnnStatus_t r50_cudnn_rc_ = (call);                                                \
+    if (r50_cudnn_rc_ != CUDNN_STATUS_SUCCESS)                                           \
+      return r50_cudnn_fail(r50_cudnn_rc_, #call, __FILE__, __LINE__, (err));            \
   } while (0)
 
-#define R50_CUBLAS_CHECK(call, err)                                                \
-  do {                                                                             \
-    cublasStatus_t r50_cublas_rc_ = (call);                                        \
-    if (r50_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                   \
-      return r50_cublas_fail(r50_cublas_rc_, #call, __FILE__, __LINE__, (err));    \
+#define R50_CUBLAS_CHECK(call, err)                                                      \
+  do {                                                                                   \
+    cublasStatus_t r50_cublas_rc_ = (call);                                              \
+    if (r50_cublas_rc_ != CUBLAS_STATUS_SUCCESS)                                         \
+      return r50_cublas_fail(r50_cublas_rc_, #call, __FILE__, __LINE__, (err));          \
   } while (0)
 
 #endif

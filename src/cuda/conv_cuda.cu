@@ -29,22 +29,23 @@ r50_status make_descriptors(r50_cuda_plan *p, r50_error *err) {
   R50_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y), err);
   R50_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->f), err);
   R50_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv), err);
-  R50_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, dt, (int)p->n, p->cin,
-                                             (int)p->h, (int)p->w),
+  R50_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, dt, (int)p->n,
+                                             p->cin, (int)p->h, (int)p->w),
                   err);
-  R50_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, dt, (int)p->n, p->cout,
-                                             (int)p->ho, (int)p->wo),
+  R50_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, dt, (int)p->n,
+                                             p->cout, (int)p->ho, (int)p->wo),
                   err);
-  R50_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->f, dt, CUDNN_TENSOR_NHWC, p->cout, p->cin, p->k,
-                                             p->k),
+  R50_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->f, dt, CUDNN_TENSOR_NHWC, p->cout, p->cin,
+                                             p->k, p->k),
                   err);
-  R50_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, p->pad, p->pad, p->stride, p->stride,
-                                                  1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-                  err);
+  R50_CUDNN_CHECK(
+      cudnnSetConvolution2dDescriptor(p->conv, p->pad, p->pad, p->stride, p->stride, 1, 1,
+                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+      err);
   R50_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, p->math), err);
   int n, c, h, w;
-  R50_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->f, &n, &c, &h, &w),
-                  err);
+  R50_CUDNN_CHECK(
+      cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->f, &n, &c, &h, &w), err);
   if (n != p->n || c != p->cout || h != p->ho || w != p->wo)
     return r50_fail(err, R50_ERR_UNSUPPORTED,
                     "cuDNN's output of a %dx%d/%d convolution on %lldx%lld is %dx%d, "
@@ -80,12 +81,14 @@ template <typename Perf> int pick(const Perf *perf, int n, size_t limit, int pre
   return first;
 }
 
-r50_status no_algorithm(const r50_cuda_plan *p, const char *what, size_t ws, r50_error *err) {
-  return r50_fail(err, R50_ERR_UNSUPPORTED,
-                  "cuDNN has no %s algorithm for a %dx%d/%d convolution %d->%d on %lldx%lldx%lld "
-                  "within the %zu-MiB workspace (R50_CUDNN_WORKSPACE_MB)",
-                  what, p->k, p->k, p->stride, p->cin, p->cout, (long long)p->n,
-                  (long long)p->h, (long long)p->w, ws >> 20);
+r50_status no_algorithm(const r50_cuda_plan *p, const char *what, size_t ws,
+                        r50_error *err) {
+  return r50_fail(
+      err, R50_ERR_UNSUPPORTED,
+      "cuDNN has no %s algorithm for a %dx%d/%d convolution %d->%d on %lldx%lldx%lld "
+      "within the %zu-MiB workspace (R50_CUDNN_WORKSPACE_MB)",
+      what, p->k, p->k, p->stride, p->cin, p->cout, (long long)p->n, (long long)p->h,
+      (long long)p->w, ws >> 20);
 }
 
 } /* namespace */
@@ -94,15 +97,15 @@ extern "C" cudnnMathType_t r50_cuda_math(r50_precision p) {
   return p == R50_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
-extern "C" r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc *c, int64_t n,
-                                        int64_t h, int64_t w, r50_cuda_dtype t,
+extern "C" r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc *c,
+                                        int64_t n, int64_t h, int64_t w, r50_cuda_dtype t,
                                         cudnnMathType_t math, r50_cuda_plan **out,
                                         r50_error *err) {
   for (int i = 0; i < s->n_plans; i++) {
     r50_cuda_plan *p = &s->plans[i];
-    if (p->cin == c->cin && p->cout == c->cout && p->k == c->ksize && p->stride == c->stride &&
-        p->pad == c->pad && p->n == n && p->h == h && p->w == w && p->dtype == t &&
-        p->math == math) {
+    if (p->cin == c->cin && p->cout == c->cout && p->k == c->ksize &&
+        p->stride == c->stride && p->pad == c->pad && p->n == n && p->h == h &&
+        p->w == w && p->dtype == t && p->math == math) {
       *out = p;
       return R50_OK;
     }
@@ -125,7 +128,8 @@ extern "C" r50_status r50_cuda_plan_get(r50_engine_state *s, const r50_conv_desc
   }
   r50_cuda_plan *p = &s->plans[s->n_plans];
   memset(p, 0, sizeof *p);
-  p->cin = c->cin, p->cout = c->cout, p->k = c->ksize, p->stride = c->stride, p->pad = c->pad;
+  p->cin = c->cin, p->cout = c->cout, p->k = c->ksize, p->stride = c->stride,
+  p->pad = c->pad;
   p->n = n, p->h = h, p->w = w, p->dtype = t, p->math = math;
   p->ho = r50_out_size(h, c->ksize, c->stride, c->pad, 0);
   p->wo = r50_out_size(w, c->ksize, c->stride, c->pad, 0);
@@ -146,14 +150,15 @@ extern "C" r50_status r50_cuda_conv_forward(r50_engine_state *s, r50_cuda_plan *
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int got = 0;
     if (s->search)
-      R50_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-                          s->dnn, p->x, x, p->f, w, p->conv, p->y, y,
-                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, s->ws, s->ws_bytes),
-                      err);
+      R50_CUDNN_CHECK(
+          cudnnFindConvolutionForwardAlgorithmEx(s->dnn, p->x, x, p->f, w, p->conv, p->y,
+                                                 y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 &got, perf, s->ws, s->ws_bytes),
+          err);
     else
-      R50_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, p->x, p->f, p->conv, p->y,
-                                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                                                             &got, perf),
+      R50_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+                          s->dnn, p->x, p->f, p->conv, p->y,
+                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf),
                       err);
     const int i = pick(perf, got, s->ws_bytes, 0);
     if (i < 0)
@@ -161,8 +166,8 @@ extern "C" r50_status r50_cuda_conv_forward(r50_engine_state *s, r50_cuda_plan *
     p->fwd = perf[i].algo;
     p->have_fwd = 1;
   }
-  R50_CUDNN_CHECK(cudnnConvolutionForward(s->dnn, &kOne, p->x, x, p->f, w, p->conv, p->fwd, s->ws,
-                                          s->ws_bytes, &kZero, p->y, y),
+  R50_CUDNN_CHECK(cudnnConvolutionForward(s->dnn, &kOne, p->x, x, p->f, w, p->conv,
+                                          p->fwd, s->ws, s->ws_bytes, &kZero, p->y, y),
                   err);
   return R50_OK;
 }
@@ -176,7 +181,8 @@ extern "C" r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_
     if (s->search)
       R50_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
                           s->dnn, p->f, w, p->y, dy, p->conv, p->x, dx,
-                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, s->ws, s->ws_bytes),
+                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, s->ws,
+                          s->ws_bytes),
                       err);
     else
       R50_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
@@ -190,14 +196,15 @@ extern "C" r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_
     p->have_bwd_data = 1;
   }
   R50_CUDNN_CHECK(cudnnConvolutionBackwardData(s->dnn, &kOne, p->f, w, p->y, dy, p->conv,
-                                               p->bwd_data, s->ws, s->ws_bytes, &kZero, p->x, dx),
+                                               p->bwd_data, s->ws, s->ws_bytes, &kZero,
+                                               p->x, dx),
                   err);
   return R50_OK;
 }
 
 extern "C" r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cuda_plan *p,
-                                                    const void *x, const void *dy, void *dw,
-                                                    r50_error *err) {
+                                                    const void *x, const void *dy,
+                                                    void *dw, r50_error *err) {
   if (!p->have_bwd_filter) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int got = 0;
@@ -218,9 +225,9 @@ extern "C" r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cud
     p->bwd_filter = perf[i].algo;
     p->have_bwd_filter = 1;
   }
-  R50_CUDNN_CHECK(cudnnConvolutionBackwardFilter(s->dnn, &kOne, p->x, x, p->y, dy, p->conv,
-                                                 p->bwd_filter, s->ws, s->ws_bytes, &kZero, p->f,
-                                                 dw),
+  R50_CUDNN_CHECK(cudnnConvolutionBackwardFilter(s->dnn, &kOne, p->x, x, p->y, dy,
+                                                 p->conv, p->bwd_filter, s->ws,
+                                                 s->ws_bytes, &kZero, p->f, dw),
                   err);
   return R50_OK;
 }

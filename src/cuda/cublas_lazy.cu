@@ -8,8 +8,8 @@
 
 #include "cublas_lazy.h"
 
-#define SAME_TYPE(slot, fn)                                                                \
-  static_assert(std::is_same<decltype(r50_cublas_api::slot), decltype(&fn)>::value,       \
+#define SAME_TYPE(slot, fn)                                                              \
+  static_assert(std::is_same<decltype(r50_cublas_api::slot), decltype(&fn)>::value,      \
                 "r50_cublas_api::" #slot " is not " #fn "'s type")
 SAME_TYPE(create, cublasCreate_v2);
 SAME_TYPE(destroy, cublasDestroy_v2);
@@ -19,7 +19,8 @@ SAME_TYPE(sgemm, cublasSgemm_v2);
 SAME_TYPE(status_string, cublasGetStatusString);
 
 #ifndef R50_CUBLAS_SONAME
-#error "R50_CUBLAS_SONAME (the toolkit's libcublas.so.MAJOR) is set by src/cuda/CMakeLists.txt"
+#error                                                                                   \
+    "R50_CUBLAS_SONAME (the toolkit's libcublas.so.MAJOR) is set by src/cuda/CMakeLists.txt"
 #endif
 
 namespace {
@@ -31,8 +32,8 @@ bool loaded;
 template <typename F> bool bind(void *lib, const char *name, F *slot, r50_error *err) {
   *slot = reinterpret_cast<F>(dlsym(lib, name));
   if (!*slot)
-    r50_fail(err, R50_ERR_DEVICE, "%s has no %s: is it the cuBLAS of CUDA %s?", R50_CUBLAS_SONAME,
-             name, R50_CUBLAS_SONAME + sizeof "libcublas.so." - 1);
+    r50_fail(err, R50_ERR_DEVICE, "%s has no %s: is it the cuBLAS of CUDA %s?",
+             R50_CUBLAS_SONAME, name, R50_CUBLAS_SONAME + sizeof "libcublas.so." - 1);
   return *slot != nullptr;
 }
 

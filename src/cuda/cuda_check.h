@@ -22,11 +22,11 @@ r50_status r50_cuda_fail(cudaError_t code, const char *call, const char *file, i
 }
 #endif
 
-#define R50_CUDA_CHECK(call, err)                                                   \
-  do {                                                                              \
-    cudaError_t r50_cuda_rc_ = (call);                                              \
-    if (r50_cuda_rc_ != cudaSuccess)                                                \
-      return r50_cuda_fail(r50_cuda_rc_, #call, __FILE__, __LINE__, (err));         \
+#define R50_CUDA_CHECK(call, err)                                                        \
+  do {                                                                                   \
+    cudaError_t r50_cuda_rc_ = (call);                                                   \
+    if (r50_cuda_rc_ != cudaSuccess)                                                     \
+      return r50_cuda_fail(r50_cuda_rc_, #call, __FILE__, __LINE__, (err));              \
   } while (0)
 
 #endif

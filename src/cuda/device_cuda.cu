@@ -24,10 +24,11 @@ extern "C" int r50_cuda_device_count(void) {
 extern "C" r50_status r50_cuda_use_device(int ordinal, r50_error *err) {
   const int count = r50_cuda_device_count();
   if (ordinal < 0 || ordinal >= count)
-    return r50_fail(err, R50_ERR_DEVICE,
-                    "GPU %d was asked for, but this process sees %d (CUDA_VISIBLE_DEVICES=%s)",
-                    ordinal, count,
-                    getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+    return r50_fail(
+        err, R50_ERR_DEVICE,
+        "GPU %d was asked for, but this process sees %d (CUDA_VISIBLE_DEVICES=%s)",
+        ordinal, count,
+        getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
   R50_CUDA_CHECK(cudaSetDevice(ordinal), err);
   return R50_OK;
 }

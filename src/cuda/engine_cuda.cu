@@ -25,8 +25,8 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-extern "C" r50_status r50_cuda_grow(void **p, size_t *bytes, size_t need, const char *what,
-                                    r50_error *err) {
+extern "C" r50_status r50_cuda_grow(void **p, size_t *bytes, size_t need,
+                                    const char *what, r50_error *err) {
   if (*p && *bytes >= need)
     return R50_OK;
   if (*p)
@@ -71,7 +71,7 @@ static void on_device(r50_engine_state *s) {
   r50_cuda_note(s, cudaSetDevice(s->device), "cudaSetDevice");
 }
 
-#define GROW(ptr, bytes, need, what, err)                                                  \
+#define GROW(ptr, bytes, need, what, err)                                                \
   r50_cuda_grow((void **)&(ptr), &(bytes), (need), (what), (err))
 
 /* ------------------------------------------------------------------ lifetime */
@@ -97,14 +97,17 @@ static r50_status cuda_create(int threads, r50_engine_state **out, r50_error *er
   if (rc != cudaSuccess)
     st = r50_cuda_fail(rc, "creating the CUDA engine's stream", __FILE__, __LINE__, err);
   if (st == R50_OK && cudnnCreate(&s->dnn) != CUDNN_STATUS_SUCCESS)
-    st = r50_fail(err, R50_ERR_DEVICE, "cudnnCreate failed on GPU %d (is cuDNN 9 installed "
-                                       "for this CUDA?)", s->device);
+    st = r50_fail(err, R50_ERR_DEVICE,
+                  "cudnnCreate failed on GPU %d (is cuDNN 9 installed "
+                  "for this CUDA?)",
+                  s->device);
   if (st == R50_OK && !r50_cublas_load(err))
     st = R50_ERR_DEVICE;
   if (st == R50_OK && r50_cublas()->create(&s->blas) != CUBLAS_STATUS_SUCCESS)
     st = r50_fail(err, R50_ERR_DEVICE, "cublasCreate failed on GPU %d", s->device);
-  if (st == R50_OK && (cudnnSetStream(s->dnn, s->stream) != CUDNN_STATUS_SUCCESS ||
-                       r50_cublas()->set_stream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS))
+  if (st == R50_OK &&
+      (cudnnSetStream(s->dnn, s->stream) != CUDNN_STATUS_SUCCESS ||
+       r50_cublas()->set_stream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS))
     st = r50_fail(err, R50_ERR_DEVICE, "binding cuDNN and cuBLAS to the engine's stream");
   if (st != R50_OK) {
     r50_engine_cuda()->destroy(s);
@@ -163,7 +166,8 @@ static void cuda_set_threads(r50_engine_state *s, int threads) {
 static r50_precision cuda_set_precision(r50_engine_state *s, r50_precision p) {
   on_device(s);
   cudaDeviceProp prop;
-  int tensor = cudaGetDeviceProperties(&prop, s->device) == cudaSuccess && prop.major >= 8;
+  int tensor =
+      cudaGetDeviceProperties(&prop, s->device) == cudaSuccess && prop.major >= 8;
   if (p != R50_PRECISION_FP32 && !tensor)
     p = R50_PRECISION_FP32; /* TF32 and bf16 tensor cores need compute capability 8.0 */
   if (p != s->precision) {
@@ -173,8 +177,9 @@ static r50_precision cuda_set_precision(r50_engine_state *s, r50_precision p) {
   }
   s->precision = p;
   s->act = p == R50_PRECISION_BF16 ? R50_CUDA_BF16 : R50_CUDA_F32;
-  r50_cublas()->set_math_mode(s->blas, p == R50_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                             : CUBLAS_DEFAULT_MATH);
+  r50_cublas()->set_math_mode(s->blas, p == R50_PRECISION_TF32
+                                           ? CUBLAS_TF32_TENSOR_OP_MATH
+                                           : CUBLAS_DEFAULT_MATH);
   return p;
 }
 
@@ -182,8 +187,8 @@ static r50_precision cuda_set_precision(r50_engine_state *s, r50_precision p) {
 
 static r50_status upload(r50_engine_state *s, float *dst, const float *src, int64_t n,
                          r50_error *err) {
-  R50_CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * sizeof(float), cudaMemcpyHostToDevice,
-                                 s->stream),
+  R50_CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * sizeof(float),
+                                 cudaMemcpyHostToDevice, s->stream),
                  err);
   return R50_OK;
 }
@@ -201,15 +206,15 @@ static r50_status cuda_set_conv(r50_engine_state *s, const r50_conv_desc *c,
   }
   r50_cuda_conv *f = &s->convs[c->id];
   const int64_t nw = (int64_t)c->cout * c->cin * c->ksize * c->ksize, co = c->cout;
-  R50_TRY(GROW(f->w, f->w_bytes, (size_t)nw * r50_cuda_dtype_size(s->act), "folded weights",
-               err));
+  R50_TRY(GROW(f->w, f->w_bytes, (size_t)nw * r50_cuda_dtype_size(s->act),
+               "folded weights", err));
   size_t bias_bytes = f->bias ? (size_t)co * sizeof(float) : 0;
   R50_TRY(GROW(f->bias, bias_bytes, (size_t)co * sizeof(float), "folded biases", err));
   /* raw w | b | gamma | beta | mean | var, then the fold */
   R50_TRY(GROW(s->stage, s->stage_bytes, (size_t)(nw + 5 * co) * sizeof(float),
                "parameter staging", err));
-  float *w = s->stage, *b = w + nw, *gamma = b + co, *beta = gamma + co, *mean = beta + co,
-        *var = mean + co;
+  float *w = s->stage, *b = w + nw, *gamma = b + co, *beta = gamma + co,
+        *mean = beta + co, *var = mean + co;
   R50_TRY(upload(s, w, p->w, nw, err));
   if (p->b)
     R50_TRY(upload(s, b, p->b, co, err));
@@ -217,8 +222,8 @@ static r50_status cuda_set_conv(r50_engine_state *s, const r50_conv_desc *c,
   R50_TRY(upload(s, beta, p->beta, co, err));
   R50_TRY(upload(s, mean, p->mean, co, err));
   R50_TRY(upload(s, var, p->var, co, err));
-  r50k_fold(w, p->b ? b : NULL, gamma, beta, mean, var, p->eps, co, c->cin, c->ksize, f->w,
-            s->act, f->bias, s->stream);
+  r50k_fold(w, p->b ? b : NULL, gamma, beta, mean, var, p->eps, co, c->cin, c->ksize,
+            f->w, s->act, f->bias, s->stream);
   return r50_cuda_take_error(s, err);
 }
 
@@ -257,7 +262,8 @@ static r50_status cuda_reserve(r50_engine_state *s, size_t act_floats, size_t ve
 /* The staging buffer for n floats, or NULL (the error noted). */
 static float *io_buffer(r50_engine_state *s, int64_t n) {
   r50_error err;
-  if (GROW(s->io, s->io_bytes, (size_t)n * sizeof(float), "layout staging", &err) != R50_OK) {
+  if (GROW(s->io, s->io_bytes, (size_t)n * sizeof(float), "layout staging", &err) !=
+      R50_OK) {
     if (!s->error[0])
       snprintf(s->error, sizeof s->error, "%s", err.msg);
     return NULL;
@@ -289,38 +295,43 @@ static void cuda_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
     return;
   r50k_nhwc_to_nchw(src->data, s->act, io, src->n, src->c, src->h, src->w, s->stream);
   r50_cuda_note(s,
-                cudaMemcpyAsync(dst, io, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
-                                s->stream),
+                cudaMemcpyAsync(dst, io, (size_t)n * sizeof(float),
+                                cudaMemcpyDeviceToHost, s->stream),
                 "copying a layer's output from the GPU");
   r50_cuda_note(s, cudaStreamSynchronize(s->stream), "waiting for the GPU");
 }
 
-static void cuda_vec_to_host(r50_engine_state *s, const float *src, size_t n, float *dst) {
+static void cuda_vec_to_host(r50_engine_state *s, const float *src, size_t n,
+                             float *dst) {
   on_device(s);
-  r50_cuda_note(s, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s->stream),
-                "copying a vector from the GPU");
+  r50_cuda_note(
+      s, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s->stream),
+      "copying a vector from the GPU");
   r50_cuda_note(s, cudaStreamSynchronize(s->stream), "waiting for the GPU");
 }
 
-static void cuda_vec_from_host(r50_engine_state *s, const float *src, size_t n, float *dst) {
+static void cuda_vec_from_host(r50_engine_state *s, const float *src, size_t n,
+                               float *dst) {
   on_device(s);
-  r50_cuda_note(s, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, s->stream),
-                "copying a vector to the GPU");
+  r50_cuda_note(
+      s, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, s->stream),
+      "copying a vector to the GPU");
 }
 
 /* ------------------------------------------------------------------ inference ops */
 
-static r50_status cuda_conv(r50_engine_state *s, const r50_conv_desc *c, const r50_act *in,
-                            r50_act *out, const r50_act *residual, int relu, r50_error *err) {
+static r50_status cuda_conv(r50_engine_state *s, const r50_conv_desc *c,
+                            const r50_act *in, r50_act *out, const r50_act *residual,
+                            int relu, r50_error *err) {
   on_device(s);
   R50_ASSERT(c->id < s->n_convs && s->convs[c->id].w);
   r50_cuda_plan *p;
-  R50_TRY(r50_cuda_plan_get(s, c, in->n, in->h, in->w, s->act, r50_cuda_math(s->precision), &p,
-                            err));
+  R50_TRY(r50_cuda_plan_get(s, c, in->n, in->h, in->w, s->act,
+                            r50_cuda_math(s->precision), &p, err));
   *out = (r50_act){out->data, c->cout, in->n, p->ho, p->wo};
   R50_TRY(r50_cuda_conv_forward(s, p, in->data, s->convs[c->id].w, out->data, err));
-  r50k_epilogue(out->data, s->act, s->convs[c->id].bias, residual ? residual->data : NULL, relu,
-                r50_act_numel(out), c->cout, s->stream);
+  r50k_epilogue(out->data, s->act, s->convs[c->id].bias, residual ? residual->data : NULL,
+                relu, r50_act_numel(out), c->cout, s->stream);
   return r50_cuda_take_error(s, err);
 }
 
@@ -340,11 +351,12 @@ static void cuda_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
 }
 
 /* y (n, cout) = x (n, cin) W^T (+ b): row-major as cuBLAS's column-major y^T = W x^T. */
-static void linear(r50_engine_state *s, const float *x, int64_t n, int64_t cin, const float *w,
-                   const float *b, int64_t cout, float *y) {
+static void linear(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
+                   const float *w, const float *b, int64_t cout, float *y) {
   const float one = 1.0f, zero = 0.0f;
-  if (r50_cublas()->sgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)cout, (int)n, (int)cin, &one, w,
-                  (int)cin, x, (int)cin, &zero, y, (int)cout) != CUBLAS_STATUS_SUCCESS &&
+  if (r50_cublas()->sgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)cout, (int)n, (int)cin,
+                          &one, w, (int)cin, x, (int)cin, &zero, y,
+                          (int)cout) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 forward) failed");
   if (b)
@@ -356,7 +368,8 @@ static void cuda_linear(r50_engine_state *s, const float *x, int64_t n, float *y
   linear(s, x, n, s->lin_in, s->lin_w, s->lin_b, s->lin_out, y);
 }
 
-static void cuda_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c, float *y) {
+static void cuda_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c,
+                         float *y) {
   on_device(s);
   r50k_softmax(x, y, n, c, s->stream);
 }
@@ -371,8 +384,9 @@ static void cuda_finish(r50_engine_state *s) {
 }
 
 /* the training ops (train_cuda.cu) use linear() too */
-extern "C" void r50_cuda_linear(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
-                                const float *w, const float *b, int64_t cout, float *y) {
+extern "C" void r50_cuda_linear(r50_engine_state *s, const float *x, int64_t n,
+                                int64_t cin, const float *w, const float *b, int64_t cout,
+                                float *y) {
   on_device(s);
   linear(s, x, n, cin, w, b, cout, y);
 }
@@ -380,11 +394,13 @@ extern "C" void r50_cuda_linear(r50_engine_state *s, const float *x, int64_t n, 
 /* Positional, so that it is constant-initialised: no C++ run-time guard, and libr50.a
  * links into a C program without libstdc++. */
 static const r50_engine cuda_engine = {
-    "cuda",           cuda_create,    cuda_destroy,     cuda_set_threads,  cuda_set_precision,
-    cuda_set_conv,    cuda_set_linear, cuda_reserve,    cuda_from_nchw,    cuda_to_nchw,
-    cuda_vec_to_host, cuda_vec_from_host, cuda_conv,    cuda_maxpool,      cuda_avgpool,
-    cuda_linear,      cuda_softmax,   &r50_cuda_train,  cuda_status,       cuda_finish,
-    (int64_t)4 << 30};
+    "cuda",           cuda_create,        cuda_destroy,
+    cuda_set_threads, cuda_set_precision, cuda_set_conv,
+    cuda_set_linear,  cuda_reserve,       cuda_from_nchw,
+    cuda_to_nchw,     cuda_vec_to_host,   cuda_vec_from_host,
+    cuda_conv,        cuda_maxpool,       cuda_avgpool,
+    cuda_linear,      cuda_softmax,       &r50_cuda_train,
+    cuda_status,      cuda_finish,        (int64_t)4 << 30};
 
 extern "C" const r50_engine *r50_engine_cuda(void) {
   return &cuda_engine;

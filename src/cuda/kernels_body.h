@@ -55,7 +55,8 @@ R50_HD float r50_fold_weight(float w, double scale) {
 
 /* A convolution's output after its sum: + bias (+ residual) (ReLU), associated as the
  * CPU's epilogue (cpu/conv_cpu.c) does. */
-R50_HD float r50_epilogue(float acc, float bias, float residual, int has_residual, int relu) {
+R50_HD float r50_epilogue(float acc, float bias, float residual, int has_residual,
+                          int relu) {
   if (relu) {
     const float v = has_residual ? acc + bias + residual : acc + bias;
     return v > 0.0f ? v : 0.0f;
@@ -138,7 +139,8 @@ R50_HD float r50_relu_mask_elem(float y, float dy) {
 
 /* Chainer's MomentumSGD with WeightDecay on one element: g += wd p; v = mu v - lr g;
  * p += v (in the CPU's order). */
-R50_HD void r50_momentum_elem(float *p, float *g, float *v, float lr, float mu, float wd) {
+R50_HD void r50_momentum_elem(float *p, float *g, float *v, float lr, float mu,
+                              float wd) {
   if (wd != 0.0f)
     *g += wd * *p;
   *v *= mu;
@@ -150,7 +152,8 @@ R50_HD void r50_momentum_elem(float *p, float *g, float *v, float lr, float mu, 
 
 /* The window of output (oy, ox) inside an h x w input: [*y0, *y1) x [*x0, *x1). */
 R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64_t h,
-                            int64_t w, int64_t *y0, int64_t *y1, int64_t *x0, int64_t *x1) {
+                            int64_t w, int64_t *y0, int64_t *y1, int64_t *x0,
+                            int64_t *x1) {
   int64_t a = oy * s - pad, b = ox * s - pad;
   *y1 = a + k < h ? a + k : h;
   *x1 = b + k < w ? b + k : w;
@@ -171,54 +174,53 @@ R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64
  *   r50_avgpool_at<SUFFIX>: the mean of hw pixels, summed in double in pixel order.
  * Below for float (no suffix); kernels_cuda.cu adds bfloat16's (_bf16). */
 #define R50_LOAD_F32(p, i) ((p)[i])
-#define R50_POOL_BODIES(SUFFIX, T, LOAD)                                                  \
+#define R50_POOL_BODIES(SUFFIX, T, LOAD)                                                 \
   R50_HD float r50_maxpool_at##SUFFIX(const T *x, int64_t stride, int64_t h, int64_t w,  \
-                                      int k, int s, int pad, int64_t oy, int64_t ox) {  \
-    int64_t y0, y1, x0, x1;                                                               \
-    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                         \
-    float m = -FLT_MAX;                                                                   \
-    for (int64_t yy = y0; yy < y1; yy++)                                                  \
-      for (int64_t xx = x0; xx < x1; xx++) {                                              \
-        const float v = LOAD(x, (yy * w + xx) * stride);                                  \
-        m = v > m ? v : m;                                                                \
-      }                                                                                   \
-    return m;                                                                             \
-  }                                                                                       \
-  R50_HD int64_t r50_maxpool_argmax##SUFFIX(const T *x, int64_t stride, int64_t h,        \
-                                            int64_t w, int k, int s, int pad, int64_t oy, \
-                                            int64_t ox) {                                 \
-    int64_t y0, y1, x0, x1;                                                               \
-    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                         \
-    int64_t at = y0 * w + x0;                                                             \
-    for (int64_t yy = y0; yy < y1; yy++)                                                  \
-      for (int64_t xx = x0; xx < x1; xx++)                                                \
-        if (LOAD(x, (yy * w + xx) * stride) > LOAD(x, at * stride))                       \
-          at = yy * w + xx;                                                               \
-    return at;                                                                            \
-  }                                                                                       \
-  R50_HD float r50_maxpool_grad_at##SUFFIX(const T *x, const T *dy, int64_t stride,       \
-                                           int64_t h, int64_t w, int64_t ho, int64_t wo,  \
-                                           int k, int s, int pad, int64_t iy,             \
-                                           int64_t ix) {                                  \
-    /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */       \
-    int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;              \
-    int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;              \
-    int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;                                   \
-    oy1 = oy1 < ho - 1 ? oy1 : ho - 1;                                                    \
-    ox1 = ox1 < wo - 1 ? ox1 : wo - 1;                                                    \
-    const int64_t me = iy * w + ix;                                                       \
-    float g = 0.0f;                                                                       \
-    for (int64_t oy = oy0; oy <= oy1; oy++)                                               \
-      for (int64_t ox = ox0; ox <= ox1; ox++)                                             \
-        if (r50_maxpool_argmax##SUFFIX(x, stride, h, w, k, s, pad, oy, ox) == me)         \
-          g += LOAD(dy, (oy * wo + ox) * stride);                                         \
-    return g;                                                                             \
-  }                                                                                       \
-  R50_HD float r50_avgpool_at##SUFFIX(const T *x, int64_t stride, int64_t hw) {           \
-    double sum = 0.0;                                                                     \
-    for (int64_t i = 0; i < hw; i++)                                                      \
-      sum += LOAD(x, i * stride);                                                         \
-    return (float)(sum / (double)hw);                                                     \
+                                      int k, int s, int pad, int64_t oy, int64_t ox) {   \
+    int64_t y0, y1, x0, x1;                                                              \
+    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                        \
+    float m = -FLT_MAX;                                                                  \
+    for (int64_t yy = y0; yy < y1; yy++)                                                 \
+      for (int64_t xx = x0; xx < x1; xx++) {                                             \
+        const float v = LOAD(x, (yy * w + xx) * stride);                                 \
+        m = v > m ? v : m;                                                               \
+      }                                                                                  \
+    return m;                                                                            \
+  }                                                                                      \
+  R50_HD int64_t r50_maxpool_argmax##SUFFIX(const T *x, int64_t stride, int64_t h,       \
+                                            int64_t w, int k, int s, int pad,            \
+                                            int64_t oy, int64_t ox) {                    \
+    int64_t y0, y1, x0, x1;                                                              \
+    r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                        \
+    int64_t at = y0 * w + x0;                                                            \
+    for (int64_t yy = y0; yy < y1; yy++)                                                 \
+      for (int64_t xx = x0; xx < x1; xx++)                                               \
+        if (LOAD(x, (yy * w + xx) * stride) > LOAD(x, at * stride))                      \
+          at = yy * w + xx;                                                              \
+    return at;                                                                           \
+  }                                                                                      \
+  R50_HD float r50_maxpool_grad_at##SUFFIX(                                              \
+      const T *x, const T *dy, int64_t stride, int64_t h, int64_t w, int64_t ho,         \
+      int64_t wo, int k, int s, int pad, int64_t iy, int64_t ix) {                       \
+    /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */      \
+    int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;             \
+    int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;             \
+    int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;                                  \
+    oy1 = oy1 < ho - 1 ? oy1 : ho - 1;                                                   \
+    ox1 = ox1 < wo - 1 ? ox1 : wo - 1;                                                   \
+    const int64_t me = iy * w + ix;                                                      \
+    float g = 0.0f;                                                                      \
+    for (int64_t oy = oy0; oy <= oy1; oy++)                                              \
+      for (int64_t ox = ox0; ox <= ox1; ox++)                                            \
+        if (r50_maxpool_argmax##SUFFIX(x, stride, h, w, k, s, pad, oy, ox) == me)        \
+          g += LOAD(dy, (oy * wo + ox) * stride);                                        \
+    return g;                                                                            \
+  }                                                                                      \
+  R50_HD float r50_avgpool_at##SUFFIX(const T *x, int64_t stride, int64_t hw) {          \
+    double sum = 0.0;                                                                    \
+    for (int64_t i = 0; i < hw; i++)                                                     \
+      sum += LOAD(x, i * stride);                                                        \
+    return (float)(sum / (double)hw);                                                    \
   }
 
 R50_POOL_BODIES(, float, R50_LOAD_F32)

@@ -23,14 +23,22 @@ unsigned grid_for(int64_t n) {
   return (unsigned)(b < (1 << 20) ? b : (1 << 20)); /* grid-stride beyond */
 }
 
-#define R50_FOR_EACH(i, n)                                                                 \
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
+#define R50_FOR_EACH(i, n)                                                               \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
        i += (int64_t)blockDim.x * gridDim.x)
 
-__device__ inline float ld(const float *p, int64_t i) { return p[i]; }
-__device__ inline float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void st(float *p, int64_t i, float v) { p[i] = v; }
-__device__ inline void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+__device__ inline float ld(const float *p, int64_t i) {
+  return p[i];
+}
+__device__ inline float ld(const __nv_bfloat16 *p, int64_t i) {
+  return __bfloat162float(p[i]);
+}
+__device__ inline void st(float *p, int64_t i, float v) {
+  p[i] = v;
+}
+__device__ inline void st(__nv_bfloat16 *p, int64_t i, float v) {
+  p[i] = __float2bfloat16_rn(v);
+}
 
 } /* namespace */
 
@@ -41,22 +49,24 @@ R50_POOL_BODIES(_bf16, __nv_bfloat16, R50_LOAD_BF16)
 namespace {
 
 /* The pooling bodies by activation type. */
-__device__ inline float maxpool_at(const float *x, int64_t st, int64_t h, int64_t w, int k,
-                                   int s, int pad, int64_t oy, int64_t ox) {
+__device__ inline float maxpool_at(const float *x, int64_t st, int64_t h, int64_t w,
+                                   int k, int s, int pad, int64_t oy, int64_t ox) {
   return r50_maxpool_at(x, st, h, w, k, s, pad, oy, ox);
 }
-__device__ inline float maxpool_at(const __nv_bfloat16 *x, int64_t st, int64_t h, int64_t w,
-                                   int k, int s, int pad, int64_t oy, int64_t ox) {
+__device__ inline float maxpool_at(const __nv_bfloat16 *x, int64_t st, int64_t h,
+                                   int64_t w, int k, int s, int pad, int64_t oy,
+                                   int64_t ox) {
   return r50_maxpool_at_bf16(x, st, h, w, k, s, pad, oy, ox);
 }
-__device__ inline float maxpool_grad_at(const float *x, const float *dy, int64_t st, int64_t h,
-                                        int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
-                                        int64_t iy, int64_t ix) {
+__device__ inline float maxpool_grad_at(const float *x, const float *dy, int64_t st,
+                                        int64_t h, int64_t w, int64_t ho, int64_t wo,
+                                        int k, int s, int pad, int64_t iy, int64_t ix) {
   return r50_maxpool_grad_at(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
 }
 __device__ inline float maxpool_grad_at(const __nv_bfloat16 *x, const __nv_bfloat16 *dy,
-                                        int64_t st, int64_t h, int64_t w, int64_t ho, int64_t wo,
-                                        int k, int s, int pad, int64_t iy, int64_t ix) {
+                                        int64_t st, int64_t h, int64_t w, int64_t ho,
+                                        int64_t wo, int k, int s, int pad, int64_t iy,
+                                        int64_t ix) {
   return r50_maxpool_grad_at_bf16(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
 }
 __device__ inline float avgpool_at(const float *x, int64_t st, int64_t hw) {
@@ -69,14 +79,14 @@ __device__ inline float avgpool_at(const __nv_bfloat16 *x, int64_t st, int64_t h
 /* ------------------------------------------------------------------ layout */
 
 template <typename T>
-__global__ void k_nchw_to_nhwc(const float *src, T *dst, int64_t total, int64_t c, int64_t h,
-                               int64_t w) {
+__global__ void k_nchw_to_nhwc(const float *src, T *dst, int64_t total, int64_t c,
+                               int64_t h, int64_t w) {
   R50_FOR_EACH(i, total) st(dst, i, src[r50_nhwc_to_nchw(i, c, h, w)]);
 }
 
 template <typename T>
-__global__ void k_nhwc_to_nchw(const T *src, float *dst, int64_t total, int64_t c, int64_t h,
-                               int64_t w) {
+__global__ void k_nhwc_to_nchw(const T *src, float *dst, int64_t total, int64_t c,
+                               int64_t h, int64_t w) {
   R50_FOR_EACH(i, total) dst[r50_nhwc_to_nchw(i, c, h, w)] = ld(src, i);
 }
 
@@ -85,15 +95,16 @@ template <typename T> __global__ void k_cast(const float *src, T *dst, int64_t n
 }
 
 template <typename T>
-__global__ void k_fold(const float *w, const float *b, const float *gamma, const float *beta,
-                       const float *mean, const float *var, double eps, int64_t cout,
-                       int64_t cin, int64_t k, T *w_out, float *bias_out) {
+__global__ void k_fold(const float *w, const float *b, const float *gamma,
+                       const float *beta, const float *mean, const float *var, double eps,
+                       int64_t cout, int64_t cin, int64_t k, T *w_out, float *bias_out) {
   const int64_t per = cin * k * k;
   R50_FOR_EACH(i, cout * per) {
     const int64_t o = i / per;
     double scale;
     float bias;
-    r50_fold_channel(gamma[o], beta[o], mean[o], var[o], b ? b[o] : 0.0f, eps, &scale, &bias);
+    r50_fold_channel(gamma[o], beta[o], mean[o], var[o], b ? b[o] : 0.0f, eps, &scale,
+                     &bias);
     st(w_out, i, r50_fold_weight(w[r50_krsc_to_oihw(i, cin, k)], scale));
     if (i % per == 0)
       bias_out[o] = bias;
@@ -101,7 +112,8 @@ __global__ void k_fold(const float *w, const float *b, const float *gamma, const
 }
 
 template <typename T>
-__global__ void k_oihw_to_krsc(const float *w, T *out, int64_t total, int64_t cin, int64_t k) {
+__global__ void k_oihw_to_krsc(const float *w, T *out, int64_t total, int64_t cin,
+                               int64_t k) {
   R50_FOR_EACH(i, total) st(out, i, w[r50_krsc_to_oihw(i, cin, k)]);
 }
 
@@ -117,7 +129,9 @@ template <typename T>
 __global__ void k_epilogue(T *y, const float *bias, const T *res, int relu, int64_t total,
                            int64_t c) {
   R50_FOR_EACH(i, total) {
-    st(y, i, r50_epilogue(ld(y, i), bias[i % c], res ? ld(res, i) : 0.0f, res != nullptr, relu));
+    st(y, i,
+       r50_epilogue(ld(y, i), bias[i % c], res ? ld(res, i) : 0.0f, res != nullptr,
+                    relu));
   }
 }
 
@@ -136,8 +150,8 @@ __device__ inline pix at(int64_t i, int64_t c, int64_t h, int64_t w) {
 }
 
 template <typename T>
-__global__ void k_maxpool(const T *x, T *y, int64_t total, int64_t c, int64_t h, int64_t w,
-                          int64_t ho, int64_t wo, int k, int s, int pad) {
+__global__ void k_maxpool(const T *x, T *y, int64_t total, int64_t c, int64_t h,
+                          int64_t w, int64_t ho, int64_t wo, int k, int s, int pad) {
   R50_FOR_EACH(i, total) {
     const pix p = at(i, c, ho, wo);
     st(y, i, maxpool_at(x + p.n * h * w * c + p.c, c, h, w, k, s, pad, p.y, p.x));
@@ -171,9 +185,9 @@ enum sums_mode { SUM_Z, SUM_SQ, SUM_GRAD };
  * [part * c + channel]. Each thread sums rows r = part's first + lane (mod 8) in
  * order; the 8 lanes are then added in lane order. */
 template <typename T>
-__global__ void k_bn_sums(const T *z, const T *dy, const double *dsum,
-                          const float *mean, const float *invstd, int64_t m, int64_t c,
-                          int parts, int mode, double *out1, double *out2) {
+__global__ void k_bn_sums(const T *z, const T *dy, const double *dsum, const float *mean,
+                          const float *invstd, int64_t m, int64_t c, int parts, int mode,
+                          double *out1, double *out2) {
   __shared__ double sh1[kTileR][kTileC], sh2[kTileR][kTileC];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t ch = (int64_t)blockIdx.x * kTileC + tx;
@@ -208,49 +222,56 @@ __global__ void k_bn_sums(const T *z, const T *dy, const double *dsum,
   }
 }
 
-__device__ inline double part_sum(const double *partial, int parts, int64_t c, int64_t ch) {
+__device__ inline double part_sum(const double *partial, int parts, int64_t c,
+                                  int64_t ch) {
   double s = 0;
   for (int p = 0; p < parts; p++)
     s += partial[p * c + ch];
   return s;
 }
 
-__global__ void k_bn_reduce_mean(const double *partial, int parts, int64_t c, double *dsum) {
+__global__ void k_bn_reduce_mean(const double *partial, int parts, int64_t c,
+                                 double *dsum) {
   R50_FOR_EACH(ch, c) dsum[ch] = part_sum(partial, parts, c, ch);
 }
 
 __global__ void k_bn_finalize(const double *partial, int parts, int64_t c, int64_t m,
-                              const double *dsum, double eps, double decay, float *save_mean,
-                              float *save_invstd, float *avg_mean, float *avg_var) {
+                              const double *dsum, double eps, double decay,
+                              float *save_mean, float *save_invstd, float *avg_mean,
+                              float *avg_var) {
   R50_FOR_EACH(ch, c) {
-    r50_bn_finalize(dsum[ch], part_sum(partial, parts, c, ch), m, eps, decay, &save_mean[ch],
-                    &save_invstd[ch], &avg_mean[ch], &avg_var[ch]);
+    r50_bn_finalize(dsum[ch], part_sum(partial, parts, c, ch), m, eps, decay,
+                    &save_mean[ch], &save_invstd[ch], &avg_mean[ch], &avg_var[ch]);
   }
 }
 
-__global__ void k_add_column_sums(const double *partial, int parts, int64_t c, float *db) {
+__global__ void k_add_column_sums(const double *partial, int parts, int64_t c,
+                                  float *db) {
   R50_FOR_EACH(ch, c) db[ch] += (float)part_sum(partial, parts, c, ch);
 }
 
-__global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t c, double eps,
-                            float *save_mean, float *save_invstd) {
-  R50_FOR_EACH(ch, c) r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
+__global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t c,
+                            double eps, float *save_mean, float *save_invstd) {
+  R50_FOR_EACH(ch, c)
+  r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
 }
 
 template <typename T>
-__global__ void k_bn_apply(const T *z, T *y, const T *res, int relu, int64_t total, int64_t c,
-                           const float *mean, const float *invstd, const float *gamma,
-                           const float *beta) {
+__global__ void k_bn_apply(const T *z, T *y, const T *res, int relu, int64_t total,
+                           int64_t c, const float *mean, const float *invstd,
+                           const float *gamma, const float *beta) {
   R50_FOR_EACH(i, total) {
     const int64_t ch = i % c;
-    st(y, i, r50_bn_apply(ld(z, i), mean[ch], invstd[ch], gamma[ch], beta[ch],
-                          res ? ld(res, i) : 0.0f, res != nullptr, relu));
+    st(y, i,
+       r50_bn_apply(ld(z, i), mean[ch], invstd[ch], gamma[ch], beta[ch],
+                    res ? ld(res, i) : 0.0f, res != nullptr, relu));
   }
 }
 
-__global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts, int64_t c,
-                                int64_t m, const float *gamma, const float *invstd,
-                                r50_bn_grad_coef *coef, float *dgamma, float *dbeta) {
+__global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts,
+                                int64_t c, int64_t m, const float *gamma,
+                                const float *invstd, r50_bn_grad_coef *coef,
+                                float *dgamma, float *dbeta) {
   R50_FOR_EACH(ch, c) {
     const double sb = part_sum(psb, parts, c, ch), sg = part_sum(psg, parts, c, ch);
     coef[ch] = r50_bn_grad_coefs(sb, sg, m, gamma[ch], invstd[ch]);
@@ -263,11 +284,12 @@ __global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts,
 
 template <typename T>
 __global__ void k_bn_backward(const T *z, const T *dy, T *dz, int64_t total, int64_t c,
-                              const float *mean, const float *invstd, const r50_bn_grad_coef *coef,
-                              int frozen) {
+                              const float *mean, const float *invstd,
+                              const r50_bn_grad_coef *coef, int frozen) {
   R50_FOR_EACH(i, total) {
     const int64_t ch = i % c;
-    st(dz, i, r50_bn_backward_elem(ld(z, i), ld(dy, i), mean[ch], invstd[ch], coef[ch], frozen));
+    st(dz, i,
+       r50_bn_backward_elem(ld(z, i), ld(dy, i), mean[ch], invstd[ch], coef[ch], frozen));
   }
 }
 
@@ -282,13 +304,14 @@ template <typename T> __global__ void k_add(T *acc, const T *g, int64_t n) {
 }
 
 template <typename T>
-__global__ void k_maxpool_backward(const T *x, const T *dy, T *dx, int64_t total, int64_t c,
-                                   int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
-                                   int pad) {
+__global__ void k_maxpool_backward(const T *x, const T *dy, T *dx, int64_t total,
+                                   int64_t c, int64_t h, int64_t w, int64_t ho,
+                                   int64_t wo, int k, int s, int pad) {
   R50_FOR_EACH(i, total) {
     const pix p = at(i, c, h, w);
-    st(dx, i, maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h, w,
-                              ho, wo, k, s, pad, p.y, p.x));
+    st(dx, i,
+       maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h, w,
+                       ho, wo, k, s, pad, p.y, p.x));
   }
 }
 
@@ -317,7 +340,8 @@ __global__ void k_scale(float *x, int64_t n, float f) {
   R50_FOR_EACH(i, n) x[i] *= f;
 }
 
-__global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, float mu, float wd) {
+__global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, float mu,
+                           float wd) {
   R50_FOR_EACH(i, n) r50_momentum_elem(&p[i], &g[i], &v[i], lr, mu, wd);
 }
 
@@ -325,23 +349,24 @@ __global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, fl
 
 /* ------------------------------------------------------------------ launchers */
 
-#define R50_LAUNCH(kernel, n, st, ...) kernel<<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__)
+#define R50_LAUNCH(kernel, n, st, ...)                                                   \
+  kernel<<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__)
 /* Runs its statements with T the activations' type of t. */
-#define R50_TYPED(t, ...)                                                                  \
-  do {                                                                                     \
-    if ((t) == R50_CUDA_BF16) {                                                            \
-      typedef __nv_bfloat16 T;                                                             \
-      __VA_ARGS__;                                                                         \
-    } else {                                                                               \
-      typedef float T;                                                                     \
-      __VA_ARGS__;                                                                         \
-    }                                                                                      \
+#define R50_TYPED(t, ...)                                                                \
+  do {                                                                                   \
+    if ((t) == R50_CUDA_BF16) {                                                          \
+      typedef __nv_bfloat16 T;                                                           \
+      __VA_ARGS__;                                                                       \
+    } else {                                                                             \
+      typedef float T;                                                                   \
+      __VA_ARGS__;                                                                       \
+    }                                                                                    \
   } while (0)
 
 extern "C" {
 
-void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n, int64_t c,
-                       int64_t h, int64_t w, cudaStream_t st) {
+void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n,
+                       int64_t c, int64_t h, int64_t w, cudaStream_t st) {
   const int64_t total = n * c * h * w;
   if (t == R50_CUDA_BF16)
     R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (__nv_bfloat16 *)dst, total, c, h, w);
@@ -349,16 +374,18 @@ void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n,
     R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (float *)dst, total, c, h, w);
 }
 
-void r50k_nhwc_to_nchw(const void *src, r50_cuda_dtype t, float *dst, int64_t n, int64_t c,
-                       int64_t h, int64_t w, cudaStream_t st) {
+void r50k_nhwc_to_nchw(const void *src, r50_cuda_dtype t, float *dst, int64_t n,
+                       int64_t c, int64_t h, int64_t w, cudaStream_t st) {
   const int64_t total = n * c * h * w;
   if (t == R50_CUDA_BF16)
-    R50_LAUNCH(k_nhwc_to_nchw, total, st, (const __nv_bfloat16 *)src, dst, total, c, h, w);
+    R50_LAUNCH(k_nhwc_to_nchw, total, st, (const __nv_bfloat16 *)src, dst, total, c, h,
+               w);
   else
     R50_LAUNCH(k_nhwc_to_nchw, total, st, (const float *)src, dst, total, c, h, w);
 }
 
-void r50k_cast(const float *src, void *dst, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
+void r50k_cast(const float *src, void *dst, r50_cuda_dtype t, int64_t n,
+               cudaStream_t st) {
   if (t == R50_CUDA_BF16)
     R50_LAUNCH(k_cast, n, st, src, (__nv_bfloat16 *)dst, n);
   else
@@ -367,7 +394,8 @@ void r50k_cast(const float *src, void *dst, r50_cuda_dtype t, int64_t n, cudaStr
 
 void r50k_fold(const float *w_oihw, const float *b, const float *gamma, const float *beta,
                const float *mean, const float *var, double eps, int64_t cout, int64_t cin,
-               int64_t k, void *w_out, r50_cuda_dtype t, float *bias_out, cudaStream_t st) {
+               int64_t k, void *w_out, r50_cuda_dtype t, float *bias_out,
+               cudaStream_t st) {
   const int64_t total = cout * cin * k * k;
   if (t == R50_CUDA_BF16)
     R50_LAUNCH(k_fold, total, st, w_oihw, b, gamma, beta, mean, var, eps, cout, cin, k,
@@ -377,8 +405,8 @@ void r50k_fold(const float *w_oihw, const float *b, const float *gamma, const fl
                (float *)w_out, bias_out);
 }
 
-void r50k_oihw_to_krsc(const float *w, void *out, r50_cuda_dtype t, int64_t cout, int64_t cin,
-                       int64_t k, cudaStream_t st) {
+void r50k_oihw_to_krsc(const float *w, void *out, r50_cuda_dtype t, int64_t cout,
+                       int64_t cin, int64_t k, cudaStream_t st) {
   const int64_t total = cout * cin * k * k;
   R50_TYPED(t, R50_LAUNCH(k_oihw_to_krsc<T>, total, st, w, (T *)out, total, cin, k));
 }
@@ -386,7 +414,8 @@ void r50k_oihw_to_krsc(const float *w, void *out, r50_cuda_dtype t, int64_t cout
 void r50k_krsc_add_to_oihw(const void *g, r50_cuda_dtype t, float *out, int64_t cout,
                            int64_t cin, int64_t k, cudaStream_t st) {
   const int64_t total = cout * cin * k * k;
-  R50_TYPED(t, R50_LAUNCH(k_krsc_add_to_oihw<T>, total, st, (const T *)g, out, total, cin, k));
+  R50_TYPED(
+      t, R50_LAUNCH(k_krsc_add_to_oihw<T>, total, st, (const T *)g, out, total, cin, k));
 }
 
 void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *residual,
@@ -395,14 +424,16 @@ void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *res
     R50_LAUNCH(k_epilogue, count, st, (__nv_bfloat16 *)y, bias,
                (const __nv_bfloat16 *)residual, relu, count, c);
   else
-    R50_LAUNCH(k_epilogue, count, st, (float *)y, bias, (const float *)residual, relu, count, c);
+    R50_LAUNCH(k_epilogue, count, st, (float *)y, bias, (const float *)residual, relu,
+               count, c);
 }
 
-void r50k_maxpool(const void *x, void *y, r50_cuda_dtype t, int64_t n, int64_t c, int64_t h,
-                  int64_t w, int64_t ho, int64_t wo, int k, int s, int pad, cudaStream_t st) {
+void r50k_maxpool(const void *x, void *y, r50_cuda_dtype t, int64_t n, int64_t c,
+                  int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s, int pad,
+                  cudaStream_t st) {
   const int64_t total = n * ho * wo * c;
-  R50_TYPED(t, R50_LAUNCH(k_maxpool<T>, total, st, (const T *)x, (T *)y, total, c, h, w, ho, wo,
-                          k, s, pad));
+  R50_TYPED(t, R50_LAUNCH(k_maxpool<T>, total, st, (const T *)x, (T *)y, total, c, h, w,
+                          ho, wo, k, s, pad));
 }
 
 void r50k_avgpool(const void *x, r50_cuda_dtype t, float *out, int64_t n, int64_t c,
@@ -414,20 +445,24 @@ void r50k_softmax(const float *x, float *y, int64_t n, int64_t c, cudaStream_t s
   R50_LAUNCH(k_softmax, n, st, x, y, n, c);
 }
 
-void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout, cudaStream_t st) {
+void r50k_add_bias_rows(float *y, const float *b, int64_t n, int64_t cout,
+                        cudaStream_t st) {
   R50_LAUNCH(k_add_bias_rows, n * cout, st, y, b, n * cout, cout);
 }
 
-void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db, cudaStream_t st) {
+void r50k_column_sums(const float *a, int64_t n, int64_t cols, float *db,
+                      cudaStream_t st) {
   R50_LAUNCH(k_column_sums, cols, st, a, n, cols, db);
 }
 
-void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c, float *db,
-                           double *work, cudaStream_t st) {
+void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c,
+                           float *db, double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
-  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
-  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)a, nullptr, nullptr, nullptr,
-                                                    nullptr, m, c, parts, SUM_Z, work, nullptr));
+  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
+      block(kTileC, kTileR);
+  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)a, nullptr, nullptr,
+                                                    nullptr, nullptr, m, c, parts, SUM_Z,
+                                                    work, nullptr));
   R50_LAUNCH(k_add_column_sums, c, st, work, parts, c, db);
 }
 
@@ -440,48 +475,53 @@ size_t r50k_bn_work_doubles(int64_t m, int64_t c) {
   return (size_t)(2 * r50k_bn_parts(m) * c + 3 * c);
 }
 
-void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtype t, int relu,
-                     int64_t m, int64_t c, const float *gamma, const float *beta, float *avg_mean,
-                     float *avg_var, float *save_mean, float *save_invstd, double eps,
-                     double decay, int frozen, double *work, cudaStream_t st) {
+void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtype t,
+                     int relu, int64_t m, int64_t c, const float *gamma,
+                     const float *beta, float *avg_mean, float *avg_var, float *save_mean,
+                     float *save_invstd, double eps, double decay, int frozen,
+                     double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
   double *partial = work, *dsum = work + 2 * (int64_t)parts * c;
   if (frozen) {
     R50_LAUNCH(k_bn_frozen, c, st, avg_mean, avg_var, c, eps, save_mean, save_invstd);
   } else {
-    const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
-    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, nullptr, nullptr,
-                                                      nullptr, m, c, parts, SUM_Z, partial,
-                                                      nullptr));
+    const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
+        block(kTileC, kTileR);
+    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, nullptr,
+                                                      nullptr, nullptr, m, c, parts,
+                                                      SUM_Z, partial, nullptr));
     R50_LAUNCH(k_bn_reduce_mean, c, st, partial, parts, c, dsum);
-    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, dsum, nullptr,
-                                                      nullptr, m, c, parts, SUM_SQ, partial,
-                                                      nullptr));
+    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, dsum,
+                                                      nullptr, nullptr, m, c, parts,
+                                                      SUM_SQ, partial, nullptr));
     R50_LAUNCH(k_bn_finalize, c, st, partial, parts, c, m, dsum, eps, decay, save_mean,
                save_invstd, avg_mean, avg_var);
   }
-  R50_TYPED(t, R50_LAUNCH(k_bn_apply<T>, m * c, st, (const T *)z, (T *)y, (const T *)residual,
-                          relu, m * c, c, save_mean, save_invstd, gamma, beta));
+  R50_TYPED(t, R50_LAUNCH(k_bn_apply<T>, m * c, st, (const T *)z, (T *)y,
+                          (const T *)residual, relu, m * c, c, save_mean, save_invstd,
+                          gamma, beta));
 }
 
-void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t, int64_t m,
-                      int64_t c, const float *gamma, const float *save_mean,
+void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t,
+                      int64_t m, int64_t c, const float *gamma, const float *save_mean,
                       const float *save_invstd, int frozen, float *dgamma, float *dbeta,
                       double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
   double *psb = work, *psg = work + (int64_t)parts * c;
   r50_bn_grad_coef *coef = (r50_bn_grad_coef *)(work + 2 * (int64_t)parts * c);
-  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts), block(kTileC, kTileR);
+  const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
+      block(kTileC, kTileR);
   R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, (const T *)dy, nullptr,
-                                                    save_mean, save_invstd, m, c, parts, SUM_GRAD,
-                                                    psb, psg));
-  R50_LAUNCH(k_bn_grad_coefs, c, st, psb, psg, parts, c, m, gamma, save_invstd, coef, dgamma,
-             dbeta);
-  R50_TYPED(t, R50_LAUNCH(k_bn_backward<T>, m * c, st, (const T *)z, (const T *)dy, (T *)dz,
-                          m * c, c, save_mean, save_invstd, coef, frozen));
+                                                    save_mean, save_invstd, m, c, parts,
+                                                    SUM_GRAD, psb, psg));
+  R50_LAUNCH(k_bn_grad_coefs, c, st, psb, psg, parts, c, m, gamma, save_invstd, coef,
+             dgamma, dbeta);
+  R50_TYPED(t, R50_LAUNCH(k_bn_backward<T>, m * c, st, (const T *)z, (const T *)dy,
+                          (T *)dz, m * c, c, save_mean, save_invstd, coef, frozen));
 }
 
-void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
+void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n,
+                    cudaStream_t st) {
   R50_TYPED(t, R50_LAUNCH(k_relu_mask<T>, n, st, (const T *)y, (T *)dy, n));
 }
 
@@ -489,22 +529,22 @@ void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_
   R50_TYPED(t, R50_LAUNCH(k_add<T>, n, st, (T *)acc, (const T *)g, n));
 }
 
-void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t, int64_t n,
-                           int64_t c, int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
-                           int pad, cudaStream_t st) {
+void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t,
+                           int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho,
+                           int64_t wo, int k, int s, int pad, cudaStream_t st) {
   const int64_t total = n * h * w * c;
-  R50_TYPED(t, R50_LAUNCH(k_maxpool_backward<T>, total, st, (const T *)x, (const T *)dy, (T *)dx,
-                          total, c, h, w, ho, wo, k, s, pad));
+  R50_TYPED(t, R50_LAUNCH(k_maxpool_backward<T>, total, st, (const T *)x, (const T *)dy,
+                          (T *)dx, total, c, h, w, ho, wo, k, s, pad));
 }
 
-void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n, int64_t c,
-                           int64_t hw, cudaStream_t st) {
+void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n,
+                           int64_t c, int64_t hw, cudaStream_t st) {
   const int64_t total = n * hw * c;
   R50_TYPED(t, R50_LAUNCH(k_avgpool_backward<T>, total, st, dy, (T *)dx, total, c, hw));
 }
 
-void r50k_xent(const float *logits, const int32_t *labels, int64_t n, int64_t c, double coeff,
-               float *dlogits, double *loss, int *hit, cudaStream_t st) {
+void r50k_xent(const float *logits, const int32_t *labels, int64_t n, int64_t c,
+               double coeff, float *dlogits, double *loss, int *hit, cudaStream_t st) {
   R50_LAUNCH(k_xent, n, st, logits, labels, n, c, coeff, dlogits, loss, hit);
 }
 

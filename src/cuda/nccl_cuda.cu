@@ -43,14 +43,14 @@ void pause_us(long us) {
   nanosleep(&t, NULL);
 }
 
-r50_status fail(const r50_nccl *c, int rank, int device, const char *what, const char *cause,
-                r50_error *err) {
+r50_status fail(const r50_nccl *c, int rank, int device, const char *what,
+                const char *cause, r50_error *err) {
   int r;
   const char *host;
   r50_log_identity(&r, &host);
   const char *last = c && c->comm ? ncclGetLastError(c->comm) : "";
-  return r50_fail(err, R50_ERR_DEVICE, "rank %d (%s) GPU %d: %s: %s%s%s", rank, host, device,
-                  what, cause, last && *last ? "; NCCL: " : "", last ? last : "");
+  return r50_fail(err, R50_ERR_DEVICE, "rank %d (%s) GPU %d: %s: %s%s%s", rank, host,
+                  device, what, cause, last && *last ? "; NCCL: " : "", last ? last : "");
 }
 
 /* Polls the communicator until its last call is done (not ncclInProgress), an error,
@@ -84,7 +84,8 @@ extern "C" double r50_nccl_timeout_s(void) {
   return t > 0 ? t : 600.0;
 }
 
-extern "C" r50_status r50_nccl_unique_id(unsigned char id[R50_NCCL_ID_BYTES], r50_error *err) {
+extern "C" r50_status r50_nccl_unique_id(unsigned char id[R50_NCCL_ID_BYTES],
+                                         r50_error *err) {
   static_assert(sizeof(ncclUniqueId) == R50_NCCL_ID_BYTES, "NCCL's unique id size");
   ncclUniqueId u;
   ncclResult_t rc = ncclGetUniqueId(&u);
@@ -94,8 +95,9 @@ extern "C" r50_status r50_nccl_unique_id(unsigned char id[R50_NCCL_ID_BYTES], r5
   return R50_OK;
 }
 
-extern "C" r50_status r50_nccl_new(const unsigned char id[R50_NCCL_ID_BYTES], int rank, int size,
-                                   r50_engine_state *es, r50_nccl **out, r50_error *err) {
+extern "C" r50_status r50_nccl_new(const unsigned char id[R50_NCCL_ID_BYTES], int rank,
+                                   int size, r50_engine_state *es, r50_nccl **out,
+                                   r50_error *err) {
   *out = NULL;
   r50_nccl *c = (r50_nccl *)calloc(1, sizeof *c);
   if (!c)
@@ -117,9 +119,11 @@ extern "C" r50_status r50_nccl_new(const unsigned char id[R50_NCCL_ID_BYTES], in
     config.blocking = 0;
     ncclResult_t rc = ncclCommInitRankConfig(&c->comm, size, u, rank, &config);
     if (rc != ncclSuccess && rc != ncclInProgress)
-      st = fail(c, rank, es->device, "ncclCommInitRankConfig", ncclGetErrorString(rc), err);
+      st = fail(c, rank, es->device, "ncclCommInitRankConfig", ncclGetErrorString(rc),
+                err);
     else
-      st = settle(c, rc, "making the NCCL communicator", now_s() + r50_nccl_timeout_s(), err);
+      st = settle(c, rc, "making the NCCL communicator", now_s() + r50_nccl_timeout_s(),
+                  err);
   }
   if (st != R50_OK) {
     r50_nccl_free(c);
@@ -129,16 +133,19 @@ extern "C" r50_status r50_nccl_new(const unsigned char id[R50_NCCL_ID_BYTES], in
   return R50_OK;
 }
 
-extern "C" r50_status r50_nccl_allreduce(r50_nccl *c, float *buf, size_t n, r50_error *err) {
+extern "C" r50_status r50_nccl_allreduce(r50_nccl *c, float *buf, size_t n,
+                                         r50_error *err) {
   if (!c->comm)
-    return fail(c, c->rank, c->es->device, "NCCL allreduce", "the communicator was aborted", err);
+    return fail(c, c->rank, c->es->device, "NCCL allreduce",
+                "the communicator was aborted", err);
   R50_CUDA_CHECK(cudaSetDevice(c->es->device), err);
   R50_CUDA_CHECK(cudaEventRecord(c->ready, c->es->stream), err);
   R50_CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->ready, 0), err);
   ncclResult_t rc = ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, c->comm, c->stream);
   if (rc != ncclSuccess && rc != ncclInProgress)
     return fail(c, c->rank, c->es->device, "ncclAllReduce", ncclGetErrorString(rc), err);
-  R50_TRY(settle(c, rc, "starting an NCCL allreduce", now_s() + r50_nccl_timeout_s(), err));
+  R50_TRY(
+      settle(c, rc, "starting an NCCL allreduce", now_s() + r50_nccl_timeout_s(), err));
   c->pending = 1;
   return R50_OK;
 }

@@ -34,7 +34,7 @@ void note(r50_engine_state *s, const r50_error *err) {
     snprintf(s->error, sizeof s->error, "%s", err->msg);
 }
 
-#define GROW(ptr, bytes, need, what, err)                                                  \
+#define GROW(ptr, bytes, need, what, err)                                                \
   r50_cuda_grow((void **)&(ptr), &(bytes), (need), (what), (err))
 
 r50_status alloc_slab(float **p, size_t floats, const char *what, r50_error *err) {
@@ -44,7 +44,8 @@ r50_status alloc_slab(float **p, size_t floats, const char *what, r50_error *err
   return GROW(*p, bytes, floats * sizeof(float), what, err);
 }
 
-r50_status t_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng, r50_error *err) {
+r50_status t_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs *eng,
+                  r50_error *err) {
   on_device(s);
   s->host = *host;
   s->dev.n_params = host->n_params, s->dev.n_persistent = host->n_persistent;
@@ -63,13 +64,13 @@ r50_status copy(r50_engine_state *s, float *host, float *dev, size_t n, int to_h
   if (!host || !dev)
     return R50_OK;
   if (to_host)
-    R50_CUDA_CHECK(cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost,
-                                   s->stream),
-                   err);
+    R50_CUDA_CHECK(
+        cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost, s->stream),
+        err);
   else
-    R50_CUDA_CHECK(cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice,
-                                   s->stream),
-                   err);
+    R50_CUDA_CHECK(
+        cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice, s->stream),
+        err);
   return R50_OK;
 }
 
@@ -90,8 +91,9 @@ r50_status t_sync(r50_engine_state *s, int to_host, int what, r50_error *err) {
 
 r50_status t_reserve(r50_engine_state *s, size_t floats, float **arena, r50_error *err) {
   on_device(s);
-  R50_TRY(GROW(s->arena, s->arena_bytes, floats * sizeof(float), "the training arena (lower "
-                                                                   "--batch)",
+  R50_TRY(GROW(s->arena, s->arena_bytes, floats * sizeof(float),
+               "the training arena (lower "
+               "--batch)",
                err));
   *arena = s->arena;
   return R50_OK;
@@ -99,7 +101,8 @@ r50_status t_reserve(r50_engine_state *s, size_t floats, float **arena, r50_erro
 
 void t_zero(r50_engine_state *s, float *p, size_t n) {
   on_device(s);
-  r50_cuda_note(s, cudaMemsetAsync(p, 0, n * sizeof(float), s->stream), "cudaMemsetAsync");
+  r50_cuda_note(s, cudaMemsetAsync(p, 0, n * sizeof(float), s->stream),
+                "cudaMemsetAsync");
 }
 
 /* Conv c's weights w (OIHW float, device) as cuDNN takes them: KRSC in the activations'
@@ -113,7 +116,8 @@ r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int
   }
   if (c->id >= s->n_krsc) {
     void **k = (void **)realloc(s->krsc, (size_t)(c->id + 1) * sizeof *k);
-    size_t *kb = k ? (size_t *)realloc(s->krsc_bytes, (size_t)(c->id + 1) * sizeof *kb) : NULL;
+    size_t *kb =
+        k ? (size_t *)realloc(s->krsc_bytes, (size_t)(c->id + 1) * sizeof *kb) : NULL;
     if (k)
       s->krsc = k;
     if (!k || !kb)
@@ -124,8 +128,8 @@ r50_status krsc(r50_engine_state *s, const r50_conv_desc *c, const float *w, int
     s->n_krsc = c->id + 1;
   }
   const int64_t n = (int64_t)c->cout * c->cin * c->ksize * c->ksize;
-  R50_TRY(GROW(s->krsc[c->id], s->krsc_bytes[c->id], (size_t)n * r50_cuda_dtype_size(s->act),
-               "KRSC weights", err));
+  R50_TRY(GROW(s->krsc[c->id], s->krsc_bytes[c->id],
+               (size_t)n * r50_cuda_dtype_size(s->act), "KRSC weights", err));
   if (refresh)
     r50k_oihw_to_krsc(w, s->krsc[c->id], s->act, c->cout, c->cin, c->ksize, s->stream);
   *out = s->krsc[c->id];
@@ -138,8 +142,8 @@ r50_status t_conv_forward(r50_engine_state *s, const r50_conv_desc *c, const flo
   const void *wk = NULL;
   R50_TRY(krsc(s, c, w, 1, &wk, err));
   r50_cuda_plan *p;
-  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision), &p,
-                            err));
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision),
+                            &p, err));
   *z = (r50_act){z->data, c->cout, x->n, p->ho, p->wo};
   R50_TRY(r50_cuda_conv_forward(s, p, x->data, wk, z->data, err));
   if (b)
@@ -166,10 +170,9 @@ void t_bn_forward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args
   double *work = bn_work(s, m, z->c);
   if (!work)
     return;
-  r50k_bn_forward(z->data, y->data, residual ? residual->data : NULL, s->act, relu, m, z->c,
-                  a->gamma,
-                  a->beta, a->avg_mean, a->avg_var, a->save_mean, a->save_invstd, a->eps,
-                  a->decay, a->frozen, work, s->stream);
+  r50k_bn_forward(z->data, y->data, residual ? residual->data : NULL, s->act, relu, m,
+                  z->c, a->gamma, a->beta, a->avg_mean, a->avg_var, a->save_mean,
+                  a->save_invstd, a->eps, a->decay, a->frozen, work, s->stream);
 }
 
 void t_bn_backward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args *a,
@@ -191,8 +194,8 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
                            float *db, r50_error *err) {
   on_device(s);
   r50_cuda_plan *p;
-  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision), &p,
-                            err));
+  R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision),
+                            &p, err));
   if (dx) {
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
     const void *wk = NULL;
@@ -230,8 +233,8 @@ void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_a
                         const r50_act *dy, r50_act *dx) {
   on_device(s);
   *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-  r50k_maxpool_backward(x->data, dy->data, dx->data, s->act, x->n, x->c, x->h, x->w, dy->h,
-                        dy->w, p->ksize, p->stride, p->pad, s->stream);
+  r50k_maxpool_backward(x->data, dy->data, dx->data, s->act, x->n, x->c, x->h, x->w,
+                        dy->h, dy->w, p->ksize, p->stride, p->pad, s->stream);
 }
 
 void t_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
@@ -250,21 +253,25 @@ void t_linear_backward(r50_engine_state *s, const float *x, const float *dy, int
   on_device(s);
   const float one = 1.0f, zero = 0.0f;
   /* column-major: dW^T (cin x cout) += x^T (cin x n) dy (n x cout); dx^T = W^T dy^T */
-  if (dw && r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)cin, (int)cout, (int)n, &one, x,
-                        (int)cin, dy, (int)cout, &one, dw, (int)cin) != CUBLAS_STATUS_SUCCESS &&
+  if (dw &&
+      r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)cin, (int)cout, (int)n,
+                          &one, x, (int)cin, dy, (int)cout, &one, dw,
+                          (int)cin) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 weight gradient) failed");
   if (db)
     r50k_column_sums(dy, n, cout, db, s->stream);
-  if (dx && r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)cin, (int)n, (int)cout, &one, w,
-                        (int)cin, dy, (int)cout, &zero, dx, (int)cin) != CUBLAS_STATUS_SUCCESS &&
+  if (dx &&
+      r50_cublas()->sgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)cin, (int)n, (int)cout,
+                          &one, w, (int)cin, dy, (int)cout, &zero, dx,
+                          (int)cin) != CUBLAS_STATUS_SUCCESS &&
       !s->error[0])
     snprintf(s->error, sizeof s->error, "cublasSgemm (fc6 input gradient) failed");
 }
 
-void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *labels, int64_t n,
-                    int64_t c, double scale, double *loss, int64_t *correct, int64_t *valid,
-                    float *dlogits) {
+void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *labels,
+                    int64_t n, int64_t c, double scale, double *loss, int64_t *correct,
+                    int64_t *valid, float *dlogits) {
   on_device(s);
   *loss = 0, *correct = 0, *valid = 0;
   int64_t counted = 0;
@@ -282,11 +289,12 @@ void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *lab
     }
     s->rows_cap = (size_t)n;
   }
-  r50_cuda_note(s, cudaMemcpyAsync(s->labels, labels, (size_t)n * sizeof(int32_t),
-                                   cudaMemcpyHostToDevice, s->stream),
+  r50_cuda_note(s,
+                cudaMemcpyAsync(s->labels, labels, (size_t)n * sizeof(int32_t),
+                                cudaMemcpyHostToDevice, s->stream),
                 "copying labels to the GPU");
-  r50k_xent(logits, s->labels, n, c, counted ? scale / (double)counted : 0, dlogits, s->loss,
-            s->hit, s->stream);
+  r50k_xent(logits, s->labels, n, c, counted ? scale / (double)counted : 0, dlogits,
+            s->loss, s->hit, s->stream);
   double *row_loss = (double *)malloc((size_t)n * sizeof(double));
   int *row_hit = (int *)malloc((size_t)n * sizeof(int));
   if (!row_loss || !row_hit) {
@@ -294,11 +302,13 @@ void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *lab
     snprintf(s->error, sizeof s->error, "out of memory for %lld losses", (long long)n);
     return;
   }
-  r50_cuda_note(s, cudaMemcpyAsync(row_loss, s->loss, (size_t)n * sizeof(double),
-                                   cudaMemcpyDeviceToHost, s->stream),
+  r50_cuda_note(s,
+                cudaMemcpyAsync(row_loss, s->loss, (size_t)n * sizeof(double),
+                                cudaMemcpyDeviceToHost, s->stream),
                 "copying the loss from the GPU");
-  r50_cuda_note(s, cudaMemcpyAsync(row_hit, s->hit, (size_t)n * sizeof(int),
-                                   cudaMemcpyDeviceToHost, s->stream),
+  r50_cuda_note(s,
+                cudaMemcpyAsync(row_hit, s->hit, (size_t)n * sizeof(int),
+                                cudaMemcpyDeviceToHost, s->stream),
                 "copying the loss from the GPU");
   r50_cuda_note(s, cudaStreamSynchronize(s->stream), "waiting for the GPU");
   double total = 0;
@@ -311,18 +321,31 @@ void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *lab
   *valid = counted;
 }
 
-void t_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n, double lr,
-                    double momentum, double weight_decay) {
+void t_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n,
+                    double lr, double momentum, double weight_decay) {
   on_device(s);
-  r50k_momentum(p, g, v, (int64_t)n, (float)lr, (float)momentum, (float)weight_decay, s->stream);
+  r50k_momentum(p, g, v, (int64_t)n, (float)lr, (float)momentum, (float)weight_decay,
+                s->stream);
 }
 
 } /* namespace */
 
 /* Positional, constant-initialised (see engine_cuda.cu). */
 extern "C" const r50_engine_train r50_cuda_train = {
-    t_bind,         t_sync,         t_reserve,          t_zero,
-    t_conv_forward, t_bn_forward,   t_bn_backward,      t_conv_backward,
-    t_relu_mask,    t_add,          t_maxpool_backward, t_avgpool_backward,
-    t_linear_forward, t_linear_backward, t_softmax_xent, t_momentum_sgd,
+    t_bind,
+    t_sync,
+    t_reserve,
+    t_zero,
+    t_conv_forward,
+    t_bn_forward,
+    t_bn_backward,
+    t_conv_backward,
+    t_relu_mask,
+    t_add,
+    t_maxpool_backward,
+    t_avgpool_backward,
+    t_linear_forward,
+    t_linear_backward,
+    t_softmax_xent,
+    t_momentum_sgd,
     (1u << R50_PRECISION_FP32) | (1u << R50_PRECISION_TF32) | (1u << R50_PRECISION_BF16)};

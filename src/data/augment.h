@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 typedef struct r50_augment {
-  int crop;    /* output crop x crop; 0: no crop */
-  int random;  /* 1: a random window (and mirror if flip), 0: the center */
-  int flip;    /* with random: mirror left-right with probability 1/2 */
+  int crop;   /* output crop x crop; 0: no crop */
+  int random; /* 1: a random window (and mirror if flip), 0: the center */
+  int flip;   /* with random: mirror left-right with probability 1/2 */
   uint64_t seed;
 } r50_augment;
 

@@ -14,9 +14,9 @@
 #include "r50.h"
 
 typedef struct r50_dataset {
-  char *root;         /* paths are relative to this folder */
+  char *root; /* paths are relative to this folder */
   int64_t n;
-  char *names;        /* (names_len bytes) every row's path, NUL-terminated, in row order */
+  char *names; /* (names_len bytes) every row's path, NUL-terminated, in row order */
   int64_t names_len;
   int64_t *name_at;   /* (n) where row i's path starts in names (r50_dataset_name) */
   int32_t *labels;    /* (n) class index, or -1 */
@@ -24,18 +24,18 @@ typedef struct r50_dataset {
   char **class_names; /* (n_classes) sorted subfolder names */
   /* WebDataset shards (n_shards > 0, tar_shards.h): every row is a sample of one */
   int64_t n_shards;
-  char **shards;           /* (n_shards) shard paths relative to root, or absolute */
-  int8_t *shard_packed;    /* (n_shards) 1: compressed, read as a stream */
-  int32_t *shard;          /* (n) the shard of each row */
-  int64_t *member;         /* (n) image data offset (plain tar) or member ordinal
-                              (compressed); -1: a broken row, see size */
-  int64_t *size;           /* (n) image bytes; of a broken row, its index in notes */
+  char **shards;        /* (n_shards) shard paths relative to root, or absolute */
+  int8_t *shard_packed; /* (n_shards) 1: compressed, read as a stream */
+  int32_t *shard;       /* (n) the shard of each row */
+  int64_t *member;      /* (n) image data offset (plain tar) or member ordinal
+                           (compressed); -1: a broken row, see size */
+  int64_t *size;        /* (n) image bytes; of a broken row, its index in notes */
   int64_t n_notes;
-  char **notes;            /* (n_notes) why a broken row cannot be read */
+  char **notes; /* (n_notes) why a broken row cannot be read */
   /* the row arrays (names, name_at, labels, shard, member, size) live in a block this
    * dataset does not own (share_list.c's node-shared window) when set */
   void *rows_shared;
-  int64_t cap, names_cap;  /* rows and name bytes allocated (while listing) */
+  int64_t cap, names_cap; /* rows and name bytes allocated (while listing) */
 } r50_dataset;
 
 /* Row i's path, relative to root (or absolute). */
@@ -80,8 +80,10 @@ void r50_dataset_free(r50_dataset *ds); /* no-op for NULL */
 
 /* The whole dataset as one buffer (*buf malloc'd), and back. unpack checks every
  * count and string against len: a damaged buffer is R50_ERR_FORMAT, ds left empty. */
-r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len, r50_error *err);
-r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds, r50_error *err);
+r50_status r50_dataset_pack(const r50_dataset *ds, char **buf, size_t *len,
+                            r50_error *err);
+r50_status r50_dataset_unpack(const char *buf, size_t len, r50_dataset *ds,
+                              r50_error *err);
 
 /* sha256 of the rows (relative paths and labels, in order) and the class names, as
  * hex: two lists with the same digest give the same output rows. The root is not

@@ -17,20 +17,20 @@
 /* Fails with R50_ERR_FORMAT when w or h is not positive or w * h exceeds
  * opts->max_pixels (when that is > 0). */
 r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
-                            const r50_decode_opts *opts, r50_error *err);
+                                const r50_decode_opts *opts, r50_error *err);
 
 /* Allocates an uninitialised (h, w, 3) pixel buffer; R50_ERR_NOMEM naming `name`. */
 r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
-                           r50_error *err);
+                               r50_error *err);
 
 /* Decode a whole JPEG / PNG held in memory into out (8-bit RGB). *orientation gets the
  * EXIF orientation 1..8 when opts->exif_rotate is set and the file has one, else 1. */
 r50_status r50_jpeg_decode(const uint8_t *data, size_t len, const char *name,
-                             const r50_decode_opts *opts, r50_image *out,
-                             int *orientation, r50_error *err);
+                           const r50_decode_opts *opts, r50_image *out, int *orientation,
+                           r50_error *err);
 r50_status r50_png_decode(const uint8_t *data, size_t len, const char *name,
-                            const r50_decode_opts *opts, r50_image *out, int *orientation,
-                            r50_error *err);
+                          const r50_decode_opts *opts, r50_image *out, int *orientation,
+                          r50_error *err);
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */
@@ -39,8 +39,9 @@ r50_status r50_image_read_named(const char *path, const char *name, uint8_t **da
 
 /* r50_image_load with messages naming the file `name` (e.g. its path relative to the
  * dataset root) instead of `path`. */
-r50_status r50_image_load_named(const char *path, const char *name, const r50_decode_opts *opts,
-                            r50_image *out, r50_error *err);
+r50_status r50_image_load_named(const char *path, const char *name,
+                                const r50_decode_opts *opts, r50_image *out,
+                                r50_error *err);
 
 /* The Orientation (tag 0x0112) of IFD0 in EXIF data (a TIFF stream, optionally after
  * "Exif\0\0"), read as PIL's Image.getexif() does: 1..8, or 1 when it is absent,

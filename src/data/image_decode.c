@@ -25,7 +25,7 @@ r50_decode_opts r50_decode_opts_default(void) {
 }
 
 r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
-                            const r50_decode_opts *opts, r50_error *err) {
+                                const r50_decode_opts *opts, r50_error *err) {
   if (w <= 0 || h <= 0)
     return r50_fail(err, R50_ERR_FORMAT,
                     "%s: image is %" PRId64 "x%" PRId64 ", no pixels", name, w, h);
@@ -38,7 +38,7 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
 }
 
 r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
-                           r50_error *err) {
+                               r50_error *err) {
   *out = NULL;
   if (w <= 0 || h <= 0 || (uint64_t)w > SIZE_MAX / 3 / (uint64_t)h)
     return r50_fail(err, R50_ERR_NOMEM, "%s: %" PRId64 "x%" PRId64 " is too large", name,
@@ -190,7 +190,8 @@ r50_status r50_image_read_named(const char *path, const char *name, uint8_t **da
 }
 
 r50_status r50_image_load_named(const char *path, const char *name,
-                            const r50_decode_opts *opts, r50_image *out, r50_error *err) {
+                                const r50_decode_opts *opts, r50_image *out,
+                                r50_error *err) {
   R50_ASSERT(path && out);
   out->width = out->height = 0;
   out->rgb = NULL;

@@ -201,8 +201,8 @@ static r50_status decode_guarded(jpeg_job *job, const uint8_t *data, size_t len,
 }
 
 r50_status r50_jpeg_decode(const uint8_t *data, size_t len, const char *name,
-                             const r50_decode_opts *opts, r50_image *out,
-                             int *orientation, r50_error *err) {
+                           const r50_decode_opts *opts, r50_image *out, int *orientation,
+                           r50_error *err) {
   jpeg_job *job = calloc(1, sizeof *job);
   if (!job)
     return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory", name);

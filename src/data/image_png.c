@@ -183,8 +183,8 @@ static r50_status decode_guarded(png_job *job, const char *name,
 }
 
 r50_status r50_png_decode(const uint8_t *data, size_t len, const char *name,
-                            const r50_decode_opts *opts, r50_image *out, int *orientation,
-                            r50_error *err) {
+                          const r50_decode_opts *opts, r50_image *out, int *orientation,
+                          r50_error *err) {
   png_job *job = calloc(1, sizeof *job);
   if (!job)
     return r50_fail(err, R50_ERR_NOMEM, "%s: out of memory", name);

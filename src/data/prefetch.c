@@ -33,11 +33,11 @@ typedef struct range {
 
 /* A batch slot's rows as read, before they are decoded on several threads. */
 typedef struct raw_rows {
-  uint8_t **data;    /* (batch) the encoded bytes, or NULL */
-  size_t *len;       /* (batch) */
+  uint8_t **data;     /* (batch) the encoded bytes, or NULL */
+  size_t *len;        /* (batch) */
   r50_status *status; /* (batch) how reading went */
-  r50_error *err;    /* (batch) the cause where it failed */
-  int64_t epoch;     /* of the batch's crops and flips */
+  r50_error *err;     /* (batch) the cause where it failed */
+  int64_t epoch;      /* of the batch's crops and flips */
 } raw_rows;
 
 struct r50_prefetch {
@@ -48,9 +48,9 @@ struct r50_prefetch {
   pthread_cond_t cv;
   range *ranges;                                      /* FIFO of pushed ranges */
   int64_t n_ranges, cap_ranges, next_range, next_row; /* producer position */
-  r50_batch *bufs; /* ring of nbuf batches */
-  raw_rows *raw;   /* (nbuf) their rows as read */
-  float *full;     /* (threads, 3, h, w): a prepared image before its crop */
+  r50_batch *bufs;                                    /* ring of nbuf batches */
+  raw_rows *raw;                                      /* (nbuf) their rows as read */
+  float *full;         /* (threads, 3, h, w): a prepared image before its crop */
   r50_tar_cursor *tar; /* the producer's open shard (shard datasets) */
   int nbuf;
   int64_t produced, consumed, released; /* counts of batches */
@@ -106,9 +106,10 @@ static void prepare_row(const r50_prefetch *p, r50_batch *b, int i, int64_t epoc
   if (s == R50_OK)
     s = r50_image_decode(data, len, name, &p->o.decode, &img, err);
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
-    s = r50_fail(err, R50_ERR_FORMAT,
-                 "%s: %dx%d, but with --size none every image must be %dx%d like the first",
-                 name, img.width, img.height, p->o.w, p->o.h);
+    s = r50_fail(
+        err, R50_ERR_FORMAT,
+        "%s: %dx%d, but with --size none every image must be %dx%d like the first", name,
+        img.width, img.height, p->o.w, p->o.h);
   if (s == R50_OK)
     s = r50_prepare(&img, p->o.w, p->o.h, full, err);
   r50_image_free(&img);
@@ -283,7 +284,8 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
   }
   for (int i = 0; p->bufs && p->raw && i < p->nbuf; i++) {
     raw_rows *raw = &p->raw[i];
-    p->bufs[i].x = (o->host_alloc ? o->host_alloc : malloc)((size_t)o->batch * per * sizeof(float));
+    p->bufs[i].x =
+        (o->host_alloc ? o->host_alloc : malloc)((size_t)o->batch * per * sizeof(float));
     p->bufs[i].rows = malloc((size_t)o->batch * sizeof(int64_t));
     p->bufs[i].status = malloc((size_t)o->batch);
     p->bufs[i].errors = malloc((size_t)o->batch * R50_ERROR_LEN);
@@ -337,8 +339,8 @@ r50_status r50_prefetch_push(r50_prefetch *p, int64_t row0, int64_t n, r50_error
   return s;
 }
 
-r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n, int64_t epoch,
-                                  r50_error *err) {
+r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n,
+                                  int64_t epoch, r50_error *err) {
   R50_ASSERT(n >= 1 && n <= p->o.batch);
   int64_t *copy = malloc((size_t)n * sizeof *copy);
   if (!copy)
@@ -346,8 +348,8 @@ r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n, i
   memcpy(copy, rows, (size_t)n * sizeof *copy);
   pthread_mutex_lock(&p->mu);
   /* row0 counts items, not rows, for listed batches: any increasing origin works */
-  int64_t origin = p->n_ranges ? p->ranges[p->n_ranges - 1].row0 + p->ranges[p->n_ranges - 1].n
-                               : 0;
+  int64_t origin =
+      p->n_ranges ? p->ranges[p->n_ranges - 1].row0 + p->ranges[p->n_ranges - 1].n : 0;
   r50_status s = push_item(p, (range){origin, n, copy, epoch}, err);
   pthread_mutex_unlock(&p->mu);
   if (s != R50_OK)

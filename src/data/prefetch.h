@@ -17,8 +17,8 @@
 #define R50_ERROR_LEN 256
 
 typedef struct r50_batch {
-  int64_t row0;   /* rows [row0, row0 + n) of the dataset (pushed as a range) */
-  int64_t *rows;  /* (n) the dataset rows, in order (pushed as a range or a list) */
+  int64_t row0;  /* rows [row0, row0 + n) of the dataset (pushed as a range) */
+  int64_t *rows; /* (n) the dataset rows, in order (pushed as a range or a list) */
   int n;
   float *x;       /* (n, 3, h, w) prepared input (crop x crop when cropping) */
   int8_t *status; /* (n) 1 ready, -1 failed */
@@ -26,11 +26,11 @@ typedef struct r50_batch {
 } r50_batch;
 
 typedef struct r50_prefetch_opts {
-  int batch;              /* rows per batch */
-  int w, h;               /* prepared size */
-  int no_resize;          /* images must already be w x h (--size none) */
+  int batch;     /* rows per batch */
+  int w, h;      /* prepared size */
+  int no_resize; /* images must already be w x h (--size none) */
   r50_decode_opts decode;
-  int depth;              /* batches prepared ahead (>= 1) */
+  int depth; /* batches prepared ahead (>= 1) */
   /* Threads that decode and prepare a batch (OpenMP; 0 is 1). With decode_on_pop the
    * producer thread only reads the files and r50_prefetch_pop decodes each batch on
    * decode_threads threads of its caller (a CPU rank, whose compute fills its CPUs:
@@ -42,7 +42,7 @@ typedef struct r50_prefetch_opts {
    * memory makes their copies to the device direct DMA. */
   void *(*host_alloc)(size_t bytes);
   void (*host_free)(void *p);
-  r50_augment augment;    /* crop (and flip) of the prepared w x h image; none: as is */
+  r50_augment augment; /* crop (and flip) of the prepared w x h image; none: as is */
 } r50_prefetch_opts;
 
 typedef struct r50_prefetch r50_prefetch;
@@ -54,8 +54,8 @@ r50_status r50_prefetch_new(const r50_dataset *ds, const r50_prefetch_opts *o,
 r50_status r50_prefetch_push(r50_prefetch *p, int64_t row0, int64_t n, r50_error *err);
 /* Queues one batch of the n (<= batch) listed rows, in that order; `epoch` seeds their
  * random crops and flips. */
-r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n, int64_t epoch,
-                                  r50_error *err);
+r50_status r50_prefetch_push_rows(r50_prefetch *p, const int64_t *rows, int n,
+                                  int64_t epoch, r50_error *err);
 /* No more rows will be pushed. */
 void r50_prefetch_close(r50_prefetch *p);
 /* The next prepared batch, in push order; NULL when closed and drained. With

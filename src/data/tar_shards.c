@@ -35,8 +35,8 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int r50_is_shard_name(const char *name) {
-  static const char *const exts[] = {".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz",
-                                     ".tar.zst"};
+  static const char *const exts[] = {".tar",     ".tar.gz", ".tgz",
+                                     ".tar.bz2", ".tar.xz", ".tar.zst"};
   for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
     if (ends_with(name, exts[i]))
       return 1;
@@ -226,8 +226,8 @@ typedef struct sample {
   int open;
   int64_t member, size; /* the image; member -1: none yet */
   int32_t label;
-  char bad_cls[64];     /* a .cls that is not a number */
-  char members[256];    /* the member extensions seen, for the "no image" message */
+  char bad_cls[64];  /* a .cls that is not a number */
+  char members[256]; /* the member extensions seen, for the "no image" message */
 } sample;
 
 static r50_status flush(lister *l, sample *s) {
@@ -235,7 +235,8 @@ static r50_status flush(lister *l, sample *s) {
     return R50_OK;
   s->open = 0;
   if (s->bad_cls[0])
-    return add_broken(l, s->key, ".cls member holds '%s', not a class number", s->bad_cls);
+    return add_broken(l, s->key, ".cls member holds '%s', not a class number",
+                      s->bad_cls);
   if (s->member < 0)
     return add_broken(l, s->key, "no .jpg, .jpeg or .png member (members: %s)",
                       s->members[0] ? s->members : "none");
@@ -247,7 +248,8 @@ static void read_cls(struct archive *a, sample *s) {
   char buf[64];
   la_ssize_t n = archive_read_data(a, buf, sizeof buf - 1);
   if (n < 0) {
-    snprintf(s->bad_cls, sizeof s->bad_cls, "(unreadable: %.40s)", archive_error_string(a));
+    snprintf(s->bad_cls, sizeof s->bad_cls, "(unreadable: %.40s)",
+             archive_error_string(a));
     return;
   }
   buf[n] = 0;
@@ -320,8 +322,8 @@ static r50_status list_shard(lister *l, const char *full) {
   int64_t ordinal = 0, samples = 0;
   struct archive_entry *e;
   int r;
-  while (st == R50_OK && ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-                          r == ARCHIVE_WARN)) {
+  while (st == R50_OK &&
+         ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN)) {
     const int64_t this = ordinal++;
     if (archive_entry_filetype(e) != AE_IFREG)
       continue;
@@ -362,10 +364,11 @@ static r50_status list_shard(lister *l, const char *full) {
     if (st == R50_OK && r != ARCHIVE_EOF) {
       /* a plain tar cut inside its last image is reported by that row's read */
       struct stat sb;
-      int truncated_image = last_end >= 0 && stat(full, &sb) == 0 && sb.st_size < last_end;
+      int truncated_image =
+          last_end >= 0 && stat(full, &sb) == 0 && sb.st_size < last_end;
       if (!truncated_image)
-        st = add_broken(l, NULL, "damaged shard after %lld samples: %s", (long long)samples,
-                        archive_error_string(a));
+        st = add_broken(l, NULL, "damaged shard after %lld samples: %s",
+                        (long long)samples, archive_error_string(a));
     }
   }
   free(s);
@@ -424,8 +427,8 @@ void r50_tar_cursor_free(r50_tar_cursor *c) {
   free(c);
 }
 
-static r50_status read_plain(r50_tar_cursor *c, const char *row, int64_t off, int64_t size,
-                             uint8_t *buf, r50_error *err) {
+static r50_status read_plain(r50_tar_cursor *c, const char *row, int64_t off,
+                             int64_t size, uint8_t *buf, r50_error *err) {
   int64_t got = 0;
   while (got < size) {
     ssize_t k = pread(c->fd, buf + got, (size_t)(size - got), (off_t)(off + got));
@@ -434,16 +437,18 @@ static r50_status read_plain(r50_tar_cursor *c, const char *row, int64_t off, in
     if (k < 0)
       return r50_fail(err, R50_ERR_IO, "%s: %s", row, strerror(errno));
     if (k == 0)
-      return r50_fail(err, R50_ERR_FORMAT,
-                      "%s: truncated shard: the image needs %lld bytes, the file holds %lld",
-                      row, (long long)size, (long long)got);
+      return r50_fail(
+          err, R50_ERR_FORMAT,
+          "%s: truncated shard: the image needs %lld bytes, the file holds %lld", row,
+          (long long)size, (long long)got);
     got += k;
   }
   return R50_OK;
 }
 
 static r50_status read_stream(r50_tar_cursor *c, const char *full, const char *row,
-                              int64_t ordinal, int64_t size, uint8_t *buf, r50_error *err) {
+                              int64_t ordinal, int64_t size, uint8_t *buf,
+                              r50_error *err) {
   if (!c->a || c->next > ordinal) {
     char why[1200];
     const int32_t sh = c->shard;

@@ -11,9 +11,9 @@
 #ifndef R50_CAFFE_CONVERT_H
 #define R50_CAFFE_CONVERT_H
 
-#include "table.h"
 #include "caffemodel.h"
 #include "r50.h"
+#include "table.h"
 
 /* The architecture the layer names say (res4b35 → 152, res4b22 → 101, res4f → 50):
  * R50_OK with *arch set, or R50_ERR_NOT_FOUND (err untouched) when none fits. */

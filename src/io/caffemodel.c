@@ -341,7 +341,7 @@ static r50_status parse_net(parse_ctx *c, const uint8_t *buf, size_t len,
 }
 
 r50_status r50_caffe_net_parse(const uint8_t *buf, size_t len, const char *name,
-                           caffe_net *net, r50_error *err) {
+                               caffe_net *net, r50_error *err) {
   memset(net, 0, sizeof *net);
   parse_ctx c = {name, err, -1, NULL, -1};
   if ((uint64_t)len > CAFFE_MAX_FILE_BYTES)

@@ -48,7 +48,7 @@ typedef struct caffe_net {
 /* Parses a NetParameter held in buf[0, len). `name` (the file) is used in messages.
  * On failure *net is left empty. */
 r50_status r50_caffe_net_parse(const uint8_t *buf, size_t len, const char *name,
-                           caffe_net *net, r50_error *err);
+                               caffe_net *net, r50_error *err);
 /* Reads and parses a .caffemodel file. A missing file is R50_ERR_NOT_FOUND. */
 r50_status r50_caffe_net_read(const char *path, caffe_net *net, r50_error *err);
 /* Frees everything and empties *net; no-op for NULL. */

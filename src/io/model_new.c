@@ -26,16 +26,19 @@
 #endif
 
 /* The CUDA engine on cfg's device (the thread's current one when -1). */
-static r50_status select_cuda(const r50_config *cfg, const r50_engine **out, r50_error *err) {
+static r50_status select_cuda(const r50_config *cfg, const r50_engine **out,
+                              r50_error *err) {
 #ifdef R50_HAVE_CUDA
   if (cfg->engine && strcmp(cfg->engine, "auto") && strcmp(cfg->engine, "cuda"))
-    return r50_fail(err, R50_ERR_ARG, "unknown CUDA engine '%s' (available: auto (cuda), cuda)",
+    return r50_fail(err, R50_ERR_ARG,
+                    "unknown CUDA engine '%s' (available: auto (cuda), cuda)",
                     cfg->engine);
   if (r50_cuda_device_count() == 0)
-    return r50_fail(err, R50_ERR_DEVICE,
-                    "--device cuda: no GPU is visible to this process (CUDA_VISIBLE_DEVICES=%s; "
-                    "nvidia-smi lists what the driver sees)",
-                    getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+    return r50_fail(
+        err, R50_ERR_DEVICE,
+        "--device cuda: no GPU is visible to this process (CUDA_VISIBLE_DEVICES=%s; "
+        "nvidia-smi lists what the driver sees)",
+        getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
   if (cfg->cuda_device >= 0)
     R50_TRY(r50_cuda_use_device(cfg->cuda_device, err));
   *out = r50_engine_cuda();
@@ -84,7 +87,8 @@ r50_model *r50_model_new(const r50_config *cfg, r50_error *err) {
   /* An engine chosen by "auto" that cannot train hands a model that is trained to the
    * reference engine (r50_model_for_training); one asked for by name does not. (Every
    * engine trains today.) */
-  if (m && cfg->device == R50_DEVICE_CPU && (!cfg->engine || !strcmp(cfg->engine, "auto")))
+  if (m && cfg->device == R50_DEVICE_CPU &&
+      (!cfg->engine || !strcmp(cfg->engine, "auto")))
     m->train_engine = r50_engine_reference();
   if (m && cfg->pretrained &&
       r50_load_pretrained(m, cfg->pretrained, 0, NULL, err) != R50_OK) {

@@ -987,7 +987,8 @@ static r50_status read_member(member_stream *s, void *dst, size_t dst_bytes,
   return st;
 }
 
-r50_status r50_npz_read(npz_reader *r, int i, void *dst, size_t dst_bytes, r50_error *err) {
+r50_status r50_npz_read(npz_reader *r, int i, void *dst, size_t dst_bytes,
+                        r50_error *err) {
   R50_TRY(check_index(r, i, err));
   R50_TRY(load_info(r, i, err));
   const npz_member *m = &r->m[i];
@@ -1101,7 +1102,8 @@ static size_t npy_header(unsigned char *buf, npz_dtype t, int ndim,
 
 size_t r50_npy_header(unsigned char *buf, size_t cap, npz_dtype t, int ndim,
                       const int64_t *shape) {
-  if (cap < NPY_WRITE_MAX || ndim < 0 || ndim > NPZ_MAX_DIMS || r50_npz_dtype_size(t) == 0)
+  if (cap < NPY_WRITE_MAX || ndim < 0 || ndim > NPZ_MAX_DIMS ||
+      r50_npz_dtype_size(t) == 0)
     return 0;
   return npy_header(buf, t, ndim, shape);
 }
@@ -1191,7 +1193,7 @@ static r50_status write_member(npz_writer *w, const unsigned char *npy, size_t n
 }
 
 r50_status r50_npz_write(npz_writer *w, const char *key, npz_dtype dtype, int ndim,
-                     const int64_t *shape, const void *data, r50_error *err) {
+                         const int64_t *shape, const void *data, r50_error *err) {
   R50_ASSERT(w && key);
   if (w->failed)
     return r50_fail(err, w->failed, "%s: an earlier write failed", w->path);

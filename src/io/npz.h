@@ -38,8 +38,8 @@ const char *r50_npz_dtype_descr(npz_dtype t);
 
 typedef struct npz_array_info {
   npz_dtype dtype;
-  char descr[16];   /* the descr string as found, e.g. "<f4", ">i8" */
-  int ndim;         /* 0 for a scalar */
+  char descr[16]; /* the descr string as found, e.g. "<f4", ">i8" */
+  int ndim;       /* 0 for a scalar */
   int64_t shape[NPZ_MAX_DIMS];
   int64_t numel;
   int fortran_order;
@@ -65,7 +65,8 @@ r50_status r50_npz_info(npz_reader *r, int i, npz_array_info *info, r50_error *e
  * big-endian descrs of the supported dtypes) into dst, which holds dst_bytes;
  * dst_bytes must equal numel * dtype size. Fortran-order arrays are R50_ERR_UNSUPPORTED.
  * CRC-32 of the member is checked. */
-r50_status r50_npz_read(npz_reader *r, int i, void *dst, size_t dst_bytes, r50_error *err);
+r50_status r50_npz_read(npz_reader *r, int i, void *dst, size_t dst_bytes,
+                        r50_error *err);
 
 /* The header of a standalone .npy file (version 1.0, as numpy 1.24 writes it) for an
  * array of dtype t and shape (ndim dims): its length, 0 if cap < R50_NPY_HEADER_MAX
@@ -83,7 +84,7 @@ r50_status r50_npz_writer_open(const char *path, npz_writer **out, r50_error *er
  * error w can only be closed (which fails) or aborted. Keys must be distinct: a repeat
  * makes npz_writer_close fail. Members and archives past 2 GiB get ZIP64 records. */
 r50_status r50_npz_write(npz_writer *w, const char *key, npz_dtype dtype, int ndim,
-                     const int64_t *shape, const void *data, r50_error *err);
+                         const int64_t *shape, const void *data, r50_error *err);
 /* Writes the central directory, fsyncs and renames into place. Frees w either way; on
  * failure the temporary file is removed and path is left as it was. */
 r50_status r50_npz_writer_close(npz_writer *w, r50_error *err);

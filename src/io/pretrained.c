@@ -89,10 +89,11 @@ r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may
     return load_auto(m, fc6_may_differ, fc6_loaded, err);
   if (ends_with(pretrained, ".caffemodel")) {
     if (m->net.n_classes != 1000)
-      return r50_fail(err, R50_ERR_UNSUPPORTED,
-                      "%s: a caffemodel has 1000 classes; for %d, convert it to an npz first "
-                      "(r50worker convert)",
-                      pretrained, m->net.n_classes);
+      return r50_fail(
+          err, R50_ERR_UNSUPPORTED,
+          "%s: a caffemodel has 1000 classes; for %d, convert it to an npz first "
+          "(r50worker convert)",
+          pretrained, m->net.n_classes);
     return r50_load_caffemodel(m, pretrained, err);
   }
   return r50_load_npz_into(m, pretrained, fc6_may_differ, fc6_loaded, err);

@@ -18,6 +18,4 @@ r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
                              int *fc6_loaded, r50_error *err);
 
-
-
 #endif

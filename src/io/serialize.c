@@ -130,8 +130,8 @@ static r50_status check_all(npz_reader *r, const char *path, const r50_net *net,
   return R50_OK;
 }
 
-static r50_status load_all(npz_reader *r, const char *path, const r50_net *net, int skip_fc6,
-                           float *params, float *persistent, int64_t *ints,
+static r50_status load_all(npz_reader *r, const char *path, const r50_net *net,
+                           int skip_fc6, float *params, float *persistent, int64_t *ints,
                            r50_error *err) {
   for (int i = 0; i < net->n_params; i++) {
     if (skipped(net, i, skip_fc6))

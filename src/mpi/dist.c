@@ -48,9 +48,10 @@ r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err) {
   R50_MPI_CHECK(d, MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN), err);
   R50_MPI_CHECK(d, MPI_Comm_size(d->comm, &d->size), err);
   MPI_Comm node;
-  R50_MPI_CHECK(d, MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL,
-                                       &node),
-                err);
+  R50_MPI_CHECK(
+      d,
+      MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node),
+      err);
   MPI_Comm_rank(node, &d->local_rank);
   MPI_Comm_size(node, &d->local_size);
   MPI_Comm_free(&node);
@@ -121,8 +122,9 @@ r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
   int fail = d->rank == 0 && !(lens = calloc((size_t)d->size, sizeof *lens));
   R50_TRY(r50_dist_agree(d, fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory") : R50_OK,
                          err));
-  R50_MPI_CHECK(d, MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, lens, 1,
-                              MPI_UNSIGNED_LONG_LONG, 0, d->comm),
+  R50_MPI_CHECK(d,
+                MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, lens, 1,
+                           MPI_UNSIGNED_LONG_LONG, 0, d->comm),
                 err);
   size_t total = 0;
   for (int i = 0; d->rank == 0 && i < d->size; i++)
@@ -130,11 +132,13 @@ r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
   char *out = d->rank == 0 ? malloc(total ? total : 1) : NULL;
   fail = d->rank == 0 && !out;
   r50_status s = r50_dist_agree(
-      d, fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory gathering %zu bytes", total)
-              : R50_OK,
+      d,
+      fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory gathering %zu bytes", total)
+           : R50_OK,
       err);
   size_t at = 0;
-  for (int src = 0; s == R50_OK && src < d->size; src++) { /* in parts: MPI counts are int */
+  for (int src = 0; s == R50_OK && src < d->size;
+       src++) { /* in parts: MPI counts are int */
     const size_t n = d->rank == 0 ? (size_t)lens[src] : len;
     for (size_t off = 0; s == R50_OK && off < n;) {
       int part = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
@@ -142,7 +146,8 @@ r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
       if (d->rank == 0 && src == 0)
         memcpy(out + at + off, buf + off, (size_t)part);
       else if (d->rank == 0)
-        rc = MPI_Recv(out + at + off, part, MPI_CHAR, src, 77, d->comm, MPI_STATUS_IGNORE);
+        rc =
+            MPI_Recv(out + at + off, part, MPI_CHAR, src, 77, d->comm, MPI_STATUS_IGNORE);
       else if (d->rank == src)
         rc = MPI_Send(buf + off, part, MPI_CHAR, 0, 77, d->comm);
       if (rc != MPI_SUCCESS)

@@ -69,14 +69,16 @@ static r50_status open_source(const r50_export_opts *o, source *s, r50_error *er
   if (H5Lexists(s->file, "/features", H5P_DEFAULT) <= 0 ||
       H5Lexists(s->file, name, H5P_DEFAULT) <= 0) {
     r50_h5_get_str(s->file, "layers", layers, sizeof layers);
-    return r50_fail(err, R50_ERR_NOT_FOUND, "%s has no layer '%s'%s%s%s", o->input, o->layer,
-                    layers[0] ? " (it holds: " : "", layers, layers[0] ? ")" : "");
+    return r50_fail(err, R50_ERR_NOT_FOUND, "%s has no layer '%s'%s%s%s", o->input,
+                    o->layer, layers[0] ? " (it holds: " : "", layers,
+                    layers[0] ? ")" : "");
   }
   if ((s->feat = H5Dopen2(s->file, name, H5P_DEFAULT)) < 0 ||
       (s->path = H5Dopen2(s->file, "/images/path", H5P_DEFAULT)) < 0 ||
       (s->label = H5Dopen2(s->file, "/images/label", H5P_DEFAULT)) < 0 ||
       (s->status = H5Dopen2(s->file, "/images/status", H5P_DEFAULT)) < 0)
-    return r50_h5_fail(err, R50_ERR_FORMAT, "%s: not an r50worker feature file", o->input);
+    return r50_h5_fail(err, R50_ERR_FORMAT, "%s: not an r50worker feature file",
+                       o->input);
   hid_t space = H5Dget_space(s->feat);
   hsize_t dims[8] = {0};
   int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
@@ -96,7 +98,8 @@ static r50_status open_source(const r50_export_opts *o, source *s, r50_error *er
   if (t >= 0)
     H5Tclose(t);
   if (!is_float || (size != 2 && size != 4))
-    return r50_fail(err, R50_ERR_FORMAT, "%s: %s is not float32 or float16", o->input, name);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: %s is not float32 or float16", o->input,
+                    name);
   s->half = size == 2;
   s->ftype = s->half ? r50_h5_half_type() : H5Tcopy(H5T_NATIVE_FLOAT);
   hid_t pt = H5Dget_type(s->path);
@@ -108,7 +111,8 @@ static r50_status open_source(const r50_export_opts *o, source *s, r50_error *er
     return r50_h5_fail(err, R50_ERR_FORMAT, "%s: unreadable types", o->input);
   s->st = malloc((size_t)(s->n ? s->n : 1));
   if (!s->st)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory for %lld statuses", (long long)s->n);
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for %lld statuses",
+                    (long long)s->n);
   if (r50_h5_read_rows(s->status, H5T_NATIVE_INT8, 0, s->n, s->st) < 0)
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot read /images/status", o->input);
   return R50_OK;
@@ -129,8 +133,9 @@ static r50_status clear_shards(const char *dir, const char *prefix, int overwrit
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     if (!overwrite)
-      s = r50_fail(err, R50_ERR_ARG, "%s already holds an export (%s): --overwrite replaces it",
-                   dir, e->d_name);
+      s = r50_fail(err, R50_ERR_ARG,
+                   "%s already holds an export (%s): --overwrite replaces it", dir,
+                   e->d_name);
     else if (unlink(path) != 0)
       s = r50_fail(err, R50_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
   }
@@ -138,18 +143,22 @@ static r50_status clear_shards(const char *dir, const char *prefix, int overwrit
   return s;
 }
 
-static r50_status open_shard(const r50_export_opts *o, const source *src, int k, int64_t want,
-                             shard *sh, r50_error *err) {
+static r50_status open_shard(const r50_export_opts *o, const source *src, int k,
+                             int64_t want, shard *sh, r50_error *err) {
   memset(sh, 0, sizeof *sh);
   sh->want = want;
-  snprintf(sh->npy_path, sizeof sh->npy_path, "%s/img_emb/img_emb_%05d.npy", o->out_dir, k);
-  snprintf(sh->csv_path, sizeof sh->csv_path, "%s/metadata/metadata_%05d.csv", o->out_dir, k);
+  snprintf(sh->npy_path, sizeof sh->npy_path, "%s/img_emb/img_emb_%05d.npy", o->out_dir,
+           k);
+  snprintf(sh->csv_path, sizeof sh->csv_path, "%s/metadata/metadata_%05d.csv", o->out_dir,
+           k);
   snprintf(sh->npy_tmp, sizeof sh->npy_tmp, "%s.tmp", sh->npy_path);
   snprintf(sh->csv_tmp, sizeof sh->csv_tmp, "%s.tmp", sh->csv_path);
   if (!(sh->npy = fopen(sh->npy_tmp, "wb")))
-    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", sh->npy_tmp, strerror(errno));
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", sh->npy_tmp,
+                    strerror(errno));
   if (!(sh->csv = fopen(sh->csv_tmp, "wb")))
-    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", sh->csv_tmp, strerror(errno));
+    return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", sh->csv_tmp,
+                    strerror(errno));
   unsigned char head[R50_NPY_HEADER_MAX];
   const int64_t shape[2] = {want, src->dim};
   size_t hl = r50_npy_header(head, sizeof head, src->half ? NPZ_F16 : NPZ_F32, 2, shape);
@@ -158,7 +167,8 @@ static r50_status open_shard(const r50_export_opts *o, const source *src, int k,
   return R50_OK;
 }
 
-static r50_status finish_file(FILE **f, const char *tmp, const char *path, r50_error *err) {
+static r50_status finish_file(FILE **f, const char *tmp, const char *path,
+                              r50_error *err) {
   int bad = fflush(*f) != 0 || fsync(fileno(*f)) != 0;
   int e = errno;
   bad |= fclose(*f) != 0;
@@ -166,7 +176,8 @@ static r50_status finish_file(FILE **f, const char *tmp, const char *path, r50_e
   if (bad)
     return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", tmp, strerror(e ? e : errno));
   if (rename(tmp, path) != 0)
-    return r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    return r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                    strerror(errno));
   return R50_OK;
 }
 
@@ -253,14 +264,15 @@ static r50_status export_rows(const r50_export_opts *o, const source *src, int64
         continue;
       if (!sh.npy) {
         const int64_t left = done - written;
-        s = open_shard(o, src, k, left < o->rows_per_file ? left : o->rows_per_file, &sh, err);
+        s = open_shard(o, src, k, left < o->rows_per_file ? left : o->rows_per_file, &sh,
+                       err);
         if (s != R50_OK)
           break;
       }
       memcpy(one, paths + (size_t)i * src->plen, src->plen);
       one[src->plen] = 0;
-      s = put_row(o, src, &sh, feat + (size_t)(i * src->dim) * es, tmp, one, labels[i], r0 + i,
-                  err);
+      s = put_row(o, src, &sh, feat + (size_t)(i * src->dim) * es, tmp, one, labels[i],
+                  r0 + i, err);
       written += s == R50_OK;
       if (s == R50_OK && sh.have == sh.want) {
         s = finish_file(&sh.npy, sh.npy_tmp, sh.npy_path, err);
@@ -288,8 +300,8 @@ r50_status r50_export_npy(const r50_export_opts *o, int64_t *rows, int *files,
   for (int64_t i = 0; s == R50_OK && i < src.n; i++)
     done += src.st[i] == 1;
   if (s == R50_OK && done == 0)
-    s = r50_fail(err, R50_ERR_NOT_FOUND, "%s: no row is done (status 1): nothing to export",
-                 o->input);
+    s = r50_fail(err, R50_ERR_NOT_FOUND,
+                 "%s: no row is done (status 1): nothing to export", o->input);
   char emb[4200], meta[4200];
   snprintf(emb, sizeof emb, "%s/img_emb", o->out_dir);
   snprintf(meta, sizeof meta, "%s/metadata", o->out_dir);

@@ -27,8 +27,8 @@
 #ifdef R50_HAVE_CUDA
 #include "device_cuda.h"
 #endif
-#include "sha256.h"
 #include "job_signals.h"
+#include "sha256.h"
 #include "share_list.h"
 #include "work_queue.h"
 
@@ -55,7 +55,7 @@ typedef struct run {
   double busy_s, start_s, last_progress_s;
   char *failures; /* "message\n"... of this rank (the first few) */
   size_t failures_len, failures_cap;
-  char *table;    /* every failure of this rank: int64 row, then message NUL, ... */
+  char *table; /* every failure of this rank: int64 row, then message NUL, ... */
   size_t table_len, table_cap;
   int n_listed;
   char sha[65];
@@ -361,8 +361,8 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
     }
   }
   /* all failed in a new file: the features stay unwritten, and read as zeros */
-  r50_status s = r50_store_write_rows(r->store, b->row0, b->n,
-                                      n_ok > 0 || !r->fresh ? feat : NULL, b->status, err);
+  r50_status s = r50_store_write_rows(
+      r->store, b->row0, b->n, n_ok > 0 || !r->fresh ? feat : NULL, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
   if (s != R50_OK)
@@ -419,21 +419,21 @@ static r50_status take_chunk(run *r, int64_t *k, r50_error *err) {
 
 static r50_status work(run *r, const int8_t *status, r50_error *err) {
   const int gpu = r->job->model.device == R50_DEVICE_CUDA;
-  r50_prefetch_opts po = {.batch = r->job->batch,
-                          .w = r->w,
-                          .h = r->h,
-                          .no_resize = r->job->size_w == 0 && !r->job->predict,
-                          .decode = r->job->decode,
-                          .depth = gpu ? 3 : 2,
-                          /* a CPU engine's threads fill this rank's CPUs: decode
-                           * between its batches, on the same threads; a GPU rank's
-                           * CPUs decode ahead while the GPU computes */
-                          .decode_threads = r->job->model.threads > 0 ? r->job->model.threads
-                                                                      : 1,
-                          .decode_on_pop = !gpu,
+  r50_prefetch_opts po = {
+      .batch = r->job->batch,
+      .w = r->w,
+      .h = r->h,
+      .no_resize = r->job->size_w == 0 && !r->job->predict,
+      .decode = r->job->decode,
+      .depth = gpu ? 3 : 2,
+      /* a CPU engine's threads fill this rank's CPUs: decode
+       * between its batches, on the same threads; a GPU rank's
+       * CPUs decode ahead while the GPU computes */
+      .decode_threads = r->job->model.threads > 0 ? r->job->model.threads : 1,
+      .decode_on_pop = !gpu,
 #ifdef R50_HAVE_CUDA
-                          .host_alloc = gpu ? r50_cuda_host_alloc : NULL,
-                          .host_free = gpu ? r50_cuda_host_free : NULL,
+      .host_alloc = gpu ? r50_cuda_host_alloc : NULL,
+      .host_free = gpu ? r50_cuda_host_free : NULL,
 #endif
   };
   r50_prefetch *p;
@@ -665,14 +665,13 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     return 1;
   }
   if (d->rank == 0)
-    r50_log(R50_LOG_INFO,
-            "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",
-            r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
-            (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
-            job->model.threads, job->model.threads == 1 ? "" : "s",
-            r50_model_engine(r.model),
-            r50_precision_name(r50_model_precision(r.model)),
-            job->output);
+    r50_log(
+        R50_LOG_INFO,
+        "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",
+        r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
+        (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
+        job->model.threads, job->model.threads == 1 ? "" : "s", r50_model_engine(r.model),
+        r50_precision_name(r50_model_precision(r.model)), job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);

@@ -20,15 +20,15 @@ typedef struct r50_job {
   const char *dataset, *root, *output; /* output NULL: predict without -o */
   const char *layers[R50_MAX_LAYERS];
   int n_layers;
-  int size_w, size_h;        /* 0 0: --size none */
-  int batch, chunk;          /* images per forward, rows per work chunk (0: auto) */
+  int size_w, size_h; /* 0 0: --size none */
+  int batch, chunk;   /* images per forward, rows per work chunk (0: auto) */
   int resume, overwrite;
   r50_decode_opts decode;
-  r50_config model;          /* arch, fb, pretrained, seed, threads */
-  const char *model_name;    /* what --model said: "none", "auto" or a path */
+  r50_config model;       /* arch, fb, pretrained, seed, threads */
+  const char *model_name; /* what --model said: "none", "auto" or a path */
   int predict, oversample, top;
-  int float16;               /* --dtype float16 */
-  const char *labels;        /* predict: synset_words.txt */
+  int float16;        /* --dtype float16 */
+  const char *labels; /* predict: synset_words.txt */
 } r50_job;
 
 /* Runs the job on every rank; returns the process exit code (the same on all ranks). */

@@ -118,7 +118,8 @@ r50_status r50_grad_sync_end(r50_grad_sync *s, r50_error *err) {
   }
 #endif
   if (s->failed)
-    return r50_mpi_fail(s->d, s->failed, "MPI_Iallreduce(gradients)", __FILE__, __LINE__, err);
+    return r50_mpi_fail(s->d, s->failed, "MPI_Iallreduce(gradients)", __FILE__, __LINE__,
+                        err);
   R50_MPI_CHECK(s->d, MPI_Waitall(s->n_buckets, s->req, MPI_STATUSES_IGNORE), err);
   return R50_OK;
 }
@@ -141,7 +142,8 @@ r50_status r50_grad_sync_average_persistent(r50_grad_sync *s, r50_error *err) {
 #endif
   int64_t n;
   float *q = r50_persistent_slab(m, &n);
-  R50_MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, q, (int)n, MPI_FLOAT, MPI_SUM, d->comm), err);
+  R50_MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, q, (int)n, MPI_FLOAT, MPI_SUM, d->comm),
+                err);
   for (int64_t i = 0; i < n; i++)
     q[i] /= (float)d->size;
   return r50_params_changed(m, err);

@@ -18,7 +18,8 @@ hid_t r50_h5_make_dim(hid_t loc, const char *name, int64_t size) {
     H5_KEEP_ERROR(H5Sclose(space));
   /* netCDF-4's mark of a dimension without a variable; its size is part of it */
   char mark[96];
-  snprintf(mark, sizeof mark, "This is a netCDF dimension but not a netCDF variable.%10lld",
+  snprintf(mark, sizeof mark,
+           "This is a netCDF dimension but not a netCDF variable.%10lld",
            (long long)size);
   if (d >= 0 && H5DSset_scale(d, mark) < 0) {
     H5_KEEP_ERROR(H5Dclose(d));

@@ -24,7 +24,7 @@
 
 #define FORMAT_TAG "r50worker-features/3"
 #define CHUNK_BYTES ((int64_t)1 << 20) /* at least this much per chunk of features */
-#define LIST_STEP ((int64_t)1 << 16) /* rows per write or read of the list */
+#define LIST_STEP ((int64_t)1 << 16)   /* rows per write or read of the list */
 
 struct r50_store {
   char path[4096];
@@ -135,8 +135,8 @@ static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, in
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dapl = H5Pcreate(H5P_DATASET_ACCESS);
   hid_t d = -1;
   if (space >= 0 && dcpl >= 0 && dapl >= 0 &&
-      (crows > 0 ? H5Pset_chunk(dcpl, ndim, chunk) : H5Pset_layout(dcpl, H5D_CONTIGUOUS)) >=
-          0 &&
+      (crows > 0 ? H5Pset_chunk(dcpl, ndim, chunk)
+                 : H5Pset_layout(dcpl, H5D_CONTIGUOUS)) >= 0 &&
       H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
       H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
       H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0)
@@ -219,7 +219,7 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
     s = r50_fail(err, R50_ERR_NOMEM, "out of memory");
   for (int64_t r = 0; s == R50_OK && r < ds->n; r += LIST_STEP)
     if (r50_h5_write_rows(dst, H5T_NATIVE_INT8, r,
-                      ds->n - r < LIST_STEP ? ds->n - r : LIST_STEP, zeros) < 0)
+                          ds->n - r < LIST_STEP ? ds->n - r : LIST_STEP, zeros) < 0)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /images/status", path);
   free(zeros);
   hid_t ids[] = {dp, dl, dst, pt};
@@ -230,8 +230,7 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
   if (s == R50_OK && ds->n_classes) {
     size_t clen = max_len(array_item, ds->class_names, ds->n_classes);
     hid_t ct = r50_h5_str_type(clen);
-    hid_t dc =
-        ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 0) : -1;
+    hid_t dc = ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 0) : -1;
     if (dc < 0 || write_strings(dc, clen, array_item, ds->class_names, ds->n_classes) < 0)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot write /classes", path);
     if (dc >= 0)
@@ -310,13 +309,14 @@ static r50_status write_structure(hid_t f, const r50_dataset *ds, const r50_stor
   r50_status s = R50_OK;
   for (int l = 0; l < m->n_layers && s == R50_OK; l++) {
     hid_t ft = m->float16 ? r50_h5_half_type() : H5Tcopy(H5T_IEEE_F32LE);
-    hid_t d = ft >= 0 ? make_dataset(g, m->layers[l], ft, ds->n, m->ndim[l] + 1, m->shape[l],
-                                     chunk_rows(m, l))
+    hid_t d = ft >= 0 ? make_dataset(g, m->layers[l], ft, ds->n, m->ndim[l] + 1,
+                                     m->shape[l], chunk_rows(m, l))
                       : -1;
     if (ft >= 0)
       H5Tclose(ft);
     if (d < 0)
-      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path, m->layers[l]);
+      s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /features/%s", path,
+                      m->layers[l]);
     else
       H5Dclose(d);
   }
@@ -398,8 +398,8 @@ static r50_status take_reserve(const char *file, int64_t bytes, const char *path
   return R50_OK;
 }
 
-r50_status r50_store_create(const char *path, const r50_dataset *ds, const r50_store_meta *meta,
-                         int overwrite, r50_error *err) {
+r50_status r50_store_create(const char *path, const r50_dataset *ds,
+                            const r50_store_meta *meta, int overwrite, r50_error *err) {
   r50_h5_quiet();
   R50_TRY(check_creatable(path, overwrite, err));
   char part[4200], reserve[4200], dir[4096];
@@ -450,7 +450,7 @@ static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
 
 #define GET_INT(name, var)                                                               \
   do {                                                                                   \
-    int got_ = r50_h5_get_ints(f, name, &(var), 1);                                          \
+    int got_ = r50_h5_get_ints(f, name, &(var), 1);                                      \
     if (got_ <= 0)                                                                       \
       return got_ < 0 ? corrupt(path, name, err)                                         \
                       : r50_fail(err, R50_ERR_FORMAT,                                    \
@@ -611,7 +611,8 @@ static r50_status read_rows_state(hid_t f, const char *path, const r50_store_met
   int8_t *st = malloc((size_t)(n ? n : 1));
   r50_status s = R50_OK;
   if (d < 0 || !st || r50_h5_read_rows(d, H5T_NATIVE_INT8, 0, n, st) < 0)
-    s = r50_h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images/status", path);
+    s = r50_h5_fail(err, R50_ERR_FORMAT, "--resume: %s: cannot read /images/status",
+                    path);
   if (d >= 0)
     H5Dclose(d);
   if (s != R50_OK) {
@@ -691,14 +692,15 @@ static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *
   if (r50_h5_set_int(f, "complete", 0) < 0) { /* incomplete again until this run ends */
     free(*status);
     *status = NULL;
-    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot reset the 'complete' attribute", path);
+    return r50_h5_fail(err, R50_ERR_IO, "%s: cannot reset the 'complete' attribute",
+                       path);
   }
   return R50_OK;
 }
 
 r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
-                               const r50_store_meta *meta, r50_store_resume_kind *kind,
-                               int8_t **status, r50_error *err) {
+                                  const r50_store_meta *meta, r50_store_resume_kind *kind,
+                                  int8_t **status, r50_error *err) {
   r50_h5_quiet();
   *status = NULL;
   *kind = R50_STORE_RECREATE;
@@ -772,7 +774,7 @@ static r50_status close_handles(r50_store *s, r50_error *err) {
 }
 
 r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_meta *meta,
-                       r50_store **out, r50_error *err) {
+                          r50_store **out, r50_error *err) {
   r50_h5_quiet();
   *out = NULL;
   /* rank 0 just renamed it into place: wait until every rank's view of the folder
@@ -813,9 +815,9 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
     H5_KEEP_ERROR(H5Pclose(fapl));
   r50_status rs = s->file >= 0 ? R50_OK
                                : r50_h5_fail(err, R50_ERR_IO,
-                                         "cannot open %s with "
-                                         "MPI-IO",
-                                         path);
+                                             "cannot open %s with "
+                                             "MPI-IO",
+                                             path);
   if (rs == R50_OK && meta->float16 && (s->half = r50_h5_half_type()) < 0)
     rs = r50_h5_fail(err, R50_ERR_IO, "%s: cannot make the float16 type", path);
   for (int l = 0; rs == R50_OK && l < meta->n_layers; l++) {
@@ -838,8 +840,8 @@ r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_m
 }
 
 r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
-                             const float *const *features, const int8_t *status,
-                             r50_error *err) {
+                                const float *const *features, const int8_t *status,
+                                r50_error *err) {
   for (int l = 0; features && l < s->n_layers; l++) {
     herr_t w;
     if (s->half >= 0) { /* converted here, rounded as numpy rounds; HDF5 copies bits */
@@ -860,9 +862,9 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
   }
   if (r50_h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
     return r50_h5_fail_file(err, R50_ERR_IO, s->path,
-                        "%s: cannot write /images/status rows "
-                        "%lld..%lld",
-                        s->path, (long long)row0, (long long)(row0 + n - 1));
+                            "%s: cannot write /images/status rows "
+                            "%lld..%lld",
+                            s->path, (long long)row0, (long long)(row0 + n - 1));
   return R50_OK;
 }
 
@@ -887,7 +889,8 @@ static r50_status reopen(const char *path, const char *why, hid_t *f, r50_error 
 }
 
 /* Closes what reopen opened; s is the work's status, kept if it failed. */
-static r50_status close_reopened(hid_t f, const char *path, r50_status s, r50_error *err) {
+static r50_status close_reopened(hid_t f, const char *path, r50_status s,
+                                 r50_error *err) {
   if (H5Fclose(f) < 0) {
     if (s == R50_OK)
       s = r50_h5_fail(err, R50_ERR_IO, "%s: cannot close", path);

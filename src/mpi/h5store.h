@@ -13,9 +13,9 @@
  *                      axis; a layer's axis whose size other layers do not share is
  *                      named with it (channel_1024)
  *   attributes of /    format, version, command, arch, downsample_fb, model,
- *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers, dtype,
- *                      oversample, fast_decode, exif_rotate, max_pixels, n_images,
- *                      dataset_sha256, complete (0 until every row was attempted)
+ *                      model_sha256, size (w, h; 0 0 for none), mean (BGR), layers,
+ * dtype, oversample, fast_decode, exif_rotate, max_pixels, n_images, dataset_sha256,
+ * complete (0 until every row was attempted)
  *
  * Life of a file, and the rule that keeps every rank in step whatever fails: all
  * metadata is written by rank 0 alone with the serial driver — created under
@@ -58,8 +58,8 @@ typedef struct r50_store_meta {
  * not a regular file), then writes the whole structure — attributes, paths, labels,
  * pending statuses — to "<path>.part", syncs it and renames it to path. On failure
  * nothing is left at path (an existing file is untouched) and no HDF5 object is open. */
-r50_status r50_store_create(const char *path, const r50_dataset *ds, const r50_store_meta *meta,
-                         int overwrite, r50_error *err);
+r50_status r50_store_create(const char *path, const r50_dataset *ds,
+                            const r50_store_meta *meta, int overwrite, r50_error *err);
 
 /* What r50_store_check_resume found. */
 typedef enum r50_store_resume_kind {
@@ -72,20 +72,20 @@ typedef enum r50_store_resume_kind {
  * until this run ends; *status gets its (N) int8 statuses (malloc'd). A mismatch is
  * R50_ERR_MISMATCH naming the option or the first differing row. */
 r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
-                               const r50_store_meta *meta, r50_store_resume_kind *kind,
-                               int8_t **status, r50_error *err);
+                                  const r50_store_meta *meta, r50_store_resume_kind *kind,
+                                  int8_t **status, r50_error *err);
 
 typedef struct r50_store r50_store;
 
 /* Collective: every rank opens path (made by r50_store_create) for row writes. */
 r50_status r50_store_open(const r50_dist *d, const char *path, const r50_store_meta *meta,
-                       r50_store **out, r50_error *err);
+                          r50_store **out, r50_error *err);
 
 /* Independent. Writes rows [row0, row0+n): features[l] holds n rows of layer l (or
  * is NULL to leave the rows' features unwritten), status n values. */
 r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
-                             const float *const *features, const int8_t *status,
-                             r50_error *err);
+                                const float *const *features, const int8_t *status,
+                                r50_error *err);
 
 /* Collective. Closes every handle exactly once and frees s, whatever fails. */
 r50_status r50_store_close(r50_store *s, r50_error *err);

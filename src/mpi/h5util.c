@@ -99,8 +99,8 @@ static r50_status vfail(r50_error *err, r50_status s, const char *file, const ch
   return r50_fail(err, s, "%s", what);
 }
 
-r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file, const char *fmt,
-                        ...) {
+r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file,
+                            const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   r50_status r = vfail(err, s, file, fmt, ap);
@@ -170,7 +170,8 @@ static herr_t rows_io(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *bu
   return r;
 }
 
-herr_t r50_h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, const void *buf) {
+herr_t r50_h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n,
+                         const void *buf) {
   return rows_io(dset, mtype, row0, n, (void *)buf, 1);
 }
 

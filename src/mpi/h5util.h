@@ -39,8 +39,8 @@ r50_status r50_h5_fail(r50_error *err, r50_status s, const char *fmt, ...)
 
 /* r50_h5_fail for a failed write to `file`: when HDF5 does not say why (its MPI-IO driver
  * does not pass errno up), a full file system is recognised from statvfs. */
-r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file, const char *fmt,
-                        ...) __attribute__((format(printf, 4, 5)));
+r50_status r50_h5_fail_file(r50_error *err, r50_status s, const char *file,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A fixed-length, NUL-padded UTF-8 string type of len bytes (len 0 counts as 1). */
 hid_t r50_h5_str_type(size_t len);
@@ -49,7 +49,8 @@ hid_t r50_h5_half_type(void);
 
 /* Rows [row0, row0 + n) of a dataset whose first dimension is the row, all of every
  * other dimension; mtype in memory. Independent I/O. n == 0 is a no-op. */
-herr_t r50_h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, const void *buf);
+herr_t r50_h5_write_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n,
+                         const void *buf);
 herr_t r50_h5_read_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *buf);
 
 /* Root attributes: ints (n values, n == 0 for a scalar), floats, strings. */

@@ -106,7 +106,8 @@ static r50_status share_rows(const r50_dist *d, r50_dataset *ds, const rows_layo
           MPI_SUCCESS ||
       MPI_Comm_rank(node, &node_rank) != MPI_SUCCESS ||
       MPI_Comm_size(node, &node_size) != MPI_SUCCESS)
-    return r50_fail(err, R50_ERR_IO, "rank %d: cannot find the ranks of this node", d->rank);
+    return r50_fail(err, R50_ERR_IO, "rank %d: cannot find the ranks of this node",
+                    d->rank);
   shared_rows *sr = calloc(1, sizeof *sr);
   r50_status s = sr ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   if (sr)
@@ -152,8 +153,8 @@ static r50_status share_rows(const r50_dist *d, r50_dataset *ds, const rows_layo
     free_rows(ds);
   }
   /* rank 0 to every block writer: the node leaders, or every rank without a window */
-  if (s == R50_OK && MPI_Comm_split(d->comm, fills ? 0 : MPI_UNDEFINED, d->rank, &leaders) !=
-                         MPI_SUCCESS)
+  if (s == R50_OK && MPI_Comm_split(d->comm, fills ? 0 : MPI_UNDEFINED, d->rank,
+                                    &leaders) != MPI_SUCCESS)
     s = r50_fail(err, R50_ERR_IO, "rank %d: cannot split the communicator", d->rank);
   if (s == R50_OK && fills)
     s = bcast_block(d, leaders, sr->block, l->bytes, err);
@@ -228,7 +229,8 @@ r50_status r50_dataset_share(const r50_dist *d, const char *spec, const char *ro
   memset(ds, 0, sizeof *ds);
   if (d->rank == 0)
     s = r50_dataset_open(spec, root, ds, err);
-  s = writable || d->size == 1 ? share_private(d, ds, s, err) : share_by_node(d, ds, s, err);
+  s = writable || d->size == 1 ? share_private(d, ds, s, err)
+                               : share_by_node(d, ds, s, err);
   if (s == R50_OK) { /* the list each rank holds is the one rank 0 listed */
     char mine[65], first[65];
     r50_dataset_digest(ds, mine);

@@ -38,11 +38,11 @@
 #ifdef R50_HAVE_CUDA
 #include "device_cuda.h"
 #endif
+#include "job_signals.h"
 #include "pretrained.h"
 #include "report.h"
 #include "rng.h"
 #include "schedule.h"
-#include "job_signals.h"
 #include "share_list.h"
 
 typedef struct trainer {
@@ -55,16 +55,16 @@ typedef struct trainer {
   r50_schedule sched;
   r50_grad_sync sync;
   r50_output_lock lock;
-  r50_report *report;  /* rank 0 */
+  r50_report *report; /* rank 0 */
   r50_loop_state st;
   int classes;
-  int64_t last_eval;   /* the iteration of the last evaluation (-1: none) */
-  int64_t *order;      /* (train.n) this epoch's order */
+  int64_t last_eval; /* the iteration of the last evaluation (-1: none) */
+  int64_t *order;    /* (train.n) this epoch's order */
   int64_t order_epoch;
   int64_t total_steps; /* 0: epochs decide */
   double total_epochs;
-  float *x;            /* (batch, 3, crop, crop) compacted images */
-  int32_t *labels;     /* (batch) */
+  float *x;        /* (batch, 3, crop, crop) compacted images */
+  int32_t *labels; /* (batch) */
   double start_s, last_log_s;
   double elapsed0; /* seconds trained by the runs before this one (rank 0) */
   int64_t iter0;   /* the iteration this run started at (for its ETA) */
@@ -109,9 +109,9 @@ static r50_status match_val_classes(trainer *t, r50_error *err) {
       if (!strcmp(va->class_names[c], tr->class_names[k]))
         map[c] = k;
     if (map[c] < 0) {
-      r50_status s = r50_fail(err, R50_ERR_ARG,
-                              "%s: class folder '%s' is not a class of the training set %s",
-                              t->job->val, va->class_names[c], t->job->train);
+      r50_status s = r50_fail(
+          err, R50_ERR_ARG, "%s: class folder '%s' is not a class of the training set %s",
+          t->job->val, va->class_names[c], t->job->train);
       free(map);
       return s;
     }
@@ -134,20 +134,22 @@ static r50_status count_classes(trainer *t, r50_error *err) {
   if (k <= 0)
     k = ds->n_classes > 0 ? ds->n_classes : maxl + 1;
   if (k <= 0)
-    return r50_fail(err, R50_ERR_FORMAT,
-                    "%s has no labels: fine-tuning needs class subfolders or 'path label' "
-                    "lines",
-                    t->job->train);
+    return r50_fail(
+        err, R50_ERR_FORMAT,
+        "%s has no labels: fine-tuning needs class subfolders or 'path label' "
+        "lines",
+        t->job->train);
   if (t->have_val)
     R50_TRY(match_val_classes(t, err));
   for (int pass = 0; pass < 1 + t->have_val; pass++) {
     const r50_dataset *s = pass ? &t->val : ds;
     for (int64_t i = 0; i < s->n; i++)
       if (s->labels[i] >= k)
-        return r50_fail(err, R50_ERR_ARG,
-                        "%s: row %lld (%s) has label %d, but there are %d classes (--classes)",
-                        pass ? t->job->val : t->job->train, (long long)i, r50_dataset_name(s, i),
-                        s->labels[i], k);
+        return r50_fail(
+            err, R50_ERR_ARG,
+            "%s: row %lld (%s) has label %d, but there are %d classes (--classes)",
+            pass ? t->job->val : t->job->train, (long long)i, r50_dataset_name(s, i),
+            s->labels[i], k);
   }
   t->classes = k;
   return R50_OK;
@@ -180,8 +182,8 @@ static r50_status broadcast_model(trainer *t, r50_error *err) {
   float *p = r50_params_slab(t->model, &np), *q = r50_persistent_slab(t->model, &nq);
   for (int64_t off = 0; off < np; off += 1 << 28)
     R50_MPI_CHECK(t->d,
-                  MPI_Bcast(p + off, (int)(np - off < (1 << 28) ? np - off : 1 << 28), MPI_FLOAT,
-                            0, t->d->comm),
+                  MPI_Bcast(p + off, (int)(np - off < (1 << 28) ? np - off : 1 << 28),
+                            MPI_FLOAT, 0, t->d->comm),
                   err);
   R50_MPI_CHECK(t->d, MPI_Bcast(q, (int)nq, MPI_FLOAT, 0, t->d->comm), err);
   return r50_params_changed(t->model, err);
@@ -193,7 +195,8 @@ static r50_status make_model(trainer *t, r50_error *err) {
   cfg.n_classes = t->classes;
   r50_dist_pick_gpu(t->d, &cfg);
   const char *pretrained = cfg.pretrained;
-  cfg.pretrained = NULL; /* random first: fc6 keeps Chainer's init if the file's differs */
+  cfg.pretrained =
+      NULL; /* random first: fc6 keeps Chainer's init if the file's differs */
   t->model = r50_model_new(&cfg, err);
   if (!t->model)
     return err->status;
@@ -201,8 +204,9 @@ static r50_status make_model(trainer *t, r50_error *err) {
     int fc6_loaded = 1;
     R50_TRY(r50_load_pretrained(t->model, pretrained, 1, &fc6_loaded, err));
     if (!fc6_loaded && t->d->rank == 0)
-      r50_log(R50_LOG_INFO, "%s: its fc6 has another class count; fc6 is a new %d-class "
-                            "Linear (LeCunNormal, seed %llu)",
+      r50_log(R50_LOG_INFO,
+              "%s: its fc6 has another class count; fc6 is a new %d-class "
+              "Linear (LeCunNormal, seed %llu)",
               pretrained, t->classes, (unsigned long long)cfg.seed);
   }
   R50_TRY(freeze(t, err));
@@ -234,13 +238,16 @@ static r50_status resume(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, s, err));
   int64_t v[4] = {t->st.iteration, t->st.epoch, t->st.position, (int64_t)t->st.seed};
   R50_MPI_CHECK(t->d, MPI_Bcast(v, 4, MPI_INT64_T, 0, t->d->comm), err);
-  t->st.iteration = v[0], t->st.epoch = v[1], t->st.position = v[2], t->st.seed = (uint64_t)v[3];
+  t->st.iteration = v[0], t->st.epoch = v[1], t->st.position = v[2],
+  t->st.seed = (uint64_t)v[3];
   int64_t n;
   float *vel = r50_optimizer_state(t->opt, &n);
   R50_MPI_CHECK(t->d, MPI_Bcast(vel, (int)n, MPI_FLOAT, 0, t->d->comm), err);
   if (t->d->rank == 0)
-    r50_log(R50_LOG_INFO, "--resume: %s (iteration %lld, epoch %lld, %lld images into it)", dir,
-            (long long)t->st.iteration, (long long)t->st.epoch, (long long)t->st.position);
+    r50_log(R50_LOG_INFO,
+            "--resume: %s (iteration %lld, epoch %lld, %lld images into it)", dir,
+            (long long)t->st.iteration, (long long)t->st.epoch,
+            (long long)t->st.position);
   return R50_OK;
 }
 
@@ -302,7 +309,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   t->x = host_alloc(t, (size_t)j->batch * 3 * j->crop * j->crop * sizeof *t->x);
   t->labels = malloc((size_t)j->batch * sizeof *t->labels);
   t->order_epoch = -1;
-  s = t->order && t->x && t->labels ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  s = t->order && t->x && t->labels ? R50_OK
+                                    : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   if (s == R50_OK && t->d->rank == 0)
     s = r50_report_open(j->out, j->resume, &t->report, err);
   return r50_dist_agree(t->d, s, err);
@@ -372,8 +380,12 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   double sums[5] = {0}; /* loss, top-1, top-5, counted, failed */
   r50_status s = R50_OK;
   if (hi > lo) {
-    r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
-                            .depth = 2, .augment = {j->crop, 0, 0, t->st.seed},
+    r50_prefetch_opts po = {.batch = j->batch,
+                            .w = j->size,
+                            .h = j->size,
+                            .decode = j->decode,
+                            .depth = 2,
+                            .augment = {j->crop, 0, 0, t->st.seed},
                             .decode_threads = decode_threads(t)};
     r50_prefetch *p = NULL;
     s = r50_prefetch_new(&t->val, &po, &p, err);
@@ -412,16 +424,17 @@ static r50_status evaluate(trainer *t, r50_error *err) {
       r50_prefetch_free(p);
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
-  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
+  R50_MPI_CHECK(
+      t->d, MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
   const double cnt = sums[3] > 0 ? sums[3] : 1;
   if (t->d->rank == 0) {
     r50_log(R50_LOG_INFO,
-            "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f images%s",
+            "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f "
+            "images%s",
             (long long)t->st.epoch, sums[0] / cnt, sums[1] / cnt, sums[2] / cnt, sums[3],
             sums[4] > 0 ? " (some unreadable: skipped)" : "");
     r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt,
-                          sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3],
-                          elapsed(t));
+                          sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3], elapsed(t));
   }
   return R50_OK;
 }
@@ -429,10 +442,9 @@ static r50_status evaluate(trainer *t, r50_error *err) {
 static r50_status checkpoint(trainer *t, r50_error *err) {
   t->st.world = t->d->size;
   t->st.elapsed = elapsed(t);
-  r50_status s = t->d->rank == 0
-                     ? r50_checkpoint_write(t->job->out, t->model, t->opt, &t->st, t->job->keep,
-                                            err)
-                     : R50_OK;
+  r50_status s = t->d->rank == 0 ? r50_checkpoint_write(t->job->out, t->model, t->opt,
+                                                        &t->st, t->job->keep, err)
+                                 : R50_OK;
   R50_TRY(r50_dist_agree(t->d, s, err));
   if (t->d->rank == 0)
     r50_log(R50_LOG_INFO, "checkpoint at iteration %lld in %s/checkpoints",
@@ -449,7 +461,8 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
     return;
   const double now = r50_now_s();
   const int tty = isatty(2);
-  if (!force && t->log_steps < t->job->log_every && now - t->last_log_s < (tty ? 1.0 : 30.0))
+  if (!force && t->log_steps < t->job->log_every &&
+      now - t->last_log_s < (tty ? 1.0 : 30.0))
     return;
   const double loss = t->log_n > 0 ? t->log_loss / t->log_n : 0;
   const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
@@ -459,9 +472,9 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
                done_here = (double)(t->st.iteration - t->iter0);
   const int64_t global = (int64_t)t->job->batch * t->d->size; /* an epoch's last step may
                                                                   be a partial one */
-  const double total = t->total_steps > 0
-                           ? (double)t->total_steps
-                           : t->total_epochs * (double)((t->train.n + global - 1) / global);
+  const double total =
+      t->total_steps > 0 ? (double)t->total_steps
+                         : t->total_epochs * (double)((t->train.n + global - 1) / global);
   const double rate = el > 0 ? t->log_n / (now - t->last_log_s) : 0;
   char line[256];
   snprintf(line, sizeof line,
@@ -478,7 +491,8 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
 }
 
 /* One training step at the loop's position; *stop when any rank asked to stop. */
-static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r50_error *err) {
+static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop,
+                       r50_error *err) {
   const r50_train_job *j = t->job;
   const size_t per = (size_t)3 * j->crop * j->crop;
   int k = 0, failed = 0;
@@ -501,29 +515,32 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop, r
   r50_step_result res = {0, 0, 0};
   if (k > 0) {
     r50_tensor x = {t->x, 4, {k, 3, j->crop, j->crop}, 0};
-    s = r50_forward_train(t->model, &x, t->labels, j->bn_frozen ? R50_BN_FROZEN : R50_BN_TRAIN,
-                          &res, err);
+    s = r50_forward_train(t->model, &x, t->labels,
+                          j->bn_frozen ? R50_BN_FROZEN : R50_BN_TRAIN, &res, err);
     if (s == R50_ERR_INTERRUPTED)
       s = R50_OK, res.counted = 0, k = 0;
   }
   /* counts and flags of every rank: the step's images, the stop and error requests */
   double v[6] = {(double)res.counted, res.loss * (double)res.counted, (double)res.correct,
-                 (double)failed, r50_job_signal() ? 1 : 0, s != R50_OK};
-  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
+                 (double)failed,      r50_job_signal() ? 1 : 0,       s != R50_OK};
+  R50_MPI_CHECK(t->d, MPI_Allreduce(MPI_IN_PLACE, v, 6, MPI_DOUBLE, MPI_SUM, t->d->comm),
+                err);
   if (v[5] > 0)
     return r50_dist_agree(t->d, s, err);
   if (v[0] > 0 && !isfinite(v[1])) /* every rank sees the same sums: all stop here */
-    return r50_fail(err, R50_ERR_FORMAT,
-                    "iteration %lld: the loss is %s: training diverged (try a lower --lr, or "
-                    "warm-up with --warmup-epochs); the checkpoints in %s/checkpoints are "
-                    "kept as they were",
-                    (long long)t->st.iteration + 1, isnan(v[1]) ? "NaN" : "infinite", j->out);
+    return r50_fail(
+        err, R50_ERR_FORMAT,
+        "iteration %lld: the loss is %s: training diverged (try a lower --lr, or "
+        "warm-up with --warmup-epochs); the checkpoints in %s/checkpoints are "
+        "kept as they were",
+        (long long)t->st.iteration + 1, isnan(v[1]) ? "NaN" : "infinite", j->out);
   *stop = v[4] > 0;
   t->skipped += (int64_t)v[3];
   if (v[0] > 0) {
     r50_grad_sync_begin(&t->sync);
     if (res.counted > 0)
-      s = r50_backward(t->model, (double)res.counted / v[0], r50_grad_sync_ready, &t->sync, err);
+      s = r50_backward(t->model, (double)res.counted / v[0], r50_grad_sync_ready,
+                       &t->sync, err);
     R50_TRY(r50_dist_agree(t->d, s, err));
     R50_TRY(r50_grad_sync_end(&t->sync, err));
     const double progress = ((double)t->st.epoch * t->train.n + t->st.position +
@@ -552,8 +569,12 @@ static int finished(const trainer *t) {
 static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
   const r50_train_job *j = t->job;
   make_order(t, t->st.epoch);
-  r50_prefetch_opts po = {.batch = j->batch, .w = j->size, .h = j->size, .decode = j->decode,
-                          .depth = 2, .augment = {j->crop, j->augment, j->augment, t->st.seed},
+  r50_prefetch_opts po = {.batch = j->batch,
+                          .w = j->size,
+                          .h = j->size,
+                          .decode = j->decode,
+                          .depth = 2,
+                          .augment = {j->crop, j->augment, j->augment, t->st.seed},
                           .decode_threads = decode_threads(t)};
   r50_prefetch *p;
   R50_TRY(r50_dist_agree(t->d, r50_prefetch_new(&t->train, &po, &p, err), err));
@@ -615,13 +636,14 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   r50_status s = setup(&t, &err);
   t.iter0 = t.st.iteration;
   if (s == R50_OK && d->rank == 0)
-    r50_log(R50_LOG_INFO,
-            "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d x "
-            "%d thread%s, %s",
-            (int)job->model.arch, (long long)t.train.n, t.classes,
-            t.have_val ? ", validating on " : "", t.have_val ? job->val : "", d->size,
-            d->size == 1 ? "" : "s", job->batch, job->model.threads,
-            job->model.threads == 1 ? "" : "s", job->out);
+    r50_log(
+        R50_LOG_INFO,
+        "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d x "
+        "%d thread%s, %s",
+        (int)job->model.arch, (long long)t.train.n, t.classes,
+        t.have_val ? ", validating on " : "", t.have_val ? job->val : "", d->size,
+        d->size == 1 ? "" : "s", job->batch, job->model.threads,
+        job->model.threads == 1 ? "" : "s", job->out);
   int stop = 0;
   while (s == R50_OK && !stop && !finished(&t))
     s = run_epoch(&t, &stop, &err);
@@ -634,7 +656,7 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   progress(&t, t.st.epoch, t.opt ? r50_optimizer_lr(t.opt) : 0, 1);
   if (s == R50_OK && !stop)
     s = evaluate(&t, &err); /* the final model, unless the last epoch's end just did */
-  if (s == R50_OK) /* stopped or done: a checkpoint either way */
+  if (s == R50_OK)          /* stopped or done: a checkpoint either way */
     s = checkpoint(&t, &err);
   if (s == R50_OK && !stop && d->rank == 0) {
     char path[4200];
@@ -643,8 +665,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     if (s == R50_OK)
       r50_log(R50_LOG_INFO, "done: %lld iterations, %lld epochs%s in %.1f s; model in %s",
               (long long)t.st.iteration, (long long)t.st.epoch,
-              t.skipped ? " (some images unreadable: skipped)" : "", r50_now_s() - t.start_s,
-              path);
+              t.skipped ? " (some images unreadable: skipped)" : "",
+              r50_now_s() - t.start_s, path);
   }
   if (s == R50_OK)
     s = r50_dist_agree(d, s, &err);
@@ -654,13 +676,15 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     code = 1;
   } else if (stop) {
     if (d->rank == 0)
-      r50_log(R50_LOG_WARN, "stopped by a signal at iteration %lld: checkpointed; continue "
-                            "with --resume",
+      r50_log(R50_LOG_WARN,
+              "stopped by a signal at iteration %lld: checkpointed; continue "
+              "with --resume",
               (long long)t.st.iteration);
     code = sig == SIGINT ? 130 : 0;
   }
   if (t.skipped && d->rank == 0)
-    r50_log(R50_LOG_WARN, "%lld unreadable training images were skipped", (long long)t.skipped);
+    r50_log(R50_LOG_WARN, "%lld unreadable training images were skipped",
+            (long long)t.skipped);
   free_trainer(&t);
   return code;
 }

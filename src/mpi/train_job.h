@@ -17,19 +17,19 @@
 
 typedef struct r50_train_job {
   const char *train, *val, *root, *out;
-  int classes;              /* 0: from the dataset */
-  int epochs;               /* used when steps == 0 */
-  int64_t steps;            /* 0: epochs decide */
-  int batch;                /* per rank */
+  int classes;   /* 0: from the dataset */
+  int epochs;    /* used when steps == 0 */
+  int64_t steps; /* 0: epochs decide */
+  int batch;     /* per rank */
   double lr, momentum, weight_decay, warmup_epochs;
-  const char *schedule;     /* step | cosine | const */
+  const char *schedule; /* step | cosine | const */
   int size, crop;
-  int augment;              /* 1: random crop + flip; 0: center crop */
+  int augment; /* 1: random crop + flip; 0: center crop */
   int shuffle;
   uint64_t seed;
-  const char *freeze;       /* NULL, or conv1 | res2 | res3 | res4 | res5 */
+  const char *freeze; /* NULL, or conv1 | res2 | res3 | res4 | res5 */
   int bn_frozen;
-  r50_config model;         /* arch, fb, pretrained, seed (init), threads */
+  r50_config model; /* arch, fb, pretrained, seed (init), threads */
   int resume;
   int log_every;            /* iterations between log records */
   int64_t checkpoint_every; /* iterations between checkpoints (0: at each epoch's end) */

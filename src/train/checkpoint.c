@@ -92,8 +92,8 @@ static int list_complete(const char *ckpts, int64_t *its, int cap) {
   return n;
 }
 
-static r50_status write_state(const char *path, r50_optimizer *o, const r50_loop_state *st,
-                              r50_error *err) {
+static r50_status write_state(const char *path, r50_optimizer *o,
+                              const r50_loop_state *st, r50_error *err) {
   npz_writer *w;
   R50_TRY(r50_npz_writer_open(path, &w, err));
   int64_t n;
@@ -152,7 +152,8 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
   if (s == R50_OK) {
     remove_tree(final); /* a checkpoint of this iteration already there: this one wins */
     if (rename(tmp, final) != 0)
-      s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+      s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, final,
+                   strerror(errno));
   }
   if (s == R50_OK)
     s = sync_dir(ckpts, err);
@@ -169,13 +170,15 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
   return R50_OK;
 }
 
-r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap, r50_error *err) {
+r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap,
+                               r50_error *err) {
   char ckpts[4096];
   snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
   int64_t its[256];
   int n = list_complete(ckpts, its, 256);
   if (n == 0)
-    return r50_fail(err, R50_ERR_NOT_FOUND, "--resume: no complete checkpoint in %s", ckpts);
+    return r50_fail(err, R50_ERR_NOT_FOUND, "--resume: no complete checkpoint in %s",
+                    ckpts);
   snprintf(dir, cap, "%s/iter-%08lld", ckpts, (long long)its[0]);
   return R50_OK;
 }
@@ -186,7 +189,8 @@ static r50_status read_i64(npz_reader *r, const char *path, const char *key, int
   npz_array_info info;
   if (i < 0 || r50_npz_info(r, i, &info, err) != R50_OK || info.dtype != NPZ_I64 ||
       info.numel != 1)
-    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' missing or not an int64 scalar", path, key);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' missing or not an int64 scalar", path,
+                    key);
   return r50_npz_read(r, i, v, sizeof *v, err);
 }
 
@@ -205,8 +209,8 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
   r50_status s = i < 0 ? r50_fail(err, R50_ERR_FORMAT, "%s: no 'velocity'", path)
                        : r50_npz_info(r, i, &info, err);
   if (s == R50_OK && (info.dtype != NPZ_F32 || info.numel != n))
-    s = r50_fail(err, R50_ERR_MISMATCH, "%s: 'velocity' has %lld floats, the model %lld", path,
-                 (long long)info.numel, (long long)n);
+    s = r50_fail(err, R50_ERR_MISMATCH, "%s: 'velocity' has %lld floats, the model %lld",
+                 path, (long long)info.numel, (long long)n);
   if (s == R50_OK)
     s = r50_npz_read(r, i, v, (size_t)n * sizeof(float), err);
   if (s == R50_OK)
@@ -223,7 +227,8 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
   i = r50_npz_find(r, "elapsed_time");
   if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
     if (info.dtype != NPZ_F64 || info.numel != 1)
-      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'elapsed_time' is not a float64 scalar", path);
+      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'elapsed_time' is not a float64 scalar",
+                   path);
     else
       s = r50_npz_read(r, i, &st->elapsed, sizeof st->elapsed, err);
   }

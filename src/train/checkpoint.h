@@ -31,7 +31,8 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
                                 const r50_loop_state *st, int keep, r50_error *err);
 
 /* The newest complete checkpoint's folder into dir; R50_ERR_NOT_FOUND when none. */
-r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap, r50_error *err);
+r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap,
+                               r50_error *err);
 
 /* Loads a checkpoint folder into m (strict), the optimizer's velocities and st. */
 r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,

@@ -72,7 +72,8 @@ static void read_back(r50_report *r, const char *path) {
   fclose(f);
 }
 
-r50_status r50_report_open(const char *run_dir, int resume, r50_report **out, r50_error *err) {
+r50_status r50_report_open(const char *run_dir, int resume, r50_report **out,
+                           r50_error *err) {
   r50_report *r = calloc(1, sizeof *r);
   if (!r)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
@@ -138,27 +139,28 @@ static void write_svg(r50_report *r) {
       lmax = fmax(lmax, r->rows[i].loss_sum / (double)r->rows[i].loss_n);
   lmax = lmax > 0 ? lmax * 1.05 : 1;
   const double emax = (double)r->n_rows;
-  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"360\" "
-             "font-family=\"sans-serif\" font-size=\"12\">\n"
-             "<rect width=\"640\" height=\"360\" fill=\"white\"/>\n"
-             "<text x=\"320\" y=\"20\" text-anchor=\"middle\">training loss and validation "
-             "accuracy per epoch</text>\n"
-             "<line x1=\"60\" y1=\"300\" x2=\"580\" y2=\"300\" stroke=\"black\"/>\n"
-             "<line x1=\"60\" y1=\"40\" x2=\"60\" y2=\"300\" stroke=\"#1f77b4\"/>\n"
-             "<line x1=\"580\" y1=\"40\" x2=\"580\" y2=\"300\" stroke=\"#d62728\"/>\n"
-             "<text x=\"320\" y=\"330\" text-anchor=\"middle\">epoch (1..%lld)</text>\n"
-             "<text x=\"10\" y=\"36\" fill=\"#1f77b4\">loss %.3g</text>\n"
-             "<text x=\"10\" y=\"304\" fill=\"#1f77b4\">0</text>\n"
-             "<text x=\"585\" y=\"44\" fill=\"#d62728\">acc 1</text>\n"
-             "<text x=\"585\" y=\"304\" fill=\"#d62728\">0</text>\n",
+  fprintf(f,
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"360\" "
+          "font-family=\"sans-serif\" font-size=\"12\">\n"
+          "<rect width=\"640\" height=\"360\" fill=\"white\"/>\n"
+          "<text x=\"320\" y=\"20\" text-anchor=\"middle\">training loss and validation "
+          "accuracy per epoch</text>\n"
+          "<line x1=\"60\" y1=\"300\" x2=\"580\" y2=\"300\" stroke=\"black\"/>\n"
+          "<line x1=\"60\" y1=\"40\" x2=\"60\" y2=\"300\" stroke=\"#1f77b4\"/>\n"
+          "<line x1=\"580\" y1=\"40\" x2=\"580\" y2=\"300\" stroke=\"#d62728\"/>\n"
+          "<text x=\"320\" y=\"330\" text-anchor=\"middle\">epoch (1..%lld)</text>\n"
+          "<text x=\"10\" y=\"36\" fill=\"#1f77b4\">loss %.3g</text>\n"
+          "<text x=\"10\" y=\"304\" fill=\"#1f77b4\">0</text>\n"
+          "<text x=\"585\" y=\"44\" fill=\"#d62728\">acc 1</text>\n"
+          "<text x=\"585\" y=\"304\" fill=\"#d62728\">0</text>\n",
           (long long)r->n_rows, lmax);
   for (int pass = 0; pass < 2; pass++) {
     fprintf(f, "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\" points=\"",
             pass ? "#d62728" : "#1f77b4");
     for (int64_t i = 0; i < r->n_rows; i++) {
-      double v = pass ? r->rows[i].val_acc
-                      : r->rows[i].loss_n ? r->rows[i].loss_sum / (double)r->rows[i].loss_n
-                                          : NAN;
+      double v = pass                ? r->rows[i].val_acc
+                 : r->rows[i].loss_n ? r->rows[i].loss_sum / (double)r->rows[i].loss_n
+                                     : NAN;
       if (isnan(v))
         continue;
       double x, y;

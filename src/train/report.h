@@ -15,7 +15,8 @@
 typedef struct r50_report r50_report;
 
 /* Opens RUN_DIR/log.jsonl (appending on resume, whose earlier epochs the curves keep). */
-r50_status r50_report_open(const char *run_dir, int resume, r50_report **out, r50_error *err);
+r50_status r50_report_open(const char *run_dir, int resume, r50_report **out,
+                           r50_error *err);
 /* A logged iteration: the means over the iterations since the last one. */
 void r50_report_iteration(r50_report *r, int64_t epoch, int64_t iteration, double loss,
                           double accuracy, double lr, double elapsed);

@@ -16,9 +16,9 @@ double r50_schedule_lr(const r50_schedule *s, double epochs) {
     return s->lr * fmax(epochs, 1e-9) / s->warmup_epochs;
   switch (s->kind) {
   case R50_SCHEDULE_STEP:
-    return s->lr * (epochs >= 0.75 * s->total_epochs   ? 0.01
+    return s->lr * (epochs >= 0.75 * s->total_epochs  ? 0.01
                     : epochs >= 0.5 * s->total_epochs ? 0.1
-                                                       : 1.0);
+                                                      : 1.0);
   case R50_SCHEDULE_COSINE: {
     double span = s->total_epochs - s->warmup_epochs;
     double t = span > 0 ? (epochs - s->warmup_epochs) / span : 1;

@@ -1,6 +1,6 @@
 /*
- * fuzz_caffemodel.c — libFuzzer target: the caffemodel reader (r50_caffe_net_parse) on any
- * bytes, then, when they parse, the depth inference and Chainer's mapping checks
+ * fuzz_caffemodel.c — libFuzzer target: the caffemodel reader (r50_caffe_net_parse) on
+ * any bytes, then, when they parse, the depth inference and Chainer's mapping checks
  * against the ResNet-50 table. Any input must give R50_OK or an error, never a crash,
  * leak or out-of-bounds access.
  */

@@ -51,13 +51,13 @@
 static int g_fail;
 static int g_cpu_peer; /* --peer onednn: the oneDNN engine plays the GPU */
 
-#define EXPECT(cond, ...)                                                                  \
-  do {                                                                                     \
-    int ok_ = (cond);                                                                      \
-    printf("%s  ", ok_ ? "PASS" : "FAIL");                                                 \
-    printf(__VA_ARGS__);                                                                   \
-    printf("\n");                                                                          \
-    g_fail += !ok_;                                                                        \
+#define EXPECT(cond, ...)                                                                \
+  do {                                                                                   \
+    int ok_ = (cond);                                                                    \
+    printf("%s  ", ok_ ? "PASS" : "FAIL");                                               \
+    printf(__VA_ARGS__);                                                                 \
+    printf("\n");                                                                        \
+    g_fail += !ok_;                                                                      \
   } while (0)
 
 static void die(const r50_error *err) {
@@ -119,19 +119,22 @@ static double max_abs(const float *a, size_t n) {
 static void check_inference_fp32(r50_model *cpu, r50_model *gpu, const float *x, int n) {
   int nl;
   const char *const *names = r50_available_layers(&nl);
-  r50_tensor in = {(float *)x, 4, {n, 3, 224, 224}, 0}, a[R50_MAX_LAYERS], b[R50_MAX_LAYERS];
+  r50_tensor in = {(float *)x, 4, {n, 3, 224, 224}, 0}, a[R50_MAX_LAYERS],
+             b[R50_MAX_LAYERS];
   r50_error err = {0};
   if (r50_forward(cpu, &in, (const char *const *)names, nl, a, &err) != R50_OK ||
       r50_forward(gpu, &in, (const char *const *)names, nl, b, &err) != R50_OK)
     die(&err);
-  printf("fp32 inference, %d images of 224x224: layer, max|gpu - cpu|, max|cpu|, ratio\n", n);
+  printf("fp32 inference, %d images of 224x224: layer, max|gpu - cpu|, max|cpu|, ratio\n",
+         n);
   for (int l = 0; l < nl; l++) {
     const size_t k = (size_t)r50_tensor_numel(&a[l]);
     double d = 0;
     for (size_t i = 0; i < k; i++)
       d = fmax(d, fabs((double)a[l].data[i] - b[l].data[i]));
     const double ref = max_abs(a[l].data, k);
-    EXPECT(d <= 1e-4 * ref + 1e-7, "  %-6s %.3e %.3e %.2e (<= 1e-4)", names[l], d, ref, d / ref);
+    EXPECT(d <= 1e-4 * ref + 1e-7, "  %-6s %.3e %.3e %.2e (<= 1e-4)", names[l], d, ref,
+           d / ref);
     r50_tensor_free(&a[l]);
     r50_tensor_free(&b[l]);
   }
@@ -162,10 +165,10 @@ static void check_inference_low(r50_model *cpu, r50_model *gpu, const char *what
     }
     same_top1 += ta == tb;
   }
-  EXPECT(worst >= 0.999, "%s inference: worst pool5 cosine similarity %.6f (>= 0.999)", what,
-         worst);
-  EXPECT(same_top1 >= 0.99 * n, "%s inference: same top-1 on %d of %d images (>= 99%%)", what,
-         same_top1, n);
+  EXPECT(worst >= 0.999, "%s inference: worst pool5 cosine similarity %.6f (>= 0.999)",
+         what, worst);
+  EXPECT(same_top1 >= 0.99 * n, "%s inference: same top-1 on %d of %d images (>= 99%%)",
+         what, same_top1, n);
   for (int l = 0; l < 2; l++) {
     r50_tensor_free(&a[l]);
     r50_tensor_free(&b[l]);
@@ -185,7 +188,8 @@ static void check_moved(r50_model *cpu, r50_model *gpu, const float *x) {
       r50_forward(m, &in, layers, 1, &b, &err) != R50_OK)
     die(&err);
   const size_t k = (size_t)r50_tensor_numel(&a);
-  EXPECT(!strcmp(r50_model_engine(m), "cuda") && !memcmp(a.data, b.data, k * sizeof(float)),
+  EXPECT(!strcmp(r50_model_engine(m), "cuda") &&
+             !memcmp(a.data, b.data, k * sizeof(float)),
          "r50_to_device: a CPU model moved to the GPU gives the GPU model's pool5");
   if (r50_to_device(m, R50_DEVICE_CPU, -1, &err) != R50_OK ||
       r50_forward(m, &in, layers, 1, &c, &err) != R50_OK ||
@@ -195,8 +199,10 @@ static void check_moved(r50_model *cpu, r50_model *gpu, const float *x) {
   double diff = 0;
   for (size_t i = 0; i < k; i++)
     diff = fmax(diff, fabs((double)c.data[i] - d.data[i]));
-  EXPECT(diff <= 1e-4 * max_abs(d.data, k), "r50_to_device: moved back to the CPU, pool5 within "
-         "%.2e", diff);
+  EXPECT(diff <= 1e-4 * max_abs(d.data, k),
+         "r50_to_device: moved back to the CPU, pool5 within "
+         "%.2e",
+         diff);
   r50_tensor_free(&a), r50_tensor_free(&b), r50_tensor_free(&c), r50_tensor_free(&d);
   r50_model_free(m);
 }
@@ -246,12 +252,16 @@ static void check_step(const char *what, r50_model *cpu, r50_model *gpu, double 
         worst_avg = d, where_avg = a.name;
     }
   }
-  EXPECT(worst_fc <= tol_fc, "%s training step: fc6's gradients within %.3e (<= %g)", what,
-         worst_fc, tol_fc);
-  EXPECT(worst_avg <= tol_avg, "%s training step: worst BN running average %.3e (%s; "
-         "<= %g)", what, worst_avg, where_avg, tol_avg);
-  printf("      %s training step: the worst other gradient %.3e (%s): not checked, chaotic; "
-         "each op that makes it is checked above\n", what, worst, where);
+  EXPECT(worst_fc <= tol_fc, "%s training step: fc6's gradients within %.3e (<= %g)",
+         what, worst_fc, tol_fc);
+  EXPECT(worst_avg <= tol_avg,
+         "%s training step: worst BN running average %.3e (%s; "
+         "<= %g)",
+         what, worst_avg, where_avg, tol_avg);
+  printf(
+      "      %s training step: the worst other gradient %.3e (%s): not checked, chaotic; "
+      "each op that makes it is checked above\n",
+      what, worst, where);
   free(x);
 }
 
@@ -274,7 +284,8 @@ static void check_finetune(r50_model *cpu, r50_model *gpu) {
     labels[i] = (i * 3) % 10;
   r50_tensor in = {x, 4, {B, 3, S, S}, 0};
   double worst = 0, first[2] = {0, 0}, loss[2] = {0, 0};
-  printf("20-step fine-tune on one batch of %d, %dx%d: step, loss cpu, loss peer\n", B, S, S);
+  printf("20-step fine-tune on one batch of %d, %dx%d: step, loss cpu, loss peer\n", B, S,
+         S);
   for (int step = 0; step < STEPS; step++) {
     r50_model *ms[2] = {cpu, gpu};
     r50_optimizer *os[2] = {oa, ob};
@@ -292,13 +303,18 @@ static void check_finetune(r50_model *cpu, r50_model *gpu) {
     printf("      %2d %.6f %.6f\n", step + 1, loss[0], loss[1]);
     worst = fmax(worst, fabs(loss[0] - loss[1]) / first[0]);
   }
-  EXPECT(fabs(first[0] - first[1]) <= 1e-4 * first[0], "fine-tune: the first step's loss "
-         "within 1e-4 (%.6f, %.6f)", first[0], first[1]);
+  EXPECT(fabs(first[0] - first[1]) <= 1e-4 * first[0],
+         "fine-tune: the first step's loss "
+         "within 1e-4 (%.6f, %.6f)",
+         first[0], first[1]);
   EXPECT(loss[0] < first[0] / 4 && loss[1] < first[1] / 4,
          "fine-tune: both curves fall below a quarter of their start (%.4f -> %.4f, "
-         "%.4f -> %.4f)", first[0], loss[0], first[1], loss[1]);
-  EXPECT(worst <= 0.1, "fine-tune: the peer's loss curve within %.2e of the CPU's, relative "
-         "to the first loss (<= 10%%)", worst);
+         "%.4f -> %.4f)",
+         first[0], loss[0], first[1], loss[1]);
+  EXPECT(worst <= 0.1,
+         "fine-tune: the peer's loss curve within %.2e of the CPU's, relative "
+         "to the first loss (<= 10%%)",
+         worst);
   free(x);
   r50_optimizer_free(oa);
   r50_optimizer_free(ob);
@@ -308,7 +324,8 @@ static void check_nccl(r50_model *gpu) {
   r50_error err = {0};
   unsigned char id[R50_NCCL_ID_BYTES];
   r50_nccl *c = NULL;
-  if (r50_nccl_unique_id(id, &err) != R50_OK || r50_nccl_new(id, 0, 1, gpu->es, &c, &err) != R50_OK) {
+  if (r50_nccl_unique_id(id, &err) != R50_OK ||
+      r50_nccl_new(id, 0, 1, gpu->es, &c, &err) != R50_OK) {
     EXPECT(0, "NCCL: %s", err.msg);
     return;
   }
@@ -324,8 +341,8 @@ static void check_nccl(r50_model *gpu) {
   r50_model_engine_wrote(gpu, R50_SYNC_GRADS);
   const float *after = r50_grads_slab(gpu, &n);
   EXPECT(s == R50_OK && !memcmp(before, after, (size_t)n * sizeof(float)),
-         "NCCL: one-rank allreduce of %lld gradients waited for, unchanged %s", (long long)n,
-         s == R50_OK ? "" : err.msg);
+         "NCCL: one-rank allreduce of %lld gradients waited for, unchanged %s",
+         (long long)n, s == R50_OK ? "" : err.msg);
   free(before);
   r50_nccl_free(c);
 }
@@ -345,7 +362,8 @@ int main(int argc, char **argv) {
   }
   const int gpus = g_cpu_peer ? 0 : r50_device_count(R50_DEVICE_CUDA);
   if (g_cpu_peer) {
-    printf("peer: the CPU's oneDNN engine in the GPU's place (GPU-only checks skipped)\n");
+    printf(
+        "peer: the CPU's oneDNN engine in the GPU's place (GPU-only checks skipped)\n");
     const r50_cpu_features *f = r50_cpu_features_get();
     if (!f->avx512_bf16 && !f->amx_bf16) /* its bf16 training, emulated */
       setenv("R50_ONEDNN_BF16_TRAINING", "emulate", 1);
@@ -363,7 +381,8 @@ int main(int argc, char **argv) {
     n = atoi(argv[2]);
     x = malloc((size_t)n * 3 * 224 * 224 * sizeof *x);
     FILE *f = fopen(argv[1], "rb");
-    if (!f || fread(x, sizeof *x, (size_t)n * 3 * 224 * 224, f) != (size_t)n * 3 * 224 * 224) {
+    if (!f ||
+        fread(x, sizeof *x, (size_t)n * 3 * 224 * 224, f) != (size_t)n * 3 * 224 * 224) {
       printf("FAIL  cannot read %d images from %s\n", n, argv[1]);
       return 1;
     }
@@ -398,7 +417,7 @@ int main(int argc, char **argv) {
     }
     r50_model_free(g);
   }
-  for (int i = 0; i < 2; i++) { /* every training op, fp32 and bf16 */
+  for (int i = 0; i < 2; i++) {              /* every training op, fp32 and bf16 */
     op_parity_opts o = {.peer = gpu->engine, /* onednn with --peer onednn */
                         .precision = i ? R50_PRECISION_BF16 : R50_PRECISION_FP32,
                         .threads = base.threads,
