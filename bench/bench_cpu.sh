@@ -104,7 +104,7 @@ awk -v peak="$peak" '
              m["r50_fp32", b] / m["torch_fp32", b]
       if (("r50_bf16", b) in m) printf " r50_bf16/ov_bf16=%.3f", m["r50_bf16", b] / m["ov_bf16", b]
       printf "\n"
-      printf "batch %s r50_fp32: %.1f GMAC/s of direct convolution = %.0f%% of the %.1f GMAC/s FMA peak (Winograd kernels, on AVX-512, multiply less)\n", b,
+      printf "batch %s r50_fp32: %.1f GMAC/s of direct convolution = %.0f%% of the %.1f GMAC/s FMA peak (its Winograd kernels multiply less: above 100%% is possible)\n", b,
              m["r50_fp32", b] * 4.09, 100 * m["r50_fp32", b] * 4.09 / peak, peak
     }
   }' "$log"
