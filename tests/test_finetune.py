@@ -356,6 +356,17 @@ def case_val_classes(tmp):
     p = finetune(1, data, *common, "--val", val, "--out", os.path.join(tmp, "run_bad"))
     J.check(p.returncode == 1 and "class folder 'zebra' is not a class of the training set"
             in p.stderr, "a validation class the training set lacks: error naming it")
+    # an empty class folder in the training tree stays a class (its fc6 output is
+    # kept), and rank 0 alone warns, naming it
+    os.makedirs(os.path.join(data, "empty class"))
+    run = os.path.join(tmp, "run_empty")
+    p = finetune(2, data, *common, "--out", run)
+    warned = [l for l in p.stderr.splitlines() if "has no images ('empty class')" in l]
+    J.check(p.returncode == 0 and len(warned) == 1 and "1 of its 4 classes" in warned[0],
+            f"an empty training class folder: one warning naming it ({warned})")
+    J.check(p.returncode == 0 and
+            load(os.path.join(run, "model.npz"))["fc6/W"].shape[0] == 4,
+            "an empty training class folder keeps its fc6 output")
 
 
 def cpu_has_bf16():

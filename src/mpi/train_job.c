@@ -123,6 +123,39 @@ static r50_status match_val_classes(trainer *t, r50_error *err) {
   return R50_OK;
 }
 
+/* Classes of the training set that hold no image keep an fc6 output that only ever
+ * learns to say no: an empty class folder or a gap in a list file's labels is most
+ * likely a mistake, so rank 0 names them (not when --classes set the count). */
+static void warn_empty_classes(const trainer *t, int k) {
+  const r50_dataset *ds = &t->train;
+  int64_t *count = calloc((size_t)k, sizeof *count);
+  if (!count)
+    return;
+  for (int64_t i = 0; i < ds->n; i++)
+    if (ds->labels[i] >= 0)
+      count[ds->labels[i]]++;
+  int empty = 0;
+  char names[600] = "";
+  size_t len = 0;
+  for (int c = 0; c < k; c++) {
+    if (count[c] || empty++ >= 5 || len >= sizeof names)
+      continue;
+    const char *sep = empty > 1 ? ", " : "";
+    int w =
+        c < ds->n_classes
+            ? snprintf(names + len, sizeof names - len, "%s'%s'", sep, ds->class_names[c])
+            : snprintf(names + len, sizeof names - len, "%slabel %d", sep, c);
+    len += w > 0 ? (size_t)w : 0;
+  }
+  free(count);
+  if (empty)
+    r50_log(R50_LOG_WARN,
+            "%s: %d of its %d classes %s no images (%s%s); fc6 keeps an output for %s, "
+            "trained only to say no",
+            t->job->train, empty, k, empty > 1 ? "have" : "has", names,
+            empty > 5 ? ", ..." : "", empty > 1 ? "each" : "it");
+}
+
 /* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
  * every label must be below it. */
 static r50_status count_classes(trainer *t, r50_error *err) {
@@ -152,6 +185,8 @@ static r50_status count_classes(trainer *t, r50_error *err) {
             s->labels[i], k);
   }
   t->classes = k;
+  if (t->job->classes <= 0 && t->d->rank == 0)
+    warn_empty_classes(t, k);
   return R50_OK;
 }
 
