@@ -514,8 +514,8 @@ static r50_status summary(run *r, double wall, double setup_s, int sig, r50_stat
         how, ok, bad, (long long)r->pending_rows, wall, setup_s,
         wall > 0 ? (ok + bad) / wall : 0.0, loop > 0 ? (ok + bad) / loop : 0.0, run_n);
     for (int i = 0; i < d->size; i++)
-      r50_log(R50_LOG_INFO, "  rank %d: %.0f images, %.2f img/s while computing", i,
-              all[5 * i] + all[5 * i + 1],
+      r50_log(R50_LOG_INFO, "  rank %d: %.0f image%s, %.2f img/s while computing", i,
+              all[5 * i] + all[5 * i + 1], all[5 * i] + all[5 * i + 1] == 1 ? "" : "s",
               all[5 * i + 2] > 0 ? (all[5 * i] + all[5 * i + 1]) / all[5 * i + 2] : 0.0);
     if (text) {
       text[total] = 0;
@@ -668,10 +668,13 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     r50_log(
         R50_LOG_INFO,
         "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",
-        r.fresh ? "extracting" : "resuming:", (long long)r.pending_rows,
-        (long long)r.ds.n, job->dataset, d->size, d->size == 1 ? "" : "s",
-        job->model.threads, job->model.threads == 1 ? "" : "s", r50_model_engine(r.model),
-        r50_precision_name(r50_model_precision(r.model)), job->output);
+        !r.fresh       ? "resuming:"
+        : job->predict ? "classifying"
+                       : "extracting",
+        (long long)r.pending_rows, (long long)r.ds.n, job->dataset, d->size,
+        d->size == 1 ? "" : "s", job->model.threads, job->model.threads == 1 ? "" : "s",
+        r50_model_engine(r.model), r50_precision_name(r50_model_precision(r.model)),
+        job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);
