@@ -43,6 +43,7 @@ typedef struct r50_cuda_plan {
   cudnnConvolutionFwdAlgo_t fwd;
   cudnnConvolutionBwdDataAlgo_t bwd_data;
   cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+  float ms[3], best_ms[3]; /* the search's time of the chosen and of the fastest */
 } r50_cuda_plan;
 
 /* Inference weights of one convolution: BN folded, KRSC, in the activations' type. */
@@ -52,6 +53,8 @@ typedef struct r50_cuda_conv {
   size_t w_bytes;
 } r50_cuda_conv;
 
+typedef struct r50_cuda_prof r50_cuda_prof; /* profile_cuda.cu */
+
 struct r50_engine_state {
   int device;
   cudaStream_t stream;
@@ -60,6 +63,7 @@ struct r50_engine_state {
   r50_precision precision;
   r50_cuda_dtype act; /* inference activations: F32, or BF16 with R50_PRECISION_BF16 */
   int search;         /* 1: cuDNN's timed search (Find); 0: its heuristics */
+  int deterministic;  /* backward: deterministic algorithms where cuDNN has one */
   char error[1024];   /* the first error of a void op since the last take, or "" */
 
   /* inference weights */
@@ -98,6 +102,8 @@ struct r50_engine_state {
   double *loss;
   int *hit;
   size_t rows_cap;
+
+  r50_cuda_prof *prof; /* R50_CUDA_PROFILE=1: per-op GPU times, else NULL */
 };
 
 #ifdef __cplusplus
@@ -136,8 +142,30 @@ void r50_cuda_plans_free(r50_engine_state *s);
 /* The math mode of this precision: FMA (exact float32), TF32 or bf16 tensor ops. */
 cudnnMathType_t r50_cuda_math(r50_precision p);
 
+/* profile_cuda.cu: with R50_CUDA_PROFILE=1, the GPU time of the work issued between
+ * begin and end is added to op's (a string literal); the report (stderr) at destroy. */
+void r50_cuda_prof_init(r50_engine_state *s);
+void r50_cuda_prof_begin(r50_engine_state *s);
+void r50_cuda_prof_end(r50_engine_state *s, const char *op);
+void r50_cuda_prof_report(r50_engine_state *s);
+
 #ifdef __cplusplus
 }
+#endif
+
+#ifdef __cplusplus
+/* The rest of the enclosing scope, early returns too, counted as op. */
+struct r50_prof_scope {
+  r50_engine_state *s;
+  const char *op;
+  r50_prof_scope(r50_engine_state *s_, const char *op_) : s(s_), op(op_) {
+    r50_cuda_prof_begin(s);
+  }
+  ~r50_prof_scope() {
+    r50_cuda_prof_end(s, op);
+  }
+};
+#define R50_PROF(s, op) r50_prof_scope r50_prof_scope_((s), (op))
 #endif
 
 #define R50_CUDNN_CHECK(call, err)                                                       \

@@ -5,7 +5,8 @@
  * call — by cuDNN's timed search (cudnnFind*AlgorithmEx, as PyTorch's
  * cudnn.benchmark) or, with R50_CUDNN_SEARCH=heuristic, by its heuristics, which
  * choose the same algorithm in every run. Backward algorithms are deterministic ones
- * where cuDNN has one for the shape. Activations and filters are NHWC (KRSC).
+ * where cuDNN has one for the shape, unless R50_CUDNN_DETERMINISTIC=0 (the fastest,
+ * as PyTorch's default). Activations and filters are NHWC (KRSC).
  *
  * Rule: one workspace of ws_limit bytes, allocated with the first plan; an algorithm
  * needing more is never chosen.
@@ -163,9 +164,11 @@ extern "C" r50_status r50_cuda_conv_forward(r50_engine_state *s, r50_cuda_plan *
     const int i = pick(perf, got, s->ws_bytes, 0);
     if (i < 0)
       return no_algorithm(p, "forward", s->ws_bytes, err);
+    p->ms[0] = perf[i].time, p->best_ms[0] = perf[pick(perf, got, s->ws_bytes, 0)].time;
     p->fwd = perf[i].algo;
     p->have_fwd = 1;
   }
+  R50_PROF(s, "cuDNN convolution forward"); /* (not the search above) */
   R50_CUDNN_CHECK(cudnnConvolutionForward(s->dnn, &kOne, p->x, x, p->f, w, p->conv,
                                           p->fwd, s->ws, s->ws_bytes, &kZero, p->y, y),
                   err);
@@ -189,12 +192,14 @@ extern "C" r50_status r50_cuda_conv_backward_data(r50_engine_state *s, r50_cuda_
                           s->dnn, p->f, p->y, p->conv, p->x,
                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf),
                       err);
-    const int i = pick(perf, got, s->ws_bytes, 1);
+    const int i = pick(perf, got, s->ws_bytes, s->deterministic);
     if (i < 0)
       return no_algorithm(p, "backward-data", s->ws_bytes, err);
+    p->ms[1] = perf[i].time, p->best_ms[1] = perf[pick(perf, got, s->ws_bytes, 0)].time;
     p->bwd_data = perf[i].algo;
     p->have_bwd_data = 1;
   }
+  R50_PROF(s, "cuDNN convolution backward data"); /* (not the search above) */
   R50_CUDNN_CHECK(cudnnConvolutionBackwardData(s->dnn, &kOne, p->f, w, p->y, dy, p->conv,
                                                p->bwd_data, s->ws, s->ws_bytes, &kZero,
                                                p->x, dx),
@@ -219,12 +224,14 @@ extern "C" r50_status r50_cuda_conv_backward_filter(r50_engine_state *s, r50_cud
                           s->dnn, p->x, p->y, p->conv, p->f,
                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
                       err);
-    const int i = pick(perf, got, s->ws_bytes, 1);
+    const int i = pick(perf, got, s->ws_bytes, s->deterministic);
     if (i < 0)
       return no_algorithm(p, "backward-filter", s->ws_bytes, err);
+    p->ms[2] = perf[i].time, p->best_ms[2] = perf[pick(perf, got, s->ws_bytes, 0)].time;
     p->bwd_filter = perf[i].algo;
     p->have_bwd_filter = 1;
   }
+  R50_PROF(s, "cuDNN convolution backward filter"); /* (not the search above) */
   R50_CUDNN_CHECK(cudnnConvolutionBackwardFilter(s->dnn, &kOne, p->x, x, p->y, dy,
                                                  p->conv, p->bwd_filter, s->ws,
                                                  s->ws_bytes, &kZero, p->f, dw),

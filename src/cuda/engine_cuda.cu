@@ -115,10 +115,13 @@ static r50_status cuda_create(int threads, r50_engine_state **out, r50_error *er
   }
   const char *search = getenv("R50_CUDNN_SEARCH");
   s->search = !(search && !strcmp(search, "heuristic"));
+  const char *det = getenv("R50_CUDNN_DETERMINISTIC");
+  s->deterministic = !(det && !strcmp(det, "0"));
   s->ws_limit = workspace_limit();
   s->precision = R50_PRECISION_FP32;
   s->act = R50_CUDA_F32;
   r50_cublas()->set_math_mode(s->blas, CUBLAS_DEFAULT_MATH);
+  r50_cuda_prof_init(s);
   *out = s;
   return R50_OK;
 }
@@ -140,6 +143,7 @@ static void cuda_destroy(r50_engine_state *s) {
   cudaSetDevice(s->device);
   if (s->stream)
     cudaStreamSynchronize(s->stream);
+  r50_cuda_prof_report(s);
   for (int i = 0; i < s->n_convs; i++)
     cudaFree(s->convs[i].w), cudaFree(s->convs[i].bias);
   free(s->convs);
@@ -276,6 +280,7 @@ static float *io_buffer(r50_engine_state *s, int64_t n) {
 static void cuda_from_nchw(r50_engine_state *s, const float *src, int64_t n, int64_t c,
                            int64_t h, int64_t w, r50_act *dst) {
   on_device(s);
+  R50_PROF(s, "input: copy, layout");
   *dst = (r50_act){dst->data, c, n, h, w};
   float *io = io_buffer(s, n * c * h * w);
   if (!io)
@@ -289,6 +294,7 @@ static void cuda_from_nchw(r50_engine_state *s, const float *src, int64_t n, int
 
 static void cuda_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
   on_device(s);
+  R50_PROF(s, "output: layout, copy");
   const int64_t n = r50_act_numel(src);
   float *io = io_buffer(s, n);
   if (!io)
@@ -304,6 +310,7 @@ static void cuda_to_nchw(r50_engine_state *s, const r50_act *src, float *dst) {
 static void cuda_vec_to_host(r50_engine_state *s, const float *src, size_t n,
                              float *dst) {
   on_device(s);
+  R50_PROF(s, "vector to the host");
   r50_cuda_note(
       s, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, s->stream),
       "copying a vector from the GPU");
@@ -330,6 +337,7 @@ static r50_status cuda_conv(r50_engine_state *s, const r50_conv_desc *c,
                             r50_cuda_math(s->precision), &p, err));
   *out = (r50_act){out->data, c->cout, in->n, p->ho, p->wo};
   R50_TRY(r50_cuda_conv_forward(s, p, in->data, s->convs[c->id].w, out->data, err));
+  R50_PROF(s, "conv: bias, residual, ReLU");
   r50k_epilogue(out->data, s->act, s->convs[c->id].bias, residual ? residual->data : NULL,
                 relu, r50_act_numel(out), c->cout, s->stream);
   return r50_cuda_take_error(s, err);
@@ -338,6 +346,7 @@ static r50_status cuda_conv(r50_engine_state *s, const r50_conv_desc *c,
 static void cuda_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_act *in,
                          r50_act *out) {
   on_device(s);
+  R50_PROF(s, "max pooling");
   const int64_t ho = r50_out_size(in->h, p->ksize, p->stride, p->pad, p->cover_all),
                 wo = r50_out_size(in->w, p->ksize, p->stride, p->pad, p->cover_all);
   *out = (r50_act){out->data, in->c, in->n, ho, wo};
@@ -347,6 +356,7 @@ static void cuda_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_
 
 static void cuda_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
   on_device(s);
+  R50_PROF(s, "average pooling");
   r50k_avgpool(in->data, s->act, out, in->n, in->c, in->h * in->w, s->stream);
 }
 
@@ -365,12 +375,14 @@ static void linear(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
 
 static void cuda_linear(r50_engine_state *s, const float *x, int64_t n, float *y) {
   on_device(s);
+  R50_PROF(s, "fc6");
   linear(s, x, n, s->lin_in, s->lin_w, s->lin_b, s->lin_out, y);
 }
 
 static void cuda_softmax(r50_engine_state *s, const float *x, int64_t n, int64_t c,
                          float *y) {
   on_device(s);
+  R50_PROF(s, "softmax");
   r50k_softmax(x, y, n, c, s->stream);
 }
 

@@ -76,6 +76,7 @@ r50_status copy(r50_engine_state *s, float *host, float *dev, size_t n, int to_h
 
 r50_status t_sync(r50_engine_state *s, int to_host, int what, r50_error *err) {
   on_device(s);
+  R50_PROF(s, "slab copies (sync)");
   const size_t np = s->host.n_params, nq = s->host.n_persistent;
   if (what & R50_SYNC_PARAMS)
     R50_TRY(copy(s, s->host.params, s->dev.params, np, to_host, err));
@@ -101,6 +102,7 @@ r50_status t_reserve(r50_engine_state *s, size_t floats, float **arena, r50_erro
 
 void t_zero(r50_engine_state *s, float *p, size_t n) {
   on_device(s);
+  R50_PROF(s, "zero");
   r50_cuda_note(s, cudaMemsetAsync(p, 0, n * sizeof(float), s->stream),
                 "cudaMemsetAsync");
 }
@@ -140,12 +142,15 @@ r50_status t_conv_forward(r50_engine_state *s, const r50_conv_desc *c, const flo
                           const float *b, const r50_act *x, r50_act *z, r50_error *err) {
   on_device(s);
   const void *wk = NULL;
+  r50_cuda_prof_begin(s);
   R50_TRY(krsc(s, c, w, 1, &wk, err));
+  r50_cuda_prof_end(s, "conv forward: weights to KRSC");
   r50_cuda_plan *p;
   R50_TRY(r50_cuda_plan_get(s, c, x->n, x->h, x->w, s->act, r50_cuda_math(s->precision),
                             &p, err));
   *z = (r50_act){z->data, c->cout, x->n, p->ho, p->wo};
   R50_TRY(r50_cuda_conv_forward(s, p, x->data, wk, z->data, err));
+  R50_PROF(s, "conv forward: bias");
   if (b)
     r50k_epilogue(z->data, s->act, b, NULL, 0, r50_act_numel(z), c->cout, s->stream);
   return r50_cuda_take_error(s, err);
@@ -165,6 +170,7 @@ void t_bn_forward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_args
                   const r50_act *z, r50_act *y, const r50_act *residual, int relu) {
   (void)c;
   on_device(s);
+  R50_PROF(s, "BN forward");
   *y = (r50_act){y->data, z->c, z->n, z->h, z->w};
   const int64_t m = z->n * z->h * z->w;
   double *work = bn_work(s, m, z->c);
@@ -180,6 +186,7 @@ void t_bn_backward(r50_engine_state *s, const r50_conv_desc *c, const r50_bn_arg
                    float *dbeta) {
   (void)c;
   on_device(s);
+  R50_PROF(s, "BN backward");
   *dz = (r50_act){dz->data, z->c, z->n, z->h, z->w};
   const int64_t m = z->n * z->h * z->w;
   double *work = bn_work(s, m, z->c);
@@ -207,9 +214,12 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
     R50_TRY(GROW(s->dw, s->dw_bytes, (size_t)n * r50_cuda_dtype_size(s->act),
                  "a weight gradient", err));
     R50_TRY(r50_cuda_conv_backward_filter(s, p, x->data, dz->data, s->dw, err));
+    r50_cuda_prof_begin(s);
     /* (the 1x1's KRSC is its OIHW: the same additions) */
     r50k_krsc_add_to_oihw(s->dw, s->act, dw, c->cout, c->cin, c->ksize, s->stream);
+    r50_cuda_prof_end(s, "conv backward filter: add");
   }
+  R50_PROF(s, "conv backward: bias");
   if (db) { /* conv1's bias: n h w rows */
     const int64_t m = dz->n * dz->h * dz->w;
     double *work = bn_work(s, m, c->cout);
@@ -221,17 +231,20 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
 
 void t_relu_mask(r50_engine_state *s, const r50_act *y, r50_act *dy) {
   on_device(s);
+  R50_PROF(s, "ReLU backward");
   r50k_relu_mask(y->data, dy->data, s->act, r50_act_numel(y), s->stream);
 }
 
 void t_add(r50_engine_state *s, r50_act *acc, const r50_act *g) {
   on_device(s);
+  R50_PROF(s, "add");
   r50k_add(acc->data, g->data, s->act, r50_act_numel(acc), s->stream);
 }
 
 void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_act *x,
                         const r50_act *dy, r50_act *dx) {
   on_device(s);
+  R50_PROF(s, "max pooling backward");
   *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
   r50k_maxpool_backward(x->data, dy->data, dx->data, s->act, x->n, x->c, x->h, x->w,
                         dy->h, dy->w, p->ksize, p->stride, p->pad, s->stream);
@@ -239,11 +252,13 @@ void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_a
 
 void t_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
   on_device(s);
+  R50_PROF(s, "average pooling backward");
   r50k_avgpool_backward(dy, dx->data, s->act, dx->n, dx->c, dx->h * dx->w, s->stream);
 }
 
 void t_linear_forward(r50_engine_state *s, const float *x, int64_t n, int64_t cin,
                       const float *w, const float *b, int64_t cout, float *y) {
+  R50_PROF(s, "fc6 forward");
   r50_cuda_linear(s, x, n, cin, w, b, cout, y);
 }
 
@@ -251,6 +266,7 @@ void t_linear_backward(r50_engine_state *s, const float *x, const float *dy, int
                        int64_t cin, const float *w, int64_t cout, float *dx, float *dw,
                        float *db) {
   on_device(s);
+  R50_PROF(s, "fc6 backward");
   const float one = 1.0f, zero = 0.0f;
   /* column-major: dW^T (cin x cout) += x^T (cin x n) dy (n x cout); dx^T = W^T dy^T */
   if (dw &&
@@ -273,6 +289,7 @@ void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *lab
                     int64_t n, int64_t c, double scale, double *loss, int64_t *correct,
                     int64_t *valid, float *dlogits) {
   on_device(s);
+  R50_PROF(s, "loss");
   *loss = 0, *correct = 0, *valid = 0;
   int64_t counted = 0;
   for (int64_t i = 0; i < n; i++)
@@ -324,6 +341,7 @@ void t_softmax_xent(r50_engine_state *s, const float *logits, const int32_t *lab
 void t_momentum_sgd(r50_engine_state *s, float *p, float *g, float *v, size_t n,
                     double lr, double momentum, double weight_decay) {
   on_device(s);
+  R50_PROF(s, "MomentumSGD");
   r50k_momentum(p, g, v, (int64_t)n, (float)lr, (float)momentum, (float)weight_decay,
                 s->stream);
 }
