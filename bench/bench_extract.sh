@@ -27,19 +27,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-/usr/bin/python3 -c "
-import os, sys
-sys.path.insert(0, '$root/tests')
-import photos
-dest, copies = '$tmp/photos', $copies
-os.makedirs(dest)
-for c in range(copies):
-    for i, p in enumerate(photos.real_photos()):
-        if os.path.basename(p) != 'truncated.jpg':
-            os.symlink(p, os.path.join(dest, f'{c}_{i:03d}_{os.path.basename(p)}'))
-print(len(os.listdir(dest)), 'photos', file=sys.stderr)
-"
-n=$(find "$tmp/photos" -mindepth 1 -maxdepth 1 | wc -l)
+n=$(/usr/bin/python3 "$root/tests/photos.py" link "$tmp/photos" "$copies")
+echo "$n photos" >&2
 
 rate() { grep -oE "$1" | tail -n 1 | grep -oE '[0-9]+\.[0-9]+'; }
 

@@ -28,17 +28,7 @@ unset OMP_PROC_BIND OMP_PLACES
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-/usr/bin/python3 -c "
-import os, sys
-sys.path.insert(0, '$root/tests')
-import photos
-dest = '$tmp/photos'
-os.makedirs(dest)
-for c in range($copies):
-    for i, p in enumerate(photos.real_photos()):
-        if os.path.basename(p) != 'truncated.jpg':
-            os.symlink(p, os.path.join(dest, f'{c}_{i:03d}_{os.path.basename(p)}'))
-"
+/usr/bin/python3 "$root/tests/photos.py" link "$tmp/photos" "$copies" >/dev/null
 
 rate() { grep -oE "$1" | tail -n 1 | grep -oE '[0-9]+\.[0-9]+'; }
 common=(--model none --arch 50 --downsample-fb --threads "$threads" --engine onednn)

@@ -1,8 +1,12 @@
 """Real photos for tests, from Debian packages (python3-skimage's data folder,
-python3-sklearn's sample images), plus broken files, laid out as a dataset folder."""
+python3-sklearn's sample images), plus broken files, laid out as a dataset folder.
+
+As a script, for the bench/ scripts: `photos.py link DEST COPIES` fills the new folder
+DEST with COPIES symbolic links to each whole photo and prints how many it made."""
 import glob
 import os
 import shutil
+import sys
 
 SOURCES = ["/usr/lib/python3/dist-packages/skimage/data",
            "/usr/lib/python3/dist-packages/sklearn/datasets/images"]
@@ -17,6 +21,23 @@ def real_photos():
     if not found:
         raise SystemExit("no photos found: install python3-skimage and python3-sklearn")
     return sorted(found)
+
+
+def good_photos():
+    """real_photos() less skimage's truncated.jpg, a deliberately broken file."""
+    return [p for p in real_photos() if os.path.basename(p) != "truncated.jpg"]
+
+
+def link_copies(dest, copies):
+    """Makes the folder dest with `copies` links to each of good_photos() (named
+    copy_index_name, so that they sort by copy); returns how many."""
+    os.makedirs(dest)
+    n = 0
+    for c in range(copies):
+        for i, p in enumerate(good_photos()):
+            os.symlink(p, os.path.join(dest, f"{c}_{i:03d}_{os.path.basename(p)}"))
+            n += 1
+    return n
 
 
 def make_dataset(dest, n_photos=40, broken=True):
@@ -38,3 +59,9 @@ def make_dataset(dest, n_photos=40, broken=True):
             f.write("this is not an image\n")
         bad = ["zz_empty.jpg", "zz_text.jpg", "zz_truncated.png"]
     return bad
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "link":
+        raise SystemExit("usage: photos.py link DEST COPIES")
+    print(link_copies(sys.argv[2], int(sys.argv[3])))

@@ -49,7 +49,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="r50-chainer-extract-")
     data = os.path.join(tmp, "photos")
     os.makedirs(data)
-    picks = [p for p in photos.real_photos() if not p.endswith("truncated.jpg")][::7][:5]
+    picks = photos.good_photos()[::7][:5]
     for p in picks:
         os.symlink(p, os.path.join(data, os.path.basename(p)))
     paths = sorted(os.listdir(data))

@@ -22,7 +22,7 @@ import os, subprocess, sys, tempfile
 import numpy as np
 sys.path.insert(0, os.environ["R50_ROOT"] + "/tests")
 import photos
-files = [p for p in photos.real_photos() if not p.endswith("truncated.jpg")]
+files = photos.good_photos()
 with tempfile.TemporaryDirectory() as tmp:
     subprocess.run([sys.argv[1], "prepare", "224", "224", f"{tmp}/p.npz"] + files, check=True,
                    stdout=subprocess.DEVNULL)
