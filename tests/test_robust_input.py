@@ -150,6 +150,8 @@ def test_names(tmp, model):
     check(any(x.startswith("new\\nline.png\t") for x in lines) and
           any(x.startswith("tab\\there.png\t") for x in lines),
           "predict escapes newline and tab in a path")
+    check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,
+          "predict without -o: its start line names standard output, not its scratch file")
 
 
 def test_many_missing(tmp, model):

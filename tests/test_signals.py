@@ -7,7 +7,8 @@ leaves a resumable file (not marked complete, its lock removed) whose --resume g
 the uninterrupted run's file, and exits 128 + the signal (SIGTERM 143, SIGINT 130), or
 0 for SIGUSR1 (a pause, what SLURM requeue wants). mpirun signalled itself is Open
 MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exits 1
-whatever they return; the file must still resume.
+whatever they return; the file must still resume. predict without -o, stopped, says
+that nothing is kept (its scratch file is removed) instead of offering --resume.
 
 usage: test_signals.py R50WORKER MODEL_TOOL
 """
@@ -56,6 +57,22 @@ def stop_case(tmp, common, ref, what, np_, sig, target, want_rc, summary, resume
         same_file(ref, read(out), f"{what} + --resume")
 
 
+def predict_case(tmp, model, data):
+    """predict without -o: its rows go to a scratch file in the working directory, which
+    a stop removes; the summary must not offer a --resume of it."""
+    job = start(0, BIN, "predict", "--model", model, "--threads", "1", "--batch", "2",
+                data)
+    scratch = os.path.join(os.getcwd(), f".r50-predict-{job.pid}.h5")
+    midway = wait_for_rows(scratch, 6, 180)
+    job.send_signal(signal.SIGTERM)
+    rc, err, _, timed_out = wait(job, 30)
+    check(midway and not timed_out and rc == 143,
+          f"predict without -o, SIGTERM: exit {rc} (want 143)")
+    check("predict without -o keeps nothing" in err and "continue with --resume" not in err
+          and not os.path.exists(scratch),
+          "predict without -o, SIGTERM: says nothing is kept, and its scratch file is gone")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-signals-")
     model = os.path.join(tmp, "m.npz")
@@ -82,6 +99,7 @@ def main():
               "paused by SIGUSR1", resume=False)
     stop_case(tmp, common, ref, "np 3 mpirun SIGTERM", 3, signal.SIGTERM, "mpirun", None,
               None)
+    predict_case(tmp, model, data)
 
     rc = finish("test_signals")
     if rc == 0:

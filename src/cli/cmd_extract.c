@@ -61,6 +61,7 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     MPI_Bcast(&pid, 1, MPI_INT, 0, d.comm);
     snprintf(tmp, sizeof tmp, ".r50-predict-%d.h5", pid);
     job->output = tmp;
+    job->output_scratch = 1;
   }
   int code = r50_job_run(&d, job);
   if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))

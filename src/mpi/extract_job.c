@@ -633,7 +633,12 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
     return 1;
   }
   if (stopped) {
-    if (d->rank == 0)
+    if (d->rank == 0 && r->job->output_scratch)
+      r50_log(R50_LOG_WARN,
+              "%s: stopped; predict without -o keeps nothing (with -o OUT.h5 a stopped "
+              "job continues with --resume)",
+              r50_job_signal_name(sig));
+    else if (d->rank == 0)
       r50_log(R50_LOG_WARN,
               "%s: what was finished is saved in %s: continue with --resume",
               r50_job_signal_name(sig), r->job->output);
@@ -674,7 +679,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
         (long long)r.pending_rows, (long long)r.ds.n, job->dataset, d->size,
         d->size == 1 ? "" : "s", job->model.threads, job->model.threads == 1 ? "" : "s",
         r50_model_engine(r.model), r50_precision_name(r50_model_precision(r.model)),
-        job->output);
+        job->output_scratch ? "standard output" : job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);

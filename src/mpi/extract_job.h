@@ -18,6 +18,7 @@
 
 typedef struct r50_job {
   const char *dataset, *root, *output; /* output NULL: predict without -o */
+  int output_scratch; /* output is predict's scratch file (no -o): removed at the end */
   const char *layers[R50_MAX_LAYERS];
   int n_layers;
   int size_w, size_h; /* 0 0: --size none */
