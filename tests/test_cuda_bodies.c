@@ -384,8 +384,82 @@ static void test_cublas_lazy(void) {
   CHECK(r50_cublas_load(&err) == cb, "a second load returns the same table");
 }
 
+/* R50_FOR_EACH_GROUP, the elementwise kernels' loop, run for every thread of a
+ * simulated grid: each group of an NHWC tensor visited exactly once, by a thread, with
+ * its channel right; strides of every size against the channels (grids of 1 thread up
+ * to more threads than groups). */
+static void test_group_loop(void) {
+  const struct {
+    int64_t total, c;
+    int vec;
+  } cases[] = {{64 * 7, 64, 4},       {2048 * 3, 2048, 4}, {256 * 49, 256, 4},
+               {3 * 11, 3, 1},        {20 * 9, 20, 1},     {4 * 1000, 4, 4},
+               {1000003, 1000003, 1}, {12, 12, 4},         {8 * 5, 8, 4}};
+  const int64_t threads[] = {1, 3, 4, 31, 256, 1000, 4097, 1 << 16};
+  int bad = 0, runs = 0;
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    const int64_t total = cases[k].total, c = cases[k].c, vec = cases[k].vec,
+                  groups = total / vec;
+    unsigned char *seen = calloc((size_t)groups, 1);
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+      const int64_t n_threads = threads[t];
+      if (n_threads > 4 * groups + 8 && t > 0 && threads[t - 1] > groups)
+        continue; /* more idle threads prove nothing more */
+      memset(seen, 0, (size_t)groups);
+      for (int64_t th = 0; th < n_threads; th++)
+        R50_FOR_EACH_GROUP(i, ch, th, n_threads, total, c, vec) {
+          bad += i % vec != 0 || ch != i % c || ch + vec > c;
+          seen[i / vec]++;
+        }
+      for (int64_t g = 0; g < groups; g++)
+        bad += seen[g] != 1;
+      runs++;
+    }
+    free(seen);
+  }
+  CHECK(bad == 0 && runs > 30,
+        "R50_FOR_EACH_GROUP: every group once, its channel right "
+        "(%d errors in %d simulated grids)",
+        bad, runs);
+}
+
+/* r50_bn_unshift: one pass's shifted sums give the two-pass sums (what r50_bn_finalize
+ * takes) to 1e-12, and the same statistics, also for channels far from zero. */
+static void test_bn_unshift(void) {
+  enum { M = 20000 };
+  int bad = 0;
+  double worst = 0;
+  for (int k = 0; k < 6; k++) {
+    const float center = k < 3 ? (float)(k * 40 - 40) : 1e4f, spread = k % 2 ? 1e-2f : 3;
+    float *z = randv(M, center - spread, center + spread);
+    double s = 0, s2 = 0, a1 = 0, a2 = 0;
+    for (int i = 0; i < M; i++)
+      s += z[i];
+    const double mu = s / M;
+    for (int i = 0; i < M; i++)
+      s2 += ((double)z[i] - mu) * ((double)z[i] - mu);
+    const double shift = z[0];
+    for (int i = 0; i < M; i++)
+      a1 += (double)z[i] - shift, a2 += ((double)z[i] - shift) * ((double)z[i] - shift);
+    double u, u2;
+    r50_bn_unshift(shift, a1, a2, M, &u, &u2);
+    worst = fmax(worst, fmax(fabs(u - s) / fabs(s), fabs(u2 - s2) / s2));
+    float m1, i1, am1 = 0.5f, av1 = 1, m2, i2, am2 = 0.5f, av2 = 1;
+    r50_bn_finalize(s, s2, M, 2e-5, 0.9, &m1, &i1, &am1, &av1);
+    r50_bn_finalize(u, u2, M, 2e-5, 0.9, &m2, &i2, &am2, &av2);
+    bad += m1 != m2 || i1 != i2 || am1 != am2 || av1 != av2;
+    free(z);
+  }
+  CHECK(worst <= 1e-12 && bad == 0,
+        "BN's one-pass shifted sums: within %.1e of the two-pass sums, the same "
+        "statistics (%d channels differ)",
+        worst, bad);
+}
+
 int main(void) {
   test_cublas_lazy(); /* first: nothing else may have loaded it */
+  test_group_loop();
+  test_bn_unshift();
   r50_cpu_ctx ctx;
   r50_cpu_ctx_init(&ctx, 2);
   test_layout(&ctx);

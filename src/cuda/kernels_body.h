@@ -23,6 +23,18 @@
 #define R50_HD static inline
 #endif
 
+/* ------------------------------------------------------------------ loops */
+
+/* A grid-stride loop over the groups of `vec` consecutive elements of an NHWC tensor
+ * of `total` elements and c channels (c % vec == 0): from group `first`, `stride`
+ * groups a step; i is a group's first element and ch its channel, which is kept up to
+ * date by an addition instead of a division per step (a 64-bit division costs more
+ * than the rest of an elementwise kernel's arithmetic on a GPU). */
+#define R50_FOR_EACH_GROUP(i, ch, first, stride, total, c, vec)                          \
+  for (int64_t i = (int64_t)(first) * (vec), ch = i % (c),                               \
+               i##_step = (int64_t)(stride) * (vec), i##_dch = i##_step % (c);           \
+       i < (total); i += i##_step, ch += i##_dch, ch -= ch >= (c) ? (c) : 0)
+
 /* ------------------------------------------------------------------ layout */
 
 /* The NCHW offset of NHWC element i of (n, c, h, w) images with C channels, H x W. */
@@ -71,6 +83,16 @@ R50_HD float r50_epilogue(float acc, float bias, float residual, int has_residua
  * averages updated as Chainer's (decay, unbiased m/(m-1) variance). */
 R50_HD float r50_bn_mean(double s, int64_t m) {
   return (float)(s / (double)m);
+}
+
+/* One pass's sums, shifted by a value of the channel (its first row: near the mean,
+ * so that nothing cancels), a1 = sum (z - shift) and a2 = sum (z - shift)^2, as the
+ * two-pass sums finalize takes: s = sum z and s2 = sum (z - mean)^2. */
+R50_HD void r50_bn_unshift(double shift, double a1, double a2, int64_t m, double *s,
+                           double *s2) {
+  *s = shift * (double)m + a1;
+  const double c2 = a2 - a1 * a1 / (double)m;
+  *s2 = c2 > 0 ? c2 : 0;
 }
 
 R50_HD void r50_bn_finalize(double s, double s2, int64_t m, double eps, double decay,

@@ -23,6 +23,16 @@ unsigned grid_for(int64_t n) {
   return (unsigned)(b < (1 << 20) ? b : (1 << 20)); /* grid-stride beyond */
 }
 
+/* Whether n elements of c channels go in groups of 4: n and c multiples of 4, and each
+ * activation pointer (NULL passes) aligned to a group (16 bytes of float, 8 of
+ * bfloat16). */
+template <typename... P>
+bool vec4_ok(int64_t n, int64_t c, r50_cuda_dtype t, const P *...ptrs) {
+  const uintptr_t align = t == R50_CUDA_BF16 ? 8 : 16;
+  return n % 4 == 0 && c % 4 == 0 &&
+         ((reinterpret_cast<uintptr_t>(ptrs) % align == 0) && ...);
+}
+
 #define R50_FOR_EACH(i, n)                                                               \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
        i += (int64_t)blockDim.x * gridDim.x)
@@ -39,6 +49,51 @@ __device__ inline void st(float *p, int64_t i, float v) {
 __device__ inline void st(__nv_bfloat16 *p, int64_t i, float v) {
   p[i] = __float2bfloat16_rn(v);
 }
+
+/* V consecutive activations (V = 1, or 4: one 16-byte float load, one 8-byte
+ * bfloat16 load) as floats, and back; rounded to bfloat16 as st does, element by
+ * element, so a kernel's results do not depend on V. */
+template <int V> struct fv { float v[V]; };
+template <int V> __device__ inline fv<V> ldv(const float *p, int64_t i) {
+  if constexpr (V == 4) {
+    const float4 t = *reinterpret_cast<const float4 *>(p + i);
+    return {{t.x, t.y, t.z, t.w}};
+  } else {
+    return {{p[i]}};
+  }
+}
+template <int V> __device__ inline fv<V> ldv(const __nv_bfloat16 *p, int64_t i) {
+  if constexpr (V == 4) {
+    const uint2 t = *reinterpret_cast<const uint2 *>(p + i);
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&t);
+    const float2 a = __bfloat1622float2(h[0]), b = __bfloat1622float2(h[1]);
+    return {{a.x, a.y, b.x, b.y}};
+  } else {
+    return {{__bfloat162float(p[i])}};
+  }
+}
+template <int V> __device__ inline void stv(float *p, int64_t i, const fv<V> &x) {
+  if constexpr (V == 4)
+    *reinterpret_cast<float4 *>(p + i) = make_float4(x.v[0], x.v[1], x.v[2], x.v[3]);
+  else
+    p[i] = x.v[0];
+}
+template <int V> __device__ inline void stv(__nv_bfloat16 *p, int64_t i, const fv<V> &x) {
+  if constexpr (V == 4) {
+    uint2 t;
+    __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&t);
+    h[0] = __floats2bfloat162_rn(x.v[0], x.v[1]);
+    h[1] = __floats2bfloat162_rn(x.v[2], x.v[3]);
+    *reinterpret_cast<uint2 *>(p + i) = t;
+  } else {
+    p[i] = __float2bfloat16_rn(x.v[0]);
+  }
+}
+
+/* R50_FOR_EACH_GROUP over this thread's groups of V. */
+#define R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V)                                 \
+  R50_FOR_EACH_GROUP(i, ch, (int64_t)blockIdx.x *blockDim.x + threadIdx.x,               \
+                     (int64_t)blockDim.x * gridDim.x, total, c, V)
 
 } /* namespace */
 
@@ -125,13 +180,17 @@ __global__ void k_krsc_add_to_oihw(const T *g, float *out, int64_t total, int64_
 
 /* ------------------------------------------------------------------ inference */
 
-template <typename T>
+template <typename T, int V>
 __global__ void k_epilogue(T *y, const float *bias, const T *res, int relu, int64_t total,
                            int64_t c) {
-  R50_FOR_EACH(i, total) {
-    st(y, i,
-       r50_epilogue(ld(y, i), bias[i % c], res ? ld(res, i) : 0.0f, res != nullptr,
-                    relu));
+  R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V) {
+    fv<V> a = ldv<V>(y, i), r = {};
+    if (res)
+      r = ldv<V>(res, i);
+#pragma unroll
+    for (int k = 0; k < V; k++)
+      a.v[k] = r50_epilogue(a.v[k], bias[ch + k], r.v[k], res != nullptr, relu);
+    stv<V>(y, i, a);
   }
 }
 
@@ -179,15 +238,16 @@ __global__ void k_column_sums(const float *a, int64_t n, int64_t cols, float *db
 
 constexpr int kTileC = 32, kTileR = 8; /* a block: 32 channels x 8 row lanes */
 
-enum sums_mode { SUM_Z, SUM_SQ, SUM_GRAD };
+enum sums_mode { SUM_Z, SUM_SHIFTED, SUM_GRAD };
 
 /* Partial sums of channel tile blockIdx.x over row part blockIdx.y: out1 (and out2)
  * [part * c + channel]. Each thread sums rows r = part's first + lane (mod 8) in
- * order; the 8 lanes are then added in lane order. */
+ * order; the 8 lanes are then added in lane order. SUM_SHIFTED: sums of z - shift
+ * and (z - shift)^2 (r50_bn_unshift), shift the channel's value in row 0. */
 template <typename T>
-__global__ void k_bn_sums(const T *z, const T *dy, const double *dsum, const float *mean,
-                          const float *invstd, int64_t m, int64_t c, int parts, int mode,
-                          double *out1, double *out2) {
+__global__ void k_bn_sums(const T *z, const T *dy, const float *mean, const float *invstd,
+                          int64_t m, int64_t c, int parts, int mode, double *out1,
+                          double *out2) {
   __shared__ double sh1[kTileR][kTileC], sh2[kTileR][kTileC];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t ch = (int64_t)blockIdx.x * kTileC + tx;
@@ -195,13 +255,15 @@ __global__ void k_bn_sums(const T *z, const T *dy, const double *dsum, const flo
   const int64_t r0 = m * part / parts, r1 = m * (part + 1) / parts;
   double a1 = 0, a2 = 0;
   if (ch < c) {
-    const double mu = mode == SUM_SQ ? dsum[ch] / (double)m : 0.0;
+    const double shift = mode == SUM_SHIFTED ? (double)ld(z, ch) : 0.0;
     for (int64_t r = r0 + ty; r < r1; r += kTileR) {
       const float v = ld(z, r * c + ch);
       if (mode == SUM_Z) {
         a1 += v;
-      } else if (mode == SUM_SQ) {
-        a1 += ((double)v - mu) * ((double)v - mu);
+      } else if (mode == SUM_SHIFTED) {
+        const double d = (double)v - shift;
+        a1 += d;
+        a2 += d * d;
       } else {
         const float g = ld(dy, r * c + ch);
         a1 += g;
@@ -217,7 +279,7 @@ __global__ void k_bn_sums(const T *z, const T *dy, const double *dsum, const flo
     for (int l = 0; l < kTileR; l++)
       s1 += sh1[l][tx], s2 += sh2[l][tx];
     out1[part * c + ch] = s1;
-    if (mode == SUM_GRAD)
+    if (out2)
       out2[part * c + ch] = s2;
   }
 }
@@ -230,18 +292,17 @@ __device__ inline double part_sum(const double *partial, int parts, int64_t c,
   return s;
 }
 
-__global__ void k_bn_reduce_mean(const double *partial, int parts, int64_t c,
-                                 double *dsum) {
-  R50_FOR_EACH(ch, c) dsum[ch] = part_sum(partial, parts, c, ch);
-}
-
-__global__ void k_bn_finalize(const double *partial, int parts, int64_t c, int64_t m,
-                              const double *dsum, double eps, double decay,
+template <typename T>
+__global__ void k_bn_finalize(const T *z, const double *p1, const double *p2, int parts,
+                              int64_t c, int64_t m, double eps, double decay,
                               float *save_mean, float *save_invstd, float *avg_mean,
                               float *avg_var) {
   R50_FOR_EACH(ch, c) {
-    r50_bn_finalize(dsum[ch], part_sum(partial, parts, c, ch), m, eps, decay,
-                    &save_mean[ch], &save_invstd[ch], &avg_mean[ch], &avg_var[ch]);
+    double sum, sq;
+    r50_bn_unshift((double)ld(z, ch), part_sum(p1, parts, c, ch),
+                   part_sum(p2, parts, c, ch), m, &sum, &sq);
+    r50_bn_finalize(sum, sq, m, eps, decay, &save_mean[ch], &save_invstd[ch],
+                    &avg_mean[ch], &avg_var[ch]);
   }
 }
 
@@ -256,15 +317,19 @@ __global__ void k_bn_frozen(const float *avg_mean, const float *avg_var, int64_t
   r50_bn_frozen(avg_mean[ch], avg_var[ch], eps, &save_mean[ch], &save_invstd[ch]);
 }
 
-template <typename T>
+template <typename T, int V>
 __global__ void k_bn_apply(const T *z, T *y, const T *res, int relu, int64_t total,
                            int64_t c, const float *mean, const float *invstd,
                            const float *gamma, const float *beta) {
-  R50_FOR_EACH(i, total) {
-    const int64_t ch = i % c;
-    st(y, i,
-       r50_bn_apply(ld(z, i), mean[ch], invstd[ch], gamma[ch], beta[ch],
-                    res ? ld(res, i) : 0.0f, res != nullptr, relu));
+  R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V) {
+    fv<V> a = ldv<V>(z, i), r = {};
+    if (res)
+      r = ldv<V>(res, i);
+#pragma unroll
+    for (int k = 0; k < V; k++)
+      a.v[k] = r50_bn_apply(a.v[k], mean[ch + k], invstd[ch + k], gamma[ch + k],
+                            beta[ch + k], r.v[k], res != nullptr, relu);
+    stv<V>(y, i, a);
   }
 }
 
@@ -282,25 +347,43 @@ __global__ void k_bn_grad_coefs(const double *psb, const double *psg, int parts,
   }
 }
 
-template <typename T>
+template <typename T, int V>
 __global__ void k_bn_backward(const T *z, const T *dy, T *dz, int64_t total, int64_t c,
                               const float *mean, const float *invstd,
                               const r50_bn_grad_coef *coef, int frozen) {
-  R50_FOR_EACH(i, total) {
-    const int64_t ch = i % c;
-    st(dz, i,
-       r50_bn_backward_elem(ld(z, i), ld(dy, i), mean[ch], invstd[ch], coef[ch], frozen));
+  R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V) {
+    const fv<V> a = ldv<V>(z, i), g = ldv<V>(dy, i);
+    fv<V> d;
+#pragma unroll
+    for (int k = 0; k < V; k++)
+      d.v[k] = r50_bn_backward_elem(a.v[k], g.v[k], mean[ch + k], invstd[ch + k],
+                                    coef[ch + k], frozen);
+    stv<V>(dz, i, d);
   }
 }
 
 /* ------------------------------------------------------------------ training ops */
 
-template <typename T> __global__ void k_relu_mask(const T *y, T *dy, int64_t n) {
-  R50_FOR_EACH(i, n) st(dy, i, r50_relu_mask_elem(ld(y, i), ld(dy, i)));
+template <typename T, int V> __global__ void k_relu_mask(const T *y, T *dy, int64_t n) {
+  R50_FOR_EACH_GROUP_OF_THREAD(i, ch, n, V, V) {
+    const fv<V> a = ldv<V>(y, i);
+    fv<V> g = ldv<V>(dy, i);
+#pragma unroll
+    for (int k = 0; k < V; k++)
+      g.v[k] = r50_relu_mask_elem(a.v[k], g.v[k]);
+    stv<V>(dy, i, g);
+  }
 }
 
-template <typename T> __global__ void k_add(T *acc, const T *g, int64_t n) {
-  R50_FOR_EACH(i, n) st(acc, i, ld(acc, i) + ld(g, i));
+template <typename T, int V> __global__ void k_add(T *acc, const T *g, int64_t n) {
+  R50_FOR_EACH_GROUP_OF_THREAD(i, ch, n, V, V) {
+    fv<V> a = ldv<V>(acc, i);
+    const fv<V> b = ldv<V>(g, i);
+#pragma unroll
+    for (int k = 0; k < V; k++)
+      a.v[k] = a.v[k] + b.v[k];
+    stv<V>(acc, i, a);
+  }
 }
 
 template <typename T>
@@ -351,6 +434,15 @@ __global__ void k_momentum(float *p, float *g, float *v, int64_t n, float lr, fl
 
 #define R50_LAUNCH(kernel, n, st, ...)                                                   \
   kernel<<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__)
+/* A kernel of template <typename T, int V> over n elements: in groups of 4 where v4
+ * (vec4_ok), else one by one. */
+#define R50_LAUNCH_VEC(v4, t, kernel, n, st, ...)                                        \
+  do {                                                                                   \
+    if (v4)                                                                              \
+      R50_TYPED(t, kernel<T, 4><<<grid_for((n) / 4), kThreads, 0, st>>>(__VA_ARGS__));   \
+    else                                                                                 \
+      R50_TYPED(t, kernel<T, 1><<<grid_for(n), kThreads, 0, st>>>(__VA_ARGS__));         \
+  } while (0)
 /* Runs its statements with T the activations' type of t. */
 #define R50_TYPED(t, ...)                                                                \
   do {                                                                                   \
@@ -420,12 +512,9 @@ void r50k_krsc_add_to_oihw(const void *g, r50_cuda_dtype t, float *out, int64_t 
 
 void r50k_epilogue(void *y, r50_cuda_dtype t, const float *bias, const void *residual,
                    int relu, int64_t count, int64_t c, cudaStream_t st) {
-  if (t == R50_CUDA_BF16)
-    R50_LAUNCH(k_epilogue, count, st, (__nv_bfloat16 *)y, bias,
-               (const __nv_bfloat16 *)residual, relu, count, c);
-  else
-    R50_LAUNCH(k_epilogue, count, st, (float *)y, bias, (const float *)residual, relu,
-               count, c);
+  const bool v4 = vec4_ok(count, c, t, y, residual);
+  R50_LAUNCH_VEC(v4, t, k_epilogue, count, st, (T *)y, bias, (const T *)residual, relu,
+                 count, c);
 }
 
 void r50k_maxpool(const void *x, void *y, r50_cuda_dtype t, int64_t n, int64_t c,
@@ -460,14 +549,14 @@ void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c
   const int parts = r50k_bn_parts(m);
   const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
       block(kTileC, kTileR);
-  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)a, nullptr, nullptr,
-                                                    nullptr, nullptr, m, c, parts, SUM_Z,
-                                                    work, nullptr));
+  R50_TYPED(t,
+            k_bn_sums<T><<<grid, block, 0, st>>>((const T *)a, nullptr, nullptr, nullptr,
+                                                 m, c, parts, SUM_Z, work, nullptr));
   R50_LAUNCH(k_add_column_sums, c, st, work, parts, c, db);
 }
 
-int r50k_bn_parts(int64_t m) {
-  const int64_t p = m / 2048;
+int r50k_bn_parts(int64_t m) { /* enough blocks for res4/res5's few rows too */
+  const int64_t p = m / 512;
   return (int)(p < 1 ? 1 : p > 256 ? 256 : p);
 }
 
@@ -481,25 +570,21 @@ void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtyp
                      float *save_invstd, double eps, double decay, int frozen,
                      double *work, cudaStream_t st) {
   const int parts = r50k_bn_parts(m);
-  double *partial = work, *dsum = work + 2 * (int64_t)parts * c;
+  double *p1 = work, *p2 = work + (int64_t)parts * c;
   if (frozen) {
     R50_LAUNCH(k_bn_frozen, c, st, avg_mean, avg_var, c, eps, save_mean, save_invstd);
-  } else {
+  } else { /* one pass over z for both sums (r50_bn_unshift) */
     const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
         block(kTileC, kTileR);
     R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, nullptr,
-                                                      nullptr, nullptr, m, c, parts,
-                                                      SUM_Z, partial, nullptr));
-    R50_LAUNCH(k_bn_reduce_mean, c, st, partial, parts, c, dsum);
-    R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, nullptr, dsum,
-                                                      nullptr, nullptr, m, c, parts,
-                                                      SUM_SQ, partial, nullptr));
-    R50_LAUNCH(k_bn_finalize, c, st, partial, parts, c, m, dsum, eps, decay, save_mean,
-               save_invstd, avg_mean, avg_var);
+                                                      nullptr, m, c, parts, SUM_SHIFTED,
+                                                      p1, p2));
+    R50_TYPED(t, R50_LAUNCH(k_bn_finalize<T>, c, st, (const T *)z, p1, p2, parts, c, m,
+                            eps, decay, save_mean, save_invstd, avg_mean, avg_var));
   }
-  R50_TYPED(t, R50_LAUNCH(k_bn_apply<T>, m * c, st, (const T *)z, (T *)y,
-                          (const T *)residual, relu, m * c, c, save_mean, save_invstd,
-                          gamma, beta));
+  const bool v4 = vec4_ok(m * c, c, t, z, y, residual);
+  R50_LAUNCH_VEC(v4, t, k_bn_apply, m * c, st, (const T *)z, (T *)y, (const T *)residual,
+                 relu, m * c, c, save_mean, save_invstd, gamma, beta);
 }
 
 void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t,
@@ -511,22 +596,25 @@ void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t,
   r50_bn_grad_coef *coef = (r50_bn_grad_coef *)(work + 2 * (int64_t)parts * c);
   const dim3 grid((unsigned)((c + kTileC - 1) / kTileC), (unsigned)parts),
       block(kTileC, kTileR);
-  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, (const T *)dy, nullptr,
+  R50_TYPED(t, k_bn_sums<T><<<grid, block, 0, st>>>((const T *)z, (const T *)dy,
                                                     save_mean, save_invstd, m, c, parts,
                                                     SUM_GRAD, psb, psg));
   R50_LAUNCH(k_bn_grad_coefs, c, st, psb, psg, parts, c, m, gamma, save_invstd, coef,
              dgamma, dbeta);
-  R50_TYPED(t, R50_LAUNCH(k_bn_backward<T>, m * c, st, (const T *)z, (const T *)dy,
-                          (T *)dz, m * c, c, save_mean, save_invstd, coef, frozen));
+  const bool v4 = vec4_ok(m * c, c, t, z, dy, dz);
+  R50_LAUNCH_VEC(v4, t, k_bn_backward, m * c, st, (const T *)z, (const T *)dy, (T *)dz,
+                 m * c, c, save_mean, save_invstd, coef, frozen);
 }
 
 void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n,
                     cudaStream_t st) {
-  R50_TYPED(t, R50_LAUNCH(k_relu_mask<T>, n, st, (const T *)y, (T *)dy, n));
+  const bool v4 = vec4_ok(n, 4, t, y, dy);
+  R50_LAUNCH_VEC(v4, t, k_relu_mask, n, st, (const T *)y, (T *)dy, n);
 }
 
 void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_t st) {
-  R50_TYPED(t, R50_LAUNCH(k_add<T>, n, st, (T *)acc, (const T *)g, n));
+  const bool v4 = vec4_ok(n, 4, t, acc, g);
+  R50_LAUNCH_VEC(v4, t, k_add, n, st, (T *)acc, (const T *)g, n);
 }
 
 void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t,

@@ -76,7 +76,8 @@ void r50k_column_sums_tall(const void *a, r50_cuda_dtype t, int64_t m, int64_t c
 int r50k_bn_parts(int64_t m);
 size_t r50k_bn_work_doubles(int64_t m, int64_t c);
 /* BatchNormalization forward in training mode over z (m = n h w rows of c): the
- * channel statistics (two passes, partial sums in double), save_mean/save_invstd written
+ * channel statistics (one pass: sums of z and z^2 shifted by the channel's value in row
+ * 0, partial sums in double: r50_bn_unshift), save_mean/save_invstd written
  * and the running averages updated; frozen: the running statistics. Then y = relu?(bn(z)
  * + residual?). work: device doubles, r50k_bn_work_doubles(m, c). */
 void r50k_bn_forward(const void *z, void *y, const void *residual, r50_cuda_dtype t,
