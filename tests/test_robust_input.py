@@ -10,6 +10,8 @@ special files, odd names and many broken rows.
   than the column is cut at a character boundary and keeps its cause first; a name
   that is not UTF-8 keeps its bytes; `predict` escapes a newline or tab in a path so
   each output line stays three fields.
+* Links in an ImageFolder tree: to files and folders followed, loops (a link back to
+  a folder the walk is in) skipped with a warning naming each.
 * 100,000 missing files (plus one photo) finish without running the network on them.
 
 usage: test_robust_input.py R50WORKER MODEL_TOOL [N_MISSING]
@@ -154,6 +156,43 @@ def test_names(tmp, model):
           "predict without -o: its start line names standard output, not its scratch file")
 
 
+def test_links(tmp, model):
+    """Links in an ImageFolder tree, on 2 ranks: a link to an image and one to another
+    class's folder are followed; links back to a folder the walk is in (the class
+    folder's parent, the folder itself, from a nested folder) are loops: each is skipped
+    with one warning naming it, and the job runs on the rest."""
+    tree = os.path.join(tmp, "links")
+    real = photos.good_photos()
+    for rel, src in (("cat/a.png", real[0]), ("cat/deep/b.jpg", real[1]),
+                     ("dog/c.png", real[2])):
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        shutil.copy(src, os.path.join(tree, os.path.splitext(rel)[0] +
+                                      os.path.splitext(src)[1]))
+    os.symlink("../cat/a" + os.path.splitext(real[0])[1], os.path.join(tree, "dog", "l.png"))
+    os.symlink("../cat/deep", os.path.join(tree, "dog", "more"))  # another class's folder
+    loops = ["cat/up", "cat/self", "cat/deep/root", "dog/more/root"]  # (more -> cat/deep)
+    os.symlink("..", os.path.join(tree, "cat", "up"))
+    os.symlink(".", os.path.join(tree, "cat", "self"))
+    os.symlink("../..", os.path.join(tree, "cat", "deep", "root"))
+    out = os.path.join(tmp, "links.h5")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", tree, "-o", out)
+    warned = [x for x in p.stderr.splitlines() if "(a loop): skipped" in x]
+    check(p.returncode == 0 and len(warned) == len(loops) and
+          all(any(os.path.join(tree, rel) + ":" in x for x in warned) for rel in loops),
+          f"extract -np 2 on a tree with {len(loops)} looping links: exit {p.returncode}, "
+          f"{len(warned)} loop warnings, one naming each")
+    with h5py.File(out, "r") as f:
+        paths = f["images/path"].asstr()[()].tolist()
+        labels = f["images/label"][()].tolist()
+        status = f["images/status"][()].tolist()
+    ext = [os.path.splitext(x)[1] for x in real[:3]]
+    want = [f"cat/a{ext[0]}", f"cat/deep/b{ext[1]}", f"dog/c{ext[2]}", f"dog/l.png",
+            f"dog/more/b{ext[1]}"]
+    check(paths == want and labels == [0, 0, 1, 1, 1] and status == [1] * 5,
+          f"the rows: the images once each, links to files and folders followed "
+          f"({paths}, labels {labels}, status {status})")
+
+
 def test_many_missing(tmp, model):
     rows = [(f"missing/{i:06d}.jpg", i % 10) for i in range(N_MISSING)]
     rows.insert(N_MISSING // 2, (photos.real_photos()[0], 3))
@@ -181,6 +220,7 @@ def main():
     subprocess.run([TOOL, "init", "5", model], check=True)
     test_special_files(tmp, model)
     test_names(tmp, model)
+    test_links(tmp, model)
     test_many_missing(tmp, model)
     rc = finish("test_robust_input")
     if rc == 0:

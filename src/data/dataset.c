@@ -157,11 +157,15 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+enum { MAX_DEPTH = 64 };
+
 typedef struct walker {
   r50_dataset *ds;
   r50_error *err;
   char **shards; /* tar shards met on the way (used when there are no images) */
   int64_t n_shards, shard_cap;
+  dev_t dev[MAX_DEPTH + 2]; /* the folders from the root to the one being walked */
+  ino_t ino[MAX_DEPTH + 2];
 } walker;
 
 static r50_status add_shard(walker *w, const char *rel) {
@@ -228,14 +232,36 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Appends the image files under root/rel (rel "" for the root); open_dir sorts them. */
+/* Whether folder `path` (a link's target included) is one of the walk's folders
+ * 0..depth: a link back up, which would loop. Each of those folders is recorded. */
+static int loops_back(const walker *w, const char *path, int depth) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return 0;
+  for (int k = 0; k <= depth; k++)
+    if (w->dev[k] == st.st_dev && w->ino[k] == st.st_ino)
+      return 1;
+  return 0;
+}
+
+/* Records folder `path` as the walk's folder at depth. */
+static void enter(walker *w, const char *path, int depth) {
+  struct stat st;
+  if (stat(path, &st) == 0)
+    w->dev[depth] = st.st_dev, w->ino[depth] = st.st_ino;
+}
+
+/* Appends the image files under root/rel (rel "" for the root, at depth 0); open_dir
+ * sorts them. A link to a folder is followed, unless it leads back to a folder the walk
+ * is in (a loop): that one is skipped with a warning naming it. */
 static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
-  if (depth > 64)
+  if (depth > MAX_DEPTH)
     return r50_fail(w->err, R50_ERR_FORMAT, "%s/%s: folders nested too deep (a loop?)",
                     w->ds->root, rel);
   char dir[PATH_MAX];
   if (!join(dir, sizeof dir, *rel ? w->ds->root : "", *rel ? rel : w->ds->root))
     return r50_fail(w->err, R50_ERR_ARG, "%s/%s: path too long", w->ds->root, rel);
+  enter(w, dir, depth);
   char **names;
   int n;
   r50_status s = list_dir(dir, &names, &n, w->err);
@@ -245,6 +271,9 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
         !join(full, sizeof full, w->ds->root, sub))
       s = r50_fail(w->err, R50_ERR_ARG, "%s/%s/%s: path too long", w->ds->root, rel,
                    names[i]);
+    else if (is_dir(full) && loops_back(w, full, depth))
+      r50_log(R50_LOG_WARN, "%s: links back to a folder it is in (a loop): skipped",
+              full);
     else if (is_dir(full))
       s = walk(w, sub, label, depth + 1);
     else if (has_image_ext(names[i]))
@@ -309,7 +338,8 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     char full[PATH_MAX];
     all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
   }
-  walker w = {ds, err, NULL, 0, 0};
+  walker w = {ds, err, NULL, 0, 0, {0}, {0}};
+  enter(&w, ds->root, 0);
   r50_status s = R50_OK;
   if (all_dirs) {
     ds->class_names = names;
