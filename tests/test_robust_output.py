@@ -13,7 +13,8 @@ every broken or foreign file named for what it is. On 1 and 2 ranks.
   killed job left, creates it; of a truncated file says it is truncated; of a damaged
   attribute names it; of a foreign file (HDF5 or not) or an older r50worker's file
   refuses and leaves it untouched.
-* -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash.
+* -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash; -o into
+  a folder that does not exist says so.
 
 usage: test_robust_output.py R50WORKER MODEL_TOOL
 """
@@ -207,6 +208,13 @@ def test_bad_outputs(tmp, model):
                                                f"{p.returncode}, /dev/null intact")
     p = run(1, BIN, *common, "-o", tmp, "--overwrite")
     check(p.returncode == 1 and "is not a regular file" in p.stderr, "-o a folder: refused")
+    missing = os.path.join(tmp, "no", "such", "x.h5")
+    for np_ in (1, 2):
+        p = run(np_, BIN, *common, "-o", missing)
+        check(p.returncode == 1 and f"cannot write {missing}" in p.stderr and
+              "its folder does not exist: create it first" in p.stderr,
+              f"-o into a folder that does not exist, np {np_}: the output and the cause "
+              f"named ({p.stderr.strip().splitlines()[-1:]})")
 
 
 def main():

@@ -207,6 +207,12 @@ r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_erro
     int fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0)
       return write_lock(l, fd, err);
+    if (errno == ENOENT || errno == EACCES || errno == EROFS) /* the output's folder */
+      return r50_fail(err, R50_ERR_IO, "cannot write %s: %s (its folder%s)", output,
+                      strerror(errno),
+                      errno == ENOENT   ? " does not exist: create it first"
+                      : errno == EACCES ? " is not writable by this user"
+                                        : " is on a read-only file system");
     if (errno != EEXIST)
       return r50_fail(err, R50_ERR_IO, "cannot create the lock %s: %s", l->path,
                       strerror(errno));
