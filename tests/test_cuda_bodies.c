@@ -346,6 +346,13 @@ static void test_host_rules(void) {
     r50_cuda_host_free(h);
   }
   r50_cuda_host_free(NULL);
+  /* info's line of libraries, without a GPU too; built and run here with the same */
+  char libs[256];
+  r50_cuda_libraries(libs, sizeof libs);
+  CHECK(!strncmp(libs, "CUDA runtime ", 13) && strstr(libs, ", cuDNN 9.") &&
+            strstr(libs, ", NCCL 2.") && strstr(libs, ", driver ") &&
+            !strstr(libs, "built with"),
+        "the CUDA libraries loaded: %s", libs);
   setenv("R50_NCCL_TIMEOUT_S", "2.5", 1);
   CHECK(r50_nccl_timeout_s() == 2.5, "R50_NCCL_TIMEOUT_S");
   setenv("R50_NCCL_TIMEOUT_S", "junk", 1);

@@ -34,7 +34,10 @@ static void print_gpus(void) {
 static void print_build(void) {
 #ifdef R50_HAVE_CUDA
   int ndev = r50_cuda_device_count();
-  printf("build     CUDA engine: yes (%d device%s visible)", ndev, ndev == 1 ? "" : "s");
+  char libs[256];
+  r50_cuda_libraries(libs, sizeof libs);
+  printf("build     CUDA engine: yes (%d device%s visible; %s)", ndev,
+         ndev == 1 ? "" : "s", libs);
 #else
   printf("build     CUDA engine: no");
 #endif

@@ -34,6 +34,10 @@ void r50_cuda_host_free(void *p); /* NULL: no-op */
 
 /* "NVIDIA H200 (sm_90, 139.8 GiB)" for `info`; "" when the query fails. */
 void r50_cuda_describe(int ordinal, char *buf, size_t cap);
+/* The CUDA libraries this process loaded, for `info`: "CUDA runtime 13.0, driver 13.0,
+ * cuDNN 9.14.0, NCCL 2.28.9", each library's build-time version added in parentheses
+ * where the one loaded differs (driver "none" without one). Needs no GPU. */
+void r50_cuda_libraries(char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
