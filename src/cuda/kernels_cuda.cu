@@ -90,6 +90,11 @@ template <int V> __device__ inline void stv(__nv_bfloat16 *p, int64_t i, const f
   }
 }
 
+/* ldv, or zeros where p is NULL (an optional operand: the residual). */
+template <int V, typename T> __device__ inline fv<V> ldv_or_zero(const T *p, int64_t i) {
+  return p ? ldv<V>(p, i) : fv<V>{};
+}
+
 /* R50_FOR_EACH_GROUP over this thread's groups of V. */
 #define R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V)                                 \
   R50_FOR_EACH_GROUP(i, ch, (int64_t)blockIdx.x *blockDim.x + threadIdx.x,               \
@@ -184,9 +189,8 @@ template <typename T, int V>
 __global__ void k_epilogue(T *y, const float *bias, const T *res, int relu, int64_t total,
                            int64_t c) {
   R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V) {
-    fv<V> a = ldv<V>(y, i), r = {};
-    if (res)
-      r = ldv<V>(res, i);
+    fv<V> a = ldv<V>(y, i);
+    const fv<V> r = ldv_or_zero<V>(res, i);
 #pragma unroll
     for (int k = 0; k < V; k++)
       a.v[k] = r50_epilogue(a.v[k], bias[ch + k], r.v[k], res != nullptr, relu);
@@ -322,9 +326,8 @@ __global__ void k_bn_apply(const T *z, T *y, const T *res, int relu, int64_t tot
                            int64_t c, const float *mean, const float *invstd,
                            const float *gamma, const float *beta) {
   R50_FOR_EACH_GROUP_OF_THREAD(i, ch, total, c, V) {
-    fv<V> a = ldv<V>(z, i), r = {};
-    if (res)
-      r = ldv<V>(res, i);
+    fv<V> a = ldv<V>(z, i);
+    const fv<V> r = ldv_or_zero<V>(res, i);
 #pragma unroll
     for (int k = 0; k < V; k++)
       a.v[k] = r50_bn_apply(a.v[k], mean[ch + k], invstd[ch + k], gamma[ch + k],

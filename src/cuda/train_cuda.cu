@@ -219,8 +219,8 @@ r50_status t_conv_backward(r50_engine_state *s, const r50_conv_desc *c, const fl
     r50k_krsc_add_to_oihw(s->dw, s->act, dw, c->cout, c->cin, c->ksize, s->stream);
     r50_cuda_prof_end(s, "conv backward filter: add");
   }
-  R50_PROF(s, "conv backward: bias");
   if (db) { /* conv1's bias: n h w rows */
+    R50_PROF(s, "conv backward: bias");
     const int64_t m = dz->n * dz->h * dz->w;
     double *work = bn_work(s, m, c->cout);
     if (work)
