@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--input", choices=["host", "device"], default="host")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print PyTorch's GPU kernels of 5 iterations, busiest first")
     a = ap.parse_args()
 
     torch.backends.cudnn.benchmark = True
@@ -77,6 +79,28 @@ def main():
           f"{torch.cuda.get_device_name()}: {a.mode} {a.precision} batch {a.batch} "
           f"input {a.input}, {iters} iterations in {el:.2f} s")
     print(f"img_per_s={iters * a.batch / el:.3f}")
+    if a.profile:
+        print_profile(step)
+
+
+def print_profile(step, iters=5):
+    """The GPU kernels of ITERS iterations, summed per kernel name, busiest first: what
+    r50worker's R50_CUDA_PROFILE table is read against."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(iters):
+            step()
+        torch.cuda.synchronize()
+    rows = {}
+    for e in prof.events():
+        if str(e.device_type).endswith("CUDA"):  # a kernel or a copy, not a CPU op
+            us = e.time_range.elapsed_us()
+            n, t = rows.get(e.name, (0, 0.0))
+            rows[e.name] = (n + 1, t + us)
+    total = sum(t for _, t in rows.values())
+    print(f"PyTorch GPU kernels, {iters} iterations: {total / 1e3 / iters:.2f} ms/iter")
+    for name, (n, t) in sorted(rows.items(), key=lambda r: -r[1][1])[:30]:
+        print(f"{t / 1e3 / iters:9.2f} ms/iter {n // iters:5d} calls  {name[:110]}")
 
 
 if __name__ == "__main__":
