@@ -2,7 +2,9 @@
 # The GPU benchmark: r50worker's CUDA engine next to PyTorch on the same GPU
 # (bench/torch_gpu_peer.py: torchvision's ResNet-50, channels_last, cudnn.benchmark,
 # autocast bf16), ROUNDS times interleaved, every figure printed, then the medians and
-# the ratios r50worker / PyTorch. Rows:
+# the ratios r50worker / PyTorch. Both run the same network: r50worker's
+# --downsample-fb is torchvision's layout (the stride on the 3x3 conv; 4.09 GMAC an
+# image, where Chainer's MSRA layout, r50worker's default, has 3.86). Rows:
 #   inference to pool5, batch 256: fp32 (no TF32 anywhere), tf32, bf16
 #   training steps (BN in training mode, backward, SGD with momentum), batch 128: fp32,
 #   tf32, bf16 (PyTorch's autocast; r50worker's bfloat16 activations, float32 master
@@ -37,7 +39,7 @@ for ((r = 1; r <= rounds; r++)); do
     IFS=: read -r mode prec batch <<<"$row"
     train_flag=()
     [[ $mode == train ]] && train_flag=(--train)
-    cmd=("$bin" bench --device cuda --model none --precision "$prec" --batch "$batch"
+    cmd=("$bin" bench --device cuda --model none --downsample-fb --precision "$prec" --batch "$batch"
          --layers pool5 --seconds "$seconds" "${train_flag[@]}")
     # (each run's output goes to stderr whole: tee /dev/stderr would reopen, and so
     # truncate, a log file that stderr is redirected to)

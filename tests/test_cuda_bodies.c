@@ -183,12 +183,12 @@ static void test_bn(r50_cpu_ctx *ctx) {
   free(z), free(res), free(dy), free(gamma), free(beta), free(y), free(d1), free(d2);
 }
 
-/* Max pooling 3x3/2 cover_all (pool1) and average pooling, forward and backward, on
- * values with ties. */
-static void test_pooling(r50_cpu_ctx *ctx) {
+/* Max pooling (pd: pool1's 3x3/2 cover_all, and padded) and average pooling, forward
+ * and backward, on values with ties. */
+static void test_pooling(r50_cpu_ctx *ctx, r50_pool_desc pd) {
   enum { PH = 12, PW = 11 };
-  const r50_pool_desc pd = {3, 2, 0, 1};
-  const int64_t ho = r50_out_size(PH, 3, 2, 0, 1), wo = r50_out_size(PW, 3, 2, 0, 1);
+  const int64_t ho = r50_out_size(PH, pd.ksize, pd.stride, pd.pad, pd.cover_all),
+                wo = r50_out_size(PW, pd.ksize, pd.stride, pd.pad, pd.cover_all);
   const int64_t nin = (int64_t)C * N * PH * PW, nout = (int64_t)C * N * ho * wo;
   float *x = malloc(sizeof(float) * nin), *xn = malloc(sizeof(float) * nin);
   for (int64_t i = 0; i < nin; i++)
@@ -205,10 +205,11 @@ static void test_pooling(r50_cpu_ctx *ctx) {
     for (int n = 0; n < N; n++)
       for (int64_t oy = 0; oy < ho; oy++)
         for (int64_t ox = 0; ox < wo; ox++)
-          bad += r50_maxpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH, PW, 3, 2, 0, oy,
-                                ox) !=
+          bad += r50_maxpool_at(xn + (int64_t)n * PH * PW * C + c, C, PH, PW, pd.ksize,
+                                pd.stride, pd.pad, oy, ox) !=
                  ya.data[((int64_t)c * N + n) * ho * wo + oy * wo + ox];
-  CHECK(bad == 0 && ya.h == ho && ya.w == wo, "max pooling: %d differ", bad);
+  CHECK(bad == 0 && ya.h == ho && ya.w == wo, "max pooling %dx%d/%d pad %d: %d differ",
+        pd.ksize, pd.ksize, pd.stride, pd.pad, bad);
   /* backward: the reference scatters, the body gathers */
   float *dy = randv((size_t)nout, -1, 1), *dyn = malloc(sizeof(float) * nout);
   for (int c = 0; c < C; c++)
@@ -217,16 +218,27 @@ static void test_pooling(r50_cpu_ctx *ctx) {
         dyn[((int64_t)n * ho * wo + p) * C + c] = dy[((int64_t)c * N + n) * ho * wo + p];
   r50_act dya = {dy, C, N, ho, wo}, dxa = {.data = malloc(sizeof(float) * nin)};
   r50_maxpool_backward_cpu(ctx, &pd, &xa, &dya, &dxa);
+  /* (the first pass: each output's choice, in NHWC as dy) */
+  uint8_t *arg = malloc((size_t)nout);
+  for (int n = 0; n < N; n++)
+    for (int64_t oy = 0; oy < ho; oy++)
+      for (int64_t ox = 0; ox < wo; ox++)
+        for (int c = 0; c < C; c++)
+          arg[(((int64_t)n * ho + oy) * wo + ox) * C + c] =
+              (uint8_t)r50_maxpool_arg(xn + (int64_t)n * PH * PW * C + c, C, PH, PW,
+                                       pd.ksize, pd.stride, pd.pad, oy, ox);
   bad = 0;
   for (int c = 0; c < C; c++)
     for (int n = 0; n < N; n++)
       for (int64_t iy = 0; iy < PH; iy++)
         for (int64_t ix = 0; ix < PW; ix++)
-          bad += r50_maxpool_grad_at(xn + (int64_t)n * PH * PW * C + c,
-                                     dyn + (int64_t)n * ho * wo * C + c, C, PH, PW, ho,
-                                     wo, 3, 2, 0, iy, ix) !=
+          bad += r50_maxpool_grad_at(arg + (int64_t)n * ho * wo * C + c,
+                                     dyn + (int64_t)n * ho * wo * C + c, C, ho, wo,
+                                     pd.ksize, pd.stride, pd.pad, iy, ix) !=
                  dxa.data[((int64_t)c * N + n) * PH * PW + iy * PW + ix];
-  CHECK(bad == 0, "max pooling backward: %d differ", bad);
+  free(arg);
+  CHECK(bad == 0, "max pooling %dx%d/%d pad %d backward: %d differ", pd.ksize, pd.ksize,
+        pd.stride, pd.pad, bad);
   /* average pooling and its gradient */
   float *avg = malloc(sizeof(float) * N * C), *g = randv((size_t)N * C, -1, 1);
   r50_avgpool_cpu(ctx, &xa, avg);
@@ -247,6 +259,41 @@ static void test_pooling(r50_cpu_ctx *ctx) {
   free(x), free(xn), free(ya.data), free(dy), free(dyn), free(dxa.data), free(avg),
       free(g);
   free(ga.data);
+}
+
+/* A strided 1x1 convolution's backward data as the CUDA engine makes it (the stride-1
+ * one on the output's grid, put back by r50_unstride_from) against the reference
+ * engine's strided one. */
+static void test_unstride(r50_cpu_ctx *ctx) {
+  enum { CI = 6, CO = 5, S = 2, HO = (H - 1) / S + 1, WO = (W - 1) / S + 1 };
+  const r50_conv_desc strided = {0, CI, CO, 1, S, 0, 0, -1, 0},
+                      flat = {0, CI, CO, 1, 1, 0, 0, -1, 0};
+  float *w = randv(CO * CI, -1, 1), *dz = randv((size_t)CO * N * HO * WO, -1, 1),
+        *x = calloc((size_t)CI * N * H * W, sizeof(float)),
+        *ref = malloc(sizeof(float) * CI * N * H * W),
+        *sub = malloc(sizeof(float) * CI * N * HO * WO),
+        *subn = malloc(sizeof(float) * CI * N * HO * WO);
+  r50_act xa = {x, CI, N, H, W}, xs = {x, CI, N, HO, WO}, dza = {dz, CO, N, HO, WO},
+          ra = {ref, CI, N, H, W}, sa = {sub, CI, N, HO, WO};
+  r50_error err;
+  CHECK(r50_conv_backward_cpu(ctx, &strided, w, &xa, &dza, &ra, NULL, NULL, &err) ==
+                R50_OK &&
+            r50_conv_backward_cpu(ctx, &flat, w, &xs, &dza, &sa, NULL, NULL, &err) ==
+                R50_OK,
+        "conv backward: %s", err.msg);
+  for (int c = 0; c < CI; c++) /* CNHW -> NHWC */
+    for (int64_t q = 0; q < (int64_t)N * HO * WO; q++)
+      subn[q * CI + c] = sub[c * N * HO * WO + q];
+  int bad = 0;
+  for (int64_t i = 0; i < (int64_t)N * H * W * CI; i++) {
+    const int64_t from = r50_unstride_from(i, CI, H, W, HO, WO, S), c = i % CI,
+                  q = i / CI;
+    const float got = from < 0 ? 0.0f : subn[from], want = ref[c * N * H * W + q];
+    bad += fabsf(got - want) > 1e-6f * (1 + fabsf(want));
+  }
+  CHECK(bad == 0, "strided 1x1 backward data from the stride-1 one: %d of %d differ", bad,
+        N * H * W * CI);
+  free(w), free(dz), free(x), free(ref), free(sub), free(subn);
 }
 
 /* softmax, cross-entropy, fc6's bias gradient, MomentumSGD */
@@ -472,8 +519,10 @@ int main(void) {
   test_layout(&ctx);
   test_fold_epilogue(&ctx);
   test_bn(&ctx);
-  test_pooling(&ctx);
+  test_pooling(&ctx, (r50_pool_desc){3, 2, 0, 1});
+  test_pooling(&ctx, (r50_pool_desc){3, 2, 1, 0});
   test_rows(&ctx);
+  test_unstride(&ctx);
   test_host_rules();
   r50_cpu_ctx_release(&ctx);
   return test_result("test_cuda_bodies");

@@ -98,6 +98,10 @@ struct r50_engine_state {
   size_t dw_bytes;
   double *bn_work;
   size_t bn_work_bytes;
+  void *pool_arg; /* max pooling backward: each output's first maximum (a byte) */
+  size_t pool_arg_bytes;
+  void *unstride; /* a strided 1x1 conv's input gradient on its output's grid */
+  size_t unstride_bytes;
   int32_t *labels;
   double *loss;
   int *hit;

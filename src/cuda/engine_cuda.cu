@@ -129,7 +129,8 @@ static r50_status cuda_create(int threads, r50_engine_state **out, r50_error *er
 static void free_training(r50_engine_state *s) {
   cudaFree(s->dev.params), cudaFree(s->dev.grads), cudaFree(s->dev.persistent);
   cudaFree(s->dev.velocity);
-  cudaFree(s->arena), cudaFree(s->dw), cudaFree(s->bn_work);
+  cudaFree(s->arena), cudaFree(s->dw), cudaFree(s->bn_work), cudaFree(s->pool_arg);
+  cudaFree(s->unstride);
   cudaFree(s->labels), cudaFree(s->loss), cudaFree(s->hit);
   for (int i = 0; i < s->n_krsc; i++)
     cudaFree(s->krsc[i]);

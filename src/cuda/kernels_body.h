@@ -50,6 +50,17 @@ R50_HD int64_t r50_krsc_to_oihw(int64_t i, int64_t cin, int64_t k) {
   return (o * cin + c) * k * k + rs;
 }
 
+/* Where NHWC element i of an (n, h, w, C) gradient comes from when it is a strided 1x1
+ * convolution's backward data made on the output's (ho x wo) grid: that grid's element
+ * at every S-th pixel, else -1 (a zero: no output saw the pixel). */
+R50_HD int64_t r50_unstride_from(int64_t i, int64_t C, int64_t H, int64_t W, int64_t Ho,
+                                 int64_t Wo, int64_t S) {
+  const int64_t c = i % C, q = i / C, x = q % W, y = (q / W) % H, n = q / (W * H);
+  if (y % S || x % S)
+    return -1;
+  return ((n * Ho + y / S) * Wo + x / S) * C + c;
+}
+
 /* ------------------------------------------------------------------ BN folded */
 
 /* The inference BatchNormalization of output channel o folded into its convolution
@@ -188,11 +199,12 @@ R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64
  *   r50_maxpool_at<SUFFIX>: the max of output (oy, ox) of one image's channel, x at
  *     its first pixel, pixels `stride` elements apart (C in NHWC); padding never wins
  *     (Chainer pads with -inf);
- *   r50_maxpool_argmax<SUFFIX>: the pixel (y * w + x) of that window's first maximum;
- *   r50_maxpool_grad_at<SUFFIX>: the gradient at input pixel (iy, ix): the sum of dy
- *     (at the channel's first output pixel, as x) over the outputs whose first maximum
- *     it is, in output order (as the CPU's scatter adds them), gathered so that no two
- *     threads write one element;
+ *   r50_maxpool_arg<SUFFIX>: where in output (oy, ox)'s k x k window its first
+ *     maximum is: (y - (oy s - pad)) k + x - (ox s - pad), a byte for k <= 16;
+ * and (not typed) r50_maxpool_grad_at: the gradient at input pixel (iy, ix): the sum of
+ * dy (at the channel's first output pixel, as arg, which holds r50_maxpool_arg of each
+ * output) over the outputs whose first maximum it is, in output order (as the CPU's
+ * scatter adds them), gathered so that no two threads write one element;
  *   r50_avgpool_at<SUFFIX>: the mean of hw pixels, summed in double in pixel order.
  * Below for float (no suffix); kernels_cuda.cu adds bfloat16's (_bf16). */
 #define R50_LOAD_F32(p, i) ((p)[i])
@@ -209,34 +221,19 @@ R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64
       }                                                                                  \
     return m;                                                                            \
   }                                                                                      \
-  R50_HD int64_t r50_maxpool_argmax##SUFFIX(const T *x, int64_t stride, int64_t h,       \
-                                            int64_t w, int k, int s, int pad,            \
-                                            int64_t oy, int64_t ox) {                    \
+  R50_HD int r50_maxpool_arg##SUFFIX(const T *x, int64_t stride, int64_t h, int64_t w,   \
+                                     int k, int s, int pad, int64_t oy, int64_t ox) {    \
     int64_t y0, y1, x0, x1;                                                              \
     r50_pool_window(oy, ox, k, s, pad, h, w, &y0, &y1, &x0, &x1);                        \
-    int64_t at = y0 * w + x0;                                                            \
+    int64_t at_y = y0, at_x = x0;                                                        \
+    float m = LOAD(x, (y0 * w + x0) * stride);                                           \
     for (int64_t yy = y0; yy < y1; yy++)                                                 \
-      for (int64_t xx = x0; xx < x1; xx++)                                               \
-        if (LOAD(x, (yy * w + xx) * stride) > LOAD(x, at * stride))                      \
-          at = yy * w + xx;                                                              \
-    return at;                                                                           \
-  }                                                                                      \
-  R50_HD float r50_maxpool_grad_at##SUFFIX(                                              \
-      const T *x, const T *dy, int64_t stride, int64_t h, int64_t w, int64_t ho,         \
-      int64_t wo, int k, int s, int pad, int64_t iy, int64_t ix) {                       \
-    /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */      \
-    int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;             \
-    int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;             \
-    int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;                                  \
-    oy1 = oy1 < ho - 1 ? oy1 : ho - 1;                                                   \
-    ox1 = ox1 < wo - 1 ? ox1 : wo - 1;                                                   \
-    const int64_t me = iy * w + ix;                                                      \
-    float g = 0.0f;                                                                      \
-    for (int64_t oy = oy0; oy <= oy1; oy++)                                              \
-      for (int64_t ox = ox0; ox <= ox1; ox++)                                            \
-        if (r50_maxpool_argmax##SUFFIX(x, stride, h, w, k, s, pad, oy, ox) == me)        \
-          g += LOAD(dy, (oy * wo + ox) * stride);                                        \
-    return g;                                                                            \
+      for (int64_t xx = x0; xx < x1; xx++) {                                             \
+        const float v = LOAD(x, (yy * w + xx) * stride);                                 \
+        if (v > m)                                                                       \
+          m = v, at_y = yy, at_x = xx;                                                   \
+      }                                                                                  \
+    return (int)((at_y - (oy * s - pad)) * k + at_x - (ox * s - pad));                   \
   }                                                                                      \
   R50_HD float r50_avgpool_at##SUFFIX(const T *x, int64_t stride, int64_t hw) {          \
     double sum = 0.0;                                                                    \
@@ -246,6 +243,27 @@ R50_HD void r50_pool_window(int64_t oy, int64_t ox, int k, int s, int pad, int64
   }
 
 R50_POOL_BODIES(, float, R50_LOAD_F32)
+
+#define R50_POOL_GRAD_BODY(SUFFIX, T, LOAD)                                              \
+  R50_HD float r50_maxpool_grad_at##SUFFIX(                                              \
+      const uint8_t *arg, const T *dy, int64_t stride, int64_t ho, int64_t wo, int k,    \
+      int s, int pad, int64_t iy, int64_t ix) {                                          \
+    /* outputs whose window can hold (iy, ix): oy s - pad <= iy < oy s - pad + k */      \
+    int64_t oy0 = iy + pad - k + 1 > 0 ? (iy + pad - k + 1 + s - 1) / s : 0;             \
+    int64_t ox0 = ix + pad - k + 1 > 0 ? (ix + pad - k + 1 + s - 1) / s : 0;             \
+    int64_t oy1 = (iy + pad) / s, ox1 = (ix + pad) / s;                                  \
+    oy1 = oy1 < ho - 1 ? oy1 : ho - 1;                                                   \
+    ox1 = ox1 < wo - 1 ? ox1 : wo - 1;                                                   \
+    float g = 0.0f;                                                                      \
+    for (int64_t oy = oy0; oy <= oy1; oy++)                                              \
+      for (int64_t ox = ox0; ox <= ox1; ox++) {                                          \
+        const int64_t o = (oy * wo + ox) * stride;                                       \
+        if (arg[o] == (iy - (oy * s - pad)) * k + ix - (ox * s - pad))                   \
+          g += LOAD(dy, o);                                                              \
+      }                                                                                  \
+    return g;                                                                            \
+  }
+R50_POOL_GRAD_BODY(, float, R50_LOAD_F32)
 
 R50_HD float r50_avgpool_grad(float dy, int64_t hw) {
   return dy * (float)(1.0 / (double)hw);

@@ -105,6 +105,7 @@ template <int V, typename T> __device__ inline fv<V> ldv_or_zero(const T *p, int
 /* kernels_body.h's pooling bodies over bfloat16 activations */
 #define R50_LOAD_BF16(p, i) __bfloat162float((p)[i])
 R50_POOL_BODIES(_bf16, __nv_bfloat16, R50_LOAD_BF16)
+R50_POOL_GRAD_BODY(_bf16, __nv_bfloat16, R50_LOAD_BF16)
 
 namespace {
 
@@ -118,16 +119,24 @@ __device__ inline float maxpool_at(const __nv_bfloat16 *x, int64_t st, int64_t h
                                    int64_t ox) {
   return r50_maxpool_at_bf16(x, st, h, w, k, s, pad, oy, ox);
 }
-__device__ inline float maxpool_grad_at(const float *x, const float *dy, int64_t st,
-                                        int64_t h, int64_t w, int64_t ho, int64_t wo,
-                                        int k, int s, int pad, int64_t iy, int64_t ix) {
-  return r50_maxpool_grad_at(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
+__device__ inline int maxpool_arg(const float *x, int64_t st, int64_t h, int64_t w, int k,
+                                  int s, int pad, int64_t oy, int64_t ox) {
+  return r50_maxpool_arg(x, st, h, w, k, s, pad, oy, ox);
 }
-__device__ inline float maxpool_grad_at(const __nv_bfloat16 *x, const __nv_bfloat16 *dy,
-                                        int64_t st, int64_t h, int64_t w, int64_t ho,
-                                        int64_t wo, int k, int s, int pad, int64_t iy,
-                                        int64_t ix) {
-  return r50_maxpool_grad_at_bf16(x, dy, st, h, w, ho, wo, k, s, pad, iy, ix);
+__device__ inline int maxpool_arg(const __nv_bfloat16 *x, int64_t st, int64_t h,
+                                  int64_t w, int k, int s, int pad, int64_t oy,
+                                  int64_t ox) {
+  return r50_maxpool_arg_bf16(x, st, h, w, k, s, pad, oy, ox);
+}
+__device__ inline float maxpool_grad_at(const uint8_t *arg, const float *dy, int64_t st,
+                                        int64_t ho, int64_t wo, int k, int s, int pad,
+                                        int64_t iy, int64_t ix) {
+  return r50_maxpool_grad_at(arg, dy, st, ho, wo, k, s, pad, iy, ix);
+}
+__device__ inline float maxpool_grad_at(const uint8_t *arg, const __nv_bfloat16 *dy,
+                                        int64_t st, int64_t ho, int64_t wo, int k, int s,
+                                        int pad, int64_t iy, int64_t ix) {
+  return r50_maxpool_grad_at_bf16(arg, dy, st, ho, wo, k, s, pad, iy, ix);
 }
 __device__ inline float avgpool_at(const float *x, int64_t st, int64_t hw) {
   return r50_avgpool_at(x, st, hw);
@@ -148,6 +157,15 @@ template <typename T>
 __global__ void k_nhwc_to_nchw(const T *src, float *dst, int64_t total, int64_t c,
                                int64_t h, int64_t w) {
   R50_FOR_EACH(i, total) dst[r50_nhwc_to_nchw(i, c, h, w)] = ld(src, i);
+}
+
+template <typename T>
+__global__ void k_unstride(const T *src, T *dst, int64_t total, int64_t c, int64_t h,
+                           int64_t w, int64_t ho, int64_t wo, int64_t s) {
+  R50_FOR_EACH(i, total) {
+    const int64_t from = r50_unstride_from(i, c, h, w, ho, wo, s);
+    dst[i] = from < 0 ? T(0.0f) : src[from];
+  }
 }
 
 template <typename T> __global__ void k_cast(const float *src, T *dst, int64_t n) {
@@ -389,15 +407,28 @@ template <typename T, int V> __global__ void k_add(T *acc, const T *g, int64_t n
   }
 }
 
+/* Max pooling's backward in two passes: each output's first maximum (its place in the
+ * window, a byte), then each input's gradient gathered from the outputs that chose it:
+ * k*k loads of x per output instead of per output an input might belong to. */
 template <typename T>
-__global__ void k_maxpool_backward(const T *x, const T *dy, T *dx, int64_t total,
+__global__ void k_maxpool_arg(const T *x, uint8_t *arg, int64_t total, int64_t c,
+                              int64_t h, int64_t w, int64_t ho, int64_t wo, int k, int s,
+                              int pad) {
+  R50_FOR_EACH(i, total) {
+    const pix p = at(i, c, ho, wo);
+    arg[i] =
+        (uint8_t)maxpool_arg(x + p.n * h * w * c + p.c, c, h, w, k, s, pad, p.y, p.x);
+  }
+}
+
+template <typename T>
+__global__ void k_maxpool_backward(const uint8_t *arg, const T *dy, T *dx, int64_t total,
                                    int64_t c, int64_t h, int64_t w, int64_t ho,
                                    int64_t wo, int k, int s, int pad) {
   R50_FOR_EACH(i, total) {
     const pix p = at(i, c, h, w);
-    st(dx, i,
-       maxpool_grad_at(x + p.n * h * w * c + p.c, dy + p.n * ho * wo * c + p.c, c, h, w,
-                       ho, wo, k, s, pad, p.y, p.x));
+    const int64_t o = p.n * ho * wo * c + p.c;
+    st(dx, i, maxpool_grad_at(arg + o, dy + o, c, ho, wo, k, s, pad, p.y, p.x));
   }
 }
 
@@ -467,6 +498,14 @@ void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n,
     R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (__nv_bfloat16 *)dst, total, c, h, w);
   else
     R50_LAUNCH(k_nchw_to_nhwc, total, st, src, (float *)dst, total, c, h, w);
+}
+
+void r50k_unstride(const void *src, void *dst, r50_cuda_dtype t, int64_t n, int64_t c,
+                   int64_t h, int64_t w, int64_t ho, int64_t wo, int64_t s,
+                   cudaStream_t st) {
+  const int64_t total = n * h * w * c;
+  R50_TYPED(t, R50_LAUNCH(k_unstride<T>, total, st, (const T *)src, (T *)dst, total, c, h,
+                          w, ho, wo, s));
 }
 
 void r50k_nhwc_to_nchw(const void *src, r50_cuda_dtype t, float *dst, int64_t n,
@@ -620,12 +659,15 @@ void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_
   R50_LAUNCH_VEC(v4, t, k_add, n, st, (T *)acc, (const T *)g, n);
 }
 
-void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t,
-                           int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho,
-                           int64_t wo, int k, int s, int pad, cudaStream_t st) {
-  const int64_t total = n * h * w * c;
-  R50_TYPED(t, R50_LAUNCH(k_maxpool_backward<T>, total, st, (const T *)x, (const T *)dy,
-                          (T *)dx, total, c, h, w, ho, wo, k, s, pad));
+void r50k_maxpool_backward(const void *x, const void *dy, void *dx, uint8_t *arg,
+                           r50_cuda_dtype t, int64_t n, int64_t c, int64_t h, int64_t w,
+                           int64_t ho, int64_t wo, int k, int s, int pad,
+                           cudaStream_t st) {
+  const int64_t outs = n * ho * wo * c, total = n * h * w * c;
+  R50_TYPED(t, R50_LAUNCH(k_maxpool_arg<T>, outs, st, (const T *)x, arg, outs, c, h, w,
+                          ho, wo, k, s, pad));
+  R50_TYPED(t, R50_LAUNCH(k_maxpool_backward<T>, total, st, arg, (const T *)dy, (T *)dx,
+                          total, c, h, w, ho, wo, k, s, pad));
 }
 
 void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n,

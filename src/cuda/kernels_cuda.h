@@ -27,6 +27,11 @@ static inline size_t r50_cuda_dtype_size(r50_cuda_dtype t) {
 /* src (n, c, h, w) float32 -> dst NHWC in dtype, and back. */
 void r50k_nchw_to_nhwc(const float *src, void *dst, r50_cuda_dtype t, int64_t n,
                        int64_t c, int64_t h, int64_t w, cudaStream_t st);
+/* dst (n, h, w, c) = src (n, ho, wo, c) at every s-th pixel, zeros elsewhere: a strided
+ * 1x1 convolution's backward data from the one made on its output's grid. */
+void r50k_unstride(const void *src, void *dst, r50_cuda_dtype t, int64_t n, int64_t c,
+                   int64_t h, int64_t w, int64_t ho, int64_t wo, int64_t s,
+                   cudaStream_t st);
 void r50k_nhwc_to_nchw(const void *src, r50_cuda_dtype t, float *dst, int64_t n,
                        int64_t c, int64_t h, int64_t w, cudaStream_t st);
 /* Casts n floats into dtype (a copy when float32). */
@@ -94,10 +99,12 @@ void r50k_bn_backward(const void *z, const void *dy, void *dz, r50_cuda_dtype t,
 void r50k_relu_mask(const void *y, void *dy, r50_cuda_dtype t, int64_t n,
                     cudaStream_t st);
 void r50k_add(void *acc, const void *g, r50_cuda_dtype t, int64_t n, cudaStream_t st);
-/* dx (NHWC x's shape) from dy (NHWC, ho x wo): each input gathers its outputs. */
-void r50k_maxpool_backward(const void *x, const void *dy, void *dx, r50_cuda_dtype t,
-                           int64_t n, int64_t c, int64_t h, int64_t w, int64_t ho,
-                           int64_t wo, int k, int s, int pad, cudaStream_t st);
+/* dx (NHWC x's shape) from dy (NHWC, ho x wo): each output's first maximum into arg
+ * (n ho wo c bytes; k <= 16), then each input gathers its outputs. */
+void r50k_maxpool_backward(const void *x, const void *dy, void *dx, uint8_t *arg,
+                           r50_cuda_dtype t, int64_t n, int64_t c, int64_t h, int64_t w,
+                           int64_t ho, int64_t wo, int k, int s, int pad,
+                           cudaStream_t st);
 /* dx (n, h, w, c) = dy (n, c) / (h w). */
 void r50k_avgpool_backward(const float *dy, void *dx, r50_cuda_dtype t, int64_t n,
                            int64_t c, int64_t hw, cudaStream_t st);

@@ -246,8 +246,21 @@ void t_maxpool_backward(r50_engine_state *s, const r50_pool_desc *p, const r50_a
   on_device(s);
   R50_PROF(s, "max pooling backward");
   *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
-  r50k_maxpool_backward(x->data, dy->data, dx->data, s->act, x->n, x->c, x->h, x->w,
-                        dy->h, dy->w, p->ksize, p->stride, p->pad, s->stream);
+  r50_error err;
+  if (p->ksize > 16) { /* (a window's place must fit in a byte) */
+    r50_fail(&err, R50_ERR_UNSUPPORTED,
+             "max pooling backward: a %dx%d window (at most 16x16)", p->ksize, p->ksize);
+    note(s, &err);
+    return;
+  }
+  if (GROW(s->pool_arg, s->pool_arg_bytes, (size_t)r50_act_numel(dy),
+           "max pooling's choices", &err) != R50_OK) {
+    note(s, &err);
+    return;
+  }
+  r50k_maxpool_backward(x->data, dy->data, dx->data, (uint8_t *)s->pool_arg, s->act, x->n,
+                        x->c, x->h, x->w, dy->h, dy->w, p->ksize, p->stride, p->pad,
+                        s->stream);
 }
 
 void t_avgpool_backward(r50_engine_state *s, const float *dy, r50_act *dx) {
