@@ -2,11 +2,16 @@
 python3-sklearn's sample images), plus broken files, laid out as a dataset folder.
 
 As a script, for the bench/ scripts: `photos.py link DEST COPIES` fills the new folder
-DEST with COPIES symbolic links to each whole photo and prints how many it made."""
+DEST with COPIES symbolic links to each whole photo and prints how many it made; for
+the CUDA engine's check: `photos.py f32 IMAGE_TOOL OUT` writes every whole photo
+prepared at 224x224 (Chainer's prepare, by tests/image_tool) to OUT as raw float32
+NCHW, and prints how many."""
 import glob
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 
 SOURCES = ["/usr/lib/python3/dist-packages/skimage/data",
            "/usr/lib/python3/dist-packages/sklearn/datasets/images"]
@@ -40,6 +45,20 @@ def link_copies(dest, copies):
     return n
 
 
+def prepared_f32(image_tool, out):
+    """Writes good_photos() prepared at 224x224 by image_tool to out (float32 NCHW, one
+    image after another); returns how many."""
+    import numpy as np
+    files = good_photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([image_tool, "prepare", "224", "224", f"{tmp}/p.npz"] + files,
+                       check=True, stdout=subprocess.DEVNULL)
+        z = np.load(f"{tmp}/p.npz")
+        x = np.stack([z[str(i)] for i in range(len(files))]).astype(np.float32)
+    x.tofile(out)
+    return len(files)
+
+
 def make_dataset(dest, n_photos=40, broken=True):
     """Copies up to n_photos photos into dest/ and adds broken files; returns the
     relative names of the broken ones."""
@@ -62,6 +81,9 @@ def make_dataset(dest, n_photos=40, broken=True):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "link":
-        raise SystemExit("usage: photos.py link DEST COPIES")
-    print(link_copies(sys.argv[2], int(sys.argv[3])))
+    if len(sys.argv) == 4 and sys.argv[1] == "link":
+        print(link_copies(sys.argv[2], int(sys.argv[3])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "f32":
+        print(prepared_f32(sys.argv[2], sys.argv[3]))
+    else:
+        raise SystemExit("usage: photos.py link DEST COPIES | photos.py f32 IMAGE_TOOL OUT")

@@ -16,9 +16,13 @@
  *      relative change of 1e-7 in the input moves its weight gradients by 1% with
  *      batch-statistics BN, and bf16-rounding its weights (still fp32 arithmetic)
  *      turns them by up to 70 degrees, with BN frozen too (BN's gradient explosion at
- *      initialisation). So at this level only what is robust is checked: a frozen-BN
- *      step (running statistics calibrated by fp32 training-mode forwards) has a loss
- *      within 1% of fp32's (native within 0.5% of emulated); an inference forward
+ *      initialisation). Its loss is chaotic too: over six batches of a Zen 4, a
+ *      frozen-BN step's (running statistics calibrated by fp32 training-mode
+ *      forwards) emulated bf16 loss was 0.05% to 6% from fp32's, and native 0.05% to
+ *      1.3% from emulated (each op within 1e-4 of it: the differences grow through
+ *      the layers), so the loss is held to 10% of fp32's (native to 3% of emulated):
+ *      a coarse check (the per-op checks above are the precise ones, the curve below
+ *      the functional one). What is robust is checked exactly: an inference forward
  *      between a step's forward and its backward changes neither the gradients nor
  *      the inference result; and 16 MomentumSGD steps with batch-statistics BN on one
  *      batch bring the loss below a quarter of its start, as in fp32.
@@ -303,12 +307,12 @@ static void check_models(void) {
     const double g = rel_err(ga, gb, (size_t)n);
     printf("frozen-BN step: loss fp32 %.5f, emulated bf16 %.5f (gradient %.2e apart)\n",
            r32.loss, re.loss, g);
-    CHECK(fabs(re.loss - r32.loss) <= 1e-2 * r32.loss,
+    CHECK(fabs(re.loss - r32.loss) <= 0.1 * r32.loss,
           "emulated bf16 loss %.5f vs fp32 %.5f", re.loss, r32.loss);
     CHECK(g > 1e-6, "emulated bf16's gradient equals fp32's: nothing was rounded");
     if (native && step(m16, 0, x, R50_BN_FROZEN, &rn)) {
       printf("frozen-BN step: native bf16 loss %.5f\n", rn.loss);
-      CHECK(fabs(rn.loss - re.loss) <= 5e-3 * re.loss,
+      CHECK(fabs(rn.loss - re.loss) <= 3e-2 * re.loss,
             "native bf16 loss %.5f vs emulated %.5f", rn.loss, re.loss);
     }
   }

@@ -27,8 +27,9 @@
  *      for (a sum over one rank: unchanged, bit for bit).
  * Prints a table of every figure and PASS/FAIL per check.
  *
- * usage: cuda_parity [--peer onednn] [IMAGES.f32 N]
- *   IMAGES.f32 N: N prepared 224x224 images, float32 NCHW (default: 32 random ones)
+ * usage: cuda_parity [--peer onednn] [IMAGES.f32 [N]]
+ *   IMAGES.f32 N: N prepared 224x224 images, float32 NCHW (tests/photos.py f32; all
+ *   the file holds without N; default: 32 random ones)
  *   --peer onednn: the same checks with the CPU's oneDNN engine in the GPU's place (no
  *   GPU needed: ctest's cuda_parity_onednn), skipping those only a GPU has (tf32,
  *   r50_to_device, NCCL): what proves the checks hold for two correct engines.
@@ -383,7 +384,7 @@ int main(int argc, char **argv) {
   signal(SIGABRT, on_crash);
   if (argc > 2 && !strcmp(argv[1], "--peer")) {
     if (strcmp(argv[2], "onednn")) {
-      printf("usage: cuda_parity [--peer onednn] [IMAGES.f32 N]\n");
+      printf("usage: cuda_parity [--peer onednn] [IMAGES.f32 [N]]\n");
       return 2;
     }
 #ifndef R50_HAVE_ONEDNN
@@ -410,10 +411,13 @@ int main(int argc, char **argv) {
   }
   int n = g_cpu_peer ? 4 : 32;
   float *x = NULL;
-  if (argc > 2) { /* prepared real images */
-    n = atoi(argv[2]);
-    x = malloc((size_t)n * 3 * 224 * 224 * sizeof *x);
+  if (argc > 1) { /* prepared real images: N, or as many as the file holds */
     FILE *f = fopen(argv[1], "rb");
+    if (f && argc > 2)
+      n = atoi(argv[2]);
+    else if (f && !fseek(f, 0, SEEK_END))
+      n = (int)(ftell(f) / (3 * 224 * 224 * (long)sizeof *x)), rewind(f);
+    x = malloc((size_t)n * 3 * 224 * 224 * sizeof *x);
     if (!f ||
         fread(x, sizeof *x, (size_t)n * 3 * 224 * 224, f) != (size_t)n * 3 * 224 * 224) {
       printf("FAIL  cannot read %d images from %s\n", n, argv[1]);

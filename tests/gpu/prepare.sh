@@ -17,20 +17,8 @@ cmake -S "$root" -B "$build" -DR50_CUDA=ON -DR50_MPI=OFF -DR50_ONEDNN=OFF \
 cmake --build "$build" -j "$(nproc)" --target r50worker cuda_parity image_tool
 rm -rf "$bundle" "$root/gpu-bundle.tar.xz"
 "$root/../shared/device/bundle.sh" "$bundle" "$build/r50worker" "$build/tests/cuda_parity"
-R50_ROOT=$root /usr/bin/python3 - "$build/tests/image_tool" "$bundle/photos.f32" <<'PY'
-import os, subprocess, sys, tempfile
-import numpy as np
-sys.path.insert(0, os.environ["R50_ROOT"] + "/tests")
-import photos
-files = photos.good_photos()
-with tempfile.TemporaryDirectory() as tmp:
-    subprocess.run([sys.argv[1], "prepare", "224", "224", f"{tmp}/p.npz"] + files, check=True,
-                   stdout=subprocess.DEVNULL)
-    z = np.load(f"{tmp}/p.npz")
-    x = np.stack([z[str(i)] for i in range(len(files))]).astype(np.float32)
-x.tofile(sys.argv[2])
-print(f"{len(files)} photos prepared into {sys.argv[2]}", file=sys.stderr)
-PY
+echo "$(/usr/bin/python3 "$root/tests/photos.py" f32 "$build/tests/image_tool" \
+  "$bundle/photos.f32") photos prepared into $bundle/photos.f32" >&2
 tar -C "$root" -cJf "$root/gpu-bundle.tar.xz" gpu-bundle
 stat -c %s "$root/gpu-bundle.tar.xz" |
   awk '{printf "gpu-bundle.tar.xz: %.1f MiB (a device run carries at most 64)\n", $1 / 1048576}'
