@@ -195,7 +195,12 @@ def case_ranks(tmp):
     close_models(mb, ma, 1e-5, "-np 2 --batch 4 vs -np 1 --batch 8")
     la = [r["main/loss"] for r in log_records(os.path.join(tmp, "np1"))]
     lb = [r["main/loss"] for r in log_records(os.path.join(tmp, "np2"))]
-    J.check(len(la) == 3 and np.allclose(la, lb, rtol=1e-5), f"same losses: {la} vs {lb}")
+    # The first step starts from the same parameters: the same loss. Later steps start
+    # from parameters that differ by the order of the gradients' sum over ranks (within
+    # the 1e-5 above), which this chaotic start amplifies in the loss: 4e-6 in the
+    # parameters moved the third loss by 7e-5 on a Zen 4's AVX-512 kernels.
+    J.check(len(la) == 3 and np.allclose(la[:1], lb[:1], rtol=1e-6) and
+            np.allclose(la, lb, rtol=1e-3), f"same losses: {la} vs {lb}")
 
 
 def stop_with_sigterm(np_, data, args, run, env=None):
