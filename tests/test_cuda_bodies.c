@@ -22,6 +22,7 @@
 #include "kernels_body.h"
 #include "nccl_cuda.h"
 #include "ops_cpu.h"
+#include "rng.h"
 #include "test_util.h"
 
 enum { N = 3, C = 20, H = 9, W = 7 };
@@ -259,6 +260,34 @@ static void test_pooling(r50_cpu_ctx *ctx, r50_pool_desc pd) {
   free(x), free(xn), free(ya.data), free(dy), free(dyn), free(dxa.data), free(avg),
       free(g);
   free(ga.data);
+}
+
+/* r50_nhwc_split, in 32 bits and in 64, against the plain 64-bit divisions: shapes of
+ * the network and odd ones, indices up to 2^31 and beyond (both paths). */
+static void test_nhwc_split(void) {
+  const int64_t shapes[][3] = {{64, 112, 112}, {3, 224, 224}, {2048, 7, 7}, {5, 3, 1},
+                               {1, 1, 1},      {1000, 1, 1},  {7, 9, 11}};
+  r50_rng r;
+  r50_rng_seed(&r, 9);
+  int bad = 0, runs = 0;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const int64_t C = shapes[k][0], H = shapes[k][1], W = shapes[k][2];
+    for (int t = 0; t < 20000; t++, runs++) {
+      const uint64_t span = t % 3 == 0   ? (uint64_t)1 << 31
+                            : t % 3 == 1 ? 1u << 20
+                                         : (uint64_t)1 << 40;
+      int64_t i = (int64_t)(r50_rng_next(&r) % span);
+      if (t < 4)
+        i = (int64_t)INT32_MAX - 1 + t; /* both sides of the switch */
+      int64_t n, y, x, c;
+      r50_nhwc_split(i, C, H, W, &n, &y, &x, &c);
+      const int64_t q = i / C;
+      bad += c != i % C || x != q % W || y != (q / W) % H || n != q / (W * H) ||
+             r50_nhwc_to_nchw(i, C, H, W) !=
+                 (i / (C * H * W) * C + i % C) * H * W + (i / C) % (H * W);
+    }
+  }
+  CHECK(bad == 0, "r50_nhwc_split: %d of %d indices split wrong", bad, runs);
 }
 
 /* A strided 1x1 convolution's backward data as the CUDA engine makes it (the stride-1
@@ -513,6 +542,7 @@ static void test_bn_unshift(void) {
 int main(void) {
   test_cublas_lazy(); /* first: nothing else may have loaded it */
   test_group_loop();
+  test_nhwc_split();
   test_bn_unshift();
   r50_cpu_ctx ctx;
   r50_cpu_ctx_init(&ctx, 2);

@@ -37,10 +37,28 @@
 
 /* ------------------------------------------------------------------ layout */
 
+/* The image n, row y, column x and channel c of NHWC element i of (N, H, W, C) images.
+ * In 32 bits where i fits (every tensor of a batch under 2^31 elements, which cuDNN
+ * asks anyway): a 64-bit division is a long software sequence on a GPU, several per
+ * element the largest cost of a pooling or layout kernel. The same integers either
+ * way. */
+R50_HD void r50_nhwc_split(int64_t i, int64_t C, int64_t H, int64_t W, int64_t *n,
+                           int64_t *y, int64_t *x, int64_t *c) {
+  if (i >= 0 && i <= INT32_MAX && C * H * W <= INT32_MAX) {
+    const uint32_t u = (uint32_t)i, uc = (uint32_t)C, q = u / uc, uw = (uint32_t)W,
+                   r = q / uw;
+    *c = u - q * uc, *x = q - r * uw, *y = r % (uint32_t)H, *n = r / (uint32_t)H;
+  } else {
+    const int64_t q = i / C;
+    *c = i % C, *x = q % W, *y = (q / W) % H, *n = q / (W * H);
+  }
+}
+
 /* The NCHW offset of NHWC element i of (n, c, h, w) images with C channels, H x W. */
 R50_HD int64_t r50_nhwc_to_nchw(int64_t i, int64_t C, int64_t H, int64_t W) {
-  const int64_t c = i % C, p = (i / C) % (H * W), n = i / (C * H * W);
-  return (n * C + c) * H * W + p;
+  int64_t n, y, x, c;
+  r50_nhwc_split(i, C, H, W, &n, &y, &x, &c);
+  return ((n * C + c) * H + y) * W + x;
 }
 
 /* The OIHW offset of element i of a KRSC (cout, k, k, cin) filter: cuDNN's NHWC
@@ -55,7 +73,8 @@ R50_HD int64_t r50_krsc_to_oihw(int64_t i, int64_t cin, int64_t k) {
  * at every S-th pixel, else -1 (a zero: no output saw the pixel). */
 R50_HD int64_t r50_unstride_from(int64_t i, int64_t C, int64_t H, int64_t W, int64_t Ho,
                                  int64_t Wo, int64_t S) {
-  const int64_t c = i % C, q = i / C, x = q % W, y = (q / W) % H, n = q / (W * H);
+  int64_t n, y, x, c;
+  r50_nhwc_split(i, C, H, W, &n, &y, &x, &c);
   if (y % S || x % S)
     return -1;
   return ((n * Ho + y / S) * Wo + x / S) * C + c;

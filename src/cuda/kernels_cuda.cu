@@ -222,11 +222,7 @@ struct pix {
 };
 __device__ inline pix at(int64_t i, int64_t c, int64_t h, int64_t w) {
   pix p;
-  p.c = i % c;
-  const int64_t q = i / c;
-  p.x = q % w;
-  p.y = (q / w) % h;
-  p.n = q / (w * h);
+  r50_nhwc_split(i, c, h, w, &p.n, &p.y, &p.x, &p.c);
   return p;
 }
 
