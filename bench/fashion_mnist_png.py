@@ -30,6 +30,9 @@ def main():
     p.add_argument("out")
     p.add_argument("--limit", type=int, default=0)
     a = p.parse_args()
+    if not os.path.isdir(SRC):
+        raise SystemExit(f"fashion_mnist_png.py: {SRC} not found: install Debian's "
+                         "dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = idx(os.path.join(SRC, f"{prefix}-images-idx3-ubyte.gz"))
         labels = idx(os.path.join(SRC, f"{prefix}-labels-idx1-ubyte.gz"))
