@@ -222,10 +222,13 @@ r50_status r50_conv_backward_cpu(r50_cpu_ctx *ctx, const r50_conv_desc *c, const
 
 void r50_relu_mask_cpu(const r50_cpu_ctx *ctx, const r50_act *y, r50_act *dy) {
   const int64_t n = r50_act_numel(y);
+  const float *restrict yv = y->data;
+  float *restrict g = dy->data;
+  /* (a select, not a conditional store: it vectorizes, where the branch on half the
+   * signs mispredicted and took 15% of a training step) */
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t i = 0; i < n; i++)
-    if (!(y->data[i] > 0.0f))
-      dy->data[i] = 0.0f;
+    g[i] = yv[i] > 0.0f ? g[i] : 0.0f;
 }
 
 void r50_add_cpu(const r50_cpu_ctx *ctx, r50_act *acc, const r50_act *g) {
