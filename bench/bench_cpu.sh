@@ -12,6 +12,11 @@
 # FMA peak (build/bench/peak_fma) and the share of it r50worker reaches.
 #
 # Usage: bench/bench_cpu.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: <repo>/build, 15, 2)
+#
+# Elsewhere (bench/device/cpu_check.sh, on a machine without Debian's packages or a
+# network): BENCH_PEER_PY is a python with onnxruntime and openvino (no venv is made),
+# BENCH_TORCH_PY one with torch and torchvision (default /usr/bin/python3), BENCH_TIME
+# GNU time (default /usr/bin/time). Run it under `taskset` to give it a machine's share.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,21 +26,30 @@ rounds=${3:-2}
 venv=${BENCH_VENV:-$root/.venv-bench}
 work=${BENCH_WORK:-/tmp/r50-bench}
 r50=$build/r50worker
-for f in "$r50" "$build/bench/peak_fma" /usr/bin/python3 /usr/bin/time; do
+torch_py=${BENCH_TORCH_PY:-/usr/bin/python3}
+time_bin=${BENCH_TIME:-/usr/bin/time}
+for f in "$r50" "$build/bench/peak_fma" "$(command -v "$torch_py")" "$time_bin"; do
   if [[ ! -x $f ]]; then
     echo "bench_cpu.sh: $f not found or not executable (build first; /usr/bin/time is Debian's 'time')" >&2
     exit 1
   fi
 done
-if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import onnxruntime, openvino' 2>/dev/null; then
-  echo "== making $venv with onnxruntime and openvino from PyPI" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q onnxruntime openvino numpy
+if [[ -n ${BENCH_PEER_PY:-} ]]; then
+  peer_py=$BENCH_PEER_PY
+  "$peer_py" -c 'import onnxruntime, openvino' ||
+    { echo "bench_cpu.sh: BENCH_PEER_PY=$peer_py cannot import onnxruntime and openvino" >&2; exit 1; }
+else
+  peer_py=$venv/bin/python
+  if [[ ! -x $peer_py ]] || ! "$peer_py" -c 'import onnxruntime, openvino' 2>/dev/null; then
+    echo "== making $venv with onnxruntime and openvino from PyPI" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q onnxruntime openvino numpy
+  fi
 fi
 mkdir -p "$work"
 onnx=$work/resnet50-torchvision.onnx
 if [[ ! -s $onnx ]]; then
-  /usr/bin/python3 "$root/bench/onnx_peer.py" export "$onnx" >&2
+  "$torch_py" "$root/bench/onnx_peer.py" export "$onnx" >&2
 fi
 bf16_cpu=no
 grep -qE 'amx_bf16|avx512_bf16' /proc/cpuinfo && bf16_cpu=yes
@@ -43,12 +57,13 @@ grep -qE 'amx_bf16|avx512_bf16' /proc/cpuinfo && bf16_cpu=yes
 peer=$root/bench/onnx_peer.py
 # name: command (batch and seconds appended)
 declare -A cmd
-cmd[r50_fp32]="$r50 bench --model none --arch 50 --downsample-fb --threads 2 --layers pool5 --engine onednn --precision fp32"
-cmd[r50_bf16]="$r50 bench --model none --arch 50 --downsample-fb --threads 2 --layers pool5 --engine onednn --precision bf16"
-cmd[ort_fp32]="$venv/bin/python $peer ort $onnx --threads 2"
-cmd[ov_f32]="$venv/bin/python $peer openvino $onnx --threads 2 --precision f32"
-cmd[ov_bf16]="$venv/bin/python $peer openvino $onnx --threads 2 --precision bf16"
-cmd[torch_fp32]="/usr/bin/python3 $root/bench/torch_peer.py --threads 2"
+r50_args="bench --device cpu --model none --arch 50 --downsample-fb --threads 2 --layers pool5 --engine onednn"
+cmd[r50_fp32]="$r50 $r50_args --precision fp32"
+cmd[r50_bf16]="$r50 $r50_args --precision bf16"
+cmd[ort_fp32]="$peer_py $peer ort $onnx --threads 2"
+cmd[ov_f32]="$peer_py $peer openvino $onnx --threads 2 --precision f32"
+cmd[ov_bf16]="$peer_py $peer openvino $onnx --threads 2 --precision bf16"
+cmd[torch_fp32]="$torch_py $root/bench/torch_peer.py --threads 2"
 names=(r50_fp32 ort_fp32 ov_f32 torch_fp32)
 if [[ $bf16_cpu == yes ]]; then
   names+=(r50_bf16 ov_bf16)
@@ -60,7 +75,7 @@ log=$work/bench_cpu-$(date +%Y%m%d-%H%M%S).log
 run_one() {
   local name=$1 batch=$2 out last rss argv
   read -r -a argv <<<"${cmd[$name]}"
-  out=$(/usr/bin/time -v "${argv[@]}" --batch "$batch" --seconds "$secs" 2>&1) || {
+  out=$("$time_bin" -v "${argv[@]}" --batch "$batch" --seconds "$secs" 2>&1) || {
     printf '%s\n' "$out" >&2; echo "bench_cpu.sh: $name failed" >&2; exit 1; }
   printf '%s\n' "$out" | grep -vE '^\s+[A-Z].*: ' >&2 || true
   last=$(printf '%s\n' "$out" | grep -E '^img_per_s=' | tail -n 1)
@@ -82,11 +97,12 @@ done
 peak_out=$("$build/bench/peak_fma" 2 2)
 printf '%s\n' "$peak_out" >&2
 peak=$(printf '%s\n' "$peak_out" | sed -n 's/^peak_gmac_per_s=//p')
+bf16_peak=$(printf '%s\n' "$peak_out" | sed -n 's/^bf16_peak_gmac_per_s=//p')
 
 echo
 for name in "${names[@]}"; do echo "$name: ${cmd[$name]}"; done
 echo "bf16 on this CPU (AMX-BF16 or AVX512-BF16): $bf16_cpu"
-awk -v peak="$peak" '
+awk -v peak="$peak" -v bf16_peak="${bf16_peak:-0}" '
   function median(k,   n, i, j, t, a) {
     n = cnt[k]; for (i = 1; i <= n; i++) a[i] = v[k, i]
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -106,6 +122,9 @@ awk -v peak="$peak" '
       printf "\n"
       printf "batch %s r50_fp32: %.1f GMAC/s of direct convolution = %.0f%% of the %.1f GMAC/s FMA peak (its Winograd kernels multiply less: above 100%% is possible)\n", b,
              m["r50_fp32", b] * 4.09, 100 * m["r50_fp32", b] * 4.09 / peak, peak
+      if (("r50_bf16", b) in m && bf16_peak > 0)
+        printf "batch %s r50_bf16: %.1f GMAC/s = %.0f%% of the %.1f GMAC/s bf16 dot-product peak\n", b,
+               m["r50_bf16", b] * 4.09, 100 * m["r50_bf16", b] * 4.09 / bf16_peak, bf16_peak
     }
   }' "$log"
 echo "figures: $log"
