@@ -17,8 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_features.h"
 #include "error.h"
 #include "ops_cpu.h"
+#ifdef R50_HAVE_ONEDNN
+#include "train_avx512.h"
+#endif
 
 /* ------------------------------------------------------------------ BN */
 
@@ -28,6 +32,18 @@ r50_groups r50_groups_cnhw(const r50_act *a) {
 
 /* Channel group g's part of image i: hw pixels of gl->lanes channels, interleaved. */
 #define GROUP_AT(base, gl, g, i) ((base) + (g) * (gl)->group + (i) * (gl)->image)
+
+/* Whether BN's loops run train_avx512.c's bodies: nChw16c (the oneDNN engine's layout
+ * on AVX-512) on a CPU with AVX-512. The same operations in the same order: the bits
+ * do not depend on it. */
+static int bn_avx512(int64_t lanes) {
+#ifdef R50_HAVE_ONEDNN
+  return lanes == 16 && r50_cpu_features_get()->avx512f;
+#else
+  (void)lanes;
+  return 0;
+#endif
+}
 
 /* Each channel's statistics are summed in double over images, then pixels, whatever
  * the layout: the CNHW and blocked layouts give the same bits. */
@@ -40,6 +56,8 @@ void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
   const float decay = (float)a->decay;
   const float var_weight =
       (float)((1.0 - a->decay) * ((double)m / fmax((double)m - 1, 1.0)));
+  const int v16 = bn_avx512(L);
+  (void)v16;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t g = 0; g < groups; g++) {
     float mean[R50_MAX_LANES], invstd[R50_MAX_LANES];
@@ -50,20 +68,30 @@ void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
       }
     } else {
       double s[R50_MAX_LANES] = {0}, s2[R50_MAX_LANES] = {0}, mu[R50_MAX_LANES];
-      for (int64_t i = 0; i < z->n; i++) {
-        const float *zr = GROUP_AT(z->data, gl, g, i);
-        for (int64_t p = 0; p < hw; p++)
-          for (int64_t l = 0; l < L; l++)
-            s[l] += zr[p * L + l];
-      }
+#ifdef R50_HAVE_ONEDNN
+      if (v16)
+        r50_bn16_sum_avx512(GROUP_AT(z->data, gl, g, 0), z->n, gl->image, hw, s);
+      else
+#endif
+        for (int64_t i = 0; i < z->n; i++) {
+          const float *zr = GROUP_AT(z->data, gl, g, i);
+          for (int64_t p = 0; p < hw; p++)
+            for (int64_t l = 0; l < L; l++)
+              s[l] += zr[p * L + l];
+        }
       for (int64_t l = 0; l < L; l++)
         mu[l] = s[l] / (double)m;
-      for (int64_t i = 0; i < z->n; i++) {
-        const float *zr = GROUP_AT(z->data, gl, g, i);
-        for (int64_t p = 0; p < hw; p++)
-          for (int64_t l = 0; l < L; l++)
-            s2[l] += ((double)zr[p * L + l] - mu[l]) * ((double)zr[p * L + l] - mu[l]);
-      }
+#ifdef R50_HAVE_ONEDNN
+      if (v16)
+        r50_bn16_sqdev_avx512(GROUP_AT(z->data, gl, g, 0), z->n, gl->image, hw, mu, s2);
+      else
+#endif
+        for (int64_t i = 0; i < z->n; i++) {
+          const float *zr = GROUP_AT(z->data, gl, g, i);
+          for (int64_t p = 0; p < hw; p++)
+            for (int64_t l = 0; l < L; l++)
+              s2[l] += ((double)zr[p * L + l] - mu[l]) * ((double)zr[p * L + l] - mu[l]);
+        }
       for (int64_t l = 0; l < L; l++) {
         const int64_t c = g * L + l;
         const float var = (float)(s2[l] / (double)m);
@@ -78,6 +106,14 @@ void r50_bn_forward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
       a->save_invstd[g * L + l] = invstd[l];
     }
     const float *gam = a->gamma + g * L, *bet = a->beta + g * L;
+#ifdef R50_HAVE_ONEDNN
+    if (v16) {
+      r50_bn16_apply_avx512(
+          GROUP_AT(z->data, gl, g, 0), residual ? GROUP_AT(residual, gl, g, 0) : NULL,
+          GROUP_AT(y->data, gl, g, 0), z->n, gl->image, hw, gam, mean, invstd, bet, relu);
+      continue;
+    }
+#endif
     for (int64_t i = 0; i < z->n; i++) {
       const float *zr = GROUP_AT(z->data, gl, g, i);
       const float *rr = residual ? GROUP_AT(residual, gl, g, i) : NULL;
@@ -99,39 +135,55 @@ void r50_bn_backward_cpu(const r50_cpu_ctx *ctx, const r50_groups *gl,
   *dz = (r50_act){dz->data, z->c, z->n, z->h, z->w};
   const int64_t L = gl->lanes, groups = z->c / L, hw = z->h * z->w, m = z->n * hw;
   R50_ASSERT(L >= 1 && L <= R50_MAX_LANES && z->c % L == 0);
+  const int v16 = bn_avx512(L);
+  (void)v16;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int64_t g = 0; g < groups; g++) {
     const float *mean = a->save_mean + g * L, *invstd = a->save_invstd + g * L;
     double sb[R50_MAX_LANES] = {0}, sg[R50_MAX_LANES] = {0};
-    for (int64_t i = 0; i < z->n; i++) {
-      const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
-      for (int64_t p = 0; p < hw; p++)
-        for (int64_t l = 0; l < L; l++) {
-          const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
-          sb[l] += gr[p * L + l];
-          sg[l] += (double)gr[p * L + l] * xhat;
-        }
-    }
+#ifdef R50_HAVE_ONEDNN
+    if (v16)
+      r50_bn16_grad_sums_avx512(GROUP_AT(z->data, gl, g, 0), GROUP_AT(dy->data, gl, g, 0),
+                                z->n, gl->image, hw, mean, invstd, sb, sg);
+    else
+#endif
+      for (int64_t i = 0; i < z->n; i++) {
+        const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
+        for (int64_t p = 0; p < hw; p++)
+          for (int64_t l = 0; l < L; l++) {
+            const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
+            sb[l] += gr[p * L + l];
+            sg[l] += (double)gr[p * L + l] * xhat;
+          }
+      }
     float gscale[R50_MAX_LANES], mb[R50_MAX_LANES], mg[R50_MAX_LANES];
     for (int64_t l = 0; l < L; l++) {
       gscale[l] = a->gamma[g * L + l] * invstd[l];
       mb[l] = (float)(sb[l] / (double)m);
       mg[l] = (float)(sg[l] / (double)m);
     }
-    for (int64_t i = 0; i < z->n; i++) {
-      const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
-      float *out = GROUP_AT(dz->data, gl, g, i);
-      if (a->frozen) {
-        for (int64_t p = 0; p < hw * L; p++)
-          out[p] = gscale[p % L] * gr[p];
-      } else {
-        for (int64_t p = 0; p < hw; p++)
-          for (int64_t l = 0; l < L; l++) {
-            const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
-            out[p * L + l] = gscale[l] * (gr[p * L + l] - (xhat * mg[l] + mb[l]));
-          }
+#ifdef R50_HAVE_ONEDNN
+    if (v16)
+      r50_bn16_grad_apply_avx512(GROUP_AT(z->data, gl, g, 0),
+                                 GROUP_AT(dy->data, gl, g, 0),
+                                 GROUP_AT(dz->data, gl, g, 0), z->n, gl->image, hw, mean,
+                                 invstd, gscale, mg, mb, a->frozen);
+    else
+#endif
+      for (int64_t i = 0; i < z->n; i++) {
+        const float *zr = GROUP_AT(z->data, gl, g, i), *gr = GROUP_AT(dy->data, gl, g, i);
+        float *out = GROUP_AT(dz->data, gl, g, i);
+        if (a->frozen) {
+          for (int64_t p = 0; p < hw * L; p++)
+            out[p] = gscale[p % L] * gr[p];
+        } else {
+          for (int64_t p = 0; p < hw; p++)
+            for (int64_t l = 0; l < L; l++) {
+              const float xhat = (zr[p * L + l] - mean[l]) * invstd[l];
+              out[p * L + l] = gscale[l] * (gr[p * L + l] - (xhat * mg[l] + mb[l]));
+            }
+        }
       }
-    }
     for (int64_t l = 0; l < L; l++) {
       if (dgamma)
         dgamma[g * L + l] += (float)sg[l];

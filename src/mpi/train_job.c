@@ -718,8 +718,10 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     code = sig == SIGINT ? 130 : 0;
   }
   if (t.skipped && d->rank == 0)
-    r50_log(R50_LOG_WARN, "%lld unreadable training images were skipped",
-            (long long)t.skipped);
+    r50_log(R50_LOG_WARN,
+            "skipped %lld draw%s of unreadable training images (each such image, in "
+            "every epoch it came up; the warnings above name the files)",
+            (long long)t.skipped, t.skipped == 1 ? "" : "s");
   free_trainer(&t);
   return code;
 }
