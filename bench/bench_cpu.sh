@@ -94,7 +94,7 @@ for round in $(seq "$rounds"); do
     done
   done
 done
-peak_out=$("$build/bench/peak_fma" 2 2)
+peak_out=$("$build/bench/peak_fma" 2 2) || echo "bench_cpu.sh: peak_fma failed: no share of the peak" >&2
 printf '%s\n' "$peak_out" >&2
 peak=$(printf '%s\n' "$peak_out" | sed -n 's/^peak_gmac_per_s=//p')
 bf16_peak=$(printf '%s\n' "$peak_out" | sed -n 's/^bf16_peak_gmac_per_s=//p')
@@ -102,7 +102,7 @@ bf16_peak=$(printf '%s\n' "$peak_out" | sed -n 's/^bf16_peak_gmac_per_s=//p')
 echo
 for name in "${names[@]}"; do echo "$name: ${cmd[$name]}"; done
 echo "bf16 on this CPU (AMX-BF16 or AVX512-BF16): $bf16_cpu"
-awk -v peak="$peak" -v bf16_peak="${bf16_peak:-0}" '
+awk -v peak="${peak:-0}" -v bf16_peak="${bf16_peak:-0}" '
   function median(k,   n, i, j, t, a) {
     n = cnt[k]; for (i = 1; i <= n; i++) a[i] = v[k, i]
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -120,8 +120,9 @@ awk -v peak="$peak" -v bf16_peak="${bf16_peak:-0}" '
              m["r50_fp32", b] / m["torch_fp32", b]
       if (("r50_bf16", b) in m) printf " r50_bf16/ov_bf16=%.3f", m["r50_bf16", b] / m["ov_bf16", b]
       printf "\n"
-      printf "batch %s r50_fp32: %.1f GMAC/s of direct convolution = %.0f%% of the %.1f GMAC/s FMA peak (its Winograd kernels multiply less: above 100%% is possible)\n", b,
-             m["r50_fp32", b] * 4.09, 100 * m["r50_fp32", b] * 4.09 / peak, peak
+      if (peak > 0)
+        printf "batch %s r50_fp32: %.1f GMAC/s of direct convolution = %.0f%% of the %.1f GMAC/s FMA peak (its Winograd kernels multiply less: above 100%% is possible)\n", b,
+               m["r50_fp32", b] * 4.09, 100 * m["r50_fp32", b] * 4.09 / peak, peak
       if (("r50_bf16", b) in m && bf16_peak > 0)
         printf "batch %s r50_bf16: %.1f GMAC/s = %.0f%% of the %.1f GMAC/s bf16 dot-product peak\n", b,
                m["r50_bf16", b] * 4.09, 100 * m["r50_bf16", b] * 4.09 / bf16_peak, bf16_peak
