@@ -6,8 +6,9 @@
 #      float32 FMA and the bf16 dot-product peaks);
 #   2. the bf16 checks, each on 2 CPUs of its own, in parallel: batch invariance of
 #      bf16 (test_invariance), bf16 against fp32 per op and per model (test_precision,
-#      test_train_bf16), and `cuda_parity --peer onednn` on the 35 real photos (pool5
-#      cosine >= 0.999, the same top-1, every training op in bf16 and fp32);
+#      test_train_bf16), the AVX-512 training bodies' bits (test_train_layouts), and
+#      `cuda_parity --peer onednn` on the 35 real photos (pool5 cosine >= 0.999, the
+#      same top-1, every training op in bf16 and fp32);
 #   3. bench/bench_cpu.sh under `taskset` on BENCH_CPUS (2 CPUs of different cores):
 #      r50worker fp32 and bf16 against ONNX Runtime, OpenVINO f32 and bf16, PyTorch,
 #      batch 16 and 1, ROUNDS rounds interleaved;
@@ -59,12 +60,13 @@ left() { echo $((start + budget - $(date +%s))); }
 t0=$(date +%s)
 (
   (taskset -c "${test_cpus[0]}" sh -c "R50_ENGINE=onednn R50_TEST_PRECISION=bf16 timeout 300 '$bin/test_invariance' > '$out/t_inv.txt' 2>&1; echo \"test_invariance (onednn, bf16) exit \$?\" >> '$out/t_inv.txt';
-     timeout 300 '$bin/test_precision' > '$out/t_prec.txt' 2>&1; echo \"test_precision exit \$?\" >> '$out/t_prec.txt'") &
+     timeout 300 '$bin/test_precision' > '$out/t_prec.txt' 2>&1; echo \"test_precision exit \$?\" >> '$out/t_prec.txt';
+     timeout 300 '$bin/test_train_layouts' > '$out/t_lay.txt' 2>&1; echo \"test_train_layouts exit \$?\" >> '$out/t_lay.txt'") &
   (taskset -c "${test_cpus[1]}" sh -c "timeout 300 '$bin/test_train_bf16' > '$out/t_train.txt' 2>&1; echo \"test_train_bf16 exit \$?\" >> '$out/t_train.txt'") &
   (taskset -c "${test_cpus[2]}" sh -c "timeout 300 '$bin/cuda_parity' --peer onednn '$root/cpu-bundle/photos.f32' > '$out/t_parity.txt' 2>&1; echo \"cuda_parity --peer onednn exit \$?\" >> '$out/t_parity.txt'") &
   wait
 )
-for f in t_inv t_prec t_train t_parity; do
+for f in t_inv t_prec t_lay t_train t_parity; do
   echo "==== $f"
   cat "$out/$f.txt"
   rm -f "$out/$f.txt"

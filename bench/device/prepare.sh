@@ -20,7 +20,7 @@ bundle=$root/cpu-bundle
 openvino=${OPENVINO_VERSION:-2026.4.1}
 cmake -S "$root" -B "$build" -DR50_CUDA=ON -DR50_MPI=OFF -DR50_ONEDNN=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release >/dev/null
-tests=(test_invariance test_precision test_train_bf16 cuda_parity)
+tests=(test_invariance test_precision test_train_bf16 test_train_layouts cuda_parity)
 cmake --build "$build" -j "$(nproc)" --target r50worker peak_fma image_tool "${tests[@]}"
 rm -rf "$bundle" "$root/cpu-bundle.tar.xz"
 "$root/../shared/device/bundle.sh" "$bundle" "$build/r50worker" "$build/bench/peak_fma" \

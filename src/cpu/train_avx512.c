@@ -4,6 +4,7 @@
  * doubles; every operation is the generic loop's, in its order.
  */
 #include <immintrin.h>
+#include <string.h>
 
 #include "train_avx512.h"
 
@@ -113,6 +114,37 @@ void r50_bn16_grad_apply_avx512(const float *z, const float *dy, float *dz, int6
                           _mm512_sub_ps(d, _mm512_add_ps(_mm512_mul_ps(xhat, vg), vb)));
       }
       _mm512_storeu_ps(out + p * 16, v);
+    }
+  }
+}
+
+void r50_maxpool16_backward_avx512(const float *src, const float *dy, float *dst,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
+                                   int st, int pad) {
+  memset(dst, 0, (size_t)(h * w * 16) * sizeof *dst);
+  const __m512i lane =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t oy = 0; oy < ho; oy++) {
+    int64_t y0 = oy * st - pad, y1 = y0 + k < h ? y0 + k : h;
+    y0 = y0 < 0 ? 0 : y0;
+    for (int64_t ox = 0; ox < wo; ox++) {
+      int64_t x0 = ox * st - pad, x1 = x0 + k < w ? x0 + k : w;
+      x0 = x0 < 0 ? 0 : x0;
+      /* each lane's first maximum: its pixel index, strictly greater replaces */
+      __m512 best = _mm512_loadu_ps(src + (y0 * w + x0) * 16);
+      __m512i at = _mm512_set1_epi32((int)(y0 * w + x0));
+      for (int64_t yy = y0; yy < y1; yy++)
+        for (int64_t xx = x0; xx < x1; xx++) {
+          const __m512 v = _mm512_loadu_ps(src + (yy * w + xx) * 16);
+          const __mmask16 gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+          best = _mm512_mask_mov_ps(best, gt, v);
+          at = _mm512_mask_mov_epi32(at, gt, _mm512_set1_epi32((int)(yy * w + xx)));
+        }
+      /* dst[at * 16 + l] += dy: sixteen lanes, sixteen different addresses */
+      const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(at, 4), lane);
+      const __m512 sum = _mm512_add_ps(_mm512_i32gather_ps(idx, dst, 4),
+                                       _mm512_loadu_ps(dy + (oy * wo + ox) * 16));
+      _mm512_i32scatter_ps(dst, idx, sum, 4);
     }
   }
 }

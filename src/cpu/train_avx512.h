@@ -34,6 +34,13 @@ void r50_bn16_grad_apply_avx512(const float *z, const float *dy, float *dz, int6
                                 int64_t image, int64_t hw, const float mean[16],
                                 const float invstd[16], const float gscale[16],
                                 const float mg[16], const float mb[16], int frozen);
+/* Max pooling's backward on one plane of 16 interleaved channels (h x w pixels in, h w
+ * below 2^27: 32-bit gathers; ho x wo out, k x k windows of stride st, padding pad):
+ * dst = 0, then for each output in order, dy added at each lane's first maximum of its
+ * window (ties: the first, in row order; a NaN never wins). */
+void r50_maxpool16_backward_avx512(const float *src, const float *dy, float *dst,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
+                                   int st, int pad);
 /* dst[i] = bfloat16 of src[i], to nearest even, NaN kept a (quiet) NaN: bf16_of's bits.
  */
 void r50_bf16_round_avx512(const float *src, int64_t n, uint16_t *dst);

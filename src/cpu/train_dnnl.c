@@ -670,10 +670,16 @@ static void dt_maxpool_backward(r50_engine_state *s, const r50_pool_desc *pd,
   *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
   const int k = pd->ksize, st = pd->stride, pad = pd->pad;
   const int64_t ho = dy->h, wo = dy->w, L = lanes(s, x->c), planes = x->n * (x->c / L);
+  const int v16 = L == 16 && r50_cpu_features_get()->avx512f && /* (the same bits; */
+                  x->h * x->w * 16 < INT32_MAX;                 /* 32-bit gathers) */
 #pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
   for (int64_t pl = 0; pl < planes; pl++) {
     const float *src = x->data + pl * x->h * x->w * L, *g = dy->data + pl * ho * wo * L;
     float *dst = dx->data + pl * x->h * x->w * L;
+    if (v16) {
+      r50_maxpool16_backward_avx512(src, g, dst, x->h, x->w, ho, wo, k, st, pad);
+      continue;
+    }
     memset(dst, 0, (size_t)(x->h * x->w * L) * sizeof(float));
     for (int64_t oy = 0; oy < ho; oy++) {
       int64_t y0 = oy * st - pad, y1 = y0 + k < x->h ? y0 + k : x->h;

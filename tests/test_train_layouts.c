@@ -1,12 +1,14 @@
 /*
- * test_bn_layouts.c — BatchNormalization's training kernels (train_cpu.c) give the same
- * bits on every layout they are told: the reference engine's CNHW (lanes 1) and the
- * oneDNN engine's nChw8c and nChw16c, where on an AVX-512 CPU nChw16c runs
- * train_avx512.c's bodies. Forward (statistics, running averages, output, with and
- * without a residual and the ReLU; training and frozen) and backward (dz, dgamma,
- * dbeta). And those bodies' bfloat16 rounding (the bf16 training copies) equals
- * round-to-nearest-even, worked out here independently, on special and random values
- * at every tail length.
+ * test_train_layouts.c — the CPU training kernels give the same bits on every layout,
+ * and train_avx512.c's bodies the same bits as the loops they stand in for:
+ *   - BatchNormalization (train_cpu.c) told the reference engine's CNHW (lanes 1) or
+ *     the oneDNN engine's nChw8c and nChw16c (on an AVX-512 CPU nChw16c runs the
+ *     AVX-512 bodies): forward (statistics, running averages, output, with and without
+ *     a residual and the ReLU; training and frozen) and backward (dz, dgamma, dbeta);
+ *   - max pooling's backward on nChw16c against the loop written out here, on inputs
+ *     with many ties and some NaNs, pool1's windows (3x3/2, cover_all) and padded ones;
+ *   - the bfloat16 copies' rounding against round-to-nearest-even worked out here
+ *     independently, on special and random values at every tail length.
  */
 #include <math.h>
 #include <stdint.h>
@@ -51,12 +53,12 @@ static bn_out run(r50_cpu_ctx *ctx, int64_t lanes, int64_t C, int64_t N, int64_t
               calloc(C, sizeof(float)),      calloc(C, sizeof(float))};
   for (int64_t c = 0; c < C; c++)
     o.avg_mean[c] = 0.25f * (float)(c % 5), o.avg_var[c] = 1.0f + 0.125f * (float)(c % 3);
-  r50_bn_args a = {gamma, beta, o.avg_mean, o.avg_var, o.save_mean, o.save_invstd,
-                   2e-5,  0.9,  frozen};
+  r50_bn_args a = {gamma,         beta, o.avg_mean, o.avg_var, o.save_mean,
+                   o.save_invstd, 2e-5, 0.9,        frozen};
   r50_act za = {zl, C, N, H, W}, ya = {.data = yl}, dya = {dyl, C, N, H, W},
           dza = {.data = dzl};
-  const r50_groups gl = lanes == 1 ? r50_groups_cnhw(&za)
-                                   : (r50_groups){lanes, HW * lanes, C * HW};
+  const r50_groups gl =
+      lanes == 1 ? r50_groups_cnhw(&za) : (r50_groups){lanes, HW * lanes, C * HW};
   r50_bn_forward_cpu(ctx, &gl, &a, &za, &ya, res ? rl : NULL, relu);
   r50_bn_backward_cpu(ctx, &gl, &a, &za, &dya, &dza, o.dgamma, o.dbeta);
   for (int64_t c = 0; c < C; c++)
@@ -90,8 +92,8 @@ static void test_layouts(r50_cpu_ctx *ctx, int64_t C, int64_t N, int64_t H, int6
     z[i] += frand(0, 1) * 1e-3f, dy[i] *= 1.0f + frand(0, 1) * 1e-4f;
   for (int mode = 0; mode < 8; mode++) {
     const int frozen = mode & 1, relu = (mode >> 1) & 1, with_res = mode >> 2;
-    bn_out ref = run(ctx, 1, C, N, H, W, z, with_res ? res : NULL, dy, gamma, beta, frozen,
-                     relu);
+    bn_out ref =
+        run(ctx, 1, C, N, H, W, z, with_res ? res : NULL, dy, gamma, beta, frozen, relu);
     const int64_t lanes[] = {8, 16};
     for (int k = 0; k < 2; k++) {
       bn_out o = run(ctx, lanes[k], C, N, H, W, z, with_res ? res : NULL, dy, gamma, beta,
@@ -103,7 +105,8 @@ static void test_layouts(r50_cpu_ctx *ctx, int64_t C, int64_t N, int64_t H, int6
                         differ(o.avg_var, ref.avg_var, C) +
                         differ(o.dgamma, ref.dgamma, C) + differ(o.dbeta, ref.dbeta, C);
       CHECK(bad_y + bad_dz + bad_c == 0,
-            "BN %lldx%lldx%lldx%lld, lanes %lld, frozen %d relu %d residual %d: y %d, dz %d, "
+            "BN %lldx%lldx%lldx%lld, lanes %lld, frozen %d relu %d residual %d: y %d, dz "
+            "%d, "
             "per-channel %d values differ from CNHW's",
             (long long)C, (long long)N, (long long)H, (long long)W, (long long)lanes[k],
             frozen, relu, with_res, bad_y, bad_dz, bad_c);
@@ -177,6 +180,63 @@ static void test_bf16_round(void) {
 }
 #endif
 
+/* dx of max pooling on one nChw16c plane, as the generic loop computes it. */
+static void maxpool16_backward_ref(const float *src, const float *g, float *dst,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo, int k,
+                                   int st, int pad) {
+  memset(dst, 0, sizeof *dst * (size_t)(h * w * 16));
+  for (int64_t oy = 0; oy < ho; oy++) {
+    int64_t y0 = oy * st - pad, y1 = y0 + k < h ? y0 + k : h;
+    y0 = y0 < 0 ? 0 : y0;
+    for (int64_t ox = 0; ox < wo; ox++) {
+      int64_t x0 = ox * st - pad, x1 = x0 + k < w ? x0 + k : w;
+      x0 = x0 < 0 ? 0 : x0;
+      for (int64_t l = 0; l < 16; l++) {
+        int64_t at = y0 * w + x0;
+        for (int64_t yy = y0; yy < y1; yy++)
+          for (int64_t xx = x0; xx < x1; xx++)
+            if (src[(yy * w + xx) * 16 + l] > src[at * 16 + l])
+              at = yy * w + xx;
+        dst[at * 16 + l] += g[(oy * wo + ox) * 16 + l];
+      }
+    }
+  }
+}
+
+static void test_maxpool_backward(void) {
+  /* h, w, k, stride, pad, cover_all (Chainer's pool1: 3x3/2, no pad, cover_all) */
+  const int cfg[][6] = {{112, 112, 3, 2, 0, 1},
+                        {15, 9, 3, 2, 0, 1},
+                        {14, 14, 3, 2, 1, 0},
+                        {7, 5, 2, 2, 0, 0}};
+  for (int c = 0; c < 4; c++) {
+    const int64_t h = cfg[c][0], w = cfg[c][1];
+    const int k = cfg[c][2], st = cfg[c][3], pad = cfg[c][4], cover = cfg[c][5];
+    const int64_t span_h = h + 2 * pad - k + (cover ? st - 1 : 0),
+                  span_w = w + 2 * pad - k + (cover ? st - 1 : 0);
+    const int64_t ho = span_h / st + 1, wo = span_w / st + 1;
+    float *src = randv((size_t)(h * w * 16), -2, 2),
+          *g = randv((size_t)(ho * wo * 16), -1, 1);
+    for (int64_t i = 0; i < h * w * 16; i++) { /* ties everywhere, and a few NaNs */
+      src[i] = (float)(int)(src[i] * 2);
+      if (i % 97 == 5)
+        src[i] = NAN;
+    }
+    for (int64_t i = 0; i < ho * wo * 16; i++)
+      g[i] *= 1.0f + frand(0, 1) * 1e-3f;
+    float *want = malloc(sizeof(float) * (size_t)(h * w * 16)),
+          *got = malloc(sizeof(float) * (size_t)(h * w * 16));
+    maxpool16_backward_ref(src, g, want, h, w, ho, wo, k, st, pad);
+    for (int64_t i = 0; i < h * w * 16; i++)
+      got[i] = NAN; /* (it must clear dst itself) */
+    r50_maxpool16_backward_avx512(src, g, got, h, w, ho, wo, k, st, pad);
+    const int bad = differ(got, want, h * w * 16);
+    CHECK(bad == 0, "max pooling backward %lldx%lld, %dx%d/%d pad %d: %d of %lld differ",
+          (long long)h, (long long)w, k, k, st, pad, bad, (long long)(h * w * 16));
+    free(src), free(g), free(want), free(got);
+  }
+}
+
 int main(void) {
   r50_cpu_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
@@ -187,11 +247,14 @@ int main(void) {
   }
   const r50_cpu_features *f = r50_cpu_features_get();
 #ifdef R50_HAVE_ONEDNN
-  if (f->avx512f)
+  if (f->avx512f) {
     test_bf16_round();
-  else
-    printf("no AVX-512: the bf16 rounding body is not checked here\n");
+    test_maxpool_backward();
+  } else {
+    printf("no AVX-512: the max pooling and bf16 rounding bodies are not checked here\n");
+  }
 #endif
-  printf("BN nChw16c on %s\n", f->avx512f ? "AVX-512 (train_avx512.c)" : "the generic loop");
-  return test_result("test_bn_layouts");
+  printf("BN nChw16c on %s\n",
+         f->avx512f ? "AVX-512 (train_avx512.c)" : "the generic loop");
+  return test_result("test_train_layouts");
 }
