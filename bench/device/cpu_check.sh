@@ -11,7 +11,8 @@
 #      same top-1, every training op in bf16 and fp32);
 #   3. bench/bench_cpu.sh under `taskset` on BENCH_CPUS (2 CPUs of different cores):
 #      r50worker fp32 and bf16 against ONNX Runtime, OpenVINO f32 and bf16, PyTorch,
-#      batch 16 and 1, ROUNDS rounds interleaved;
+#      batch 16 and 1, ROUNDS rounds interleaved; then r50worker at batch 16 with
+#      whole-batch primitives (R50_ONEDNN_BATCHED=1) against its per-image default;
 #   4. training steps (r50worker bench --train, batch 16, 224 x 224) against PyTorch
 #      (bench/torch_train_peer.py, the same network), fp32 and bf16 (autocast),
 #      ROUNDS rounds interleaved, on the same 2 CPUs.
@@ -82,6 +83,22 @@ if (($(left) > 120)); then
 else
   echo "bench_cpu.sh not run (BUDGET)" >"$out/cpu_bench.txt"
 fi
+
+# 3b. whole-batch primitives (R50_ONEDNN_BATCHED=1) against the default per-image ones
+# on this ISA, interleaved: whether AMX would pay for giving up per-image primitives
+{
+  for ((r = 1; r <= rounds; r++)); do
+    for p in fp32 bf16; do
+      for batched in 0 1; do
+        if (($(left) < secs + 30)); then echo "$p batched=$batched: not run (BUDGET)"; continue; fi
+        v=$(R50_ONEDNN_BATCHED=$batched timeout 120 taskset -c "$bench_cpus" "$bin/r50worker" bench \
+          --device cpu --engine onednn --model none --downsample-fb --threads 2 --batch 16 \
+          --precision "$p" --seconds "$secs" 2>&1 | grep -oE 'img_per_s=[0-9.]+' | tail -n 1)
+        echo "round $r $p batch 16 R50_ONEDNN_BATCHED=$batched: ${v:-img_per_s=-}"
+      done
+    done
+  done
+} >>"$out/cpu_bench.txt" 2>&1
 
 # 4. training steps against PyTorch
 rate() { grep -oE 'img_per_s=[0-9.]+' | tail -n 1 | cut -d= -f2; }

@@ -4,8 +4,8 @@
 # engine on the machine's Intel CPU) and the GPU check (tests/gpu/check.sh, pinned to
 # the CPUs the first leaves free). Both bundles are prepared here first
 # (bench/device/prepare.sh, tests/gpu/prepare.sh) and carried:
-#   run(command="bash bench/device/run.sh $OUT 480 480",
-#       carry=["cpu-bundle.tar.xz", "gpu-bundle.tar.xz"], timeout_s=540)
+#   run(command="bash bench/device/run.sh $OUT 540 520 5 2",
+#       carry=["cpu-bundle.tar.xz", "gpu-bundle.tar.xz"], timeout_s=590)
 # GPU_PARTS (default "parity bench profile") is the GPU check's CHECK_PARTS; GPU_BUDGET 0
 # leaves the GPU out. OUT_DIR gets cpu.txt, cpu_tests.txt, cpu_bench.txt,
 # cpu_train.txt, and gpu.txt (the GPU check's files, one after another) and
@@ -35,6 +35,6 @@ fi
 # what to read first: the figures, and every check's verdict but the PASSes
 for f in cpu.txt cpu_tests.txt cpu_bench.txt cpu_train.txt; do
   echo "======== $f"
-  grep -a -E 'FAIL|exit|cosine|top-1|medians|ratios|peak|GMAC|^round|^cpu |^build|Model name|checks done' "$out/$f" |
+  grep -a -E 'FAIL|exit|cosine|top-1|medians|ratios|peak|GMAC|^round|BATCHED|^cpu |^build|Model name|checks done' "$out/$f" |
     cut -c1-300 | head -40
 done
