@@ -6,7 +6,9 @@
 # (bench/device/prepare.sh, tests/gpu/prepare.sh) and carried:
 #   run(command="bash bench/device/run.sh $OUT 540 520 5 2",
 #       carry=["cpu-bundle.tar.xz", "gpu-bundle.tar.xz"], timeout_s=590)
-# GPU_PARTS (default "parity bench profile") is the GPU check's CHECK_PARTS; GPU_BUDGET 0
+# GPU_PARTS (default "bench parity profile": the table first, then cuda_parity,
+# whose CPU side then shares the machine with the CPU benchmarks, each on its own
+# CPUs) is the GPU check's CHECK_PARTS; GPU_BUDGET 0
 # leaves the GPU out. OUT_DIR gets cpu.txt, cpu_tests.txt, cpu_bench.txt,
 # cpu_train.txt, and gpu.txt (the GPU check's files, one after another) and
 # gpu_bench_log.txt: within a call's eight files.
@@ -20,7 +22,9 @@ eval "$("${PYTHON:-python3}" "$root/bench/device/cpus.py")"
 echo "CPUs: benchmarks $BENCH_CPUS, bf16 checks $TEST_CPUS, GPU check $GPU_CPUS"
 if ((gpu_budget > 0)); then
   mkdir -p "$out/g"
-  (CHECK_PARTS=${GPU_PARTS:-parity bench profile} taskset -c "$GPU_CPUS" \
+  # (cuda_parity's CPU side gets fewer CPUs than alone: more time)
+  (CHECK_PARTS=${GPU_PARTS:-bench parity profile} PARITY_TIMEOUT=${PARITY_TIMEOUT:-320} \
+    taskset -c "$GPU_CPUS" \
     bash "$root/tests/gpu/check.sh" "$out/g" 4 1 "$gpu_budget" >"$out/g/check.log" 2>&1) &
 fi
 BENCH_CPUS=$BENCH_CPUS TEST_CPUS=$TEST_CPUS bash "$root/bench/device/cpu_check.sh" "$out" "$secs" "$rounds" "$cpu_budget"

@@ -15,7 +15,8 @@
 # BUDGET (seconds, default 480) bounds the whole check: no benchmark run starts after
 # BUDGET - 60 s (its rows not run print "-"), and no profile run within 40 s of the
 # end, so a run with timeout_s = BUDGET + 60 returns everything it measured.
-# CHECK_PARTS (default "parity bench profile") chooses the parts and their order.
+# CHECK_PARTS (default "parity bench profile") chooses the parts and their order;
+# PARITY_TIMEOUT (default 240 s) bounds cuda_parity (its CPU side runs on the CPUs given).
 #
 # usage: tests/gpu/check.sh [OUT_DIR] [BENCH_SECONDS] [ROUNDS] [BUDGET]
 set -uo pipefail
@@ -44,7 +45,7 @@ n=$(($(stat -c %s "$photos") / (3 * 224 * 224 * 4)))
 # in which order: a second lease may want the profile before the table, or no parity.
 parity=0 bench=0
 run_parity() {
-  timeout 240 "$bin/cuda_parity" "$photos" "$n" >"$out/parity.txt" 2>&1
+  timeout "${PARITY_TIMEOUT:-240}" "$bin/cuda_parity" "$photos" "$n" >"$out/parity.txt" 2>&1
   parity=$?
   echo "cuda_parity exit $parity after $(($(date +%s) - start)) s" >>"$out/parity.txt"
 }
