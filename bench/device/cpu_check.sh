@@ -119,5 +119,6 @@ rate() { grep -oE 'img_per_s=[0-9.]+' | tail -n 1 | cut -d= -f2; }
   done
   echo "training done after $(($(date +%s) - start)) s"
 } >"$out/cpu_train.txt" 2>&1
-awk '/^round/ && $4 == "r50worker" && $5 != "-" && $8 != "-" { s[$3] = s[$3] " " sprintf("%.3f", $5 / $8) } END { for (p in s) print p, "ratios r50worker/PyTorch:" s[p] }' \
-  "$out/cpu_train.txt" >>"$out/cpu_train.txt"
+ratios=$(awk '/^round/ && $4 == "r50worker" && $5 != "-" && $8 != "-" { s[$3] = s[$3] " " sprintf("%.3f", $5 / $8) } END { for (p in s) print p, "ratios r50worker/PyTorch:" s[p] }' \
+  "$out/cpu_train.txt")
+echo "$ratios" >>"$out/cpu_train.txt"
