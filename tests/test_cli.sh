@@ -107,6 +107,19 @@ else
   contains "info bf16" "$tmp/out" ", fp32"
   contains "info bf16" "$tmp/err" "bf16 was asked for"
 fi
+if [[ $engines == *onednn* ]]; then
+  # ONEDNN_MAX_CPU_ISA held below bf16 and AVX-512: fp32 with the warning, on oneDNN's
+  # AVX2 kernels (blocked for them), never its reference ones
+  check "bf16 under ONEDNN_MAX_CPU_ISA=AVX2" 0 env ONEDNN_MAX_CPU_ISA=AVX2 ONEDNN_VERBOSE=1 \
+    "$bin" bench --model none --precision bf16 --batch 2 --threads 1 --seconds 0 --size 64
+  contains "bf16 under ONEDNN_MAX_CPU_ISA=AVX2" "$tmp/out" "onednn engine, fp32"
+  contains "bf16 under ONEDNN_MAX_CPU_ISA=AVX2" "$tmp/err" "ONEDNN_MAX_CPU_ISA"
+  contains "bf16 under ONEDNN_MAX_CPU_ISA=AVX2" "$tmp/out" "jit_1x1:avx2"
+  if grep -q "ref:any" "$tmp/out"; then
+    echo "FAIL: bf16 under ONEDNN_MAX_CPU_ISA=AVX2: a convolution on oneDNN's reference kernel"
+    fails=$((fails + 1))
+  fi
+fi
 check "info bf16 reference" 0 "$bin" info --model none --precision bf16 --engine reference
 contains "info bf16 reference" "$tmp/out" "reference, fp32"
 contains "info bf16 reference" "$tmp/err" "bf16 was asked for"

@@ -2,8 +2,8 @@
 # The fast CPU engine's proof on an Intel Xeon with AMX-BF16 (a lent GPU machine's
 # processor; prepared here by bench/device/prepare.sh), as a user of a 2-core share
 # of such a machine would measure it:
-#   1. what the CPU has and what oneDNN runs on it (r50worker info, peak_fma: the
-#      float32 FMA and the bf16 dot-product peaks);
+#   1. what the CPU has and what oneDNN runs on it (r50worker info, the kernel of
+#      each convolution, peak_fma: the float32 FMA and the bf16 dot-product peaks);
 #   2. the bf16 checks, each on 2 CPUs of its own, in parallel: batch invariance of
 #      bf16 (test_invariance), bf16 against fp32 per op and per model (test_precision,
 #      test_train_bf16), the AVX-512 training bodies' bits (test_train_layouts), and
@@ -11,8 +11,9 @@
 #      same top-1, every training op in bf16 and fp32);
 #   3. bench/bench_cpu.sh under `taskset` on BENCH_CPUS (2 CPUs of different cores):
 #      r50worker fp32 and bf16 against ONNX Runtime, OpenVINO f32 and bf16, PyTorch,
-#      batch 16 and 1, ROUNDS rounds interleaved; then r50worker at batch 16 with
-#      whole-batch primitives (R50_ONEDNN_BATCHED=1) against its per-image default;
+#      batch 16 and 1, ROUNDS rounds interleaved; then r50worker with whole-batch
+#      primitives (R50_ONEDNN_BATCHED=1) against its per-image default, and bf16 on
+#      blocked activations (R50_ONEDNN_LAYOUT=blocked) against NHWC (AMX's default);
 #   4. training steps (r50worker bench --train, batch 16, 224 x 224) against PyTorch
 #      (bench/torch_train_peer.py, the same network), fp32 and bf16 (autocast),
 #      ROUNDS rounds interleaved, on the same 2 CPUs.
@@ -51,6 +52,13 @@ left() { echo $((start + budget - $(date +%s))); }
   lscpu 2>&1 | grep -E 'Model name|^CPU\(s\)|Thread|Core|Socket|NUMA node|L2|L3|MHz|Flags'
   echo "== r50worker info --device cpu"
   taskset -c "$bench_cpus" "$bin/r50worker" info --model none --device cpu --engine onednn 2>&1
+  for p in fp32 bf16; do # which oneDNN kernels each convolution runs on (AMX: nhwc only)
+    echo "== oneDNN's convolution kernels, $p, batch 1: calls, kernel, source format"
+    ONEDNN_VERBOSE=1 taskset -c "$bench_cpus" "$bin/r50worker" bench --device cpu \
+      --engine onednn --model none --downsample-fb --threads 2 --batch 1 --seconds 0 \
+      --precision "$p" 2>&1 | grep 'exec,cpu,convolution' | cut -d, -f5,7 |
+      sed 's/::blocked//g' | sort | uniq -c | sort -rn
+  done
   echo "== peak_fma 2 2 (on $bench_cpus)"
   taskset -c "$bench_cpus" "$bin/bench/peak_fma" 2 2 2>&1
   echo "== versions"
@@ -84,18 +92,23 @@ else
   echo "bench_cpu.sh not run (BUDGET)" >"$out/cpu_bench.txt"
 fi
 
-# 3b. whole-batch primitives (R50_ONEDNN_BATCHED=1) against the default per-image ones
-# on this ISA, interleaved: whether AMX would pay for giving up per-image primitives
+# 3b. the engine's modes against its defaults on this ISA, interleaved: whole-batch
+# primitives (R50_ONEDNN_BATCHED=1: whether AMX would pay for giving up per-image
+# ones), and bf16 on blocked activations (R50_ONEDNN_LAYOUT=blocked: oneDNN 2.6's
+# AVX512-BF16 kernels) against the NHWC default on AMX (its AMX kernels)
+modes=("fp32 16 R50_ONEDNN_BATCHED=0" "fp32 16 R50_ONEDNN_BATCHED=1"
+  "bf16 16 R50_ONEDNN_BATCHED=0" "bf16 16 R50_ONEDNN_BATCHED=1"
+  "bf16 16 R50_ONEDNN_LAYOUT=blocked" "bf16 1 R50_ONEDNN_BATCHED=0"
+  "bf16 1 R50_ONEDNN_LAYOUT=blocked")
 {
   for ((r = 1; r <= rounds; r++)); do
-    for p in fp32 bf16; do
-      for batched in 0 1; do
-        if (($(left) < secs + 30)); then echo "$p batched=$batched: not run (BUDGET)"; continue; fi
-        v=$(R50_ONEDNN_BATCHED=$batched timeout 120 taskset -c "$bench_cpus" "$bin/r50worker" bench \
-          --device cpu --engine onednn --model none --downsample-fb --threads 2 --batch 16 \
-          --precision "$p" --seconds "$secs" 2>&1 | grep -oE 'img_per_s=[0-9.]+' | tail -n 1)
-        echo "round $r $p batch 16 R50_ONEDNN_BATCHED=$batched: ${v:-img_per_s=-}"
-      done
+    for m in "${modes[@]}"; do
+      read -r p b setting <<<"$m"
+      if (($(left) < secs + 30)); then echo "$p batch $b $setting: not run (BUDGET)"; continue; fi
+      v=$(env "$setting" timeout 120 taskset -c "$bench_cpus" "$bin/r50worker" bench \
+        --device cpu --engine onednn --model none --downsample-fb --threads 2 --batch "$b" \
+        --precision "$p" --seconds "$secs" 2>&1 | grep -oE 'img_per_s=[0-9.]+' | tail -n 1)
+      echo "round $r $p batch $b $setting: ${v:-img_per_s=-}"
     done
   done
 } >>"$out/cpu_bench.txt" 2>&1

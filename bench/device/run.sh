@@ -39,6 +39,6 @@ fi
 # what to read first: the figures, and every check's verdict but the PASSes
 for f in cpu.txt cpu_tests.txt cpu_bench.txt cpu_train.txt; do
   echo "======== $f"
-  grep -a -E 'FAIL|exit|cosine|top-1|medians|ratios|peak|GMAC|^round|BATCHED|^cpu |^build|Model name|checks done' "$out/$f" |
+  grep -a -E 'FAIL|exit|cosine|top-1|medians|ratios|peak|GMAC|^round|BATCHED|LAYOUT|^cpu |^ *[0-9]+ [a-z_0-9]+:|^build|Model name|checks done' "$out/$f" |
     cut -c1-300 | head -40
 done

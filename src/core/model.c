@@ -107,8 +107,8 @@ static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
     else if (m->precision != cfg->precision)
       r50_log(R50_LOG_WARN,
               "bf16 was asked for, but the %s engine on this CPU has no bf16 "
-              "convolutions (they need --engine onednn and AMX-BF16 or AVX512-BF16): "
-              "running fp32",
+              "convolutions (they need --engine onednn and AMX-BF16 or AVX512-BF16, "
+              "which ONEDNN_MAX_CPU_ISA, where set, must allow): running fp32",
               engine->name);
   }
   return m;

@@ -16,7 +16,7 @@
 typedef struct dnnl_prim {
   dnnl_primitive_t prim;
   int64_t mb, h, w;
-  int threads, residual, relu;
+  int threads, residual, relu, nhwc;
   dnnl_memory_t src, dst, res; /* data handles set per call */
   uint64_t used;               /* the engine's call count when last used */
 } dnnl_prim;
@@ -44,6 +44,7 @@ struct r50_engine_state {
   int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
   uint64_t calls;   /* convolutions run, for the primitives' LRU */
   int batched;      /* primitives for the whole batch, not one image */
+  int nhwc;         /* the walk's activations are NHWC, not blocked (see lanes()) */
   int bf16;         /* convolutions multiply in bfloat16 (see dn_set_precision) */
   int act_bf16;     /* the walk's activations are bfloat16: bf16 inference; 0 while
                        training, whose activations stay float32 (dn_reserve, dt_bind) */
@@ -72,13 +73,16 @@ r50_status r50_dnnl_fail(r50_error *err, dnnl_status_t st, const char *what);
   } while (0)
 
 /* Lanes of a c-channel activation: the block when c is a multiple of it, else 1
- * (plain NCHW: the 3-channel input, and odd channel counts). Element (n, ch, y, x) is
- * at ((n * c / L + ch / L) * h * w + y * w + x) * L + ch % L. */
+ * (plain NCHW: the 3-channel input, and odd channel counts); in an NHWC walk, all c
+ * channels. Element (n, ch, y, x) is at ((n * c / L + ch / L) * h * w + y * w + x) *
+ * L + ch % L. */
 static inline int64_t lanes(const r50_engine_state *s, int64_t c) {
-  return c % s->block == 0 ? s->block : 1;
+  return s->nhwc ? c : c % s->block == 0 ? s->block : 1;
 }
 
 static inline dnnl_format_tag_t tag_of(const r50_engine_state *s, int64_t c) {
+  if (s->nhwc)
+    return dnnl_nhwc;
   const int64_t l = lanes(s, c);
   return l == 16 ? dnnl_nChw16c : l == 8 ? dnnl_nChw8c : dnnl_nchw;
 }

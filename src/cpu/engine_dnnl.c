@@ -32,6 +32,19 @@
  * batch 1. R50_ONEDNN_WINOGRAD=0 turns it off.
  *
  * bf16 (dn_set_precision): the same walk with bfloat16 weights and activations.
+ *
+ * NHWC: oneDNN 2.6's AMX convolutions (brgconv and jit:avx512_core_amx) take only NHWC
+ * activations; on blocked ones an AMX CPU runs its AVX512-BF16 kernels. So a bf16
+ * inference walk where oneDNN's ISA is AMX has NHWC activations: lanes() are all the
+ * channels, and pooling takes them 16 at a time. Primitives stay per image, so results
+ * stay batch-invariant; brgemm kernels choose their blockings by the thread count, so
+ * results may differ between thread counts (test_invariance checks each thread count on
+ * its own there). On a Zen 4 (AVX512-BF16, no AMX) NHWC bf16 ran 7% slower at batch 16
+ * than blocked (brgconv:avx512_core_bf16, and jit_bf16_1x1 for the convolutions with a
+ * residual, whose full-tensor binary post-op brgconv does not take in 2.6), so blocked
+ * stays the default there. Training walks stay blocked (BN's AVX-512 bodies take
+ * nChw16c). R50_ONEDNN_LAYOUT=nhwc|blocked overrides, fp32 too (tests run NHWC on any
+ * CPU).
  */
 #include <dnnl.h>
 #include <omp.h>
@@ -74,10 +87,26 @@ static void drop_primitive(dnnl_conv *f) {
   f->wts = f->bias = NULL;
 }
 
+/* Whether oneDNN's kernels may use `want` (ONEDNN_MAX_CPU_ISA may hold them below
+ * what the CPU has: then the blocking and bf16 follow oneDNN, not the CPU, or every
+ * convolution would fall to its reference kernels, or fail). */
+static int isa_has(dnnl_cpu_isa_t want) {
+  return (dnnl_get_effective_cpu_isa() & want) == want;
+}
+
 /* Whole-batch primitives: on AVX2 (see the header), or as R50_ONEDNN_BATCHED says. */
 static int whole_batch(void) {
   const char *v = getenv("R50_ONEDNN_BATCHED");
   return v && *v ? atoi(v) != 0 : dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx2;
+}
+
+/* Whether an inference walk's activations are NHWC (see the header): in bf16 where
+ * oneDNN may use AMX, or as R50_ONEDNN_LAYOUT=nhwc|blocked says. */
+static int nhwc_walk(int act_bf16) {
+  const char *v = getenv("R50_ONEDNN_LAYOUT");
+  if (v && *v)
+    return !strcmp(v, "nhwc");
+  return act_bf16 && dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx;
 }
 
 static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err) {
@@ -85,7 +114,7 @@ static r50_status dn_create(int threads, r50_engine_state **out, r50_error *err)
   if (!s)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory for the oneDNN engine");
   r50_cpu_ctx_init(&s->ctx, threads);
-  s->block = r50_cpu_features_get()->avx512f ? 16 : 8;
+  s->block = isa_has(dnnl_cpu_isa_avx512_core) ? 16 : 8;
   s->batched = whole_batch();
   dnnl_status_t st = dnnl_engine_create(&s->eng, dnnl_cpu, 0);
   if (st == dnnl_success)
@@ -129,11 +158,13 @@ static void dn_set_threads(r50_engine_state *s, int threads) {
  * (oneDNN 2.6's bf16 fpmath mode on float32 memory runs the float32 kernels.) */
 static r50_precision dn_set_precision(r50_engine_state *s, r50_precision p) {
   const r50_cpu_features *f = r50_cpu_features_get();
-  const int bf16 = p == R50_PRECISION_BF16 && (f->amx_bf16 || f->avx512_bf16);
+  const int bf16 = p == R50_PRECISION_BF16 && (f->amx_bf16 || f->avx512_bf16) &&
+                   isa_has(dnnl_cpu_isa_avx512_core_bf16);
   if (bf16 != s->bf16)
     for (int i = 0; i < s->n_convs; i++)
       drop_primitive(&s->convs[i]);
   s->bf16 = s->act_bf16 = bf16;
+  s->nhwc = nhwc_walk(bf16);
   s->asked_bf16 = p == R50_PRECISION_BF16;
   return bf16 ? R50_PRECISION_BF16 : R50_PRECISION_FP32;
 }
@@ -177,6 +208,7 @@ static r50_status dn_reserve(r50_engine_state *s, size_t act_floats, size_t vec_
                              float *act[R50_ACT_BUFS], float **vec, r50_error *err) {
   R50_TRY(r50_cpu_ctx_reserve(&s->ctx, act_floats, vec_floats, err));
   s->act_bf16 = s->bf16; /* an inference walk begins (a training one may have run) */
+  s->nhwc = nhwc_walk(s->bf16);
   memcpy(act, s->ctx.act, sizeof s->ctx.act);
   *vec = s->ctx.vec;
   return R50_OK;
@@ -345,7 +377,7 @@ static r50_status make_primitive(r50_engine_state *s, const r50_conv_desc *c,
   if (residual)
     DNNL_TRY(dnnl_memory_create(&pr->res, &dst_md, s->eng, DNNL_MEMORY_NONE), "residual");
   pr->mb = mb, pr->h = h, pr->w = w, pr->threads = s->ctx.threads;
-  pr->residual = residual, pr->relu = relu;
+  pr->residual = residual, pr->relu = relu, pr->nhwc = s->nhwc;
   rs = R50_OK;
 fail:
   if (rs != R50_OK)
@@ -370,7 +402,7 @@ fail:
 static int wino_conv(const r50_engine_state *s, const r50_conv_desc *c, int residual) {
   const r50_cpu_features *f = r50_cpu_features_get();
   const char *v = getenv("R50_ONEDNN_WINOGRAD");
-  return !s->bf16 && !s->act_bf16 && s->block == 8 && f->avx2 && f->fma &&
+  return !s->bf16 && !s->act_bf16 && !s->nhwc && s->block == 8 && f->avx2 && f->fma &&
          c->ksize == 3 && c->stride == 1 && c->pad == 1 && !residual && c->cin % 8 == 0 &&
          c->cin <= 256 && c->cout % 16 == 0 && !(v && *v && atoi(v) == 0);
 }
@@ -420,7 +452,7 @@ static r50_status run_conv(r50_engine_state *s, const r50_conv_desc *c, const r5
     dnnl_prim *q = &f->prim[i];
     if (q->prim && q->mb == mb && q->h == in->h && q->w == in->w &&
         q->threads == s->ctx.threads && q->residual == (residual != NULL) &&
-        q->relu == relu)
+        q->relu == relu && q->nhwc == s->nhwc)
       pr = q;
     if (q->used < lru->used)
       lru = q;
@@ -468,7 +500,8 @@ static r50_status dn_conv(r50_engine_state *s, const r50_conv_desc *c, const r50
 
 /* ------------------------------------------------------------------ pooling */
 
-/* Max pooling as Chainer's (see pool_cpu.c): each window's max, lane by lane. */
+/* Max pooling as Chainer's (see pool_cpu.c): each window's max, lane by lane, in
+ * chunks of 16 lanes (an NHWC walk's lanes are all the channels). */
 static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_act *in,
                        r50_act *out) {
   const int k = p->ksize, st = p->stride, pad = p->pad;
@@ -477,47 +510,52 @@ static void dn_maxpool(r50_engine_state *s, const r50_pool_desc *p, const r50_ac
   const int64_t L = lanes(s, in->c), planes = in->n * (in->c / L);
   const int bf16 = s->act_bf16; /* a bfloat16 max is exact: converted back unchanged */
   *out = (r50_act){out->data, in->c, in->n, ho, wo};
-#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
-  for (int64_t pl = 0; pl < planes; pl++) {
-    const int64_t src = pl * in->h * in->w * L, dst = pl * ho * wo * L;
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
+  for (int64_t pl = 0; pl < planes; pl++)
     for (int64_t oy = 0; oy < ho; oy++) {
+      const int64_t src = pl * in->h * in->w * L, dst = pl * ho * wo * L;
       int64_t y0 = oy * st - pad, y1 = y0 + k < in->h ? y0 + k : in->h;
       y0 = y0 < 0 ? 0 : y0;
       for (int64_t ox = 0; ox < wo; ox++) {
         int64_t x0 = ox * st - pad, x1 = x0 + k < in->w ? x0 + k : in->w;
         x0 = x0 < 0 ? 0 : x0;
-        float d[16];
-        for (int64_t l = 0; l < L; l++)
-          d[l] = act_ld(in->data, src + (y0 * in->w + x0) * L + l, bf16);
-        for (int64_t y = y0; y < y1; y++)
-          for (int64_t x = x0; x < x1; x++)
-            for (int64_t l = 0; l < L; l++) {
-              const float v = act_ld(in->data, src + (y * in->w + x) * L + l, bf16);
-              d[l] = v > d[l] ? v : d[l];
-            }
-        for (int64_t l = 0; l < L; l++)
-          act_st(out->data, dst + (oy * wo + ox) * L + l, d[l], bf16);
+        for (int64_t l0 = 0; l0 < L; l0 += 16) {
+          const int64_t nl = L - l0 < 16 ? L - l0 : 16;
+          float d[16];
+          for (int64_t l = 0; l < nl; l++)
+            d[l] = act_ld(in->data, src + (y0 * in->w + x0) * L + l0 + l, bf16);
+          for (int64_t y = y0; y < y1; y++)
+            for (int64_t x = x0; x < x1; x++)
+              for (int64_t l = 0; l < nl; l++) {
+                const float v =
+                    act_ld(in->data, src + (y * in->w + x) * L + l0 + l, bf16);
+                d[l] = v > d[l] ? v : d[l];
+              }
+          for (int64_t l = 0; l < nl; l++)
+            act_st(out->data, dst + (oy * wo + ox) * L + l0 + l, d[l], bf16);
+        }
       }
     }
-  }
 }
 
 /* Global average pooling: each (image, channel) summed in double in pixel order, as
- * pool_cpu.c does, so pool5 equals the reference engine's for equal res5. */
+ * pool_cpu.c does, so pool5 equals the reference engine's for equal res5; lanes in
+ * chunks of 16, as in max pooling. */
 static void dn_avgpool(r50_engine_state *s, const r50_act *in, float *out) {
   const int64_t hw = in->h * in->w, c = in->c, L = lanes(s, c), planes = in->n * (c / L);
   const int bf16 = s->act_bf16;
-#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
-  for (int64_t pl = 0; pl < planes; pl++) {
-    double sum[16] = {0};
-    const int64_t src = pl * hw * L;
-    for (int64_t p = 0; p < hw; p++)
-      for (int64_t l = 0; l < L; l++)
-        sum[l] += act_ld(in->data, src + p * L + l, bf16);
-    /* plane pl is image pl / (c / L), channels (pl % (c / L)) * L .. + L */
-    for (int64_t l = 0; l < L; l++)
-      out[pl * L + l] = (float)(sum[l] / (double)hw);
-  }
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static) collapse(2)
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int64_t l0 = 0; l0 < L; l0 += 16) {
+      const int64_t nl = L - l0 < 16 ? L - l0 : 16, src = pl * hw * L + l0;
+      double sum[16] = {0};
+      for (int64_t p = 0; p < hw; p++)
+        for (int64_t l = 0; l < nl; l++)
+          sum[l] += act_ld(in->data, src + p * L + l, bf16);
+      /* plane pl is image pl / (c / L), channels (pl % (c / L)) * L .. + L */
+      for (int64_t l = 0; l < nl; l++)
+        out[pl * L + l0 + l] = (float)(sum[l] / (double)hw);
+    }
 }
 
 static void dn_linear(r50_engine_state *s, const float *x, int64_t n, float *y) {
@@ -561,8 +599,18 @@ void r50_onednn_describe(char *buf, size_t cap) {
                      : isa == dnnl_cpu_isa_avx2 || isa == dnnl_cpu_isa_avx2_vnni
                          ? "AVX2"
                          : "older ISAs";
-  snprintf(buf, cap, "oneDNN %d.%d.%d, %s kernels, %s primitives", v->major, v->minor,
-           v->patch, name, whole_batch() ? "whole-batch" : "per-image");
+  const int f32_nhwc = nhwc_walk(0), bf16_nhwc = nhwc_walk(1);
+  snprintf(buf, cap, "oneDNN %d.%d.%d, %s kernels, %s primitives, %s activations",
+           v->major, v->minor, v->patch, name,
+           whole_batch() ? "whole-batch" : "per-image",
+           f32_nhwc && bf16_nhwc ? "NHWC"
+           : bf16_nhwc           ? "blocked fp32 and NHWC bf16"
+           : f32_nhwc            ? "NHWC fp32 and blocked bf16"
+                                 : "blocked");
+}
+
+int r50_onednn_nhwc(int bf16) {
+  return nhwc_walk(bf16);
 }
 
 const r50_engine *r50_engine_onednn(void) {

@@ -594,6 +594,7 @@ static r50_status dt_bind(r50_engine_state *s, const r50_slabs *host, r50_slabs 
                           "kernels (R50_ONEDNN_BF16_TRAINING=emulate)");
   s->train_bf16 = mode;
   s->act_bf16 = 0;
+  s->nhwc = 0; /* training walks are blocked: BN's AVX-512 bodies take nChw16c */
   *eng = *host; /* host memory is this engine's */
   return R50_OK;
 }
