@@ -95,10 +95,12 @@ fi
 # 3b. the engine's modes against its defaults on this ISA, interleaved: whole-batch
 # primitives (R50_ONEDNN_BATCHED=1: whether AMX would pay for giving up per-image
 # ones), and bf16 on blocked activations (R50_ONEDNN_LAYOUT=blocked: oneDNN 2.6's
-# AVX512-BF16 kernels) against the NHWC default on AMX (its AMX kernels)
+# AVX512-BF16 kernels) against the NHWC default on AMX (its AMX kernels), and the
+# residual as a sum post-op (R50_ONEDNN_RESIDUAL=sum: brgconv for those convolutions)
 modes=("fp32 16 R50_ONEDNN_BATCHED=0" "fp32 16 R50_ONEDNN_BATCHED=1"
   "bf16 16 R50_ONEDNN_BATCHED=0" "bf16 16 R50_ONEDNN_BATCHED=1"
-  "bf16 16 R50_ONEDNN_LAYOUT=blocked" "bf16 1 R50_ONEDNN_BATCHED=0"
+  "bf16 16 R50_ONEDNN_LAYOUT=blocked" "bf16 16 R50_ONEDNN_RESIDUAL=sum"
+  "bf16 1 R50_ONEDNN_BATCHED=0"
   "bf16 1 R50_ONEDNN_LAYOUT=blocked")
 {
   for ((r = 1; r <= rounds; r++)); do
