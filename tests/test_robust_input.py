@@ -6,7 +6,8 @@ special files, odd names and many broken rows.
   FIFO, a character device and /proc files in a list — are per-image failures whose
   error names the cause; nothing blocks (a FIFO was a hang), /proc files are read to
   their end (not "empty file").
-* Names: UTF-8 paths and class names read back with h5py's .asstr(); an error longer
+* Names: UTF-8 paths and class names read back with h5py's .asstr(); files in image
+  formats not decoded (BMP, GIF, WebP) left out with one warning; an error longer
   than the column is cut at a character boundary and keeps its cause first; a name
   that is not UTF-8 keeps its bytes; `predict` escapes a newline or tab in a path so
   each output line stays three fields.
@@ -119,12 +120,20 @@ def test_names(tmp, model):
                 f.write("not an image")
     raw = os.path.join(os.fsencode(tree), "ünï".encode(), b"caf\xe9.png")  # not UTF-8
     shutil.copy(real[4], raw)
+    for rel in ("été/scan.BMP", "ünï/anim.gif", "ünï/deep/x.webp"):  # formats not read
+        os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
+        with open(os.path.join(tree, rel), "wb") as f:
+            f.write(b"BM not decoded")
     for np_ in (1, 2):
         out = os.path.join(tmp, f"names{np_}.h5")
         p = run(np_, BIN, "extract", "--model", model, "--threads", "1", tree, "-o", out)
         check(p.returncode == 0, f"odd names, np {np_}: exit {p.returncode} {p.stderr[-300:]}")
         if p.returncode:
             continue
+        warned = [x for x in p.stderr.splitlines() if "image formats r50worker does not" in x]
+        check(len(warned) == 1 and "3 files" in warned[0] and "(.bmp .gif .webp;" in warned[0]
+              and "e.g. été/scan.BMP" in warned[0],
+              f"np {np_}: the BMP, GIF and WebP files left out, said once: {warned}")
         with h5py.File(out, "r") as f:
             raw_paths = f["images/path"][()].tolist()
             utf8 = [q for q in raw_paths if b"\xe9.png" not in q]

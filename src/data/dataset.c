@@ -153,6 +153,19 @@ static int has_image_ext(const char *name) {
   return 0;
 }
 
+/* The extension of an image format this tool does not decode (a folder walk leaves
+ * such files out, and says so), or NULL. */
+static const char *other_image_ext(const char *name) {
+  static const char *const exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
+                                     ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
+                                     ".heif", ".avif", ".jp2", ".jxl"};
+  const char *dot = strrchr(name, '.');
+  for (size_t i = 0; dot && i < sizeof exts / sizeof *exts; i++)
+    if (!strcasecmp(dot, exts[i]))
+      return exts[i];
+  return NULL;
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -166,7 +179,18 @@ typedef struct walker {
   int64_t n_shards, shard_cap;
   dev_t dev[MAX_DEPTH + 2]; /* the folders from the root to the one being walked */
   ino_t ino[MAX_DEPTH + 2];
+  int64_t n_other;   /* files in image formats not decoded here (other_image_ext) */
+  char other[80];    /* their extensions, the first few */
+  char example[256]; /* the first of them, relative to the root */
 } walker;
+
+static void note_other(walker *w, const char *rel, const char *ext) {
+  if (w->n_other++ == 0)
+    snprintf(w->example, sizeof w->example, "%s", rel);
+  if (!strstr(w->other, ext) && strlen(w->other) + strlen(ext) + 2 < sizeof w->other)
+    snprintf(w->other + strlen(w->other), sizeof w->other - strlen(w->other), "%s%s",
+             *w->other ? " " : "", ext);
+}
 
 static r50_status add_shard(walker *w, const char *rel) {
   if (w->n_shards == w->shard_cap) {
@@ -280,6 +304,8 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
     else if (r50_is_shard_name(names[i]))
       s = add_shard(w, sub);
+    else if (other_image_ext(names[i]))
+      note_other(w, sub, other_image_ext(names[i]));
   }
   free_names(names, n);
   return s;
@@ -338,7 +364,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     char full[PATH_MAX];
     all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
   }
-  walker w = {ds, err, NULL, 0, 0, {0}, {0}};
+  walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, "", ""};
   enter(&w, ds->root, 0);
   r50_status s = R50_OK;
   if (all_dirs) {
@@ -362,6 +388,12 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   free_names64(w.shards, w.n_shards);
   if (s != R50_OK)
     return s;
+  if (w.n_other)
+    r50_log(R50_LOG_WARN,
+            "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG "
+            "and PNG) left out, e.g. %s",
+            ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", w.other,
+            w.example);
   return sort_entries(ds, err);
 }
 
