@@ -111,6 +111,16 @@ static void test_list_file(void) {
         "paths with spaces before the label: %s", err.msg);
   r50_dataset_free(&ds);
 
+  /* a UTF-8 byte order mark (Windows Notepad's) is not part of the first path */
+  write_file("bom.txt", "\xef\xbb\xbfimg/a.jpg 3\r\nimg/b.jpg\r\n");
+  snprintf(path, sizeof path, "%s/bom.txt", g_dir);
+  CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK && ds.n == 2 &&
+            !strcmp(r50_dataset_name(&ds, 0), "img/a.jpg") && ds.labels[0] == 3 &&
+            !strcmp(r50_dataset_name(&ds, 1), "img/b.jpg"),
+        "a list with a byte order mark and CRLF lines: %s",
+        ds.n ? r50_dataset_name(&ds, 0) : err.msg);
+  r50_dataset_free(&ds);
+
   const char *bad[][2] = {{"a.jpg 1\nb.jpg one\n", ":2: label 'one'"},
                           {"a b.jpg x\n", ":1: label 'x'"},
                           {"\n\na.jpg 99999999999\n", ":3: label"},

@@ -100,6 +100,8 @@ static int parse_label(const char *s, size_t len, int32_t *out) {
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err) {
   const char *p = text, *end = text + len;
+  if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) /* a UTF-8 byte order mark (Notepad's) */
+    p += 3;
   for (int64_t line = 1; p < end; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
