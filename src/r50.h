@@ -262,6 +262,9 @@ R50_API void r50_set_hook(r50_model *m, r50_hook_fn fn, void *user);
 typedef int (*r50_interrupt_fn)(void *user);
 R50_API void r50_set_interrupt(r50_model *m, r50_interrupt_fn fn, void *user);
 
+/* The least height and width of an input image (r50_forward, r50_forward_train). */
+#define R50_MIN_SIZE 32
+
 /* Runs the network in inference mode on x (N, 3, H, W), H and W >= 32, and stores the
  * output of each of the n_layers requested layers in out[i] (allocated here, owned;
  * release with r50_tensor_free). Computation stops after the last requested layer.

@@ -15,6 +15,7 @@
 
 usage: test_distributed.py R50WORKER MODEL_TOOL
 """
+import base64
 import os
 import shutil
 import signal
@@ -168,14 +169,20 @@ def test_edges(tmp, model, ref_file):
     for i in range(2):
         os.symlink(coffee, os.path.join(same, f"c{i}.png"))
     os.symlink(photos.real_photos()[0], os.path.join(same, "z.png"))
+    # first in order, an image too small for the network (a 1x1 PNG): not the size
+    # every image must have (it made every other one fail, then the job end)
+    with open(os.path.join(same, "a_tiny.png"), "wb") as f:
+        f.write(base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42"
+                                 "mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="))
     out = os.path.join(tmp, "none.h5")
     p = run(2, BIN, "extract", "--model", model, "--size", "none", "--layers", "res5",
             "--threads", "1", same, "-o", out)
     d = read(out, ("res5",))
-    check(p.returncode == 0 and d["features/res5"].shape == (3, 2048, 13, 19) and
-          list(d["images/status"]) == [1, 1, -1] and list(d["attrs"]["size"]) == [0, 0]
-          and b"every image must be 600x400" in d["images/error"][2],
-          f"--size none: 600x400 kept, another size fails ({p.returncode})")
+    check(p.returncode == 0 and d["features/res5"].shape == (4, 2048, 13, 19) and
+          list(d["images/status"]) == [-1, 1, 1, -1] and list(d["attrs"]["size"]) == [0, 0]
+          and all(b"every image must be 600x400" in d["images/error"][i] for i in (0, 3)),
+          f"--size none: 600x400 kept (not a first 1x1 image's size), another size fails "
+          f"({p.returncode}: {p.stderr[-300:]})")
 
     p = run(1, BIN, "extract", "--model", model, few, "-o", "/nonexistent/dir/x.h5")
     check(p.returncode == 1 and "/nonexistent/dir" in p.stderr, "unwritable output: exit 1")

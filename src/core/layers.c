@@ -77,11 +77,12 @@ void r50_user_shape(int l, const r50_act *a, int64_t shape[R50_MAX_DIMS], int *n
 }
 
 r50_status r50_check_input_size(int64_t n, int64_t h, int64_t w, r50_error *err) {
-  if (n < 1 || h < 32 || w < 32)
+  if (n < 1 || h < R50_MIN_SIZE || w < R50_MIN_SIZE)
     return r50_fail(err, R50_ERR_ARG,
-                    "input of %lld images of %lldx%lld: need at least 1 image of at "
-                    "least 32x32 pixels",
-                    (long long)n, (long long)h, (long long)w);
+                    "input of %lld image%s of %lldx%lld: need at least 1 image of at "
+                    "least %dx%d pixels",
+                    (long long)n, n == 1 ? "" : "s", (long long)h, (long long)w,
+                    R50_MIN_SIZE, R50_MIN_SIZE);
   return R50_OK;
 }
 

@@ -108,8 +108,9 @@ static void prepare_row(const r50_prefetch *p, r50_batch *b, int i, int64_t epoc
   if (s == R50_OK && p->o.no_resize && (img.width != p->o.w || img.height != p->o.h))
     s = r50_fail(
         err, R50_ERR_FORMAT,
-        "%s: %dx%d, but with --size none every image must be %dx%d like the first", name,
-        img.width, img.height, p->o.w, p->o.h);
+        "%s: %dx%d, but with --size none every image must be %dx%d, as the first one of "
+        "%dx%d or more",
+        name, img.width, img.height, p->o.w, p->o.h, R50_MIN_SIZE, R50_MIN_SIZE);
   if (s == R50_OK)
     s = r50_prepare(&img, p->o.w, p->o.h, full, err);
   r50_image_free(&img);

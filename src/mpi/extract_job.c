@@ -96,6 +96,9 @@ static r50_status model_identity(run *r, r50_error *err) {
 }
 
 /* --size none: the first readable image (rank 0) sets the size of all. */
+/* --size none: the size of the dataset's first image that reads and that the network
+ * takes (32x32 or more: a smaller one would fail every other image), which every
+ * image must have. */
 static r50_status find_native_size(run *r, r50_error *err) {
   int wh[2] = {0, 0};
   if (r->d->rank == 0)
@@ -103,7 +106,8 @@ static r50_status find_native_size(run *r, r50_error *err) {
       char path[4096];
       r50_dataset_path(&r->ds, i, path, sizeof path);
       r50_image img = {0};
-      if (r50_image_load(path, &r->job->decode, &img, NULL) == R50_OK) {
+      if (r50_image_load(path, &r->job->decode, &img, NULL) == R50_OK &&
+          img.width >= R50_MIN_SIZE && img.height >= R50_MIN_SIZE) {
         wh[0] = img.width;
         wh[1] = img.height;
       }
@@ -111,8 +115,9 @@ static r50_status find_native_size(run *r, r50_error *err) {
     }
   R50_MPI_CHECK(r->d, MPI_Bcast(wh, 2, MPI_INT, 0, r->d->comm), err);
   if (!wh[0])
-    return r50_fail(err, R50_ERR_FORMAT, "--size none: no image of %s could be read",
-                    r->job->dataset);
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "--size none: no image of %s could be read at %dx%d pixels or more",
+                    r->job->dataset, R50_MIN_SIZE, R50_MIN_SIZE);
   r->w = wh[0];
   r->h = wh[1];
   return R50_OK;
