@@ -164,7 +164,6 @@ static r50_precision dn_set_precision(r50_engine_state *s, r50_precision p) {
     for (int i = 0; i < s->n_convs; i++)
       drop_primitive(&s->convs[i]);
   s->bf16 = s->act_bf16 = bf16;
-  s->nhwc = nhwc_walk(bf16);
   s->asked_bf16 = p == R50_PRECISION_BF16;
   return bf16 ? R50_PRECISION_BF16 : R50_PRECISION_FP32;
 }

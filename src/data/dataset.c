@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,29 +145,26 @@ static r50_status open_list(const char *path, r50_dataset *ds, r50_error *err) {
 
 /* ------------------------------------------------------------------ directories */
 
-static int has_image_ext(const char *name) {
-  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
+/* The index of name's extension in exts (any case), or -1. */
+static int ext_index(const char *name, const char *const *exts, int n) {
   const char *dot = strrchr(name, '.');
-  if (!dot)
-    return 0;
-  for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
+  for (int i = 0; dot && i < n; i++)
     if (!strcasecmp(dot, exts[i]))
-      return 1;
-  return 0;
+      return i;
+  return -1;
 }
 
-/* The extension of an image format this tool does not decode (a folder walk leaves
- * such files out, and says so), or NULL. */
-static const char *other_image_ext(const char *name) {
-  static const char *const exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
-                                     ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
-                                     ".heif", ".avif", ".jp2", ".jxl"};
-  const char *dot = strrchr(name, '.');
-  for (size_t i = 0; dot && i < sizeof exts / sizeof *exts; i++)
-    if (!strcasecmp(dot, exts[i]))
-      return exts[i];
-  return NULL;
+static int has_image_ext(const char *name) {
+  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
+  return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
+
+/* Image formats this tool does not decode: a folder walk leaves such files out, and
+ * says so. */
+static const char *const other_exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
+                                         ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
+                                         ".heif", ".avif", ".jp2", ".jxl"};
+enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -181,17 +179,15 @@ typedef struct walker {
   int64_t n_shards, shard_cap;
   dev_t dev[MAX_DEPTH + 2]; /* the folders from the root to the one being walked */
   ino_t ino[MAX_DEPTH + 2];
-  int64_t n_other;   /* files in image formats not decoded here (other_image_ext) */
-  char other[80];    /* their extensions, the first few */
+  int64_t n_other;   /* files in image formats not decoded here (other_exts) */
+  uint32_t other;    /* which of other_exts they have, a bit each */
   char example[256]; /* the first of them, relative to the root */
 } walker;
 
-static void note_other(walker *w, const char *rel, const char *ext) {
+static void note_other(walker *w, const char *rel, int ext) {
   if (w->n_other++ == 0)
     snprintf(w->example, sizeof w->example, "%s", rel);
-  if (!strstr(w->other, ext) && strlen(w->other) + strlen(ext) + 2 < sizeof w->other)
-    snprintf(w->other + strlen(w->other), sizeof w->other - strlen(w->other), "%s%s",
-             *w->other ? " " : "", ext);
+  w->other |= 1u << ext;
 }
 
 static r50_status add_shard(walker *w, const char *rel) {
@@ -291,7 +287,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
   char **names;
   int n;
   r50_status s = list_dir(dir, &names, &n, w->err);
-  for (int i = 0; i < n && s == R50_OK; i++) {
+  for (int i = 0, other; i < n && s == R50_OK; i++) {
     char sub[PATH_MAX], full[PATH_MAX];
     if (!join(sub, sizeof sub, rel, names[i]) ||
         !join(full, sizeof full, w->ds->root, sub))
@@ -306,8 +302,8 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
     else if (r50_is_shard_name(names[i]))
       s = add_shard(w, sub);
-    else if (other_image_ext(names[i]))
-      note_other(w, sub, other_image_ext(names[i]));
+    else if ((other = ext_index(names[i], other_exts, N_OTHER_EXTS)) >= 0)
+      note_other(w, sub, other);
   }
   free_names(names, n);
   return s;
@@ -366,7 +362,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     char full[PATH_MAX];
     all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
   }
-  walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, "", ""};
+  walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, 0, ""};
   enter(&w, ds->root, 0);
   r50_status s = R50_OK;
   if (all_dirs) {
@@ -390,12 +386,17 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   free_names64(w.shards, w.n_shards);
   if (s != R50_OK)
     return s;
-  if (w.n_other)
+  if (w.n_other) {
+    char exts[128] = ""; /* those met, in other_exts' order */
+    for (int i = 0; i < N_OTHER_EXTS; i++)
+      if (w.other >> i & 1u)
+        snprintf(exts + strlen(exts), sizeof exts - strlen(exts), "%s%s",
+                 *exts ? " " : "", other_exts[i]);
     r50_log(R50_LOG_WARN,
             "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG "
             "and PNG) left out, e.g. %s",
-            ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", w.other,
-            w.example);
+            ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
+  }
   return sort_entries(ds, err);
 }
 
