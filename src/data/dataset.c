@@ -179,9 +179,9 @@ typedef struct walker {
   int64_t n_shards, shard_cap;
   dev_t dev[MAX_DEPTH + 2]; /* the folders from the root to the one being walked */
   ino_t ino[MAX_DEPTH + 2];
-  int64_t n_other;   /* files in image formats not decoded here (other_exts) */
-  uint32_t other;    /* which of other_exts they have, a bit each */
-  char example[256]; /* the first of them, relative to the root */
+  int64_t n_other;        /* files in image formats not decoded here (other_exts) */
+  uint32_t other;         /* which of other_exts they have, a bit each */
+  char example[PATH_MAX]; /* the first of them, relative to the root */
 } walker;
 
 static void note_other(walker *w, const char *rel, int ext) {
