@@ -7,6 +7,7 @@
 
 #include <dnnl.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "context.h"
@@ -107,6 +108,12 @@ static inline float float_of_bf16(uint16_t h) {
   float x;
   memcpy(&x, &u, sizeof x);
   return x;
+}
+
+/* Whether the Winograd convolutions are allowed: unless R50_ONEDNN_WINOGRAD=0. */
+static inline int r50_dnnl_winograd_allowed(void) {
+  const char *v = getenv("R50_ONEDNN_WINOGRAD");
+  return !(v && *v && atoi(v) == 0);
 }
 
 /* The training half's ops (train_dnnl.c), and the release of what it keeps. */

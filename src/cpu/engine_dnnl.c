@@ -316,8 +316,7 @@ fail:
 /* Whether c is tried as a Winograd convolution first: the stride-1 3x3 ones in fp32,
  * unless R50_ONEDNN_WINOGRAD=0. */
 static int winograd_first(const r50_engine_state *s, const r50_conv_desc *c) {
-  const char *v = getenv("R50_ONEDNN_WINOGRAD");
-  return !s->bf16 && c->ksize == 3 && c->stride == 1 && !(v && *v && atoi(v) == 0);
+  return !s->bf16 && c->ksize == 3 && c->stride == 1 && r50_dnnl_winograd_allowed();
 }
 
 /* Whether the residual is added by a sum post-op, to a copy of it in the output, not
@@ -414,10 +413,9 @@ fail:
  * them has a residual. R50_ONEDNN_WINOGRAD=0 turns it off. */
 static int wino_conv(const r50_engine_state *s, const r50_conv_desc *c, int residual) {
   const r50_cpu_features *f = r50_cpu_features_get();
-  const char *v = getenv("R50_ONEDNN_WINOGRAD");
   return !s->bf16 && !s->act_bf16 && !s->nhwc && s->block == 8 && f->avx2 && f->fma &&
          c->ksize == 3 && c->stride == 1 && c->pad == 1 && !residual && c->cin % 8 == 0 &&
-         c->cin <= 256 && c->cout % 16 == 0 && !(v && *v && atoi(v) == 0);
+         c->cin <= 256 && c->cout % 16 == 0 && r50_dnnl_winograd_allowed();
 }
 
 /* c as a Winograd convolution: its weights folded and transformed on first use. */
