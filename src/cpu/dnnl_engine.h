@@ -116,6 +116,11 @@ static inline int r50_dnnl_winograd_allowed(void) {
   return !(v && *v && atoi(v) == 0);
 }
 
+/* Whether c can run as winograd.h's F(4x4, 3x3) with AVX2 (engine_dnnl.c says when),
+ * and that kernel's scratch for a cin -> cout one (NULL, err set: out of memory). */
+int r50_dnnl_own_winograd(const r50_engine_state *s, const r50_conv_desc *c);
+float *r50_dnnl_wino_scratch(r50_engine_state *s, int cin, int cout, r50_error *err);
+
 /* The training half's ops (train_dnnl.c), and the release of what it keeps. */
 extern const r50_engine_train r50_dnnl_train;
 void r50_dnnl_train_release(r50_engine_state *s);

@@ -403,19 +403,38 @@ fail:
   return rs;
 }
 
-/* Whether c runs as winograd.h's F(4x4, 3x3): in fp32 on a CPU with AVX2 and FMA
+/* Whether c can run as winograd.h's F(4x4, 3x3): in fp32 on a CPU with AVX2 and FMA
  * where oneDNN has no Winograd kernel (nChw8c activations: the CPUs without AVX-512),
  * for the stride-1 3x3 convolutions of 64 to 256 channels (res2 to res4), which it
  * runs 2 to 3 times as fast as oneDNN's direct kernel on a Zen 3 (batches of 1 and 8),
  * within 4e-6 of the exact sums. res5's 512 channels on 7x7 maps would read 38 MB of
  * transformed weights for 4 tiles an image: slower at batch 1, so they stay direct
  * (the choice may not depend on the batch: results are batch-invariant). None of
- * them has a residual. R50_ONEDNN_WINOGRAD=0 turns it off. */
-static int wino_conv(const r50_engine_state *s, const r50_conv_desc *c, int residual) {
+ * them has a residual (wino_conv: where the inference walk runs it).
+ * R50_ONEDNN_WINOGRAD=0 turns it off. */
+int r50_dnnl_own_winograd(const r50_engine_state *s, const r50_conv_desc *c) {
   const r50_cpu_features *f = r50_cpu_features_get();
   return !s->bf16 && !s->act_bf16 && !s->nhwc && s->block == 8 && f->avx2 && f->fma &&
-         c->ksize == 3 && c->stride == 1 && c->pad == 1 && !residual && c->cin % 8 == 0 &&
+         c->ksize == 3 && c->stride == 1 && c->pad == 1 && c->cin % 8 == 0 &&
          c->cin <= 256 && c->cout % 16 == 0 && r50_dnnl_winograd_allowed();
+}
+
+static int wino_conv(const r50_engine_state *s, const r50_conv_desc *c, int residual) {
+  return !residual && r50_dnnl_own_winograd(s, c);
+}
+
+float *r50_dnnl_wino_scratch(r50_engine_state *s, int cin, int cout, r50_error *err) {
+  const size_t need = r50_wino_scratch_floats(cin, cout, s->ctx.threads);
+  if (need > s->wino_scratch_floats) {
+    free(s->wino_scratch);
+    s->wino_scratch_floats = 0;
+    if (!(s->wino_scratch = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64))) {
+      r50_fail(err, R50_ERR_NOMEM, "out of memory for Winograd scratch");
+      return NULL;
+    }
+    s->wino_scratch_floats = need;
+  }
+  return s->wino_scratch;
 }
 
 /* c as a Winograd convolution: its weights folded and transformed on first use. */
@@ -431,19 +450,14 @@ static r50_status run_wino(r50_engine_state *s, const r50_conv_desc *c, dnnl_con
       return r50_fail(err, R50_ERR_NOMEM, "out of memory for Winograd weights");
     }
     r50_fold_bn(c, &f->p, wf, f->bf);
-    r50_wino_weights(wf, c->cin, c->cout, f->wino);
+    r50_wino_weights(wf, c->cin, c->cout, f->wino, s->ctx.threads);
     free(wf);
   }
-  const size_t need = r50_wino_scratch_floats(c->cin, c->cout, s->ctx.threads);
-  if (need > s->wino_scratch_floats) {
-    free(s->wino_scratch);
-    s->wino_scratch_floats = 0;
-    if (!(s->wino_scratch = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64)))
-      return r50_fail(err, R50_ERR_NOMEM, "out of memory for Winograd scratch");
-    s->wino_scratch_floats = need;
-  }
+  float *scratch = r50_dnnl_wino_scratch(s, c->cin, c->cout, err);
+  if (!scratch)
+    return R50_ERR_NOMEM;
   r50_wino_conv_avx2(f->wino, f->bf, in->data, in->n, c->cin, c->cout, in->h, in->w, relu,
-                     out->data, s->wino_scratch, s->ctx.threads);
+                     out->data, scratch, s->ctx.threads);
   return R50_OK;
 }
 

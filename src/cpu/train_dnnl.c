@@ -39,6 +39,7 @@
 #include "error.h"
 #include "ops_cpu.h"
 #include "train_avx512.h"
+#include "winograd.h"
 
 /* One direction of one convolution: its primitive, its weights (or weight gradient)
  * in its own format, and the reorder between that and the slab's oihw. */
@@ -74,6 +75,8 @@ struct dnnl_train {
   int n;
   void *scratch[2];
   size_t scratch_bytes[2];
+  float *wino_u, *wino_w; /* own_winograd's transformed and flipped weights */
+  size_t wino_u_floats, wino_w_floats;
 };
 
 static void drop_dir(dir_prim *d) {
@@ -124,6 +127,8 @@ void r50_dnnl_train_release(r50_engine_state *s) {
   free(s->train->convs);
   free(s->train->scratch[0]);
   free(s->train->scratch[1]);
+  free(s->train->wino_u);
+  free(s->train->wino_w);
   free(s->train);
   s->train = NULL;
 }
@@ -506,6 +511,66 @@ static dnnl_status_t lo_copy(r50_engine_state *s, const train_conv *t, const r50
   return dnnl_memory_set_data_handle(m, s->train->scratch[i]);
 }
 
+/* ------------------------------------------------- winograd.h's kernel (AVX2) */
+
+/* Whether conv c's forward and backward data run as winograd.h's F(4x4, 3x3) with
+ * AVX2, on CPUs where oneDNN has no Winograd kernel: where the inference walk can
+ * (r50_dnnl_own_winograd: res2 to res4), on float32 operands (never on the bf16
+ * copies, emulated ones included), on maps of 7x7 or more (as winograd_first), and
+ * where the kernel takes the backward data's shape too (cout -> cin). */
+static int own_winograd(const r50_engine_state *s, const r50_conv_desc *c,
+                        const r50_act *x) {
+  return s->train_bf16 == R50_TRAIN_BF16_OFF && r50_dnnl_own_winograd(s, c) &&
+         c->cin % 16 == 0 && c->cout <= 256 && x->h >= 7 && x->w >= 7;
+}
+
+/* Floats at *p, grown to at least n (64-byte aligned, as the kernel reads them). */
+static r50_status fit_floats(float **p, size_t *have, size_t n, r50_error *err) {
+  if (n <= *have)
+    return R50_OK;
+  free(*p);
+  *have = 0;
+  if (!(*p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)))
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for Winograd weights");
+  *have = n;
+  return R50_OK;
+}
+
+/* y = conv(x) by winograd.h's kernel: the forward (flip 0: w as it is, cin -> cout)
+ * or the backward data (flip 1: dx = dz convolved with w's filters turned by 180
+ * degrees, cout -> cin, for a stride-1 3x3 with pad 1). The weights change every step,
+ * so they are transformed on each call. */
+static r50_status own_winograd_run(r50_engine_state *s, const r50_conv_desc *c,
+                                   const float *w, const float *b, const r50_act *x,
+                                   int flip, float *y, r50_error *err) {
+  struct dnnl_train *tr = s->train;
+  const int ci = flip ? c->cout : c->cin, co = flip ? c->cin : c->cout,
+            threads = s->ctx.threads;
+  R50_TRY(
+      fit_floats(&tr->wino_u, &tr->wino_u_floats, r50_wino_weights_floats(ci, co), err));
+  if (flip) { /* wf[c][o][2 - ky][2 - kx] = w[o][c][ky][kx] */
+    R50_TRY(fit_floats(&tr->wino_w, &tr->wino_w_floats, (size_t)ci * co * 9, err));
+    float *wf = tr->wino_w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int o = 0; o < c->cout; o++)
+      for (int i = 0; i < c->cin; i++)
+        for (int k = 0; k < 9; k++)
+          wf[((size_t)i * c->cout + o) * 9 + 8 - k] = w[((size_t)o * c->cin + i) * 9 + k];
+    w = wf;
+  }
+  r50_wino_weights(w, ci, co, tr->wino_u, threads);
+  float *scratch = r50_dnnl_wino_scratch(s, ci, co, err);
+  if (!scratch)
+    return R50_ERR_NOMEM;
+  if (!b && !(b = r50_cpu_ctx_zeros(&s->ctx, (size_t)co, err)))
+    return R50_ERR_NOMEM;
+  r50_wino_conv_avx2(tr->wino_u, b, x->data, x->n, ci, co, x->h, x->w, 0, y, scratch,
+                     threads);
+  return R50_OK;
+}
+
+/* ------------------------------------------------------------------ the directions */
+
 static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const float *w,
                               const float *b, const r50_act *x, r50_act *z,
                               r50_error *err) {
@@ -514,6 +579,8 @@ static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const
   *z = (r50_act){z->data, c->cout, x->n,
                  r50_out_size(x->h, c->ksize, c->stride, c->pad, 0),
                  r50_out_size(x->w, c->ksize, c->stride, c->pad, 0)};
+  if (own_winograd(s, c, x))
+    return own_winograd_run(s, c, w, b, x, 0, z->data, err);
   r50_status rs = R50_OK;
   DNNL_TRY(reorder(s, t, &t->fwd, (float *)w, 0), "weights reorder");
   DNNL_TRY(dnnl_memory_set_data_handle(t->src, x->data), "src");
@@ -546,7 +613,10 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
   const int w_lo = (dw || db) && t->bwd_w.cvt && !t->plain; /* on the scratch copies */
   if ((dx && t->bwd_data.cvt) || w_lo)
     DNNL_TRY(lo_copy(s, t, dz, 1, t->diff_dst_lo), "diff dst");
-  if (dx) {
+  if (dx && own_winograd(s, c, x)) {
+    *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
+    R50_TRY(own_winograd_run(s, c, w, NULL, dz, 1, dx->data, err));
+  } else if (dx) {
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
     DNNL_TRY(reorder(s, t, &t->bwd_data, (float *)w, 0), "weights reorder");
     DNNL_TRY(dnnl_memory_set_data_handle(t->diff_src, dx->data), "diff src");

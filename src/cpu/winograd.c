@@ -16,7 +16,8 @@ size_t r50_wino_weights_floats(int cin, int cout) {
   return (size_t)36 * cin * cout;
 }
 
-void r50_wino_weights(const float *w, int cin, int cout, float *u) {
+void r50_wino_weights(const float *w, int cin, int cout, float *u, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int o = 0; o < cout; o++)
     for (int c = 0; c < cin; c++) {
       const float *g = w + ((size_t)o * cin + c) * 9;

@@ -1,7 +1,9 @@
 /*
  * winograd.h — 3x3, stride-1, pad-1 convolutions as Winograd F(4x4, 3x3), on the
  * oneDNN engine's nChw8c activations, for CPUs where oneDNN has no Winograd kernel
- * (its are AVX-512 only): AVX2 + FMA (winograd_avx2.c).
+ * (its are AVX-512 only): AVX2 + FMA (winograd_avx2.c). The inference walk runs
+ * it with BN folded into the weights; training (train_dnnl.c) for the forward and, on
+ * the filters turned by 180 degrees and transposed, the backward data.
  *
  * Each 4x4 output tile is A^T [(G g G^T) . (B^T d B)] A, the Toom-Cook matrices of the
  * points 0, 1, -1, 1/2, -2 (and infinity): 36 multiplications per input channel where
@@ -24,8 +26,9 @@
 size_t r50_wino_weights_floats(int cin, int cout);
 
 /* u = the transform of w (cout, cin, 3, 3), as the kernel reads it: [36][cout / 16]
- * [cin][16]. Computed in double, rounded once. */
-void r50_wino_weights(const float *w, int cin, int cout, float *u);
+ * [cin][16]. Computed in double, rounded once, on `threads` OpenMP threads (the same
+ * values whatever their number). */
+void r50_wino_weights(const float *w, int cin, int cout, float *u, int threads);
 
 /* Floats of scratch the kernel needs with `threads` threads. */
 size_t r50_wino_scratch_floats(int cin, int cout, int threads);
