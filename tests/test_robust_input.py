@@ -120,6 +120,8 @@ def test_names(tmp, model):
                 f.write("not an image")
     raw = os.path.join(os.fsencode(tree), "ünï".encode(), b"caf\xe9.png")  # not UTF-8
     shutil.copy(real[4], raw)
+    with open(os.path.join(os.fsencode(tree), "ünï".encode(), b"bad\xff.jpg"), "w") as f:
+        f.write("not an image either")
     for rel in ("été/scan.BMP", "ünï/anim.gif", "ünï/deep/x.webp"):  # formats not read
         os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
         with open(os.path.join(tree, rel), "wb") as f:
@@ -134,18 +136,27 @@ def test_names(tmp, model):
         check(len(warned) == 1 and "3 files" in warned[0] and "(.bmp .gif .webp;" in warned[0]
               and "e.g. été/scan.BMP" in warned[0],
               f"np {np_}: the BMP, GIF and WebP files left out, said once: {warned}")
+        bad = [x for x in p.stderr.splitlines() if "not valid UTF-8" in x]
+        check(len(bad) == 1 and "2 image path(s)" in bad[0] and
+              "e.g. ünï/bad\\xff.jpg" in bad[0],
+              f"np {np_}: the names that are not UTF-8, said once: {bad}")
         with h5py.File(out, "r") as f:
             raw_paths = f["images/path"][()].tolist()
-            utf8 = [q for q in raw_paths if b"\xe9.png" not in q]
-            names = [q.decode("utf-8") for q in utf8]
+            paths = f["images/path"].asstr()[()].tolist()  # raises on a byte not UTF-8
+            names = [q for q in paths if "\\x" not in q]
             check(f["classes"].asstr()[()].tolist() == ["été", "ünï"],
                   "UTF-8 class names read back with .asstr(), in bytewise order")
             check(sorted(names) == sorted(files), f"UTF-8 paths read back: {names}")
             check(f["images/path"].dtype.kind == "S" and
                   h5py.check_string_dtype(f["images/path"].dtype).encoding == "utf-8",
                   "/images/path is declared UTF-8")
-            check("ünï/".encode() + b"caf\xe9.png" in raw_paths,
-                  "a name that is not UTF-8 keeps its bytes")
+            escaped = [q for q in paths if q not in names]
+            check(sorted(escaped) == ["ünï/bad\\xff.jpg", "ünï/caf\\xe9.png"],
+                  "a name that is not UTF-8 is stored with \\xNN for each such byte "
+                  f"(Python's backslashreplace): {escaped}")
+            msgs = f["errors/message"].asstr()[()].tolist()  # raises on a byte not UTF-8
+            check("not a JPEG or PNG file: ünï/bad\\xff.jpg" in msgs,
+                  f"its error message escaped alike: {msgs}")
             i = raw_paths.index(("été/" + long_name).encode())
             err = errors(f)[i]
             text = err.decode("utf-8")  # raises if a character was split

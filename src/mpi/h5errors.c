@@ -9,6 +9,7 @@
 #include "error.h"
 #include "h5dims.h"
 #include "h5util.h"
+#include "utf8.h"
 
 static hid_t vlen_utf8(void) {
   hid_t t = H5Tcopy(H5T_C_S1);
@@ -19,12 +20,37 @@ static hid_t vlen_utf8(void) {
   return t;
 }
 
+/* msgs as UTF-8 (utf8.h's escapes where a message names a file whose name is not):
+ * an array of n pointers, each msgs[i] or an escaped copy; NULL: out of memory. */
+static char **as_utf8(char *const *msgs, int64_t n) {
+  char **out = malloc((size_t)(n + 1) * sizeof *out);
+  for (int64_t i = 0; out && i < n; i++) {
+    const size_t len = r50_utf8_escaped_len(msgs[i]);
+    out[i] = msgs[i];
+    if (len != strlen(msgs[i]) && (out[i] = malloc(len + 1)))
+      r50_utf8_escape(msgs[i], out[i]);
+    else if (!out[i]) {
+      while (i-- > 0)
+        if (out[i] != msgs[i])
+          free(out[i]);
+      free(out);
+      out = NULL;
+    }
+  }
+  return out;
+}
+
 /* Creates /errors holding n entries. */
 static r50_status write_table(hid_t f, const char *path, const int64_t *rows,
-                              char *const *msgs, int64_t n, r50_error *err) {
+                              char *const *raw_msgs, int64_t n, r50_error *err) {
+  char **msgs = as_utf8(raw_msgs, n);
+  if (!msgs)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory writing /errors");
   hid_t g = H5Gcreate2(f, "errors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (g < 0)
+  if (g < 0) {
+    free(msgs);
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /errors", path);
+  }
   hsize_t dims[1] = {(hsize_t)n};
   hid_t space = H5Screate_simple(1, dims, NULL), st = vlen_utf8();
   hid_t dr = space >= 0 ? H5Dcreate2(g, "row", H5T_STD_I64LE, space, H5P_DEFAULT,
@@ -49,6 +75,10 @@ static r50_status write_table(hid_t f, const char *path, const int64_t *rows,
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
     if (ids[i] >= 0)
       H5_KEEP_ERROR(H5Idec_ref(ids[i]));
+  for (int64_t i = 0; i < n; i++)
+    if (msgs[i] != raw_msgs[i])
+      free(msgs[i]);
+  free(msgs);
   return s;
 }
 

@@ -21,6 +21,7 @@
 #include "h5errors.h"
 #include "h5util.h"
 #include "half.h"
+#include "utf8.h"
 
 #define FORMAT_TAG "r50worker-features/3"
 #define CHUNK_BYTES ((int64_t)1 << 20) /* at least this much per chunk of features */
@@ -165,31 +166,45 @@ static const char *array_item(const void *strs, int64_t i) {
   return ((char *const *)strs)[i];
 }
 
-static size_t max_len(string_at get, const void *src, int64_t n) {
+/* The longest of n strings as stored (utf8.h's escapes), and how many need escapes
+ * (when escaped is not NULL). */
+static size_t max_len(string_at get, const void *src, int64_t n, int64_t *escaped) {
   size_t m = 1;
+  int64_t e = 0;
   for (int64_t i = 0; i < n; i++) {
-    size_t k = strlen(get(src, i));
+    const char *str = get(src, i);
+    size_t k = r50_utf8_escaped_len(str);
+    e += k != strlen(str);
     m = k > m ? k : m;
   }
+  if (escaped)
+    *escaped = e;
   return m;
 }
 
-/* Writes n strings of at most len bytes as rows [0, n) of dset, in steps. */
+/* Writes n strings, of at most len bytes once escaped (utf8.h), as rows [0, n) of
+ * dset, in steps. */
 static herr_t write_strings(hid_t dset, size_t len, string_at get, const void *src,
                             int64_t n) {
   hid_t t = r50_h5_str_type(len);
   int64_t step = n < LIST_STEP ? n : LIST_STEP;
-  char *buf = t >= 0 ? calloc((size_t)(step ? step : 1), len) : NULL;
-  herr_t r = buf ? 0 : -1;
+  char *buf = t >= 0 ? calloc((size_t)(step ? step : 1), len) : NULL,
+       *esc = malloc(len + 1);
+  herr_t r = buf && esc ? 0 : -1;
   for (int64_t r0 = 0; r >= 0 && r0 < n; r0 += step) {
     int64_t k = n - r0 < step ? n - r0 : step;
     memset(buf, 0, (size_t)k * len);
     for (int64_t i = 0; i < k; i++) {
       const char *str = get(src, r0 + i);
+      if (r50_utf8_escaped_len(str) != strlen(str)) {
+        r50_utf8_escape(str, esc);
+        str = esc;
+      }
       memcpy(buf + i * (int64_t)len, str, strlen(str));
     }
     r = r50_h5_write_rows(dset, t, r0, k, buf);
   }
+  free(esc);
   free(buf);
   if (t >= 0)
     H5_KEEP_ERROR(H5Tclose(t));
@@ -202,7 +217,22 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
   if (g < 0)
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
   (void)m;
-  size_t plen = max_len(row_name, ds, ds->n);
+  int64_t escaped = 0;
+  size_t plen = max_len(row_name, ds, ds->n, &escaped);
+  if (escaped) {
+    int64_t i = 0;
+    while (i + 1 < ds->n &&
+           r50_utf8_escaped_len(row_name(ds, i)) == strlen(row_name(ds, i)))
+      i++;
+    char *e = malloc(r50_utf8_escaped_len(row_name(ds, i)) + 1);
+    if (e)
+      r50_utf8_escape(row_name(ds, i), e);
+    r50_log(R50_LOG_WARN,
+            "%lld image path(s) not valid UTF-8: /images/path writes each byte that "
+            "is not UTF-8 as \\xNN (as Python's backslashreplace), e.g. %s",
+            (long long)escaped, e ? e : "");
+    free(e);
+  }
   hid_t pt = r50_h5_str_type(plen);
   hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, 0) : -1;
   hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, 0);
@@ -228,7 +258,7 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
       H5Idec_ref(ids[i]);
   H5Gclose(g); /* the message, if any, is already in err */
   if (s == R50_OK && ds->n_classes) {
-    size_t clen = max_len(array_item, ds->class_names, ds->n_classes);
+    size_t clen = max_len(array_item, ds->class_names, ds->n_classes, NULL);
     hid_t ct = r50_h5_str_type(clen);
     hid_t dc = ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 0) : -1;
     if (dc < 0 || write_strings(dc, clen, array_item, ds->class_names, ds->n_classes) < 0)
@@ -550,6 +580,12 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
     }
     for (int64_t i = 0; i < k && !found; i++) {
       const char *name = names + i * (int64_t)len, *want = r50_dataset_name(ds, r0 + i);
+      char *esc = NULL; /* want as the file stores it */
+      if (r50_utf8_escaped_len(want) != strlen(want) &&
+          (esc = malloc(r50_utf8_escaped_len(want) + 1))) {
+        r50_utf8_escape(want, esc);
+        want = esc;
+      }
       size_t nl = strnlen(name, len);
       if (nl != strlen(want) || memcmp(name, want, nl)) {
         s = r50_fail(
@@ -565,6 +601,7 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
                      (long long)(r0 + i), path, want, labels[i], ds->labels[r0 + i]);
         found = 1;
       }
+      free(esc);
     }
   }
   if (s == R50_OK)

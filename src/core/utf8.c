@@ -1,0 +1,59 @@
+/*
+ * utf8.c — see utf8.h.
+ */
+#include "utf8.h"
+
+#include <stdio.h>
+
+/* Bytes of the valid UTF-8 sequence at s, or 0 where s[0] does not begin one (RFC 3629:
+ * the second byte's range depends on the first, which rules out overlong forms,
+ * surrogates and code points past U+10FFFF). */
+static int sequence(const unsigned char *s) {
+  const unsigned char c = s[0];
+  int n;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+  } else
+    return 0;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (int i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF) /* (the NUL ends the string: never in range) */
+      return 0;
+  return n;
+}
+
+size_t r50_utf8_escaped_len(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t len = 0;
+  while (*p) {
+    const int n = sequence(p);
+    len += n ? (size_t)n : 4;
+    p += n ? n : 1;
+  }
+  return len;
+}
+
+void r50_utf8_escape(const char *s, char *dst) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    const int n = sequence(p);
+    if (n)
+      for (int i = 0; i < n; i++)
+        *dst++ = (char)*p++;
+    else {
+      snprintf(dst, 5, "\\x%02x", *p++);
+      dst += 4;
+    }
+  }
+  *dst = 0;
+}

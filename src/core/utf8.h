@@ -1,0 +1,20 @@
+/*
+ * utf8.h — file names as UTF-8 text: the HDF5 file's strings are UTF-8 (DESIGN.md),
+ * and a name need not be (Latin-1 bytes from an old archive, say). A byte that is not
+ * part of a valid UTF-8 sequence is written as the four characters \xNN, as Python's
+ * errors="backslashreplace" writes it, so the text names the bytes and h5py's
+ * asstr(), xarray and every other UTF-8 reader read the file.
+ */
+#ifndef R50_UTF8_H
+#define R50_UTF8_H
+
+#include <stddef.h>
+
+/* Bytes of s escaped (without the NUL): strlen(s) exactly when s is valid UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF). */
+size_t r50_utf8_escaped_len(const char *s);
+
+/* s escaped into dst, which holds r50_utf8_escaped_len(s) + 1 bytes. */
+void r50_utf8_escape(const char *s, char *dst);
+
+#endif
