@@ -6,10 +6,11 @@
  * Each convolution gets three oneDNN primitives, made for the step's shape and kept:
  * forward (training, no BN folded: BN here uses the batch's statistics), backward data
  * and backward weights (in float32, oneDNN's Winograd kernels for the stride-1 3x3
- * convolutions on maps of 7x7 or more: winograd_first). The model's weights change
- * every step, so each call reorders them from the parameter slab (oihw) into the
- * primitive's format; the weight gradient is reordered back with a sum post-op, so it
- * accumulates (+=) into the gradient slab as the interface asks. oneDNN's kernels pick
+ * convolutions on maps of 7x7 or more: winograd_first; where oneDNN has none, AVX2,
+ * winograd.h's for the forward and backward data: own_winograd). The model's weights
+ * change every step, so each call reorders them from the parameter slab (oihw) into
+ * the primitive's format; the weight gradient is reordered back into oihw and added
+ * (+=) to the gradient slab, as the interface asks (weights_of). oneDNN's kernels pick
  * their own summation orders: a step's gradients are deterministic for a given batch
  * and thread count, and differ from the reference engine's by rounding only
  * (grad_parity checks both against PyTorch).
