@@ -76,10 +76,10 @@ struct dnnl_train {
   int n;
   void *scratch[2];
   size_t scratch_bytes[2];
-  float *wino_u, *wino_w; /* own_winograd's transformed and flipped weights */
-  size_t wino_u_floats, wino_w_floats;
-  float *dw_tmp; /* a weight gradient in oihw, before it is added to the slab's */
-  size_t dw_tmp_floats;
+  void *wino_u, *wino_w; /* own_winograd's transformed and flipped weights (float) */
+  size_t wino_u_bytes, wino_w_bytes;
+  void *dw_tmp; /* a weight gradient in oihw, before it is added to the slab's */
+  size_t dw_tmp_bytes;
 };
 
 static void drop_dir(dir_prim *d) {
@@ -207,17 +207,17 @@ static dnnl_status_t round_memory(const r50_engine_state *s, dnnl_memory_t m) {
   return st;
 }
 
-/* Scratch i of at least `bytes`. */
-static r50_status scratch_fit(struct dnnl_train *tr, int i, size_t bytes,
-                              r50_error *err) {
-  if (bytes <= tr->scratch_bytes[i])
+/* *p grown to at least `bytes` (64-byte aligned: the kernels' loads want it), its
+ * size in *have. */
+static r50_status grow(void **p, size_t *have, size_t bytes, r50_error *err) {
+  if (bytes <= *have)
     return R50_OK;
-  free(tr->scratch[i]);
-  tr->scratch_bytes[i] = 0;
+  free(*p);
+  *have = 0;
   const size_t cap = (bytes + 63) / 64 * 64;
-  if (!(tr->scratch[i] = aligned_alloc(64, cap)))
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory for bf16 training copies");
-  tr->scratch_bytes[i] = cap;
+  if (!(*p = aligned_alloc(64, cap)))
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory for training scratch");
+  *have = cap;
   return R50_OK;
 }
 
@@ -409,10 +409,10 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
   }
   const int cvt_x = t->fwd.cvt || (t->bwd_w.cvt && !t->plain),
             cvt_dz = t->bwd_data.cvt || (t->bwd_w.cvt && !t->plain);
-  if ((cvt_x && (rs = scratch_fit(s->train, 0, dnnl_memory_desc_get_size(&m.src_lo),
-                                  err)) != R50_OK) ||
-      (cvt_dz && (rs = scratch_fit(s->train, 1, dnnl_memory_desc_get_size(&m.dst_lo),
-                                   err)) != R50_OK))
+  if ((cvt_x && (rs = grow(&s->train->scratch[0], &s->train->scratch_bytes[0],
+                           dnnl_memory_desc_get_size(&m.src_lo), err)) != R50_OK) ||
+      (cvt_dz && (rs = grow(&s->train->scratch[1], &s->train->scratch_bytes[1],
+                            dnnl_memory_desc_get_size(&m.dst_lo), err)) != R50_OK))
     goto fail;
   rs = R50_ERR_UNSUPPORTED;
   DNNL_TRY(dnnl_primitive_create(&t->fwd.prim, fpd), "making a convolution");
@@ -519,18 +519,6 @@ static int own_winograd(const r50_engine_state *s, const r50_conv_desc *c,
          c->cin % 16 == 0 && c->cout <= 256 && x->h >= 7 && x->w >= 7;
 }
 
-/* Floats at *p, grown to at least n (64-byte aligned, as the kernel reads them). */
-static r50_status fit_floats(float **p, size_t *have, size_t n, r50_error *err) {
-  if (n <= *have)
-    return R50_OK;
-  free(*p);
-  *have = 0;
-  if (!(*p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)))
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory for training scratch");
-  *have = n;
-  return R50_OK;
-}
-
 /* y = conv(x) by winograd.h's kernel: the forward (flip 0: w as it is, cin -> cout)
  * or the backward data (flip 1: dx = dz convolved with w's filters turned by 180
  * degrees, cout -> cin, for a stride-1 3x3 with pad 1). The weights change every step,
@@ -541,10 +529,11 @@ static r50_status own_winograd_run(r50_engine_state *s, const r50_conv_desc *c,
   struct dnnl_train *tr = s->train;
   const int ci = flip ? c->cout : c->cin, co = flip ? c->cin : c->cout,
             threads = s->ctx.threads;
-  R50_TRY(
-      fit_floats(&tr->wino_u, &tr->wino_u_floats, r50_wino_weights_floats(ci, co), err));
+  R50_TRY(grow(&tr->wino_u, &tr->wino_u_bytes,
+               r50_wino_weights_floats(ci, co) * sizeof(float), err));
   if (flip) { /* wf[c][o][2 - ky][2 - kx] = w[o][c][ky][kx] */
-    R50_TRY(fit_floats(&tr->wino_w, &tr->wino_w_floats, (size_t)ci * co * 9, err));
+    R50_TRY(
+        grow(&tr->wino_w, &tr->wino_w_bytes, (size_t)ci * co * 9 * sizeof(float), err));
     float *wf = tr->wino_w;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int o = 0; o < c->cout; o++)
@@ -653,7 +642,7 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
     DNNL_TRY(dnnl_primitive_execute(t->bwd_w.prim, s->stream, nargs, args),
              "a convolution's weight gradient");
     if (dw) { /* into oihw, then added to dw (see weights_of) */
-      R50_TRY(fit_floats(&s->train->dw_tmp, &s->train->dw_tmp_floats, nw, err));
+      R50_TRY(grow(&s->train->dw_tmp, &s->train->dw_tmp_bytes, nw * sizeof(float), err));
       DNNL_TRY(reorder(s, t, &t->bwd_w, s->train->dw_tmp, 1), "weight gradient reorder");
     }
   }
