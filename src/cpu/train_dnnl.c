@@ -649,7 +649,7 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
   DNNL_TRY(dnnl_stream_wait(s->stream), "a convolution's backward");
   if (dw) {
     const float *g = s->train->dw_tmp;
-#pragma omp parallel for simd num_threads(s->ctx.threads) schedule(static)
+#pragma omp parallel for num_threads(s->ctx.threads) schedule(static)
     for (size_t i = 0; i < nw; i++)
       dw[i] += g[i];
   }
