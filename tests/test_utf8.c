@@ -12,6 +12,8 @@ static void expect(const char *in, const char *want) {
   char out[256];
   const size_t len = r50_utf8_escaped_len(in);
   CHECK(len == strlen(want), "len %zu, want %zu for \"%s\"", len, strlen(want), want);
+  CHECK(r50_utf8_valid(in) == !strcmp(in, want), "valid %d for \"%s\"",
+        r50_utf8_valid(in), want);
   if (len < sizeof out) {
     r50_utf8_escape(in, out);
     CHECK(!strcmp(out, want), "\"%s\", want \"%s\"", out, want);

@@ -4,6 +4,7 @@
 #include "utf8.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Bytes of the valid UTF-8 sequence at s, or 0 where s[0] does not begin one (RFC 3629:
  * the second byte's range depends on the first, which rules out overlong forms,
@@ -56,4 +57,19 @@ void r50_utf8_escape(const char *s, char *dst) {
     }
   }
   *dst = 0;
+}
+
+int r50_utf8_valid(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  int n;
+  while (*p && (n = sequence(p)))
+    p += n;
+  return !*p;
+}
+
+char *r50_utf8_escaped_dup(const char *s) {
+  char *d = malloc(r50_utf8_escaped_len(s) + 1);
+  if (d)
+    r50_utf8_escape(s, d);
+  return d;
 }

@@ -17,4 +17,10 @@ size_t r50_utf8_escaped_len(const char *s);
 /* s escaped into dst, which holds r50_utf8_escaped_len(s) + 1 bytes. */
 void r50_utf8_escape(const char *s, char *dst);
 
+/* Whether s is valid UTF-8 (needs no escape). */
+int r50_utf8_valid(const char *s);
+
+/* A malloc'd escaped copy of s (NULL: out of memory). */
+char *r50_utf8_escaped_dup(const char *s);
+
 #endif

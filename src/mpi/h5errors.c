@@ -25,11 +25,8 @@ static hid_t vlen_utf8(void) {
 static char **as_utf8(char *const *msgs, int64_t n) {
   char **out = malloc((size_t)(n + 1) * sizeof *out);
   for (int64_t i = 0; out && i < n; i++) {
-    const size_t len = r50_utf8_escaped_len(msgs[i]);
-    out[i] = msgs[i];
-    if (len != strlen(msgs[i]) && (out[i] = malloc(len + 1)))
-      r50_utf8_escape(msgs[i], out[i]);
-    else if (!out[i]) {
+    out[i] = r50_utf8_valid(msgs[i]) ? msgs[i] : r50_utf8_escaped_dup(msgs[i]);
+    if (!out[i]) {
       while (i-- > 0)
         if (out[i] != msgs[i])
           free(out[i]);

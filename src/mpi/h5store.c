@@ -166,19 +166,21 @@ static const char *array_item(const void *strs, int64_t i) {
   return ((char *const *)strs)[i];
 }
 
-/* The longest of n strings as stored (utf8.h's escapes), and how many need escapes
- * (when escaped is not NULL). */
-static size_t max_len(string_at get, const void *src, int64_t n, int64_t *escaped) {
+/* The longest of n strings as stored (utf8.h's escapes); where escaped is not NULL,
+ * how many need escapes and the first that does (-1: none). */
+static size_t max_len(string_at get, const void *src, int64_t n, int64_t *escaped,
+                      int64_t *first) {
   size_t m = 1;
-  int64_t e = 0;
+  int64_t e = 0, f = -1;
   for (int64_t i = 0; i < n; i++) {
     const char *str = get(src, i);
     size_t k = r50_utf8_escaped_len(str);
-    e += k != strlen(str);
+    if (k != strlen(str) && !e++)
+      f = i;
     m = k > m ? k : m;
   }
   if (escaped)
-    *escaped = e;
+    *escaped = e, *first = f;
   return m;
 }
 
@@ -196,7 +198,7 @@ static herr_t write_strings(hid_t dset, size_t len, string_at get, const void *s
     memset(buf, 0, (size_t)k * len);
     for (int64_t i = 0; i < k; i++) {
       const char *str = get(src, r0 + i);
-      if (r50_utf8_escaped_len(str) != strlen(str)) {
+      if (!r50_utf8_valid(str)) {
         r50_utf8_escape(str, esc);
         str = esc;
       }
@@ -217,16 +219,10 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
   if (g < 0)
     return r50_h5_fail(err, R50_ERR_IO, "%s: cannot create /images", path);
   (void)m;
-  int64_t escaped = 0;
-  size_t plen = max_len(row_name, ds, ds->n, &escaped);
+  int64_t escaped = 0, first = -1;
+  size_t plen = max_len(row_name, ds, ds->n, &escaped, &first);
   if (escaped) {
-    int64_t i = 0;
-    while (i + 1 < ds->n &&
-           r50_utf8_escaped_len(row_name(ds, i)) == strlen(row_name(ds, i)))
-      i++;
-    char *e = malloc(r50_utf8_escaped_len(row_name(ds, i)) + 1);
-    if (e)
-      r50_utf8_escape(row_name(ds, i), e);
+    char *e = r50_utf8_escaped_dup(row_name(ds, first));
     r50_log(R50_LOG_WARN,
             "%lld image path(s) not valid UTF-8: /images/path writes each byte that "
             "is not UTF-8 as \\xNN (as Python's backslashreplace), e.g. %s",
@@ -258,7 +254,7 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
       H5Idec_ref(ids[i]);
   H5Gclose(g); /* the message, if any, is already in err */
   if (s == R50_OK && ds->n_classes) {
-    size_t clen = max_len(array_item, ds->class_names, ds->n_classes, NULL);
+    size_t clen = max_len(array_item, ds->class_names, ds->n_classes, NULL, NULL);
     hid_t ct = r50_h5_str_type(clen);
     hid_t dc = ct >= 0 ? make_dataset(f, "classes", ct, ds->n_classes, 1, NULL, 0) : -1;
     if (dc < 0 || write_strings(dc, clen, array_item, ds->class_names, ds->n_classes) < 0)
@@ -580,12 +576,9 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
     }
     for (int64_t i = 0; i < k && !found; i++) {
       const char *name = names + i * (int64_t)len, *want = r50_dataset_name(ds, r0 + i);
-      char *esc = NULL; /* want as the file stores it */
-      if (r50_utf8_escaped_len(want) != strlen(want) &&
-          (esc = malloc(r50_utf8_escaped_len(want) + 1))) {
-        r50_utf8_escape(want, esc);
+      char *esc = r50_utf8_valid(want) ? NULL : r50_utf8_escaped_dup(want);
+      if (esc) /* want as the file stores it */
         want = esc;
-      }
       size_t nl = strnlen(name, len);
       if (nl != strlen(want) || memcmp(name, want, nl)) {
         s = r50_fail(
