@@ -368,6 +368,17 @@ static dnnl_status_t choose(r50_engine_state *s, const r50_conv_desc *c, int dir
                  hint, pd);
 }
 
+/* Whether conv c's forward and backward data run as winograd.h's F(4x4, 3x3) with
+ * AVX2, on CPUs where oneDNN has no Winograd kernel: where the inference walk can
+ * (r50_dnnl_own_winograd: res2 to res4), on float32 operands (never on the bf16
+ * copies, emulated ones included), on maps of 7x7 or more (as winograd_first), and
+ * where the kernel takes the backward data's shape too (cout -> cin). */
+static int own_winograd(const r50_engine_state *s, const r50_conv_desc *c, int64_t h,
+                        int64_t w) {
+  return s->train_bf16 == R50_TRAIN_BF16_OFF && r50_dnnl_own_winograd(s, c) &&
+         c->cin % 16 == 0 && c->cout <= 256 && h >= 7 && w >= 7;
+}
+
 /* The three primitives of conv c for n images of h x w. */
 static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_conv *t,
                             int64_t n, int64_t h, int64_t w, int bias, r50_error *err) {
@@ -447,6 +458,11 @@ static r50_status make_conv(r50_engine_state *s, const r50_conv_desc *c, train_c
   t->n = n, t->h = h, t->w = w, t->threads = s->ctx.threads, t->bias = bias,
   t->mode = mode;
   t->made = 1;
+  if (own_winograd(s, c, h, w))
+    r50_log(R50_LOG_DEBUG,
+            "onednn: conv %d (%d->%d on %lldx%lld): forward and backward data by the "
+            "engine's AVX2 Winograd",
+            c->id, c->cin, c->cout, (long long)h, (long long)w);
   rs = R50_OK;
 fail:
   if (rs != R50_OK)
@@ -508,17 +524,6 @@ static dnnl_status_t lo_copy(r50_engine_state *s, const train_conv *t, const r50
 
 /* ------------------------------------------------- winograd.h's kernel (AVX2) */
 
-/* Whether conv c's forward and backward data run as winograd.h's F(4x4, 3x3) with
- * AVX2, on CPUs where oneDNN has no Winograd kernel: where the inference walk can
- * (r50_dnnl_own_winograd: res2 to res4), on float32 operands (never on the bf16
- * copies, emulated ones included), on maps of 7x7 or more (as winograd_first), and
- * where the kernel takes the backward data's shape too (cout -> cin). */
-static int own_winograd(const r50_engine_state *s, const r50_conv_desc *c,
-                        const r50_act *x) {
-  return s->train_bf16 == R50_TRAIN_BF16_OFF && r50_dnnl_own_winograd(s, c) &&
-         c->cin % 16 == 0 && c->cout <= 256 && x->h >= 7 && x->w >= 7;
-}
-
 /* y = conv(x) by winograd.h's kernel: the forward (flip 0: w as it is, cin -> cout)
  * or the backward data (flip 1: dx = dz convolved with w's filters turned by 180
  * degrees, cout -> cin, for a stride-1 3x3 with pad 1). The weights change every step,
@@ -563,7 +568,7 @@ static r50_status run_forward(r50_engine_state *s, const r50_conv_desc *c, const
   *z = (r50_act){z->data, c->cout, x->n,
                  r50_out_size(x->h, c->ksize, c->stride, c->pad, 0),
                  r50_out_size(x->w, c->ksize, c->stride, c->pad, 0)};
-  if (own_winograd(s, c, x))
+  if (own_winograd(s, c, x->h, x->w))
     return own_winograd_run(s, c, w, b, x, 0, z->data, err);
   r50_status rs = R50_OK;
   DNNL_TRY(reorder(s, t, &t->fwd, (float *)w, 0), "weights reorder");
@@ -598,7 +603,7 @@ static r50_status run_backward(r50_engine_state *s, const r50_conv_desc *c,
   const int w_lo = (dw || db) && t->bwd_w.cvt && !t->plain; /* on the scratch copies */
   if ((dx && t->bwd_data.cvt) || w_lo)
     DNNL_TRY(lo_copy(s, t, dz, 1, t->diff_dst_lo), "diff dst");
-  if (dx && own_winograd(s, c, x)) {
+  if (dx && own_winograd(s, c, x->h, x->w)) {
     *dx = (r50_act){dx->data, x->c, x->n, x->h, x->w};
     R50_TRY(own_winograd_run(s, c, w, NULL, dz, 1, dx->data, err));
   } else if (dx) {
