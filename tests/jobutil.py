@@ -134,9 +134,12 @@ def same_file(a, b, what, layers=("pool5",)):
 
 def make_tree(dest, n_photos=36, classes=("cat", "dog", "zebra fish")):
     """An ImageFolder tree: the photos dealt into class subfolders (one class name with
-    a space, one class with a nested folder), broken files inside two classes. Returns
+    a space, one class with a nested folder), broken files inside two classes, and a
+    README beside the classes, as datasets come (not part of the dataset). Returns
     {relative path: label} of every image file and the set of broken ones."""
     os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, "README.txt"), "w") as f:
+        f.write("photos by class\n")
     rows, bad = {}, set()
     for i, src in enumerate(photos.real_photos()[:n_photos]):
         c = i % len(classes)

@@ -1,7 +1,9 @@
 /*
  * test_dataset.c — dataset listing: ImageFolder classes, flat and nested folders in
  * bytewise order, hidden and non-image files skipped, list files with comments,
- * labels and malformed lines named by file and line.
+ * labels and malformed lines named by file and line. Files beside class folders that
+ * are not data (a README, a list) leave ImageFolder as it is; an image or a file in
+ * another image format there makes the tree plain.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,43 @@ static void test_image_folder(void) {
   r50_dataset_path(&ds, 1, full, sizeof full);
   CHECK(strstr(full, "/classes/ant/y.jpg") != NULL, "%s", full);
   r50_dataset_free(&ds);
+}
+
+/* Class folders with other files beside them (a README, the list a user keeps there):
+ * still ImageFolder, those files left out, an empty class kept in its place. */
+static void test_image_folder_beside(void) {
+  touch("beside/b/x.jpg");
+  touch("beside/a/y.png");
+  touch("beside/c_empty/notes.txt");
+  write_file("beside/README.txt", "hello\n");
+  write_file("beside/train.txt", "a/y.png 0\n");
+  char root[512];
+  snprintf(root, sizeof root, "%s/beside", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  CHECK(ds.n_classes == 3 && !strcmp(ds.class_names[0], "a") &&
+            !strcmp(ds.class_names[1], "b") && !strcmp(ds.class_names[2], "c_empty"),
+        "%d classes", ds.n_classes);
+  CHECK(ds.n == 2, "%lld rows", (long long)ds.n);
+  for (int i = 0; i < 2 && i < ds.n; i++)
+    CHECK(ds.labels[i] == i, "row %d: %s %d", i, r50_dataset_name(&ds, i), ds.labels[i]);
+  r50_dataset_free(&ds);
+
+  /* a data file at the top, even one in a format not read here: a plain tree */
+  const char *tops[] = {"beside/top.JPG", "beside/top.gif"};
+  for (int k = 0; k < 2; k++) {
+    touch(tops[k]);
+    CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+    CHECK(ds.n_classes == 0 && ds.n == 2 + (k == 0), "%s: %d classes, %lld rows", tops[k],
+          ds.n_classes, (long long)ds.n);
+    for (int64_t i = 0; i < ds.n; i++)
+      CHECK(ds.labels[i] == -1, "%s: row %lld labelled", tops[k], (long long)i);
+    r50_dataset_free(&ds);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", g_dir, tops[k]);
+    CHECK(remove(path) == 0, "%s", path);
+  }
 }
 
 static void test_flat_folder(void) {
@@ -141,6 +180,7 @@ int main(void) {
   if (!mkdtemp(g_dir))
     return 1;
   test_image_folder();
+  test_image_folder_beside();
   test_flat_folder();
   test_list_file();
   char cmd[600];

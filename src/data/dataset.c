@@ -353,23 +353,74 @@ static void free_names64(char **names, int64_t n) {
   free(names);
 }
 
+/* Whether a top-level entry makes the folder a plain tree rather than ImageFolder's
+ * class folders: an image (read here or not) or a tar shard. Other files beside the
+ * class folders (a README, a list, a licence) are not part of the dataset. */
+static int is_data_file(const char *name) {
+  return has_image_ext(name) || r50_is_shard_name(name) ||
+         ext_index(name, other_exts, N_OTHER_EXTS) >= 0;
+}
+
+/* ImageFolder: a top level of folders, no data files beside them (is_data_file). Keeps
+ * the folders in names (sorted), their count in *n_dirs; *n_set_aside counts the other
+ * files and *example names the first. */
+static int is_image_folder(const char *root, char **names, int n, int *n_dirs,
+                           int *n_set_aside, const char **example) {
+  int dirs = 0, files = 0;
+  *example = NULL;
+  for (int i = 0; i < n; i++) {
+    char full[PATH_MAX];
+    if (!join(full, sizeof full, root, names[i]))
+      return 0;
+    if (is_dir(full)) {
+      dirs++;
+    } else if (is_data_file(names[i])) {
+      return 0;
+    } else if (files++ == 0) {
+      *example = names[i];
+    }
+  }
+  if (!dirs)
+    return 0;
+  int k = 0; /* the folders, in order, to the front; the other names freed */
+  for (int i = 0; i < n; i++) {
+    char full[PATH_MAX];
+    if (join(full, sizeof full, root, names[i]) && is_dir(full))
+      names[k++] = names[i];
+    else if (names[i] != *example)
+      free(names[i]);
+  }
+  for (int i = k; i < n; i++)
+    names[i] = NULL;
+  *n_dirs = k, *n_set_aside = files;
+  return 1;
+}
+
 static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   char **names;
-  int n;
+  int n, n_dirs = 0, n_set_aside = 0;
+  const char *example;
   R50_TRY(list_dir(ds->root, &names, &n, err));
-  int all_dirs = n > 0;
-  for (int i = 0; i < n && all_dirs; i++) {
-    char full[PATH_MAX];
-    all_dirs = join(full, sizeof full, ds->root, names[i]) && is_dir(full);
-  }
   walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, 0, ""};
   enter(&w, ds->root, 0);
   r50_status s = R50_OK;
-  if (all_dirs) {
+  if (is_image_folder(ds->root, names, n, &n_dirs, &n_set_aside, &example)) {
+    if (n_set_aside)
+      r50_log(R50_LOG_INFO,
+              "%s: %d class folder%s (ImageFolder); %d file%s beside them left out of "
+              "the dataset (%s%s)",
+              ds->root, n_dirs, n_dirs == 1 ? "" : "s", n_set_aside,
+              n_set_aside == 1 ? "" : "s", example, n_set_aside > 1 ? ", ..." : "");
+    free((char *)example);
     ds->class_names = names;
-    ds->n_classes = n;
-    for (int c = 0; c < n && s == R50_OK; c++)
+    ds->n_classes = n_dirs;
+    for (int c = 0; c < n_dirs && s == R50_OK; c++) {
+      const int64_t rows = ds->n, shards = w.n_shards;
       s = walk(&w, names[c], c, 1);
+      if (s == R50_OK && ds->n == rows && w.n_shards == shards)
+        r50_log(R50_LOG_WARN, "%s/%s: class %d holds no image (its label stays unused)",
+                ds->root, names[c], c);
+    }
   } else {
     free_names(names, n);
     s = walk(&w, "", -1, 0);
