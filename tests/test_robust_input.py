@@ -110,7 +110,8 @@ def test_names(tmp, model):
     real = photos.real_photos()
     long_name = "é" * 120 + ".jpg"  # 244 bytes: the error cannot hold it whole
     files = {"été/caf\u00e9-\U0001F600.jpg": real[0], "été/" + long_name: None,
-             "ünï/ok.png": real[1], "ünï/new\nline.png": real[2], "ünï/tab\there.png": real[3]}
+             "ünï/ok.png": real[1], "ünï/new\nline.png": real[2], "ünï/tab\there.png": real[3],
+             "été/broken\nname.jpg": None}
     for rel, src in files.items():
         os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
         if src:
@@ -136,6 +137,11 @@ def test_names(tmp, model):
         check(len(warned) == 1 and "3 files" in warned[0] and "(.bmp .gif .webp;" in warned[0]
               and "e.g. été/scan.BMP" in warned[0],
               f"np {np_}: the BMP, GIF and WebP files left out, said once: {warned}")
+        listed = [x for x in p.stderr.splitlines() if "broken" in x]
+        check(len(listed) == 1 and
+              listed[0].endswith("failed: not a JPEG or PNG file: été/broken\\nname.jpg"),
+              f"np {np_}: the summary lists a failed name with a newline on one line, "
+              f"escaped: {listed}")
         bad = [x for x in p.stderr.splitlines() if "not valid UTF-8" in x]
         check(len(bad) == 1 and "2 image path(s)" in bad[0] and
               "e.g. ünï/bad\\xff.jpg" in bad[0],

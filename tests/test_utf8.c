@@ -1,7 +1,8 @@
 /*
  * test_utf8.c — utf8.h's escapes against Python's errors="backslashreplace" on the
  * cases RFC 3629 rules out (overlong forms, surrogates, past U+10FFFF, a sequence cut
- * short, a stray continuation byte), and valid text of every length left alone.
+ * short, a stray continuation byte), and valid text of every length left alone; and
+ * r50_escape_field on the characters that would break a line or a field, cut short.
  */
 #include <string.h>
 
@@ -18,6 +19,12 @@ static void expect(const char *in, const char *want) {
     r50_utf8_escape(in, out);
     CHECK(!strcmp(out, want), "\"%s\", want \"%s\"", out, want);
   }
+}
+
+static void expect_field(const char *in, size_t cap, const char *want) {
+  char out[64];
+  r50_escape_field(in, out, cap);
+  CHECK(!strcmp(out, want), "field \"%s\", want \"%s\"", out, want);
 }
 
 int main(void) {
@@ -40,5 +47,11 @@ int main(void) {
   expect("\x80\xbf", "\\x80\\xbf");                   /* stray continuations */
   expect("\xff\xfe", "\\xff\\xfe");
   expect("", "");
+
+  expect_field("cat/new\nline\r.png", 64, "cat/new\\nline\\r.png");
+  expect_field("a\tb\\c", 64, "a\\tb\\\\c");
+  expect_field("caf\xc3\xa9", 64, "caf\xc3\xa9");
+  expect_field("abcdef", 5, "ab"); /* cut to fit, never half an escape */
+  expect_field("\n\n\n", 6, "\\n\\n");
   return test_result("test_utf8");
 }

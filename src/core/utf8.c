@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Bytes of the valid UTF-8 sequence at s, or 0 where s[0] does not begin one (RFC 3629:
  * the second byte's range depends on the first, which rules out overlong forms,
@@ -72,4 +73,22 @@ char *r50_utf8_escaped_dup(const char *s) {
   if (d)
     r50_utf8_escape(s, d);
   return d;
+}
+
+void r50_escape_field(const char *s, char *out, size_t cap) {
+  size_t n = 0;
+  for (; *s && n + 3 < cap; s++) {
+    const char *e = *s == '\\'   ? "\\\\"
+                    : *s == '\t' ? "\\t"
+                    : *s == '\n' ? "\\n"
+                    : *s == '\r' ? "\\r"
+                                 : NULL;
+    if (e) {
+      memcpy(out + n, e, 2);
+      n += 2;
+    } else {
+      out[n++] = *s;
+    }
+  }
+  out[n] = 0;
 }

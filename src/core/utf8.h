@@ -23,4 +23,9 @@ int r50_utf8_valid(const char *s);
 /* A malloc'd escaped copy of s (NULL: out of memory). */
 char *r50_utf8_escaped_dup(const char *s);
 
+/* s as one field of a line of tab-separated text, cut to fit cap bytes with its NUL:
+ * backslash, tab, newline and carriage return written \\, \t, \n and \r, so a
+ * file name cannot break a line or a field (predict's output, the log). */
+void r50_escape_field(const char *s, char *out, size_t cap);
+
 #endif

@@ -12,6 +12,7 @@
  */
 #include "extract_job.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "job_signals.h"
 #include "sha256.h"
 #include "share_list.h"
+#include "utf8.h"
 #include "work_queue.h"
 
 #define MAX_LISTED_FAILURES 20 /* per rank, and in the summary */
@@ -268,9 +270,13 @@ static r50_status add_to_table(run *r, int64_t row, const char *msg, r50_error *
   return R50_OK;
 }
 
-static void note_failure(run *r, const char *msg) {
+/* Keeps one of the first failures for the summary, a line each (a newline in a file
+ * name escaped: r50_escape_field). */
+static void note_failure(run *r, const char *raw) {
   if (r->n_listed >= MAX_LISTED_FAILURES)
     return; /* every cause goes to /errors */
+  char msg[2 * PATH_MAX];
+  r50_escape_field(raw, msg, sizeof msg);
   size_t n = strlen(msg) + 1;
   if (r->failures_len + n + 1 > r->failures_cap) {
     size_t cap = r->failures_cap ? 2 * r->failures_cap : 4096;

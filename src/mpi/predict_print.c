@@ -14,6 +14,7 @@
 
 #include "h5util.h"
 #include "r50.h"
+#include "utf8.h"
 
 typedef struct labels {
   char **names;
@@ -47,26 +48,6 @@ static void free_labels(labels *l) {
   for (int i = 0; i < l->n; i++)
     free(l->names[i]);
   free(l->names);
-}
-
-/* The path as one tab-separated field: backslash, tab, newline and carriage return
- * escaped as \\, \t, \n and \r. */
-static void escape_field(const char *s, char *out, size_t cap) {
-  size_t n = 0;
-  for (; *s && n + 3 < cap; s++) {
-    const char *e = *s == '\\'   ? "\\\\"
-                    : *s == '\t' ? "\\t"
-                    : *s == '\n' ? "\\n"
-                    : *s == '\r' ? "\\r"
-                                 : NULL;
-    if (e) {
-      memcpy(out + n, e, 2);
-      n += 2;
-    } else {
-      out[n++] = *s;
-    }
-  }
-  out[n] = 0;
 }
 
 static void print_row(const char *path, const float *p, int classes, int top,
@@ -122,7 +103,7 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
         continue;
       char path[4096], field[8200];
       snprintf(path, sizeof path, "%.*s", (int)len, paths + i * (int64_t)len);
-      escape_field(path, field, sizeof field);
+      r50_escape_field(path, field, sizeof field);
       print_row(field, prob + i * (int64_t)classes, (int)classes, top, &l, idx);
     }
   }
