@@ -42,11 +42,11 @@ def command(np_, args):
     return (["mpirun", "-np", str(np_)] if np_ else []) + list(args)
 
 
-def run(np_, *args, timeout=300, env=None):
+def run(np_, *args, timeout=300, env=None, cwd=None):
     cmd = command(np_, args)
     t = time.time()
     try:
-        p = subprocess.run(cmd, env=env or ENV, capture_output=True, text=True,
+        p = subprocess.run(cmd, env=env or ENV, cwd=cwd, capture_output=True, text=True,
                            errors="surrogateescape", timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired as e:
         print(f"  $ {' '.join(cmd)}  -> TIMEOUT after {timeout}s", flush=True)

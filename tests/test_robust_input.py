@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import check, errors, finish, make_list, read, run  # noqa: E402
+from jobutil import ENV, check, errors, finish, make_list, read, run  # noqa: E402
 
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
 
@@ -180,6 +180,15 @@ def test_names(tmp, model):
           "predict escapes newline and tab in a path")
     check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,
           "predict without -o: its start line names standard output, not its scratch file")
+    # from a folder nobody may write in (sysfs refuses even root): the scratch file goes
+    # to $TMPDIR, all ranks being on this node, and is removed
+    scratch = os.path.join(tmp, "scratch")
+    os.makedirs(scratch)
+    q = run(2, BIN, "predict", "--model", model, "--threads", "1", os.path.join(tree, "ünï"),
+            "--top", "2", cwd="/sys", env={**ENV, "TMPDIR": scratch})
+    check(q.returncode == 0 and q.stdout == p.stdout and not os.listdir(scratch),
+          f"predict from a read-only folder: same lines, its scratch file in $TMPDIR and "
+          f"removed ({q.returncode}, {os.listdir(scratch)}: {q.stderr[-300:]})")
 
 
 def test_links(tmp, model):

@@ -5,6 +5,8 @@
  * Rule: every usage error is found before MPI starts, so `--help` and bad options
  * answer at once, with exit code 2, on every rank.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,45 @@ static int parse_size(const char *s, int *w, int *h) {
 }
 
 #ifdef R50_HAVE_MPI
+/* Whether a file can be made in folder dir (tried: access() says yes to root on a
+ * read-only mount such as /sys). */
+static int can_write_in(const char *dir, int pid) {
+  char probe[PATH_MAX];
+  snprintf(probe, sizeof probe, "%s/.r50-predict-%d.probe", dir, pid);
+  int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    return 0;
+  close(fd);
+  unlink(probe);
+  return 1;
+}
+
+/* predict without -o: its rows go to a scratch file, printed at the end. It lies in the
+ * current folder, which the ranks of several nodes share; where that folder is not
+ * writable and every rank is on this node, in $TMPDIR (else /tmp). Rank 0 decides. */
+static int scratch_path(const r50_dist *d, char *path, size_t cap) {
+  int pid = (int)getpid();
+  MPI_Bcast(&pid, 1, MPI_INT, 0, d->comm);
+  char dir[PATH_MAX] = ".";
+  if (d->rank == 0 && !can_write_in(".", pid)) {
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s", t && *t ? t : "/tmp");
+    if (d->local_size != d->size || !can_write_in(dir, pid)) {
+      r50_log(R50_LOG_ERROR,
+              "predict without -o keeps its rows in a scratch file in the current "
+              "folder, which is not writable%s: run it from a writable folder, or "
+              "give -o OUT.h5",
+              d->local_size != d->size ? " (and the ranks are on several nodes)" : "");
+      *dir = 0;
+    }
+  }
+  MPI_Bcast(dir, (int)sizeof dir, MPI_CHAR, 0, d->comm);
+  if (!*dir)
+    return 0;
+  snprintf(path, cap, "%s/.r50-predict-%d.h5", dir, pid);
+  return 1;
+}
+
 static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
   r50_dist d;
   r50_error err = {0};
@@ -55,11 +96,12 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     r50_log(R50_LOG_ERROR, "%s", err.msg);
     return 1;
   }
-  char tmp[64];
-  if (job->predict && !job->output) { /* rows go to a scratch file, printed at the end */
-    int pid = (int)getpid();
-    MPI_Bcast(&pid, 1, MPI_INT, 0, d.comm);
-    snprintf(tmp, sizeof tmp, ".r50-predict-%d.h5", pid);
+  char tmp[PATH_MAX + 32];
+  if (job->predict && !job->output) {
+    if (!scratch_path(&d, tmp, sizeof tmp)) {
+      r50_dist_finalize(&d);
+      return 1;
+    }
     job->output = tmp;
     job->output_scratch = 1;
   }
