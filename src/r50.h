@@ -162,7 +162,8 @@ typedef enum r50_precision {
 typedef struct r50_config {
   r50_arch arch;          /* 50, 101 or 152 */
   int downsample_fb;      /* 0: stride on the 1x1 conv (MSRA); 1: on the 3x3 (Facebook) */
-  int n_classes;          /* fc6 outputs; <= 0 means 1000 (ImageNet) */
+  int n_classes;          /* fc6 outputs; <= 0: those of the pretrained npz's fc6 (a
+                             fine-tuned model's), else 1000 (ImageNet) */
   const char *pretrained; /* NULL: random init; "auto": Chainer's cached npz (made
                              from the caffemodel beside it on first use); otherwise a
                              path to a Chainer .npz or an MSRA .caffemodel */

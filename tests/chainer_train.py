@@ -18,6 +18,9 @@ Python, e.g. .venv-chainer/bin/python).
       With --dtype float64 the same steps run in double precision (saved as float32).
   chainer_train.py load MODEL.npz OUT.npz --classes K [--arch 50] [--fb]
       load_npz (strict) into ResNet50Layers with fc6 = Linear(2048, K), save it again.
+  chainer_train.py predict MODEL.npz OUT.npy PHOTO... --classes K [--arch 50] [--fb]
+      load_npz (strict) as load does, then ResNetLayers.predict (256x256, the center
+      224x224 crop) of the photos: their probabilities (N, K) into OUT.npy.
 """
 import argparse
 import os
@@ -109,6 +112,14 @@ def load(args):
     chainer.serializers.save_npz(args.out, model)
 
 
+def predict(args):
+    model = build(args, args.classes)
+    chainer.serializers.load_npz(args.model, model, strict=True)
+    with chainer.using_config("train", False), chainer.no_backprop_mode():
+        prob = model.predict([Image.open(p) for p in args.photos], oversample=False)
+    np.save(args.out, prob.array)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -133,11 +144,16 @@ def main():
     pl.add_argument("model")
     pl.add_argument("out")
     pl.add_argument("--classes", type=int, default=1000)
-    for q in (pi, pt, pl):
+    pp = sub.add_parser("predict")
+    pp.add_argument("model")
+    pp.add_argument("out")
+    pp.add_argument("photos", nargs="+")
+    pp.add_argument("--classes", type=int, default=1000)
+    for q in (pi, pt, pl, pp):
         q.add_argument("--arch", type=int, default=50)
         q.add_argument("--fb", action="store_true")
     args = p.parse_args()
-    {"init": init, "train": train, "load": load}[args.cmd](args)
+    {"init": init, "train": train, "load": load, "predict": predict}[args.cmd](args)
 
 
 if __name__ == "__main__":

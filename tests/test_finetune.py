@@ -201,6 +201,38 @@ def case_ranks(tmp):
     # parameters moved the third loss by 7e-5 on a Zen 4's AVX-512 kernels.
     J.check(len(la) == 3 and np.allclose(la[:1], lb[:1], rtol=1e-6) and
             np.allclose(la, lb, rtol=1e-3), f"same losses: {la} vs {lb}")
+    predict_with(tmp, os.path.join(tmp, "np2"), data)
+
+
+def predict_with(tmp, run, data):
+    """The fine-tuned 3-class model in use: RUN_DIR/labels.txt names the classes, and
+    `predict --model RUN/model.npz --labels RUN/labels.txt` (fc6's 3 classes taken from
+    the file) gives Chainer's ResNetLayers.predict of that model, names and all."""
+    with open(os.path.join(run, "labels.txt")) as f:
+        labels = f.read()
+    J.check(labels == "0 cat\n1 dog\n2 zebra fish\n", f"labels.txt: {labels!r}")
+    rels = sorted(os.path.relpath(os.path.join(d, f), data)
+                  for d, _, fs in os.walk(data) for f in fs if not f.endswith(".txt"))[::6]
+    lst = J.make_list(tmp, "predict.txt", [(os.path.join(data, r), -1) for r in rels])
+    out = os.path.join(tmp, "predict.h5")
+    p = J.run(2, BIN, "predict", "--model", os.path.join(run, "model.npz"), "--labels",
+              os.path.join(run, "labels.txt"), "--top", "3", "--threads", "1", lst, "-o", out)
+    lines = [x.split("\t") for x in p.stdout.splitlines()]
+    J.check(p.returncode == 0 and len(lines) == 3 * len(rels) and
+            {x[1] for x in lines} <= {"cat", "dog", "zebra fish"},
+            f"predict with the fine-tuned model: 3 named classes for each of {len(rels)} "
+            f"images (exit {p.returncode}: {p.stderr[-400:]})")
+    want = os.path.join(tmp, "chainer_prob.npy")
+    chainer("predict", os.path.join(run, "model.npz"), want,
+            *[os.path.join(data, r) for r in rels], "--classes", 3)
+    if p.returncode == 0:
+        import h5py
+        with h5py.File(out, "r") as f:
+            got = f["features/prob"][()]
+        ref = np.load(want)
+        err = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
+        J.check(err < 1e-4, f"its probabilities are Chainer's predict of that model "
+                            f"({got.shape} vs {ref.shape}, worst {err:.3g})")
 
 
 def stop_with_sigterm(np_, data, args, run, env=None):

@@ -1,7 +1,8 @@
 /*
  * test_serialize.c — r50_save_npz / r50_load_npz: bit-exact round trip, strictness
  * (missing, extra, wrong-shaped and wrong-typed keys name the key and leave the model
- * unchanged), and pretrained "auto" lookup.
+ * unchanged), a fine-tuned K-class npz loaded with its K classes (n_classes 0), and
+ * pretrained "auto" lookup.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,24 @@ int main(void) {
   c101.pretrained = a;
   CHECK(r50_model_new(&c101, &err) == NULL && err.status == R50_ERR_MISMATCH,
         "ResNet-50 weights into ResNet-101: %s", err.msg);
+
+  /* a fine-tuned 7-class npz: n_classes 0 takes the file's 7; 1000 asked is refused */
+  char k7[256];
+  snprintf(k7, sizeof k7, "%s/k7.npz", g_dir);
+  r50_config c7 = r50_config_default();
+  c7.pretrained = NULL, c7.n_classes = 7, c7.seed = 11;
+  r50_model *m7 = r50_model_new(&c7, &err);
+  CHECK(m7 && r50_save_npz(m7, k7, &err) == R50_OK, "7 classes: %s", err.msg);
+  c7.pretrained = k7, c7.n_classes = 0;
+  r50_model *l7 = r50_model_new(&c7, &err);
+  CHECK(l7 && r50_model_classes(l7) == 7 && params_equal(l7, m7),
+        "a 7-class npz loads with 7 classes: %s", err.msg);
+  c7.n_classes = 1000;
+  CHECK(r50_model_new(&c7, &err) == NULL && err.status == R50_ERR_MISMATCH &&
+            strstr(err.msg, "fc6/W"),
+        "1000 classes asked of a 7-class npz: %s", err.msg);
+  r50_model_free(m7);
+  r50_model_free(l7);
 
   /* pretrained "auto" */
   setenv("CHAINER_DATASET_ROOT", g_dir, 1);

@@ -414,13 +414,8 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     free((char *)example);
     ds->class_names = names;
     ds->n_classes = n_dirs;
-    for (int c = 0; c < n_dirs && s == R50_OK; c++) {
-      const int64_t rows = ds->n, shards = w.n_shards;
+    for (int c = 0; c < n_dirs && s == R50_OK; c++)
       s = walk(&w, names[c], c, 1);
-      if (s == R50_OK && ds->n == rows && w.n_shards == shards)
-        r50_log(R50_LOG_WARN, "%s/%s: class %d holds no image (its label stays unused)",
-                ds->root, names[c], c);
-    }
   } else {
     free_names(names, n);
     s = walk(&w, "", -1, 0);

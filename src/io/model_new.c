@@ -79,7 +79,11 @@ static r50_status select_engine(const r50_config *cfg, const r50_engine **out,
   return R50_OK;
 }
 
-r50_model *r50_model_new(const r50_config *cfg, r50_error *err) {
+r50_model *r50_model_new(const r50_config *given, r50_error *err) {
+  r50_config c = *given, *cfg = &c;
+  if (cfg->n_classes <= 0 && cfg->pretrained &&
+      r50_pretrained_classes(cfg->pretrained, &cfg->n_classes, err) != R50_OK)
+    return NULL;
   const r50_engine *engine = NULL;
   if (select_engine(cfg, &engine, err) != R50_OK)
     return NULL;

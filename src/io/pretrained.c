@@ -24,6 +24,7 @@
 #include "caffe_convert.h"
 #include "error.h"
 #include "model.h"
+#include "npz.h"
 
 #define DOWNLOAD_URL "https://github.com/KaimingHe/deep-residual-networks"
 
@@ -123,4 +124,20 @@ static r50_status load_auto(r50_model *m, int fc6_may_differ, int *fc6_loaded,
     R50_TRY(s);
   }
   return r50_load_npz_into(m, npz, fc6_may_differ, fc6_loaded, err);
+}
+
+r50_status r50_pretrained_classes(const char *pretrained, int *classes, r50_error *err) {
+  *classes = 1000;
+  if (!strcmp(pretrained, "auto") || ends_with(pretrained, ".caffemodel"))
+    return R50_OK;
+  npz_reader *r;
+  R50_TRY(r50_npz_open(pretrained, &r, err));
+  const int i = r50_npz_find(r, "fc6/W");
+  npz_array_info info;
+  r50_status s = i >= 0 ? r50_npz_info(r, i, &info, err) : R50_OK;
+  if (i >= 0 && s == R50_OK && info.ndim == 2 && info.shape[0] > 0 &&
+      info.shape[0] <= 1 << 24)
+    *classes = (int)info.shape[0];
+  r50_npz_close(r);
+  return s;
 }

@@ -18,4 +18,9 @@ r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
                              int *fc6_loaded, r50_error *err);
 
+/* The class count of `pretrained`'s fc6: the rows of an npz's fc6/W (a fine-tuned
+ * model's K), else 1000 ("auto", a caffemodel, or an npz without a 2-d fc6/W, which
+ * the strict load then names). A file that cannot be read is an error. */
+r50_status r50_pretrained_classes(const char *pretrained, int *classes, r50_error *err);
+
 #endif

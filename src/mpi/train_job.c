@@ -44,6 +44,7 @@
 #include "rng.h"
 #include "schedule.h"
 #include "share_list.h"
+#include "utf8.h"
 
 typedef struct trainer {
   const r50_dist *d;
@@ -88,6 +89,34 @@ static r50_status check_fresh_dir(const char *out, r50_error *err) {
                       "%s already holds a run (%s): continue it with --resume, or choose "
                       "another --out",
                       out, used[i]);
+  }
+  return R50_OK;
+}
+
+/* RUN_DIR/labels.txt: "INDEX NAME" a line for an ImageFolder training set's classes
+ * (a newline in a name escaped), what `predict --labels` reads; written whole (a
+ * temporary file renamed) by rank 0. A list file's classes have no names: none. */
+static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error *err) {
+  if (ds->n_classes == 0)
+    return R50_OK;
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/labels.txt", out);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f)
+    return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  int ok = 1;
+  for (int c = 0; c < ds->n_classes && ok; c++) {
+    char name[8200];
+    r50_escape_field(ds->class_names[c], name, sizeof name);
+    ok = fprintf(f, "%d %s\n", c, name) > 0;
+  }
+  ok = fclose(f) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    r50_status s =
+        r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return s;
   }
   return R50_OK;
 }
@@ -328,6 +357,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   if (t->train.n == 0)
     return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
+  R50_TRY(r50_dist_agree(
+      t->d, t->d->rank == 0 ? write_labels(&t->train, j->out, err) : R50_OK, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
   t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0};
