@@ -13,6 +13,7 @@ CASE: chainer | ranks | resume | kill | val | val_classes | bf16. Exits 77 (skip
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -291,6 +292,32 @@ def case_resume(tmp):
     p = finetune(2, data, *frozen, "--batch", 4, "--out", run)
     J.check(p.returncode != 0 and "--resume" in p.stderr,
             "a second run into a used RUN_DIR without --resume is refused")
+    resume_changed(tmp, data, common)
+
+
+def resume_changed(tmp, data, common):
+    """--resume after the training set changed: at an epoch's end the next epoch runs on
+    the new set, with a warning; in the middle of one it is refused, naming where."""
+    data2 = os.path.join(tmp, "tree_changed")
+    shutil.copytree(data, data2)
+    run = os.path.join(tmp, "changed")
+    args = [*common, "--batch", 4, "--out", run]  # 8 images a step on 2 ranks, 24 an epoch
+    J.check(finetune(2, data2, *args, "--steps", 3).returncode == 0,
+            "3 steps: one whole epoch, checkpointed at its end")
+    extra = os.path.join(data2, "dog", "added.png")
+    shutil.copy(photos.good_photos()[0], extra)
+    p = finetune(2, data2, *args, "--steps", 5, "--resume")
+    warned = [x for x in p.stderr.splitlines() if "changed since" in x]
+    J.check(p.returncode == 0 and len(warned) == 1 and "24 images then, 25 now" in warned[0]
+            and "epoch 2 runs on the training set as it is now" in warned[0],
+            f"--resume at an epoch's end on a changed set: a warning, and it runs "
+            f"({p.returncode}: {warned})")
+    os.remove(extra)
+    p = finetune(2, data2, *args, "--steps", 6, "--resume")
+    J.check(p.returncode == 1 and "changed since" in p.stderr and
+            "(25 images then, 24 now), which was taken 16 images into epoch 2" in p.stderr,
+            f"--resume in the middle of an epoch on a changed set: refused, naming where "
+            f"(exit {p.returncode}: {p.stderr[-500:]})")
 
 
 def case_kill(tmp):

@@ -289,14 +289,50 @@ static double elapsed(const trainer *t) {
   return t->elapsed0 + (r50_now_s() - t->start_s);
 }
 
+/* --resume on a training set that changed since checkpoint `dir` (images added,
+ * removed or relabelled): at an epoch's end the next epoch simply runs on the new set,
+ * with a warning; in the middle of an epoch the position in its order would point at
+ * other images, so that is refused. Keeps the new set's digest in t->st. */
+static r50_status same_training_set(trainer *t, const char *dir,
+                                    const r50_loop_state *now, r50_error *err) {
+  r50_loop_state *st = &t->st;
+  if (*st->dataset_sha256 && strcmp(st->dataset_sha256, now->dataset_sha256)) {
+    char what[96];
+    if (st->images != now->images)
+      snprintf(what, sizeof what, "%lld images then, %lld now", (long long)st->images,
+               (long long)now->images);
+    else
+      snprintf(what, sizeof what, "%lld images, other paths or labels",
+               (long long)now->images);
+    if (st->position != 0)
+      return r50_fail(err, R50_ERR_MISMATCH,
+                      "--resume: %s changed since %s (%s), which was taken %lld images "
+                      "into epoch %lld: resuming would skip or repeat images. Restore "
+                      "the training set, or start a new run from that checkpoint's "
+                      "weights (--model %s/model.npz --out NEW_DIR)",
+                      t->job->train, dir, what, (long long)st->position,
+                      (long long)st->epoch + 1, dir);
+    r50_log(R50_LOG_WARN,
+            "--resume: %s changed since %s (%s); it was taken at the end of epoch %lld, "
+            "so epoch %lld runs on the training set as it is now",
+            t->job->train, dir, what, (long long)st->epoch, (long long)st->epoch + 1);
+  }
+  memcpy(st->dataset_sha256, now->dataset_sha256, sizeof st->dataset_sha256);
+  st->images = now->images;
+  return R50_OK;
+}
+
 /* --resume: rank 0 reads the newest complete checkpoint; all ranks get its state. */
 static r50_status resume(trainer *t, r50_error *err) {
   char dir[4400] = "";
   r50_status s = R50_OK;
   if (t->d->rank == 0) {
+    const r50_loop_state now = t->st;
     s = r50_checkpoint_find(t->job->out, dir, sizeof dir, err);
     if (s == R50_OK)
       s = r50_checkpoint_read(dir, t->model, t->opt, &t->st, err);
+    if (s == R50_OK)
+      s = same_training_set(t, dir, &now, err);
     t->elapsed0 = t->st.elapsed;
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
@@ -361,7 +397,9 @@ static r50_status setup(trainer *t, r50_error *err) {
       t->d, t->d->rank == 0 ? write_labels(&t->train, j->out, err) : R50_OK, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
-  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0};
+  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n};
+  if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
+    r50_dataset_digest(&t->train, t->st.dataset_sha256);
   if (j->resume)
     R50_TRY(resume(t, err));
   R50_TRY(broadcast_model(t, err));

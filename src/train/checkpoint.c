@@ -116,6 +116,11 @@ static r50_status write_state(const char *path, r50_optimizer *o,
     s = r50_npz_write(w, "lr", NPZ_F64, 0, NULL, &lr, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "elapsed_time", NPZ_F64, 0, NULL, &st->elapsed, err);
+  int64_t hex_len[1] = {64};
+  if (s == R50_OK)
+    s = r50_npz_write(w, "dataset_sha256", NPZ_U8, 1, hex_len, st->dataset_sha256, err);
+  if (s == R50_OK)
+    s = r50_npz_write(w, "train_images", NPZ_I64, 0, NULL, &st->images, err);
   if (s != R50_OK) {
     r50_npz_writer_abort(w);
     return s;
@@ -231,6 +236,17 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
                    path);
     else
       s = r50_npz_read(r, i, &st->elapsed, sizeof st->elapsed, err);
+  }
+  /* the training set it was taken on; checkpoints from before it was kept have none */
+  st->dataset_sha256[0] = 0, st->images = 0;
+  i = r50_npz_find(r, "dataset_sha256");
+  if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
+    if (info.dtype != NPZ_U8 || info.numel != 64)
+      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'dataset_sha256' is not 64 bytes", path);
+    else if ((s = r50_npz_read(r, i, st->dataset_sha256, 64, err)) == R50_OK)
+      st->dataset_sha256[64] = 0;
+    if (s == R50_OK)
+      s = read_i64(r, path, "train_images", &st->images, err);
   }
   st->seed = (uint64_t)seed;
   r50_npz_close(r);

@@ -16,13 +16,16 @@
 
 /* Where the training loop stands. */
 typedef struct r50_loop_state {
-  int64_t iteration; /* steps done */
-  int64_t epoch;     /* epochs done */
-  int64_t position;  /* samples of the current epoch's order consumed */
-  uint64_t seed;     /* of the orders and crops */
-  int64_t world;     /* ranks that wrote it (informational) */
-  double elapsed;    /* seconds trained until it, over every run: log.jsonl's
-                        elapsed_time goes on across --resume, as Chainer's trainer's */
+  int64_t iteration;       /* steps done */
+  int64_t epoch;           /* epochs done */
+  int64_t position;        /* samples of the current epoch's order consumed */
+  uint64_t seed;           /* of the orders and crops */
+  int64_t world;           /* ranks that wrote it (informational) */
+  double elapsed;          /* seconds trained until it, over every run: log.jsonl's
+                              elapsed_time goes on across --resume, as Chainer's trainer's */
+  char dataset_sha256[65]; /* the training set's rows (r50_dataset_digest); "" where a
+                              checkpoint from before it was kept is read */
+  int64_t images;          /* the training set's rows (0 likewise) */
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
