@@ -64,13 +64,22 @@ r50_status r50_optimizer_update(r50_optimizer *o, r50_error *err) {
   r50_slabs eng;
   R50_TRY(r50_model_bind(m, &eng, err));
   const r50_engine_train *tr = m->engine->train;
-  for (int i = 0; i < m->net.n_params; i++) {
-    const r50_param_desc *d = &m->net.params[i];
-    if (d->kind != R50_PARAM || !m->update[i])
+  /* The update is elementwise with one rate for all: each run of adjacent parameters
+   * that are updated (all of them, unless some are frozen) is one call, not one per
+   * parameter (over 160 small parallel regions or kernel launches a step). */
+  int64_t run = 0, run_len = 0;
+  for (int i = 0; i <= m->net.n_params; i++) {
+    const r50_param_desc *d = i < m->net.n_params ? &m->net.params[i] : NULL;
+    const int joins = d && d->kind == R50_PARAM && m->update[i];
+    if (joins && run_len > 0 && d->offset == run + run_len) {
+      run_len += d->numel;
       continue;
-    tr->momentum_sgd(m->es, eng.params + d->offset, eng.grads + d->offset,
-                     eng.velocity + d->offset, (size_t)d->numel, o->lr, o->momentum,
-                     o->weight_decay);
+    }
+    if (run_len > 0)
+      tr->momentum_sgd(m->es, eng.params + run, eng.grads + run, eng.velocity + run,
+                       (size_t)run_len, o->lr, o->momentum, o->weight_decay);
+    run = joins ? d->offset : 0;
+    run_len = joins ? d->numel : 0;
   }
   r50_model_engine_wrote(m, R50_SYNC_PARAMS | R50_SYNC_GRADS | R50_SYNC_STATE);
   return R50_OK;
