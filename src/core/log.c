@@ -49,15 +49,23 @@ void r50_log(r50_log_level level, const char *fmt, ...) {
   if (!g_log.host[0] && gethostname(g_log.host, sizeof g_log.host - 1) != 0)
     strcpy(g_log.host, "?");
   static const char *const tag[] = {"debug", "info", "warning", "error"};
-  char line[2048];
-  int n = snprintf(line, sizeof line, "[%d/%d %s] %s: ", g_log.rank, g_log.size,
-                   g_log.host, tag[level]);
+  char msg[2048], line[4 * sizeof msg + 128];
   va_list ap;
   va_start(ap, fmt);
-  n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n > (int)sizeof line - 2)
-    n = (int)sizeof line - 2;
+  /* one record a line: a control character (a newline in a file name, say) is
+   * written \n, \r, \t or \xNN */
+  int n = snprintf(line, sizeof line, "[%d/%d %s] %s: ", g_log.rank, g_log.size,
+                   g_log.host, tag[level]);
+  for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+    if (*c >= 0x20 && *c != 0x7f)
+      line[n++] = (char)*c;
+    else if (*c == '\n' || *c == '\r' || *c == '\t')
+      line[n++] = '\\', line[n++] = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
+    else
+      n += snprintf(line + n, 5, "\\x%02x", *c);
+  }
   line[n++] = '\n';
   fwrite(line, 1, (size_t)n, stderr);
 }
