@@ -431,6 +431,13 @@ def case_val_classes(tmp):
     J.check(p.returncode == 0 and
             load(os.path.join(run, "model.npz"))["fc6/W"].shape[0] == 4,
             "an empty training class folder keeps its fc6 output")
+    # a folder that holds one folder of images (dataset/images/...): one class, refused
+    one = os.path.join(tmp, "one")
+    shutil.copytree(os.path.join(data, "dog"), os.path.join(one, "images"))
+    p = finetune(1, one, *common, "--out", os.path.join(tmp, "run_one"))
+    J.check(p.returncode == 1 and "holds one folder, 'images', taken as its only class"
+            in p.stderr, f"a training set of one class is refused, naming the folder "
+                         f"(exit {p.returncode})")
 
 
 def cpu_has_bf16():

@@ -201,6 +201,17 @@ static r50_status count_classes(trainer *t, r50_error *err) {
         "%s has no labels: fine-tuning needs class subfolders or 'path label' "
         "lines",
         t->job->train);
+  if (k == 1) /* softmax over one class: the loss is 0 and nothing is learnt */
+    return ds->n_classes == 1
+               ? r50_fail(err, R50_ERR_FORMAT,
+                          "%s holds one folder, '%s', taken as its only class: a "
+                          "classifier needs two or more. Point TRAIN at the folder that "
+                          "holds the class folders",
+                          t->job->train, ds->class_names[0])
+               : r50_fail(err, R50_ERR_FORMAT,
+                          "%s: one class (every label is 0%s): a classifier needs two or "
+                          "more",
+                          t->job->train, t->job->classes == 1 ? ", --classes 1" : "");
   if (t->have_val)
     R50_TRY(match_val_classes(t, err));
   for (int pass = 0; pass < 1 + t->have_val; pass++) {
