@@ -438,6 +438,12 @@ def case_val_classes(tmp):
     J.check(p.returncode == 1 and "holds one folder, 'images', taken as its only class"
             in p.stderr, f"a training set of one class is refused, naming the folder "
                          f"(exit {p.returncode})")
+    # a validation set without labels (a flat folder) would score nothing: refused
+    flat = os.path.join(tmp, "flat")
+    shutil.copytree(os.path.join(data, "dog"), flat)
+    p = finetune(1, data, *common, "--val", flat, "--out", os.path.join(tmp, "run_flat"))
+    J.check(p.returncode == 1 and f"--val {flat} has no labels" in p.stderr,
+            f"an unlabelled validation set is refused up front (exit {p.returncode})")
 
 
 def cpu_has_bf16():

@@ -212,8 +212,19 @@ static r50_status count_classes(trainer *t, r50_error *err) {
                           "%s: one class (every label is 0%s): a classifier needs two or "
                           "more",
                           t->job->train, t->job->classes == 1 ? ", --classes 1" : "");
-  if (t->have_val)
+  if (t->have_val) {
+    int64_t labelled = 0;
+    for (int64_t i = 0; i < t->val.n && !labelled; i++)
+      labelled = t->val.labels[i] >= 0;
+    if (t->val.n == 0)
+      return r50_fail(err, R50_ERR_NOT_FOUND, "no images in --val %s", t->job->val);
+    if (!labelled)
+      return r50_fail(err, R50_ERR_FORMAT,
+                      "--val %s has no labels: validation needs class subfolders or "
+                      "'path label' lines",
+                      t->job->val);
     R50_TRY(match_val_classes(t, err));
+  }
   for (int pass = 0; pass < 1 + t->have_val; pass++) {
     const r50_dataset *s = pass ? &t->val : ds;
     for (int64_t i = 0; i < s->n; i++)
