@@ -444,6 +444,19 @@ def case_val_classes(tmp):
     p = finetune(1, data, *common, "--val", flat, "--out", os.path.join(tmp, "run_flat"))
     J.check(p.returncode == 1 and f"--val {flat} has no labels" in p.stderr,
             f"an unlabelled validation set is refused up front (exit {p.returncode})")
+    # not one readable training image: an error after the epoch, not a model of nothing
+    broken = os.path.join(tmp, "broken")
+    for c in ("a", "b"):
+        os.makedirs(os.path.join(broken, c))
+        for i in range(3):
+            with open(os.path.join(broken, c, f"{i}.jpg"), "w") as f:
+                f.write("not an image")
+    p = finetune(2, broken, *common, "--steps", 0, "--epochs", 2,
+                 "--out", os.path.join(tmp, "run_broken"))
+    J.check(p.returncode == 1 and "not one image of" in p.stderr and
+            not os.path.exists(os.path.join(tmp, "run_broken", "model.npz")),
+            f"a training set with no readable image fails, writing no model "
+            f"(exit {p.returncode})")
 
 
 def cpu_has_bf16():

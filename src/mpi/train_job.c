@@ -72,6 +72,7 @@ typedef struct trainer {
   /* since the last log record */
   double log_loss, log_n, log_correct;
   int64_t log_steps, skipped;
+  double trained; /* images through a training step, all ranks, in this run */
 } trainer;
 
 /* ------------------------------------------------------------------ set-up */
@@ -678,6 +679,7 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop,
     if (!j->bn_frozen)
       R50_TRY(r50_grad_sync_average_persistent(&t->sync, err));
     t->log_loss += v[1], t->log_n += v[0], t->log_correct += v[2];
+    t->trained += v[0];
   }
   t->log_steps++;
   t->st.iteration++;
@@ -707,7 +709,9 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
   int64_t rows[4096];
   R50_ASSERT(j->batch <= 4096);
   const int64_t global = (int64_t)j->batch * t->d->size;
-  int64_t queued = t->st.position; /* pushed up to here */
+  int64_t queued = t->st.position;       /* pushed up to here */
+  const int whole = t->st.position == 0; /* the whole epoch runs here */
+  const double trained0 = t->trained;
   r50_status s = R50_OK;
   int pending = 0; /* batches pushed and not popped */
   while (s == R50_OK && !*stop && t->st.position < t->train.n && !finished(t)) {
@@ -728,6 +732,11 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
       s = checkpoint(t, err);
   }
   r50_prefetch_free(p);
+  if (s == R50_OK && t->st.position >= t->train.n && whole && t->trained == trained0)
+    s = r50_fail(err, R50_ERR_IO,
+                 "not one image of %s could be read in epoch %lld (%lld images, every "
+                 "one skipped; the first causes are above): nothing was trained",
+                 j->train, (long long)t->st.epoch + 1, (long long)t->train.n);
   if (s == R50_OK && t->st.position >= t->train.n) { /* the epoch is over */
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 1);
     t->st.epoch++;
