@@ -3,7 +3,7 @@
  * bytewise order, hidden and non-image files skipped, list files with comments,
  * labels and malformed lines named by file and line. Files beside class folders that
  * are not data (a README, a list) leave ImageFolder as it is; an image or a file in
- * another image format there makes the tree plain.
+ * another image format there makes the tree plain. One image file is a dataset of one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +176,37 @@ static void test_list_file(void) {
         "missing: %s", err.msg);
 }
 
+/* One image file as DATASET: the dataset of that file in its folder, whether its name
+ * or only its first bytes say JPEG or PNG; another image format is an error. */
+static void test_one_image(void) {
+  const char *cases[][2] = {{"one/cat.JPG", "x"}, {"one/noext", "\x89PNG\r\n\x1a\nrest"}};
+  for (int k = 0; k < 2; k++) {
+    touch("one/.keep");
+    write_file(cases[k][0], cases[k][1]);
+    char path[512], full[600];
+    snprintf(path, sizeof path, "%s/%s", g_dir, cases[k][0]);
+    r50_dataset ds;
+    r50_error err = {0};
+    CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK, "%s: %s", path, err.msg);
+    CHECK(ds.n == 1 && ds.labels[0] == -1 &&
+              !strcmp(r50_dataset_name(&ds, 0), strrchr(cases[k][0], '/') + 1),
+          "%s: one row, its name", cases[k][0]);
+    if (ds.n == 1) {
+      r50_dataset_path(&ds, 0, full, sizeof full);
+      CHECK(!strcmp(full, path), "%s: the file itself (%s)", cases[k][0], full);
+    }
+    r50_dataset_free(&ds);
+  }
+  write_file("one/anim.gif", "GIF89a");
+  char gif[512];
+  snprintf(gif, sizeof gif, "%s/one/anim.gif", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(gif, NULL, &ds, &err) == R50_ERR_FORMAT &&
+            strstr(err.msg, "reads JPEG and PNG"),
+        "a GIF: %s", err.msg);
+}
+
 int main(void) {
   if (!mkdtemp(g_dir))
     return 1;
@@ -183,6 +214,7 @@ int main(void) {
   test_image_folder_beside();
   test_flat_folder();
   test_list_file();
+  test_one_image();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   CHECK(system(cmd) == 0, "cleanup");

@@ -178,6 +178,13 @@ def test_names(tmp, model):
     check(any(x.startswith("new\\nline.png\t") for x in lines) and
           any(x.startswith("tab\\there.png\t") for x in lines),
           "predict escapes newline and tab in a path")
+    one = run(2, BIN, "predict", "--model", model, "--threads", "1",
+              os.path.join(tree, "ünï", "ok.png"), "--top", "2")
+    check(one.returncode == 0 and
+          [x.split("\t")[0] for x in one.stdout.splitlines()] == ["ok.png"] * 2 and
+          one.stdout.splitlines() == [x for x in lines if x.startswith("ok.png\t")],
+          f"predict of one image file: its lines, as in its folder's run "
+          f"({one.returncode}: {one.stdout!r} {one.stderr[-300:]})")
     check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,
           "predict without -o: its start line names standard output, not its scratch file")
     # from a folder nobody may write in (sysfs refuses even root): the scratch file goes

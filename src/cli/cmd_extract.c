@@ -161,9 +161,11 @@ static int job_command(int argc, char **argv, int predict) {
   const cli_command c = {
       cmd,
       predict
-          ? "Classify every image of DATASET (a folder or a list file): top classes per "
+          ? "Classify every image of DATASET (a folder, one image, a list file or tar "
+            "shards): top classes per "
             "image, as Chainer's ResNetLayers.predict."
-          : "Compute the features of every image of DATASET (a folder or a list file) "
+          : "Compute the features of every image of DATASET (a folder, one image, a list "
+            "file or tar shards) "
             "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
             "under mpirun.",
       predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]",

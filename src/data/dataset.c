@@ -491,6 +491,24 @@ static r50_status open_shards(const char *spec, r50_dataset *ds, r50_error *err)
 
 /* ------------------------------------------------------------------ entry points */
 
+/* Whether the file at path is an image rather than a list: 1 for a JPEG or PNG (by
+ * name, or by its first bytes), -1 for an image format not read here (by name), 0
+ * otherwise. */
+static int is_image_file(const char *path) {
+  const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+  if (has_image_ext(name))
+    return 1;
+  if (ext_index(name, other_exts, N_OTHER_EXTS) >= 0)
+    return -1;
+  unsigned char head[8] = {0};
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f)
+    fclose(f);
+  return (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) ||
+         (n == 8 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8));
+}
+
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err) {
   memset(ds, 0, sizeof *ds);
@@ -531,9 +549,25 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     }
     if (!ds->root)
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
-    s = open_list(spec, ds, err);
-    if (s == R50_OK)
-      s = shards_of_list(ds, err);
+    const int image = is_image_file(spec);
+    if (image < 0) {
+      s = r50_fail(err, R50_ERR_FORMAT,
+                   "%s: an image in a format r50worker does not read (it reads JPEG and "
+                   "PNG): convert it first",
+                   spec);
+    } else if (image) { /* one image: the dataset of that file, in its folder */
+      if (root)
+        s = r50_fail(err, R50_ERR_ARG, "--root applies to list files; %s is an image",
+                     spec);
+      else {
+        const char *slash = strrchr(spec, '/'), *name = slash ? slash + 1 : spec;
+        s = r50_dataset_push(ds, name, strlen(name), -1, err);
+      }
+    } else {
+      s = open_list(spec, ds, err);
+      if (s == R50_OK)
+        s = shards_of_list(ds, err);
+    }
   }
   if (s != R50_OK)
     r50_dataset_free(ds);

@@ -48,11 +48,13 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
  * only: .jpg .jpeg .jpe .jfif .png, any case; hidden entries skipped); if its root
  * holds subdirectories and no data file (an image, in any format, or a tar shard),
  * each subdirectory is a class (labels 0..K-1 in sorted order) and the root's other
- * files (a README, a list) are left out, else labels are -1; a directory with tar shards and no image files is a dataset of those
- * shards. Any other regular file is a list of "path [label]" lines relative to `root`
- * (NULL: the list file's folder); blank lines and lines starting with '#' are skipped.
- * A path may hold spaces when its line ends with the label ("zebra fish/1.jpg 3"). A
- * list whose every path is a tar shard is a dataset of those shards. */
+ * files (a README, a list) are left out, else labels are -1; a directory with tar shards
+ * and no image files is a dataset of those shards. A JPEG or PNG file (by name or by its
+ * first bytes) is a dataset of that one image, in its folder. Any other regular file is a
+ * list of "path [label]" lines relative to `root` (NULL: the list file's folder); blank
+ * lines and lines starting with '#' are skipped. A path may hold spaces when its line
+ * ends with the label ("zebra fish/1.jpg 3"). A list whose every path is a tar shard is a
+ * dataset of those shards. */
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
 
