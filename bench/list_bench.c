@@ -43,7 +43,7 @@ static void one_way(const r50_dist *d, const char *spec, int writable) {
   double t = r50_now_s();
   r50_dataset ds;
   r50_error err = {0};
-  if (r50_dataset_share(d, spec, NULL, writable, &ds, &err) != R50_OK) {
+  if (r50_dataset_share(d, &spec, 1, NULL, writable, &ds, &err) != R50_OK) {
     fprintf(stderr, "list_bench: %s\n", err.msg);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }

@@ -185,6 +185,20 @@ def test_names(tmp, model):
           one.stdout.splitlines() == [x for x in lines if x.startswith("ok.png\t")],
           f"predict of one image file: its lines, as in its folder's run "
           f"({one.returncode}: {one.stdout!r} {one.stderr[-300:]})")
+    imgs = sorted(os.path.join(tree, "ünï", x) for x in ("ok.png", "tab\there.png"))
+    many = run(2, BIN, "predict", "--model", model, "--threads", "1", *imgs, "--top", "2")
+    want = [x.split("\t", 1)[1] for name in ("ok.png", "tab\\there.png")
+            for x in lines if x.startswith(name + "\t")]
+    check(many.returncode == 0 and
+          [x.split("\t")[0] for x in many.stdout.splitlines()] ==
+          [q.replace("\t", "\\t") for q in imgs for _ in range(2)] and
+          [x.split("\t", 1)[1] for x in many.stdout.splitlines()] == want,
+          f"predict of several image files: their lines in the order given, each path as "
+          f"given ({many.returncode}: {many.stdout!r} {many.stderr[-300:]})")
+    bad = run(1, BIN, "predict", "--model", model, imgs[0], tree)
+    check(bad.returncode == 2 and f"each is one JPEG or PNG image, not {tree}" in bad.stderr,
+          f"several DATASET arguments, one a folder: a usage error naming it "
+          f"({bad.returncode})")
     check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,
           "predict without -o: its start line names standard output, not its scratch file")
     # from a folder nobody may write in (sysfs refuses even root): the scratch file goes

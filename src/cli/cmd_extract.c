@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dataset.h"
 #include "model_options.h"
 
 #ifdef R50_HAVE_MPI
@@ -116,6 +117,9 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
 }
 #endif
 
+static int run_command(const job_opts *opts, int predict, const char *cmd,
+                       const char **pos, int npos, int argc, char **argv);
+
 static int job_command(int argc, char **argv, int predict) {
   const char *cmd = predict ? "predict" : "extract";
   job_opts o = {.mo = cli_model_defaults(),
@@ -161,37 +165,59 @@ static int job_command(int argc, char **argv, int predict) {
   const cli_command c = {
       cmd,
       predict
-          ? "Classify every image of DATASET (a folder, one image, a list file or tar "
-            "shards): top classes per "
+          ? "Classify every image of DATASET (a folder, a list file, tar shards, or one "
+            "or more image files): top classes per "
             "image, as Chainer's ResNetLayers.predict."
-          : "Compute the features of every image of DATASET (a folder, one image, a list "
-            "file or tar shards) "
+          : "Compute the features of every image of DATASET (a folder, a list file, tar "
+            "shards, or one or more image files) "
             "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
             "under mpirun.",
       predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]",
       opts,
       1,
-      1,
+      argc > 1 ? argc - 1 : 1, /* several DATASET arguments: one image each */
       "dataset"};
-  const char *pos[1];
+  const char **pos = malloc((size_t)(argc > 1 ? argc : 2) * sizeof *pos);
+  if (!pos)
+    return 1;
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
-  if (rc)
-    return rc < 0 ? 0 : rc;
+  if (rc == 0)
+    rc = run_command(&o, predict, cmd, pos, npos, argc, argv);
+  else if (rc < 0)
+    rc = 0;
+  free(pos);
+  return rc;
+}
+
+/* The parsed command: checks, then the job. */
+static int run_command(const job_opts *opts, int predict, const char *cmd,
+                       const char **pos, int npos, int argc, char **argv) {
+  const job_opts o = *opts;
   if (!predict && !o.output)
     return usage(cmd, "missing -o OUT.h5", "");
   if (o.labels && access(o.labels, R_OK) != 0)
     return usage(cmd, "--labels: cannot read ", o.labels);
   if (o.resume && o.overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
+  for (int i = 0; npos > 1 && i < npos; i++)
+    if (r50_is_image_file(pos[i]) != 1)
+      return usage(cmd,
+                   "with several DATASET arguments each is one JPEG or PNG image, not ",
+                   pos[i]);
   int size_w, size_h;
   if (!parse_size(o.size, &size_w, &size_h))
     return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", o.size);
 #ifndef R50_HAVE_MPI
+  (void)pos, (void)npos, (void)argc, (void)argv;
   fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n",
           cmd);
   return 1;
 #else
-  r50_job job = {.dataset = pos[0],
+  char several[64];
+  snprintf(several, sizeof several, "the %d images given", npos);
+  r50_job job = {.dataset = npos > 1 ? several : pos[0],
+                 .images = pos,
+                 .n_images = npos,
                  .root = o.root,
                  .output = o.output,
                  .batch = o.batch,

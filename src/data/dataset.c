@@ -491,10 +491,7 @@ static r50_status open_shards(const char *spec, r50_dataset *ds, r50_error *err)
 
 /* ------------------------------------------------------------------ entry points */
 
-/* Whether the file at path is an image rather than a list: 1 for a JPEG or PNG (by
- * name, or by its first bytes), -1 for an image format not read here (by name), 0
- * otherwise. */
-static int is_image_file(const char *path) {
+int r50_is_image_file(const char *path) {
   const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
   if (has_image_ext(name))
     return 1;
@@ -549,7 +546,7 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     }
     if (!ds->root)
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
-    const int image = is_image_file(spec);
+    const int image = r50_is_image_file(spec);
     if (image < 0) {
       s = r50_fail(err, R50_ERR_FORMAT,
                    "%s: an image in a format r50worker does not read (it reads JPEG and "
@@ -569,6 +566,24 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
         s = shards_of_list(ds, err);
     }
   }
+  if (s != R50_OK)
+    r50_dataset_free(ds);
+  return s;
+}
+
+r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
+                                   r50_error *err) {
+  memset(ds, 0, sizeof *ds);
+  r50_status s =
+      (ds->root = strdup(".")) ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < n && s == R50_OK; i++)
+    s = r50_is_image_file(paths[i]) == 1
+            ? r50_dataset_push(ds, paths[i], strlen(paths[i]), -1, err)
+            : r50_fail(err, R50_ERR_ARG,
+                       "%s is not a JPEG or PNG image: with several DATASET arguments "
+                       "each is one image (a folder, a list file or shards is given "
+                       "alone)",
+                       paths[i]);
   if (s != R50_OK)
     r50_dataset_free(ds);
   return s;

@@ -58,6 +58,17 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
 
+/* Whether the file at path is an image rather than a list: 1 for a JPEG or PNG (by
+ * name, or by its first bytes), -1 for an image format not read here (by name), 0
+ * otherwise. */
+int r50_is_image_file(const char *path);
+
+/* Several images named one by one (a shell glob of photos): each path must be a JPEG
+ * or PNG file (as r50_dataset_open tells one image); the rows are the paths as given,
+ * in that order, relative to "." (labels -1). */
+r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
+                                   r50_error *err);
+
 /* Parses list-file text (len bytes, need not be NUL-terminated); `name` is used in
  * messages ("name:LINE: cause"). Appends to ds, whose root the caller sets. */
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,

@@ -214,7 +214,8 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   R50_TRY(r50_dist_agree(
       r->d, r->d->rank == 0 ? r50_output_lock_take(j->output, &r->lock, err) : R50_OK,
       err));
-  R50_TRY(r50_dataset_share(r->d, j->dataset, j->root, 0, &r->ds, err));
+  R50_TRY(r50_dataset_share(r->d, j->n_images > 1 ? j->images : &j->dataset,
+                            j->n_images > 1 ? j->n_images : 1, j->root, 0, &r->ds, err));
   if (r->ds.n == 0 && r->ds.n_shards)
     return r50_fail(err, R50_ERR_NOT_FOUND, "no samples in the %lld tar shards of %s",
                     (long long)r->ds.n_shards, j->dataset);

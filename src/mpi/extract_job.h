@@ -18,6 +18,9 @@
 
 typedef struct r50_job {
   const char *dataset, *root, *output; /* output NULL: predict without -o */
+  const char *const *images; /* n_images > 1: DATASET given as that many image paths
+                                (dataset then names them in messages) */
+  int n_images;
   int output_scratch; /* output is predict's scratch file (no -o): removed at the end */
   const char *layers[R50_MAX_LAYERS];
   int n_layers;

@@ -223,12 +223,15 @@ static r50_status share_by_node(const r50_dist *d, r50_dataset *ds, r50_status s
   return share_rows(d, ds, &l, err);
 }
 
-r50_status r50_dataset_share(const r50_dist *d, const char *spec, const char *root,
-                             int writable, r50_dataset *ds, r50_error *err) {
+r50_status r50_dataset_share(const r50_dist *d, const char *const *specs, int n_specs,
+                             const char *root, int writable, r50_dataset *ds,
+                             r50_error *err) {
   r50_status s = R50_OK;
   memset(ds, 0, sizeof *ds);
   if (d->rank == 0)
-    s = r50_dataset_open(spec, root, ds, err);
+    s = n_specs == 1 ? r50_dataset_open(specs[0], root, ds, err)
+        : root       ? r50_fail(err, R50_ERR_ARG, "--root applies to list files")
+                     : r50_dataset_open_images(specs, n_specs, ds, err);
   s = writable || d->size == 1 ? share_private(d, ds, s, err)
                                : share_by_node(d, ds, s, err);
   if (s == R50_OK) { /* the list each rank holds is the one rank 0 listed */

@@ -407,10 +407,10 @@ static r50_status setup(trainer *t, r50_error *err) {
   if (s == R50_OK && t->d->rank == 0 && !j->resume)
     s = check_fresh_dir(j->out, err);
   R50_TRY(r50_dist_agree(t->d, s, err));
-  R50_TRY(r50_dataset_share(t->d, j->train, j->root, 0, &t->train, err));
+  R50_TRY(r50_dataset_share(t->d, &j->train, 1, j->root, 0, &t->train, err));
   if (j->val) {
     /* writable: its labels are mapped to the training set's classes */
-    R50_TRY(r50_dataset_share(t->d, j->val, j->root, 1, &t->val, err));
+    R50_TRY(r50_dataset_share(t->d, &j->val, 1, j->root, 1, &t->val, err));
     t->have_val = 1;
   }
   if (t->train.n == 0)
