@@ -34,6 +34,7 @@ from jobutil import ENV, check, errors, finish, make_list, read, run  # noqa: E4
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
+HERE = os.path.dirname(os.path.abspath(__file__))
 N_MISSING = int(sys.argv[3]) if len(sys.argv) > 3 else 100000
 
 
@@ -185,6 +186,20 @@ def test_names(tmp, model):
           one.stdout.splitlines() == [x for x in lines if x.startswith("ok.png\t")],
           f"predict of one image file: its lines, as in its folder's run "
           f"({one.returncode}: {one.stdout!r} {one.stderr[-300:]})")
+    # ImageNet's class names from scripts/imagenet_labels.py, as --labels
+    names = os.path.join(tmp, "imagenet.txt")
+    subprocess.run([sys.executable, os.path.join(HERE, "..", "scripts", "imagenet_labels.py"),
+                    names], check=True)
+    with open(names) as f:
+        table = f.read().splitlines()
+    check(len(table) == 1000 and table[0] == "0 tench" and table[999] == "999 toilet tissue",
+          f"imagenet_labels.py: 1000 'INDEX NAME' lines ({len(table)})")
+    named = run(1, BIN, "predict", "--model", model, "--threads", "1", "--labels", names,
+                os.path.join(tree, "ünï", "ok.png"), "--top", "2")
+    want_names = [table[int(x.split("\t")[1])].split(" ", 1)[1] for x in one.stdout.splitlines()]
+    check(named.returncode == 0 and
+          [x.split("\t")[1] for x in named.stdout.splitlines()] == want_names,
+          f"predict --labels prints those names ({named.stdout!r})")
     imgs = sorted(os.path.join(tree, "ünï", x) for x in ("ok.png", "tab\there.png"))
     many = run(2, BIN, "predict", "--model", model, "--threads", "1", *imgs, "--top", "2")
     want = [x.split("\t", 1)[1] for name in ("ok.png", "tab\\there.png")
