@@ -497,6 +497,9 @@ int r50_is_image_file(const char *path) {
     return 1;
   if (ext_index(name, other_exts, N_OTHER_EXTS) >= 0)
     return -1;
+  struct stat st; /* (a pipe's first bytes are never read: they would be lost) */
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
   unsigned char head[8] = {0};
   FILE *f = fopen(path, "rb");
   size_t n = f ? fread(head, 1, sizeof head, f) : 0;
