@@ -41,6 +41,8 @@ static void test_image_folder(void) {
   touch("classes/ant/notes.txt");
   touch("classes/ant/.hidden.jpg");
   touch("classes/.git/c.jpg");
+  touch("classes/__MACOSX/zebra/._b.jpg");                   /* a zip made on a Mac */
+  touch("classes/zebra/@eaDir/b.jpg/SYNOFILE_THUMB_XL.jpg"); /* a Synology NAS */
   char root[512];
   snprintf(root, sizeof root, "%s/classes", g_dir);
   r50_dataset ds;

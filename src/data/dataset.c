@@ -204,6 +204,12 @@ static r50_status add_shard(walker *w, const char *rel) {
   return R50_OK;
 }
 
+/* Hidden entries, and the folders of metadata that archivers and NAS boxes put beside
+ * the files (macOS zips' __MACOSX, Synology's @eaDir of thumbnails): never data. */
+static int is_hidden(const char *name) {
+  return name[0] == '.' || !strcmp(name, "__MACOSX") || !strcmp(name, "@eaDir");
+}
+
 /* Sorted names of the visible entries of dir; *n set. */
 static r50_status list_dir(const char *dir, char ***names, int *n, r50_error *err) {
   *names = NULL;
@@ -214,7 +220,7 @@ static r50_status list_dir(const char *dir, char ***names, int *n, r50_error *er
   int cap = 0;
   r50_status s = R50_OK;
   for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.')
+    if (is_hidden(e->d_name))
       continue;
     if (*n == cap) {
       cap = cap ? 2 * cap : 64;

@@ -45,7 +45,8 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
 
 /* Opens `spec`: a WebDataset brace pattern ('shards/{00000..00099}.tar') or a tar
  * file is a dataset of shards (tar_shards.h). A directory is walked (image files
- * only: .jpg .jpeg .jpe .jfif .png, any case; hidden entries skipped); if its root
+ * only: .jpg .jpeg .jpe .jfif .png, any case; hidden entries, __MACOSX and @eaDir
+ * skipped); if its root
  * holds subdirectories and no data file (an image, in any format, or a tar shard),
  * each subdirectory is a class (labels 0..K-1 in sorted order) and the root's other
  * files (a README, a list) are left out, else labels are -1; a directory with tar shards
