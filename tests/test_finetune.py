@@ -438,6 +438,17 @@ def case_val_classes(tmp):
     J.check(p.returncode == 1 and "holds one folder, 'images', taken as its only class"
             in p.stderr, f"a training set of one class is refused, naming the folder "
                          f"(exit {p.returncode})")
+    J.check(not os.path.exists(os.path.join(tmp, "run_one")),
+            "a refused fresh run leaves no RUN_DIR behind (it created it)")
+    # a set-up that fails after labels.txt was written (a --model that is not there)
+    # takes it back; a RUN_DIR that was there before stays, as empty as it was
+    kept = os.path.join(tmp, "run_kept")
+    os.makedirs(kept)
+    p = finetune(2, data, *common[2:], "--model", os.path.join(tmp, "nowhere.npz"),
+                 "--out", kept)
+    J.check(p.returncode == 1 and "nowhere.npz" in p.stderr and os.listdir(kept) == [],
+            f"a failed set-up in an existing RUN_DIR leaves it empty "
+            f"(exit {p.returncode}, left {os.listdir(kept)})")
     # a validation set without labels (a flat folder) would score nothing: refused
     flat = os.path.join(tmp, "flat")
     shutil.copytree(os.path.join(data, "dog"), flat)

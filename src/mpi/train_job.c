@@ -56,6 +56,8 @@ typedef struct trainer {
   r50_schedule sched;
   r50_grad_sync sync;
   r50_output_lock lock;
+  int made_dir;       /* rank 0: this run created RUN_DIR */
+  int wrote_labels;   /* rank 0: this run wrote RUN_DIR/labels.txt */
   r50_report *report; /* rank 0 */
   r50_loop_state st;
   int classes;
@@ -402,6 +404,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   char lockname[4200];
   snprintf(lockname, sizeof lockname, "%s/run", j->out);
   r50_status s = R50_OK;
+  struct stat sb;
+  t->made_dir = t->d->rank == 0 && stat(j->out, &sb) != 0 && errno == ENOENT;
   if (t->d->rank == 0 && (s = r50_mkdir_p(j->out, err)) == R50_OK)
     s = r50_output_lock_take(lockname, &t->lock, err);
   if (s == R50_OK && t->d->rank == 0 && !j->resume)
@@ -416,8 +420,9 @@ static r50_status setup(trainer *t, r50_error *err) {
   if (t->train.n == 0)
     return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
-  R50_TRY(r50_dist_agree(
-      t->d, t->d->rank == 0 ? write_labels(&t->train, j->out, err) : R50_OK, err));
+  if (t->d->rank == 0 && (s = write_labels(&t->train, j->out, err)) == R50_OK)
+    t->wrote_labels = t->train.n_classes > 0;
+  R50_TRY(r50_dist_agree(t->d, s, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
   t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n};
@@ -748,6 +753,22 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
   return s;
 }
 
+/* A fresh run whose set-up failed (one class, a bad --model, ...) takes back what it
+ * made: labels.txt, and RUN_DIR itself if it created it and nothing else is there, so
+ * the command can be run again as it was. */
+static void undo_setup(trainer *t) {
+  if (t->d->rank != 0 || t->job->resume)
+    return;
+  char path[4200];
+  if (t->wrote_labels) {
+    snprintf(path, sizeof path, "%s/labels.txt", t->job->out);
+    unlink(path);
+  }
+  r50_output_lock_release(&t->lock);
+  if (t->made_dir)
+    rmdir(t->job->out); /* fails, as it should, if anything else is in it */
+}
+
 static void free_trainer(trainer *t) {
   if (t->d->rank == 0)
     r50_output_lock_release(&t->lock);
@@ -769,6 +790,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   r50_job_signals_install();
   t.start_s = t.last_log_s = r50_now_s();
   r50_status s = setup(&t, &err);
+  if (s != R50_OK)
+    undo_setup(&t);
   t.iter0 = t.st.iteration;
   if (s == R50_OK && d->rank == 0)
     r50_log(
