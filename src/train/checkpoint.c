@@ -61,13 +61,20 @@ static int is_complete(const char *dir) {
   return !strcmp(text, DONE_TEXT);
 }
 
-/* The iteration numbers of the complete checkpoints in run_dir/checkpoints, sorted
- * descending; removes torn ones (temporary folders, or without DONE). */
-static int list_complete(const char *ckpts, int64_t *its, int cap) {
+static int descending(const void *a, const void *b) {
+  const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x < y) - (x > y);
+}
+
+/* The iteration numbers of the complete checkpoints in ckpts, all of them, sorted
+ * descending (*its malloc'd; NULL when there are none, -1 when out of memory);
+ * removes torn ones (temporary folders, or without DONE). */
+static int64_t list_complete(const char *ckpts, int64_t **its) {
+  *its = NULL;
   DIR *d = opendir(ckpts);
   if (!d)
     return 0;
-  int n = 0;
+  int64_t n = 0, cap = 0;
   for (struct dirent *e; (e = readdir(d));) {
     char path[4600];
     snprintf(path, sizeof path, "%s/%s", ckpts, e->d_name);
@@ -76,19 +83,27 @@ static int list_complete(const char *ckpts, int64_t *its, int cap) {
     if (!strncmp(e->d_name, ".tmp-", 5)) {
       remove_tree(path); /* a checkpoint whose writer was killed */
     } else if (sscanf(e->d_name, "iter-%lld%c", &it, &tail) == 1) {
-      if (!is_complete(path))
+      if (!is_complete(path)) {
         remove_tree(path);
-      else if (n < cap)
-        its[n++] = it;
+        continue;
+      }
+      if (n == cap) {
+        cap = cap ? 2 * cap : 16;
+        int64_t *grown = realloc(*its, (size_t)cap * sizeof *grown);
+        if (!grown) {
+          closedir(d);
+          free(*its);
+          *its = NULL;
+          return -1;
+        }
+        *its = grown;
+      }
+      (*its)[n++] = it;
     }
   }
   closedir(d);
-  for (int i = 1; i < n; i++) /* insertion sort, descending */
-    for (int j = i; j > 0 && its[j] > its[j - 1]; j--) {
-      int64_t t = its[j];
-      its[j] = its[j - 1];
-      its[j - 1] = t;
-    }
+  if (n > 1)
+    qsort(*its, (size_t)n, sizeof **its, descending);
   return n;
 }
 
@@ -166,25 +181,27 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
     remove_tree(tmp);
     return s;
   }
-  int64_t its[256];
-  int n = list_complete(ckpts, its, 256);
-  for (int i = keep > 0 ? keep : 1; i < n; i++) {
+  int64_t *its, n = list_complete(ckpts, &its);
+  for (int64_t i = keep > 0 ? keep : 1; i < n; i++) {
     snprintf(path, sizeof path, "%s/iter-%08lld", ckpts, (long long)its[i]);
     remove_tree(path);
   }
-  return R50_OK;
+  free(its);
+  return R50_OK; /* (out of memory listing them: the old ones stay, nothing is lost) */
 }
 
 r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap,
                                r50_error *err) {
   char ckpts[4096];
   snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
-  int64_t its[256];
-  int n = list_complete(ckpts, its, 256);
+  int64_t *its, n = list_complete(ckpts, &its);
+  if (n < 0)
+    return r50_fail(err, R50_ERR_NOMEM, "--resume: out of memory listing %s", ckpts);
   if (n == 0)
     return r50_fail(err, R50_ERR_NOT_FOUND, "--resume: no complete checkpoint in %s",
                     ckpts);
   snprintf(dir, cap, "%s/iter-%08lld", ckpts, (long long)its[0]);
+  free(its);
   return R50_OK;
 }
 
