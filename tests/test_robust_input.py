@@ -211,7 +211,8 @@ def test_names(tmp, model):
           f"predict of several image files: their lines in the order given, each path as "
           f"given ({many.returncode}: {many.stdout!r} {many.stderr[-300:]})")
     bad = run(1, BIN, "predict", "--model", model, imgs[0], tree)
-    check(bad.returncode == 2 and f"each is one JPEG or PNG image, not {tree}" in bad.stderr,
+    check(bad.returncode == 2 and
+          f"{tree} is not a JPEG or PNG image: with several DATASET" in bad.stderr,
           f"several DATASET arguments, one a folder: a usage error naming it "
           f"({bad.returncode})")
     check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,

@@ -192,21 +192,18 @@ static int job_command(int argc, char **argv, int predict) {
 /* The parsed command: checks, then the job. */
 static int run_command(const job_opts *opts, int predict, const char *cmd,
                        const char **pos, int npos, int argc, char **argv) {
-  const job_opts o = *opts;
-  if (!predict && !o.output)
+  if (!predict && !opts->output)
     return usage(cmd, "missing -o OUT.h5", "");
-  if (o.labels && access(o.labels, R_OK) != 0)
-    return usage(cmd, "--labels: cannot read ", o.labels);
-  if (o.resume && o.overwrite)
+  if (opts->labels && access(opts->labels, R_OK) != 0)
+    return usage(cmd, "--labels: cannot read ", opts->labels);
+  if (opts->resume && opts->overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
-  for (int i = 0; npos > 1 && i < npos; i++)
-    if (r50_is_image_file(pos[i]) != 1)
-      return usage(cmd,
-                   "with several DATASET arguments each is one JPEG or PNG image, not ",
-                   pos[i]);
+  r50_error err = {0};
+  if (npos > 1 && r50_dataset_check_images(pos, npos, &err) != R50_OK)
+    return usage(cmd, err.msg, "");
   int size_w, size_h;
-  if (!parse_size(o.size, &size_w, &size_h))
-    return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", o.size);
+  if (!parse_size(opts->size, &size_w, &size_h))
+    return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", opts->size);
 #ifndef R50_HAVE_MPI
   (void)pos, (void)npos, (void)argc, (void)argv;
   fprintf(stderr, "r50worker %s: this build has no MPI and parallel HDF5 (R50_MPI=OFF)\n",
@@ -218,32 +215,32 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
   r50_job job = {.dataset = npos > 1 ? several : pos[0],
                  .images = pos,
                  .n_images = npos,
-                 .root = o.root,
-                 .output = o.output,
-                 .batch = o.batch,
-                 .chunk = o.chunk,
-                 .resume = o.resume,
-                 .overwrite = o.overwrite,
+                 .root = opts->root,
+                 .output = opts->output,
+                 .batch = opts->batch,
+                 .chunk = opts->chunk,
+                 .resume = opts->resume,
+                 .overwrite = opts->overwrite,
                  .predict = predict,
-                 .oversample = o.oversample,
-                 .top = o.top,
-                 .labels = o.labels,
-                 .model_name = o.mo.model,
-                 .float16 = !strcmp(o.dtype, "float16"),
+                 .oversample = opts->oversample,
+                 .top = opts->top,
+                 .labels = opts->labels,
+                 .model_name = opts->mo.model,
+                 .float16 = !strcmp(opts->dtype, "float16"),
                  .size_w = size_w,
                  .size_h = size_h};
   char layer_buf[256];
-  snprintf(layer_buf, sizeof layer_buf, "%s", predict ? "prob" : o.layers);
+  snprintf(layer_buf, sizeof layer_buf, "%s", predict ? "prob" : opts->layers);
   if (cli_parse_layers(cmd, layer_buf, job.layers, &job.n_layers))
     return CLI_EXIT_USAGE;
   job.decode = r50_decode_opts_default();
-  job.decode.max_pixels = (int64_t)o.max_pixels;
-  job.decode.exif_rotate = o.exif_rotate;
-  job.decode.fast_decode = o.fast_decode;
+  job.decode.max_pixels = (int64_t)opts->max_pixels;
+  job.decode.exif_rotate = opts->exif_rotate;
+  job.decode.fast_decode = opts->fast_decode;
   job.decode.target_w = predict ? 256 : job.size_w;
   job.decode.target_h = predict ? 256 : job.size_h;
-  job.model = cli_model_config(&o.mo);
-  return run_job(&job, &o, argc, argv);
+  job.model = cli_model_config(&opts->mo);
+  return run_job(&job, opts, argc, argv);
 #endif
 }
 

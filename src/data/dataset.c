@@ -580,19 +580,25 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
   return s;
 }
 
+r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err) {
+  for (int i = 0; i < n; i++)
+    if (r50_is_image_file(paths[i]) != 1)
+      return r50_fail(err, R50_ERR_ARG,
+                      "%s is not a JPEG or PNG image: with several DATASET arguments "
+                      "each is one image (a folder, a list file or shards is given "
+                      "alone)",
+                      paths[i]);
+  return R50_OK;
+}
+
 r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
                                    r50_error *err) {
   memset(ds, 0, sizeof *ds);
+  R50_TRY(r50_dataset_check_images(paths, n, err));
   r50_status s =
       (ds->root = strdup(".")) ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   for (int i = 0; i < n && s == R50_OK; i++)
-    s = r50_is_image_file(paths[i]) == 1
-            ? r50_dataset_push(ds, paths[i], strlen(paths[i]), -1, err)
-            : r50_fail(err, R50_ERR_ARG,
-                       "%s is not a JPEG or PNG image: with several DATASET arguments "
-                       "each is one image (a folder, a list file or shards is given "
-                       "alone)",
-                       paths[i]);
+    s = r50_dataset_push(ds, paths[i], strlen(paths[i]), -1, err);
   if (s != R50_OK)
     r50_dataset_free(ds);
   return s;

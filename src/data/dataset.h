@@ -64,9 +64,13 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
  * otherwise. */
 int r50_is_image_file(const char *path);
 
+/* Several DATASET arguments: R50_OK when each is a JPEG or PNG file (as
+ * r50_dataset_open tells one image), else the error naming the first that is not. */
+r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err);
+
 /* Several images named one by one (a shell glob of photos): each path must be a JPEG
- * or PNG file (as r50_dataset_open tells one image); the rows are the paths as given,
- * in that order, relative to "." (labels -1). */
+ * or PNG file (r50_dataset_check_images); the rows are the paths as given, in that
+ * order, relative to "." (labels -1). */
 r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
                                    r50_error *err);
 
