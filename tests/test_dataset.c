@@ -4,11 +4,14 @@
  * labels and malformed lines named by file and line. Files beside class folders that
  * are not data (a README, a list) leave ImageFolder as it is; an image or a file in
  * another image format there makes the tree plain. One image file is a dataset of one.
+ * A path past PATH_MAX is an error that names its cause first.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dataset.h"
 #include "test_util.h"
@@ -20,6 +23,12 @@ static void touch(const char *rel) {
   snprintf(path, sizeof path, "%s/%s", g_dir, rel);
   snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\" && : > '%s'", path, path);
   CHECK(system(cmd) == 0, "%s", cmd);
+}
+
+static int mkdir_p_str(const char *path) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  return system(cmd) == 0;
 }
 
 static void write_file(const char *rel, const char *text) {
@@ -209,6 +218,33 @@ static void test_one_image(void) {
         "a GIF: %s", err.msg);
 }
 
+/* A folder nested past PATH_MAX: the error says so first, whatever the path's length. */
+static void test_path_too_long(void) {
+  char top[100], name[201];
+  snprintf(top, sizeof top, "%s/deep/cls", g_dir);
+  CHECK(mkdir_p_str(top), "mkdir %s", top);
+  memset(name, 'x', 200);
+  name[200] = 0;
+  int here = open(".", O_RDONLY | O_DIRECTORY);
+  CHECK(here >= 0 && chdir(top) == 0, "cd %s", top);
+  for (int i = 0; i < 30; i++) /* 30 x 201 bytes: past PATH_MAX (4096) */
+    CHECK(mkdir(name, 0755) == 0 && chdir(name) == 0, "mkdir and cd, depth %d", i);
+  FILE *f = fopen("a.jpg", "w");
+  CHECK(f != NULL, "a.jpg at the bottom");
+  if (f)
+    fclose(f);
+  CHECK(here >= 0 && fchdir(here) == 0, "cd back");
+  if (here >= 0)
+    close(here);
+  snprintf(top, sizeof top, "%s/deep", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(top, NULL, &ds, &err) == R50_ERR_ARG &&
+            strstr(err.msg, "is longer than the system's limit") &&
+            strstr(err.msg, "/deep/cls/xxx"),
+        "a path past PATH_MAX: %.200s", err.msg);
+}
+
 int main(void) {
   if (!mkdtemp(g_dir))
     return 1;
@@ -217,6 +253,7 @@ int main(void) {
   test_flat_folder();
   test_list_file();
   test_one_image();
+  test_path_too_long();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   CHECK(system(cmd) == 0, "cleanup");

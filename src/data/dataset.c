@@ -279,6 +279,13 @@ static void enter(walker *w, const char *path, int depth) {
     w->dev[depth] = st.st_dev, w->ino[depth] = st.st_ino;
 }
 
+/* The cause first: a path of thousands of bytes would push it out of the message. */
+static r50_status too_long(walker *w, const char *rel, const char *name) {
+  return r50_fail(w->err, R50_ERR_ARG,
+                  "a path in %s is longer than the system's limit (%d bytes): %s/%s%s%s",
+                  w->ds->root, PATH_MAX, w->ds->root, rel, *name ? "/" : "", name);
+}
+
 /* Appends the image files under root/rel (rel "" for the root, at depth 0); open_dir
  * sorts them. A link to a folder is followed, unless it leads back to a folder the walk
  * is in (a loop): that one is skipped with a warning naming it. */
@@ -288,7 +295,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
                     w->ds->root, rel);
   char dir[PATH_MAX];
   if (!join(dir, sizeof dir, *rel ? w->ds->root : "", *rel ? rel : w->ds->root))
-    return r50_fail(w->err, R50_ERR_ARG, "%s/%s: path too long", w->ds->root, rel);
+    return too_long(w, rel, "");
   enter(w, dir, depth);
   char **names;
   int n;
@@ -297,8 +304,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
     char sub[PATH_MAX], full[PATH_MAX];
     if (!join(sub, sizeof sub, rel, names[i]) ||
         !join(full, sizeof full, w->ds->root, sub))
-      s = r50_fail(w->err, R50_ERR_ARG, "%s/%s/%s: path too long", w->ds->root, rel,
-                   names[i]);
+      s = too_long(w, rel, names[i]);
     else if (is_dir(full) && loops_back(w, full, depth))
       r50_log(R50_LOG_WARN, "%s: links back to a folder it is in (a loop): skipped",
               full);
