@@ -7,8 +7,11 @@
  * apparent size, the bytes it really takes on disk once created and their excess over
  * the rows' own bytes (paths, labels, statuses): the metadata overhead.
  *
+ * The paths are fixed-length strings as wide as the longest, in deflated chunks: LONG
+ * (default 0) makes row N/2's path LONG bytes, to show what one odd name costs.
+ *
  * usage: mpirun -np R store_bench OUT.h5 [N (default 1e8)] [SAMPLE (default 10000)]
- *        [float32|float16 (default float16)]
+ *        [float32|float16 (default float16)] [LONG (default 0)]
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <hdf5.h>
 
 #include "clock.h"
 #include "dataset.h"
@@ -27,15 +32,18 @@ static void die(const r50_dist *d, const char *what, const r50_error *err) {
   MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-/* N rows named like img2dataset's: SHARD.tar/KEY, 10,000 samples a shard. */
-static void make_rows(r50_dataset *ds, int64_t n) {
+/* N rows named like img2dataset's: SHARD.tar/KEY, 10,000 samples a shard; row N/2's
+ * key padded to a path of `long_len` bytes where that is longer. */
+static void make_rows(r50_dataset *ds, int64_t n, int long_len) {
   memset(ds, 0, sizeof *ds);
   ds->root = strdup(".");
   r50_error err = {0};
   for (int64_t i = 0; i < n; i++) {
-    char p[64];
+    char p[4096];
     int k =
         snprintf(p, sizeof p, "%05lld.tar/%09lld", (long long)(i / 10000), (long long)i);
+    for (; i == n / 2 && k < long_len && k < (int)sizeof p - 1; k++)
+      p[k] = 'x';
     if (r50_dataset_push(ds, p, (size_t)k, (int32_t)(i % 1000), &err) != R50_OK) {
       fprintf(stderr, "store_bench: %s\n", err.msg);
       exit(1);
@@ -61,6 +69,7 @@ int main(int argc, char **argv) {
   const int64_t n = argc > 2 ? (int64_t)atof(argv[2]) : 100000000;
   const int64_t sample = argc > 3 ? (int64_t)atof(argv[3]) : 10000;
   const int half = argc > 4 ? !strcmp(argv[4], "float16") : 1;
+  const int long_len = argc > 5 ? atoi(argv[5]) : 0;
   r50_store_meta m = {.command = "extract",
                       .arch = 50,
                       .model = "none",
@@ -76,8 +85,9 @@ int main(int argc, char **argv) {
   snprintf(m.dataset_sha256, sizeof m.dataset_sha256, "%064d", 0);
   double t0 = r50_now_s();
   r50_dataset ds = {0};
+  double rows_stored = 0; /* rank 0: the paths as stored, labels and statuses */
   if (d.rank == 0) {
-    make_rows(&ds, n);
+    make_rows(&ds, n, long_len);
     printf("store_bench: %lld rows (paths like %s), pool5 %s, %d ranks\n", (long long)n,
            r50_dataset_name(&ds, n - 1), half ? "float16" : "float32", d.size);
     printf("  listing them in memory:            %8.2f s\n", r50_now_s() - t0);
@@ -90,11 +100,27 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(out, &st);
     const double disk = (double)st.st_blocks * 512.0;
-    const double rows =
-        (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1);
+    double paths_stored = 0, width = 0;
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t dp = f >= 0 ? H5Dopen2(f, "/images/path", H5P_DEFAULT) : -1;
+    hid_t pt = dp >= 0 ? H5Dget_type(dp) : -1;
+    if (pt >= 0) {
+      paths_stored = (double)H5Dget_storage_size(dp);
+      width = (double)H5Tget_size(pt);
+      H5Tclose(pt);
+    }
+    if (dp >= 0)
+      H5Dclose(dp);
+    if (f >= 0)
+      H5Fclose(f);
+    const double rows = rows_stored = paths_stored + (double)n * (4 + 1);
+    printf("  /images/path: %.0f bytes wide, %.4g bytes padded, %.4g bytes stored "
+           "(deflated)\n",
+           width, width * (double)n, paths_stored);
     printf(
-        "  created: on disk %.4g bytes; the rows' paths, labels and statuses %.4g bytes; "
-        "metadata %.4g bytes (%.3f bytes a row, %.2f%% of the rows' own bytes)\n",
+        "  created: on disk %.4g bytes; the rows' paths (as stored), labels and statuses "
+        "%.4g bytes; metadata %.4g bytes (%.3f bytes a row, %.2f%% of the rows' own "
+        "bytes)\n",
         disk, rows, disk - rows, (disk - rows) / (double)n, 100.0 * (disk - rows) / rows);
     fflush(stdout);
   }
@@ -137,9 +163,7 @@ int main(int argc, char **argv) {
     struct stat st;
     stat(out, &st);
     const double disk = (double)st.st_blocks * 512.0;
-    const double payload =
-        (double)n * (double)(strlen(r50_dataset_name(&ds, n - 1)) + 4 + 1) +
-        (double)sample * 2048.0 * (half ? 2 : 4);
+    const double payload = rows_stored + (double)sample * 2048.0 * (half ? 2 : 4);
     printf(
         "  apparent size %.3g bytes (%.1f GiB, the features' room); on disk %.3g bytes "
         "(%.2f GiB)\n",

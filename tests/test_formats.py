@@ -154,11 +154,13 @@ def test_layout(tmp, model):
     import xarray as xr
     data = os.path.join(tmp, "tree_layout")
     rows, bad = J.make_tree(data, n_photos=9, classes=("cät", "dog", "zebra fish"))
+    long_name = "dog/" + "l" * 240 + ".jpg"  # one long name: the path column is as wide
+    shutil.copy(J.photos.real_photos()[1], os.path.join(data, long_name))
     h5 = os.path.join(tmp, "layout.h5")
     p = run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
             "--layers", "pool5,res5,res4", "--chunk", "2", data, "-o", h5)
     check(p.returncode == 0, "extract pool5,res5,res4 --chunk 2: exit 0")
-    n = len(rows)
+    n = len(rows) + 1
     with h5py.File(h5, "r") as f:
         for layer in ("pool5", "res5", "res4"):
             d = f[f"features/{layer}"]
@@ -167,8 +169,14 @@ def test_layout(tmp, model):
             check(d.chunks is not None and d.chunks[0] == want and d.chunks[1:] == d.shape[1:],
                   f"{layer}: chunks of {d.chunks} rows ({want} rows: >= 1 MiB or the whole "
                   "dataset), not --chunk")
-        check(all(f[k].chunks is None for k in ("images/path", "images/label", "images/status")),
-              "path, label and status are contiguous")
+        check(all(f[k].chunks is None for k in ("images/label", "images/status")),
+              "label and status are contiguous")
+        dp = f["images/path"]
+        stored, padded = dp.id.get_storage_size(), dp.shape[0] * dp.dtype.itemsize
+        check(dp.compression == "gzip" and dp.dtype.itemsize == len(long_name) and
+              stored < padded / 3,
+              f"path: deflated chunks, {dp.dtype.itemsize} bytes wide (the long name), "
+              f"{stored} bytes stored of {padded} padded")
         paths = f["images/path"].asstr()[()].tolist()
         check(any(p.startswith("cät/") for p in paths), "h5py .asstr() reads a non-ASCII path")
         st = f["images/status"][()]

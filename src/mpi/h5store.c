@@ -147,6 +147,28 @@ static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int64_t n, in
   return d;
 }
 
+/* /images/path: fixed-length strings as wide as the longest path, so one long name
+ * among 10^8 short ones would widen every row; deflated chunks (rank 0 writes them
+ * once, as it creates the file) keep the padding off the disk. Chunks of a power of
+ * two rows up to LIST_STEP and 1 MiB (the default chunk cache), so the writes of
+ * LIST_STEP rows cover whole chunks and a reader's cache holds one. */
+static hid_t make_path_dataset(hid_t loc, hid_t type, size_t len, int64_t n) {
+  hsize_t dims[1] = {(hsize_t)n}, chunk[1] = {1};
+  if (n == 0) /* (a chunk may not exceed a fixed dimension) */
+    return make_dataset(loc, "path", type, n, 1, NULL, 0);
+  while ((int64_t)chunk[0] * 2 <= LIST_STEP && chunk[0] * 2 * len <= CHUNK_BYTES &&
+         (int64_t)chunk[0] * 2 <= n)
+    chunk[0] *= 2;
+  hid_t space = H5Screate_simple(1, dims, NULL);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hid_t d = -1;
+  if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, chunk) >= 0 &&
+      H5Pset_deflate(dcpl, 1) >= 0)
+    d = H5Dcreate2(loc, "path", type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5_KEEP_ERROR(if (dcpl >= 0) H5Pclose(dcpl); if (space >= 0) H5Sclose(space));
+  return d;
+}
+
 /* Rows per chunk of a layer: at least CHUNK_BYTES a chunk, whatever --chunk is. */
 static int64_t chunk_rows(const r50_store_meta *m, int l) {
   int64_t row = m->float16 ? 2 : 4;
@@ -230,7 +252,7 @@ static r50_status write_images(hid_t f, const r50_dataset *ds, const r50_store_m
     free(e);
   }
   hid_t pt = r50_h5_str_type(plen);
-  hid_t dp = pt >= 0 ? make_dataset(g, "path", pt, ds->n, 1, NULL, 0) : -1;
+  hid_t dp = pt >= 0 ? make_path_dataset(g, pt, plen, ds->n) : -1;
   hid_t dl = make_dataset(g, "label", H5T_STD_I32LE, ds->n, 1, NULL, 0);
   hid_t dst = make_dataset(g, "status", H5T_STD_I8LE, ds->n, 1, NULL, 0);
   r50_status s = R50_OK;
