@@ -148,6 +148,20 @@ def test_export(tmp, model):
     check(p.returncode == 0 and len(x16) == 1 and x16[0].dtype == np.float16 and
           x16[0].tobytes() == d["features/pool5"][ok].astype(np.float16).tobytes(),
           "a float16 file exports float16 shards, bit for bit")
+    # a stopped extract's file (rows still pending): the done rows, and a warning
+    part = os.path.join(tmp, "part.h5")
+    shutil.copy(h5, part)
+    with h5py.File(part, "r+") as f:
+        st = f["images/status"][()]
+        st[np.nonzero(st == 1)[0][:3]] = 0
+        f["images/status"][...] = st
+        f.attrs["complete"] = 0
+    p = run(0, BIN, "export", part, "--npy", os.path.join(tmp, "exp_part"))
+    x, _, _, _ = read_export(os.path.join(tmp, "exp_part"))
+    check(p.returncode == 0 and sum(len(a) for a in x) == n_ok - 3 and
+          f"{part} is not finished: 3 of its {len(ok)} rows are still pending" in p.stderr,
+          f"export of an unfinished file: its done rows, with a warning "
+          f"({p.stderr.strip()[-200:]})")
 
 
 def test_layout(tmp, model):

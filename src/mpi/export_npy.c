@@ -296,12 +296,18 @@ r50_status r50_export_npy(const r50_export_opts *o, int64_t *rows, int *files,
     return r50_fail(err, R50_ERR_ARG, "--rows-per-file must be at least 1");
   source src;
   r50_status s = open_source(o, &src, err);
-  int64_t done = 0;
+  int64_t done = 0, pending = 0;
   for (int64_t i = 0; s == R50_OK && i < src.n; i++)
-    done += src.st[i] == 1;
+    done += src.st[i] == 1, pending += src.st[i] == 0;
   if (s == R50_OK && done == 0)
     s = r50_fail(err, R50_ERR_NOT_FOUND,
                  "%s: no row is done (status 1): nothing to export", o->input);
+  if (s == R50_OK && pending) /* a stopped or still running extract: say so */
+    r50_log(R50_LOG_WARN,
+            "%s is not finished: %lld of its %lld rows are still pending (a stopped "
+            "or running extract; `extract --resume` completes it); exporting the %lld "
+            "done",
+            o->input, (long long)pending, (long long)src.n, (long long)done);
   char emb[4200], meta[4200];
   snprintf(emb, sizeof emb, "%s/img_emb", o->out_dir);
   snprintf(meta, sizeof meta, "%s/metadata", o->out_dir);
