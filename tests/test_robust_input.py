@@ -200,6 +200,29 @@ def test_names(tmp, model):
     check(named.returncode == 0 and
           [x.split("\t")[1] for x in named.stdout.splitlines()] == want_names,
           f"predict --labels prints those names ({named.stdout!r})")
+    check("--labels" not in named.stderr, "1000 names for 1000 classes: no warning")
+    # a name longer than any line buffer, and blank lines at the end: still 1000 names
+    long_names = os.path.join(tmp, "long_names.txt")
+    own = ["n0 " + "long name " * 150] + [f"n{i} name {i}" for i in range(1, 1000)]
+    with open(long_names, "w") as f:
+        f.write("\n".join(own) + "\n\n\n")
+    lp = run(1, BIN, "predict", "--model", model, "--threads", "1", "--labels", long_names,
+             os.path.join(tree, "ünï", "ok.png"), "--top", "1000")
+    check(lp.returncode == 0 and "--labels" not in lp.stderr and
+          sorted(x.split("\t")[1] for x in lp.stdout.splitlines()) ==
+          sorted(x.split(" ", 1)[1] for x in own),
+          f"a 1,500-byte class name stays one name, blank lines at the end are none "
+          f"({lp.stderr[-300:]})")
+    # another model's names (3 for 1000 classes): printed as far as they go, with a warning
+    few = os.path.join(tmp, "three.txt")
+    with open(few, "w") as f:
+        f.write("0 a\n1 b\n2 c\n")
+    lp = run(1, BIN, "predict", "--model", model, "--threads", "1", "--labels", few,
+             os.path.join(tree, "ünï", "ok.png"), "--top", "1")
+    check(lp.returncode == 0 and
+          f"--labels {few} names 3 classes, the model has 1000: classes 3 to 999 print "
+          "their index" in lp.stderr,
+          f"a names file of another class count: a warning ({lp.stderr[-300:]})")
     imgs = sorted(os.path.join(tree, "ünï", x) for x in ("ok.png", "tab\there.png"))
     many = run(2, BIN, "predict", "--model", model, "--threads", "1", *imgs, "--top", "2")
     want = [x.split("\t", 1)[1] for name in ("ok.png", "tab\\there.png")

@@ -21,6 +21,9 @@ typedef struct labels {
   int n;
 } labels;
 
+/* One name a line: the text after the line's first word ("n01440764 tench, Tinca
+ * tinca", "0 tench"), or the whole line if it has one word; lines of any length; blank
+ * lines at the end are not names. */
 static int load_labels(const char *path, labels *l) {
   memset(l, 0, sizeof *l);
   if (!path)
@@ -30,8 +33,10 @@ static int load_labels(const char *path, labels *l) {
     r50_log(R50_LOG_ERROR, "--labels %s: %s", path, strerror(errno));
     return 1;
   }
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
+  char *line = NULL;
+  size_t cap = 0;
+  int named = 0; /* names up to the last line that is not blank */
+  for (ssize_t k; (k = getline(&line, &cap, f)) >= 0;) {
     line[strcspn(line, "\r\n")] = 0;
     const char *sp = strchr(line, ' ');
     char **n = realloc(l->names, (size_t)(l->n + 1) * sizeof *n);
@@ -39,9 +44,36 @@ static int load_labels(const char *path, labels *l) {
       break;
     l->names = n;
     l->names[l->n++] = strdup(sp ? sp + 1 : line);
+    if (line[strspn(line, " \t")])
+      named = l->n;
   }
+  free(line);
   fclose(f);
+  while (l->n > named)
+    free(l->names[--l->n]);
   return 0;
+}
+
+/* A names file of another model's classes (ImageNet's 1000 for a fine-tuned one) would
+ * print wrong names silently: the counts must agree. */
+static void check_labels(const char *path, const labels *l, size_t classes) {
+  if (!path || (size_t)l->n == classes)
+    return;
+  char unnamed[64];
+  if ((size_t)l->n + 1 == classes)
+    snprintf(unnamed, sizeof unnamed, "class %d prints its index", l->n);
+  else
+    snprintf(unnamed, sizeof unnamed, "classes %d to %zu print their index", l->n,
+             classes - 1);
+  if ((size_t)l->n > classes)
+    r50_log(R50_LOG_WARN,
+            "--labels %s names %d classes, the model has %zu: the names are likely "
+            "another model's (a fine-tuned run's own are RUN_DIR/labels.txt); each "
+            "class printed is the name on its line",
+            path, l->n, classes);
+  else
+    r50_log(R50_LOG_WARN, "--labels %s names %d class%s, the model has %zu: %s", path,
+            l->n, l->n == 1 ? "" : "es", classes, unnamed);
 }
 
 static void free_labels(labels *l) {
@@ -93,6 +125,8 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
   float *prob = ok ? malloc((size_t)BLOCK * classes * sizeof(float) + 1) : NULL;
   int *idx = ok ? malloc(classes * sizeof(int) + 1) : NULL;
   ok = ok && paths && status && prob && idx;
+  if (ok)
+    check_labels(labels_path, &l, classes);
   for (hsize_t r0 = 0; ok && r0 < dims[0]; r0 += BLOCK) {
     int64_t k = dims[0] - r0 < BLOCK ? (int64_t)(dims[0] - r0) : BLOCK;
     ok = r50_h5_read_rows(dp, pt, (int64_t)r0, k, paths) >= 0 &&
