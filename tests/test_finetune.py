@@ -468,6 +468,24 @@ def case_val_classes(tmp):
             not os.path.exists(os.path.join(tmp, "run_broken", "model.npz")),
             f"a training set with no readable image fails, writing no model "
             f"(exit {p.returncode})")
+    # a validation tree of broken files (names as the training tree's classes): each
+    # named once, at the first validation; no record of made-up zero scores
+    vbroken = os.path.join(tmp, "val_broken")
+    for c in ("cat", "dog"):
+        os.makedirs(os.path.join(vbroken, c))
+        with open(os.path.join(vbroken, c, "x.jpg"), "w") as f:
+            f.write("not an image")
+    run = os.path.join(tmp, "run_val_broken")
+    p = finetune(2, data, *common, "--steps", 0, "--epochs", 2, "--val", vbroken,
+                 "--out", run)
+    named = [l for l in p.stderr.splitlines() if "validation skips: not a JPEG or PNG file"
+             in l]
+    recs = [r for r in log_records(run) if "validation/main/count" in r] \
+        if p.returncode == 0 else None
+    J.check(p.returncode == 0 and len(named) == 2 and recs == [] and
+            p.stderr.count("not one of the 2 images of") == 2,
+            f"an unreadable validation set: its files named once, a warning each epoch, "
+            f"no validation record (exit {p.returncode}, {len(named)} named, {recs})")
 
 
 def cpu_has_bf16():

@@ -51,6 +51,7 @@ typedef struct trainer {
   const r50_train_job *job;
   r50_dataset train, val;
   int have_val;
+  int val_warned; /* the unreadable validation images were named */
   r50_model *model;
   r50_optimizer *opt;
   r50_schedule sched;
@@ -510,6 +511,7 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   const int64_t n = t->val.n, lo = n * t->d->rank / t->d->size,
                 hi = n * (t->d->rank + 1) / t->d->size;
   double sums[5] = {0}; /* loss, top-1, top-5, counted, failed */
+  const int first = !t->val_warned;
   r50_status s = R50_OK;
   if (hi > lo) {
     r50_prefetch_opts po = {.batch = j->batch,
@@ -532,6 +534,8 @@ static r50_status evaluate(trainer *t, r50_error *err) {
       for (int i = 0; i < b->n; i++) {
         if (b->status[i] != 1 || t->val.labels[b->rows[i]] < 0) {
           sums[4] += b->status[i] != 1;
+          if (b->status[i] != 1 && first) /* named once a run, not each epoch */
+            r50_log(R50_LOG_WARN, "validation skips: %s", b->errors[i]);
           continue;
         }
         memcpy(t->x + (size_t)k * per, b->x + (size_t)i * per, per * sizeof(float));
@@ -558,13 +562,23 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, s, err));
   R50_MPI_CHECK(
       t->d, MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
-  const double cnt = sums[3] > 0 ? sums[3] : 1;
-  if (t->d->rank == 0) {
+  t->val_warned = 1;
+  const double cnt = sums[3];
+  char skipped[96] = "";
+  if (sums[4] > 0)
+    snprintf(skipped, sizeof skipped, " (%.0f unreadable, skipped: named %s)", sums[4],
+             first ? "above" : "at the first validation");
+  if (t->d->rank == 0 && cnt == 0) /* no score is better than a score of 0 */
+    r50_log(R50_LOG_WARN,
+            "validation after epoch %lld: not one of the %lld images of %s could be "
+            "read%s: no validation record",
+            (long long)t->st.epoch, (long long)t->val.n, j->val, skipped);
+  else if (t->d->rank == 0) {
     r50_log(R50_LOG_INFO,
             "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f "
             "images%s",
             (long long)t->st.epoch, sums[0] / cnt, sums[1] / cnt, sums[2] / cnt, sums[3],
-            sums[4] > 0 ? " (some unreadable: skipped)" : "");
+            skipped);
     r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt,
                           sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3], elapsed(t));
   }
