@@ -36,8 +36,28 @@ def extract(data, out, precision):
                     "pool5,prob", "--threads", "2", "--batch", "5", "--precision",
                     precision, data, "-o", out], check=True)
     with h5py.File(out, "r") as f:
-        return {k: f[k][:] for k in ("features/pool5", "features/prob", "images/path",
-                                     "images/status", "errors/row")}
+        d = {k: f[k][:] for k in ("features/pool5", "features/prob", "images/path",
+                                  "images/status", "errors/row")}
+        d["precision"] = f.attrs["precision"].decode()
+        return d
+
+
+def mixing_refused(tmp, data, bf16_h5):
+    """A file is computed at one precision: --resume at another is refused, and so are
+    ranks that would run different ones (one rank's oneDNN held to AVX2, no bf16)."""
+    p = subprocess.run([BIN, "extract", "--model", "none", "--seed", "3", "--layers",
+                        "pool5,prob", "--threads", "2", data, "-o", bf16_h5, "--resume"],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "was computed at precision bf16, this job runs fp32" in
+          p.stderr, f"--resume of a bf16 file at fp32 is refused ({p.stderr[-200:]})")
+    args = ["extract", "--model", "none", "--threads", "1", "--precision", "bf16",
+            "--size", "64", data, "-o", os.path.join(tmp, "mixed.h5")]
+    p = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "1",
+                        "env", "ONEDNN_MAX_CPU_ISA=AVX2", BIN, *args, ":", "-np", "1", BIN,
+                        *args], capture_output=True, text=True, timeout=300)
+    check(p.returncode != 0 and "the ranks run different precisions (bf16 on some, fp32 "
+          "on others" in p.stderr and not os.path.exists(os.path.join(tmp, "mixed.h5")),
+          f"ranks of different precisions are refused ({p.stderr[-300:]})")
 
 
 def main():
@@ -56,6 +76,9 @@ def main():
             shutil.move(os.path.join(flat, name), cls)
         a = extract(data, os.path.join(tmp, "fp32.h5"), "fp32")
         b = extract(data, os.path.join(tmp, "bf16.h5"), "bf16")
+        mixing_refused(tmp, data, os.path.join(tmp, "bf16.h5"))
+    check(a["precision"] == "fp32" and b["precision"] == "bf16",
+          f"the precision in effect is kept: {a['precision']}, {b['precision']}")
     check((a["images/path"] == b["images/path"]).all(), "same rows in the same order")
     check((a["images/status"] == b["images/status"]).all()
           and (a["errors/row"] == b["errors/row"]).all(), "the same rows fail")

@@ -111,6 +111,7 @@ static r50_status write_root_attrs(hid_t f, const r50_store_meta *m, int64_t n,
       r50_h5_put_floats(f, "mean", r50_mean_bgr, 3) < 0 ||
       r50_h5_put_str(f, "layers", layers) < 0 ||
       r50_h5_put_str(f, "dtype", m->float16 ? "float16" : "float32") < 0 ||
+      r50_h5_put_str(f, "precision", m->precision) < 0 ||
       r50_h5_put_ints(f, "oversample", &m->oversample, 0) < 0 ||
       r50_h5_put_ints(f, "fast_decode", &m->fast_decode, 0) < 0 ||
       r50_h5_put_ints(f, "exif_rotate", &m->exif_rotate, 0) < 0 ||
@@ -545,6 +546,16 @@ static r50_status check_attrs(hid_t f, const char *path, const r50_store_meta *m
     return r50_fail(err, R50_ERR_MISMATCH,
                     "--resume: %s holds %s features, this job asks for --dtype %s", path,
                     dtype, m->float16 ? "float16" : "float32");
+  char precision[16] = ""; /* files before it was kept: not checked */
+  if (r50_h5_get_str(f, "precision", precision, sizeof precision) < 0)
+    return corrupt(path, "precision", err);
+  if (precision[0] && strcmp(precision, m->precision))
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "--resume: %s was computed at precision %s, this job runs %s (the "
+                    "precision in effect: --precision, and what this machine's CPUs or "
+                    "GPUs run of it): its rows would mix the two; resume with the same "
+                    "on a machine that runs it, or --overwrite",
+                    path, precision, m->precision);
   if (r50_h5_get_ints(f, "size", size, 2) <= 0)
     return corrupt(path, "size", err);
   if (size[0] != m->size_w || size[1] != m->size_h)

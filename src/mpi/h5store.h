@@ -51,6 +51,7 @@ typedef struct r50_store_meta {
   int ndim[R50_STORE_MAX_LAYERS]; /* per-row dims: 1 (C) or 3 (C, H, W) */
   int64_t shape[R50_STORE_MAX_LAYERS][3];
   int float16;             /* features stored as IEEE half (numpy's astype(float16)) */
+  const char *precision;   /* in effect: "fp32", "bf16" or "tf32" (r50_precision_name) */
   char dataset_sha256[65]; /* r50_dataset_digest */
 } r50_store_meta;
 
