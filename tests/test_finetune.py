@@ -565,6 +565,16 @@ def case_bf16(tmp):
     same_models(load(os.path.join(stopped, "model.npz")),
                 load(os.path.join(straight, "model.npz")),
                 "bf16: stopped + resumed on 2 ranks vs straight")
+    if env is None:  # native bf16: one rank held to AVX2 (no bf16) would train fp32
+        args = ["finetune", data, *map(str, frozen), "--batch", "4", "--precision", "bf16",
+                "--out", os.path.join(tmp, "mixed")]
+        p = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "1",
+                            "env", "ONEDNN_MAX_CPU_ISA=AVX2", BIN, *args, ":", "-np", "1",
+                            BIN, *args], capture_output=True, text=True, timeout=300)
+        J.check(p.returncode != 0 and "the ranks run different precisions (bf16 on some, "
+                "fp32 on others" in p.stderr and not os.path.exists(os.path.join(tmp, "mixed")),
+                f"ranks of different precisions: refused before training, no RUN_DIR left "
+                f"({p.stderr[-300:]})")
 
 
 def main():

@@ -94,6 +94,21 @@ r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
   return (r50_status)worst[0];
 }
 
+r50_status r50_dist_same_precision(const r50_dist *d, const r50_model *m,
+                                   r50_error *err) {
+  const int mine = (int)r50_model_precision(m);
+  int p[2] = {mine, -mine}; /* the largest and the smallest */
+  R50_MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, p, 2, MPI_INT, MPI_MAX, d->comm), err);
+  if (p[0] == -p[1])
+    return R50_OK;
+  return r50_fail(err, R50_ERR_ARG,
+                  "the ranks run different precisions (%s on some, %s on others: their "
+                  "CPUs or GPUs differ), so the results would depend on the rank that "
+                  "computed them; pass --precision fp32, or run on alike nodes",
+                  r50_precision_name((r50_precision)p[0]),
+                  r50_precision_name((r50_precision)-p[1]));
+}
+
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
                                 r50_error *err) {
   unsigned long long n = d->rank == 0 ? *len : 0;

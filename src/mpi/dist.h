@@ -51,6 +51,12 @@ void r50_dist_pick_gpu(const r50_dist *d, r50_config *cfg);
  * the agreement itself is reported as such. */
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err);
 
+/* Collective: R50_OK when every rank's model computes at the same precision, else an
+ * error naming both: bf16 asked of nodes of which some have no bf16 (or tf32 of GPU
+ * and CPU ranks) would make an image's features, or a step's gradients, depend on the
+ * rank that computed them. */
+r50_status r50_dist_same_precision(const r50_dist *d, const r50_model *m, r50_error *err);
+
 /* Broadcasts a buffer of unknown length from rank 0 (others get a malloc'd copy). */
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
                                 r50_error *err);

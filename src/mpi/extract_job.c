@@ -125,23 +125,6 @@ static r50_status find_native_size(run *r, r50_error *err) {
   return R50_OK;
 }
 
-/* Every rank computes at one precision: bf16 asked of nodes of which some have no bf16
- * (or tf32 of GPU and CPU ranks) would make an image's features depend on the rank
- * that took it. */
-static r50_status same_precision(run *r, r50_error *err) {
-  int p[2] = {(int)r50_model_precision(r->model), -(int)r50_model_precision(r->model)};
-  R50_MPI_CHECK(r->d, MPI_Allreduce(MPI_IN_PLACE, p, 2, MPI_INT, MPI_MAX, r->d->comm),
-                err);
-  if (p[0] == -p[1])
-    return R50_OK;
-  return r50_fail(err, R50_ERR_ARG,
-                  "the ranks run different precisions (%s on some, %s on others: their "
-                  "CPUs or GPUs differ), so an image's features would depend on the "
-                  "rank that took it; pass --precision fp32, or run on alike nodes",
-                  r50_precision_name((r50_precision)p[0]),
-                  r50_precision_name((r50_precision)-p[1]));
-}
-
 static r50_status build_meta(run *r, r50_error *err) {
   const r50_job *j = r->job;
   r50_store_meta *m = &r->meta;
@@ -256,7 +239,7 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   r->model = r50_model_new(&cfg, err);
   R50_TRY(r50_dist_agree(r->d, r->model ? R50_OK : err->status, err));
   r50_set_interrupt(r->model, r50_job_stop_requested, NULL);
-  R50_TRY(same_precision(r, err));
+  R50_TRY(r50_dist_same_precision(r->d, r->model, err));
   R50_TRY(model_identity(r, err));
   r->w = j->predict ? 256 : j->size_w;
   r->h = j->predict ? 256 : j->size_h;

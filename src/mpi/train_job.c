@@ -425,6 +425,7 @@ static r50_status setup(trainer *t, r50_error *err) {
     t->wrote_labels = t->train.n_classes > 0;
   R50_TRY(r50_dist_agree(t->d, s, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
+  R50_TRY(r50_dist_same_precision(t->d, t->model, err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
   t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n};
   if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
