@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import ENV, check, errors, finish, make_list, read, run  # noqa: E402
+from jobutil import ENV, check, command, errors, finish, make_list, read, run  # noqa: E402
 
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
 
@@ -249,6 +249,31 @@ def test_names(tmp, model):
     check(q.returncode == 0 and q.stdout == p.stdout and not os.listdir(scratch),
           f"predict from a read-only folder: same lines, its scratch file in $TMPDIR and "
           f"removed ({q.returncode}, {os.listdir(scratch)}: {q.stderr[-300:]})")
+    # `predict ... | head -1`: the reader leaves after a line, far from the end of the
+    # output (1000 lines an image); printing stops, the scratch file is removed, exit 0.
+    # (Alone: under mpirun the ranks write to mpirun, and Open MPI's mpirun itself
+    # aborts when its own output pipe closes.)
+    here = os.path.join(tmp, "piped")
+    os.makedirs(here)
+    cmd = command(0, [BIN, "predict", "--model", model, "--threads", "1",
+                      os.path.join(tree, "ünï"), "--top", "1000"])
+    proc = subprocess.Popen(cmd, cwd=here, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode(errors="replace")
+    rc = proc.wait(timeout=300)
+    check(first and rc == 0 and os.listdir(here) == [] and "error" not in err,
+          f"predict | head -1: exit 0, no scratch file left, no error "
+          f"({rc}, {os.listdir(here)}: {err[-300:]})")
+    with open("/dev/full", "w") as devfull:
+        full = subprocess.run(command(0, [BIN, "predict", "--model", model, "--threads",
+                                          "1", os.path.join(tree, "ünï", "ok.png")]),
+                              env=ENV, stdout=devfull, stderr=subprocess.PIPE, text=True)
+    check(full.returncode == 1 and "cannot write the predictions to standard output: No "
+          "space left on device" in full.stderr,
+          f"predict > /dev/full (alone; under mpirun, mpirun writes it): exit 1, the cause "
+          f"named ({full.stderr[-200:]})")
 
 
 def test_links(tmp, model):

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,9 @@ static void free_labels(labels *l) {
   free(l->names);
 }
 
-static void print_row(const char *path, const float *p, int classes, int top,
-                      const labels *l, int *idx) {
+/* 0, or the errno of a failed write (EPIPE: `predict ... | head` stopped reading). */
+static int print_row(const char *path, const float *p, int classes, int top,
+                     const labels *l, int *idx) {
   for (int i = 0; i < classes; i++)
     idx[i] = i;
   if (top > classes)
@@ -95,18 +97,23 @@ static void print_row(const char *path, const float *p, int classes, int top,
         idx[k] = idx[i];
         idx[i] = t;
       }
-  for (int k = 0; k < top; k++) {
+  int w = 0;
+  for (int k = 0; k < top && w >= 0; k++) {
     if (idx[k] < l->n && l->names[idx[k]])
-      printf("%s\t%s\t%.6f\n", path, l->names[idx[k]], p[idx[k]]);
+      w = printf("%s\t%s\t%.6f\n", path, l->names[idx[k]], p[idx[k]]);
     else
-      printf("%s\t%d\t%.6f\n", path, idx[k], p[idx[k]]);
+      w = printf("%s\t%d\t%.6f\n", path, idx[k], p[idx[k]]);
   }
+  return w >= 0 ? 0 : errno ? errno : EIO;
 }
 
 /* Rows read at a time: the file may hold millions. */
 #define BLOCK 4096
 
 int r50_predict_print(const char *h5path, int top, const char *labels_path) {
+  /* a reader that stops early (`| head`) ends the printing, not the process: the
+   * caller still removes its scratch file */
+  signal(SIGPIPE, SIG_IGN);
   labels l;
   if (load_labels(labels_path, &l))
     return 1;
@@ -127,22 +134,30 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
   ok = ok && paths && status && prob && idx;
   if (ok)
     check_labels(labels_path, &l, classes);
-  for (hsize_t r0 = 0; ok && r0 < dims[0]; r0 += BLOCK) {
+  int werr = 0; /* a failed write to stdout */
+  for (hsize_t r0 = 0; ok && !werr && r0 < dims[0]; r0 += BLOCK) {
     int64_t k = dims[0] - r0 < BLOCK ? (int64_t)(dims[0] - r0) : BLOCK;
     ok = r50_h5_read_rows(dp, pt, (int64_t)r0, k, paths) >= 0 &&
          r50_h5_read_rows(ds, H5T_NATIVE_INT8, (int64_t)r0, k, status) >= 0 &&
          r50_h5_read_rows(dq, H5T_NATIVE_FLOAT, (int64_t)r0, k, prob) >= 0;
-    for (int64_t i = 0; ok && i < k; i++) {
+    for (int64_t i = 0; ok && !werr && i < k; i++) {
       if (status[i] != 1)
         continue;
       char path[4096], field[8200];
       snprintf(path, sizeof path, "%.*s", (int)len, paths + i * (int64_t)len);
       r50_escape_field(path, field, sizeof field);
-      print_row(field, prob + i * (int64_t)classes, (int)classes, top, &l, idx);
+      werr = print_row(field, prob + i * (int64_t)classes, (int)classes, top, &l, idx);
     }
   }
+  if (!werr && fflush(stdout) != 0)
+    werr = errno ? errno : EIO;
   if (!ok)
     r50_log(R50_LOG_ERROR, "%s: cannot read the predictions back", h5path);
+  if (werr && werr != EPIPE) { /* a full disk under `> out.txt`: not a quiet success */
+    r50_log(R50_LOG_ERROR, "cannot write the predictions to standard output: %s",
+            strerror(werr));
+    ok = 0;
+  }
   free(paths), free(status), free(prob), free(idx);
   hid_t ids[] = {pt, sq, dp, ds, dq};
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
