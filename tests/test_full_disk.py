@@ -8,6 +8,9 @@
   lock.
 * What a mid-run failure wrote is resumable: moved to a disk with room, `--resume`
   completes it into the file an uninterrupted run makes.
+* finetune whose next checkpoint does not fit (room for one of ResNet-50's, ~200 MB):
+  exit 1 naming the cause and the checkpoint kept, no torn one left; moved to a disk
+  with room, `--resume` trains on to the model an uninterrupted run makes.
 
 Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the test reports
 SKIP (exit 77) with the reason.
@@ -20,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jobutil import check, finish, make_list, make_many, read, run, same_file  # noqa: E402
@@ -61,6 +66,39 @@ def case(tmp, mnt, np_, what, args, want_file):
     check(os.path.exists(out) == want_file,
           f"{what}, np {np_}: output {'kept' if want_file else 'not created'}")
     return out
+
+
+def finetune_full(tmp, mnt, many):
+    tree = os.path.join(tmp, "classes")
+    for i, name in enumerate(sorted(os.listdir(many))[:8]):
+        os.makedirs(os.path.join(tree, "ab"[i % 2]), exist_ok=True)
+        os.symlink(os.readlink(os.path.join(many, name)), os.path.join(tree, "ab"[i % 2], name))
+    args = ["finetune", tree, "--model", "none", "--size", "32", "--crop", "32", "--steps",
+            "4", "--checkpoint-every", "1", "--batch", "2", "--threads", "1"]
+    straight = os.path.join(tmp, "ft_straight")
+    check(run(1, BIN, *args, "--out", straight).returncode == 0, "finetune: reference run")
+    ok, why = mount(mnt, "300m")
+    check(ok, f"a 300 MB tmpfs ({why})")
+    out = os.path.join(mnt, "run")
+    p = run(1, BIN, *args, "--out", out, timeout=120)
+    ck = os.path.join(out, "checkpoints")
+    left = sorted(os.listdir(ck)) if os.path.isdir(ck) else []
+    check(p.returncode == 1 and "the checkpoint of iteration 2 was not written" in p.stderr
+          and "No space left on device" in p.stderr and "iter-00000001, is kept" in p.stderr,
+          f"finetune, disk full at its 2nd checkpoint: exit 1, the cause and the kept "
+          f"checkpoint named ({p.returncode}: {p.stderr[-300:]})")
+    check(left == ["iter-00000001"] and
+          os.path.exists(os.path.join(ck, "iter-00000001", "DONE")),
+          f"the complete checkpoint stays, no torn one ({left})")
+    moved = os.path.join(tmp, "ft_moved")
+    shutil.copytree(out, moved, symlinks=True)
+    umount(mnt)
+    r = run(1, BIN, *args, "--out", moved, "--resume")
+    check(r.returncode == 0, f"moved to a disk with room, --resume: exit {r.returncode}")
+    a, b = (np.load(os.path.join(d, "model.npz")) for d in (straight, moved))
+    check(sorted(a.files) == sorted(b.files) and
+          all(np.array_equal(a[k], b[k]) for k in a.files),
+          "finetune resumed after a full disk: the uninterrupted run's model, bit for bit")
 
 
 def main():
@@ -111,6 +149,8 @@ def main():
                                      f"{r.returncode} {r.stderr[-300:]}")
             same_file(read(ref, BOTH), read(moved, BOTH), f"np {np_}: resumed after a full "
                                                           "disk", BOTH)
+        umount(mnt)
+        finetune_full(tmp, mnt, data)
     finally:
         umount(mnt)
     rc = finish("test_full_disk")

@@ -592,6 +592,20 @@ static r50_status checkpoint(trainer *t, r50_error *err) {
   r50_status s = t->d->rank == 0 ? r50_checkpoint_write(t->job->out, t->model, t->opt,
                                                         &t->st, t->job->keep, err)
                                  : R50_OK;
+  if (s != R50_OK) { /* what is kept, and how to go on */
+    char cause[sizeof err->msg], kept[4400];
+    r50_error none = {0};
+    snprintf(cause, sizeof cause, "%s", err->msg);
+    if (r50_checkpoint_find(t->job->out, kept, sizeof kept, &none) == R50_OK)
+      r50_fail(err, s,
+               "the checkpoint of iteration %lld was not written (%s); the newest "
+               "complete one, %s, is kept: once the cause is fixed, --resume continues "
+               "from it",
+               (long long)t->st.iteration, cause, kept);
+    else
+      r50_fail(err, s, "the checkpoint of iteration %lld was not written (%s)",
+               (long long)t->st.iteration, cause);
+  }
   R50_TRY(r50_dist_agree(t->d, s, err));
   if (t->d->rank == 0)
     r50_log(R50_LOG_INFO, "checkpoint at iteration %lld in %s/checkpoints",
