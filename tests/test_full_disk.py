@@ -10,7 +10,8 @@
   completes it into the file an uninterrupted run makes.
 * finetune whose next checkpoint does not fit (room for one of ResNet-50's, ~200 MB):
   exit 1 naming the cause and the checkpoint kept, no torn one left; moved to a disk
-  with room, `--resume` trains on to the model an uninterrupted run makes.
+  with room, `--resume` trains on to the model an uninterrupted run makes. On 2 ranks,
+  no room for the final model.npz: every rank ends (no hang); `--resume` writes it.
 
 Mounting needs root (or CAP_SYS_ADMIN); where it is not permitted the test reports
 SKIP (exit 77) with the reason.
@@ -99,6 +100,26 @@ def finetune_full(tmp, mnt, many):
     check(sorted(a.files) == sorted(b.files) and
           all(np.array_equal(a[k], b[k]) for k in a.files),
           "finetune resumed after a full disk: the uninterrupted run's model, bit for bit")
+    # room for the last checkpoint, not for model.npz beside it, on 2 ranks: rank 0's
+    # failed save ends every rank (it once left rank 1 waiting for ever)
+    ok, why = mount(mnt, "250m")
+    check(ok, f"a 250 MB tmpfs ({why})")
+    two = ["finetune", tree, "--model", "none", "--size", "32", "--crop", "32", "--steps",
+           "2", "--batch", "2", "--threads", "1"]  # one checkpoint, at the end
+    p = run(2, BIN, *two, "--out", out, timeout=120)
+    check(p.returncode not in (0, -999) and "the final model was not written" in p.stderr
+          and "No space left on device" in p.stderr,
+          f"finetune -np 2, no room for model.npz: ends (exit {p.returncode}, not a hang), "
+          f"naming the cause ({p.stderr[-300:]})")
+    moved = os.path.join(tmp, "ft_moved2")
+    shutil.copytree(out, moved, symlinks=True)
+    umount(mnt)
+    r = run(2, BIN, *two, "--out", moved, "--resume")
+    ck = os.path.join(moved, "checkpoints", "iter-00000002", "model.npz")
+    a, b = np.load(ck), (np.load(os.path.join(moved, "model.npz"))
+                         if r.returncode == 0 else None)
+    check(b is not None and all(np.array_equal(a[k], b[k]) for k in a.files),
+          f"--resume writes model.npz, the last checkpoint's weights (exit {r.returncode})")
 
 
 def main():

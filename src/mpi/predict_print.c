@@ -56,7 +56,7 @@ static int load_labels(const char *path, labels *l) {
 }
 
 /* A names file of another model's classes (ImageNet's 1000 for a fine-tuned one) would
- * print wrong names silently: the counts must agree. */
+ * print wrong names silently: a count that differs from the model's is warned of. */
 static void check_labels(const char *path, const labels *l, size_t classes) {
   if (!path || (size_t)l->n == classes)
     return;

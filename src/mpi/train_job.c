@@ -845,7 +845,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     s = evaluate(&t, &err); /* the final model, unless the last epoch's end just did */
   if (s == R50_OK)          /* stopped or done: a checkpoint either way */
     s = checkpoint(&t, &err);
-  if (s == R50_OK && !stop && d->rank == 0) {
+  const int saving = s == R50_OK && !stop; /* the same on every rank */
+  if (saving && d->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.npz", job->out);
     s = r50_save_npz(t.model, path, &err);
@@ -854,8 +855,16 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
               (long long)t.st.iteration, (long long)t.st.epoch,
               t.skipped ? " (some images unreadable: skipped)" : "",
               r50_now_s() - t.start_s, path);
+    else {
+      char cause[sizeof err.msg];
+      snprintf(cause, sizeof cause, "%s", err.msg);
+      r50_fail(&err, s,
+               "the final model was not written (%s); the checkpoint of iteration %lld "
+               "holds its weights, and --resume writes it once the cause is fixed",
+               cause, (long long)t.st.iteration);
+    }
   }
-  if (s == R50_OK)
+  if (saving) /* every rank, whatever rank 0's save gave: none may wait for another */
     s = r50_dist_agree(d, s, &err);
   int code = 0;
   if (s != R50_OK) {
