@@ -115,14 +115,19 @@ static void test_flat_folder(void) {
   touch("flat/a.jpg");
   touch("flat/a/z.jpg");
   touch("flat/a-b/c.jpg");
+  /* files without an extension are looked into: a JPEG's or a PNG's first bytes make
+   * an image (crawls name files by hash), anything else is left out */
+  write_file("flat/a/8f3e01", "\xff\xd8\xff\xe0 a JPEG's start");
+  write_file("flat/a/LICENSE", "MIT\n");
+  write_file("flat/a/notes.md", "\xff\xd8\xff\xe0 an extension: not looked into");
   char root[512];
   snprintf(root, sizeof root, "%s/flat", g_dir);
   r50_dataset ds;
   r50_error err = {0};
   CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
-  const char *want[] = {"a-b/c.jpg", "a.jpg", "a/z.jpg"};
-  CHECK(ds.n == 3 && ds.n_classes == 0, "%lld rows", (long long)ds.n);
-  for (int i = 0; i < 3 && i < ds.n; i++)
+  const char *want[] = {"a-b/c.jpg", "a.jpg", "a/8f3e01", "a/z.jpg"};
+  CHECK(ds.n == 4 && ds.n_classes == 0, "%lld rows", (long long)ds.n);
+  for (int i = 0; i < 4 && i < ds.n; i++)
     CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]) && ds.labels[i] == -1, "row %d: %s",
           i, r50_dataset_name(&ds, i));
   r50_dataset_free(&ds);
@@ -161,6 +166,19 @@ static void test_list_file(void) {
         "paths with spaces before the label: %s", err.msg);
   r50_dataset_free(&ds);
 
+  /* no label, and the line ends in an image's name: all of it is the path, as `find`
+   * prints names with spaces (label -1); a non-integer last field that names no image
+   * stays an error (below) */
+  write_file("find.txt", "my photos/a b.JPG\nmy photos/c d.png 2\nx/y z.webp\n");
+  snprintf(path, sizeof path, "%s/find.txt", g_dir);
+  CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK && ds.n == 3 &&
+            !strcmp(r50_dataset_name(&ds, 0), "my photos/a b.JPG") &&
+            ds.labels[0] == -1 &&
+            !strcmp(r50_dataset_name(&ds, 1), "my photos/c d.png") && ds.labels[1] == 2 &&
+            !strcmp(r50_dataset_name(&ds, 2), "x/y z.webp") && ds.labels[2] == -1,
+        "unlabelled paths with spaces: %s", ds.n ? r50_dataset_name(&ds, 0) : err.msg);
+  r50_dataset_free(&ds);
+
   /* a UTF-8 byte order mark (Windows Notepad's) is not part of the first path */
   write_file("bom.txt", "\xef\xbb\xbfimg/a.jpg 3\r\nimg/b.jpg\r\n");
   snprintf(path, sizeof path, "%s/bom.txt", g_dir);
@@ -174,7 +192,8 @@ static void test_list_file(void) {
   const char *bad[][2] = {{"a.jpg 1\nb.jpg one\n", ":2: label 'one'"},
                           {"a b.jpg x\n", ":1: label 'x'"},
                           {"\n\na.jpg 99999999999\n", ":3: label"},
-                          {"a.jpg -2\n", ":1: label '-2'"}};
+                          {"a.jpg -2\n", ":1: label '-2'"},
+                          {"a b.jpg 3x\n", ":1: label '3x'"}};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     write_file("bad.txt", bad[i][0]);
     snprintf(path, sizeof path, "%s/bad.txt", g_dir);
@@ -189,6 +208,57 @@ static void test_list_file(void) {
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
  * or only its first bytes say JPEG or PNG; another image format is an error. */
+/* Opens g_dir/rel (a .csv) and checks its rows: n paths and labels, or the error. */
+static void check_csv(const char *rel, const char *text, int n, const char *const *paths,
+                      const int32_t *labels, const char *want_err) {
+  write_file(rel, text);
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", g_dir, rel);
+  r50_dataset ds;
+  r50_error err = {0};
+  r50_status s = r50_dataset_open(path, NULL, &ds, &err);
+  if (want_err) {
+    CHECK(s == R50_ERR_FORMAT && strstr(err.msg, rel) && strstr(err.msg, want_err),
+          "%s: want '%s', got %s", rel, want_err, s == R50_OK ? "rows" : err.msg);
+    if (s == R50_OK)
+      r50_dataset_free(&ds);
+    return;
+  }
+  CHECK(s == R50_OK && ds.n == n, "%s: %lld rows: %s", rel, (long long)ds.n, err.msg);
+  for (int i = 0; s == R50_OK && i < n && i < ds.n; i++)
+    CHECK(!strcmp(r50_dataset_name(&ds, i), paths[i]) && ds.labels[i] == labels[i],
+          "%s row %d: '%s' %d, want '%s' %d", rel, i, r50_dataset_name(&ds, i),
+          ds.labels[i], paths[i], labels[i]);
+  if (s == R50_OK)
+    r50_dataset_free(&ds);
+}
+
+static void test_csv_list(void) {
+  /* export's metadata: a header, quoted names with commas, quotes and a newline */
+  const char *p1[] = {"a,b \"q\".png", "\xc3\xbc x.png", "two\nlines.jpg"};
+  const int32_t l1[] = {-1, 3, 0};
+  check_csv("meta.csv",
+            "path,label,row\r\n\"a,b \"\"q\"\".png\",-1,0\r\n\xc3\xbc x.png,3,1\r\n"
+            "\"two\nlines.jpg\",0,2\r\n",
+            3, p1, l1, NULL);
+  /* no header; a missing or empty label is -1; blank lines skipped; Excel's BOM */
+  const char *p2[] = {"img/a.jpg", "img/b.jpg", "img/c.jpg"};
+  const int32_t l2[] = {2, -1, -1};
+  check_csv("plain.CSV", "\xef\xbb\xbfimg/a.jpg,2\n\nimg/b.jpg\nimg/c.jpg,\n", 3, p2, l2,
+            NULL);
+  /* pandas' to_csv with its index, other column names and order */
+  const char *p3[] = {"x.jpg", "y.jpg"};
+  const int32_t l3[] = {1, 0};
+  check_csv("pandas.csv", ",target,filename\n0,1,x.jpg\n1,0,y.jpg\n", 2, p3, l3, NULL);
+  const int32_t l4[] = {-1, -1};
+  check_csv("paths.csv", "Path\nx.jpg\ny.jpg\n", 2, p3, l4, NULL);
+  check_csv("bad1.csv", "x.jpg,abc\ny.jpg,2\n", 0, NULL, NULL, ":1: label 'abc'");
+  check_csv("bad2.csv", "path,label\na.jpg,1\nb.jpg,x\n", 0, NULL, NULL,
+            ":3: label 'x' (column 2)");
+  check_csv("bad3.csv", "a.jpg,1\n\"b.jpg,2\n", 0, NULL, NULL,
+            ":2: a quoted field never ends");
+}
+
 static void test_one_image(void) {
   const char *cases[][2] = {{"one/cat.JPG", "x"}, {"one/noext", "\x89PNG\r\n\x1a\nrest"}};
   for (int k = 0; k < 2; k++) {
@@ -252,6 +322,7 @@ int main(void) {
   test_image_folder_beside();
   test_flat_folder();
   test_list_file();
+  test_csv_list();
   test_one_image();
   test_path_too_long();
   char cmd[600];

@@ -125,6 +125,19 @@ def test_export(tmp, model):
     check(header and body == want and [len(m) - 1 for m in meta] == [len(a) for a in x],
           "metadata rows (path, label, row) match /images/path, labels and the shards "
           "(a class name with a comma is quoted)")
+    # a metadata CSV is a dataset list again (--root: the paths' folder): the rows it
+    # names, with their labels and the same features
+    again = os.path.join(tmp, "again.h5")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
+            os.path.join(out, "metadata", "metadata_00001.csv"), "--root", data, "-o", again)
+    if check(p.returncode == 0, f"extract of an export's metadata CSV: exit {p.returncode} "
+                                f"({p.stderr.strip()[-200:]})"):
+        e = J.read(again)
+        rows_ = np.nonzero(ok)[0][4:8]
+        check([x.decode() for x in e["images/path"]] == [paths[i] for i in rows_] and
+              e["images/label"].tolist() == d["images/label"][rows_].tolist() and
+              e["features/pool5"].tobytes() == d["features/pool5"][rows_].tobytes(),
+              "the metadata CSV read back: its 4 rows, labels and features")
     p = run(0, BIN, "export", h5, "--npy", out)
     check(p.returncode == 1 and "--overwrite" in p.stderr,
           "a second export into the same folder is refused without --overwrite")

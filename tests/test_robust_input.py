@@ -14,6 +14,10 @@ special files, odd names and many broken rows.
 * Links in an ImageFolder tree: to files and folders followed, loops (a link back to
   a folder the walk is in) skipped with a warning naming each.
 * 100,000 missing files (plus one photo) finish without running the network on them.
+* Lists from a pipe: `find ... | r50worker extract -` (standard input; under mpirun
+  rank 0's) and a FIFO (a shell's <(...)) give the rows of the same list in a file,
+  paths relative to the working folder; <(...) under mpirun, which its ranks cannot
+  open, says to pipe the list into - instead.
 
 usage: test_robust_input.py R50WORKER MODEL_TOOL [N_MISSING]
 """
@@ -29,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import ENV, check, command, errors, finish, make_list, read, run  # noqa: E402
+from jobutil import (ENV, check, command, errors, finish, make_list, make_tree, read,  # noqa: E402
+                     run, same_file)  # noqa: E402
 
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
 
@@ -334,6 +339,70 @@ def test_many_missing(tmp, model):
     check(e.startswith("cannot open: No such file or directory: missing/000000.jpg"), e)
 
 
+def test_piped_lists(tmp, model):
+    rows, _ = make_tree(os.path.join(tmp, "piped"), 10)
+    text = "".join(f"piped/{rel} {label}\n" for rel, label in sorted(rows.items()))
+    lst = os.path.join(tmp, "piped.txt")
+    with open(lst, "w") as f:
+        f.write(text)
+    args = [BIN, "extract", "--model", model, "--threads", "1"]
+    ref = os.path.join(tmp, "piped_ref.h5")
+    check(run(0, *args, lst, "-o", ref).returncode == 0, "the list as a file")
+    ref = read(ref)
+
+    def piped(np_, spec, out, feed=None):
+        cmd = command(np_, args + [spec, "-o", out])
+        p = subprocess.run(cmd, env=ENV, cwd=tmp, input=feed, capture_output=True,
+                           text=True, timeout=300)
+        print(f"  $ {' '.join(cmd)}  -> exit {p.returncode}", flush=True)
+        return p
+
+    for np_ in (0, 2):
+        out = os.path.join(tmp, f"stdin{np_}.h5")
+        p = piped(np_, "-", out, text)
+        if check(p.returncode == 0 and "images of standard input" in p.stderr,
+                 f"a list on standard input, np {np_}: exit {p.returncode} "
+                 f"{p.stderr[-300:]}"):
+            same_file(read(out), ref, f"standard input, np {np_}")
+    # as `find piped -type f` prints them: no labels, a class folder name with a space
+    names = "".join(f"piped/{rel}\n" for rel in sorted(rows))
+    check(" " in names, "the tree has a name with a space")
+    out = os.path.join(tmp, "find.h5")
+    p = piped(2, "-", out, names)
+    if check(p.returncode == 0, f"find's output on standard input, np 2: exit "
+                                f"{p.returncode} {p.stderr[-300:]}"):
+        d = read(out)
+        check(np.array_equal(d["images/path"], ref["images/path"]) and
+              (d["images/label"] == -1).all() and
+              d["features/pool5"].tobytes() == ref["features/pool5"].tobytes(),
+              "find's output: the same rows and features, labels -1")
+    p = piped(0, "-", os.path.join(tmp, "none.h5"), "")
+    check(p.returncode == 1 and "no images in standard input" in p.stderr,
+          f"an empty standard input: named as such: {p.stderr[-200:]}")
+    fifo = os.path.join(tmp, "list.fifo")
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = os.path.join(tmp, "fifo.h5")
+    p = piped(0, fifo, out)
+    writer.join(timeout=5)
+    if check(p.returncode == 0, f"a list from a FIFO: exit {p.returncode} {p.stderr[-300:]}"):
+        same_file(read(out), ref, "FIFO")
+    p = subprocess.run(["bash", "-c", " ".join(command(2, args)) + " <(cat piped.txt) -o ps.h5"],
+                       env=ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
+    check(p.returncode != 0 and "pipe the list in and give - instead" in p.stderr,
+          f"<(...) under mpirun says what to do: exit {p.returncode} {p.stderr[-400:]}")
+    p = subprocess.run([BIN, "finetune", "-", "--val", "-"], env=ENV, capture_output=True,
+                       text=True, input=text, timeout=60)
+    check(p.returncode == 2 and "standard input (-) can hold one list" in p.stderr,
+          f"finetune - --val -: exit {p.returncode} {p.stderr[-200:]}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-input-")
     model = os.path.join(tmp, "m.npz")
@@ -341,6 +410,7 @@ def main():
     test_special_files(tmp, model)
     test_names(tmp, model)
     test_links(tmp, model)
+    test_piped_lists(tmp, model)
     test_many_missing(tmp, model)
     rc = finish("test_robust_input")
     if rc == 0:

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +58,29 @@ r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32
   return R50_OK;
 }
 
+/* ------------------------------------------------------------------ file names */
+
+/* The index of name's extension in exts (any case), or -1. */
+static int ext_index(const char *name, const char *const *exts, int n) {
+  const char *dot = strrchr(name, '.');
+  for (int i = 0; dot && i < n; i++)
+    if (!strcasecmp(dot, exts[i]))
+      return i;
+  return -1;
+}
+
+static int has_image_ext(const char *name) {
+  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
+  return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
+}
+
+/* Image formats this tool does not decode: a folder walk leaves such files out, and
+ * says so. */
+static const char *const other_exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
+                                         ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
+                                         ".heif", ".avif", ".jp2", ".jxl"};
+enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
+
 /* ------------------------------------------------------------------ list files */
 
 static int is_space(char c) {
@@ -83,7 +107,7 @@ static int split_fields(const char *s, const char *e, const char **f, size_t *fl
   return n;
 }
 
-static int parse_label(const char *s, size_t len, int32_t *out) {
+int r50_dataset_parse_label(const char *s, size_t len, int32_t *out) {
   char buf[16];
   if (len == 0 || len >= sizeof buf)
     return 0;
@@ -98,11 +122,30 @@ static int parse_label(const char *s, size_t len, int32_t *out) {
   return 1;
 }
 
+/* Whether the field [s, s + len) ends in an image file's extension (read here or not). */
+static int names_image_file(const char *s, size_t len) {
+  char buf[32];
+  const char *tail = len < sizeof buf ? s : s + len - (sizeof buf - 1);
+  snprintf(buf, sizeof buf, "%.*s", (int)(s + len - tail), tail);
+  return has_image_ext(buf) || ext_index(buf, other_exts, N_OTHER_EXTS) >= 0;
+}
+
+/* Whether a one-field line is "path,label" (a CSV row): a comma, then an integer. */
+static int looks_like_csv(const char *s, size_t len) {
+  const char *comma = NULL;
+  for (size_t i = len; i > 0 && !comma; i--)
+    comma = s[i - 1] == ',' ? s + i - 1 : NULL;
+  int32_t label;
+  return comma && comma > s &&
+         r50_dataset_parse_label(comma + 1, len - (size_t)(comma + 1 - s), &label);
+}
+
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err) {
   const char *p = text, *end = text + len;
   if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) /* a UTF-8 byte order mark (Notepad's) */
     p += 3;
+  int warned_csv = 0;
   for (int64_t line = 1; p < end; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
@@ -114,7 +157,16 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
       if (memchr(p, 0, (size_t)(e - p)))
         return r50_fail(err, R50_ERR_FORMAT, "%s:%lld: NUL byte in the line", name,
                         (long long)line);
-      if (nf >= 2 && !parse_label(f[1], flen[1], &label))
+      /* "my photo.jpg": no label, and the last field names an image: all of it is the
+       * path (find ... | r50worker extract -) */
+      const int unlabelled = nf >= 2 && !r50_dataset_parse_label(f[1], flen[1], &label) &&
+                             names_image_file(f[1], flen[1]);
+      if (unlabelled) {
+        label = -1;
+        nf = 1;
+        flen[0] = (size_t)(f[1] + flen[1] - f[0]);
+      }
+      if (nf >= 2 && !r50_dataset_parse_label(f[1], flen[1], &label))
         return r50_fail(err, R50_ERR_FORMAT,
                         "%s:%lld: label '%.*s' is not an integer >= -1 (a line is 'path "
                         "label'; a path with spaces needs its label)",
@@ -127,6 +179,14 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
           q--;
         plen = (size_t)(q - f[0]);
       }
+      if (nf == 1 && !warned_csv && looks_like_csv(f[0], flen[0])) {
+        warned_csv = 1;
+        r50_log(R50_LOG_WARN,
+                "%s:%lld: '%.*s' looks like CSV (path,label), but this list is read as "
+                "'path label' lines, the comma as part of the path: name it .csv to have "
+                "it read as CSV",
+                name, (long long)line, (int)(flen[0] > 200 ? 200 : flen[0]), f[0]);
+      }
       R50_TRY(r50_dataset_push(ds, f[0], plen, label, err));
     }
     p = nl ? nl + 1 : end;
@@ -138,33 +198,40 @@ static r50_status open_list(const char *path, r50_dataset *ds, r50_error *err) {
   uint8_t *buf;
   size_t len;
   R50_TRY(r50_read_file(path, UINT64_MAX, "a list file", &buf, &len, err));
-  r50_status s = r50_dataset_parse_list((const char *)buf, len, path, ds, err);
+  const char *dot = strrchr(path, '.');
+  r50_status s = dot && !strcasecmp(dot, ".csv")
+                     ? r50_dataset_parse_csv((const char *)buf, len, path, ds, err)
+                     : r50_dataset_parse_list((const char *)buf, len, path, ds, err);
   free(buf);
   return s;
 }
 
+/* A list read from a pipe: "-" is standard input (under mpirun, rank 0's: mpirun
+ * passes its own standard input there), any other spec a FIFO such as a shell's
+ * process substitution <(find ...). Read to the end, once: a pipe cannot be read
+ * again. */
+static r50_status open_piped_list(const char *spec, r50_dataset *ds, r50_error *err) {
+  const int std_in = !strcmp(spec, "-");
+  const char *name = std_in ? "standard input" : spec;
+  int fd = std_in ? STDIN_FILENO : open(spec, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return r50_fail(err, R50_ERR_IO, "%s: cannot open: %s", spec, strerror(errno));
+  if (std_in && isatty(fd))
+    r50_log(R50_LOG_INFO, "reading the list of images from the terminal: end it with "
+                          "Ctrl-D");
+  uint8_t *buf;
+  size_t len;
+  r50_status s = r50_read_fd(fd, name, UINT64_MAX, "a list file", &buf, &len, err);
+  if (!std_in)
+    close(fd);
+  if (s == R50_OK) {
+    s = r50_dataset_parse_list((const char *)buf, len, name, ds, err);
+    free(buf);
+  }
+  return s;
+}
+
 /* ------------------------------------------------------------------ directories */
-
-/* The index of name's extension in exts (any case), or -1. */
-static int ext_index(const char *name, const char *const *exts, int n) {
-  const char *dot = strrchr(name, '.');
-  for (int i = 0; dot && i < n; i++)
-    if (!strcasecmp(dot, exts[i]))
-      return i;
-  return -1;
-}
-
-static int has_image_ext(const char *name) {
-  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
-  return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
-}
-
-/* Image formats this tool does not decode: a folder walk leaves such files out, and
- * says so. */
-static const char *const other_exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
-                                         ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
-                                         ".heif", ".avif", ".jp2", ".jxl"};
-enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -316,6 +383,8 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
       s = add_shard(w, sub);
     else if ((other = ext_index(names[i], other_exts, N_OTHER_EXTS)) >= 0)
       note_other(w, sub, other);
+    else if (!strchr(names[i], '.') && r50_is_image_file(full) == 1)
+      s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err); /* by its content */
   }
   free_names(names, n);
   return s;
@@ -378,7 +447,8 @@ static int is_data_file(const char *name) {
  * files and *example names the first. */
 static int is_image_folder(const char *root, char **names, int n, int *n_dirs,
                            int *n_set_aside, const char **example) {
-  int dirs = 0, files = 0;
+  int dirs = 0, files = 0, data = 0;
+  const char *first_data = NULL;
   *example = NULL;
   for (int i = 0; i < n; i++) {
     char full[PATH_MAX];
@@ -387,10 +457,22 @@ static int is_image_folder(const char *root, char **names, int n, int *n_dirs,
     if (is_dir(full)) {
       dirs++;
     } else if (is_data_file(names[i])) {
-      return 0;
+      if (data++ == 0)
+        first_data = names[i];
     } else if (files++ == 0) {
       *example = names[i];
     }
+  }
+  if (data) { /* one dataset of every file below; a note if that may surprise */
+    if (dirs)
+      r50_log(R50_LOG_INFO,
+              "%s: %d data file%s at its top level (%s%s) beside %d folder%s: read as "
+              "one dataset without labels, not as class folders (move those files into "
+              "a class folder for labels)",
+              root, data, data == 1 ? "" : "s", first_data, data > 1 ? ", ..." : "", dirs,
+              dirs == 1 ? "" : "s");
+    *example = NULL;
+    return 0;
   }
   if (!dirs)
     return 0;
@@ -535,11 +617,25 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
       r50_dataset_free(ds);
     return s;
   }
-  if (stat(spec, &st) != 0)
+  const int piped = !strcmp(spec, "-") || (stat(spec, &st) == 0 && S_ISFIFO(st.st_mode));
+  if (!piped && stat(spec, &st) != 0) {
+    if (errno == ENOENT && !strncmp(spec, "/dev/fd/", 8))
+      return r50_fail(err, R50_ERR_NOT_FOUND,
+                      "%s: %s (a list given as <(...) is an open pipe of the shell, "
+                      "which mpirun does not pass on to its ranks: pipe the list in "
+                      "and give - instead, as in find ... | mpirun ... -)",
+                      spec, strerror(errno));
     return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO, "%s: %s", spec,
                     strerror(errno));
+  }
   r50_status s;
-  if (S_ISDIR(st.st_mode)) {
+  if (piped) { /* paths relative to --root, else to the working folder */
+    s = (ds->root = strdup(root ? root : "."))
+            ? open_piped_list(spec, ds, err)
+            : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+    if (s == R50_OK)
+      s = shards_of_list(ds, err);
+  } else if (S_ISDIR(st.st_mode)) {
     if (root)
       return r50_fail(err, R50_ERR_ARG, "--root applies to list files; %s is a folder",
                       spec);

@@ -45,8 +45,9 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
 
 /* Opens `spec`: a WebDataset brace pattern ('shards/{00000..00099}.tar') or a tar
  * file is a dataset of shards (tar_shards.h). A directory is walked (image files
- * only: .jpg .jpeg .jpe .jfif .png, any case; hidden entries, __MACOSX and @eaDir
- * skipped); if its root
+ * only: .jpg .jpeg .jpe .jfif .png, any case, and files without an extension whose
+ * first bytes are a JPEG's or a PNG's; hidden entries, __MACOSX and @eaDir skipped);
+ * if its root
  * holds subdirectories and no data file (an image, in any format, or a tar shard),
  * each subdirectory is a class (labels 0..K-1 in sorted order) and the root's other
  * files (a README, a list) are left out, else labels are -1; a directory with tar shards
@@ -55,9 +56,16 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
  * list of "path [label]" lines relative to `root` (NULL: the list file's folder); blank
  * lines and lines starting with '#' are skipped. A path may hold spaces when its line
  * ends with the label ("zebra fish/1.jpg 3"). A list whose every path is a tar shard is a
- * dataset of those shards. */
+ * dataset of those shards. "-" is such a list read from standard input, and a FIFO one
+ * read from the pipe (read once, to its end), their paths relative to `root` (NULL:
+ * the working folder). */
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
+
+/* How messages name a DATASET argument: "standard input" for "-", else spec. */
+static inline const char *r50_dataset_spec_name(const char *spec) {
+  return spec && spec[0] == '-' && !spec[1] ? "standard input" : spec;
+}
 
 /* Whether the file at path is an image rather than a list: 1 for a JPEG or PNG (by
  * name, or by its first bytes), -1 for an image format not read here (by name), 0
@@ -78,6 +86,16 @@ r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset 
  * messages ("name:LINE: cause"). Appends to ds, whose root the caller sets. */
 r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name,
                                   r50_dataset *ds, r50_error *err);
+
+/* A list's label: the len bytes at s are an integer >= -1 (no blanks); 1 and *out
+ * set, else 0. */
+int r50_dataset_parse_label(const char *s, size_t len, int32_t *out);
+
+/* Parses a CSV list (dataset_csv.c: a path and a label column, a header optional), as
+ * r50_dataset_parse_list does a text list; `name` is used in messages
+ * ("name:LINE: cause"). */
+r50_status r50_dataset_parse_csv(const char *text, size_t len, const char *name,
+                                 r50_dataset *ds, r50_error *err);
 
 /* Appends a row (path: len bytes). */
 r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,

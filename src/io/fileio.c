@@ -1,5 +1,6 @@
 /*
- * fileio.c — whole-file reads (image files, caffemodels, list files).
+ * fileio.c — whole-file reads (image files, caffemodels, list files), and reads of a
+ * pipe to its end (a list on standard input).
  *
  * Rules: only regular files are read. Anything else (a FIFO, socket, device or
  * folder) is refused from stat() before it is opened, and the open itself is
@@ -121,7 +122,7 @@ r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
   *buf = NULL;
   *len = 0;
   int fd;
-  uint64_t size;
+  uint64_t size = 0;
   R50_TRY(r50_open_regular(path, &fd, &size, err));
   r50_status s =
       size > max_bytes
@@ -131,6 +132,13 @@ r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
           : read_all(fd, path, (size_t)size, max_bytes, what, buf, len, err);
   close(fd);
   return s;
+}
+
+r50_status r50_read_fd(int fd, const char *name, uint64_t max_bytes, const char *what,
+                       uint8_t **buf, size_t *len, r50_error *err) {
+  *buf = NULL;
+  *len = 0;
+  return read_all(fd, name, 0, max_bytes, what, buf, len, err);
 }
 
 r50_status r50_mkdir_p(const char *dir, r50_error *err) {
@@ -146,5 +154,8 @@ r50_status r50_mkdir_p(const char *dir, r50_error *err) {
     }
   if (mkdir(buf, 0755) != 0 && errno != EEXIST)
     return r50_fail(err, R50_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+  struct stat st;
+  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+    return r50_fail(err, R50_ERR_IO, "%s exists and is not a folder", buf);
   return R50_OK;
 }

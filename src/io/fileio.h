@@ -22,8 +22,15 @@ r50_status r50_open_regular(const char *path, int *fd, uint64_t *size, r50_error
 r50_status r50_read_file(const char *path, uint64_t max_bytes, const char *what,
                          uint8_t **buf, size_t *len, r50_error *err);
 
-/* mkdir -p: creates dir and its missing parents (0755); an existing folder is fine.
- * R50_ERR_IO "cannot create PATH: cause" names the level that failed. */
+/* Reads the open descriptor fd (a pipe, a FIFO, standard input) to its end into a new
+ * buffer, as r50_read_file does; `name` names it in errors. It blocks until the writer
+ * closes its end. fd stays open. */
+r50_status r50_read_fd(int fd, const char *name, uint64_t max_bytes, const char *what,
+                       uint8_t **buf, size_t *len, r50_error *err);
+
+/* mkdir -p: creates dir and its missing parents (0755); an existing folder is fine,
+ * an existing file is R50_ERR_IO "DIR exists and is not a folder". R50_ERR_IO "cannot
+ * create PATH: cause" names the level that failed. */
 r50_status r50_mkdir_p(const char *dir, r50_error *err);
 
 #endif

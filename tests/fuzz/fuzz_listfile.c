@@ -1,5 +1,6 @@
 /*
- * fuzz_listfile.c — libFuzzer target: the dataset list-file parser on arbitrary bytes.
+ * fuzz_listfile.c — libFuzzer target: the dataset list-file parsers (text and CSV) on
+ * arbitrary bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,5 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   r50_dataset ds = {0};
   r50_dataset_parse_list((const char *)data, size, "fuzz.txt", &ds, NULL);
   r50_dataset_free(&ds);
+  r50_dataset ds_csv = {0};
+  r50_dataset_parse_csv((const char *)data, size, "fuzz.csv", &ds_csv, NULL);
+  r50_dataset_free(&ds_csv);
   return 0;
 }
