@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """`r50worker extract` and `predict` against Chainer's own ResNet50Layers.extract and
-.predict (Chainer 7.8 with PIL) on the same photo files, with the same weights.
+.predict (Chainer 7.8 with PIL) on the same photo files, with the same weights; and the
+same network saved inside larger Chainer objects — L.Classifier, a chain holding it as
+a child, a Trainer snapshot — loads as the network alone (a chain holding two is an
+error naming both).
 
 Run through tests/with_chainer.sh (Chainer's Python first on PATH).
 usage: test_chainer_extract.py R50WORKER
 """
+import copy
 import os
 import subprocess
 import sys
@@ -27,6 +31,7 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         FAILS.append(what)
+    return cond
 
 
 def close(ours, ref, what):
@@ -43,6 +48,63 @@ def predict_table(stdout, paths):
         path, cls, p = line.split("\t")
         prob[index[path], int(cls)] = float(p)
     return prob
+
+
+class Holder(chainer.Chain):
+    """A user's network: the ResNet as child `base`, a head of its own."""
+
+    def __init__(self, base, second=None):
+        super().__init__()
+        with self.init_scope():
+            self.base = base
+            self.head = chainer.links.Linear(2048, 3)
+            if second is not None:
+                self.teacher = second
+
+    def forward(self, x):
+        return self.head(self.base(x, layers=["pool5"])["pool5"])
+
+
+def check_wrapped(tmp, model, data, plain_out):
+    """The network inside Chainer objects loads as itself: the same pool5 bits."""
+    from chainer import training
+    files = {}
+    files["predictor/"] = os.path.join(tmp, "classifier.npz")
+    chainer.serializers.save_npz(files["predictor/"],
+                                 chainer.links.Classifier(copy.deepcopy(model)))
+    files["predictor/base/"] = os.path.join(tmp, "holder.npz")
+    chainer.serializers.save_npz(files["predictor/base/"],
+                                 chainer.links.Classifier(Holder(copy.deepcopy(model))))
+    clf = chainer.links.Classifier(Holder(copy.deepcopy(model)))
+    opt = chainer.optimizers.MomentumSGD(lr=0)  # a step that leaves the weights as they are
+    opt.setup(clf)
+    it = chainer.iterators.SerialIterator([(np.zeros((3, 32, 32), np.float32), 0)], 1)
+    trainer = training.Trainer(training.updaters.StandardUpdater(it, opt), (1, "iteration"),
+                               out=os.path.join(tmp, "trainer"))
+    trainer.extend(training.extensions.snapshot(), trigger=(1, "iteration"))
+    with chainer.using_config("train", False):  # BN's running statistics stay too
+        trainer.run()
+    files["updater/model:main/predictor/base/"] = os.path.join(tmp, "trainer",
+                                                               "snapshot_iter_1")
+    with h5py.File(plain_out, "r") as f:
+        want = f["features/pool5"][()]
+    for root, path in files.items():
+        out = os.path.join(tmp, "wrapped.h5")
+        p = subprocess.run([BIN, "extract", "--model", path, "--threads", "2", data, "-o",
+                            out, "--overwrite"], capture_output=True, text=True)
+        if check(p.returncode == 0 and f"loaded the ResNet under '{root}'" in p.stderr,
+                 f"{os.path.basename(path)}: the ResNet under '{root}' loads "
+                 f"({p.stderr[-300:]})"):
+            with h5py.File(out, "r") as f:
+                check(f["features/pool5"][()].tobytes() == want.tobytes(),
+                      f"{os.path.basename(path)}: pool5 bit-identical to the network's "
+                      "own npz")
+    two = os.path.join(tmp, "two.npz")
+    chainer.serializers.save_npz(two, Holder(copy.deepcopy(model), copy.deepcopy(model)))
+    p = subprocess.run([BIN, "info", "--model", two], capture_output=True, text=True)
+    check(p.returncode == 1 and "holds 2 ResNets (under '" in p.stderr and
+          "'base/'" in p.stderr and "'teacher/'" in p.stderr,
+          f"two ResNets in one file: an error naming both ({p.stderr[-300:]})")
 
 
 def main():
@@ -70,6 +132,8 @@ def main():
         check([s.decode() for s in f["images/path"][()]] == paths, "rows in path order")
         close(f["features/pool5"][()], ref["pool5"].array, "extract pool5 vs Chainer")
         close(f["features/prob"][()], ref["prob"].array, "extract prob vs Chainer")
+
+    check_wrapped(tmp, model, data, out)
 
     for oversample in (False, True):
         flag = ["--oversample"] if oversample else []

@@ -136,6 +136,12 @@ def main():
                     check(int(cls) == top[0] or abs(pr[k, int(cls)] - pr[k, top[0]]) < 1e-5,
                           f"predict {flag} {path}: top class {cls} vs torch {top[0]}")
         check(worst <= 1e-4 * pr.max() + 1e-6, f"predict {flag}: max|prob diff| {worst:.3g}")
+    # A user's PyTorch checkpoint given as --model: named for what it is
+    pth = os.path.join(tmp, "resnet50.pth")
+    torch.save(model.state_dict(), pth)
+    p = subprocess.run([BIN, "info", "--model", pth], capture_output=True, text=True)
+    check(p.returncode == 1 and "is a PyTorch file (torch.save), not a Chainer npz" in
+          p.stderr, f"--model a .pth: {p.stderr[-300:]}")
     if FAILS:
         print(f"test_extract_torch: {len(FAILS)} failure(s)")
         return 1

@@ -161,8 +161,17 @@ int main(void) {
   r50_config c101 = r50_config_default();
   c101.arch = R50_ARCH_101;
   c101.pretrained = a;
-  CHECK(r50_model_new(&c101, &err) == NULL && err.status == R50_ERR_MISMATCH,
+  CHECK(r50_model_new(&c101, &err) == NULL && err.status == R50_ERR_MISMATCH &&
+            strstr(err.msg, "holds a ResNet-50 (by its keys), the model is a ResNet-101"),
         "ResNet-50 weights into ResNet-101: %s", err.msg);
+  /* and the other way: a ResNet-101 file, loaded as ResNet-50, says to give --arch */
+  c101.pretrained = NULL;
+  r50_model *m101 = r50_model_new(&c101, &err);
+  char f101[256];
+  snprintf(f101, sizeof f101, "%s/r101.npz", g_dir);
+  CHECK(m101 && r50_save_npz(m101, f101, &err) == R50_OK, "ResNet-101 saved: %s", err.msg);
+  r50_model_free(m101);
+  expect_load_error(fresh, m, f101, R50_ERR_MISMATCH, "holds a ResNet-101", "--arch 101");
 
   /* a fine-tuned 7-class npz: n_classes 0 takes the file's 7; 1000 asked is refused */
   char k7[256];

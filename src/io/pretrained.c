@@ -132,9 +132,13 @@ r50_status r50_pretrained_classes(const char *pretrained, int *classes, r50_erro
     return R50_OK;
   npz_reader *r;
   R50_TRY(r50_npz_open(pretrained, &r, err));
-  const int i = r50_npz_find(r, "fc6/W");
+  char root[1024], key[1100];
+  r50_status s = r50_npz_model_root(r, pretrained, root, sizeof root, err);
+  snprintf(key, sizeof key, "%sfc6/W", root);
+  const int i = s == R50_OK ? r50_npz_find(r, key) : -1;
   npz_array_info info;
-  r50_status s = i >= 0 ? r50_npz_info(r, i, &info, err) : R50_OK;
+  if (i >= 0)
+    s = r50_npz_info(r, i, &info, err);
   if (i >= 0 && s == R50_OK && info.ndim == 2 && info.shape[0] > 0 &&
       info.shape[0] <= 1 << 24)
     *classes = (int)info.shape[0];

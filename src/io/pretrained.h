@@ -6,6 +6,9 @@
 #ifndef R50_PRETRAINED_H
 #define R50_PRETRAINED_H
 
+#include <stddef.h>
+
+#include "npz.h"
 #include "r50.h"
 
 /* Loads `pretrained` ("auto", a path ending in .caffemodel, or an npz path) into m;
@@ -17,6 +20,15 @@ r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may
 /* r50_load_npz, with fc6_may_differ as above. */
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
                              int *fc6_loaded, r50_error *err);
+
+/* The prefix of the ResNet's keys in an npz (root, cap bytes): "" for a file of the
+ * network alone (its "conv1/W" is a key), else the one P under which P"conv1/W" and
+ * P"res2/a/conv1/W" are keys — a model saved inside a larger Chainer object
+ * ("predictor/" of L.Classifier, "updater/model:main/predictor/" of a Trainer
+ * snapshot). None found is "" (the strict load names what is missing); several are
+ * R50_ERR_MISMATCH naming them. */
+r50_status r50_npz_model_root(const npz_reader *r, const char *path, char *root,
+                              size_t cap, r50_error *err);
 
 /* The class count of `pretrained`'s fc6: the rows of an npz's fc6/W (a fine-tuned
  * model's K), else 1000 ("auto", a caffemodel, or an npz without a 2-d fc6/W, which

@@ -6,6 +6,12 @@
  * be present, and values are read into scratch buffers that are copied into the
  * model's slabs only when the whole file has been read: the slabs never move, so
  * every pointer namedparams gave out stays valid, and a failed load changes nothing.
+ *
+ * A ResNet saved inside a larger Chainer object has its keys under a prefix, its root
+ * (r50_npz_model_root): "predictor/" for L.Classifier(net), "updater/model:main/
+ * predictor/" for a Trainer snapshot, "NAME/" for a chain holding it as child NAME.
+ * The rules above then hold under the root; the file's other keys (the wrapper's own
+ * links, optimizer and iterator state) are not read.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,7 @@
 #include "error.h"
 #include "model.h"
 #include "npz.h"
+#include "pretrained.h"
 
 r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
   R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
@@ -54,23 +61,79 @@ static r50_status check_member(const char *path, const r50_param_desc *d,
                   d->name, want, is_int ? "integer" : "float32", got, info->descr);
 }
 
+enum { KEY_MAX = 1024 };
+
+/* The member of the model's key `name` under root, or -1. */
+static int find_under(const npz_reader *r, const char *root, const char *name) {
+  char key[KEY_MAX];
+  if (snprintf(key, sizeof key, "%s%s", root, name) >= (int)sizeof key)
+    return -1;
+  return r50_npz_find(r, key);
+}
+
+r50_status r50_npz_model_root(const npz_reader *r, const char *path, char *root,
+                              size_t cap, r50_error *err) {
+  static const char first[] = "conv1/W", block[] = "res2/a/conv1/W";
+  root[0] = 0;
+  if (r50_npz_find(r, first) >= 0)
+    return R50_OK;
+  int found = 0;
+  char other[2][KEY_MAX] = {"", ""};
+  for (int i = 0; i < r50_npz_count(r); i++) {
+    const char *key = r50_npz_key(r, i);
+    size_t n = strlen(key), k = strlen(first);
+    if (n <= k || n - k >= KEY_MAX || strcmp(key + n - k, first) || key[n - k - 1] != '/')
+      continue;
+    char p[KEY_MAX];
+    snprintf(p, sizeof p, "%.*s", (int)(n - k), key);
+    if (find_under(r, p, block) < 0) /* the conv1 of a bottleneck block */
+      continue;
+    if (found < 2)
+      snprintf(other[found], KEY_MAX, "%s", p);
+    found++;
+  }
+  for (int i = 0; !found && i < r50_npz_count(r); i++) {
+    const char *key = r50_npz_key(r, i), *slash = strrchr(key, '/');
+    if (!strcmp(slash ? slash + 1 : key, "data.pkl")) /* torch.save's zip layout */
+      return r50_fail(err, R50_ERR_FORMAT,
+                      "%s is a PyTorch file (torch.save), not a Chainer npz: --model "
+                      "takes a Chainer npz or an MSRA caffemodel (README: Weights)",
+                      path);
+  }
+  if (found > 1)
+    return r50_fail(err, R50_ERR_MISMATCH,
+                    "%s holds %d ResNets (under '%s' and '%s'%s): save the one to use "
+                    "alone, as chainer.serializers.save_npz(path, chain.CHILD) does",
+                    path, found, other[0], other[1], found > 2 ? ", ..." : "");
+  if (found == 1) {
+    if (strlen(other[0]) >= cap)
+      return r50_fail(err, R50_ERR_MISMATCH, "%s: the ResNet's key prefix is too long",
+                      path);
+    snprintf(root, cap, "%s", other[0]);
+  }
+  return R50_OK;
+}
+
 /* The member of param d, checked against the table: *index set. */
-static r50_status find_member(npz_reader *r, const char *path, const r50_param_desc *d,
-                              int *index, npz_array_info *info, r50_error *err) {
-  int i = r50_npz_find(r, d->name);
+static r50_status find_member(npz_reader *r, const char *path, const char *root,
+                              const r50_param_desc *d, int *index, npz_array_info *info,
+                              r50_error *err) {
+  int i = find_under(r, root, d->name);
   if (i < 0)
-    return r50_fail(err, R50_ERR_MISMATCH, "%s: key '%s' is missing", path, d->name);
+    return r50_fail(err, R50_ERR_MISMATCH, "%s: key '%s%s' is missing", path, root,
+                    d->name);
   R50_TRY(r50_npz_info(r, i, info, err));
   R50_TRY(check_member(path, d, info, err));
   *index = i;
   return R50_OK;
 }
 
-static r50_status read_member(npz_reader *r, const char *path, const r50_param_desc *d,
-                              float *fdst, int64_t *idst, r50_error *err) {
+static r50_status read_member(npz_reader *r, const char *path, const char *root,
+                              const r50_param_desc *d, float *fdst, int64_t *idst,
+                              r50_error *err) {
   int i;
   npz_array_info info;
-  R50_TRY(find_member(r, path, d, &i, &info, err));
+  R50_TRY(find_member(r, path, root, d, &i, &info, err));
   if (d->kind != R50_PERSISTENT_INT)
     return r50_npz_read(r, i, fdst, (size_t)d->numel * sizeof(float), err);
   if (info.dtype == NPZ_I64)
@@ -81,29 +144,34 @@ static r50_status read_member(npz_reader *r, const char *path, const r50_param_d
   return R50_OK;
 }
 
-static r50_status check_no_extra_keys(npz_reader *r, const char *path, const r50_net *net,
-                                      r50_error *err) {
+static r50_status check_no_extra_keys(npz_reader *r, const char *path, const char *root,
+                                      const r50_net *net, r50_error *err) {
+  const size_t n_root = strlen(root);
   for (int i = 0; i < r50_npz_count(r); i++) {
     const char *key = r50_npz_key(r, i);
+    if (strncmp(key, root, n_root))
+      continue; /* the wrapper's: not the ResNet's */
+    key += n_root;
     int known = 0;
     for (int j = 0; j < net->n_params && !known; j++)
       known = !strcmp(net->params[j].name, key);
     if (!known)
       return r50_fail(err, R50_ERR_MISMATCH,
-                      "%s: unexpected key '%s' (not a parameter of ResNet-%d%s)", path,
-                      key, (int)net->arch, net->downsample_fb ? " FB" : "");
+                      "%s: unexpected key '%s%s' (not a parameter of ResNet-%d%s)", path,
+                      root, key, (int)net->arch, net->downsample_fb ? " FB" : "");
   }
   return R50_OK;
 }
 
 /* With fc6_may_differ: whether the file's fc6 has another shape than the model's
  * (another class count), in which case fc6 is not loaded. */
-static int fc6_differs(npz_reader *r, const r50_net *net, int fc6_may_differ) {
+static int fc6_differs(npz_reader *r, const char *root, const r50_net *net,
+                       int fc6_may_differ) {
   if (!fc6_may_differ)
     return 0;
   for (int j = 0; j < 2; j++) {
     const r50_param_desc *d = &net->params[j ? net->fc_b : net->fc_w];
-    int i = r50_npz_find(r, d->name);
+    int i = find_under(r, root, d->name);
     npz_array_info info;
     if (i < 0 || r50_npz_info(r, i, &info, NULL) != R50_OK)
       return 0; /* missing or damaged: the strict check says so */
@@ -117,28 +185,42 @@ static int skipped(const r50_net *net, int i, int skip_fc6) {
   return skip_fc6 && (i == net->fc_w || i == net->fc_b);
 }
 
+/* The depth of the ResNet under root, from its keys: 152 has res3/b7, 101 res4/b22. */
+static int file_arch(const npz_reader *r, const char *root) {
+  return find_under(r, root, "res3/b7/conv1/W") >= 0    ? 152
+         : find_under(r, root, "res4/b22/conv1/W") >= 0 ? 101
+                                                        : 50;
+}
+
 /* Every key, shape and dtype, before any data is read or memory taken for it. */
-static r50_status check_all(npz_reader *r, const char *path, const r50_net *net,
-                            int skip_fc6, r50_error *err) {
-  R50_TRY(check_no_extra_keys(r, path, net, err));
+static r50_status check_all(npz_reader *r, const char *path, const char *root,
+                            const r50_net *net, int skip_fc6, r50_error *err) {
+  const int arch = file_arch(r, root);
+  if (arch != (int)net->arch)
+    return r50_fail(
+        err, R50_ERR_MISMATCH,
+        "%s holds a ResNet-%d (by its keys), the model is a ResNet-%d: load it "
+        "as a ResNet-%d (--arch %d)",
+        path, arch, (int)net->arch, arch, arch);
+  R50_TRY(check_no_extra_keys(r, path, root, net, err));
   for (int i = 0; i < net->n_params; i++) {
     int index;
     npz_array_info info;
     if (!skipped(net, i, skip_fc6))
-      R50_TRY(find_member(r, path, &net->params[i], &index, &info, err));
+      R50_TRY(find_member(r, path, root, &net->params[i], &index, &info, err));
   }
   return R50_OK;
 }
 
-static r50_status load_all(npz_reader *r, const char *path, const r50_net *net,
-                           int skip_fc6, float *params, float *persistent, int64_t *ints,
-                           r50_error *err) {
+static r50_status load_all(npz_reader *r, const char *path, const char *root,
+                           const r50_net *net, int skip_fc6, float *params,
+                           float *persistent, int64_t *ints, r50_error *err) {
   for (int i = 0; i < net->n_params; i++) {
     if (skipped(net, i, skip_fc6))
       continue;
     const r50_param_desc *d = &net->params[i];
     float *dst = d->kind == R50_PARAM ? params + d->offset : persistent + d->offset;
-    R50_TRY(read_member(r, path, d, dst, ints + d->offset, err));
+    R50_TRY(read_member(r, path, root, d, dst, ints + d->offset, err));
   }
   return R50_OK;
 }
@@ -149,10 +231,13 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
   R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   npz_reader *r;
   R50_TRY(r50_npz_open(path, &r, err));
-  const int skip_fc6 = fc6_differs(r, net, fc6_may_differ);
+  char root[KEY_MAX];
+  r50_status checked = r50_npz_model_root(r, path, root, sizeof root, err);
+  const int skip_fc6 = checked == R50_OK && fc6_differs(r, root, net, fc6_may_differ);
   if (fc6_loaded)
     *fc6_loaded = !skip_fc6;
-  r50_status checked = check_all(r, path, net, skip_fc6, err);
+  if (checked == R50_OK)
+    checked = check_all(r, path, root, net, skip_fc6, err);
   if (checked != R50_OK) {
     r50_npz_close(r);
     return checked;
@@ -166,7 +251,7 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
   } else {
     /* what is not loaded keeps the model's values */
     memcpy(params, m->params, (size_t)net->n_param_floats * sizeof(float));
-    s = load_all(r, path, net, skip_fc6, params, persistent, ints, err);
+    s = load_all(r, path, root, net, skip_fc6, params, persistent, ints, err);
   }
   r50_npz_close(r);
   if (s == R50_OK) {
@@ -174,6 +259,11 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
     memcpy(m->persistent, persistent, (size_t)net->n_persistent_floats * sizeof(float));
     memcpy(m->ints, ints, (size_t)net->n_persistent_ints * sizeof(int64_t));
     r50_model_touch(m);
+    if (root[0])
+      r50_log(R50_LOG_INFO,
+              "%s: loaded the ResNet under '%s' (the file's other keys "
+              "are not read)",
+              path, root);
   }
   free(params);
   free(persistent);
