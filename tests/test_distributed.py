@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import (check, finish, make_list, make_many, make_tree, read, run,  # noqa: E402
+from jobutil import (ENV, check, finish, make_list, make_many, make_tree, read, run,  # noqa: E402
                      same_file, start, wait, rank_pids, wait_for_rows)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
@@ -186,6 +186,27 @@ def test_edges(tmp, model, ref_file):
 
     p = run(1, BIN, "extract", "--model", model, few, "-o", "/nonexistent/dir/x.h5")
     check(p.returncode == 1 and "/nonexistent/dir" in p.stderr, "unwritable output: exit 1")
+
+    # A failure every rank shares, or one rank 0 relays, is logged once, not per rank
+    def error_lines(p):
+        return [l for l in p.stderr.splitlines() if "] error: " in l]
+
+    for what, args in (("a missing list", ["--model", model, "nothere.txt"]),
+                       ("a missing model", ["--model", "nothere.npz", few]),
+                       ("an unwritable output", ["--model", model, few])):
+        out = "/nonexistent/dir/x.h5" if what == "an unwritable output" else "x.h5"
+        p = run(3, BIN, "extract", "--threads", "1", *args, "-o", out, cwd=tmp)
+        lines = error_lines(p)
+        check(p.returncode != 0 and len(lines) == 1 and lines[0].startswith("[0/3 "),
+              f"{what} on 3 ranks: one error line, rank 0's: {lines}")
+    cmd = ["mpirun", "-np", "1", BIN, "extract", "--threads", "1", "--model", model, few,
+           "-o", "x.h5", ":", "-np", "1", BIN, "extract", "--threads", "1", "--model",
+           "nothere.npz", few, "-o", "x.h5"]
+    p = subprocess.run(cmd, env=ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
+    lines = error_lines(p)
+    check(p.returncode != 0 and len(lines) == 1 and "rank 1 (" in lines[0] and
+          "nothere.npz" in lines[0],
+          f"rank 1's own failure: one line, naming rank 1 and the cause: {lines}")
 
     data = os.path.join(tmp, "tree")
     common = ["extract", "--model", model, "--layers", "pool5,res5", "--threads", "1", data]

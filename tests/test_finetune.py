@@ -265,6 +265,36 @@ def case_resume(tmp):
     straight = os.path.join(tmp, "straight")
     J.check(finetune(2, data, *common, "--batch", 4, "--out", straight).returncode == 0,
             "uninterrupted run: exit 0")
+    # A requeued job whose first attempt ended before its first checkpoint: --resume
+    # with nothing to continue starts from the beginning (its log again), as extract
+    # --resume of a file not there does; the model is the uninterrupted run's.
+    requeued = os.path.join(tmp, "requeued")
+    os.makedirs(os.path.join(requeued, "checkpoints"))
+    with open(os.path.join(requeued, "log.jsonl"), "w") as f:
+        f.write('{"epoch": 0, "iteration": 99, "main/loss": 1.0}\n')
+    p = finetune(2, data, *common, "--batch", 4, "--out", requeued, "--resume")
+    J.check(p.returncode == 0 and "--resume: no complete checkpoint in" in p.stderr and
+            "starting from the beginning (log.jsonl starts again)" in p.stderr,
+            f"--resume with no checkpoint yet: starts from the beginning ({p.returncode})")
+    same_models(load(os.path.join(requeued, "model.npz")),
+                load(os.path.join(straight, "model.npz")),
+                "--resume with nothing to resume vs straight")
+    its = [r["iteration"] for r in log_records(requeued) if "main/loss" in r]
+    J.check(its == list(range(1, 7)), f"its log holds its own iterations only: {its}")
+    # ... but a finished run's model is never trained over: no checkpoint left beside
+    # it, --resume is refused
+    shutil.rmtree(os.path.join(requeued, "checkpoints"))
+    before = open(os.path.join(requeued, "model.npz"), "rb").read()
+    p = finetune(2, data, *common, "--batch", 4, "--out", requeued, "--resume")
+    J.check(p.returncode == 1 and "no complete checkpoint" in p.stderr and
+            open(os.path.join(requeued, "model.npz"), "rb").read() == before,
+            f"--resume of a finished run without checkpoints: refused, model kept "
+            f"({p.returncode})")
+    p = finetune(1, data, *common, "--batch", 8, "--steps", 1, "--resume", "--out",
+                 os.path.join(tmp, "not_yet"))
+    J.check(p.returncode == 0 and "starting from the beginning" in p.stderr and
+            "log.jsonl starts again" not in p.stderr,
+            f"--resume into a RUN_DIR not there: a fresh run in it ({p.returncode})")
     run = os.path.join(tmp, "stopped")
     stop_with_sigterm(2, data, common + ["--batch", 4], run)
     p = finetune(2, data, *common, "--batch", 4, "--out", run, "--resume")
@@ -375,10 +405,16 @@ def case_val(tmp):
         p = finetune(np_, data, *common, "--out", run)
         recs = [r for r in log_records(run) if "validation/main/count" in r]
         J.check(p.returncode == 0 and len(recs) == 1, f"-np {np_}: one validation record")
+        J.check("warmup" not in p.stderr, f"-np {np_}: no warm-up warning without one")
         if recs:
             got[np_] = recs[0]
             J.check(recs[0]["validation/main/count"] == 7,
                     f"-np {np_}: validation/main/count {recs[0]['validation/main/count']} == 7")
+    p = finetune(1, data, *common[:-2], "--lr", 0.1, "--warmup-epochs", 3,
+                 "--out", os.path.join(tmp, "warm"))
+    J.check(p.returncode == 0 and "--warmup-epochs 3 covers the whole run (0.333333 "
+            "epochs): the learning rate never reaches --lr 0.1 (it ends at 0.0111)"
+            in p.stderr, "a warm-up longer than the run is a warning")
     if len(got) == 3:
         loss = [got[n]["validation/main/loss"] for n in (1, 2, 3)]
         acc = [got[n]["validation/main/accuracy"] for n in (1, 2, 3)]
@@ -455,6 +491,17 @@ def case_val_classes(tmp):
     p = finetune(1, data, *common, "--val", flat, "--out", os.path.join(tmp, "run_flat"))
     J.check(p.returncode == 1 and f"--val {flat} has no labels" in p.stderr,
             f"an unlabelled validation set is refused up front (exit {p.returncode})")
+    # a class tree with a stray image beside its class folders is no class tree: the
+    # error comes with a note naming the stray file
+    mixed = os.path.join(tmp, "mixed")
+    shutil.copytree(data, mixed)
+    shutil.copy(photos.real_photos()[0], os.path.join(mixed, "preview.png"))
+    p = finetune(1, mixed, *common, "--out", os.path.join(tmp, "run_mixed"))
+    J.check(p.returncode == 1 and f"{mixed} has no labels" in p.stderr and
+            "1 data file at its top level (preview.png) beside " in p.stderr and
+            "folders: read as one dataset without labels" in p.stderr,
+            f"images beside class folders: named as the reason there are no labels "
+            f"(exit {p.returncode})")
     # not one readable training image: an error after the epoch, not a model of nothing
     broken = os.path.join(tmp, "broken")
     for c in ("a", "b"):

@@ -4,7 +4,8 @@ srun and scancel do), and mpirun itself signalled.
 
 Every case stops mid-way, ends within 30 s, prints the summary saying how it stopped,
 leaves a resumable file (not marked complete, its lock removed) whose --resume gives
-the uninterrupted run's file, and exits 128 + the signal (SIGTERM 143, SIGINT 130), or
+the uninterrupted run's file, and exits 128 + the signal (SIGTERM 143, SIGINT 130,
+SIGHUP 129: a closed terminal), or
 0 for SIGUSR1 (a pause, what SLURM requeue wants). mpirun signalled itself is Open
 MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exits 1
 whatever they return; the file must still resume. predict without -o, stopped, says
@@ -91,6 +92,9 @@ def main():
               "stopped by SIGINT", resume=False)
     stop_case(tmp, common, ref, "alone SIGUSR1", 0, signal.SIGUSR1, "job", 0,
               "paused by SIGUSR1", resume=False)
+    # a closed terminal (an ssh session dropped): as SIGTERM, exit 129
+    stop_case(tmp, common, ref, "alone SIGHUP", 0, signal.SIGHUP, "job", 129,
+              "stopped by SIGHUP")
     stop_case(tmp, common, ref, "np 2 ranks SIGTERM", 2, signal.SIGTERM, "ranks", 143,
               "stopped by SIGTERM")
     stop_case(tmp, common, ref, "np 3 ranks SIGINT", 3, signal.SIGINT, "ranks", 130,

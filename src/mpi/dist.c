@@ -4,6 +4,7 @@
  */
 #include "dist.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +78,17 @@ void r50_dist_finalize(r50_dist *d) {
     MPI_Finalize();
 }
 
+/* The message of this rank's last agreed failure when rank 0 logs it too (see
+ * r50_dist_log_error), as a hash; 0: none. */
+static uint64_t g_echo;
+
+static uint64_t hash_msg(const char *m) { /* FNV-1a, never 0 */
+  uint64_t h = 1469598103934665603ULL;
+  for (; *m; m++)
+    h = (h ^ (unsigned char)*m) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
   int mine[2] = {s != R50_OK ? (int)s : 0, d->rank}, worst[2];
   R50_MPI_CHECK(d, MPI_Allreduce(mine, worst, 1, MPI_2INT, MPI_MAXLOC, d->comm), err);
@@ -91,7 +103,24 @@ r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err) {
   R50_MPI_CHECK(d, MPI_Bcast(host, (int)sizeof host, MPI_CHAR, worst[1], d->comm), err);
   if (s == R50_OK)
     r50_fail(err, (r50_status)worst[0], "rank %d (%s): %s", worst[1], host, msg);
+  /* what rank 0 will log: a rank that relays another's failure, or whose own failure
+   * is in rank 0's words (the same failure, or its own relayed), has nothing to add */
+  char first[sizeof err->msg] = "";
+  if (d->rank == 0)
+    snprintf(first, sizeof first, "%s", err ? err->msg : "failed");
+  R50_MPI_CHECK(d, MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, d->comm), err);
+  const uint64_t h =
+      err ? hash_msg(err->msg) : 0; /* (an echo stays one when agreed again) */
+  g_echo = d->rank != 0 && err && (s == R50_OK || strstr(first, err->msg) || h == g_echo)
+               ? h
+               : 0;
   return (r50_status)worst[0];
+}
+
+void r50_dist_log_error(const r50_dist *d, const r50_error *err) {
+  if (d->rank != 0 && g_echo && hash_msg(err->msg) == g_echo)
+    return;
+  r50_log(R50_LOG_ERROR, "%s", err->msg);
 }
 
 r50_status r50_dist_same_precision(const r50_dist *d, const r50_model *m,
@@ -101,12 +130,13 @@ r50_status r50_dist_same_precision(const r50_dist *d, const r50_model *m,
   R50_MPI_CHECK(d, MPI_Allreduce(MPI_IN_PLACE, p, 2, MPI_INT, MPI_MAX, d->comm), err);
   if (p[0] == -p[1])
     return R50_OK;
-  return r50_fail(err, R50_ERR_ARG,
-                  "the ranks run different precisions (%s on some, %s on others: their "
-                  "CPUs or GPUs differ), so the results would depend on the rank that "
-                  "computed them; pass --precision fp32, or run on alike nodes",
-                  r50_precision_name((r50_precision)p[0]),
-                  r50_precision_name((r50_precision)-p[1]));
+  r50_fail(err, R50_ERR_ARG,
+           "the ranks run different precisions (%s on some, %s on others: their "
+           "CPUs or GPUs differ), so the results would depend on the rank that "
+           "computed them; pass --precision fp32, or run on alike nodes",
+           r50_precision_name((r50_precision)p[0]),
+           r50_precision_name((r50_precision)-p[1]));
+  return r50_dist_agree(d, err ? err->status : R50_ERR_ARG, err); /* (logged once) */
 }
 
 r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,

@@ -51,6 +51,13 @@ void r50_dist_pick_gpu(const r50_dist *d, r50_config *cfg);
  * the agreement itself is reported as such. */
 r50_status r50_dist_agree(const r50_dist *d, r50_status s, r50_error *err);
 
+/* Logs err's message as the job's error, once per job rather than once per rank: rank
+ * 0 always logs; another rank stays silent when its message is one an agreement left
+ * it whose words rank 0 logs too (another rank's failure relayed, the same failure as
+ * rank 0's, or its own that rank 0 relays as "rank K (host): ..."), and logs its own
+ * cause otherwise. */
+void r50_dist_log_error(const r50_dist *d, const r50_error *err);
+
 /* Collective: R50_OK when every rank's model computes at the same precision, else an
  * error naming both: bf16 asked of nodes of which some have no bf16 (or tf32 of GPU
  * and CPU ranks) would make an image's features, or a step's gradients, depend on the

@@ -119,7 +119,7 @@ static r50_status find_native_size(run *r, r50_error *err) {
   if (!wh[0])
     return r50_fail(err, R50_ERR_FORMAT,
                     "--size none: no image of %s could be read at %dx%d pixels or more",
-                    r->job->dataset, R50_MIN_SIZE, R50_MIN_SIZE);
+                    r50_dataset_spec_name(r->job->dataset), R50_MIN_SIZE, R50_MIN_SIZE);
   r->w = wh[0];
   r->h = wh[1];
   return R50_OK;
@@ -219,13 +219,14 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
                             j->n_images > 1 ? j->n_images : 1, j->root, 0, &r->ds, err));
   if (r->ds.n == 0 && r->ds.n_shards)
     return r50_fail(err, R50_ERR_NOT_FOUND, "no samples in the %lld tar shards of %s",
-                    (long long)r->ds.n_shards, j->dataset);
+                    (long long)r->ds.n_shards, r50_dataset_spec_name(j->dataset));
   if (r->ds.n == 0)
     return r50_fail(
         err, R50_ERR_NOT_FOUND,
         "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif and .png "
-        "files, then for tar shards; a list file needs 'path label' lines)",
-        j->dataset);
+        "files and JPEG or PNG files without an extension, then for tar shards; a list "
+        "file needs 'path label' lines)",
+        r50_dataset_spec_name(j->dataset));
   if (!j->model.pretrained && r->d->rank == 0)
     r50_log(R50_LOG_WARN,
             "--model none: random weights (seed %llu); the features are not "
@@ -517,10 +518,13 @@ static r50_status summary(run *r, double wall, double setup_s, int sig, r50_stat
     for (int i = 0; i < d->size; i++)
       ok += all[5 * i], bad += all[5 * i + 1], run_n += all[5 * i + 3];
     double loop = wall - setup_s;
+    char stopped[64];
+    snprintf(stopped, sizeof stopped, "stopped by %s",
+             r50_job_signal_name(sig == SIGINT || sig == SIGHUP ? sig : SIGTERM));
     const char *how = s != R50_OK      ? "failed"
                       : sig == SIGUSR1 ? "paused by SIGUSR1"
-                      : sig ? (sig == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM")
-                            : "done";
+                      : sig            ? stopped
+                                       : "done";
     r50_log(
         R50_LOG_INFO,
         "%s: %.0f ok, %.0f failed of %lld pending in %.1f s (%.1f s set-up): %.2f img/s "
@@ -639,11 +643,11 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
         d, d->rank == 0 ? r50_store_set_complete(r->job->output, 1, &cerr) : R50_OK,
         &cerr);
   if (s != R50_OK) {
-    r50_log(R50_LOG_ERROR, "%s", err->msg);
+    r50_dist_log_error(d, err);
     return 1;
   }
   if (cs != R50_OK) {
-    r50_log(R50_LOG_ERROR, "%s", cerr.msg);
+    r50_dist_log_error(d, &cerr);
     return 1;
   }
   if (stopped) {
@@ -661,7 +665,7 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
   if (!any_ok) {
     if (d->rank == 0)
       r50_log(R50_LOG_ERROR, "no image of %s could be read; see the failures above",
-              r->job->dataset);
+              r50_dataset_spec_name(r->job->dataset));
     return R50_EXIT_NO_IMAGE;
   }
   return 0;
@@ -678,7 +682,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
   if (s != R50_OK) { /* set-up steps end agreed: every rank is here */
     if (r.store)
       r50_store_close(r.store, NULL);
-    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    r50_dist_log_error(d, &err);
     free(status);
     free_run(&r);
     return 1;
@@ -690,9 +694,10 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
         !r.fresh       ? "resuming:"
         : job->predict ? "classifying"
                        : "extracting",
-        (long long)r.pending_rows, (long long)r.ds.n, job->dataset, d->size,
-        d->size == 1 ? "" : "s", job->model.threads, job->model.threads == 1 ? "" : "s",
-        r50_model_engine(r.model), r50_precision_name(r50_model_precision(r.model)),
+        (long long)r.pending_rows, (long long)r.ds.n, r50_dataset_spec_name(job->dataset),
+        d->size, d->size == 1 ? "" : "s", job->model.threads,
+        job->model.threads == 1 ? "" : "s", r50_model_engine(r.model),
+        r50_precision_name(r50_model_precision(r.model)),
         job->output_scratch ? "standard output" : job->output);
   double setup_s = r50_now_s() - r.start_s;
   s = work(&r, status, &err);

@@ -22,6 +22,7 @@ void r50_job_signals_install(void) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL); /* the terminal went away (an ssh session dropped) */
 }
 
 int r50_job_signal(void) {
@@ -38,6 +39,7 @@ const char *r50_job_signal_name(int sig) {
   case SIGINT: return "SIGINT";
   case SIGTERM: return "SIGTERM";
   case SIGUSR1: return "SIGUSR1";
+  case SIGHUP: return "SIGHUP";
   }
   return "a signal";
 }

@@ -1,5 +1,6 @@
 /*
- * job_signals.h — how a job hears SIGTERM, SIGINT and SIGUSR1: the first one is
+ * job_signals.h — how a job hears SIGTERM, SIGINT, SIGUSR1 and SIGHUP (a closed
+ * terminal, as SIGTERM): the first one is
  * remembered and the job stops at its next step boundary (a batch, a training step);
  * a second of the same kind ends the process at once.
  */
@@ -16,7 +17,7 @@ int r50_job_signal(void);
 /* An r50_set_interrupt callback: whether a signal was caught. */
 int r50_job_stop_requested(void *user);
 
-/* "SIGTERM", "SIGINT", "SIGUSR1", or "a signal". */
+/* "SIGTERM", "SIGINT", "SIGUSR1", "SIGHUP", or "a signal". */
 const char *r50_job_signal_name(int sig);
 
 #endif

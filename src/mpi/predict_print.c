@@ -60,21 +60,22 @@ static int load_labels(const char *path, labels *l) {
 static void check_labels(const char *path, const labels *l, size_t classes) {
   if (!path || (size_t)l->n == classes)
     return;
+  if ((size_t)l->n > classes) {
+    r50_log(R50_LOG_WARN,
+            "--labels %s names %d classes, the model has %zu: the names are likely "
+            "another model's (a fine-tuned run's own are RUN_DIR/labels.txt); each "
+            "class printed is the name on its line",
+            path, l->n, classes);
+    return;
+  }
   char unnamed[64];
   if ((size_t)l->n + 1 == classes)
     snprintf(unnamed, sizeof unnamed, "class %d prints its index", l->n);
   else
     snprintf(unnamed, sizeof unnamed, "classes %d to %zu print their index", l->n,
              classes - 1);
-  if ((size_t)l->n > classes)
-    r50_log(R50_LOG_WARN,
-            "--labels %s names %d classes, the model has %zu: the names are likely "
-            "another model's (a fine-tuned run's own are RUN_DIR/labels.txt); each "
-            "class printed is the name on its line",
-            path, l->n, classes);
-  else
-    r50_log(R50_LOG_WARN, "--labels %s names %d class%s, the model has %zu: %s", path,
-            l->n, l->n == 1 ? "" : "es", classes, unnamed);
+  r50_log(R50_LOG_WARN, "--labels %s names %d class%s, the model has %zu: %s", path, l->n,
+          l->n == 1 ? "" : "es", classes, unnamed);
 }
 
 static void free_labels(labels *l) {

@@ -59,6 +59,7 @@ typedef struct trainer {
   r50_output_lock lock;
   int made_dir;       /* rank 0: this run created RUN_DIR */
   int wrote_labels;   /* rank 0: this run wrote RUN_DIR/labels.txt */
+  int resuming;       /* --resume, with a checkpoint to continue (decide_resume) */
   r50_report *report; /* rank 0 */
   r50_loop_state st;
   int classes;
@@ -144,7 +145,8 @@ static r50_status match_val_classes(trainer *t, r50_error *err) {
     if (map[c] < 0) {
       r50_status s = r50_fail(
           err, R50_ERR_ARG, "%s: class folder '%s' is not a class of the training set %s",
-          t->job->val, va->class_names[c], t->job->train);
+          r50_dataset_spec_name(t->job->val), va->class_names[c],
+          r50_dataset_spec_name(t->job->train));
       free(map);
       return s;
     }
@@ -185,8 +187,8 @@ static void warn_empty_classes(const trainer *t, int k) {
     r50_log(R50_LOG_WARN,
             "%s: %d of its %d classes %s no images (%s%s); fc6 keeps an output for %s, "
             "trained only to say no",
-            t->job->train, empty, k, empty > 1 ? "have" : "has", names,
-            empty > 5 ? ", ..." : "", empty > 1 ? "each" : "it");
+            r50_dataset_spec_name(t->job->train), empty, k, empty > 1 ? "have" : "has",
+            names, empty > 5 ? ", ..." : "", empty > 1 ? "each" : "it");
 }
 
 /* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
@@ -204,29 +206,31 @@ static r50_status count_classes(trainer *t, r50_error *err) {
         err, R50_ERR_FORMAT,
         "%s has no labels: fine-tuning needs class subfolders or 'path label' "
         "lines",
-        t->job->train);
+        r50_dataset_spec_name(t->job->train));
   if (k == 1) /* softmax over one class: the loss is 0 and nothing is learnt */
     return ds->n_classes == 1
                ? r50_fail(err, R50_ERR_FORMAT,
                           "%s holds one folder, '%s', taken as its only class: a "
                           "classifier needs two or more. Point TRAIN at the folder that "
                           "holds the class folders",
-                          t->job->train, ds->class_names[0])
+                          r50_dataset_spec_name(t->job->train), ds->class_names[0])
                : r50_fail(err, R50_ERR_FORMAT,
                           "%s: one class (every label is 0%s): a classifier needs two or "
                           "more",
-                          t->job->train, t->job->classes == 1 ? ", --classes 1" : "");
+                          r50_dataset_spec_name(t->job->train),
+                          t->job->classes == 1 ? ", --classes 1" : "");
   if (t->have_val) {
     int64_t labelled = 0;
     for (int64_t i = 0; i < t->val.n && !labelled; i++)
       labelled = t->val.labels[i] >= 0;
     if (t->val.n == 0)
-      return r50_fail(err, R50_ERR_NOT_FOUND, "no images in --val %s", t->job->val);
+      return r50_fail(err, R50_ERR_NOT_FOUND, "no images in --val %s",
+                      r50_dataset_spec_name(t->job->val));
     if (!labelled)
       return r50_fail(err, R50_ERR_FORMAT,
                       "--val %s has no labels: validation needs class subfolders or "
                       "'path label' lines",
-                      t->job->val);
+                      r50_dataset_spec_name(t->job->val));
     R50_TRY(match_val_classes(t, err));
   }
   for (int pass = 0; pass < 1 + t->have_val; pass++) {
@@ -236,8 +240,9 @@ static r50_status count_classes(trainer *t, r50_error *err) {
         return r50_fail(
             err, R50_ERR_ARG,
             "%s: row %lld (%s) has label %d, but there are %d classes (--classes)",
-            pass ? t->job->val : t->job->train, (long long)i, r50_dataset_name(s, i),
-            s->labels[i], k);
+            pass ? r50_dataset_spec_name(t->job->val)
+                 : r50_dataset_spec_name(t->job->train),
+            (long long)i, r50_dataset_name(s, i), s->labels[i], k);
   }
   t->classes = k;
   if (t->job->classes <= 0 && t->d->rank == 0)
@@ -290,7 +295,7 @@ static r50_status make_model(trainer *t, r50_error *err) {
   t->model = r50_model_new(&cfg, err);
   if (!t->model)
     return err->status;
-  if (pretrained && !j->resume) {
+  if (pretrained && !t->resuming) {
     int fc6_loaded = 1;
     R50_TRY(r50_load_pretrained(t->model, pretrained, 1, &fc6_loaded, err));
     if (!fc6_loaded && t->d->rank == 0)
@@ -336,12 +341,13 @@ static r50_status same_training_set(trainer *t, const char *dir,
                       "into epoch %lld: resuming would skip or repeat images. Restore "
                       "the training set, or start a new run from that checkpoint's "
                       "weights (--model %s/model.npz --out NEW_DIR)",
-                      t->job->train, dir, what, (long long)st->position,
-                      (long long)st->epoch + 1, dir);
+                      r50_dataset_spec_name(t->job->train), dir, what,
+                      (long long)st->position, (long long)st->epoch + 1, dir);
     r50_log(R50_LOG_WARN,
             "--resume: %s changed since %s (%s); it was taken at the end of epoch %lld, "
             "so epoch %lld runs on the training set as it is now",
-            t->job->train, dir, what, (long long)st->epoch, (long long)st->epoch + 1);
+            r50_dataset_spec_name(t->job->train), dir, what, (long long)st->epoch,
+            (long long)st->epoch + 1);
   }
   memcpy(st->dataset_sha256, now->dataset_sha256, sizeof st->dataset_sha256);
   st->images = now->images;
@@ -400,6 +406,30 @@ static void host_free(const trainer *t, void *p) {
   free(p);
 }
 
+/* --resume with nothing to continue — no complete checkpoint and no final model: a
+ * requeued job whose first attempt ended before its first checkpoint, or a RUN_DIR not
+ * made yet — starts from the beginning, as extract --resume of a file not there does.
+ * A final model without a checkpoint is not overwritten: resume() refuses it. */
+static r50_status decide_resume(trainer *t, r50_error *err) {
+  int go = 0;
+  if (t->d->rank == 0) {
+    char dir[4400], model[4200];
+    r50_error none = {0};
+    struct stat sb;
+    snprintf(model, sizeof model, "%s/model.npz", t->job->out);
+    go = r50_checkpoint_find(t->job->out, dir, sizeof dir, &none) == R50_OK ||
+         lstat(model, &sb) == 0;
+  }
+  R50_MPI_CHECK(t->d, MPI_Bcast(&go, 1, MPI_INT, 0, t->d->comm), err);
+  t->resuming = go;
+  if (!go && t->d->rank == 0)
+    r50_log(R50_LOG_WARN,
+            "--resume: no complete checkpoint in %s/checkpoints: starting from the "
+            "beginning%s",
+            t->job->out, t->made_dir ? "" : " (log.jsonl starts again)");
+  return R50_OK;
+}
+
 static r50_status setup(trainer *t, r50_error *err) {
   const r50_train_job *j = t->job;
   char lockname[4200];
@@ -412,6 +442,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   if (s == R50_OK && t->d->rank == 0 && !j->resume)
     s = check_fresh_dir(j->out, err);
   R50_TRY(r50_dist_agree(t->d, s, err));
+  if (j->resume)
+    R50_TRY(decide_resume(t, err));
   R50_TRY(r50_dataset_share(t->d, &j->train, 1, j->root, 0, &t->train, err));
   if (j->val) {
     /* writable: its labels are mapped to the training set's classes */
@@ -419,7 +451,8 @@ static r50_status setup(trainer *t, r50_error *err) {
     t->have_val = 1;
   }
   if (t->train.n == 0)
-    return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s", j->train);
+    return r50_fail(err, R50_ERR_NOT_FOUND, "no images in %s",
+                    r50_dataset_spec_name(j->train));
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
   if (t->d->rank == 0 && (s = write_labels(&t->train, j->out, err)) == R50_OK)
     t->wrote_labels = t->train.n_classes > 0;
@@ -430,7 +463,7 @@ static r50_status setup(trainer *t, r50_error *err) {
   t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n};
   if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
     r50_dataset_digest(&t->train, t->st.dataset_sha256);
-  if (j->resume)
+  if (t->resuming)
     R50_TRY(resume(t, err));
   R50_TRY(broadcast_model(t, err));
   const double per_epoch = (double)t->train.n;
@@ -439,6 +472,12 @@ static r50_status setup(trainer *t, r50_error *err) {
                                  : (double)j->epochs;
   t->sched = (r50_schedule){(r50_schedule_kind)r50_schedule_parse(j->schedule), j->lr,
                             j->warmup_epochs, t->total_epochs};
+  if (t->d->rank == 0 && j->warmup_epochs >= t->total_epochs)
+    r50_log(R50_LOG_WARN,
+            "--warmup-epochs %g covers the whole run (%g epochs): the learning rate "
+            "never reaches --lr %g (it ends at %.3g)",
+            j->warmup_epochs, t->total_epochs, j->lr,
+            r50_schedule_lr(&t->sched, t->total_epochs));
   t->order = malloc((size_t)t->train.n * sizeof *t->order);
   t->x = host_alloc(t, (size_t)j->batch * 3 * j->crop * j->crop * sizeof *t->x);
   t->labels = malloc((size_t)j->batch * sizeof *t->labels);
@@ -446,7 +485,7 @@ static r50_status setup(trainer *t, r50_error *err) {
   s = t->order && t->x && t->labels ? R50_OK
                                     : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   if (s == R50_OK && t->d->rank == 0)
-    s = r50_report_open(j->out, j->resume, &t->report, err);
+    s = r50_report_open(j->out, t->resuming, &t->report, err);
   return r50_dist_agree(t->d, s, err);
 }
 
@@ -573,7 +612,8 @@ static r50_status evaluate(trainer *t, r50_error *err) {
     r50_log(R50_LOG_WARN,
             "validation after epoch %lld: not one of the %lld images of %s could be "
             "read%s: no validation record",
-            (long long)t->st.epoch, (long long)t->val.n, j->val, skipped);
+            (long long)t->st.epoch, (long long)t->val.n, r50_dataset_spec_name(j->val),
+            skipped);
   else if (t->d->rank == 0) {
     r50_log(R50_LOG_INFO,
             "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f "
@@ -770,7 +810,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     s = r50_fail(err, R50_ERR_IO,
                  "not one image of %s could be read in epoch %lld (%lld images, every "
                  "one skipped; the first causes are above): nothing was trained",
-                 j->train, (long long)t->st.epoch + 1, (long long)t->train.n);
+                 r50_dataset_spec_name(j->train), (long long)t->st.epoch + 1,
+                 (long long)t->train.n);
   if (s == R50_OK && t->st.position >= t->train.n) { /* the epoch is over */
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 1);
     t->st.epoch++;
@@ -786,7 +827,7 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
  * made: labels.txt, and RUN_DIR itself if it created it and nothing else is there, so
  * the command can be run again as it was. */
 static void undo_setup(trainer *t) {
-  if (t->d->rank != 0 || t->job->resume)
+  if (t->d->rank != 0 || t->resuming)
     return;
   char path[4200];
   if (t->wrote_labels) {
@@ -828,7 +869,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
         "fine-tuning ResNet-%d on %lld images (%d classes)%s%s, %d rank%s x batch %d x "
         "%d thread%s, %s",
         (int)job->model.arch, (long long)t.train.n, t.classes,
-        t.have_val ? ", validating on " : "", t.have_val ? job->val : "", d->size,
+        t.have_val ? ", validating on " : "",
+        t.have_val ? r50_dataset_spec_name(job->val) : "", d->size,
         d->size == 1 ? "" : "s", job->batch, job->model.threads,
         job->model.threads == 1 ? "" : "s", job->out);
   int stop = 0;
@@ -868,7 +910,7 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     s = r50_dist_agree(d, s, &err);
   int code = 0;
   if (s != R50_OK) {
-    r50_log(R50_LOG_ERROR, "%s", err.msg);
+    r50_dist_log_error(d, &err);
     code = 1;
   } else if (stop) {
     if (d->rank == 0)
