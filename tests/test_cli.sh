@@ -72,6 +72,17 @@ contains "missing npz" "$tmp/err" "$tmp/nope.npz"
 
 check "bench" 0 "$bin" bench --model none --batch 1 --threads 1 --seconds 0 --layers pool5,res2
 contains "bench" "$tmp/out" "res2"
+# more threads than the CPUs the process may use: a warning; --threads 0: none
+check "bench oversubscribed" 0 taskset -c 0 "$bin" bench --model none --batch 1 --threads 3 \
+  --seconds 0
+contains "bench oversubscribed" "$tmp/err" "3 compute threads on the 1 CPU this process may use"
+check "bench threads 0" 0 taskset -c 0 "$bin" bench --model none --batch 1 --threads 0 --seconds 0
+if grep -q "compute threads on" "$tmp/err"; then
+  echo "FAIL: --threads 0 warned: $(cat "$tmp/err")"; fails=$((fails + 1))
+fi
+check "bench spaced layers" 0 "$bin" bench --model none --batch 1 --threads 1 --seconds 0 \
+  --layers "pool5, res2 "
+contains "bench spaced layers" "$tmp/out" "res2"
 if ! tail -n 1 "$tmp/out" | grep -qE '^img_per_s=[0-9]+\.[0-9]+$'; then
   echo "FAIL: bench last line: $(tail -n 1 "$tmp/out")"; fails=$((fails + 1))
 fi
@@ -125,6 +136,19 @@ contains "info bf16 reference" "$tmp/out" "reference, fp32"
 contains "info bf16 reference" "$tmp/err" "bf16 was asked for"
 check "finetune bad engine" 2 "$bin" finetune "$tmp/nope.txt" --engine fast
 one_line_err "finetune bad engine"
+# a 'path,label' list not named .csv: read as text lists are, with a warning
+printf 'img/a.jpg,3\nimg/b.jpg,4\n' >"$tmp/commas.txt"
+# (these two start MPI, whose allocations LeakSanitizer cannot be told about: memory
+# errors only, as in threads_case below)
+no_leaks="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+check "comma list" 3 env ASAN_OPTIONS="$no_leaks" "$bin" extract --model none --threads 1 \
+  "$tmp/commas.txt" -o "$tmp/c.h5"
+contains "comma list" "$tmp/err" "commas.txt:1: 'img/a.jpg,3' looks like CSV (path,label)"
+: >"$tmp/afile" # --out naming a file, not a folder: said so, the file untouched
+check "finetune --out a file" 1 env ASAN_OPTIONS="$no_leaks" "$bin" finetune "$tmp" \
+  --model none --out "$tmp/afile"
+contains "finetune --out a file" "$tmp/err" "$tmp/afile exists and is not a folder"
+[[ -f $tmp/afile && ! -s $tmp/afile ]] || { echo "FAIL: --out file changed"; fails=$((fails + 1)); }
 
 # --threads 0 (the default): the CPUs this rank may use, never more than its mask
 mkdir -p "$tmp/one"

@@ -83,6 +83,15 @@ def test_examples(tmp, model):
     p = run(0, BIN, "extract", "--job", jf)
     check(p.returncode == 0 and os.path.exists(f"{tmp}/from_file.h5"),
           "dataset and output from the file; other sections skipped")
+    # values in quotes, as INI files often have them (paths with spaces)
+    os.symlink(data, os.path.join(tmp, "my photos"))
+    jf = write(os.path.join(tmp, "quoted.ini"),
+               f"[extract]\ndataset = \"{tmp}/my photos\"\noutput = '{tmp}/quoted out.h5'\n"
+               f"model = \"{model}\"\nthreads = 1\nsize = 64\n")
+    p = run(0, BIN, "extract", "--job", jf)
+    check(p.returncode == 0 and os.path.exists(f"{tmp}/quoted out.h5"),
+          f"quoted values are the text between the quotes: exit {p.returncode} "
+          f"{p.stderr[-300:]}")
 
 
 def test_errors(tmp):
@@ -94,6 +103,9 @@ def test_errors(tmp):
         ("bad_choice.ini", "[extract]\ndtype = float64\n",
          ":2: [extract] dtype: bad value 'float64' (want float32|float16)"),
         ("bad_flag.ini", "[extract]\nresume = maybe\n", ":2: [extract] resume: a flag wants"),
+        ("hash_comment.ini", "[extract]\nbatch = 4 # four\n",
+         ":2: [extract] batch: want an integer in [1, 4096], not '4 # four' (a comment after "
+         "a value starts with ' ;', not '#')"),
         ("unknown_section.ini", "[extrakt]\nbatch = 4\n", ":2: unknown section [extrakt]"),
         ("bad_line.ini", "[extract]\nthis is not ini\n", ":2: not an INI line"),
         ("no_section.ini", "[predict]\ntop = 3\n", " has no [extract] section"),

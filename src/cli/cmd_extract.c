@@ -165,11 +165,12 @@ static int job_command(int argc, char **argv, int predict) {
   const cli_command c = {
       cmd,
       predict
-          ? "Classify every image of DATASET (a folder, a list file, tar shards, or one "
+          ? "Classify every image of DATASET (a folder, a list file or - for a list on "
+            "standard input, tar shards, or one "
             "or more image files): top classes per "
             "image, as Chainer's ResNetLayers.predict."
-          : "Compute the features of every image of DATASET (a folder, a list file, tar "
-            "shards, or one or more image files) "
+          : "Compute the features of every image of DATASET (a folder, a list file or - "
+            "for a list on standard input, tar shards, or one or more image files) "
             "into one HDF5 file, as Chainer's ResNetLayers.extract. Runs alone or "
             "under mpirun.",
       predict ? "DATASET [-o OUT.h5] [options]" : "DATASET -o OUT.h5 [options]",

@@ -81,7 +81,8 @@ int cli_finetune(int argc, char **argv) {
   const cli_command c = {
       "finetune",
       "Fine-tune the network on TRAIN (a folder with class subfolders, or a 'path label' "
-      "list file) with Chainer's MomentumSGD and WeightDecay, data-parallel under "
+      "list file, or - for one on standard input) with Chainer's MomentumSGD and "
+      "WeightDecay, data-parallel under "
       "mpirun.",
       "TRAIN [options]",
       opts,
@@ -94,6 +95,9 @@ int cli_finetune(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   if (crop > size)
     return usage("--crop must not exceed --size", "");
+  if (val && !strcmp(val, "-") && !strcmp(pos[0], "-"))
+    return usage("standard input (-) can hold one list: give TRAIN or --val as a file",
+                 "");
 #ifdef R50_HAVE_MPI
   r50_train_job job = {.train = pos[0],
                        .val = val,

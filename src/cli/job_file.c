@@ -9,10 +9,12 @@
  *   batch = 32
  *   fast-decode = true         ; a flag: true/false, yes/no, on/off, 1/0
  *
- * Sections of other commands are skipped (one file can hold a whole pipeline); an
+ * A value in matching quotes ("my photos/", 'a.h5') is the text between them. Sections
+ * of other commands are skipped (one file can hold a whole pipeline); an
  * unknown section or key, a bad value, or a file without this command's section is an
  * error naming the file, the line and the key. Values live until the process ends.
  */
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,9 +123,14 @@ static int on_key(void *user, const char *section, const char *key, const char *
   if (strcmp(section, j->cmd->name))
     return 1;
   j->found = 1;
-  const char *v = keep(value);
+  char *v = (char *)keep(value);
   if (!v)
     return fail(j, section, key, ": out of memory");
+  const size_t n = strlen(v);
+  if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+    memmove(v, v + 1, n - 2); /* "a path with spaces": the quotes are not part of it */
+    v[n - 2] = 0;
+  }
   int p = pos_index(j->cmd, key);
   if (p >= 0) {
     j->pos[p] = v;
@@ -147,9 +154,11 @@ static int on_key(void *user, const char *section, const char *key, const char *
       *(int *)o->dst = 1;
     return 1;
   }
-  char msg[512], full[560];
+  char msg[512], full[620];
   if (cli_set_value(o, v, msg, sizeof msg) != 0) {
-    snprintf(full, sizeof full, ": %s", msg);
+    snprintf(full, sizeof full, ": %s%s", msg,
+             strchr(v, '#') ? " (a comment after a value starts with ' ;', not '#')"
+                            : "");
     return fail(j, section, key, full);
   }
   return 1;
@@ -158,8 +167,8 @@ static int on_key(void *user, const char *section, const char *key, const char *
 int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, int *npos) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    fprintf(stderr, "r50worker %s: --job %s: cannot open: ", cmd->name, path);
-    perror(NULL);
+    fprintf(stderr, "r50worker %s: --job %s: cannot open: %s\n", cmd->name, path,
+            strerror(errno)); /* (one write: ranks print it at once) */
     return CLI_EXIT_USAGE;
   }
   reader rd = {f, 0};

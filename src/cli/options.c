@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One write of the whole line: under mpirun every rank prints it, and pieces written
+ * apart interleave ("r50worker x: r50worker x: --lr: ..."). */
 static int usage_error(const cli_command *cmd, const char *fmt, const char *a,
                        const char *b) {
-  fprintf(stderr, "r50worker %s: ", cmd->name);
-  fprintf(stderr, fmt, a, b);
-  fprintf(stderr, " (see r50worker %s --help)\n", cmd->name);
+  char what[1024];
+  snprintf(what, sizeof what, fmt, a, b);
+  fprintf(stderr, "r50worker %s: %s (see r50worker %s --help)\n", cmd->name, what,
+          cmd->name);
   return CLI_EXIT_USAGE;
 }
 
@@ -168,6 +171,12 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
 int cli_parse_layers(const char *cmd, char *list, const char **names, int *n) {
   *n = 0;
   for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+    while (*tok == ' ' || *tok == '\t') /* "pool5, res5" */
+      tok++;
+    for (char *end = tok + strlen(tok); end > tok && (end[-1] == ' ' || end[-1] == '\t');)
+      *--end = 0;
+    if (!*tok)
+      continue;
     const char *why = r50_layer_index(tok) < 0 ? "unknown layer" : NULL;
     for (int i = 0; i < *n && !why; i++)
       if (!strcmp(names[i], tok))

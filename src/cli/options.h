@@ -57,7 +57,8 @@ int cli_set_value(const cli_opt *o, const char *v, char *msg, size_t cap);
  * is one line naming the file, line and key, and CLI_EXIT_USAGE. */
 int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, int *npos);
 
-/* Splits a comma-separated layer list (e.g. "pool5,res5") in place into names (at
+/* Splits a comma-separated layer list (e.g. "pool5,res5" or "pool5, res5": blanks
+ * around a name are not part of it) in place into names (at
  * most R50_MAX_LAYERS). An unknown layer, a layer given twice or an empty list is a
  * one-line usage error: returns CLI_EXIT_USAGE after printing it, else 0. */
 int cli_parse_layers(const char *cmd, char *list, const char **names, int *n);

@@ -4,8 +4,10 @@
  * Rule: a model handed out is always complete: every slab allocated, the engine state
  * made, and the engine holding the current parameters before any forward runs.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "model.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,25 @@ static void store_release(r50_param_store *s) {
 }
 
 /* A model on `store` (taking a reference), or NULL. */
+/* More compute threads than CPUs this process may use take turns on them: slower than
+ * the default, which is never more. Said once per process. */
+static void warn_oversubscribed(int threads) {
+  static int warned;
+  int rank;
+  const char *host;
+  r50_log_identity(&rank, &host);
+  cpu_set_t set;
+  if (warned || rank != 0 || sched_getaffinity(0, sizeof set, &set) != 0 ||
+      threads <= CPU_COUNT(&set))
+    return; /* (rank 0 speaks for the job: its ranks are alike) */
+  warned = 1;
+  const int cpus = CPU_COUNT(&set);
+  r50_log(R50_LOG_WARN,
+          "%d compute threads on the %d CPU%s this process may use: they take turns, "
+          "slower than %d (threads 0, the default, takes what it may)",
+          threads, cpus, cpus == 1 ? "" : "s", cpus);
+}
+
 static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
                            r50_param_store *store, r50_error *err) {
   r50_model *m = calloc(1, sizeof *m);
@@ -69,6 +90,8 @@ static r50_model *model_on(const r50_config *cfg, const r50_engine *engine,
   }
   m->engine = engine;
   m->threads = cfg->threads > 0 ? cfg->threads : 1;
+  if (cfg->device == R50_DEVICE_CPU)
+    warn_oversubscribed(m->threads);
   m->update = malloc((size_t)m->net.n_params);
   m->store = store ? store : store_new(&m->net);
   if (!m->update || !m->store) {
