@@ -491,6 +491,30 @@ def case_val_classes(tmp):
     p = finetune(1, data, *common, "--val", flat, "--out", os.path.join(tmp, "run_flat"))
     J.check(p.returncode == 1 and f"--val {flat} has no labels" in p.stderr,
             f"an unlabelled validation set is refused up front (exit {p.returncode})")
+    # labels that are ids, not indices (a WordNet offset): refused up front, naming the
+    # row, before fc6 is made (it would be 1.4 million outputs)
+    dog = os.path.join(data, "dog")
+    rows = [(os.path.join(dog, f), 1 if i else 1440764)
+            for i, f in enumerate(sorted(os.listdir(dog)))]
+    ids = J.make_list(tmp, "ids.txt", rows)
+    p = finetune(2, ids, *common, "--out", os.path.join(tmp, "run_ids"))
+    J.check(p.returncode == 1 and "row 0" in p.stderr and "has label 1440764: labels "
+            "are class indices 0..K-1, K at most 1048576" in p.stderr and
+            p.stderr.count("has label 1440764") == 1 and
+            not os.path.exists(os.path.join(tmp, "run_ids")),
+            f"a label above 2^20: refused once, naming its row (exit {p.returncode})")
+    # a label within 2^20 whose fc6 would not fit in memory: refused, not killed by the
+    # kernel part way (checked where the machine has less memory than fc6 would need)
+    need = 3 * 1048576 * 2049 * 4
+    if os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") < need:
+        rows[0] = (rows[0][0], 1048575)
+        big = J.make_list(tmp, "big.txt", rows)
+        p = finetune(1, big, *common, "--out", os.path.join(tmp, "run_big"))
+        J.check(p.returncode == 1 and "1048576 classes (its largest label is 1048575): "
+                "fc6's weights, gradients and momentum alone would need 24.0 GiB, more "
+                "than the " in p.stderr,
+                f"an fc6 larger than memory: refused, naming the need (exit "
+                f"{p.returncode})")
     # a class tree with a stray image beside its class folders is no class tree: the
     # error comes with a note naming the stray file
     mixed = os.path.join(tmp, "mixed")

@@ -33,6 +33,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "grad_sync.h"
+#include "memory_limit.h"
 #include "output_lock.h"
 #include "prefetch.h"
 #ifdef R50_HAVE_CUDA
@@ -191,14 +192,44 @@ static void warn_empty_classes(const trainer *t, int k) {
             names, empty > 5 ? ", ..." : "", empty > 1 ? "each" : "it");
 }
 
+enum { MAX_CLASSES = 1 << 20 }; /* as --classes */
+
+/* fc6 of k outputs cannot be trained in the memory this process may use: its weights,
+ * gradients and momentum alone (2048 + 1 floats an output, three times: what the
+ * resident size grows by, measured) are more than all of it. Most likely the labels
+ * are ids (a WordNet offset, a database key), not indices. */
+static r50_status check_fc6_fits(const trainer *t, int k, int32_t maxl, r50_error *err) {
+  const double need = 3.0 * k * (2048 + 1) * sizeof(float);
+  const double have = r50_memory_limit_bytes();
+  if (have <= 0 || need <= have)
+    return R50_OK;
+  char why[64] = "";
+  if (t->job->classes <= 0 && t->train.n_classes == 0)
+    snprintf(why, sizeof why, " (its largest label is %d)", maxl);
+  return r50_fail(
+      err, R50_ERR_ARG,
+      "%s: %d classes%s: fc6's weights, gradients and momentum alone would "
+      "need %.1f GiB, more than the %.1f GiB this process may use. Labels are class "
+      "indices 0..K-1: renumber ids to them",
+      r50_dataset_spec_name(t->job->train), k, why, need / (1 << 30), have / (1 << 30));
+}
+
 /* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
  * every label must be below it. */
 static r50_status count_classes(trainer *t, r50_error *err) {
   const r50_dataset *ds = &t->train;
   int k = t->job->classes;
   int32_t maxl = -1;
+  int64_t at = -1;
   for (int64_t i = 0; i < ds->n; i++)
-    maxl = ds->labels[i] > maxl ? ds->labels[i] : maxl;
+    if (ds->labels[i] > maxl)
+      maxl = ds->labels[i], at = i;
+  if (k <= 0 && ds->n_classes == 0 && maxl >= MAX_CLASSES)
+    return r50_fail(err, R50_ERR_ARG,
+                    "%s: row %lld (%s) has label %d: labels are class indices 0..K-1, K "
+                    "at most %d (renumber ids to them)",
+                    r50_dataset_spec_name(t->job->train), (long long)at,
+                    r50_dataset_name(ds, at), maxl, MAX_CLASSES);
   if (k <= 0)
     k = ds->n_classes > 0 ? ds->n_classes : maxl + 1;
   if (k <= 0)
@@ -219,6 +250,7 @@ static r50_status count_classes(trainer *t, r50_error *err) {
                           "more",
                           r50_dataset_spec_name(t->job->train),
                           t->job->classes == 1 ? ", --classes 1" : "");
+  R50_TRY(check_fc6_fits(t, k, maxl, err));
   if (t->have_val) {
     int64_t labelled = 0;
     for (int64_t i = 0; i < t->val.n && !labelled; i++)
