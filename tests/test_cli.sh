@@ -144,6 +144,13 @@ no_leaks="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 check "comma list" 3 env ASAN_OPTIONS="$no_leaks" "$bin" extract --model none --threads 1 \
   "$tmp/commas.txt" -o "$tmp/c.h5"
 contains "comma list" "$tmp/err" "commas.txt:1: 'img/a.jpg,3' looks like CSV (path,label)"
+# a copy a launcher started as rank 1 or above leaves a usage error to rank 0
+for var in OMPI_COMM_WORLD_RANK PMIX_RANK PMI_RANK SLURM_PROCID; do
+  check "usage error on $var=1" 2 env "$var=1" "$bin" extract --bogus x -o y.h5
+  [[ ! -s $tmp/err ]] || { echo "FAIL: $var=1 printed:"; cat "$tmp/err"; fails=$((fails + 1)); }
+  check "usage error on $var=0" 2 env "$var=0" "$bin" extract --bogus x -o y.h5
+  one_line_err "usage error on $var=0"
+done
 : >"$tmp/afile" # --out naming a file, not a folder: said so, the file untouched
 check "finetune --out a file" 1 env ASAN_OPTIONS="$no_leaks" "$bin" finetune "$tmp" \
   --model none --out "$tmp/afile"

@@ -187,6 +187,9 @@ def test_edges(tmp, model, ref_file):
     p = run(1, BIN, "extract", "--model", model, few, "-o", "/nonexistent/dir/x.h5")
     check(p.returncode == 1 and "/nonexistent/dir" in p.stderr, "unwritable output: exit 1")
 
+    job_ini = os.path.join(tmp, "bad.ini")
+    with open(job_ini, "w") as f:
+        f.write("[predict]\nbatchsize = 4\n")
     # A failure every rank shares, or one rank 0 relays, is logged once, not per rank
     def error_lines(p):
         return [l for l in p.stderr.splitlines() if "] error: " in l]
@@ -207,6 +210,18 @@ def test_edges(tmp, model, ref_file):
     check(p.returncode != 0 and len(lines) == 1 and "rank 1 (" in lines[0] and
           "nothere.npz" in lines[0],
           f"rank 1's own failure: one line, naming rank 1 and the cause: {lines}")
+
+    # A command-line mistake, seen by every rank before MPI starts: rank 0 says it, once;
+    # a --labels file a rank cannot read may be on its node alone: each rank says it
+    # (those mpirun has not stopped yet: at least one)
+    for what, args, want in (("an unknown option", ["--bogus"], 1),
+                             ("a bad value", ["--batch", "0"], 1),
+                             ("a bad --job key", ["--job", job_ini], 1),
+                             ("an unreadable --labels", ["--labels", "nothere.txt"], 0)):
+        p = run(3, BIN, "predict", *args, few, cwd=tmp)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("r50worker predict: ")]
+        check(p.returncode == 2 and (len(lines) == want if want else len(lines) >= 1),
+              f"{what} on 3 ranks: {want or 'some'} line(s) saying it: {lines}")
 
     data = os.path.join(tmp, "tree")
     common = ["extract", "--model", model, "--layers", "pool5,res5", "--threads", "1", data]

@@ -43,8 +43,8 @@ int cli_export(int argc, char **argv) {
   if (rc)
     return rc < 0 ? 0 : rc;
   if (!npy) {
-    fprintf(stderr,
-            "r50worker export: missing --npy OUT_DIR (see r50worker export --help)\n");
+    cli_usage_print(
+        "r50worker export: missing --npy OUT_DIR (see r50worker export --help)");
     return CLI_EXIT_USAGE;
   }
 #ifdef R50_HAVE_MPI

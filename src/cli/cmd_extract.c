@@ -29,6 +29,13 @@ typedef struct job_opts {
 } job_opts;
 
 static int usage(const char *cmd, const char *msg, const char *arg) {
+  cli_usage_print("r50worker %s: %s%s (see r50worker %s --help)", cmd, msg, arg, cmd);
+  return CLI_EXIT_USAGE;
+}
+
+/* A usage error about a file: said by every rank, as the file may be on one node's
+ * disk alone. */
+static int file_usage(const char *cmd, const char *msg, const char *arg) {
   fprintf(stderr, "r50worker %s: %s%s (see r50worker %s --help)\n", cmd, msg, arg, cmd);
   return CLI_EXIT_USAGE;
 }
@@ -196,12 +203,12 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
   if (!predict && !opts->output)
     return usage(cmd, "missing -o OUT.h5", "");
   if (opts->labels && access(opts->labels, R_OK) != 0)
-    return usage(cmd, "--labels: cannot read ", opts->labels);
+    return file_usage(cmd, "--labels: cannot read ", opts->labels);
   if (opts->resume && opts->overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
   r50_error err = {0};
   if (npos > 1 && r50_dataset_check_images(pos, npos, &err) != R50_OK)
-    return usage(cmd, err.msg, "");
+    return file_usage(cmd, err.msg, "");
   int size_w, size_h;
   if (!parse_size(opts->size, &size_w, &size_h))
     return usage(cmd, "--size: want 224, WxH (32..16384) or none, not ", opts->size);

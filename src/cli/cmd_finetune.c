@@ -16,7 +16,7 @@
 #endif
 
 static int usage(const char *msg, const char *arg) {
-  fprintf(stderr, "r50worker finetune: %s%s (see r50worker finetune --help)\n", msg, arg);
+  cli_usage_print("r50worker finetune: %s%s (see r50worker finetune --help)", msg, arg);
   return CLI_EXIT_USAGE;
 }
 

@@ -72,9 +72,9 @@ static char *read_line(char *buf, int cap, void *stream) {
 }
 
 static int fail(job *j, const char *section, const char *key, const char *msg) {
-  fprintf(stderr, "r50worker %s: %s:%d: %s%s%s%s%s\n", j->cmd->name, j->path, j->rd->line,
-          section ? "[" : "", section ? section : "", section ? "] " : "", key ? key : "",
-          msg);
+  cli_usage_print("r50worker %s: %s:%d: %s%s%s%s%s", j->cmd->name, j->path, j->rd->line,
+                  section ? "[" : "", section ? section : "", section ? "] " : "",
+                  key ? key : "", msg);
   j->failed = 1;
   return 0; /* stops inih */
 }
@@ -167,6 +167,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
 int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, int *npos) {
   FILE *f = fopen(path, "r");
   if (!f) {
+    /* every rank says it: the file may be on one node's disk alone */
     fprintf(stderr, "r50worker %s: --job %s: cannot open: %s\n", cmd->name, path,
             strerror(errno)); /* (one write: ranks print it at once) */
     return CLI_EXIT_USAGE;
@@ -178,13 +179,12 @@ int cli_job_apply(const cli_command *cmd, const char *path, const char **pos, in
   if (j.failed)
     return CLI_EXIT_USAGE;
   if (rc != 0) {
-    fprintf(stderr,
-            "r50worker %s: %s:%d: not an INI line ('[section]' or 'key = value')\n",
-            cmd->name, path, rc > 0 ? rc : rd.line);
+    cli_usage_print("r50worker %s: %s:%d: not an INI line ('[section]' or 'key = value')",
+                    cmd->name, path, rc > 0 ? rc : rd.line);
     return CLI_EXIT_USAGE;
   }
   if (!j.found) {
-    fprintf(stderr, "r50worker %s: %s has no [%s] section\n", cmd->name, path, cmd->name);
+    cli_usage_print("r50worker %s: %s has no [%s] section", cmd->name, path, cmd->name);
     return CLI_EXIT_USAGE;
   }
   return 0;

@@ -51,6 +51,6 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (!strcmp(argv[1], commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "r50worker: unknown command '%s' (see r50worker --help)\n", argv[1]);
+  cli_usage_print("r50worker: unknown command '%s' (see r50worker --help)", argv[1]);
   return CLI_EXIT_USAGE;
 }

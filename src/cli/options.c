@@ -5,18 +5,41 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One write of the whole line: under mpirun every rank prints it, and pieces written
- * apart interleave ("r50worker x: r50worker x: --lr: ..."). */
+/* This copy's rank as its launcher numbered it (Open MPI, PMIx, MPICH's Hydra, srun),
+ * before MPI is up; 0 when started alone. */
+static long launched_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                                     "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v)
+      return strtol(v, NULL, 10);
+  }
+  return 0;
+}
+
+void cli_usage_print(const char *fmt, ...) {
+  if (launched_rank() > 0)
+    return;
+  char line[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s\n", line); /* one write: pieces written apart interleave */
+}
+
 static int usage_error(const cli_command *cmd, const char *fmt, const char *a,
                        const char *b) {
   char what[1024];
   snprintf(what, sizeof what, fmt, a, b);
-  fprintf(stderr, "r50worker %s: %s (see r50worker %s --help)\n", cmd->name, what,
-          cmd->name);
+  cli_usage_print("r50worker %s: %s (see r50worker %s --help)", cmd->name, what,
+                  cmd->name);
   return CLI_EXIT_USAGE;
 }
 
@@ -104,7 +127,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
   int only_pos = 0;
   char skip[4096] = {0};
   if (argc > (int)sizeof skip) {
-    fprintf(stderr, "r50worker %s: too many arguments\n", cmd->name);
+    cli_usage_print("r50worker %s: too many arguments", cmd->name);
     return CLI_EXIT_USAGE;
   }
   const char *job = job_arg(argc, argv, skip);
@@ -182,15 +205,15 @@ int cli_parse_layers(const char *cmd, char *list, const char **names, int *n) {
       if (!strcmp(names[i], tok))
         why = "layer given twice:";
     if (why) {
-      fprintf(stderr, "r50worker %s: --layers: %s '%s' (see r50worker %s --help)\n", cmd,
-              why, tok, cmd);
+      cli_usage_print("r50worker %s: --layers: %s '%s' (see r50worker %s --help)", cmd,
+                      why, tok, cmd);
       return CLI_EXIT_USAGE;
     }
     names[(*n)++] = tok; /* no repeats among R50_MAX_LAYERS names: never more */
   }
   if (*n == 0) {
-    fprintf(stderr, "r50worker %s: --layers: no layer given (see r50worker %s --help)\n",
-            cmd, cmd);
+    cli_usage_print("r50worker %s: --layers: no layer given (see r50worker %s --help)",
+                    cmd, cmd);
     return CLI_EXIT_USAGE;
   }
   return 0;

@@ -39,6 +39,12 @@ typedef struct cli_command {
                            ("dataset"), or NULL */
 } cli_command;
 
+/* Prints a usage error, fmt's line (no newline) and "\n", on stderr in one write (ranks
+ * printing at once do not interleave). A copy of the program that a launcher (mpirun,
+ * srun) started as rank 1 or above prints nothing: each copy parses the same command
+ * line, and rank 0 says it once for the job. */
+void cli_usage_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Parses argv (argv[0] is the command name). Returns 0 on success with the positional
  * arguments in pos (at most cmd->max_pos), -1 after printing --help (exit 0), or
  * CLI_EXIT_USAGE after printing the error. `--job FILE.ini` anywhere applies the
