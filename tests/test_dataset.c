@@ -206,9 +206,8 @@ static void test_list_file(void) {
         "missing: %s", err.msg);
 }
 
-/* One image file as DATASET: the dataset of that file in its folder, whether its name
- * or only its first bytes say JPEG or PNG; another image format is an error. */
-/* Opens g_dir/rel (a .csv) and checks its rows: n paths and labels, or the error. */
+/* Opens g_dir/rel (a .csv, or a list with a CSV header) and checks its rows: n paths and
+ * labels, or the error. */
 static void check_csv(const char *rel, const char *text, int n, const char *const *paths,
                       const int32_t *labels, const char *want_err) {
   write_file(rel, text);
@@ -257,8 +256,19 @@ static void test_csv_list(void) {
             ":3: label 'x' (column 2)");
   check_csv("bad3.csv", "a.jpg,1\n\"b.jpg,2\n", 0, NULL, NULL,
             ":2: a quoted field never ends");
+  /* a CSV header makes any list CSV, whatever its name (as a pipe has none) */
+  check_csv("meta.txt", "\n\"path\" , label\r\nx.jpg,1\ny.jpg,0\n", 2, p3, l3, NULL);
+  check_csv("pandas_list", ",target,filename\n0,1,x.jpg\n1,0,y.jpg\n", 2, p3, l3, NULL);
+  /* without one, a text list stays a text list: the comma is part of the path */
+  const char *p5[] = {"x.jpg,1"};
+  const int32_t l5[] = {-1};
+  check_csv("commas.txt", "x.jpg,1\n", 1, p5, l5, NULL);
+  const char *p6[] = {"labels,path.jpg"};
+  check_csv("odd.txt", "labels,path.jpg\n", 1, p6, l5, NULL);
 }
 
+/* One image file as DATASET: the dataset of that file in its folder, whether its name
+ * or only its first bytes say JPEG or PNG; another image format is an error. */
 static void test_one_image(void) {
   const char *cases[][2] = {{"one/cat.JPG", "x"}, {"one/noext", "\x89PNG\r\n\x1a\nrest"}};
   for (int k = 0; k < 2; k++) {

@@ -376,6 +376,14 @@ def test_piped_lists(tmp, model):
               (d["images/label"] == -1).all() and
               d["features/pool5"].tobytes() == ref["features/pool5"].tobytes(),
               "find's output: the same rows and features, labels -1")
+    # a CSV with a header on standard input (pandas' to_csv, `export` metadata): CSV
+    csv = "path,label\n" + "".join(f'"piped/{rel}",{label}\n'
+                                    for rel, label in sorted(rows.items()))
+    out = os.path.join(tmp, "csv.h5")
+    p = piped(2, "-", out, csv)
+    if check(p.returncode == 0 and "looks like CSV" not in p.stderr,
+             f"a CSV list on standard input, np 2: exit {p.returncode} {p.stderr[-300:]}"):
+        same_file(read(out), ref, "CSV on standard input")
     p = piped(0, "-", os.path.join(tmp, "none.h5"), "")
     check(p.returncode == 1 and "no images in standard input" in p.stderr,
           f"an empty standard input: named as such: {p.stderr[-200:]}")

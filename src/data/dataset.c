@@ -183,8 +183,8 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
         warned_csv = 1;
         r50_log(R50_LOG_WARN,
                 "%s:%lld: '%.*s' looks like CSV (path,label), but this list is read as "
-                "'path label' lines, the comma as part of the path: name it .csv to have "
-                "it read as CSV",
+                "'path label' lines, the comma as part of the path: name it .csv, or "
+                "give it a header line (path,label), to have it read as CSV",
                 name, (long long)line, (int)(flen[0] > 200 ? 200 : flen[0]), f[0]);
       }
       R50_TRY(r50_dataset_push(ds, f[0], plen, label, err));
@@ -199,9 +199,10 @@ static r50_status open_list(const char *path, r50_dataset *ds, r50_error *err) {
   size_t len;
   R50_TRY(r50_read_file(path, UINT64_MAX, "a list file", &buf, &len, err));
   const char *dot = strrchr(path, '.');
-  r50_status s = dot && !strcasecmp(dot, ".csv")
-                     ? r50_dataset_parse_csv((const char *)buf, len, path, ds, err)
-                     : r50_dataset_parse_list((const char *)buf, len, path, ds, err);
+  r50_status s =
+      (dot && !strcasecmp(dot, ".csv")) || r50_dataset_csv_header((const char *)buf, len)
+          ? r50_dataset_parse_csv((const char *)buf, len, path, ds, err)
+          : r50_dataset_parse_list((const char *)buf, len, path, ds, err);
   free(buf);
   return s;
 }
@@ -225,7 +226,9 @@ static r50_status open_piped_list(const char *spec, r50_dataset *ds, r50_error *
   if (!std_in)
     close(fd);
   if (s == R50_OK) {
-    s = r50_dataset_parse_list((const char *)buf, len, name, ds, err);
+    s = r50_dataset_csv_header((const char *)buf, len)
+            ? r50_dataset_parse_csv((const char *)buf, len, name, ds, err)
+            : r50_dataset_parse_list((const char *)buf, len, name, ds, err);
     free(buf);
   }
   return s;

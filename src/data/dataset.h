@@ -97,6 +97,11 @@ int r50_dataset_parse_label(const char *s, size_t len, int32_t *out);
 r50_status r50_dataset_parse_csv(const char *text, size_t len, const char *name,
                                  r50_dataset *ds, r50_error *err);
 
+/* Whether text starts with a CSV header: a first line with a comma, one of whose
+ * names is a path or label column's (dataset_csv.c). Such a list is read as CSV
+ * whatever its name (standard input, a FIFO, list.txt). */
+int r50_dataset_csv_header(const char *text, size_t len);
+
 /* Appends a row (path: len bytes). */
 r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
                             r50_error *err);

@@ -4,12 +4,13 @@
  *
  * Rules: fields are separated by commas; a field in double quotes may hold commas,
  * newlines and "" for a quote. A first record naming a path column ("path",
- * "filename", "image", ... any case) or a label column ("label", "target",
- * "class_id") is a header: those columns are used (the first column is the path when
- * none is named; no label column, labels -1). Without a header the first column is
- * the path, the second the label. An empty label is -1. Blank records are skipped.
- * Errors name the file and the line a record starts on.
+ * "filename", "image", ... any case, blanks around it ignored) or a label column
+ * ("label", "target", "class_id") is a header: those columns are used (the first column
+ * is the path when none is named; no label column, labels -1). Without a header the first
+ * column is the path, the second the label. An empty label is -1. Blank records are
+ * skipped. Errors name the file and the line a record starts on.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -81,19 +82,30 @@ static r50_status read_record(const char **p, const char *end, int64_t *line, re
   return R50_OK;
 }
 
-/* Header names of the path and the label column, as datasets' CSV files have them. */
-static int is_path_name(const char *f) {
-  static const char *const names[] = {"path", "filepath", "file_path",  "filename",
-                                      "file", "image",    "image_path", "img"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-    if (!strcasecmp(f, names[i]))
+/* Whether header field f is one of names (any case, blanks around it ignored:
+ * "path, label"). */
+static int names_one_of(const char *f, const char *const *names, size_t n) {
+  while (*f == ' ')
+    f++;
+  size_t len = strlen(f);
+  while (len > 0 && f[len - 1] == ' ')
+    len--;
+  for (size_t i = 0; i < n; i++)
+    if (strlen(names[i]) == len && !strncasecmp(f, names[i], len))
       return 1;
   return 0;
 }
 
+/* Header names of the path and the label column, as datasets' CSV files have them. */
+static int is_path_name(const char *f) {
+  static const char *const names[] = {"path", "filepath", "file_path",  "filename",
+                                      "file", "image",    "image_path", "img"};
+  return names_one_of(f, names, sizeof names / sizeof *names);
+}
+
 static int is_label_name(const char *f) {
-  return !strcasecmp(f, "label") || !strcasecmp(f, "target") ||
-         !strcasecmp(f, "class_id");
+  static const char *const names[] = {"label", "target", "class_id"};
+  return names_one_of(f, names, sizeof names / sizeof *names);
 }
 
 /* A label field: blanks around it ignored, empty is -1. */
@@ -105,6 +117,35 @@ static int label_of(const char *f, int32_t *label) {
     n--;
   *label = -1;
   return n == 0 || r50_dataset_parse_label(f, n, label);
+}
+
+int r50_dataset_csv_header(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
+  if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+    p += 3;
+  while (p < end && (*p == '\n' || *p == '\r'))
+    p++;
+  const char *nl = memchr(p, '\n', (size_t)(end - p));
+  const char *e = nl ? nl : end;
+  if (!memchr(p, ',', (size_t)(e - p)))
+    return 0;
+  while (p <= e) { /* each comma-separated name, blanks and quotes around it dropped */
+    const char *c = memchr(p, ',', (size_t)(e - p));
+    const char *fe = c ? c : e;
+    while (p < fe && (*p == ' ' || *p == '"'))
+      p++;
+    const char *q = fe;
+    while (q > p && (q[-1] == ' ' || q[-1] == '"' || q[-1] == '\r'))
+      q--;
+    char name[32];
+    if (q - p < (long)sizeof name) {
+      snprintf(name, sizeof name, "%.*s", (int)(q - p), p);
+      if (is_path_name(name) || is_label_name(name))
+        return 1;
+    }
+    p = fe + 1;
+  }
+  return 0;
 }
 
 r50_status r50_dataset_parse_csv(const char *text, size_t len, const char *name,
