@@ -13,6 +13,9 @@ every broken or foreign file named for what it is. On 1 and 2 ranks.
   killed job left, creates it; of a truncated file says it is truncated; of a damaged
   attribute names it; of a foreign file (HDF5 or not) or an older r50worker's file
   refuses and leaves it untouched.
+* --reuse OLD.h5 copies the rows OLD holds done into a file equal to a fresh one, on a
+  dataset that changed (rows added, removed, renamed, labels renumbered), float32 and
+  float16; an OLD of other options or not a feature file is refused.
 * -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash; -o into
   a folder that does not exist says so.
 
@@ -217,6 +220,61 @@ def test_bad_outputs(tmp, model):
               f"named ({p.stderr.strip().splitlines()[-1:]})")
 
 
+def test_reuse(tmp, model):
+    """--reuse OLD.h5 on a dataset that changed since OLD was made (a new class folder,
+    which renumbers a class, new photos, one removed, one renamed): on 2 ranks the
+    rows OLD holds done are copied, by path, and only the others computed; the file
+    equals a fresh extraction bit for bit, in float32 and float16."""
+    import photos
+    data = os.path.join(tmp, "reuse_tree")
+    rows, bad = make_tree(data, 12)
+    args = ["extract", "--model", model, "--threads", "1", "--size", "96"]
+    for dtype, layers in (("float32", "pool5,res5"), ("float16", "pool5")):
+        common = args + ["--dtype", dtype, "--layers", layers, "--overwrite"]
+        old = os.path.join(tmp, f"reuse_old_{dtype}.h5")
+        check(run(2, BIN, *common, data, "-o", old).returncode == 0, f"{dtype}: OLD made")
+    ok = sorted(r for r in rows if r not in bad)
+    os.remove(os.path.join(data, ok[0]))
+    os.rename(os.path.join(data, ok[1]), os.path.join(data, "dog", "renamed.jpg"))
+    os.makedirs(os.path.join(data, "emu"))  # sorts before zebra fish: its label moves
+    for i, src in enumerate(photos.real_photos()[12:15]):
+        shutil.copy(src, os.path.join(data, "emu", f"{i}.jpg"))
+    copied = len(ok) - 2
+    for dtype, layers in (("float32", "pool5,res5"), ("float16", "pool5")):
+        common = args + ["--dtype", dtype, "--layers", layers]
+        names = tuple(layers.split(","))
+        fresh = os.path.join(tmp, f"reuse_fresh_{dtype}.h5")
+        check(run(2, BIN, *common, data, "-o", fresh).returncode == 0, f"{dtype}: fresh")
+        new = os.path.join(tmp, f"reuse_new_{dtype}.h5")
+        old = os.path.join(tmp, f"reuse_old_{dtype}.h5")
+        p = run(2, BIN, *common, data, "-o", new, "--reuse", old)
+        check(p.returncode == 0 and f"--reuse {old}: {copied} rows copied" in p.stderr and
+              "4 through the network" in p.stderr,  # 3 new photos and the renamed one
+              f"{dtype}: {copied} rows copied, 4 computed (exit {p.returncode}) "
+              f"{p.stderr[-600:]}")
+        a, b = read(fresh, names), read(new, names)
+        same_file(a, b, f"{dtype}: --reuse", names)
+        check(list(a["images/error"]) == list(b["images/error"]) and
+              a["classes"] == b["classes"] and
+              b["attrs"]["complete"] == 1,
+              f"{dtype}: --reuse: the same failures and classes, complete")
+    # OLD made with other options is refused, naming what differs; the output itself
+    # is a usage error
+    old = os.path.join(tmp, "reuse_old_float32.h5")
+    p = run(1, BIN, *args, "--layers", "pool5", data, "-o", os.path.join(tmp, "r1.h5"),
+            "--reuse", old)
+    check(p.returncode == 1 and f"--reuse: {old} holds layers 'pool5,res5', this job asks "
+          "for 'pool5'" in p.stderr and not os.path.exists(os.path.join(tmp, "r1.h5")),
+          f"--reuse of other layers refused before the output is made: {p.stderr[-300:]}")
+    p = run(1, BIN, *args, data, "-o", old, "--reuse", old)
+    check(p.returncode == 2 and "--reuse names the output" in p.stderr,
+          f"--reuse of the output itself: a usage error (exit {p.returncode})")
+    p = run(1, BIN, *args, data, "-o", os.path.join(tmp, "r2.h5"), "--reuse",
+            os.path.join(data, "README.txt"))
+    check(p.returncode == 1 and "README.txt" in p.stderr, f"--reuse of a text file: "
+          f"refused naming it (exit {p.returncode}) {p.stderr[-300:]}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-output-")
     model = os.path.join(tmp, "m.npz")
@@ -224,6 +282,7 @@ def main():
     test_lock(tmp, model)
     test_resume_checks(tmp, model)
     test_bad_outputs(tmp, model)
+    test_reuse(tmp, model)
     rc = finish("test_robust_output")
     if rc == 0:
         shutil.rmtree(tmp)

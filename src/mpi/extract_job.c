@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "h5reuse.h"
 #include "h5store.h"
 #include "output_lock.h"
 #include "prefetch.h"
@@ -44,7 +45,8 @@ typedef struct run {
   r50_model *model;
   r50_store_meta meta;
   r50_store *store;
-  int fresh;            /* the file was created by this run */
+  int fresh;            /* the file was created by this run, every row pending */
+  int created;          /* the file was created by this run (rows may be --reuse'd) */
   r50_output_lock lock; /* rank 0 */
   r50_work_queue q;
   int64_t chunk;   /* rows per work chunk */
@@ -190,15 +192,27 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   int fresh = 0;
   if (r->d->rank == 0) {
     r50_store_resume_kind kind = R50_STORE_RECREATE;
-    if (j->resume)
+    if (j->reuse) /* before the output is made or changed */
+      s = r50_store_reuse_check(j->output, j->reuse, &r->meta, err);
+    if (s == R50_OK && j->resume)
       s = r50_store_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
     if (s == R50_OK && kind == R50_STORE_RECREATE) {
       s = r50_store_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
       fresh = 1;
     }
+    int64_t copied = 0;
+    if (s == R50_OK && j->reuse) { /* then it is a file to resume: some rows done */
+      s = r50_store_reuse(j->output, j->reuse, &r->ds, &r->meta, status, &copied, err);
+      if (s == R50_OK)
+        r50_log(R50_LOG_INFO, "--reuse %s: %lld rows copied, not computed again",
+                j->reuse, (long long)copied);
+    }
+    fresh = fresh + 2 * (fresh && !j->reuse); /* 1: created; 3: created, all pending */
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
   R50_MPI_CHECK(r->d, MPI_Bcast(&fresh, 1, MPI_INT, 0, r->d->comm), err);
+  r->created = fresh & 1;
+  fresh = fresh == 3;
   r->fresh = fresh;
   if (!fresh) {
     char *buf = (char *)*status;
@@ -691,7 +705,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     r50_log(
         R50_LOG_INFO,
         "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",
-        !r.fresh       ? "resuming:"
+        !r.created     ? "resuming:"
         : job->predict ? "classifying"
                        : "extracting",
         (long long)r.pending_rows, (long long)r.ds.n, r50_dataset_spec_name(job->dataset),

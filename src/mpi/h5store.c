@@ -19,11 +19,12 @@
 #include "error.h"
 #include "h5dims.h"
 #include "h5errors.h"
+#include "h5store_file.h"
 #include "h5util.h"
 #include "half.h"
 #include "utf8.h"
 
-#define FORMAT_TAG "r50worker-features/3"
+#define FORMAT_TAG R50_STORE_FORMAT
 #define CHUNK_BYTES ((int64_t)1 << 20) /* at least this much per chunk of features */
 #define LIST_STEP ((int64_t)1 << 16)   /* rows per write or read of the list */
 
@@ -60,9 +61,9 @@ static void close_leftovers(void) {
   H5Eclear2(H5E_DEFAULT);
 }
 
-/* File access for rank 0's serial work: the default driver, no HDF5 flock (the job
- * holds its own lock file, and flock fails on many parallel file systems). */
-static hid_t serial_fapl(void) {
+/* No HDF5 flock: the job holds its own lock file, and flock fails on many parallel file
+ * systems. */
+hid_t r50_store_serial_fapl(void) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   /* the 1.10 format: a chunked dataset of fixed size gets a fixed-array chunk index,
    * made in one step, instead of a B-tree grown chunk by chunk */
@@ -456,7 +457,7 @@ r50_status r50_store_create(const char *path, const r50_dataset *ds,
   snprintf(reserve, sizeof reserve, "%s.reserve", path);
   unlink(part); /* a killed creation's; the job's lock makes these names ours */
   R50_TRY(take_reserve(reserve, reserve_bytes(ds, meta), path, err));
-  hid_t fapl = serial_fapl();
+  hid_t fapl = r50_store_serial_fapl();
   hid_t f = fapl >= 0 ? H5Fcreate(part, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
@@ -490,97 +491,100 @@ static const char *with(int on) {
 }
 
 /* Reports an attribute that is there but unreadable. */
+static r50_status corrupt_for(const char *opt, const char *path, const char *attr,
+                              r50_error *err) {
+  return r50_fail(
+      err, R50_ERR_FORMAT, "%s: %s: attribute '%s' is unreadable (the file is damaged)%s",
+      opt, path, attr, strcmp(opt, "--resume") ? "" : "; start again with --overwrite");
+}
+
 static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
-  return r50_fail(err, R50_ERR_FORMAT,
-                  "--resume: %s: attribute '%s' is unreadable (the file is damaged); "
-                  "start again with --overwrite",
-                  path, attr);
+  return corrupt_for("--resume", path, attr, err);
 }
 
 #define GET_INT(name, var)                                                               \
   do {                                                                                   \
     int got_ = r50_h5_get_ints(f, name, &(var), 1);                                      \
     if (got_ <= 0)                                                                       \
-      return got_ < 0 ? corrupt(path, name, err)                                         \
+      return got_ < 0 ? corrupt_for(opt, path, name, err)                                \
                       : r50_fail(err, R50_ERR_FORMAT,                                    \
-                                 "--resume: %s: attribute '%s' is missing", path, name); \
+                                 "%s: %s: attribute '%s' is missing", opt, path, name);  \
   } while (0)
 
-/* Compares the file's attributes with the job's. */
-static r50_status check_attrs(hid_t f, const char *path, const r50_store_meta *m,
-                              r50_error *err) {
+r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
+                                 const r50_store_meta *m, r50_error *err) {
   char cmd[32], sha[128], layers[256], want_layers[256];
   int arch, fb, size[2], over, fast, exif;
   int64_t maxpix;
   if (r50_h5_get_str(f, "command", cmd, sizeof cmd) <= 0)
-    return corrupt(path, "command", err);
+    return corrupt_for(opt, path, "command", err);
   if (strcmp(cmd, m->command))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made by `r50worker %s`, this "
+                    "%s: %s was made by `r50worker %s`, this "
                     "is `r50worker %s`",
-                    path, cmd, m->command);
+                    opt, path, cmd, m->command);
   GET_INT("arch", arch);
   GET_INT("downsample_fb", fb);
   if (arch != m->arch || fb != m->downsample_fb)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s holds ResNet-%d%s features, this job runs ResNet-%d%s",
+                    "%s: %s holds ResNet-%d%s features, this job runs ResNet-%d%s", opt,
                     path, arch, fb ? " FB" : "", m->arch, m->downsample_fb ? " FB" : "");
   if (r50_h5_get_str(f, "model_sha256", sha, sizeof sha) <= 0)
-    return corrupt(path, "model_sha256", err);
+    return corrupt_for(opt, path, "model_sha256", err);
   if (strcmp(sha, m->model_sha256))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made with other weights (model sha256 %.16s..., "
+                    "%s: %s was made with other weights (model sha256 %.16s..., "
                     "this job %.16s...)",
-                    path, sha, m->model_sha256);
+                    opt, path, sha, m->model_sha256);
   layer_list(m, want_layers, sizeof want_layers);
   if (r50_h5_get_str(f, "layers", layers, sizeof layers) <= 0 || !layers[0])
-    return corrupt(path, "layers", err);
+    return corrupt_for(opt, path, "layers", err);
   if (strcmp(layers, want_layers))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s holds layers '%s', this job asks for '%s'", path,
-                    layers, want_layers);
+                    "%s: %s holds layers '%s', this job asks for '%s'", opt, path, layers,
+                    want_layers);
   char dtype[16] = "float32"; /* files before --dtype hold float32 */
   if (r50_h5_get_str(f, "dtype", dtype, sizeof dtype) < 0)
-    return corrupt(path, "dtype", err);
+    return corrupt_for(opt, path, "dtype", err);
   if (strcmp(dtype, m->float16 ? "float16" : "float32"))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s holds %s features, this job asks for --dtype %s", path,
+                    "%s: %s holds %s features, this job asks for --dtype %s", opt, path,
                     dtype, m->float16 ? "float16" : "float32");
   char precision[16] = ""; /* files before it was kept: not checked */
   if (r50_h5_get_str(f, "precision", precision, sizeof precision) < 0)
-    return corrupt(path, "precision", err);
+    return corrupt_for(opt, path, "precision", err);
   if (precision[0] && strcmp(precision, m->precision))
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was computed at precision %s, this job runs %s (the "
+                    "%s: %s was computed at precision %s, this job runs %s (the "
                     "precision in effect: --precision, and what this machine's CPUs or "
                     "GPUs run of it): its rows would mix the two; resume with the same "
                     "on a machine that runs it, or --overwrite",
-                    path, precision, m->precision);
+                    opt, path, precision, m->precision);
   if (r50_h5_get_ints(f, "size", size, 2) <= 0)
-    return corrupt(path, "size", err);
+    return corrupt_for(opt, path, "size", err);
   if (size[0] != m->size_w || size[1] != m->size_h)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made with --size %dx%d, this job uses %dx%d", path,
+                    "%s: %s was made with --size %dx%d, this job uses %dx%d", opt, path,
                     size[0], size[1], m->size_w, m->size_h);
   GET_INT("oversample", over);
   GET_INT("fast_decode", fast);
   GET_INT("exif_rotate", exif);
-  const char *opt = over != m->oversample    ? "--oversample"
-                    : fast != m->fast_decode ? "--fast-decode"
-                    : exif != m->exif_rotate ? "--exif-rotate"
-                                             : NULL;
+  const char *what = over != m->oversample    ? "--oversample"
+                     : fast != m->fast_decode ? "--fast-decode"
+                     : exif != m->exif_rotate ? "--exif-rotate"
+                                              : NULL;
   int was = over != m->oversample ? over : fast != m->fast_decode ? fast : exif;
-  if (opt)
+  if (what)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made %s %s, this job runs %s it: pass the same "
+                    "%s: %s was made %s %s, this job runs %s it: pass the same "
                     "options, or --overwrite to start again",
-                    path, with(was), opt, with(!was));
+                    opt, path, with(was), what, with(!was));
   int got = r50_h5_get_int64(f, "max_pixels", &maxpix);
   if (got <= 0)
-    return corrupt(path, "max_pixels", err);
+    return corrupt_for(opt, path, "max_pixels", err);
   if (maxpix != m->max_pixels)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "--resume: %s was made with --max-pixels %lld, this job uses %lld",
+                    "%s: %s was made with --max-pixels %lld, this job uses %lld", opt,
                     path, (long long)maxpix, (long long)m->max_pixels);
   return R50_OK;
 }
@@ -742,7 +746,7 @@ static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *
                     "--resume: %s has format '%s'; this r50worker "
                     "writes '%s'",
                     path, format, FORMAT_TAG);
-  R50_TRY(check_attrs(f, path, m, err));
+  R50_TRY(r50_store_check_attrs(f, path, "--resume", m, err));
   int64_t n_file = -1;
   char sha[128];
   if (r50_h5_get_int64(f, "n_images", &n_file) <= 0)
@@ -786,7 +790,7 @@ r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
   }
   if (!is_hdf5(path))
     return r50_fail(err, R50_ERR_FORMAT, "--resume: %s is not an HDF5 file", path);
-  hid_t fapl = serial_fapl();
+  hid_t fapl = r50_store_serial_fapl();
   hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));
@@ -940,7 +944,7 @@ r50_status r50_store_close(r50_store *s, r50_error *err) {
 /* Rank 0's serial reopen of a finished file: f, or a failure naming `why`. */
 static r50_status reopen(const char *path, const char *why, hid_t *f, r50_error *err) {
   r50_h5_quiet();
-  hid_t fapl = serial_fapl();
+  hid_t fapl = r50_store_serial_fapl();
   *f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
   if (fapl >= 0)
     H5_KEEP_ERROR(H5Pclose(fapl));

@@ -1,0 +1,26 @@
+/*
+ * h5store_file.h — what the files beside h5store.c that read or edit a feature file
+ * serially (h5reuse.c) share with it: the format tag, rank 0's file access, and the
+ * check of a file's attributes against a job.
+ */
+#ifndef R50_H5STORE_FILE_H
+#define R50_H5STORE_FILE_H
+
+#include <hdf5.h>
+
+#include "h5store.h"
+
+#define R50_STORE_FORMAT "r50worker-features/3"
+
+/* File access for rank 0's serial work: the default driver, no HDF5 flock, the 1.10
+ * format. Close it after use; -1 on failure. */
+hid_t r50_store_serial_fapl(void);
+
+/* Compares f's attributes (command, arch, weights, layers, dtype, precision, size,
+ * decode options, max pixels) with the job's meta: R50_ERR_MISMATCH naming the first
+ * that differs, R50_ERR_FORMAT for one missing or unreadable; messages start with
+ * "OPT: PATH". */
+r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
+                                 const r50_store_meta *m, r50_error *err);
+
+#endif
