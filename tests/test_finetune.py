@@ -515,6 +515,15 @@ def case_val_classes(tmp):
                 "than the " in p.stderr,
                 f"an fc6 larger than memory: refused, naming the need (exit "
                 f"{p.returncode})")
+    # two CPU ranks on one node hold an fc6 each: what the node has is shared
+    if os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") < 2 * 3 * 600000 * 2049 * 4:
+        rows[0] = (rows[0][0], 599999)
+        big = J.make_list(tmp, "big2.txt", rows)
+        p = finetune(2, big, *common, "--out", os.path.join(tmp, "run_big2"))
+        J.check(p.returncode == 1 and "need 27.5 GiB for the 2 ranks on this node, more "
+                "than the " in p.stderr and p.stderr.count("600000 classes") == 1,
+                f"two ranks' fc6 larger than the node's memory: refused once (exit "
+                f"{p.returncode})")
     # a class tree with a stray image beside its class folders is no class tree: the
     # error comes with a note naming the stray file
     mixed = os.path.join(tmp, "mixed")

@@ -199,19 +199,24 @@ enum { MAX_CLASSES = 1 << 20 }; /* as --classes */
  * resident size grows by, measured) are more than all of it. Most likely the labels
  * are ids (a WordNet offset, a database key), not indices. */
 static r50_status check_fc6_fits(const trainer *t, int k, int32_t maxl, r50_error *err) {
-  const double need = 3.0 * k * (2048 + 1) * sizeof(float);
+  /* CPU ranks of one node share its memory (and a SLURM job's cgroup limit) */
+  const int ranks = t->job->model.device == R50_DEVICE_CUDA ? 1 : t->d->local_size;
+  const double need = 3.0 * k * (2048 + 1) * sizeof(float) * (ranks > 1 ? ranks : 1);
   const double have = r50_memory_limit_bytes();
   if (have <= 0 || need <= have)
     return R50_OK;
-  char why[64] = "";
+  char why[64] = "", each[64] = "";
   if (t->job->classes <= 0 && t->train.n_classes == 0)
     snprintf(why, sizeof why, " (its largest label is %d)", maxl);
+  if (ranks > 1)
+    snprintf(each, sizeof each, " for the %d ranks on this node", ranks);
   return r50_fail(
       err, R50_ERR_ARG,
       "%s: %d classes%s: fc6's weights, gradients and momentum alone would "
-      "need %.1f GiB, more than the %.1f GiB this process may use. Labels are class "
-      "indices 0..K-1: renumber ids to them",
-      r50_dataset_spec_name(t->job->train), k, why, need / (1 << 30), have / (1 << 30));
+      "need %.1f GiB%s, more than the %.1f GiB this node has for the job. Labels "
+      "are class indices 0..K-1: renumber ids to them",
+      r50_dataset_spec_name(t->job->train), k, why, need / (1 << 30), each,
+      have / (1 << 30));
 }
 
 /* The class count: --classes, else the dataset's (ImageFolder), else max label + 1;
