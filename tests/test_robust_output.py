@@ -258,6 +258,13 @@ def test_reuse(tmp, model):
               a["classes"] == b["classes"] and
               b["attrs"]["complete"] == 1,
               f"{dtype}: --reuse: the same failures and classes, complete")
+        # a requeued SLURM attempt adds --resume: a finished file has only its failed
+        # rows (the 2 broken files) tried again, and none of them is in OLD
+        p = run(2, BIN, *common, data, "-o", new, "--reuse", old, "--resume")
+        check(p.returncode == 0 and f"--reuse {old}: 0 rows copied" in p.stderr and
+              "resuming: 2 of" in p.stderr, f"{dtype}: --resume --reuse of a finished "
+              f"file: only its failed rows tried (exit {p.returncode}) {p.stderr[-500:]}")
+        same_file(a, read(new, names), f"{dtype}: --resume --reuse", names)
     # OLD made with other options is refused, naming what differs; the output itself
     # is a usage error
     old = os.path.join(tmp, "reuse_old_float32.h5")
