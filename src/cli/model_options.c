@@ -41,15 +41,26 @@ int cli_auto_threads(void) {
   return n > 0 ? n : 1;
 }
 
-int cli_env_local_rank(void) {
-  static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
-                                     "SLURM_LOCALID", "PMI_LOCAL_RANK"};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+/* The first of the n variables that is set, as an integer; 0 when none is. */
+static int first_env_int(const char *const *vars, size_t n) {
+  for (size_t i = 0; i < n; i++) {
     const char *v = getenv(vars[i]);
     if (v && *v)
       return atoi(v);
   }
   return 0;
+}
+
+int cli_env_local_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                     "SLURM_LOCALID", "PMI_LOCAL_RANK"};
+  return first_env_int(vars, sizeof vars / sizeof *vars);
+}
+
+int cli_env_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                                     "SLURM_PROCID"};
+  return first_env_int(vars, sizeof vars / sizeof *vars);
 }
 
 r50_config cli_model_config(const cli_model_opts *mo) {

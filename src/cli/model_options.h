@@ -95,6 +95,10 @@ int cli_auto_threads(void);
  * (Open MPI, MPICH, SLURM), else 0: where MPI is not initialised (info, bench). */
 int cli_env_local_rank(void);
 
+/* This process's rank in the job, from the launcher's environment (Open MPI, PMIx,
+ * MPICH's Hydra, srun), else 0: read before MPI starts. */
+int cli_env_rank(void);
+
 /* The library config the options describe (pretrained NULL for "none"; threads 0
  * resolved by cli_auto_threads; device auto resolved, and a GPU picked by
  * cli_env_local_rank — MPI jobs pick theirs again from MPI). */

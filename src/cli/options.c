@@ -10,21 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* This copy's rank as its launcher numbered it (Open MPI, PMIx, MPICH's Hydra, srun),
- * before MPI is up; 0 when started alone. */
-static long launched_rank(void) {
-  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
-                                     "SLURM_PROCID"};
-  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
-    const char *v = getenv(vars[i]);
-    if (v && *v)
-      return strtol(v, NULL, 10);
-  }
-  return 0;
-}
+#include "model_options.h"
 
 void cli_usage_print(const char *fmt, ...) {
-  if (launched_rank() > 0)
+  if (cli_env_rank() > 0)
     return;
   char line[2048];
   va_list ap;

@@ -119,6 +119,14 @@ static int label_of(const char *f, int32_t *label) {
   return n == 0 || r50_dataset_parse_label(f, n, label);
 }
 
+/* Whether record r names a path or a label column: a header. */
+static int is_header(const record *r) {
+  int header = 0;
+  for (int i = 0; i < r->n; i++)
+    header |= is_path_name(r->field[i]) || is_label_name(r->field[i]);
+  return header;
+}
+
 int r50_dataset_csv_header(const char *text, size_t len) {
   const char *p = text, *end = text + len;
   if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
@@ -126,26 +134,12 @@ int r50_dataset_csv_header(const char *text, size_t len) {
   while (p < end && (*p == '\n' || *p == '\r'))
     p++;
   const char *nl = memchr(p, '\n', (size_t)(end - p));
-  const char *e = nl ? nl : end;
-  if (!memchr(p, ',', (size_t)(e - p)))
-    return 0;
-  while (p <= e) { /* each comma-separated name, blanks and quotes around it dropped */
-    const char *c = memchr(p, ',', (size_t)(e - p));
-    const char *fe = c ? c : e;
-    while (p < fe && (*p == ' ' || *p == '"'))
-      p++;
-    const char *q = fe;
-    while (q > p && (q[-1] == ' ' || q[-1] == '"' || q[-1] == '\r'))
-      q--;
-    char name[32];
-    if (q - p < (long)sizeof name) {
-      snprintf(name, sizeof name, "%.*s", (int)(q - p), p);
-      if (is_path_name(name) || is_label_name(name))
-        return 1;
-    }
-    p = fe + 1;
-  }
-  return 0;
+  record r = {0};
+  int64_t line = 1;
+  const int header = read_record(&p, nl ? nl : end, &line, &r, "", NULL) == R50_OK &&
+                     r.n >= 2 && is_header(&r); /* a comma, and a column's name */
+  free(r.buf);
+  return header;
 }
 
 r50_status r50_dataset_parse_csv(const char *text, size_t len, const char *name,
@@ -164,10 +158,7 @@ r50_status r50_dataset_parse_csv(const char *text, size_t len, const char *name,
       break;
     if (r.n == 1 && !r.field[0][0])
       continue; /* a blank line */
-    int header = 0;
-    for (int i = 0; first && i < r.n; i++)
-      header |= is_path_name(r.field[i]) || is_label_name(r.field[i]);
-    if (header) {
+    if (first && is_header(&r)) {
       path_col = label_col = -1;
       for (int i = 0; i < r.n; i++) {
         if (is_path_name(r.field[i]) && path_col < 0)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "hash.h"
 
 r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const char *file,
                         int line, r50_error *err) {
@@ -82,10 +83,8 @@ void r50_dist_finalize(r50_dist *d) {
  * r50_dist_log_error), as a hash; 0: none. */
 static uint64_t g_echo;
 
-static uint64_t hash_msg(const char *m) { /* FNV-1a, never 0 */
-  uint64_t h = 1469598103934665603ULL;
-  for (; *m; m++)
-    h = (h ^ (unsigned char)*m) * 1099511628211ULL;
+static uint64_t hash_msg(const char *m) { /* never 0 */
+  const uint64_t h = r50_hash64(m, strlen(m));
   return h ? h : 1;
 }
 

@@ -189,7 +189,7 @@ static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
 static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   const r50_job *j = r->job;
   r50_status s = R50_OK;
-  int fresh = 0;
+  int created = 0;
   if (r->d->rank == 0) {
     r50_store_resume_kind kind = R50_STORE_RECREATE;
     if (j->reuse) /* before the output is made or changed */
@@ -198,7 +198,7 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
       s = r50_store_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
     if (s == R50_OK && kind == R50_STORE_RECREATE) {
       s = r50_store_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
-      fresh = 1;
+      created = 1;
     }
     int64_t copied = 0;
     if (s == R50_OK && j->reuse) { /* then it is a file to resume: some rows done */
@@ -207,14 +207,14 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
         r50_log(R50_LOG_INFO, "--reuse %s: %lld rows copied, not computed again",
                 j->reuse, (long long)copied);
     }
-    fresh = fresh + 2 * (fresh && !j->reuse); /* 1: created; 3: created, all pending */
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
-  R50_MPI_CHECK(r->d, MPI_Bcast(&fresh, 1, MPI_INT, 0, r->d->comm), err);
-  r->created = fresh & 1;
-  fresh = fresh == 3;
-  r->fresh = fresh;
-  if (!fresh) {
+  int made[2] = {created,
+                 created && !j->reuse}; /* created; created with every row pending */
+  R50_MPI_CHECK(r->d, MPI_Bcast(made, 2, MPI_INT, 0, r->d->comm), err);
+  r->created = made[0];
+  r->fresh = made[1];
+  if (!r->fresh) {
     char *buf = (char *)*status;
     size_t len = (size_t)r->ds.n;
     R50_TRY(r50_dist_bcast_bytes(r->d, &buf, &len, err));

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "h5store_file.h"
 #include "h5util.h"
+#include "hash.h"
 #include "utf8.h"
 
 #define LIST_STEP ((int64_t)1 << 16)   /* paths read at a time */
@@ -33,13 +34,6 @@ typedef struct table {
   slot *slots;
   uint64_t mask;
 } table;
-
-static uint64_t hash_name(const char *s, size_t n) { /* FNV-1a */
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-  return h;
-}
 
 static void put(table *t, uint64_t h, int64_t row) { /* the first row of a hash stays */
   uint64_t i = h & t->mask;
@@ -133,30 +127,19 @@ static r50_status open_files(files *f, const r50_store_meta *m, r50_error *err) 
   f->strtype = f->name_len ? r50_h5_str_type(f->name_len) : -1;
   if (f->ostatus < 0 || (f->output && f->nstatus < 0) || f->strtype < 0)
     return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: %s: cannot read /images", f->old);
+  R50_TRY(r50_store_check_features(f->fo, f->old, "--reuse", m, f->n_old, err));
   f->n_layers = m->n_layers;
-  for (int l = 0; l < m->n_layers; l++) {
+  for (int l = 0; l < m->n_layers; l++) { /* (the output has the same: the job made it) */
     char name[64];
     snprintf(name, sizeof name, "/features/%s", m->layers[l]);
     f->ofeat[l] = H5Dopen2(f->fo, name, H5P_DEFAULT);
     f->nfeat[l] = f->output ? H5Dopen2(f->fn, name, H5P_DEFAULT) : -1;
     f->ftype[l] = f->ofeat[l] >= 0 ? H5Dget_type(f->ofeat[l]) : -1;
-    hid_t sp = f->ofeat[l] >= 0 ? H5Dget_space(f->ofeat[l]) : -1;
-    hsize_t dims[4] = {0};
-    int nd = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
-    int ok = (!f->output || f->nfeat[l] >= 0) && f->ftype[l] >= 0 &&
-             nd == m->ndim[l] + 1 && dims[0] == (hsize_t)f->n_old;
+    if (f->ftype[l] < 0 || (f->output && f->nfeat[l] < 0))
+      return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: cannot open %s", name);
     size_t per = 1;
-    for (int i = 0; ok && i < m->ndim[l]; i++) {
-      ok = dims[i + 1] == (hsize_t)m->shape[l][i];
-      per *= (size_t)dims[i + 1];
-    }
-    if (sp >= 0)
-      H5Sclose(sp);
-    if (!ok)
-      return r50_fail(err, R50_ERR_MISMATCH,
-                      "--reuse: %s: %s is missing or has another "
-                      "shape",
-                      f->old, name);
+    for (int i = 0; i < m->ndim[l]; i++)
+      per *= (size_t)m->shape[l][i];
     f->row_bytes[l] = per * H5Tget_size(f->ftype[l]);
   }
   return R50_OK;
@@ -195,7 +178,7 @@ static r50_status index_old(files *f, table *t, r50_error *err) {
     for (int64_t i = 0; i < k; i++)
       if (st[r0 + i] == 1) {
         const char *name = names + (size_t)i * f->name_len;
-        put(t, hash_name(name, strnlen(name, f->name_len)), r0 + i);
+        put(t, r50_hash64(name, strnlen(name, f->name_len)), r0 + i);
       }
   }
   free(names);
@@ -258,7 +241,7 @@ static r50_status copy_rows(files *f, const r50_dataset *ds, const table *t, int
   for (int64_t i = 0; s == R50_OK && i < ds->n; i++) {
     char *esc;
     const char *name = stored_name(ds, i, &esc);
-    from[i] = st[i] == 1 ? -1 : get(t, hash_name(name, strlen(name)));
+    from[i] = st[i] == 1 ? -1 : get(t, r50_hash64(name, strlen(name)));
     found += from[i] >= 0;
     free(esc);
   }

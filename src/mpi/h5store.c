@@ -651,9 +651,8 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
   return s;
 }
 
-/* Reads the (n) statuses and checks the feature datasets' shapes. */
-static r50_status read_rows_state(hid_t f, const char *path, const r50_store_meta *m,
-                                  int64_t n, int8_t **status, r50_error *err) {
+r50_status r50_store_check_features(hid_t f, const char *path, const char *opt,
+                                    const r50_store_meta *m, int64_t n, r50_error *err) {
   for (int l = 0; l < m->n_layers; l++) {
     char name[64];
     snprintf(name, sizeof name, "/features/%s", m->layers[l]);
@@ -669,11 +668,16 @@ static r50_status read_rows_state(hid_t f, const char *path, const r50_store_met
     if (d >= 0)
       H5Dclose(d);
     if (!ok)
-      return r50_fail(err, R50_ERR_MISMATCH,
-                      "--resume: %s: %s is missing or has another "
-                      "shape",
-                      path, name);
+      return r50_fail(err, R50_ERR_MISMATCH, "%s: %s: %s is missing or has another shape",
+                      opt, path, name);
   }
+  return R50_OK;
+}
+
+/* Reads the (n) statuses and checks the feature datasets' shapes. */
+static r50_status read_rows_state(hid_t f, const char *path, const r50_store_meta *m,
+                                  int64_t n, int8_t **status, r50_error *err) {
+  R50_TRY(r50_store_check_features(f, path, "--resume", m, n, err));
   hid_t d = H5Dopen2(f, "/images/status", H5P_DEFAULT);
   int8_t *st = malloc((size_t)(n ? n : 1));
   r50_status s = R50_OK;

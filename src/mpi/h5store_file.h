@@ -1,7 +1,7 @@
 /*
  * h5store_file.h — what the files beside h5store.c that read or edit a feature file
  * serially (h5reuse.c) share with it: the format tag, rank 0's file access, and the
- * check of a file's attributes against a job.
+ * checks of a file's attributes and feature shapes against a job.
  */
 #ifndef R50_H5STORE_FILE_H
 #define R50_H5STORE_FILE_H
@@ -22,5 +22,11 @@ hid_t r50_store_serial_fapl(void);
  * "OPT: PATH". */
 r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
                                  const r50_store_meta *m, r50_error *err);
+
+/* Checks that f holds /features/<layer> of every layer of m, each n rows of the
+ * layer's shape: R50_ERR_MISMATCH "OPT: PATH: /features/L is missing or has another
+ * shape" else. */
+r50_status r50_store_check_features(hid_t f, const char *path, const char *opt,
+                                    const r50_store_meta *m, int64_t n, r50_error *err);
 
 #endif

@@ -201,7 +201,7 @@ enum { MAX_CLASSES = 1 << 20 }; /* as --classes */
 static r50_status check_fc6_fits(const trainer *t, int k, int32_t maxl, r50_error *err) {
   /* CPU ranks of one node share its memory (and a SLURM job's cgroup limit) */
   const int ranks = t->job->model.device == R50_DEVICE_CUDA ? 1 : t->d->local_size;
-  const double need = 3.0 * k * (2048 + 1) * sizeof(float) * (ranks > 1 ? ranks : 1);
+  const double need = 3.0 * k * (2048 + 1) * sizeof(float) * ranks;
   const double have = r50_memory_limit_bytes();
   if (have <= 0 || need <= have)
     return R50_OK;
