@@ -209,3 +209,52 @@ r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
   *all_len = total;
   return R50_OK;
 }
+
+r50_status r50_dist_scatter_bytes(const r50_dist *d, const char *all, const size_t *lens,
+                                  char **mine, size_t *mine_len, r50_error *err) {
+  *mine = NULL;
+  *mine_len = 0;
+  unsigned long long *sizes = NULL, n = 0;
+  int fail = d->rank == 0 && !(sizes = malloc((size_t)d->size * sizeof *sizes));
+  for (int i = 0; sizes && i < d->size; i++)
+    sizes[i] = lens[i];
+  R50_TRY(r50_dist_agree(d, fail ? r50_fail(err, R50_ERR_NOMEM, "out of memory") : R50_OK,
+                         err));
+  int rc = MPI_Scatter(sizes, 1, MPI_UNSIGNED_LONG_LONG, &n, 1, MPI_UNSIGNED_LONG_LONG, 0,
+                       d->comm);
+  free(sizes);
+  if (rc != MPI_SUCCESS)
+    return r50_mpi_fail(d, rc, "MPI_Scatter", __FILE__, __LINE__, err);
+  char *out = malloc(n ? (size_t)n : 1);
+  R50_TRY(r50_dist_agree(
+      d,
+      out ? R50_OK
+          : r50_fail(err, R50_ERR_NOMEM, "out of memory receiving %llu bytes", n),
+      err));
+  r50_status s = R50_OK;
+  size_t at = 0;
+  for (int dst = 0; s == R50_OK && dst < d->size; dst++) { /* in parts: counts are int */
+    const size_t len = d->rank == 0 ? lens[dst] : (size_t)n;
+    for (size_t off = 0; s == R50_OK && off < len && (d->rank == 0 || d->rank == dst);) {
+      int part = len - off > (1u << 30) ? 1 << 30 : (int)(len - off);
+      rc = MPI_SUCCESS;
+      if (d->rank == 0 && dst == 0)
+        memcpy(out + off, all + at + off, (size_t)part);
+      else if (d->rank == 0)
+        rc = MPI_Send(all + at + off, part, MPI_CHAR, dst, 78, d->comm);
+      else
+        rc = MPI_Recv(out + off, part, MPI_CHAR, 0, 78, d->comm, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS)
+        s = r50_mpi_fail(d, rc, "scattering bytes", __FILE__, __LINE__, err);
+      off += (size_t)part;
+    }
+    at += d->rank == 0 ? lens[dst] : 0;
+  }
+  if (s != R50_OK) {
+    free(out);
+    return s;
+  }
+  *mine = out;
+  *mine_len = (size_t)n;
+  return R50_OK;
+}

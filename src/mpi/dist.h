@@ -73,4 +73,10 @@ r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
 r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
                                  char **all, size_t *all_len, r50_error *err);
 
+/* Collective: rank 0's all (lens[r] bytes for rank r, in rank order; all and lens
+ * read on rank 0 only) handed out, each rank getting its part in *mine (malloc'd) and
+ * *mine_len. */
+r50_status r50_dist_scatter_bytes(const r50_dist *d, const char *all, const size_t *lens,
+                                  char **mine, size_t *mine_len, r50_error *err);
+
 #endif
