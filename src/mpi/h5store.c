@@ -939,6 +939,19 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
   return R50_OK;
 }
 
+hid_t r50_store_stored_type(const r50_store *s) {
+  return s->half >= 0 ? s->half : H5T_NATIVE_FLOAT;
+}
+
+r50_status r50_store_write_stored(r50_store *s, int l, int64_t row0, int64_t n,
+                                  const void *rows, r50_error *err) {
+  if (r50_h5_write_rows(s->feat[l], r50_store_stored_type(s), row0, n, rows) < 0)
+    return r50_h5_fail_file(err, R50_ERR_IO, s->path,
+                            "%s: cannot write features of rows %lld..%lld", s->path,
+                            (long long)row0, (long long)(row0 + n - 1));
+  return R50_OK;
+}
+
 r50_status r50_store_close(r50_store *s, r50_error *err) {
   r50_status st = close_handles(s, err);
   free_store(s);

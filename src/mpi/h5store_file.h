@@ -29,4 +29,14 @@ r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
 r50_status r50_store_check_features(hid_t f, const char *path, const char *opt,
                                     const r50_store_meta *m, int64_t n, r50_error *err);
 
+/* The type rows of s's features have in the file (float, or IEEE half where the job
+ * stores float16): what r50_store_write_stored takes, to read another file's rows
+ * in. */
+hid_t r50_store_stored_type(const r50_store *s);
+
+/* Independent. Writes rows [row0, row0+n) of layer l of s as the file stores them
+ * (r50_store_stored_type), copied from another feature file of the same job. */
+r50_status r50_store_write_stored(r50_store *s, int l, int64_t row0, int64_t n,
+                                  const void *rows, r50_error *err);
+
 #endif
