@@ -74,6 +74,49 @@ def predict_case(tmp, model, data):
           "predict without -o, SIGTERM: says nothing is kept, and its scratch file is gone")
 
 
+def reuse_stop_case(tmp, model, data):
+    """SIGTERM to the ranks while --reuse copies (150000 rows, each a copy of its own):
+    the copy stops after its current run of rows and the job as it does between
+    batches (exit 143); --resume --reuse then gives the uninterrupted run's file."""
+    common = ["extract", "--model", model, "--threads", "1", "--size", "32", "--layers",
+              "fc6", "--dtype", "float16"]
+    names = sorted(os.listdir(data))
+    old_list = os.path.join(tmp, "reuse_old.txt")
+    with open(old_list, "w") as f:
+        f.writelines(os.path.join(data, n) + "\n" for n in names)
+    old = os.path.join(tmp, "reuse_old.h5")
+    check(run(2, BIN, *common, old_list, "-o", old).returncode == 0, "--reuse: OLD made")
+    big = os.path.join(tmp, "reuse_big.txt")
+    with open(big, "w") as f:  # 119 is prime to 600: no two rows copy as one run
+        for rep in range(250):
+            f.writelines(os.path.join(data, names[(i * 119 + rep) % N]) + "\n"
+                         for i in range(N))
+    ref_path = os.path.join(tmp, "reuse_ref.h5")
+    check(run(2, BIN, *common, big, "-o", ref_path, "--reuse", old).returncode == 0,
+          "--reuse: the uninterrupted run")
+    ref = read(ref_path, ("fc6",))
+    os.remove(ref_path)
+    out = os.path.join(tmp, "reuse_stopped.h5")
+    job = start(2, BIN, *common, big, "-o", out, "--reuse", old)
+    midway = wait_for_rows(out, 1, 180)
+    for pid in rank_pids(job):
+        os.kill(pid, signal.SIGTERM)
+    rc, err, dt, timed_out = wait(job, 30)
+    done = int((read(out, ("fc6",))["images/status"] == 1).sum())
+    copyable = int((ref["images/status"] == 1).sum())  # OLD's failed rows fail again
+    check(midway and not timed_out and rc == 143 and "stopped by SIGTERM" in err and
+          0 < done < copyable,
+          f"--reuse, SIGTERM while copying: exit {rc} {dt:.1f}s after, {done} of "
+          f"{len(ref['images/status'])} rows saved {err[-400:]}")
+    r = run(2, BIN, *common, big, "-o", out, "--resume", "--reuse", old)
+    check(r.returncode == 0 and f"--reuse {old}: {copyable - done} rows copied" in r.stderr,
+          f"--reuse, SIGTERM while copying: --resume --reuse copies the other "
+          f"{copyable - done} rows (exit {r.returncode}) {r.stderr[-300:]}")
+    same_file(ref, read(out, ("fc6",)), "--reuse, SIGTERM while copying, --resume",
+              ("fc6",))
+    os.remove(out)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-signals-")
     model = os.path.join(tmp, "m.npz")
@@ -104,6 +147,7 @@ def main():
     stop_case(tmp, common, ref, "np 3 mpirun SIGTERM", 3, signal.SIGTERM, "mpirun", None,
               None)
     predict_case(tmp, model, data)
+    reuse_stop_case(tmp, model, data)
 
     rc = finish("test_signals")
     if rc == 0:

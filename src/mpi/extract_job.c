@@ -200,13 +200,8 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
       s = r50_store_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
       created = 1;
     }
-    int64_t copied = 0;
-    if (s == R50_OK && j->reuse) { /* then it is a file to resume: some rows done */
-      s = r50_store_reuse(j->output, j->reuse, &r->ds, &r->meta, status, &copied, err);
-      if (s == R50_OK)
-        r50_log(R50_LOG_INFO, "--reuse %s: %lld rows copied, not computed again",
-                j->reuse, (long long)copied);
-    }
+    if (s == R50_OK && created && j->reuse && !(*status = calloc((size_t)r->ds.n, 1)))
+      s = r50_fail(err, R50_ERR_NOMEM, "out of memory"); /* all pending, some to copy */
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
   int made[2] = {created,
@@ -220,7 +215,16 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
     R50_TRY(r50_dist_bcast_bytes(r->d, &buf, &len, err));
     *status = (int8_t *)buf;
   }
-  return r50_store_open(r->d, j->output, &r->meta, &r->store, err);
+  R50_TRY(r50_store_open(r->d, j->output, &r->meta, &r->store, err));
+  if (!j->reuse)
+    return R50_OK;
+  int64_t copied;
+  R50_TRY(
+      r50_store_reuse(r->d, r->store, j->reuse, &r->ds, &r->meta, *status, &copied, err));
+  if (r->d->rank == 0)
+    r50_log(R50_LOG_INFO, "--reuse %s: %lld rows copied, not computed again", j->reuse,
+            (long long)copied);
+  return R50_OK;
 }
 
 /* Everything before the loop; agreed on by all ranks. */

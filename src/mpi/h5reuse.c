@@ -4,8 +4,11 @@
  * OLD's done rows are found by path: a table of their paths' 64-bit hashes, built
  * reading OLD's path list in blocks, gives each pending row of this file a candidate
  * row; each candidate's path is compared in full when its run of rows is copied, so a
- * hash collision only costs a row its copy (it is computed instead). Memory: 16 bytes
- * per done row of OLD and 8 per row of this file; no path list is held whole.
+ * hash collision only costs a row its copy (it is computed instead). Rank 0 finds the
+ * candidates, as runs of consecutive rows, and hands each rank an equal share of them;
+ * every rank copies its own share through the job's MPI-IO file. Memory: on rank 0, 16
+ * bytes per done row of OLD and 48 per run (at most one a row); on every rank, 1 per
+ * row of this file. No path list is held whole.
  */
 #include "h5reuse.h"
 
@@ -20,6 +23,7 @@
 #include "h5store_file.h"
 #include "h5util.h"
 #include "hash.h"
+#include "job_signals.h"
 #include "utf8.h"
 
 #define LIST_STEP ((int64_t)1 << 16)   /* paths read at a time */
@@ -58,12 +62,10 @@ static const char *stored_name(const r50_dataset *ds, int64_t i, char **esc) {
 }
 
 typedef struct files {
-  const char *path, *old;
-  int output;   /* this job's file is opened too (else OLD is only checked) */
-  hid_t fo, fn; /* OLD, this job's file */
-  hid_t opath, ostatus, nstatus; /* datasets */
-  hid_t ofeat[R50_STORE_MAX_LAYERS], nfeat[R50_STORE_MAX_LAYERS],
-      ftype[R50_STORE_MAX_LAYERS];
+  const char *old;
+  hid_t fo;             /* OLD */
+  hid_t opath, ostatus; /* its datasets */
+  hid_t ofeat[R50_STORE_MAX_LAYERS], ftype[R50_STORE_MAX_LAYERS];
   hid_t strtype;
   size_t name_len; /* OLD's fixed path length */
   int64_t n_old;
@@ -72,40 +74,27 @@ typedef struct files {
 } files;
 
 static void close_all(files *f) {
-  hid_t ids[] = {f->opath, f->ostatus, f->nstatus, f->strtype};
+  hid_t ids[] = {f->opath, f->ostatus, f->strtype};
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
     if (ids[i] >= 0)
       H5Idec_ref(ids[i]);
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++) {
     if (f->ofeat[l] >= 0)
       H5Dclose(f->ofeat[l]);
-    if (f->nfeat[l] >= 0)
-      H5Dclose(f->nfeat[l]);
     if (f->ftype[l] >= 0)
       H5Tclose(f->ftype[l]);
   }
 }
 
-/* Opens OLD (read) and this job's file (write) and checks OLD against the job. */
-static r50_status open_files(files *f, const r50_store_meta *m, r50_error *err) {
-  struct stat a, b;
-  if (stat(f->old, &a) != 0)
-    return r50_fail(err, R50_ERR_NOT_FOUND, "--reuse: %s: %s", f->old, strerror(errno));
-  if (stat(f->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-    return r50_fail(err, R50_ERR_ARG,
-                    "--reuse: %s is this job's output: --resume continues a file, "
-                    "--reuse copies from another one",
-                    f->old);
+/* Opens OLD (read) and checks it against the job. */
+static r50_status open_old(files *f, const r50_store_meta *m, r50_error *err) {
   hid_t fapl = r50_store_serial_fapl();
   if (fapl < 0)
     return r50_h5_fail(err, R50_ERR_IO, "--reuse: HDF5 file access");
   f->fo = H5Fopen(f->old, H5F_ACC_RDONLY, fapl);
-  f->fn = f->fo >= 0 && f->output ? H5Fopen(f->path, H5F_ACC_RDWR, fapl) : -1;
   H5_KEEP_ERROR(H5Pclose(fapl));
   if (f->fo < 0)
     return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: cannot open %s as HDF5", f->old);
-  if (f->output && f->fn < 0)
-    return r50_h5_fail(err, R50_ERR_IO, "cannot open %s", f->path);
   char format[64] = "";
   if (r50_h5_get_str(f->fo, "format", format, sizeof format) <= 0 ||
       strcmp(format, R50_STORE_FORMAT))
@@ -119,13 +108,12 @@ static r50_status open_files(files *f, const r50_store_meta *m, r50_error *err) 
                     "--reuse: %s: attribute 'n_images' is unreadable", f->old);
   f->opath = H5Dopen2(f->fo, "/images/path", H5P_DEFAULT);
   f->ostatus = H5Dopen2(f->fo, "/images/status", H5P_DEFAULT);
-  f->nstatus = f->output ? H5Dopen2(f->fn, "/images/status", H5P_DEFAULT) : -1;
   hid_t pt = f->opath >= 0 ? H5Dget_type(f->opath) : -1;
   f->name_len = pt >= 0 ? H5Tget_size(pt) : 0;
   if (pt >= 0)
     H5Tclose(pt);
   f->strtype = f->name_len ? r50_h5_str_type(f->name_len) : -1;
-  if (f->ostatus < 0 || (f->output && f->nstatus < 0) || f->strtype < 0)
+  if (f->ostatus < 0 || f->strtype < 0)
     return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: %s: cannot read /images", f->old);
   R50_TRY(r50_store_check_features(f->fo, f->old, "--reuse", m, f->n_old, err));
   f->n_layers = m->n_layers;
@@ -133,9 +121,8 @@ static r50_status open_files(files *f, const r50_store_meta *m, r50_error *err) 
     char name[64];
     snprintf(name, sizeof name, "/features/%s", m->layers[l]);
     f->ofeat[l] = H5Dopen2(f->fo, name, H5P_DEFAULT);
-    f->nfeat[l] = f->output ? H5Dopen2(f->fn, name, H5P_DEFAULT) : -1;
     f->ftype[l] = f->ofeat[l] >= 0 ? H5Dget_type(f->ofeat[l]) : -1;
-    if (f->ftype[l] < 0 || (f->output && f->nfeat[l] < 0))
+    if (f->ftype[l] < 0)
       return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: cannot open %s", name);
     size_t per = 1;
     for (int i = 0; i < m->ndim[l]; i++)
@@ -186,20 +173,110 @@ static r50_status index_old(files *f, table *t, r50_error *err) {
   return s;
 }
 
-/* Copies rows [i, i + k) of this file from OLD's [from, from + k) where their paths
- * match, marking those done in st. */
-static r50_status copy_run(files *f, const r50_dataset *ds, int64_t i, int64_t k,
-                           int64_t from, int8_t *st, void *buf, char *names,
-                           int64_t *copied, r50_error *err) {
-  if (r50_h5_read_rows(f->opath, f->strtype, from, k, names) < 0)
+/* A run of rows of this file, [row, row + n), to copy from OLD's [from, from + n). */
+typedef struct span {
+  int64_t row, from, n;
+} span;
+
+/* Rows of the widest layer that fit the copy buffer (at most LIST_STEP). */
+static int64_t rows_at_a_time(const files *f) {
+  size_t widest = 1;
+  for (int l = 0; l < f->n_layers; l++)
+    widest = f->row_bytes[l] > widest ? f->row_bytes[l] : widest;
+  int64_t most = COPY_BYTES / (int64_t)widest;
+  return most < 1 ? 1 : most > LIST_STEP ? LIST_STEP : most;
+}
+
+typedef struct plan {
+  span *spans;   /* rank 0's, then rank 1's, ... */
+  size_t *bytes; /* per rank */
+  int64_t found; /* rows whose path's hash OLD holds done */
+} plan;
+
+/* Rank 0: the runs of rows not done whose paths' hashes OLD holds done, split into
+ * one share per rank of about found / size rows each, in row order. */
+static r50_status make_plan(const files *f, const table *t, const r50_dataset *ds,
+                            const int8_t *st, int size, plan *p, r50_error *err) {
+  const int64_t most = rows_at_a_time(f);
+  int64_t n = 0, cap = 1024;
+  span *sp = malloc((size_t)cap * sizeof *sp);
+  p->bytes = calloc((size_t)size, sizeof *p->bytes);
+  if (!sp || !p->bytes) {
+    free(sp);
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  }
+  p->found = 0;
+  for (int64_t i = 0; i < ds->n; i++) {
+    if (st[i] == 1)
+      continue;
+    char *esc;
+    const char *name = stored_name(ds, i, &esc);
+    const int64_t from = get(t, r50_hash64(name, strlen(name)));
+    free(esc);
+    if (from < 0)
+      continue;
+    p->found++;
+    span *last = n ? &sp[n - 1] : NULL;
+    if (last && last->row + last->n == i && last->from + last->n == from &&
+        last->n < most) {
+      last->n++;
+      continue;
+    }
+    if (n == cap) {
+      span *grown = realloc(sp, (size_t)(cap *= 2) * sizeof *sp);
+      if (!grown) {
+        free(sp);
+        return r50_fail(err, R50_ERR_NOMEM, "out of memory for %lld runs of rows",
+                        (long long)n);
+      }
+      sp = grown;
+    }
+    sp[n++] = (span){i, from, 1};
+  }
+  /* shares: a run is split where one rank's share ends (at most size - 1 splits) */
+  span *out = malloc((size_t)(n + size) * sizeof *out);
+  if (!out) {
+    free(sp);
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  }
+  int64_t m = 0, given = 0;
+  int r = 0;
+  for (int64_t k = 0; k < n; k++) {
+    span a = sp[k];
+    while (a.n > 0) {
+      const int64_t end = (p->found * (r + 1)) / size; /* rank r's share ends here */
+      const int64_t take = r == size - 1 || end - given >= a.n ? a.n : end - given;
+      if (take > 0) {
+        out[m++] = (span){a.row, a.from, take};
+        p->bytes[r] += sizeof *out;
+        given += take;
+        a.row += take;
+        a.from += take;
+        a.n -= take;
+      }
+      if (a.n > 0 || (r < size - 1 && given >= end))
+        r++;
+    }
+  }
+  free(sp);
+  p->spans = out;
+  return R50_OK;
+}
+
+/* Copies a span from OLD where its rows' paths match in full, marking those in
+ * copied[]. */
+static r50_status copy_span(const files *f, r50_store *store, const r50_dataset *ds,
+                            span a, const int8_t *st, uint8_t *copied, void *buf,
+                            char *names, int64_t *n_copied, r50_error *err) {
+  if (r50_h5_read_rows(f->opath, f->strtype, a.from, a.n, names) < 0)
     return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: %s: cannot read /images/path",
                        f->old);
   int64_t same = 0;
   int8_t *block = (int8_t *)names; /* (reused for the statuses once compared) */
   int8_t match[LIST_STEP];
-  for (int64_t r = 0; r < k; r++) {
+  for (int64_t r = 0; r < a.n; r++) {
     char *esc;
-    const char *want = stored_name(ds, i + r, &esc);
+    const char *want = stored_name(ds, a.row + r, &esc);
     const char *have = names + (size_t)r * f->name_len;
     const size_t n = strnlen(have, f->name_len);
     match[r] = n == strlen(want) && !memcmp(have, want, n);
@@ -208,114 +285,143 @@ static r50_status copy_run(files *f, const r50_dataset *ds, int64_t i, int64_t k
   }
   if (!same)
     return R50_OK;
-  for (int l = 0; l < f->n_layers; l++)
-    if (r50_h5_read_rows(f->ofeat[l], f->ftype[l], from, k, buf) < 0 ||
-        r50_h5_write_rows(f->nfeat[l], f->ftype[l], i, k, buf) < 0)
-      return r50_h5_fail_file(
-          err, R50_ERR_IO, f->path, "--reuse: copying rows %lld..%lld of %s into %s",
-          (long long)from, (long long)(from + k - 1), f->old, f->path);
-  for (int64_t r = 0; r < k; r++)
-    block[r] = match[r] ? 1 : st[i + r];
-  if (r50_h5_write_rows(f->nstatus, H5T_NATIVE_INT8, i, k, block) < 0)
-    return r50_h5_fail_file(err, R50_ERR_IO, f->path, "--reuse: writing %s's statuses",
-                            f->path);
-  memcpy(st + i, block, (size_t)k);
-  *copied += same;
+  const hid_t type = r50_store_stored_type(store);
+  for (int l = 0; l < f->n_layers; l++) {
+    if (r50_h5_read_rows(f->ofeat[l], type, a.from, a.n, buf) < 0)
+      return r50_h5_fail(err, R50_ERR_FORMAT, "--reuse: %s: cannot read rows %lld..%lld",
+                         f->old, (long long)a.from, (long long)(a.from + a.n - 1));
+    R50_TRY(r50_store_write_stored(store, l, a.row, a.n, buf, err));
+  }
+  for (int64_t r = 0; r < a.n; r++) {
+    block[r] = match[r] ? 1 : st[a.row + r];
+    copied[a.row + r] = (uint8_t)match[r];
+  }
+  R50_TRY(r50_store_write_rows(store, a.row, a.n, NULL, block, err));
+  *n_copied += same;
   return R50_OK;
 }
 
-/* Every pending row's candidate in OLD, then the copy in runs of consecutive rows. */
-static r50_status copy_rows(files *f, const r50_dataset *ds, const table *t, int8_t *st,
-                            int64_t *copied, r50_error *err) {
+/* This rank's spans copied, features before statuses, so that a kill leaves a file
+ * to --resume; a signal (SIGTERM before a SLURM preemption's SIGKILL) stops the copy
+ * after the current span, and the job as it stops between batches. */
+static r50_status copy_spans(const r50_dist *d, const files *f, r50_store *store,
+                             const r50_dataset *ds, const span *sp, int64_t n,
+                             const int8_t *st, uint8_t *copied, int64_t *n_copied,
+                             r50_error *err) {
+  const int64_t most = rows_at_a_time(f);
   size_t widest = 1;
   for (int l = 0; l < f->n_layers; l++)
     widest = f->row_bytes[l] > widest ? f->row_bytes[l] : widest;
-  int64_t most = COPY_BYTES / (int64_t)widest;
-  most = most < 1 ? 1 : most > LIST_STEP ? LIST_STEP : most;
-  int64_t *from = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *from);
   void *buf = malloc((size_t)most * widest);
   char *names = malloc((size_t)most * (f->name_len > 1 ? f->name_len : 1));
-  r50_status s =
-      from && buf && names ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  int64_t found = 0;
-  for (int64_t i = 0; s == R50_OK && i < ds->n; i++) {
-    char *esc;
-    const char *name = stored_name(ds, i, &esc);
-    from[i] = st[i] == 1 ? -1 : get(t, r50_hash64(name, strlen(name)));
-    found += from[i] >= 0;
-    free(esc);
-  }
+  r50_status s = buf && names ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  int64_t rows = 0;
+  for (int64_t k = 0; k < n; k++)
+    rows += sp[k].n;
   double last = r50_now_s();
-  for (int64_t i = 0; s == R50_OK && i < ds->n;) {
-    if (from[i] < 0) {
-      i++;
-      continue;
-    }
-    int64_t k = 1;
-    while (i + k < ds->n && k < most && from[i + k] == from[i] + k)
-      k++;
-    s = copy_run(f, ds, i, k, from[i], st, buf, names, copied, err);
-    i += k;
-    if (r50_now_s() - last > 10) {
+  for (int64_t k = 0; s == R50_OK && k < n && !r50_job_signal(); k++) {
+    s = copy_span(f, store, ds, sp[k], st, copied, buf, names, n_copied, err);
+    if (d->rank == 0 && r50_now_s() - last > 10) {
       last = r50_now_s();
-      r50_log(R50_LOG_INFO, "--reuse: copied %lld of %lld rows from %s",
-              (long long)*copied, (long long)found, f->old);
+      r50_log(R50_LOG_INFO, "--reuse: copied %lld of rank 0's %lld rows from %s",
+              (long long)*n_copied, (long long)rows, f->old);
     }
   }
-  free(from);
   free(buf);
   free(names);
   return s;
 }
 
 /* The files' handles all unset. */
-static files no_files(const char *path, const char *old, int output) {
-  files f = {.path = path,
-             .old = old,
-             .output = output,
-             .fo = -1,
-             .fn = -1,
-             .opath = -1,
-             .ostatus = -1,
-             .nstatus = -1,
-             .strtype = -1};
+static files no_files(const char *old) {
+  files f = {.old = old, .fo = -1, .opath = -1, .ostatus = -1, .strtype = -1};
   for (int l = 0; l < R50_STORE_MAX_LAYERS; l++)
-    f.ofeat[l] = f.nfeat[l] = f.ftype[l] = -1;
+    f.ofeat[l] = f.ftype[l] = -1;
   return f;
 }
 
-static r50_status close_files(files *f, r50_status s, r50_error *err) {
+static void close_old(files *f) {
   close_all(f);
-  if (f->fn >= 0 && H5Fclose(f->fn) < 0 && s == R50_OK)
-    s = r50_h5_fail_file(err, R50_ERR_IO, f->path, "cannot write %s", f->path);
   if (f->fo >= 0)
     H5Fclose(f->fo);
-  return s;
+  f->fo = -1;
 }
 
 r50_status r50_store_reuse_check(const char *path, const char *old,
                                  const r50_store_meta *meta, r50_error *err) {
+  struct stat a, b;
+  if (stat(old, &a) != 0)
+    return r50_fail(err, R50_ERR_NOT_FOUND, "--reuse: %s: %s", old, strerror(errno));
+  if (stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return r50_fail(err, R50_ERR_ARG,
+                    "--reuse: %s is this job's output: --resume continues a file, "
+                    "--reuse copies from another one",
+                    old);
   r50_h5_quiet();
-  files f = no_files(path, old, 0);
-  return close_files(&f, open_files(&f, meta, err), err);
+  files f = no_files(old);
+  r50_status s = open_old(&f, meta, err);
+  close_old(&f);
+  return s;
 }
 
-r50_status r50_store_reuse(const char *path, const char *old, const r50_dataset *ds,
-                           const r50_store_meta *meta, int8_t **status, int64_t *n_copied,
-                           r50_error *err) {
+/* Every rank: the copied[] flags of all ranks combined (in parts: counts are int). */
+static r50_status combine(const r50_dist *d, uint8_t *copied, int64_t n, r50_error *err) {
+  for (int64_t off = 0; off < n; off += (int64_t)1 << 30) {
+    const int part = n - off > ((int64_t)1 << 30) ? 1 << 30 : (int)(n - off);
+    R50_MPI_CHECK(
+        d, MPI_Allreduce(MPI_IN_PLACE, copied + off, part, MPI_UINT8_T, MPI_BOR, d->comm),
+        err);
+  }
+  return R50_OK;
+}
+
+r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
+                           const r50_dataset *ds, const r50_store_meta *meta,
+                           int8_t *status, int64_t *n_copied, r50_error *err) {
   r50_h5_quiet();
   *n_copied = 0;
-  int8_t *st = *status;
-  if (!st && !(st = calloc((size_t)(ds->n ? ds->n : 1), 1)))
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory");
-  *status = st;
-  files f = no_files(path, old, 1);
-  table t = {0};
-  r50_status s = open_files(&f, meta, err);
-  if (s == R50_OK)
+  files f = no_files(old);
+  plan p = {0};
+  r50_status s = open_old(&f, meta, err); /* every rank reads OLD */
+  if (s == R50_OK && d->rank == 0) {
+    table t = {0};
     s = index_old(&f, &t, err);
+    if (s == R50_OK)
+      s = make_plan(&f, &t, ds, status, d->size, &p, err);
+    free(t.slots);
+    if (s == R50_OK)
+      r50_log(R50_LOG_INFO, "--reuse: %lld rows to copy from %s, on %d rank%s",
+              (long long)p.found, old, d->size, d->size == 1 ? "" : "s");
+  }
+  s = r50_dist_agree(d, s, err);
+  char *mine = NULL;
+  size_t len = 0;
   if (s == R50_OK)
-    s = copy_rows(&f, ds, &t, st, n_copied, err);
-  free(t.slots);
-  return close_files(&f, s, err);
+    s = r50_dist_scatter_bytes(d, (const char *)p.spans, p.bytes, &mine, &len, err);
+  free(p.spans);
+  free(p.bytes);
+  uint8_t *copied = s == R50_OK ? calloc((size_t)(ds->n ? ds->n : 1), 1) : NULL;
+  if (s == R50_OK && !copied)
+    s = r50_fail(err, R50_ERR_NOMEM, "out of memory");
+  int64_t mine_copied = 0;
+  if (s == R50_OK)
+    s = copy_spans(d, &f, store, ds, (const span *)mine, (int64_t)(len / sizeof(span)),
+                   status, copied, &mine_copied, err);
+  free(mine);
+  close_old(&f);
+  s = r50_dist_agree(d, s, err);
+  if (s == R50_OK)
+    s = combine(d, copied, ds->n, err);
+  if (s == R50_OK) {
+    long long total = 0, one = mine_copied;
+    int rc = MPI_Allreduce(&one, &total, 1, MPI_LONG_LONG, MPI_SUM, d->comm);
+    if (rc != MPI_SUCCESS)
+      s = r50_mpi_fail(d, rc, "MPI_Allreduce", __FILE__, __LINE__, err);
+    *n_copied = total;
+  }
+  for (int64_t i = 0; s == R50_OK && i < ds->n; i++)
+    if (copied[i])
+      status[i] = 1;
+  free(copied);
+  return s;
 }

@@ -17,14 +17,15 @@
 r50_status r50_store_reuse_check(const char *path, const char *old,
                                  const r50_store_meta *meta, r50_error *err);
 
-/* Rank 0, serial, on the closed file at path (made by r50_store_create, or checked by
- * r50_store_check_resume), whose n statuses are *status (NULL: a new file, all
- * pending); *status is replaced by a malloc'd array of the statuses after the copy.
- * Checks old's attributes against meta (as --resume does), then copies every row not
- * done whose path old holds done: its features, then its status 1, in runs of rows.
- * *n_copied gets the count. Killed part way, the file is a valid one to --resume. */
-r50_status r50_store_reuse(const char *path, const char *old, const r50_dataset *ds,
-                           const r50_store_meta *meta, int8_t **status, int64_t *n_copied,
-                           r50_error *err);
+/* Collective, on the job's file opened by every rank (r50_store_open) whose n
+ * statuses are status (the same on every rank). Rank 0 checks old again and finds the
+ * rows not done whose paths' hashes old holds done (a table of old's done rows: 16
+ * bytes each), in runs of consecutive rows split into one share a rank; each rank
+ * opens old itself, compares each row's path in full and copies its share: features,
+ * then status 1. Afterwards status holds the copied rows as done on every rank and
+ * *n_copied their count. Killed part way, the file is a valid one to --resume. */
+r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
+                           const r50_dataset *ds, const r50_store_meta *meta,
+                           int8_t *status, int64_t *n_copied, r50_error *err);
 
 #endif
