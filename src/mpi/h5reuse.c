@@ -6,9 +6,9 @@
  * row; each candidate's path is compared in full when its run of rows is copied, so a
  * hash collision only costs a row its copy (it is computed instead). Rank 0 finds the
  * candidates, as runs of consecutive rows, and hands each rank an equal share of them;
- * every rank copies its own share through the job's MPI-IO file. Memory: on rank 0, 16
- * bytes per done row of OLD and 48 per run (at most one a row); on every rank, 1 per
- * row of this file. No path list is held whole.
+ * every rank copies its own share through the job's MPI-IO file. Memory: on rank 0, 32
+ * to 64 bytes per done row of OLD (16-byte slots, at most half full) and 48 per run (at
+ * most one a row); on every rank, 1 per row of this file. No path list is held whole.
  */
 #include "h5reuse.h"
 
