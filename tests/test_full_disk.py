@@ -6,8 +6,9 @@
   with exit 1 (never a hang, never a crash at exit) and a message naming the cause,
   "no space left on device"; a failed creation leaves nothing behind, not even its
   lock.
-* What a mid-run failure wrote is resumable: moved to a disk with room, `--resume`
-  completes it into the file an uninterrupted run makes.
+* What a mid-run failure wrote is resumable, and the job says so: moved to a disk with
+  room, `--resume` completes it into the file an uninterrupted run makes. So too when
+  the disk fills while `--reuse` copies rows (2 ranks).
 * finetune whose next checkpoint does not fit (room for one of ResNet-50's, ~200 MB):
   exit 1 naming the cause and the checkpoint kept, no torn one left; moved to a disk
   with room, `--resume` trains on to the model an uninterrupted run makes. On 2 ranks,
@@ -66,6 +67,10 @@ def case(tmp, mnt, np_, what, args, want_file):
     check(rest == [], f"{what}, np {np_}: no lock or temporary file left ({rest})")
     check(os.path.exists(out) == want_file,
           f"{what}, np {np_}: output {'kept' if want_file else 'not created'}")
+    hint = f"the rows finished are kept in {out}: once the cause is fixed, the same " \
+        "command with --resume continues"
+    check((hint in p.stderr) == want_file,
+          f"{what}, np {np_}: --resume {'offered' if want_file else 'not offered'}")
     return out
 
 
@@ -170,6 +175,20 @@ def main():
                                      f"{r.returncode} {r.stderr[-300:]}")
             same_file(read(ref, BOTH), read(moved, BOTH), f"np {np_}: resumed after a full "
                                                           "disk", BOTH)
+        # the disk fills while --reuse copies: the rows each rank copied are kept
+        out = case(tmp, mnt, 2, "disk full while --reuse copies",
+                   [*common, data, "--reuse", ref], True)
+        moved = os.path.join(tmp, "moved_reuse.h5")
+        shutil.copy(out, moved)
+        done = int((read(moved, BOTH)["images/status"] == 1).sum())
+        copyable = int((read(ref, BOTH)["images/status"] == 1).sum())
+        r = run(2, BIN, *common, data, "-o", moved, "--resume", "--reuse", ref)
+        check(0 < done < copyable and r.returncode == 0 and
+              f"--reuse {ref}: {copyable - done} rows copied" in r.stderr,
+              f"--reuse on a full disk: {done} rows kept, --resume --reuse copies the "
+              f"others (exit {r.returncode}) {r.stderr[-300:]}")
+        same_file(read(ref, BOTH), read(moved, BOTH), "--reuse resumed after a full disk",
+                  BOTH)
         umount(mnt)
         finetune_full(tmp, mnt, data)
     finally:

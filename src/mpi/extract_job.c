@@ -614,6 +614,15 @@ static r50_status write_errors(run *r, r50_error *err) {
   return r50_dist_agree(r->d, s, err);
 }
 
+/* After a failure once the output was open: the rows finished stay, for --resume. */
+static void resume_hint(const run *r) {
+  if (r->d->rank == 0 && !r->job->output_scratch)
+    r50_log(R50_LOG_INFO,
+            "the rows finished are kept in %s: once the cause is fixed, the same command "
+            "with --resume continues",
+            r->job->output);
+}
+
 /* Collective: the end of a run that got past set-up. Returns the exit code. */
 static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
                   double setup_s) {
@@ -662,6 +671,7 @@ static int finish(run *r, r50_status s, r50_error *err, const int8_t *status,
         &cerr);
   if (s != R50_OK) {
     r50_dist_log_error(d, err);
+    resume_hint(r);
     return 1;
   }
   if (cs != R50_OK) {
@@ -698,9 +708,11 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
   r.start_s = r50_now_s();
   r50_status s = setup(&r, &status, &err);
   if (s != R50_OK) { /* set-up steps end agreed: every rank is here */
-    if (r.store)
-      r50_store_close(r.store, NULL);
     r50_dist_log_error(d, &err);
+    if (r.store) { /* (a --reuse copy failed: what it copied is kept) */
+      r50_store_close(r.store, NULL);
+      resume_hint(&r);
+    }
     free(status);
     free_run(&r);
     return 1;
