@@ -252,7 +252,7 @@ def test_reuse(tmp, model):
         p = run(ranks, BIN, *common, data, "-o", new, "--reuse", old)
         check(p.returncode == 0 and f"--reuse {old}: {copied} rows copied" in p.stderr and
               f"--reuse: {copied} rows to copy from {old}, on {ranks} ranks" in p.stderr and
-              "4 through the network" in p.stderr,  # 3 new photos and the renamed one
+              "4 through the network" in p.stderr and "none of the" not in p.stderr,  # 3 new photos and the renamed one
               f"{dtype}: {copied} rows copied, 4 computed (exit {p.returncode}) "
               f"{p.stderr[-600:]}")
         a, b = read(fresh, names), read(new, names)
@@ -276,6 +276,18 @@ def test_reuse(tmp, model):
     check(p.returncode == 1 and f"--reuse: {old} holds layers 'pool5,res5', this job asks "
           "for 'pool5'" in p.stderr and not os.path.exists(os.path.join(tmp, "r1.h5")),
           f"--reuse of other layers refused before the output is made: {p.stderr[-300:]}")
+    # paths are compared as stored: a list of absolute paths matches none of a folder's
+    # rows, and the job says so, showing one path of each
+    absolute = os.path.join(tmp, "reuse_abs.txt")
+    with open(absolute, "w") as f:
+        f.writelines(os.path.join(data, r) + "\n" for r in sorted(ok[2:]))
+    p = run(1, BIN, *args, "--layers", "pool5,res5", absolute, "-o",
+            os.path.join(tmp, "r0.h5"), "--reuse", old)
+    check(p.returncode == 0 and f"--reuse: none of the {len(ok)} done rows of {old} has "
+          "the path of a row of this dataset" in p.stderr and
+          f"this dataset's first pending: '{os.path.join(data, sorted(ok[2:])[0])}'"
+          in p.stderr, f"--reuse, absolute list against a folder's file: the mismatch "
+          f"named (exit {p.returncode}) {p.stderr[-500:]}")
     p = run(1, BIN, *args, data, "-o", old, "--reuse", old)
     check(p.returncode == 2 and "--reuse names the output" in p.stderr,
           f"--reuse of the output itself: a usage error (exit {p.returncode})")

@@ -13,6 +13,7 @@
 #include "h5reuse.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ typedef struct slot {
 typedef struct table {
   slot *slots;
   uint64_t mask;
+  int64_t n;            /* OLD's done rows */
+  char first[PATH_MAX]; /* the first one's path (for the message when none matches) */
 } table;
 
 static void put(table *t, uint64_t h, int64_t row) { /* the first row of a hash stays */
@@ -165,7 +168,10 @@ static r50_status index_old(files *f, table *t, r50_error *err) {
     for (int64_t i = 0; i < k; i++)
       if (st[r0 + i] == 1) {
         const char *name = names + (size_t)i * f->name_len;
-        put(t, r50_hash64(name, strnlen(name, f->name_len)), r0 + i);
+        const size_t len = strnlen(name, f->name_len);
+        if (!t->n++)
+          snprintf(t->first, sizeof t->first, "%.*s", (int)len, name);
+        put(t, r50_hash64(name, len), r0 + i);
       }
   }
   free(names);
@@ -364,6 +370,27 @@ r50_status r50_store_reuse_check(const char *path, const char *old,
   return s;
 }
 
+/* Rank 0: a warning when OLD has done rows, rows are pending here and no path matches:
+ * paths are compared as files store them (relative to a folder, or as a list gives
+ * them), so a folder against a list of absolute paths matches nothing. */
+static void none_matches(const table *t, const r50_dataset *ds, const int8_t *st,
+                         const char *old) {
+  int64_t i = 0;
+  while (i < ds->n && st[i] == 1)
+    i++;
+  if (i == ds->n)
+    return;
+  char *esc;
+  const char *name = stored_name(ds, i, &esc);
+  r50_log(R50_LOG_WARN,
+          "--reuse: none of the %lld done rows of %s has the path of a row of this "
+          "dataset (%s's first: '%s'; this dataset's first pending: '%s'): paths are "
+          "compared as stored: relative to a dataset folder, or as a list gives them (a "
+          "list of paths relative to --root FOLDER matches FOLDER's rows)",
+          (long long)t->n, old, old, t->first, name);
+  free(esc);
+}
+
 /* Every rank: the copied[] flags of all ranks combined (in parts: counts are int). */
 static r50_status combine(const r50_dist *d, uint8_t *copied, int64_t n, r50_error *err) {
   for (int64_t off = 0; off < n; off += (int64_t)1 << 30) {
@@ -388,6 +415,8 @@ r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
     s = index_old(&f, &t, err);
     if (s == R50_OK)
       s = make_plan(&f, &t, ds, status, d->size, &p, err);
+    if (s == R50_OK && !p.found && t.n)
+      none_matches(&t, ds, status, old);
     free(t.slots);
     if (s == R50_OK)
       r50_log(R50_LOG_INFO, "--reuse: %lld rows to copy from %s, on %d rank%s",
