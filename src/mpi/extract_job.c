@@ -222,8 +222,8 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   R50_TRY(
       r50_store_reuse(r->d, r->store, j->reuse, &r->ds, &r->meta, *status, &copied, err));
   if (r->d->rank == 0)
-    r50_log(R50_LOG_INFO, "--reuse %s: %lld rows copied, not computed again", j->reuse,
-            (long long)copied);
+    r50_log(R50_LOG_INFO, "--reuse %s: %lld row%s copied, not computed again", j->reuse,
+            (long long)copied, copied == 1 ? "" : "s");
   return R50_OK;
 }
 

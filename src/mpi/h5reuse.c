@@ -419,8 +419,9 @@ r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
       none_matches(&t, ds, status, old);
     free(t.slots);
     if (s == R50_OK)
-      r50_log(R50_LOG_INFO, "--reuse: %lld rows to copy from %s, on %d rank%s",
-              (long long)p.found, old, d->size, d->size == 1 ? "" : "s");
+      r50_log(R50_LOG_INFO, "--reuse: %lld row%s to copy from %s, on %d rank%s",
+              (long long)p.found, p.found == 1 ? "" : "s", old, d->size,
+              d->size == 1 ? "" : "s");
   }
   s = r50_dist_agree(d, s, err);
   char *mine = NULL;
