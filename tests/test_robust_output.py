@@ -288,6 +288,29 @@ def test_reuse(tmp, model):
           f"this dataset's first pending: '{os.path.join(data, sorted(ok[2:])[0])}'"
           in p.stderr, f"--reuse, absolute list against a folder's file: the mismatch "
           f"named (exit {p.returncode}) {p.stderr[-500:]}")
+    # OLD on a disk that only some nodes see: each rank runs in its own folder (as on
+    # its own node) and OLD is named relative to it; the third rank's folder has none,
+    # so the first two copy its share too
+    here, there = os.path.join(tmp, "node_a"), os.path.join(tmp, "node_b")
+    os.makedirs(here)
+    os.makedirs(there)
+    shutil.copy(old, os.path.join(here, "old_local.h5"))
+    out = os.path.join(tmp, "reuse_local.h5")
+    job = [BIN, *args, "--layers", "pool5,res5", data, "-o", out, "--reuse",
+           "old_local.h5"]
+    p = subprocess.run(["mpirun", "-np", "2", "--wdir", here, *job, ":", "-np", "1",
+                        "--wdir", there, *job], env=ENV, capture_output=True, text=True,
+                       timeout=300)
+    want = f"--reuse: {len(ok) - 2} rows to copy from old_local.h5, on the 2 of 3 ranks " \
+        "that can read it"
+    said = [x for x in p.stderr.splitlines() if "leaves its share of the copy" in x]
+    check(p.returncode == 0 and want in p.stderr and len(said) == 1 and
+          said[0].startswith("[2/3") and "old_local.h5" in said[0],
+          f"--reuse, OLD unseen by rank 2: ranks 0 and 1 copy, rank 2 says why once "
+          f"(exit {p.returncode}) {p.stderr[-600:]}")
+    same_file(read(os.path.join(tmp, "reuse_fresh_float32.h5"), ("pool5", "res5")),
+              read(out, ("pool5", "res5")), "--reuse, OLD unseen by rank 2",
+              ("pool5", "res5"))
     p = run(1, BIN, *args, data, "-o", old, "--reuse", old)
     check(p.returncode == 2 and "--reuse names the output" in p.stderr,
           f"--reuse of the output itself: a usage error (exit {p.returncode})")

@@ -202,7 +202,8 @@ typedef struct plan {
 /* Rank 0: the runs of rows not done whose paths' hashes OLD holds done, split into
  * one share per rank of about found / size rows each, in row order. */
 static r50_status make_plan(const files *f, const table *t, const r50_dataset *ds,
-                            const int8_t *st, int size, plan *p, r50_error *err) {
+                            const int8_t *st, const int *can, int size, plan *p,
+                            r50_error *err) {
   const int64_t most = rows_at_a_time(f);
   int64_t n = 0, cap = 1024;
   span *sp = malloc((size_t)cap * sizeof *sp);
@@ -239,31 +240,40 @@ static r50_status make_plan(const files *f, const table *t, const r50_dataset *d
     }
     sp[n++] = (span){i, from, 1};
   }
-  /* shares: a run is split where one rank's share ends (at most size - 1 splits) */
+  /* shares, one for each rank that can read OLD (who[], in rank order): a run is split
+   * where one share ends (at most size - 1 splits) */
   span *out = malloc((size_t)(n + size) * sizeof *out);
-  if (!out) {
+  int *who = malloc((size_t)size * sizeof *who);
+  if (!out || !who) {
     free(sp);
+    free(out);
+    free(who);
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
   }
+  int k_who = 0;
+  for (int r = 0; r < size; r++)
+    if (can[r])
+      who[k_who++] = r;
   int64_t m = 0, given = 0;
   int r = 0;
   for (int64_t k = 0; k < n; k++) {
     span a = sp[k];
     while (a.n > 0) {
-      const int64_t end = (p->found * (r + 1)) / size; /* rank r's share ends here */
-      const int64_t take = r == size - 1 || end - given >= a.n ? a.n : end - given;
+      const int64_t end = (p->found * (r + 1)) / k_who; /* share r ends here */
+      const int64_t take = r == k_who - 1 || end - given >= a.n ? a.n : end - given;
       if (take > 0) {
         out[m++] = (span){a.row, a.from, take};
-        p->bytes[r] += sizeof *out;
+        p->bytes[who[r]] += sizeof *out;
         given += take;
         a.row += take;
         a.from += take;
         a.n -= take;
       }
-      if (a.n > 0 || (r < size - 1 && given >= end))
+      if (a.n > 0 || (r < k_who - 1 && given >= end))
         r++;
     }
   }
+  free(who);
   free(sp);
   p->spans = out;
   return R50_OK;
@@ -409,20 +419,48 @@ r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
   *n_copied = 0;
   files f = no_files(old);
   plan p = {0};
-  r50_status s = open_old(&f, meta, err); /* every rank reads OLD */
+  /* every rank reads OLD; one that cannot (OLD on a disk only some nodes see) leaves
+   * its share to the others; rank 0 must (it checked OLD before making the output) */
+  r50_error cannot = {0};
+  r50_status s = open_old(&f, meta, d->rank == 0 ? err : &cannot);
+  int mine_can = d->rank == 0 || s == R50_OK, first = -1, n_can = 0;
+  if (d->rank != 0)
+    s = R50_OK;
+  int *can = malloc((size_t)d->size * sizeof *can);
+  s = r50_dist_agree(d, can ? s : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err);
+  if (s == R50_OK) {
+    int rc = MPI_Allgather(&mine_can, 1, MPI_INT, can, 1, MPI_INT, d->comm);
+    if (rc != MPI_SUCCESS)
+      s = r50_mpi_fail(d, rc, "MPI_Allgather", __FILE__, __LINE__, err);
+  }
+  for (int r = 0; s == R50_OK && r < d->size; r++) {
+    n_can += can[r];
+    first = first < 0 && !can[r] ? r : first;
+  }
+  if (s == R50_OK && d->rank == first) /* one line for the job, the first such rank's */
+    r50_log(R50_LOG_WARN,
+            "%s: this rank leaves its share of the copy to the ranks that "
+            "can read it",
+            cannot.msg);
   if (s == R50_OK && d->rank == 0) {
     table t = {0};
     s = index_old(&f, &t, err);
     if (s == R50_OK)
-      s = make_plan(&f, &t, ds, status, d->size, &p, err);
+      s = make_plan(&f, &t, ds, status, can, d->size, &p, err);
     if (s == R50_OK && !p.found && t.n)
       none_matches(&t, ds, status, old);
     free(t.slots);
-    if (s == R50_OK)
+    if (s == R50_OK && n_can < d->size)
+      r50_log(R50_LOG_INFO,
+              "--reuse: %lld row%s to copy from %s, on the %d of %d ranks that can read "
+              "it",
+              (long long)p.found, p.found == 1 ? "" : "s", old, n_can, d->size);
+    else if (s == R50_OK)
       r50_log(R50_LOG_INFO, "--reuse: %lld row%s to copy from %s, on %d rank%s",
               (long long)p.found, p.found == 1 ? "" : "s", old, d->size,
               d->size == 1 ? "" : "s");
   }
+  free(can);
   s = r50_dist_agree(d, s, err);
   char *mine = NULL;
   size_t len = 0;
