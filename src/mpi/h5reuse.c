@@ -136,7 +136,7 @@ static r50_status open_old(files *f, const r50_store_meta *m, r50_error *err) {
 }
 
 /* OLD's done rows by their paths' hashes. */
-static r50_status index_old(files *f, table *t, r50_error *err) {
+static r50_status index_old(const files *f, table *t, r50_error *err) {
   int8_t *st = malloc((size_t)(f->n_old ? f->n_old : 1));
   if (!st)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
@@ -412,6 +412,56 @@ static r50_status combine(const r50_dist *d, uint8_t *copied, int64_t n, r50_err
   return R50_OK;
 }
 
+/* Collective: every rank opens OLD; one that cannot (OLD on a disk only some nodes
+ * see) leaves its share of the copy to the others, and the first such rank logs why.
+ * Rank 0 must read it (it checked OLD before the output was made). *can (malloc'd)
+ * gets whether each rank reads OLD, *n_can how many do. */
+static r50_status who_reads(const r50_dist *d, files *f, const r50_store_meta *meta,
+                            int **can, int *n_can, r50_error *err) {
+  r50_error why = {0};
+  r50_status s = open_old(f, meta, d->rank == 0 ? err : &why);
+  int mine = d->rank == 0 || s == R50_OK, first = -1;
+  if (d->rank != 0)
+    s = R50_OK;
+  *can = malloc((size_t)d->size * sizeof **can);
+  *n_can = 0;
+  R50_TRY(
+      r50_dist_agree(d, *can ? s : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err));
+  R50_MPI_CHECK(d, MPI_Allgather(&mine, 1, MPI_INT, *can, 1, MPI_INT, d->comm), err);
+  for (int r = 0; r < d->size; r++) {
+    *n_can += (*can)[r];
+    first = first < 0 && !(*can)[r] ? r : first;
+  }
+  if (d->rank == first) /* one line for the job */
+    r50_log(R50_LOG_WARN,
+            "%s: this rank leaves its share of the copy to the ranks that can read it",
+            why.msg);
+  return R50_OK;
+}
+
+/* Rank 0: OLD's done rows indexed, the copy cut into shares for the ranks that read
+ * OLD, and what was found logged. */
+static r50_status plan_copy(const r50_dist *d, const files *f, const r50_dataset *ds,
+                            const int8_t *st, const int *can, int n_can, plan *p,
+                            r50_error *err) {
+  table t = {0};
+  r50_status s = index_old(f, &t, err);
+  if (s == R50_OK)
+    s = make_plan(f, &t, ds, st, can, d->size, p, err);
+  if (s == R50_OK && !p->found && t.n)
+    none_matches(&t, ds, st, f->old);
+  free(t.slots);
+  const char *rows = p->found == 1 ? "row" : "rows";
+  if (s == R50_OK && n_can < d->size)
+    r50_log(R50_LOG_INFO,
+            "--reuse: %lld %s to copy from %s, on the %d of %d ranks that can read it",
+            (long long)p->found, rows, f->old, n_can, d->size);
+  else if (s == R50_OK)
+    r50_log(R50_LOG_INFO, "--reuse: %lld %s to copy from %s, on %d rank%s",
+            (long long)p->found, rows, f->old, d->size, d->size == 1 ? "" : "s");
+  return s;
+}
+
 r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
                            const r50_dataset *ds, const r50_store_meta *meta,
                            int8_t *status, int64_t *n_copied, r50_error *err) {
@@ -419,47 +469,10 @@ r50_status r50_store_reuse(const r50_dist *d, r50_store *store, const char *old,
   *n_copied = 0;
   files f = no_files(old);
   plan p = {0};
-  /* every rank reads OLD; one that cannot (OLD on a disk only some nodes see) leaves
-   * its share to the others; rank 0 must (it checked OLD before making the output) */
-  r50_error cannot = {0};
-  r50_status s = open_old(&f, meta, d->rank == 0 ? err : &cannot);
-  int mine_can = d->rank == 0 || s == R50_OK, first = -1, n_can = 0;
-  if (d->rank != 0)
-    s = R50_OK;
-  int *can = malloc((size_t)d->size * sizeof *can);
-  s = r50_dist_agree(d, can ? s : r50_fail(err, R50_ERR_NOMEM, "out of memory"), err);
-  if (s == R50_OK) {
-    int rc = MPI_Allgather(&mine_can, 1, MPI_INT, can, 1, MPI_INT, d->comm);
-    if (rc != MPI_SUCCESS)
-      s = r50_mpi_fail(d, rc, "MPI_Allgather", __FILE__, __LINE__, err);
-  }
-  for (int r = 0; s == R50_OK && r < d->size; r++) {
-    n_can += can[r];
-    first = first < 0 && !can[r] ? r : first;
-  }
-  if (s == R50_OK && d->rank == first) /* one line for the job, the first such rank's */
-    r50_log(R50_LOG_WARN,
-            "%s: this rank leaves its share of the copy to the ranks that "
-            "can read it",
-            cannot.msg);
-  if (s == R50_OK && d->rank == 0) {
-    table t = {0};
-    s = index_old(&f, &t, err);
-    if (s == R50_OK)
-      s = make_plan(&f, &t, ds, status, can, d->size, &p, err);
-    if (s == R50_OK && !p.found && t.n)
-      none_matches(&t, ds, status, old);
-    free(t.slots);
-    if (s == R50_OK && n_can < d->size)
-      r50_log(R50_LOG_INFO,
-              "--reuse: %lld row%s to copy from %s, on the %d of %d ranks that can read "
-              "it",
-              (long long)p.found, p.found == 1 ? "" : "s", old, n_can, d->size);
-    else if (s == R50_OK)
-      r50_log(R50_LOG_INFO, "--reuse: %lld row%s to copy from %s, on %d rank%s",
-              (long long)p.found, p.found == 1 ? "" : "s", old, d->size,
-              d->size == 1 ? "" : "s");
-  }
+  int *can = NULL, n_can = 0;
+  r50_status s = who_reads(d, &f, meta, &can, &n_can, err);
+  if (s == R50_OK && d->rank == 0)
+    s = plan_copy(d, &f, ds, status, can, n_can, &p, err);
   free(can);
   s = r50_dist_agree(d, s, err);
   char *mine = NULL;
