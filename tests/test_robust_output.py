@@ -311,6 +311,20 @@ def test_reuse(tmp, model):
     same_file(read(os.path.join(tmp, "reuse_fresh_float32.h5"), ("pool5", "res5")),
               read(out, ("pool5", "res5")), "--reuse, OLD unseen by rank 2",
               ("pool5", "res5"))
+    # predict's files too (its prob rows), on 2 ranks: a file made before the tree
+    # grew by one photo gives all but that one
+    pargs = ["predict", "--model", model, "--threads", "1", "--top", "1"]
+    pold, pnew, pfresh = (os.path.join(tmp, f"reuse_predict_{x}.h5")
+                          for x in ("old", "new", "fresh"))
+    check(run(2, BIN, *pargs, data, "-o", pold).returncode == 0, "predict: OLD made")
+    shutil.copy(photos.real_photos()[15], os.path.join(data, "dog", "later.jpg"))
+    check(run(2, BIN, *pargs, data, "-o", pfresh).returncode == 0, "predict: fresh")
+    p = run(2, BIN, *pargs, data, "-o", pnew, "--reuse", pold)
+    check(p.returncode == 0 and f"--reuse {pold}: {len(ok) + 2} rows copied" in p.stderr
+          and "1 through the network" in p.stderr,
+          f"predict --reuse: all but the new photo copied (exit {p.returncode}) "
+          f"{p.stderr[-400:]}")
+    same_file(read(pfresh, ("prob",)), read(pnew, ("prob",)), "predict --reuse", ("prob",))
     p = run(1, BIN, *args, data, "-o", old, "--reuse", old)
     check(p.returncode == 2 and "--reuse names the output" in p.stderr,
           f"--reuse of the output itself: a usage error (exit {p.returncode})")
