@@ -73,7 +73,7 @@ one() { # LABEL BIN NP LIST OLD
   awk -v l="$1" -v a="$t0" -v b="$t1" -v n="$rows" \
     'BEGIN { printf "%-28s %7.2f s  %9.0f rows/s\n", l, b - a, n / (b - a) }'
 }
-for rep in 1 2; do
+for _ in 1 2; do
   for shape in runs single; do
     old=$([[ $shape == runs ]] && echo runs_old.h5 || echo four.h5)
     for np_ in 1 "$ranks"; do
