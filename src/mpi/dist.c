@@ -158,6 +158,33 @@ r50_status r50_dist_bcast_bytes(const r50_dist *d, char **buf, size_t *len,
   return R50_OK;
 }
 
+/* Moves len bytes between rank 0's root_buf and rank peer's peer_buf — to peer when
+ * to_peer, else from it — in parts (MPI counts are int). Every rank calls it; those
+ * two act (rank 0 with itself copies). */
+static r50_status move_bytes(const r50_dist *d, int peer, int to_peer, char *root_buf,
+                             char *peer_buf, size_t len, int tag, r50_error *err) {
+  if (d->rank != 0 && d->rank != peer)
+    return R50_OK;
+  char *mine = d->rank == 0 ? root_buf : peer_buf;
+  const int other = d->rank == 0 ? peer : 0, sending = (d->rank == 0) == !!to_peer;
+  for (size_t off = 0; off < len;) {
+    const int part = len - off > (1u << 30) ? 1 << 30 : (int)(len - off);
+    int rc = MPI_SUCCESS;
+    if (peer == 0)
+      memmove((to_peer ? peer_buf : root_buf) + off,
+              (to_peer ? root_buf : peer_buf) + off, (size_t)part);
+    else if (sending)
+      rc = MPI_Send(mine + off, part, MPI_CHAR, other, tag, d->comm);
+    else
+      rc = MPI_Recv(mine + off, part, MPI_CHAR, other, tag, d->comm, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS)
+      return r50_mpi_fail(d, rc, sending ? "MPI_Send" : "MPI_Recv", __FILE__, __LINE__,
+                          err);
+    off += (size_t)part;
+  }
+  return R50_OK;
+}
+
 r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
                                  char **all, size_t *all_len, r50_error *err) {
   *all = NULL;
@@ -181,23 +208,9 @@ r50_status r50_dist_gather_bytes(const r50_dist *d, const char *buf, size_t len,
            : R50_OK,
       err);
   size_t at = 0;
-  for (int src = 0; s == R50_OK && src < d->size;
-       src++) { /* in parts: MPI counts are int */
-    const size_t n = d->rank == 0 ? (size_t)lens[src] : len;
-    for (size_t off = 0; s == R50_OK && off < n;) {
-      int part = n - off > (1u << 30) ? 1 << 30 : (int)(n - off);
-      int rc = MPI_SUCCESS;
-      if (d->rank == 0 && src == 0)
-        memcpy(out + at + off, buf + off, (size_t)part);
-      else if (d->rank == 0)
-        rc =
-            MPI_Recv(out + at + off, part, MPI_CHAR, src, 77, d->comm, MPI_STATUS_IGNORE);
-      else if (d->rank == src)
-        rc = MPI_Send(buf + off, part, MPI_CHAR, 0, 77, d->comm);
-      if (rc != MPI_SUCCESS)
-        s = r50_mpi_fail(d, rc, "gathering bytes", __FILE__, __LINE__, err);
-      off += (size_t)part;
-    }
+  for (int src = 0; s == R50_OK && src < d->size; src++) {
+    s = move_bytes(d, src, 0, d->rank == 0 ? out + at : NULL, (char *)buf,
+                   d->rank == 0 ? (size_t)lens[src] : len, 77, err);
     at += d->rank == 0 ? (size_t)lens[src] : 0;
   }
   free(lens);
@@ -233,21 +246,9 @@ r50_status r50_dist_scatter_bytes(const r50_dist *d, const char *all, const size
       err));
   r50_status s = R50_OK;
   size_t at = 0;
-  for (int dst = 0; s == R50_OK && dst < d->size; dst++) { /* in parts: counts are int */
-    const size_t len = d->rank == 0 ? lens[dst] : (size_t)n;
-    for (size_t off = 0; s == R50_OK && off < len && (d->rank == 0 || d->rank == dst);) {
-      int part = len - off > (1u << 30) ? 1 << 30 : (int)(len - off);
-      rc = MPI_SUCCESS;
-      if (d->rank == 0 && dst == 0)
-        memcpy(out + off, all + at + off, (size_t)part);
-      else if (d->rank == 0)
-        rc = MPI_Send(all + at + off, part, MPI_CHAR, dst, 78, d->comm);
-      else
-        rc = MPI_Recv(out + off, part, MPI_CHAR, 0, 78, d->comm, MPI_STATUS_IGNORE);
-      if (rc != MPI_SUCCESS)
-        s = r50_mpi_fail(d, rc, "scattering bytes", __FILE__, __LINE__, err);
-      off += (size_t)part;
-    }
+  for (int dst = 0; s == R50_OK && dst < d->size; dst++) {
+    s = move_bytes(d, dst, 1, d->rank == 0 ? (char *)all + at : NULL, out,
+                   d->rank == 0 ? lens[dst] : (size_t)n, 78, err);
     at += d->rank == 0 ? lens[dst] : 0;
   }
   if (s != R50_OK) {

@@ -184,12 +184,17 @@ typedef struct span {
   int64_t row, from, n;
 } span;
 
-/* Rows of the widest layer that fit the copy buffer (at most LIST_STEP). */
-static int64_t rows_at_a_time(const files *f) {
+/* Bytes of a row of the widest layer. */
+static size_t widest_row(const files *f) {
   size_t widest = 1;
   for (int l = 0; l < f->n_layers; l++)
     widest = f->row_bytes[l] > widest ? f->row_bytes[l] : widest;
-  int64_t most = COPY_BYTES / (int64_t)widest;
+  return widest;
+}
+
+/* Rows of the widest layer that fit the copy buffer (at most LIST_STEP). */
+static int64_t rows_at_a_time(const files *f) {
+  int64_t most = COPY_BYTES / (int64_t)widest_row(f);
   return most < 1 ? 1 : most > LIST_STEP ? LIST_STEP : most;
 }
 
@@ -325,10 +330,7 @@ static r50_status copy_spans(const r50_dist *d, const files *f, r50_store *store
                              const int8_t *st, uint8_t *copied, int64_t *n_copied,
                              r50_error *err) {
   const int64_t most = rows_at_a_time(f);
-  size_t widest = 1;
-  for (int l = 0; l < f->n_layers; l++)
-    widest = f->row_bytes[l] > widest ? f->row_bytes[l] : widest;
-  void *buf = malloc((size_t)most * widest);
+  void *buf = malloc((size_t)most * widest_row(f));
   char *names = malloc((size_t)most * (f->name_len > 1 ? f->name_len : 1));
   r50_status s = buf && names ? R50_OK : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   int64_t rows = 0;

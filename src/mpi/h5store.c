@@ -914,22 +914,19 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                                 const float *const *features, const int8_t *status,
                                 r50_error *err) {
   for (int l = 0; features && l < s->n_layers; l++) {
-    herr_t w;
+    r50_status w;
     if (s->half >= 0) { /* converted here, rounded as numpy rounds; HDF5 copies bits */
       const size_t count = (size_t)n * (size_t)s->per_row[l];
       uint16_t *h = malloc((count ? count : 1) * sizeof *h);
       if (!h)
         return r50_fail(err, R50_ERR_NOMEM, "out of memory writing float16 features");
       r50_floats_to_halves(features[l], count, h);
-      w = r50_h5_write_rows(s->feat[l], s->half, row0, n, h);
+      w = r50_store_write_stored(s, l, row0, n, h, err);
       free(h);
     } else {
-      w = r50_h5_write_rows(s->feat[l], H5T_NATIVE_FLOAT, row0, n, features[l]);
+      w = r50_store_write_stored(s, l, row0, n, features[l], err);
     }
-    if (w < 0)
-      return r50_h5_fail_file(err, R50_ERR_IO, s->path,
-                              "%s: cannot write features of rows %lld..%lld", s->path,
-                              (long long)row0, (long long)(row0 + n - 1));
+    R50_TRY(w);
   }
   if (r50_h5_write_rows(s->status, H5T_NATIVE_INT8, row0, n, status) < 0)
     return r50_h5_fail_file(err, R50_ERR_IO, s->path,
