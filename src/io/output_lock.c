@@ -101,9 +101,12 @@ static int same_holder(const holder *a, const holder *b) {
   return !strcmp(a->host, b->host) && a->pid == b->pid && a->start == b->start;
 }
 
-/* Why the lock's holder is gone (into why), or 0 if it may be alive. */
-static int holder_gone(const char *path, const holder *h, int parsed, char *why,
-                       size_t cap) {
+/* Why the lock's holder is gone (into why), or 0 if it may be alive. taking: this
+ * process would take the lock over, so a holder on this host that is going gets a
+ * moment to go, and an earlier run of this process's own SLURM job counts as gone (a
+ * mere look, from inside the job that holds the lock, must not think so). */
+static int holder_gone(const char *path, const holder *h, int parsed, int taking,
+                       char *why, size_t cap) {
   char host[256];
   my_host(host, sizeof host);
   const char *job = getenv("SLURM_JOB_ID");
@@ -120,7 +123,7 @@ static int holder_gone(const char *path, const holder *h, int parsed, char *why,
   }
   if (!strcmp(h->host, host)) {
     /* a job that was just killed may take a moment to go: wait a little for it */
-    for (int i = 0; i < 50 && alive_here(h->pid, h->start); i++)
+    for (int i = 0; taking && i < 50 && alive_here(h->pid, h->start); i++)
       usleep(100000);
     if (!alive_here(h->pid, h->start)) {
       snprintf(why, cap, "pid %ld on this host is gone", h->pid);
@@ -128,7 +131,7 @@ static int holder_gone(const char *path, const holder *h, int parsed, char *why,
     }
     return 0;
   }
-  if (job && *job && !strcmp(job, h->slurm_job)) {
+  if (taking && job && *job && !strcmp(job, h->slurm_job)) {
     snprintf(why, cap, "an earlier run of this SLURM job %s", job);
     return 1;
   }
@@ -178,6 +181,39 @@ static r50_status write_lock(r50_output_lock *l, int fd, r50_error *err) {
   return R50_OK;
 }
 
+/* "2026-12-05 20:04:42 UTC", or "?" */
+static void utc_time(long long t, char *buf, size_t cap) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  snprintf(buf, cap, "?");
+  if (t && gmtime_r(&tt, &tm))
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+r50_lock_state r50_lock_describe(const char *lock_path, char *desc, size_t cap) {
+  struct stat st;
+  desc[0] = 0;
+  if (stat(lock_path, &st) != 0)
+    return R50_LOCK_NONE;
+  holder h;
+  int parsed = read_holder(lock_path, &h);
+  char why[300];
+  if (holder_gone(lock_path, &h, parsed, 0, why, sizeof why)) {
+    snprintf(desc, cap, "%s", why);
+    return R50_LOCK_STALE;
+  }
+  if (!parsed) {
+    snprintf(desc, cap, "its lock %s is being written", lock_path);
+    return R50_LOCK_HELD;
+  }
+  char since[64];
+  utc_time(h.since, since, sizeof since);
+  snprintf(desc, cap, "pid %ld on host %s%s%s, since %s, heartbeat %.0f s ago", h.pid,
+           h.host, h.slurm_job[0] ? ", SLURM job " : "", h.slurm_job, since,
+           difftime(time(NULL), st.st_mtime));
+  return R50_LOCK_HELD;
+}
+
 static r50_status refuse(const char *output, const r50_output_lock *l, const holder *h,
                          int parsed, r50_error *err) {
   if (!parsed)
@@ -185,11 +221,8 @@ static r50_status refuse(const char *output, const r50_output_lock *l, const hol
                     "%s is locked by another r50worker job (lock %s is being written); "
                     "wait for that job, or remove the lock if no job writes %s",
                     output, l->path, output);
-  char since[64] = "?";
-  time_t t = (time_t)h->since;
-  struct tm tm;
-  if (h->since && gmtime_r(&t, &tm))
-    strftime(since, sizeof since, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  char since[64];
+  utc_time(h->since, since, sizeof since);
   return r50_fail(err, R50_ERR_ARG,
                   "%s is being written by another r50worker job (pid %ld on host %s%s%s, "
                   "since %s; lock %s): wait for it to finish, or if that job is dead "
@@ -219,7 +252,7 @@ r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_erro
     holder h, again;
     int parsed = read_holder(l->path, &h);
     char why[300];
-    if (!holder_gone(l->path, &h, parsed, why, sizeof why))
+    if (!holder_gone(l->path, &h, parsed, 1, why, sizeof why))
       return refuse(output, l, &h, parsed, err);
     int still = read_holder(l->path, &again);
     if (still != parsed || (parsed && !same_holder(&h, &again)))

@@ -30,6 +30,18 @@ typedef struct r50_output_lock {
 /* Takes the lock of `output`; R50_ERR_ARG "OUTPUT is being written by another
  * r50worker job (pid P on host H since T; lock L) ..." when a live job holds it. */
 r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_error *err);
+/* What a lock file (an output's "<output>.lock", a run folder's run.lock) says, for
+ * `r50worker status`, without touching it: R50_LOCK_NONE when there is none;
+ * R50_LOCK_HELD when its holder may be alive, desc getting "pid P on host H, SLURM job J,
+ * since T, heartbeat S s ago"; R50_LOCK_STALE when the holder is gone (no such process
+ * on this host, or no heartbeat from another host), desc saying why. Never waits. */
+typedef enum r50_lock_state {
+  R50_LOCK_NONE,
+  R50_LOCK_HELD,
+  R50_LOCK_STALE
+} r50_lock_state;
+r50_lock_state r50_lock_describe(const char *lock_path, char *desc, size_t cap);
+
 /* Releases (removes the lock file); no-op when not held. */
 void r50_output_lock_release(r50_output_lock *l);
 
