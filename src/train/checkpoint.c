@@ -67,9 +67,10 @@ static int descending(const void *a, const void *b) {
 }
 
 /* The iteration numbers of the complete checkpoints in ckpts, all of them, sorted
- * descending (*its malloc'd; NULL when there are none, -1 when out of memory);
- * removes torn ones (temporary folders, or without DONE). */
-static int64_t list_complete(const char *ckpts, int64_t **its) {
+ * descending (*its malloc'd; NULL when there are none, -1 when out of memory); tidy:
+ * removes torn ones (temporary folders, or without DONE) — only the run's own job may,
+ * since a folder without DONE may be one that job is writing. */
+static int64_t list_complete(const char *ckpts, int64_t **its, int tidy) {
   *its = NULL;
   DIR *d = opendir(ckpts);
   if (!d)
@@ -81,10 +82,12 @@ static int64_t list_complete(const char *ckpts, int64_t **its) {
     long long it;
     char tail;
     if (!strncmp(e->d_name, ".tmp-", 5)) {
-      remove_tree(path); /* a checkpoint whose writer was killed */
+      if (tidy)
+        remove_tree(path); /* a checkpoint whose writer was killed */
     } else if (sscanf(e->d_name, "iter-%lld%c", &it, &tail) == 1) {
       if (!is_complete(path)) {
-        remove_tree(path);
+        if (tidy)
+          remove_tree(path);
         continue;
       }
       if (n == cap) {
@@ -181,7 +184,7 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
     remove_tree(tmp);
     return s;
   }
-  int64_t *its, n = list_complete(ckpts, &its);
+  int64_t *its, n = list_complete(ckpts, &its, 1);
   for (int64_t i = keep > 0 ? keep : 1; i < n; i++) {
     snprintf(path, sizeof path, "%s/iter-%08lld", ckpts, (long long)its[i]);
     remove_tree(path);
@@ -194,13 +197,28 @@ r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap,
                                r50_error *err) {
   char ckpts[4096];
   snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
-  int64_t *its, n = list_complete(ckpts, &its);
+  int64_t *its, n = list_complete(ckpts, &its, 1);
   if (n < 0)
     return r50_fail(err, R50_ERR_NOMEM, "--resume: out of memory listing %s", ckpts);
   if (n == 0)
     return r50_fail(err, R50_ERR_NOT_FOUND, "--resume: no complete checkpoint in %s",
                     ckpts);
   snprintf(dir, cap, "%s/iter-%08lld", ckpts, (long long)its[0]);
+  free(its);
+  return R50_OK;
+}
+
+r50_status r50_checkpoint_look(const char *run_dir, char *dir, size_t cap, int64_t *n,
+                               r50_error *err) {
+  char ckpts[4096];
+  snprintf(ckpts, sizeof ckpts, "%s/checkpoints", run_dir);
+  int64_t *its;
+  *n = list_complete(ckpts, &its, 0);
+  if (*n < 0)
+    return r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", ckpts);
+  dir[0] = 0;
+  if (*n > 0)
+    snprintf(dir, cap, "%s/iter-%08lld", ckpts, (long long)its[0]);
   free(its);
   return R50_OK;
 }
@@ -216,27 +234,12 @@ static r50_status read_i64(npz_reader *r, const char *path, const char *key, int
   return r50_npz_read(r, i, v, sizeof *v, err);
 }
 
-r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
-                               r50_loop_state *st, r50_error *err) {
-  char path[4600];
-  snprintf(path, sizeof path, "%s/model.npz", dir);
-  R50_TRY(r50_load_npz(m, path, err));
-  snprintf(path, sizeof path, "%s/state.npz", dir);
-  npz_reader *r;
-  R50_TRY(r50_npz_open(path, &r, err));
-  int64_t n, seed = 0;
-  float *v = r50_optimizer_state(o, &n);
-  int i = r50_npz_find(r, "velocity");
+/* The loop state's keys of an open state.npz (path names it in messages). */
+static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_state *st,
+                                  r50_error *err) {
+  int64_t seed = 0;
   npz_array_info info;
-  r50_status s = i < 0 ? r50_fail(err, R50_ERR_FORMAT, "%s: no 'velocity'", path)
-                       : r50_npz_info(r, i, &info, err);
-  if (s == R50_OK && (info.dtype != NPZ_F32 || info.numel != n))
-    s = r50_fail(err, R50_ERR_MISMATCH, "%s: 'velocity' has %lld floats, the model %lld",
-                 path, (long long)info.numel, (long long)n);
-  if (s == R50_OK)
-    s = r50_npz_read(r, i, v, (size_t)n * sizeof(float), err);
-  if (s == R50_OK)
-    s = read_i64(r, path, "iteration", &st->iteration, err);
+  r50_status s = read_i64(r, path, "iteration", &st->iteration, err);
   if (s == R50_OK)
     s = read_i64(r, path, "epoch", &st->epoch, err);
   if (s == R50_OK)
@@ -246,7 +249,7 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
   if (s == R50_OK)
     s = read_i64(r, path, "world", &st->world, err);
   st->elapsed = 0; /* checkpoints from before elapsed_time was kept start at 0 */
-  i = r50_npz_find(r, "elapsed_time");
+  int i = r50_npz_find(r, "elapsed_time");
   if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
     if (info.dtype != NPZ_F64 || info.numel != 1)
       s = r50_fail(err, R50_ERR_FORMAT, "%s: 'elapsed_time' is not a float64 scalar",
@@ -266,6 +269,41 @@ r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
       s = read_i64(r, path, "train_images", &st->images, err);
   }
   st->seed = (uint64_t)seed;
+  return s;
+}
+
+r50_status r50_checkpoint_read_state(const char *dir, r50_loop_state *st,
+                                     r50_error *err) {
+  char path[4600];
+  snprintf(path, sizeof path, "%s/state.npz", dir);
+  npz_reader *r;
+  R50_TRY(r50_npz_open(path, &r, err));
+  r50_status s = read_loop_state(r, path, st, err);
+  r50_npz_close(r);
+  return s;
+}
+
+r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
+                               r50_loop_state *st, r50_error *err) {
+  char path[4600];
+  snprintf(path, sizeof path, "%s/model.npz", dir);
+  R50_TRY(r50_load_npz(m, path, err));
+  snprintf(path, sizeof path, "%s/state.npz", dir);
+  npz_reader *r;
+  R50_TRY(r50_npz_open(path, &r, err));
+  int64_t n;
+  float *v = r50_optimizer_state(o, &n);
+  int i = r50_npz_find(r, "velocity");
+  npz_array_info info;
+  r50_status s = i < 0 ? r50_fail(err, R50_ERR_FORMAT, "%s: no 'velocity'", path)
+                       : r50_npz_info(r, i, &info, err);
+  if (s == R50_OK && (info.dtype != NPZ_F32 || info.numel != n))
+    s = r50_fail(err, R50_ERR_MISMATCH, "%s: 'velocity' has %lld floats, the model %lld",
+                 path, (long long)info.numel, (long long)n);
+  if (s == R50_OK)
+    s = r50_npz_read(r, i, v, (size_t)n * sizeof(float), err);
+  if (s == R50_OK)
+    s = read_loop_state(r, path, st, err);
   r50_npz_close(r);
   return s;
 }

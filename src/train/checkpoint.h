@@ -41,4 +41,14 @@ r50_status r50_checkpoint_find(const char *run_dir, char *dir, size_t cap,
 r50_status r50_checkpoint_read(const char *dir, r50_model *m, r50_optimizer *o,
                                r50_loop_state *st, r50_error *err);
 
+/* The loop state alone of a checkpoint folder (its state.npz), for `r50worker
+ * status`: no model needed. */
+r50_status r50_checkpoint_read_state(const char *dir, r50_loop_state *st, r50_error *err);
+
+/* Read-only, for `r50worker status` while the run's job may be writing: *n gets how
+ * many complete checkpoints run_dir holds, dir the newest one's folder ("" when none);
+ * torn ones are left alone. */
+r50_status r50_checkpoint_look(const char *run_dir, char *dir, size_t cap, int64_t *n,
+                               r50_error *err);
+
 #endif

@@ -72,6 +72,33 @@ static void read_back(r50_report *r, const char *path) {
   fclose(f);
 }
 
+int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/log.jsonl", run_dir);
+  *t = (r50_report_tail){0, 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    if (strstr(line, "\"main/loss\": ")) {
+      t->has_train = 1;
+      t->epoch = field(line, "epoch"), t->iteration = field(line, "iteration");
+      t->loss = field(line, "main/loss"), t->accuracy = field(line, "main/accuracy");
+      t->lr = field(line, "lr"), t->elapsed = field(line, "elapsed_time");
+    } else if (strstr(line, "\"validation/main/accuracy\": ")) {
+      t->has_val = 1;
+      t->val_epoch = field(line, "epoch");
+      t->val_loss = field(line, "validation/main/loss");
+      t->val_top1 = field(line, "validation/main/accuracy");
+      t->val_top5 = field(line, "validation/main/top5");
+      t->val_count = field(line, "validation/main/count");
+    }
+  }
+  fclose(f);
+  return 1;
+}
+
 r50_status r50_report_open(const char *run_dir, int resume, r50_report **out,
                            r50_error *err) {
   r50_report *r = calloc(1, sizeof *r);

@@ -25,4 +25,15 @@ void r50_report_validation(r50_report *r, int64_t epoch, int64_t iteration, doub
                            double top1, double top5, int64_t count, double elapsed);
 void r50_report_close(r50_report *r); /* NULL is a no-op */
 
+/* The last training and validation records of RUN_DIR/log.jsonl, for `r50worker
+ * status`; a value a record lacks is NaN. */
+typedef struct r50_report_tail {
+  int has_train, has_val; /* whether such a record was found */
+  double epoch, iteration, loss, accuracy, lr, elapsed;
+  double val_epoch, val_loss, val_top1, val_top5, val_count;
+} r50_report_tail;
+
+/* Reads the log (0: it cannot be read, as when the run has not started). */
+int r50_report_tail_read(const char *run_dir, r50_report_tail *t);
+
 #endif
