@@ -94,6 +94,26 @@ static int cmp_entry(const void *a, const void *b) {
   return x->row < y->row ? -1 : x->row > y->row;
 }
 
+/* Opens the table of f (which has one): *dr and *dm get its two datasets (or -1);
+ * returns its length, -1 when it cannot be read. */
+static hssize_t open_table(hid_t f, hid_t *dr, hid_t *dm) {
+  *dr = H5Dopen2(f, "errors/row", H5P_DEFAULT);
+  *dm = *dr >= 0 ? H5Dopen2(f, "errors/message", H5P_DEFAULT) : -1;
+  hid_t sp = *dm >= 0 ? H5Dget_space(*dr) : -1;
+  hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  if (sp >= 0)
+    H5_KEEP_ERROR(H5Sclose(sp));
+  return n;
+}
+
+/* Closes the ids that are open, keeping the error stack. */
+static void close_ids(hid_t a, hid_t b, hid_t c) {
+  hid_t ids[] = {a, b, c};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+    if (ids[i] >= 0)
+      H5_KEEP_ERROR(H5Idec_ref(ids[i]));
+}
+
 /* The file's entries (*old, *n_old; messages owned by HDF5's vlen buffers). */
 static r50_status read_table(hid_t f, const char *path, int64_t **rows, char ***msgs,
                              int64_t *n, r50_error *err) {
@@ -102,11 +122,8 @@ static r50_status read_table(hid_t f, const char *path, int64_t **rows, char ***
   *n = 0;
   if (H5Lexists(f, "errors", H5P_DEFAULT) <= 0)
     return R50_OK;
-  hid_t dr = H5Dopen2(f, "errors/row", H5P_DEFAULT);
-  hid_t dm = dr >= 0 ? H5Dopen2(f, "errors/message", H5P_DEFAULT) : -1;
-  hid_t sp = dr >= 0 ? H5Dget_space(dr) : -1;
-  hid_t st = vlen_utf8();
-  hssize_t k = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  hid_t dr, dm, st = vlen_utf8();
+  hssize_t k = open_table(f, &dr, &dm);
   r50_status s = R50_OK;
   if (dm < 0 || k < 0 || st < 0) {
     s = r50_h5_fail(err, R50_ERR_FORMAT, "%s: cannot read /errors", path);
@@ -127,10 +144,7 @@ static r50_status read_table(hid_t f, const char *path, int64_t **rows, char ***
     *rows = NULL;
     *msgs = NULL;
   }
-  hid_t ids[] = {st, sp, dm, dr};
-  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
-    if (ids[i] >= 0)
-      H5_KEEP_ERROR(H5Idec_ref(ids[i]));
+  close_ids(st, dm, dr);
   return s;
 }
 
@@ -204,5 +218,34 @@ r50_status r50_h5_errors_merge(hid_t f, const char *path, const int64_t *rows,
     H5free_memory(old_msgs[i]);
   free(old_msgs);
   free(old_rows);
+  return s;
+}
+
+r50_status r50_h5_errors_first(hid_t f, const char *path, int64_t k, int64_t *rows,
+                               char (*msgs)[R50_ERRORS_MSG_CAP], int64_t *got,
+                               int64_t *total, r50_error *err) {
+  *got = *total = 0;
+  if (H5Lexists(f, "errors", H5P_DEFAULT) <= 0)
+    return R50_OK;
+  hid_t dr, dm, st = vlen_utf8();
+  hssize_t n = open_table(f, &dr, &dm);
+  const int64_t want = n < 0 ? 0 : n < k ? (int64_t)n : k;
+  char **text = calloc((size_t)(want ? want : 1), sizeof *text);
+  r50_status s = R50_OK;
+  if (n < 0 || st < 0)
+    s = r50_h5_fail(err, R50_ERR_FORMAT, "%s: cannot read /errors", path);
+  else if (!text)
+    s = r50_fail(err, R50_ERR_NOMEM, "out of memory reading /errors");
+  else if (r50_h5_read_rows(dr, H5T_NATIVE_INT64, 0, want, rows) < 0 ||
+           r50_h5_read_rows(dm, st, 0, want, text) < 0)
+    s = r50_h5_fail(err, R50_ERR_FORMAT, "%s: cannot read /errors", path);
+  for (int64_t i = 0; s == R50_OK && i < want; i++)
+    r50_utf8_copy(msgs[i], R50_ERRORS_MSG_CAP, text[i] ? text[i] : "");
+  for (int64_t i = 0; text && i < want; i++)
+    H5free_memory(text[i]); /* (NULL when nothing was read) */
+  free(text);
+  if (s == R50_OK)
+    *got = want, *total = (int64_t)n;
+  close_ids(st, dm, dr);
   return s;
 }

@@ -20,6 +20,8 @@
 
 #include "r50.h"
 
+#define R50_ERRORS_MSG_CAP 256 /* a message's bytes at most, with its NUL */
+
 /* An empty table in the open file f (at creation). */
 r50_status r50_h5_errors_create(hid_t f, const char *path, r50_error *err);
 
@@ -27,5 +29,12 @@ r50_status r50_h5_errors_create(hid_t f, const char *path, r50_error *err);
  * with the earlier entries still failed in /images/status and not among rows. */
 r50_status r50_h5_errors_merge(hid_t f, const char *path, const int64_t *rows,
                                char *const *msgs, int64_t n, r50_error *err);
+
+/* Reads the table's first k entries of f into rows[] and msgs[] (each message cut to
+ * cap bytes, on a character boundary); *got how many were read, *total the table's
+ * length (0 0 when the file has no table yet). */
+r50_status r50_h5_errors_first(hid_t f, const char *path, int64_t k, int64_t *rows,
+                               char (*msgs)[R50_ERRORS_MSG_CAP], int64_t *got,
+                               int64_t *total, r50_error *err);
 
 #endif

@@ -710,7 +710,7 @@ static r50_status open_failure(const char *path, r50_error *err) {
                   cause);
 }
 
-static int is_hdf5(const char *path) {
+int r50_store_is_hdf5(const char *path) {
   unsigned char sig[8] = {0};
   FILE *fp = fopen(path, "rb");
   size_t n = fp ? fread(sig, 1, sizeof sig, fp) : 0;
@@ -792,7 +792,7 @@ r50_status r50_store_check_resume(const char *path, const r50_dataset *ds,
             path);
     return R50_OK;
   }
-  if (!is_hdf5(path))
+  if (!r50_store_is_hdf5(path))
     return r50_fail(err, R50_ERR_FORMAT, "--resume: %s is not an HDF5 file", path);
   hid_t fapl = r50_store_serial_fapl();
   hid_t f = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;

@@ -16,6 +16,9 @@
  * format. Close it after use; -1 on failure. */
 hid_t r50_store_serial_fapl(void);
 
+/* Whether path starts with HDF5's signature (r50worker writes no user block). */
+int r50_store_is_hdf5(const char *path);
+
 /* Compares f's attributes (command, arch, weights, layers, dtype, precision, size,
  * decode options, max pixels) with the job's meta: R50_ERR_MISMATCH naming the first
  * that differs, R50_ERR_FORMAT for one missing or unreadable; messages start with
