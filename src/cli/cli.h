@@ -11,5 +11,6 @@ int cli_predict(int argc, char **argv);
 int cli_convert(int argc, char **argv);
 int cli_finetune(int argc, char **argv);
 int cli_export(int argc, char **argv);
+int cli_status(int argc, char **argv);
 
 #endif

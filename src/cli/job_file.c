@@ -23,7 +23,7 @@
 #include "options.h"
 
 static const char *const commands[] = {"info",     "bench",   "extract", "predict",
-                                       "finetune", "convert", "export"};
+                                       "finetune", "convert", "export",  "status"};
 
 typedef struct reader {
   FILE *f;
@@ -116,7 +116,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     snprintf(
         msg, sizeof msg,
         "unknown section [%s] (sections are commands: info, bench, extract, predict, "
-        "finetune, convert, export)",
+        "finetune, convert, export, status)",
         section);
     return fail(j, NULL, NULL, msg);
   }

@@ -1,6 +1,6 @@
 /*
  * main.c — r50worker: dispatches to a command. Only main decides the exit code:
- * 0 success, 1 failure, 2 usage error.
+ * 0 success, 1 failure, 2 usage error (and for status, 3: not complete yet).
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +24,8 @@ static const command commands[] = {
     {"convert", cli_convert, "convert an MSRA ResNet caffemodel to a Chainer npz"},
     {"export", cli_export,
      "export a feature file's rows as .npy shards for ANN indexers"},
+    {"status", cli_status,
+     "where a feature file or a fine-tuning run stands (read only)"},
 };
 
 static void usage(FILE *f) {

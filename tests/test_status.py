@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""`r50worker status PATH...`: where a feature file or a fine-tuning run stands, read
+only, while its job runs and after. Every figure it prints is checked against the file
+as h5py reads it, or the run folder's own log and checkpoints.
+
+* Feature files: an ImageFolder tree with broken files on 2 ranks (complete, exit 0,
+  rows done and failed, each failure's cause, the class count, the layers); a list with
+  seven missing files (the first five causes and "2 more"); a job seen running (exit 3,
+  its rank 0's pid), killed (stopped, the stale lock named), stopped by SIGTERM (no
+  lock) and resumed to complete; a fresh lock of another host (running); a file that is
+  not a feature file, not HDF5, or missing (exit 1, named); several paths (the worst
+  exit code). The file's bytes are the same after status read it.
+* Run folders: a finished fine-tuning run (exit 0; the newest checkpoint's epochs and
+  iterations, the last training and validation records); the same run without its
+  model.npz (stopped, exit 3), with a checkpoint being written beside it that status
+  must leave alone; a folder that is neither (exit 1).
+
+usage: test_status.py R50WORKER MODEL_TOOL
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jobutil import (check, finish, make_list, make_many, make_tree, rank_pids,  # noqa: E402
+                     run, start, wait, wait_for_rows)
+
+import h5py  # noqa: E402
+import photos  # noqa: E402
+
+BIN = sys.argv[1]
+
+
+def status(*paths):
+    p = run(0, BIN, "status", *paths)
+    print("    " + p.stdout.replace("\n", "\n    ") + p.stderr, flush=True)
+    return p
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def counts(path):
+    with h5py.File(path, "r") as f:
+        st = f["images/status"][()]
+        return len(st), int((st == 1).sum()), int((st == -1).sum())
+
+
+def rows_line(n, done, failed):
+    return (f"rows       {n:,}: {done:,} done ({100.0 * done / n:.1f}%), {failed:,} failed, "
+            f"{n - done - failed:,} pending")
+
+
+def test_tree(tmp):
+    tree = os.path.join(tmp, "tree")
+    rows, bad = make_tree(tree, n_photos=10)
+    out = os.path.join(tmp, "tree.h5")
+    p = run(2, BIN, "extract", "--model", "none", "--layers", "pool5,res5", "--dtype",
+            "float16", tree, "-o", out)
+    check(p.returncode == 0, "tree on 2 ranks: extract exit 0")
+    before = sha(out)
+    s = status(out)
+    n, done, failed = counts(out)
+    check(s.returncode == 0, f"complete file: exit 0 (got {s.returncode})")
+    check(s.stdout.startswith(f"{out}: complete\n"), "complete file: said complete")
+    check(rows_line(n, done, failed) in s.stdout,
+          f"rows line equals h5py's counts ({n} rows, {done} done, {failed} failed)")
+    check(failed == len(bad) and all(b in s.stdout for b in bad),
+          f"each broken file's cause is listed ({sorted(bad)})")
+    check("classes    3\n" in s.stdout, "the class count")
+    check("layers     pool5 (2048); res5 (2048, 7, 7), float16" in s.stdout,
+          "the layers with their shapes and dtype")
+    check("made by    extract" in s.stdout and "ResNet-50" in s.stdout, "how it was made")
+    check(sha(out) == before, "status leaves the file's bytes as they were")
+    return out
+
+
+def test_many_failures(tmp):
+    good = os.path.join(tmp, "good" + os.path.splitext(photos.good_photos()[0])[1])
+    shutil.copy(photos.good_photos()[0], good)
+    lst = make_list(tmp, "seven.txt",
+                    [(good, 0)] + [(os.path.join(tmp, f"gone {i}.jpg"), 1) for i in range(7)])
+    out = os.path.join(tmp, "seven.h5")
+    p = run(1, BIN, "extract", "--model", "none", lst, "-o", out)
+    check(p.returncode == 0, "list with 7 missing files: extract exit 0")
+    s = status(out)
+    listed = re.findall(r"row (\d+): .*gone \d\.jpg", s.stdout)
+    check(listed == ["1", "2", "3", "4", "5"], f"the first five causes, by row ({listed})")
+    check("(2 more: " in s.stdout, "and how many more")
+    check(rows_line(8, 1, 7) in s.stdout, "rows: 1 done, 7 failed")
+
+
+def test_running_stopped(tmp):
+    many = os.path.join(tmp, "many")
+    make_many(many, 240)
+    out = os.path.join(tmp, "many.h5")
+    args = ["extract", "--model", "none", "--batch", "4", many, "-o", out]
+    job = start(2, BIN, *args)
+    check(wait_for_rows(out, 8, 120), "the job saves rows")
+    s = status(out)
+    m = re.search(r"running, pid (\d+) on host (\S+), since .* UTC, heartbeat \d+ s ago",
+                  s.stdout)
+    ranks = subprocess.run(["pgrep", "-f", "r50worker extract"], capture_output=True,
+                           text=True).stdout.split()
+    check(s.returncode == 3, f"running: exit 3 (got {s.returncode})")
+    check(m is not None and m.group(1) in ranks and m.group(2) == socket.gethostname(),
+          f"running: names a rank of the job and this host ({m and m.groups()}, {ranks})")
+    got = re.search(r"rows       240: (\d+) done", s.stdout)
+    check(got is not None and 8 <= int(got.group(1)) <= 240, "running: rows done so far")
+    ranks = rank_pids(job)
+    for pid in ranks + [job.pid]:
+        os.kill(pid, signal.SIGKILL)
+    wait(job, 30)
+    for _ in range(100):  # until the ranks are reaped
+        if not any(os.path.exists(f"/proc/{pid}") for pid in ranks):
+            break
+        time.sleep(0.1)
+    s = status(out)
+    n, done, failed = counts(out)
+    check(s.returncode == 3, "killed: exit 3")
+    check("stopped, not complete" in s.stdout and "--resume" in s.stdout, "killed: stopped")
+    check("its lock is stale: pid" in s.stdout and "is gone" in s.stdout,
+          "killed: the stale lock is named")
+    check(rows_line(n, done, failed) in s.stdout, f"killed: rows as h5py counts ({done})")
+    check(done < n, "killed part way")
+    job = start(2, BIN, *args, "--resume")
+    check(wait_for_rows(out, done + 8, 120), "resumed job saves more rows")
+    for pid in rank_pids(job):
+        os.kill(pid, signal.SIGTERM)
+    rc, err, _, _ = wait(job, 60)
+    s = status(out)
+    check(rc == 143 and s.returncode == 3 and "stopped, not complete" in s.stdout
+          and "stale" not in s.stdout, f"SIGTERM (exit {rc}): stopped, no lock left")
+    p = run(2, BIN, *args, "--resume")
+    s = status(out)
+    check(p.returncode == 0 and s.returncode == 0 and s.stdout.startswith(f"{out}: complete"),
+          "resumed to the end: complete, exit 0")
+    n, done, failed = counts(out)
+    check(done + failed == 240 and rows_line(n, done, failed) in s.stdout,
+          f"resumed to the end: {done} done, {failed} failed (skimage's truncated.jpg)")
+    return out
+
+
+def test_other_host_lock(tmp, complete):
+    with open(complete + ".lock", "w") as f:
+        f.write("r50worker output lock\nhost=node-b17\npid=4242\nstart=99\n"
+                f"slurm_job=777\nsince={int(time.time()) - 5}\n")
+    s = status(complete)
+    check(s.returncode == 3 and "running, pid 4242 on host node-b17, SLURM job 777" in s.stdout,
+          "a fresh lock of another host: running, exit 3")
+    old = time.time() - 3600
+    os.utime(complete + ".lock", (old, old))
+    s = status(complete)
+    check(s.returncode == 0 and s.stdout.startswith(f"{complete}: complete"),
+          "the same lock silent for an hour: not running")
+    os.remove(complete + ".lock")
+
+
+def test_not_feature_files(tmp, complete):
+    text = os.path.join(tmp, "notes.txt")
+    with open(text, "w") as f:
+        f.write("hello\n")
+    foreign = os.path.join(tmp, "foreign.h5")
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    gone = os.path.join(tmp, "gone.h5")
+    for path, want in [(text, "is not an HDF5 file"),
+                       (foreign, "is not an r50worker feature file"),
+                       (gone, "No such file or directory"),
+                       (tmp, "neither a feature file nor a fine-tuning run folder")]:
+        s = status(path)
+        check(s.returncode == 1 and path in s.stderr and want in s.stderr,
+              f"{os.path.basename(path)}: exit 1, '{want}'")
+    s = status(complete, gone)
+    check(s.returncode == 1 and f"{complete}: complete" in s.stdout,
+          "a complete file and a missing one: exit 1, the complete one still shown")
+
+
+def test_run_folder(tmp):
+    tree = os.path.join(tmp, "train")
+    make_tree(tree, n_photos=12)
+    rdir = os.path.join(tmp, "run")
+    p = run(1, BIN, "finetune", tree, "--val", tree, "--model", "none", "--size", "64",
+            "--crop", "56", "--batch", "4", "--epochs", "2", "--out", rdir, timeout=600)
+    check(p.returncode == 0, "finetune: exit 0")
+    log = [json.loads(x) for x in open(os.path.join(rdir, "log.jsonl"))]
+    train = [r for r in log if "main/loss" in r][-1]
+    val = [r for r in log if "validation/main/accuracy" in r][-1]
+    s = status(rdir + "/")
+    check(s.returncode == 0 and s.stdout.startswith(f"{rdir}: finished: {rdir}/model.npz"),
+          "finished run (named with a trailing /): exit 0, its model named")
+    it = train["iteration"]
+    check(re.search(rf"iter-{it:08d} \(2 kept\): 2 epochs and {it} iterations done",
+                    s.stdout) is not None, f"the newest checkpoint: 2 epochs, {it} iterations")
+    check(f"iteration {it}: loss {train['main/loss']:.4f}, accuracy "
+          f"{train['main/accuracy']:.4f}" in s.stdout, "the last training record")
+    check(f"after epoch 2: loss {val['validation/main/loss']:.4f}, top-1 "
+          f"{val['validation/main/accuracy']:.4f}" in s.stdout
+          and f"on {val['validation/main/count']} images" in s.stdout,
+          "the last validation record")
+    stopped = os.path.join(tmp, "stopped")
+    shutil.copytree(rdir, stopped)
+    os.remove(os.path.join(stopped, "model.npz"))
+    ckpts = os.path.join(stopped, "checkpoints")
+    torn = [os.path.join(ckpts, ".tmp-iter-00000099"), os.path.join(ckpts, "iter-00000098")]
+    for t in torn:  # as a running job's checkpoint being written looks
+        os.makedirs(t)
+        with open(os.path.join(t, "model.npz"), "wb") as f:
+            f.write(b"half")
+    s = status(stopped)
+    check(s.returncode == 3 and "stopped: the command that started it, with --resume" in s.stdout,
+          "a run without model.npz: stopped, exit 3")
+    check(f"iter-{it:08d} (2 kept)" in s.stdout, "a checkpoint without DONE is not counted")
+    check(all(os.path.isdir(t) for t in torn), "status leaves a checkpoint being written alone")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        complete = test_tree(tmp)
+        test_many_failures(tmp)
+        test_running_stopped(tmp)
+        test_other_host_lock(tmp, complete)
+        test_not_feature_files(tmp, complete)
+        test_run_folder(tmp)
+        p = run(0, BIN, "status", "--help")
+        check(p.returncode == 0 and "3: one is running or stopped" in p.stdout,
+              "--help states the exit codes")
+    return finish("status")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
