@@ -10,6 +10,9 @@ as h5py reads it, or the run folder's own log and checkpoints.
   lock) and resumed to complete; a fresh lock of another host (running); a file that is
   not a feature file, not HDF5, or missing (exit 1, named); several paths (the worst
   exit code). The file's bytes are the same after status read it.
+* --json: one object a line per PATH (features, run, error) carrying the same figures,
+  the lock's holder, the failures as /errors holds them, a file name that is not UTF-8
+  and holds quotes still valid JSON.
 * Run folders: a finished fine-tuning run (exit 0; the newest checkpoint's epochs and
   iterations, the last training and validation records); the same run without its
   model.npz (stopped, exit 3), with a checkpoint being written beside it that status
@@ -45,6 +48,17 @@ def status(*paths):
     p = run(0, BIN, "status", *paths)
     print("    " + p.stdout.replace("\n", "\n    ") + p.stderr, flush=True)
     return p
+
+
+def status_json(*paths):
+    """`status --json`: (exit code, one parsed object per line)."""
+    p = run(0, BIN, "status", "--json", *paths)
+    print("    " + p.stdout.replace("\n", "\n    "), flush=True)
+    try:
+        return p.returncode, [json.loads(x) for x in p.stdout.splitlines()]
+    except ValueError as e:
+        check(False, f"--json: every line parses as JSON ({e})")
+        return p.returncode, []
 
 
 def sha(path):
@@ -83,6 +97,24 @@ def test_tree(tmp):
     check("layers     pool5 (2048); res5 (2048, 7, 7), float16" in s.stdout,
           "the layers with their shapes and dtype")
     check("made by    extract" in s.stdout and "ResNet-50" in s.stdout, "how it was made")
+    rc, (j,) = status_json(out)
+    with h5py.File(out, "r") as f:
+        err_rows = f["errors/row"][()].tolist()
+        err_msgs = f["errors/message"].asstr()[()].tolist()
+    check(rc == 0 and j["kind"] == "features" and j["state"] == "complete" and j["lock"] is None,
+          "--json: a complete feature file")
+    check((j["rows"], j["done"], j["failed"], j["pending"]) == (n, done, failed, n - done - failed),
+          "--json: rows as h5py counts them")
+    check(j["layers"] == {"pool5": [2048], "res5": [2048, 7, 7]} and j["dtype"] == "float16"
+          and j["classes"] == 3, "--json: layers, dtype, classes")
+    check([e["row"] for e in j["errors"]] == err_rows and
+          [e["message"] for e in j["errors"]] == err_msgs and j["errors_total"] == len(err_rows),
+          "--json: the failures as /errors holds them")
+    latin = os.path.join(tmp, os.fsdecode(b"caf\xe9 \"quoted\".h5"))
+    shutil.copy(out, latin)
+    rc, (j,) = status_json(latin)
+    check(rc == 0 and j["path"] == os.path.join(tmp, 'caf\\xe9 "quoted".h5'),
+          "--json: a file name that is not UTF-8, with quotes, as valid JSON (\\xNN)")
     check(sha(out) == before, "status leaves the file's bytes as they were")
     return out
 
@@ -119,6 +151,10 @@ def test_running_stopped(tmp):
           f"running: names a rank of the job and this host ({m and m.groups()}, {ranks})")
     got = re.search(r"rows       240: (\d+) done", s.stdout)
     check(got is not None and 8 <= int(got.group(1)) <= 240, "running: rows done so far")
+    rc, (j,) = status_json(out)
+    check(rc == 3 and j["state"] == "running" and j["lock"]["state"] == "held" and
+          str(j["lock"]["pid"]) in ranks and j["lock"]["host"] == socket.gethostname(),
+          "--json: running, the lock's holder")
     ranks = rank_pids(job)
     for pid in ranks + [job.pid]:
         os.kill(pid, signal.SIGKILL)
@@ -133,6 +169,9 @@ def test_running_stopped(tmp):
     check("stopped, not complete" in s.stdout and "--resume" in s.stdout, "killed: stopped")
     check("its lock is stale: pid" in s.stdout and "is gone" in s.stdout,
           "killed: the stale lock is named")
+    rc, (j,) = status_json(out)
+    check(rc == 3 and j["state"] == "stopped" and j["lock"]["state"] == "stale" and
+          j["done"] == done, "--json: stopped, the stale lock")
     check(rows_line(n, done, failed) in s.stdout, f"killed: rows as h5py counts ({done})")
     check(done < n, "killed part way")
     job = start(2, BIN, *args, "--resume")
@@ -186,6 +225,10 @@ def test_not_feature_files(tmp, complete):
     s = status(complete, gone)
     check(s.returncode == 1 and f"{complete}: complete" in s.stdout,
           "a complete file and a missing one: exit 1, the complete one still shown")
+    rc, js = status_json(complete, gone, text)
+    check(rc == 1 and [j["kind"] for j in js] == ["features", "error", "error"] and
+          "No such file or directory" in js[1]["error"] and js[2]["path"] == text,
+          "--json: one line a path, errors as kind 'error'")
 
 
 def test_run_folder(tmp):
@@ -210,6 +253,16 @@ def test_run_folder(tmp):
           f"{val['validation/main/accuracy']:.4f}" in s.stdout
           and f"on {val['validation/main/count']} images" in s.stdout,
           "the last validation record")
+    rc, (j,) = status_json(rdir)
+    check(rc == 0 and j["kind"] == "run" and j["state"] == "finished" and
+          j["model"] == os.path.join(rdir, "model.npz") and j["checkpoints"] == 2 and
+          j["checkpoint"]["iteration"] == it and j["checkpoint"]["epoch"] == 2,
+          "--json: a finished run, its newest checkpoint")
+    check(all(abs(j["training"][k] - train[k]) <= 1e-6 * max(1, abs(train[k]))
+              for k in ("iteration", "main/loss", "main/accuracy", "lr")) and
+          all(abs(j["validation"][k] - val[k]) <= 1e-6 * max(1, abs(val[k]))
+              for k in ("validation/main/accuracy", "validation/main/top5")),
+          "--json: the last records with LogReport's keys")
     stopped = os.path.join(tmp, "stopped")
     shutil.copytree(rdir, stopped)
     os.remove(os.path.join(stopped, "model.npz"))

@@ -1,12 +1,16 @@
 /*
- * cmd_status.c — `r50worker status PATH...`: where a job's output stands, read without
- * changing it (safe while the job runs, from any node that sees the files):
+ * cmd_status.c — `r50worker status [--json] PATH...`: where a job's output stands,
+ * read without changing it (safe while the job runs, from any node that sees the
+ * files):
  *
  *   a feature file (extract, predict -o)  rows done, failed and pending; running (its
  *       lock's holder, heartbeat), complete, or stopped (--resume continues it); how
  *       it was made; its layers; the first failures' causes
  *   a fine-tuning RUN_DIR                  running, finished (model.npz) or stopped;
  *       the newest checkpoint's place; the last training and validation records
+ *
+ * Each PATH is gathered into a view (status_view.h), then printed as text, or with
+ * --json as one JSON object a line (status_json.c).
  *
  * Exit code: 0 when every PATH is complete (a finished run), 3 when one is not yet
  * (running or stopped), 1 when one cannot be read; a script waits on it or resubmits.
@@ -17,18 +21,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "checkpoint.h"
 #include "cli.h"
+#include "error.h"
 #include "options.h"
-#include "output_lock.h"
 #include "r50.h"
-#include "report.h"
-
-#ifdef R50_HAVE_MPI
-#include "h5summary.h"
-#endif
-
-#define EXIT_INCOMPLETE 3
+#include "status_view.h"
 
 /* "1,234,567" */
 static const char *grouped(long long v, char *buf, size_t cap) {
@@ -50,14 +47,40 @@ static void label(const char *name) {
   printf("  %-10s ", name);
 }
 
-/* The state line's words for a lock beside an output, or NULL when it is not held. */
-static const char *lock_words(const char *lock_path, char *desc, size_t cap, int *stale) {
-  r50_lock_state ls = r50_lock_describe(lock_path, desc, cap);
-  *stale = ls == R50_LOCK_STALE;
-  return ls == R50_LOCK_HELD ? desc : NULL;
+/* A PATH that cannot be read: the cause on stderr (and as a JSON line with --json). */
+static void failed(const char *path, const char *msg, int json) {
+  r50_log(R50_LOG_ERROR, "status: %s", msg);
+  if (json)
+    status_json_error(path, msg);
+}
+
+/* The state line's tail for a stopped output: its stale lock, if any. */
+static void print_stale(const r50_lock_info *l) {
+  if (l->state == R50_LOCK_STALE)
+    printf(" (its lock is stale: %s; the next job takes it over)", l->desc);
+  printf("\n");
 }
 
 #ifdef R50_HAVE_MPI
+/* Reads a feature file into v; 1 when it cannot be read (the cause in err), else 0. */
+static int gather_file(const char *path, file_view *v, r50_error *err) {
+  memset(v, 0, sizeof *v);
+  v->path = path;
+  char lock[4200];
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  r50_lock_describe(lock, &v->lock);
+  const int held = v->lock.state == R50_LOCK_HELD;
+  struct stat st;
+  if (stat(path, &st) != 0 && held) { /* rank 0 is writing its structure */
+    v->state = "being created";
+    return 0;
+  }
+  if (r50_store_summarize(path, &v->sum, err) != R50_OK)
+    return 1;
+  v->state = held ? "running" : v->sum.complete ? "complete" : "stopped";
+  return 0;
+}
+
 static void print_layers(const r50_store_summary *s) {
   label("layers");
   for (int l = 0; l < s->n_layers; l++) {
@@ -69,34 +92,51 @@ static void print_layers(const r50_store_summary *s) {
   printf(", %s\n", s->dtype);
 }
 
-static int feature_file(const char *path) {
-  r50_store_summary *s = malloc(sizeof *s);
-  r50_error err = {0};
-  char lock[4200], desc[600], a[32], b[32], c[32], d[32];
-  snprintf(lock, sizeof lock, "%s.lock", path);
-  int stale;
-  const char *holder = lock_words(lock, desc, sizeof desc, &stale);
-  struct stat st;
-  if (stat(path, &st) != 0 && holder) { /* rank 0 is writing its structure */
-    printf("%s: being created by %s\n", path, holder);
-    free(s);
-    return EXIT_INCOMPLETE;
+/* The failed rows: the first causes, and those not written yet. */
+static void print_failures(const file_view *v) {
+  const r50_store_summary *s = &v->sum;
+  char a[32];
+  for (int64_t i = 0; i < s->n_first; i++) {
+    label(i ? "" : "failed");
+    printf("row %lld: %s\n", (long long)s->error_row[i], s->error_msg[i]);
   }
-  if (!s || r50_store_summarize(path, s, &err) != R50_OK) {
-    r50_log(R50_LOG_ERROR, "status: %s", s ? err.msg : "out of memory");
-    free(s);
-    return 1;
+  if (s->n_errors > s->n_first) {
+    label("");
+    printf("(%s more: h5py's f[\"errors/row\"], f[\"errors/message\"] hold them all)\n",
+           grouped(s->n_errors - s->n_first, a, sizeof a));
+  }
+  if (s->failed <= s->n_errors)
+    return;
+  const int64_t k = s->failed - s->n_errors; /* causes are written as a run ends */
+  label("failed");
+  if (v->lock.state == R50_LOCK_HELD)
+    printf("%s row%s so far (causes are written when the run ends)\n",
+           grouped(k, a, sizeof a), k == 1 ? "" : "s");
+  else
+    printf("%s row%s whose cause%s not written: the run stopped first (--resume tries "
+           "%s again)\n",
+           grouped(k, a, sizeof a), k == 1 ? "" : "s", k == 1 ? " was" : "s were",
+           k == 1 ? "it" : "them");
+}
+
+static void print_file(const file_view *v) {
+  if (!strcmp(v->state, "being created")) {
+    printf("%s: being created by %s\n", v->path, v->lock.desc);
+    return;
+  }
+  const r50_store_summary *s = &v->sum;
+  char a[32], b[32], c[32], d[32];
+  if (!strcmp(v->state, "running"))
+    printf("%s: running, %s\n", v->path, v->lock.desc);
+  else if (!strcmp(v->state, "complete"))
+    printf("%s: complete\n", v->path);
+  else {
+    printf("%s: stopped, not complete: the command that made it, with --resume, "
+           "continues it",
+           v->path);
+    print_stale(&v->lock);
   }
   const long long n = s->n_images;
-  if (holder)
-    printf("%s: running, %s\n", path, holder);
-  else if (s->complete)
-    printf("%s: complete\n", path);
-  else
-    printf("%s: stopped, not complete: the command that made it, with --resume, "
-           "continues it%s%s%s\n",
-           path, stale ? " (its lock is stale: " : "", stale ? desc : "",
-           stale ? "; the next job takes it over)" : "");
   label("rows");
   printf("%s: %s done (%.1f%%), %s failed, %s pending\n", grouped(n, a, sizeof a),
          grouped(s->done, b, sizeof b), n ? 100.0 * (double)s->done / (double)n : 100.0,
@@ -114,34 +154,65 @@ static int feature_file(const char *path) {
   print_layers(s);
   if (s->n_classes) {
     label("classes");
-    printf("%lld\n", (long long)s->n_classes);
+    printf("%s\n", grouped(s->n_classes, a, sizeof a));
   }
-  for (int64_t i = 0; i < s->n_first; i++) {
-    label(i ? "" : "failed");
-    printf("row %lld: %s\n", (long long)s->error_row[i], s->error_msg[i]);
+  print_failures(v);
+}
+
+static int feature_file(const char *path, int json) {
+  file_view *v = malloc(sizeof *v);
+  if (!v) {
+    r50_log(R50_LOG_ERROR, "status: out of memory");
+    return 1;
   }
-  if (s->n_errors > s->n_first) {
-    label("");
-    printf("(%s more: h5py's f[\"errors/row\"], f[\"errors/message\"] hold them all)\n",
-           grouped(s->n_errors - s->n_first, a, sizeof a));
-  }
-  if (s->failed > s->n_errors) { /* causes are written as a run ends */
-    const int64_t k = s->failed - s->n_errors;
-    label("failed");
-    if (holder)
-      printf("%s row%s so far (causes are written when the run ends)\n",
-             grouped(k, a, sizeof a), k == 1 ? "" : "s");
-    else
-      printf("%s row%s whose cause%s not written: the run stopped first (--resume tries "
-             "%s again)\n",
-             grouped(k, a, sizeof a), k == 1 ? "" : "s", k == 1 ? " was" : "s were",
-             k == 1 ? "it" : "them");
-  }
-  const int rc = s->complete && !holder ? 0 : EXIT_INCOMPLETE;
-  free(s);
+  r50_error err = {0};
+  int rc = gather_file(path, v, &err);
+  if (rc)
+    failed(path, err.msg, json);
+  else if (json)
+    status_json_file(v);
+  else
+    print_file(v);
+  if (!rc)
+    rc = !strcmp(v->state, "complete") ? 0 : STATUS_EXIT_INCOMPLETE;
+  free(v);
   return rc;
 }
 #endif
+
+/* Reads a run folder into v; 1 when it is none (the cause in err), else 0. */
+static int gather_run(const char *given, run_view *v, r50_error *err) {
+  memset(v, 0, sizeof *v);
+  snprintf(v->dir, sizeof v->dir, "%s", given); /* "run/" as "run": run/model.npz */
+  for (size_t n = strlen(v->dir); n > 1 && v->dir[n - 1] == '/';)
+    v->dir[--n] = 0;
+  char lock[4200];
+  snprintf(lock, sizeof lock, "%s/run.lock", v->dir);
+  snprintf(v->model, sizeof v->model, "%s/model.npz", v->dir);
+  r50_lock_describe(lock, &v->lock);
+  if (r50_checkpoint_look(v->dir, v->newest, sizeof v->newest, &v->checkpoints, err) !=
+      R50_OK)
+    return 1;
+  const int has_log = r50_report_tail_read(v->dir, &v->tail);
+  struct stat st;
+  v->finished = stat(v->model, &st) == 0;
+  const int held = v->lock.state == R50_LOCK_HELD;
+  if (!held && !has_log && !v->checkpoints && !v->finished) {
+    r50_fail(err, R50_ERR_NOT_FOUND,
+             "%s is neither a feature file nor a fine-tuning run folder (no log.jsonl, "
+             "checkpoint or model.npz in it)",
+             v->dir);
+    return 1;
+  }
+  if (v->checkpoints) {
+    r50_error why = {0};
+    v->state_read = r50_checkpoint_read_state(v->newest, &v->loop, &why) == R50_OK;
+    if (!v->state_read)
+      snprintf(v->state_error, sizeof v->state_error, "%s", why.msg);
+  }
+  v->state = held ? "running" : v->finished ? "finished" : "stopped";
+  return 0;
+}
 
 /* A number of the log, or "-" when the record lacks it. */
 static const char *num(double v, const char *fmt, char *buf, size_t cap) {
@@ -152,91 +223,90 @@ static const char *num(double v, const char *fmt, char *buf, size_t cap) {
   return buf;
 }
 
-static int run_folder(const char *given) {
-  char dir[4096]; /* "run/" as "run", so that its files read run/model.npz */
-  snprintf(dir, sizeof dir, "%s", given);
-  for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/';)
-    dir[--n] = 0;
-  char lock[4200], desc[600], newest[4400], model[4200];
-  char a[32], b[32], c[32], d[32], e[32], f[32];
-  snprintf(lock, sizeof lock, "%s/run.lock", dir);
-  snprintf(model, sizeof model, "%s/model.npz", dir);
-  int stale;
-  const char *holder = lock_words(lock, desc, sizeof desc, &stale);
-  int64_t n_ckpt;
-  r50_error err = {0};
-  if (r50_checkpoint_look(dir, newest, sizeof newest, &n_ckpt, &err) != R50_OK) {
-    r50_log(R50_LOG_ERROR, "status: %s", err.msg);
-    return 1;
+static void print_run(const run_view *v) {
+  char a[32], b[32], c[32], d[32], e[32];
+  if (!strcmp(v->state, "running"))
+    printf("%s: running, %s\n", v->dir, v->lock.desc);
+  else if (v->finished)
+    printf("%s: finished: %s\n", v->dir, v->model);
+  else {
+    printf("%s: stopped: the command that started it, with --resume, continues it",
+           v->dir);
+    print_stale(&v->lock);
   }
-  r50_report_tail t;
-  const int has_log = r50_report_tail_read(dir, &t);
-  struct stat st;
-  const int finished = stat(model, &st) == 0;
-  if (!holder && !has_log && !n_ckpt && !finished) {
-    r50_log(R50_LOG_ERROR,
-            "status: %s is neither a feature file nor a fine-tuning run folder (no "
-            "log.jsonl, checkpoint or model.npz in it)",
-            dir);
-    return 1;
-  }
-  if (holder)
-    printf("%s: running, %s\n", dir, holder);
-  else if (finished)
-    printf("%s: finished: %s\n", dir, model);
-  else
-    printf(
-        "%s: stopped: the command that started it, with --resume, continues it%s%s%s\n",
-        dir, stale ? " (its lock is stale: " : "", stale ? desc : "",
-        stale ? "; the next job takes it over)" : "");
-  r50_loop_state ls;
-  if (n_ckpt && r50_checkpoint_read_state(newest, &ls, &err) == R50_OK) {
-    label("checkpoint");
-    printf("%s (%lld kept): %s epochs and %s iterations done", newest, (long long)n_ckpt,
-           grouped(ls.epoch, a, sizeof a), grouped(ls.iteration, b, sizeof b));
-    if (ls.position && ls.images)
+  label("checkpoint");
+  const r50_loop_state *ls = &v->loop;
+  if (v->state_read) {
+    printf("%s (%lld kept): %s epochs and %s iterations done", v->newest,
+           (long long)v->checkpoints, grouped(ls->epoch, a, sizeof a),
+           grouped(ls->iteration, b, sizeof b));
+    if (ls->position && ls->images)
       printf(", %s of the %s training images of the next",
-             grouped(ls.position, c, sizeof c), grouped(ls.images, d, sizeof d));
-    printf(", %.0f s trained\n", ls.elapsed);
-  } else if (n_ckpt) {
-    label("checkpoint");
-    printf("%s: unreadable: %s\n", newest, err.msg);
+             grouped(ls->position, c, sizeof c), grouped(ls->images, d, sizeof d));
+    printf(", %.0f s trained\n", ls->elapsed);
+  } else if (v->checkpoints) {
+    printf("%s: unreadable: %s\n", v->newest, v->state_error);
   } else {
-    label("checkpoint");
     printf("none yet\n");
   }
-  if (t.has_train) {
+  const r50_report_tail *t = &v->tail;
+  if (t->has_train) {
     label("training");
     printf("iteration %s: loss %s, accuracy %s, lr %s, %s s\n",
-           num(t.iteration, "%.0f", b, sizeof b), num(t.loss, "%.4f", c, sizeof c),
-           num(t.accuracy, "%.4f", d, sizeof d), num(t.lr, "%g", e, sizeof e),
-           num(t.elapsed, "%.0f", f, sizeof f));
+           num(t->iteration, "%.0f", a, sizeof a), num(t->loss, "%.4f", b, sizeof b),
+           num(t->accuracy, "%.4f", c, sizeof c), num(t->lr, "%g", d, sizeof d),
+           num(t->elapsed, "%.0f", e, sizeof e));
   }
-  if (t.has_val) {
+  if (t->has_val) {
     label("validation");
     printf("after epoch %s: loss %s, top-1 %s, top-5 %s on %s images\n",
-           num(t.val_epoch, "%.0f", a, sizeof a), num(t.val_loss, "%.4f", b, sizeof b),
-           num(t.val_top1, "%.4f", c, sizeof c), num(t.val_top5, "%.4f", d, sizeof d),
-           num(t.val_count, "%.0f", e, sizeof e));
+           num(t->val_epoch, "%.0f", a, sizeof a), num(t->val_loss, "%.4f", b, sizeof b),
+           num(t->val_top1, "%.4f", c, sizeof c), num(t->val_top5, "%.4f", d, sizeof d),
+           num(t->val_count, "%.0f", e, sizeof e));
   }
-  return finished && !holder ? 0 : EXIT_INCOMPLETE;
 }
 
-static int one(const char *path) {
+static int run_folder(const char *path, int json) {
+  run_view *v = malloc(sizeof *v);
+  if (!v) {
+    r50_log(R50_LOG_ERROR, "status: out of memory");
+    return 1;
+  }
+  r50_error err = {0};
+  int rc = gather_run(path, v, &err);
+  if (rc)
+    failed(path, err.msg, json);
+  else if (json)
+    status_json_run(v);
+  else
+    print_run(v);
+  if (!rc)
+    rc = !strcmp(v->state, "finished") ? 0 : STATUS_EXIT_INCOMPLETE;
+  free(v);
+  return rc;
+}
+
+static int one(const char *path, int json) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-    return run_folder(path);
+    return run_folder(path, json);
 #ifdef R50_HAVE_MPI
-  return feature_file(path);
+  return feature_file(path, json);
 #else
-  r50_log(R50_LOG_ERROR, "status: reading %s needs HDF5: this build has no MPI/HDF5",
-          path);
+  char msg[4200];
+  snprintf(msg, sizeof msg, "reading %s needs HDF5: this build has no MPI/HDF5", path);
+  failed(path, msg, json);
   return 1;
 #endif
 }
 
 int cli_status(int argc, char **argv) {
-  const cli_opt opts[] = {{0}};
+  int json = 0;
+  const cli_opt opts[] = {{"json", CLI_FLAG, &json, NULL,
+                           "one JSON object a line for each PATH (kind features, run "
+                           "or error), for programs",
+                           0, 0, NULL},
+                          {0}};
   const cli_command cmd = {
       .name = "status",
       .summary =
@@ -244,7 +314,7 @@ int cli_status(int argc, char **argv) {
           "fine-tuning RUN_DIR: running, complete or stopped, rows done, failed and "
           "pending, the first failures; read only, safe while the job runs. Exit code "
           "0: all complete; 3: one is running or stopped; 1: one cannot be read.",
-      .usage = "PATH [PATH...]",
+      .usage = "[--json] PATH [PATH...]",
       .opts = opts,
       .min_pos = 1,
       .max_pos = 4000,
@@ -255,7 +325,7 @@ int cli_status(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   int worst = 0;
   for (int i = 0; i < npos; i++) {
-    int r = one(pos[i]);
+    int r = one(pos[i], json);
     worst = r == 1 || worst == 1 ? 1 : r > worst ? r : worst;
   }
   return worst;

@@ -190,28 +190,35 @@ static void utc_time(long long t, char *buf, size_t cap) {
     strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-r50_lock_state r50_lock_describe(const char *lock_path, char *desc, size_t cap) {
+void r50_lock_describe(const char *lock_path, r50_lock_info *li) {
+  memset(li, 0, sizeof *li);
   struct stat st;
-  desc[0] = 0;
   if (stat(lock_path, &st) != 0)
-    return R50_LOCK_NONE;
+    return;
   holder h;
   int parsed = read_holder(lock_path, &h);
+  li->age = difftime(time(NULL), st.st_mtime);
+  if (parsed) {
+    snprintf(li->host, sizeof li->host, "%s", h.host);
+    snprintf(li->slurm_job, sizeof li->slurm_job, "%s", h.slurm_job);
+    li->pid = h.pid, li->since = h.since;
+  }
   char why[300];
   if (holder_gone(lock_path, &h, parsed, 0, why, sizeof why)) {
-    snprintf(desc, cap, "%s", why);
-    return R50_LOCK_STALE;
+    li->state = R50_LOCK_STALE;
+    snprintf(li->desc, sizeof li->desc, "%s", why);
+    return;
   }
+  li->state = R50_LOCK_HELD;
   if (!parsed) {
-    snprintf(desc, cap, "its lock %s is being written", lock_path);
-    return R50_LOCK_HELD;
+    snprintf(li->desc, sizeof li->desc, "its lock %s is being written", lock_path);
+    return;
   }
   char since[64];
   utc_time(h.since, since, sizeof since);
-  snprintf(desc, cap, "pid %ld on host %s%s%s, since %s, heartbeat %.0f s ago", h.pid,
-           h.host, h.slurm_job[0] ? ", SLURM job " : "", h.slurm_job, since,
-           difftime(time(NULL), st.st_mtime));
-  return R50_LOCK_HELD;
+  snprintf(li->desc, sizeof li->desc,
+           "pid %ld on host %s%s%s, since %s, heartbeat %.0f s ago", h.pid, h.host,
+           h.slurm_job[0] ? ", SLURM job " : "", h.slurm_job, since, li->age);
 }
 
 static r50_status refuse(const char *output, const r50_output_lock *l, const holder *h,

@@ -31,16 +31,24 @@ typedef struct r50_output_lock {
  * r50worker job (pid P on host H since T; lock L) ..." when a live job holds it. */
 r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_error *err);
 /* What a lock file (an output's "<output>.lock", a run folder's run.lock) says, for
- * `r50worker status`, without touching it: R50_LOCK_NONE when there is none;
- * R50_LOCK_HELD when its holder may be alive, desc getting "pid P on host H, SLURM job J,
- * since T, heartbeat S s ago"; R50_LOCK_STALE when the holder is gone (no such process
- * on this host, or no heartbeat from another host), desc saying why. Never waits. */
+ * `r50worker status`, read without touching it and without waiting. */
 typedef enum r50_lock_state {
   R50_LOCK_NONE,
   R50_LOCK_HELD,
   R50_LOCK_STALE
 } r50_lock_state;
-r50_lock_state r50_lock_describe(const char *lock_path, char *desc, size_t cap);
+typedef struct r50_lock_info {
+  r50_lock_state state; /* none; held (its holder may be alive); stale (the holder is
+                           gone: no such process on this host, or no heartbeat from
+                           another host) */
+  char host[256], slurm_job[64];
+  long pid;        /* 0 when the lock could not be parsed (being written, or torn) */
+  long long since; /* when it was taken (Unix time) */
+  double age;      /* seconds since its last heartbeat */
+  char desc[600];  /* held: "pid P on host H, SLURM job J, since T, heartbeat S s ago";
+                      stale: why it is */
+} r50_lock_info;
+void r50_lock_describe(const char *lock_path, r50_lock_info *li);
 
 /* Releases (removes the lock file); no-op when not held. */
 void r50_output_lock_release(r50_output_lock *l);
