@@ -15,7 +15,8 @@ every broken or foreign file named for what it is. On 1 and 2 ranks.
   refuses and leaves it untouched.
 * --reuse OLD.h5 copies the rows OLD holds done into a file equal to a fresh one, on a
   dataset that changed (rows added, removed, renamed, labels renumbered), float32 and
-  float16; an OLD of other options or not a feature file is refused.
+  float16; from two OLD files in turn (command line or job file), too; an OLD of other
+  options or not a feature file is refused.
 * -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash; -o into
   a folder that does not exist says so.
 
@@ -265,9 +266,12 @@ def test_reuse(tmp, model):
         # rows (the 2 broken files) tried again, and none of them is in OLD
         p = run(2, BIN, *common, data, "-o", new, "--reuse", old, "--resume")
         check(p.returncode == 0 and f"--reuse {old}: 0 rows copied" in p.stderr and
-              "resuming: 2 of" in p.stderr, f"{dtype}: --resume --reuse of a finished "
-              f"file: only its failed rows tried (exit {p.returncode}) {p.stderr[-500:]}")
+              "resuming: 2 of" in p.stderr and "none of the" not in p.stderr,
+              f"{dtype}: --resume --reuse of a finished file: only its failed rows "
+              f"tried, no warning that no path matched (exit {p.returncode}) "
+              f"{p.stderr[-500:]}")
         same_file(a, read(new, names), f"{dtype}: --resume --reuse", names)
+    reuse_several(tmp, data, args, ok)
     # OLD made with other options is refused, naming what differs; the output itself
     # is a usage error
     old = os.path.join(tmp, "reuse_old_float32.h5")
@@ -285,7 +289,7 @@ def test_reuse(tmp, model):
             os.path.join(tmp, "r0.h5"), "--reuse", old)
     check(p.returncode == 0 and f"--reuse: none of the {len(ok)} done rows of {old} has "
           "the path of a row of this dataset" in p.stderr and
-          f"this dataset's first pending: '{os.path.join(data, sorted(ok[2:])[0])}'"
+          f"this dataset's first not done: '{os.path.join(data, sorted(ok[2:])[0])}'"
           in p.stderr, f"--reuse, absolute list against a folder's file: the mismatch "
           f"named (exit {p.returncode}) {p.stderr[-500:]}")
     # OLD on a disk that only some nodes see: each rank runs in its own folder (as on
@@ -332,6 +336,51 @@ def test_reuse(tmp, model):
             os.path.join(data, "README.txt"))
     check(p.returncode == 1 and "README.txt" in p.stderr, f"--reuse of a text file: "
           f"refused naming it (exit {p.returncode}) {p.stderr[-300:]}")
+
+
+def reuse_several(tmp, data, args, ok):
+    """--reuse A --reuse B: A (the tree before it changed) gives the rows it holds, B (a
+    folder of the new photos alone, under the same relative paths) the rest; from a job
+    file's two `reuse =` lines the same; a --reuse on the command line replaces the
+    file's; one file given twice is a usage error."""
+    common = args + ["--dtype", "float32", "--layers", "pool5,res5"]
+    old_a = os.path.join(tmp, "reuse_old_float32.h5")
+    part = os.path.join(tmp, "reuse_part")
+    added = [os.path.join("dog", "renamed.jpg")] + [os.path.join("emu", f"{i}.jpg")
+                                                     for i in range(3)]
+    for rel in added:
+        os.makedirs(os.path.dirname(os.path.join(part, rel)), exist_ok=True)
+        shutil.copy(os.path.join(data, rel), os.path.join(part, rel))
+    old_b = os.path.join(tmp, "reuse_part.h5")
+    check(run(1, BIN, *common, part, "-o", old_b).returncode == 0, "several: B made")
+    fresh = read(os.path.join(tmp, "reuse_fresh_float32.h5"), ("pool5", "res5"))
+    new = os.path.join(tmp, "reuse_two.h5")
+    p = run(2, BIN, *common, data, "-o", new, "--reuse", old_a, "--reuse", old_b)
+    check(p.returncode == 0 and f"--reuse {old_a}: {len(ok) - 2} rows copied" in p.stderr
+          and f"--reuse {old_b}: 4 rows copied" in p.stderr and
+          "0 through the network" in p.stderr and "none of the" not in p.stderr,
+          f"--reuse A --reuse B on 2 ranks: A's rows, then B's, none computed "
+          f"(exit {p.returncode}) {p.stderr[-700:]}")
+    same_file(fresh, read(new, ("pool5", "res5")), "--reuse A --reuse B",
+              ("pool5", "res5"))
+    ini = os.path.join(tmp, "reuse_two.ini")
+    with open(ini, "w") as f:
+        f.write(f"[extract]\nreuse = {old_a}\nreuse = {old_b}\noverwrite = true\n")
+    p = run(2, BIN, *common, "--job", ini, data, "-o", new)
+    check(p.returncode == 0 and f"--reuse {old_a}: {len(ok) - 2} rows copied" in p.stderr
+          and f"--reuse {old_b}: 4 rows copied" in p.stderr,
+          f"two `reuse =` lines of a job file (exit {p.returncode}) {p.stderr[-500:]}")
+    same_file(fresh, read(new, ("pool5", "res5")), "--job with two reuse lines",
+              ("pool5", "res5"))
+    p = run(1, BIN, *common, "--job", ini, data, "-o", new, "--reuse", old_b)
+    check(p.returncode == 0 and f"--reuse {old_b}: 4 rows copied" in p.stderr and
+          f"--reuse {old_a}" not in p.stderr,
+          f"--reuse on the command line replaces the job file's (exit {p.returncode})")
+    p = run(1, BIN, *common, data, "-o", os.path.join(tmp, "r3.h5"), "--reuse", old_a,
+            "--reuse", old_a)
+    check(p.returncode == 2 and f"--reuse: '{old_a}' given twice" in p.stderr and
+          not os.path.exists(os.path.join(tmp, "r3.h5")),
+          f"one OLD given twice: a usage error (exit {p.returncode}) {p.stderr[-300:]}")
 
 
 def main():

@@ -23,7 +23,8 @@
 
 typedef struct job_opts {
   cli_model_opts mo;
-  const char *layers, *size, *root, *output, *labels, *dtype, *reuse;
+  const char *layers, *size, *root, *output, *labels, *dtype;
+  cli_list reuse; /* --reuse OLD.h5, as often as given */
   int batch, chunk, resume, overwrite, exif_rotate, fast_decode, oversample, top;
   double max_pixels;
 } job_opts;
@@ -162,9 +163,10 @@ static int job_command(int argc, char **argv, int predict) {
        NULL},
       {"overwrite", CLI_FLAG, &o.overwrite, NULL, "replace an existing output", 0, 0,
        NULL},
-      {"reuse", CLI_STRING, &o.reuse, "OLD.h5",
+      {"reuse", CLI_LIST, &o.reuse, "OLD.h5",
        "copy the rows an earlier output (same model and options) holds done, by path, "
-       "instead of computing them",
+       "instead of computing them; given again, the next file copies the rows still "
+       "to do",
        0, 0, NULL},
       {"max-pixels", CLI_DOUBLE, &o.max_pixels, "P", "refuse larger images (0: no limit)",
        0, 9e18, NULL},
@@ -210,11 +212,12 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
     return file_usage(cmd, "--labels: cannot read ", opts->labels);
   if (opts->resume && opts->overwrite)
     return usage(cmd, "--resume and --overwrite exclude each other", "");
-  if (opts->reuse && opts->output && !strcmp(opts->reuse, opts->output))
-    return usage(cmd,
-                 "--reuse names the output: --resume continues it, --reuse copies "
-                 "from another file",
-                 "");
+  for (int i = 0; i < opts->reuse.n; i++)
+    if (opts->output && !strcmp(opts->reuse.v[i], opts->output))
+      return usage(cmd,
+                   "--reuse names the output: --resume continues it, --reuse copies "
+                   "from another file",
+                   "");
   r50_error err = {0};
   if (npos > 1 && r50_dataset_check_images(pos, npos, &err) != R50_OK)
     return file_usage(cmd, err.msg, "");
@@ -238,7 +241,8 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
                  .chunk = opts->chunk,
                  .resume = opts->resume,
                  .overwrite = opts->overwrite,
-                 .reuse = opts->reuse,
+                 .reuse = opts->reuse.v,
+                 .n_reuse = opts->reuse.n,
                  .predict = predict,
                  .oversample = opts->oversample,
                  .top = opts->top,

@@ -1,6 +1,7 @@
 /*
  * main.c — r50worker: dispatches to a command. Only main decides the exit code:
- * 0 success, 1 failure, 2 usage error (and for status, 3: not complete yet).
+ * 0 success, 1 failure, 2 usage error; 3 is extract's and predict's "no image could be
+ * read" (extract_job.h) and status's "not complete yet" (cmd_status.c).
  */
 #include <stdio.h>
 #include <string.h>

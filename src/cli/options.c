@@ -74,6 +74,22 @@ int cli_set_value(const cli_opt *o, const char *v, char *msg, size_t cap) {
     }
     *(const char **)o->dst = v;
     return 0;
+  case CLI_LIST: {
+    cli_list *l = o->dst;
+    if (l->from_file)
+      l->n = 0, l->from_file = 0;
+    if (l->n == CLI_LIST_MAX) {
+      snprintf(msg, cap, "given more than %d times", CLI_LIST_MAX);
+      return CLI_EXIT_USAGE;
+    }
+    for (int i = 0; i < l->n; i++)
+      if (!strcmp(l->v[i], v)) {
+        snprintf(msg, cap, "'%s' given twice", v);
+        return CLI_EXIT_USAGE;
+      }
+    l->v[l->n++] = v;
+    return 0;
+  }
   }
   snprintf(msg, cap, "bad option type");
   return CLI_EXIT_USAGE;
@@ -131,6 +147,9 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **pos,
     int rc = cli_job_apply(cmd, job, job_pos, &job_npos);
     if (rc)
       return rc;
+    for (const cli_opt *o = cmd->opts; o && o->name; o++)
+      if (o->type == CLI_LIST) /* the command line's values replace the file's */
+        ((cli_list *)o->dst)->from_file = ((cli_list *)o->dst)->n > 0;
   }
   for (int i = 1; i < argc; i++) {
     if (skip[i])
@@ -219,6 +238,7 @@ static void format_default(const cli_opt *o, char *buf, size_t cap) {
     if (*(const char *const *)o->dst)
       snprintf(buf, cap, " (default %s)", *(const char *const *)o->dst);
     break;
+  case CLI_LIST: snprintf(buf, cap, " (repeatable)"); break;
   }
 }
 

@@ -17,7 +17,17 @@ typedef enum cli_opt_type {
   CLI_INT,    /* int *, within [min, max] */
   CLI_DOUBLE, /* double *, within [min, max] */
   CLI_STRING, /* const char **, or one of `choices` ("a|b|c") when set */
+  CLI_LIST,   /* cli_list *: each use adds a value (--reuse A --reuse B); on the
+                 command line, the first use replaces the values a job file gave */
 } cli_opt_type;
+
+#define CLI_LIST_MAX 64
+
+typedef struct cli_list {
+  const char *v[CLI_LIST_MAX];
+  int n;
+  int from_file; /* the values came from --job FILE: the command line replaces them */
+} cli_list;
 
 typedef struct cli_opt {
   const char *name; /* long name without "--"; a one-letter name is "-x" */

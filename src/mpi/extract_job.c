@@ -185,6 +185,33 @@ static r50_status pending_chunks(run *r, const int8_t *status, r50_error *err) {
   return R50_OK;
 }
 
+/* Whether a rank caught a stop signal (collective). */
+static r50_status any_signal(const run *r, int *stop, r50_error *err) {
+  int mine = r50_job_signal() != 0;
+  R50_MPI_CHECK(r->d, MPI_Allreduce(&mine, stop, 1, MPI_INT, MPI_MAX, r->d->comm), err);
+  return R50_OK;
+}
+
+/* --reuse OLD.h5, each in turn: the rows still to do that it holds done are copied
+ * (collective, on the open output). A stop signal ends the copy where it is. */
+static r50_status reuse_old_files(run *r, int8_t *status, r50_error *err) {
+  const r50_job *j = r->job;
+  for (int k = 0; k < j->n_reuse; k++) {
+    int stop = 0;
+    if (k > 0)
+      R50_TRY(any_signal(r, &stop, err));
+    if (stop)
+      break;
+    int64_t copied;
+    R50_TRY(r50_store_reuse(r->d, r->store, j->reuse[k], &r->ds, &r->meta, status,
+                            &copied, err));
+    if (r->d->rank == 0)
+      r50_log(R50_LOG_INFO, "--reuse %s: %lld row%s copied, not computed again",
+              j->reuse[k], (long long)copied, copied == 1 ? "" : "s");
+  }
+  return R50_OK;
+}
+
 /* Rank 0 creates the file or checks it for --resume; every rank gets the statuses. */
 static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   const r50_job *j = r->job;
@@ -192,20 +219,20 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
   int created = 0;
   if (r->d->rank == 0) {
     r50_store_resume_kind kind = R50_STORE_RECREATE;
-    if (j->reuse) /* before the output is made or changed */
-      s = r50_store_reuse_check(j->output, j->reuse, &r->meta, err);
+    for (int k = 0; k < j->n_reuse && s == R50_OK; k++) /* before the output is made */
+      s = r50_store_reuse_check(j->output, j->reuse[k], &r->meta, err);
     if (s == R50_OK && j->resume)
       s = r50_store_check_resume(j->output, &r->ds, &r->meta, &kind, status, err);
     if (s == R50_OK && kind == R50_STORE_RECREATE) {
       s = r50_store_create(j->output, &r->ds, &r->meta, j->overwrite || j->resume, err);
       created = 1;
     }
-    if (s == R50_OK && created && j->reuse && !(*status = calloc((size_t)r->ds.n, 1)))
+    if (s == R50_OK && created && j->n_reuse && !(*status = calloc((size_t)r->ds.n, 1)))
       s = r50_fail(err, R50_ERR_NOMEM, "out of memory"); /* all pending, some to copy */
   }
   R50_TRY(r50_dist_agree(r->d, s, err));
   int made[2] = {created,
-                 created && !j->reuse}; /* created; created with every row pending */
+                 created && !j->n_reuse}; /* created; created with every row pending */
   R50_MPI_CHECK(r->d, MPI_Bcast(made, 2, MPI_INT, 0, r->d->comm), err);
   r->created = made[0];
   r->fresh = made[1];
@@ -216,15 +243,7 @@ static r50_status prepare_output(run *r, int8_t **status, r50_error *err) {
     *status = (int8_t *)buf;
   }
   R50_TRY(r50_store_open(r->d, j->output, &r->meta, &r->store, err));
-  if (!j->reuse)
-    return R50_OK;
-  int64_t copied;
-  R50_TRY(
-      r50_store_reuse(r->d, r->store, j->reuse, &r->ds, &r->meta, *status, &copied, err));
-  if (r->d->rank == 0)
-    r50_log(R50_LOG_INFO, "--reuse %s: %lld row%s copied, not computed again", j->reuse,
-            (long long)copied, copied == 1 ? "" : "s");
-  return R50_OK;
+  return reuse_old_files(r, *status, err);
 }
 
 /* Everything before the loop; agreed on by all ranks. */

@@ -27,7 +27,9 @@ typedef struct r50_job {
   int size_w, size_h; /* 0 0: --size none */
   int batch, chunk;   /* images per forward, rows per work chunk (0: auto) */
   int resume, overwrite;
-  const char *reuse; /* --reuse OLD.h5: copy the rows it holds done (h5reuse.h) */
+  const char *const *reuse; /* --reuse OLD.h5 (n_reuse of them): copy the rows each
+                               holds done that are still to do, in turn (h5reuse.h) */
+  int n_reuse;
   r50_decode_opts decode;
   r50_config model;       /* arch, fb, pretrained, seed, threads */
   const char *model_name; /* what --model said: "none", "auto" or a path */

@@ -382,21 +382,37 @@ r50_status r50_store_reuse_check(const char *path, const char *old,
   return s;
 }
 
-/* Rank 0: a warning when OLD has done rows, rows are pending here and no path matches:
- * paths are compared as files store them (relative to a folder, or as a list gives
- * them), so a folder against a list of absolute paths matches nothing. */
+/* Whether a row done here (resumed, or copied from an earlier --reuse file) has the
+ * path of one of OLD's done rows. */
+static int matches_done(const table *t, const r50_dataset *ds, const int8_t *st) {
+  for (int64_t i = 0; i < ds->n; i++) {
+    if (st[i] != 1)
+      continue;
+    char *esc;
+    const char *name = stored_name(ds, i, &esc);
+    const int64_t from = get(t, r50_hash64(name, strlen(name)));
+    free(esc);
+    if (from >= 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Rank 0: a warning when OLD has done rows, rows are not done here and no path of any
+ * row matches: paths are compared as files store them (relative to a folder, or as a
+ * list gives them), so a folder against a list of absolute paths matches nothing. */
 static void none_matches(const table *t, const r50_dataset *ds, const int8_t *st,
                          const char *old) {
   int64_t i = 0;
   while (i < ds->n && st[i] == 1)
     i++;
-  if (i == ds->n)
+  if (i == ds->n || matches_done(t, ds, st))
     return;
   char *esc;
   const char *name = stored_name(ds, i, &esc);
   r50_log(R50_LOG_WARN,
           "--reuse: none of the %lld done rows of %s has the path of a row of this "
-          "dataset (%s's first: '%s'; this dataset's first pending: '%s'): paths are "
+          "dataset (%s's first: '%s'; this dataset's first not done: '%s'): paths are "
           "compared as stored: relative to a dataset folder, or as a list gives them (a "
           "list of paths relative to --root FOLDER matches FOLDER's rows)",
           (long long)t->n, old, old, t->first, name);
