@@ -15,8 +15,9 @@ every broken or foreign file named for what it is. On 1 and 2 ranks.
   refuses and leaves it untouched.
 * --reuse OLD.h5 copies the rows OLD holds done into a file equal to a fresh one, on a
   dataset that changed (rows added, removed, renamed, labels renumbered), float32 and
-  float16; from two OLD files in turn (command line or job file), too; an OLD of other
-  options or not a feature file is refused.
+  float16; from two OLD files in turn (command line or job file), too; from an OLD
+  holding more layers than the job; an OLD lacking a layer, of other options or not a
+  feature file is refused.
 * -o /dev/null (with --overwrite) or a folder: exit 1 with the cause, no crash; -o into
   a folder that does not exist says so.
 
@@ -272,14 +273,25 @@ def test_reuse(tmp, model):
               f"{p.stderr[-500:]}")
         same_file(a, read(new, names), f"{dtype}: --resume --reuse", names)
     reuse_several(tmp, data, args, ok)
-    # OLD made with other options is refused, naming what differs; the output itself
-    # is a usage error
+    # OLD holding more layers than the job gives the job's; a layer OLD lacks is
+    # refused, naming it, before the output is made; the output itself is a usage error
     old = os.path.join(tmp, "reuse_old_float32.h5")
-    p = run(1, BIN, *args, "--layers", "pool5", data, "-o", os.path.join(tmp, "r1.h5"),
+    sub = os.path.join(tmp, "reuse_pool5.h5")
+    p = run(2, BIN, *args, "--layers", "pool5", data, "-o", sub, "--reuse", old)
+    check(p.returncode == 0 and f"--reuse {old}: {len(ok) - 2} rows copied" in p.stderr,
+          f"--reuse of a file holding pool5,res5 for a pool5 job: copies (exit "
+          f"{p.returncode}) {p.stderr[-300:]}")
+    check(p.returncode == 0 and
+          read(sub)["features/pool5"].tobytes() ==
+          read(os.path.join(tmp, "reuse_fresh_float32.h5"))["features/pool5"].tobytes(),
+          "--reuse of more layers: pool5 bit-identical to a fresh extraction")
+    p = run(1, BIN, *args, "--layers", "pool5,fc6", data, "-o", os.path.join(tmp, "r1.h5"),
             "--reuse", old)
     check(p.returncode == 1 and f"--reuse: {old} holds layers 'pool5,res5', this job asks "
-          "for 'pool5'" in p.stderr and not os.path.exists(os.path.join(tmp, "r1.h5")),
-          f"--reuse of other layers refused before the output is made: {p.stderr[-300:]}")
+          "for 'pool5,fc6' (fc6 is not among them)" in p.stderr and
+          not os.path.exists(os.path.join(tmp, "r1.h5")),
+          f"--reuse of a file lacking a layer refused before the output is made: "
+          f"{p.stderr[-300:]}")
     # paths are compared as stored: a list of absolute paths matches none of a folder's
     # rows, and the job says so, showing one path of each
     absolute = os.path.join(tmp, "reuse_abs.txt")

@@ -5,10 +5,12 @@ ImageFolder tree equals `mpirun -np 2 r50worker extract` bit for bit, with a job
 too; a job signalled mid-way (USR1 to the batch script, as `--signal=B:USR1@120` does
 before the time limit) pauses, requeues itself, resumes, and ends with the features
 of an uninterrupted run, its log showing both attempts; finetune.sbatch checkpoints on
-the same signal and its resumed run equals an uninterrupted one bit for bit.
+the same signal and its resumed run equals an uninterrupted one bit for bit. While each
+job runs, `r50worker status --json` names it running in its SLURM job.
 
 usage: test_slurm.py R50WORKER MODEL_TOOL REPO_ROOT
 """
+import json
 import os
 import re
 import shutil
@@ -67,6 +69,20 @@ def sbatch(env, tmp, script, *args, extra=()):
         print(p.stderr)
         return None
     return int(p.stdout.strip().split(";")[0])
+
+
+def status_of(path, jid, what):
+    """`r50worker status --json PATH` from outside the job, as on a login node: running,
+    held by SLURM job jid."""
+    p = run(0, BIN, "status", "--json", path)
+    try:
+        j = json.loads(p.stdout.splitlines()[0])
+    except (ValueError, IndexError):
+        j = {}
+    lock = j.get("lock") or {}
+    check(p.returncode == 3 and j.get("state") == "running" and
+          lock.get("slurm_job") == str(jid),
+          f"{what}: status says running in SLURM job {jid} ({p.stdout.strip()[:300]})")
 
 
 def log_of(tmp, jid):
@@ -144,6 +160,7 @@ def test_requeue(tmp, env):
     out = os.path.join(tmp, "requeued.h5")
     jid = sbatch(env, tmp, "extract.sbatch", data, "-o", out, *opts)
     check(jid is not None and J.wait_for_rows(out, 40, 120), "the job is under way")
+    status_of(out, jid, "extract.sbatch")
     sh("scancel", "--batch", "--signal=USR1", str(jid), env=env)
     state, restarts, code = wait_job(jid, env, want_restarts=1)
     log = log_of(tmp, jid)
@@ -154,6 +171,7 @@ def test_requeue(tmp, env):
           "the log (--open-mode=append) shows both attempts, the pause and the resume")
     if state == "COMPLETED":
         J.same_file(J.read(out), J.read(ref), "paused, requeued and resumed vs uninterrupted")
+        check(run(0, BIN, "status", out).returncode == 0, "status after: complete, exit 0")
 
 
 def test_finetune(tmp, env):
@@ -170,6 +188,7 @@ def test_finetune(tmp, env):
     t = time.time()
     while time.time() - t < 120 and not (os.path.exists(log) and os.path.getsize(log) > 200):
         time.sleep(0.2)
+    status_of(out, jid, "finetune.sbatch")
     sh("scancel", "--batch", "--signal=USR1", str(jid), env=env)
     state, restarts, code = wait_job(jid, env, want_restarts=1)
     text = log_of(tmp, jid)

@@ -105,7 +105,8 @@ static r50_status open_old(files *f, const r50_store_meta *m, r50_error *err) {
                     "--reuse: %s is not a feature file of this r50worker (format '%s', "
                     "want '%s')",
                     f->old, format, R50_STORE_FORMAT);
-  R50_TRY(r50_store_check_attrs(f->fo, f->old, "--reuse", m, err));
+  /* OLD may hold more layers than the job: the job's are copied, the others not */
+  R50_TRY(r50_store_check_attrs(f->fo, f->old, "--reuse", m, 1, err));
   if (r50_h5_get_int64(f->fo, "n_images", &f->n_old) <= 0 || f->n_old < 0)
     return r50_fail(err, R50_ERR_FORMAT,
                     "--reuse: %s: attribute 'n_images' is unreadable", f->old);

@@ -511,8 +511,27 @@ static r50_status corrupt(const char *path, const char *attr, r50_error *err) {
                                  "%s: %s: attribute '%s' is missing", opt, path, name);  \
   } while (0)
 
+/* Whether every layer of m is among list's ("pool5,res5"). */
+static int has_layers(const char *list, const r50_store_meta *m, const char **missing) {
+  for (int l = 0; l < m->n_layers; l++) {
+    const size_t n = strlen(m->layers[l]);
+    int found = 0;
+    for (const char *p = list; *p && !found;) {
+      const size_t len = strcspn(p, ",");
+      found = len == n && !strncmp(p, m->layers[l], n);
+      p += len + (p[len] == ',');
+    }
+    if (!found) {
+      *missing = m->layers[l];
+      return 0;
+    }
+  }
+  return 1;
+}
+
 r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
-                                 const r50_store_meta *m, r50_error *err) {
+                                 const r50_store_meta *m, int more_layers_ok,
+                                 r50_error *err) {
   char cmd[32], sha[128], layers[256], want_layers[256];
   int arch, fb, size[2], over, fast, exif;
   int64_t maxpix;
@@ -539,10 +558,13 @@ r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
   layer_list(m, want_layers, sizeof want_layers);
   if (r50_h5_get_str(f, "layers", layers, sizeof layers) <= 0 || !layers[0])
     return corrupt_for(opt, path, "layers", err);
-  if (strcmp(layers, want_layers))
+  const char *missing = NULL;
+  if (more_layers_ok ? !has_layers(layers, m, &missing)
+                     : strcmp(layers, want_layers) != 0)
     return r50_fail(err, R50_ERR_MISMATCH,
-                    "%s: %s holds layers '%s', this job asks for '%s'", opt, path, layers,
-                    want_layers);
+                    "%s: %s holds layers '%s', this job asks for '%s'%s%s%s", opt, path,
+                    layers, want_layers, missing ? " (" : "", missing ? missing : "",
+                    missing ? " is not among them)" : "");
   char dtype[16] = "float32"; /* files before --dtype hold float32 */
   if (r50_h5_get_str(f, "dtype", dtype, sizeof dtype) < 0)
     return corrupt_for(opt, path, "dtype", err);
@@ -750,7 +772,7 @@ static r50_status check_open_file(hid_t f, const char *path, const r50_dataset *
                     "--resume: %s has format '%s'; this r50worker "
                     "writes '%s'",
                     path, format, FORMAT_TAG);
-  R50_TRY(r50_store_check_attrs(f, path, "--resume", m, err));
+  R50_TRY(r50_store_check_attrs(f, path, "--resume", m, 0, err));
   int64_t n_file = -1;
   char sha[128];
   if (r50_h5_get_int64(f, "n_images", &n_file) <= 0)

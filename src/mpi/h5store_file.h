@@ -22,9 +22,12 @@ int r50_store_is_hdf5(const char *path);
 /* Compares f's attributes (command, arch, weights, layers, dtype, precision, size,
  * decode options, max pixels) with the job's meta: R50_ERR_MISMATCH naming the first
  * that differs, R50_ERR_FORMAT for one missing or unreadable; messages start with
- * "OPT: PATH". */
+ * "OPT: PATH". more_layers_ok: f may hold layers beyond m's (--reuse reads m's alone:
+ * a layer's values do not depend on which others a job stores, the network runs
+ * through the same layers), else its layers must be m's, in order. */
 r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
-                                 const r50_store_meta *m, r50_error *err);
+                                 const r50_store_meta *m, int more_layers_ok,
+                                 r50_error *err);
 
 /* Checks that f holds /features/<layer> of every layer of m, each n rows of the
  * layer's shape: R50_ERR_MISMATCH "OPT: PATH: /features/L is missing or has another
