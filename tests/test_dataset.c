@@ -325,6 +325,35 @@ static void test_path_too_long(void) {
         "a path past PATH_MAX: %.200s", err.msg);
 }
 
+/* What an entry is comes from readdir where the file system says (no stat a file),
+ * else from stat: a folder named like an image is walked, a link to a folder is
+ * walked, a link to an image is an image, a dangling link is not. */
+static void test_entry_kinds(void) {
+  touch("kinds/pics.jpg/in.jpg");
+  touch("kinds/real/r.png");
+  touch("kinds/target.png");
+  char path[600], to[600];
+  const char *links[][2] = {{"real", "kinds/dirlink.jpg"},
+                            {"target.png", "kinds/filelink.jpg"},
+                            {"gone.png", "kinds/dangling.jpg"}};
+  for (int i = 0; i < 3; i++) {
+    snprintf(to, sizeof to, "%s/kinds/%s", g_dir, links[i][0]);
+    snprintf(path, sizeof path, "%s/%s", g_dir, links[i][1]);
+    CHECK(symlink(to, path) == 0, "symlink %s", path);
+  }
+  snprintf(path, sizeof path, "%s/kinds", g_dir);
+  r50_dataset ds;
+  r50_error err = {0};
+  CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK, "%s", err.msg);
+  const char *want[] = {"dangling.jpg",    "dirlink.jpg/r.png", "filelink.jpg",
+                        "pics.jpg/in.jpg", "real/r.png",        "target.png"};
+  CHECK(ds.n == 6, "%lld rows", (long long)ds.n);
+  for (int i = 0; i < 6 && i < ds.n; i++)
+    CHECK(!strcmp(r50_dataset_name(&ds, i), want[i]), "row %d: %s, want %s", i,
+          r50_dataset_name(&ds, i), want[i]);
+  r50_dataset_free(&ds);
+}
+
 int main(void) {
   if (!mkdtemp(g_dir))
     return 1;
@@ -335,6 +364,7 @@ int main(void) {
   test_csv_list();
   test_one_image();
   test_path_too_long();
+  test_entry_kinds();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   CHECK(system(cmd) == 0, "cleanup");

@@ -280,36 +280,69 @@ static int is_hidden(const char *name) {
   return name[0] == '.' || !strcmp(name, "__MACOSX") || !strcmp(name, "@eaDir");
 }
 
-/* Sorted names of the visible entries of dir; *n set. */
-static r50_status list_dir(const char *dir, char ***names, int *n, r50_error *err) {
+typedef struct dir_entry {
+  char *name;
+  unsigned char type; /* readdir's d_type: DT_REG, DT_DIR, DT_LNK, DT_UNKNOWN, ... */
+} dir_entry;
+
+static int cmp_entry(const void *a, const void *b) {
+  return strcmp(((const dir_entry *)a)->name, ((const dir_entry *)b)->name);
+}
+
+/* Sorted names of the visible entries of dir; *n set. types (when not NULL) gets each
+ * one's d_type (malloc'd), which spares the walk a stat() a file where the file
+ * system gives it (a metadata round trip each on Lustre or NFS). */
+static r50_status list_dir(const char *dir, char ***names, unsigned char **types, int *n,
+                           r50_error *err) {
   *names = NULL;
+  if (types)
+    *types = NULL;
   *n = 0;
   DIR *d = opendir(dir);
   if (!d)
     return r50_fail(err, R50_ERR_IO, "%s: %s", dir, strerror(errno));
   int cap = 0;
+  dir_entry *es = NULL;
   r50_status s = R50_OK;
   for (struct dirent *e; (e = readdir(d));) {
     if (is_hidden(e->d_name))
       continue;
     if (*n == cap) {
       cap = cap ? 2 * cap : 64;
-      char **p = realloc(*names, (size_t)cap * sizeof *p);
+      dir_entry *p = realloc(es, (size_t)cap * sizeof *p);
       if (!p) {
         s = r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", dir);
         break;
       }
-      *names = p;
+      es = p;
     }
-    if (!((*names)[*n] = strdup(e->d_name))) {
+    if (!(es[*n].name = strdup(e->d_name))) {
       s = r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", dir);
       break;
     }
-    (*n)++;
+    es[(*n)++].type = e->d_type;
   }
   closedir(d);
   if (*n)
-    qsort(*names, (size_t)*n, sizeof **names, cmp_str);
+    qsort(es, (size_t)*n, sizeof *es, cmp_entry);
+  *names = malloc((size_t)(*n ? *n : 1) * sizeof **names);
+  unsigned char *t = types ? malloc((size_t)(*n ? *n : 1)) : NULL;
+  if (!*names || (types && !t)) {
+    for (int i = 0; i < *n; i++)
+      free(es[i].name);
+    free(*names), free(t), free(es);
+    *names = NULL, *n = 0;
+    return s == R50_OK ? r50_fail(err, R50_ERR_NOMEM, "out of memory listing %s", dir)
+                       : s;
+  }
+  for (int i = 0; i < *n; i++) {
+    (*names)[i] = es[i].name;
+    if (t)
+      t[i] = es[i].type;
+  }
+  free(es);
+  if (types)
+    *types = t;
   return s;
 }
 
@@ -368,17 +401,21 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
     return too_long(w, rel, "");
   enter(w, dir, depth);
   char **names;
+  unsigned char *types;
   int n;
-  r50_status s = list_dir(dir, &names, &n, w->err);
-  for (int i = 0, other; i < n && s == R50_OK; i++) {
+  r50_status s = list_dir(dir, &names, &types, &n, w->err);
+  for (int i = 0, other, folder; i < n && s == R50_OK; i++) {
     char sub[PATH_MAX], full[PATH_MAX];
     if (!join(sub, sizeof sub, rel, names[i]) ||
-        !join(full, sizeof full, w->ds->root, sub))
+        !join(full, sizeof full, w->ds->root, sub)) {
       s = too_long(w, rel, names[i]);
-    else if (is_dir(full) && loops_back(w, full, depth))
+      continue;
+    } /* a regular file or a folder as readdir says; a link, or no word, as stat says */
+    folder = types[i] == DT_REG ? 0 : types[i] == DT_DIR ? 1 : is_dir(full);
+    if (folder && loops_back(w, full, depth))
       r50_log(R50_LOG_WARN, "%s: links back to a folder it is in (a loop): skipped",
               full);
-    else if (is_dir(full))
+    else if (folder)
       s = walk(w, sub, label, depth + 1);
     else if (has_image_ext(names[i]))
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
@@ -390,6 +427,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err); /* by its content */
   }
   free_names(names, n);
+  free(types);
   return s;
 }
 
@@ -497,7 +535,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   char **names;
   int n, n_dirs = 0, n_set_aside = 0;
   const char *example;
-  R50_TRY(list_dir(ds->root, &names, &n, err));
+  R50_TRY(list_dir(ds->root, &names, NULL, &n, err));
   walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, 0, ""};
   enter(&w, ds->root, 0);
   r50_status s = R50_OK;
