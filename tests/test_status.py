@@ -272,9 +272,13 @@ def test_run_folder(tmp):
         os.makedirs(t)
         with open(os.path.join(t, "model.npz"), "wb") as f:
             f.write(b"half")
+    with open(os.path.join(stopped, "log.jsonl"), "a") as f:  # a record being written
+        f.write('{"epoch": 2, "iteration": 99, "main/loss": 1.5')
     s = status(stopped)
     check(s.returncode == 3 and "stopped: the command that started it, with --resume" in s.stdout,
           "a run without model.npz: stopped, exit 3")
+    check(f"iteration {it}: loss" in s.stdout and "iteration 99" not in s.stdout,
+          "a log record not whole yet is not read")
     check(f"iter-{it:08d} (2 kept)" in s.stdout, "a checkpoint without DONE is not counted")
     check(all(os.path.isdir(t) for t in torn), "status leaves a checkpoint being written alone")
 

@@ -81,6 +81,8 @@ int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
     return 0;
   char line[1024];
   while (fgets(line, sizeof line, f)) {
+    if (!strchr(line, '\n')) /* the line the run is writing now: not whole yet */
+      continue;
     if (strstr(line, "\"main/loss\": ")) {
       t->has_train = 1;
       t->epoch = field(line, "epoch"), t->iteration = field(line, "iteration");
