@@ -5,8 +5,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "model_options.h"
 #include "options.h"
 #include "r50.h"
 
@@ -38,6 +40,15 @@ static void usage(FILE *f) {
   fprintf(f, "\n  --version  print the version\n  --help     show this help\n");
 }
 
+/* A usage error is said by rank 0 alone (cli_usage_print), before MPI starts; mpirun
+ * ends the whole job as soon as one rank exits non-zero, so a rank that exits first
+ * could cut rank 0 off before its line is out. The other ranks leave a moment later. */
+static int leave(int rc) {
+  if (rc == CLI_EXIT_USAGE && cli_env_rank() > 0)
+    usleep(500000);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
@@ -51,9 +62,13 @@ int main(int argc, char **argv) {
     printf("r50worker %s\n", r50_version());
     return 0;
   }
-  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    if (!strcmp(argv[1], commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
-  cli_usage_print("r50worker: unknown command '%s' (see r50worker --help)", argv[1]);
-  return CLI_EXIT_USAGE;
+  int rc = CLI_EXIT_USAGE;
+  size_t i = 0;
+  while (i < sizeof commands / sizeof *commands && strcmp(argv[1], commands[i].name))
+    i++;
+  if (i < sizeof commands / sizeof *commands)
+    rc = commands[i].run(argc - 1, argv + 1);
+  else
+    cli_usage_print("r50worker: unknown command '%s' (see r50worker --help)", argv[1]);
+  return leave(rc);
 }
