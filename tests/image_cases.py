@@ -206,7 +206,30 @@ def synthetic_cases(d, photo=None, big=True):
               interlace=True, palette=rng.integers(0, 256, (16, 3)))
     write_png(put("interlaced_rgba16.png"), rng.integers(0, 65536, (12, 10, 4)), "RGBA", 16,
               interlace=True)
+
+    # WebP as Pillow writes it (libwebp): lossy and lossless, alpha, odd sizes, grey (saved
+    # as RGB), EXIF, animations (the first frame is read; an alpha one's first frame may
+    # be stored as a sub-rectangle of the canvas)
+    src.save(put("photo_q85.webp"), quality=85)
+    Image.fromarray(g).save(put("lossy.webp"), quality=80)
+    Image.fromarray(rgba, "RGBA").save(put("lossy_alpha.webp"), quality=70)
+    Image.fromarray(g).save(put("lossless.webp"), lossless=True)
+    Image.fromarray(rgba, "RGBA").save(put("lossless_alpha.webp"), lossless=True)
+    Image.fromarray(_gradient(17, 13, 12)).save(put("odd_17x13.webp"))
+    Image.fromarray(_gradient(1, 1, 13)).save(put("one_1x1.webp"))
+    Image.fromarray(g).convert("L").save(put("grey.webp"))
+    Image.fromarray(g).resize((64, 47)).save(put("exif_orient6.webp"), exif=exif_bytes(6))
+    frames = [Image.fromarray(_gradient(40, 30, s)) for s in (14, 15)]
+    frames[0].save(put("animated.webp"), save_all=True, append_images=frames[1:],
+                   duration=100)
+    bordered = np.zeros((30, 40, 4), np.uint8)
+    bordered[8:20, 10:31, :3] = _gradient(21, 12, 16)
+    bordered[8:20, 10:31, 3] = 255
+    frames = [Image.fromarray(bordered, "RGBA"), Image.fromarray(_gradient(40, 30, 17))]
+    frames[0].save(put("animated_alpha.webp"), save_all=True, append_images=frames[1:],
+                   duration=100, lossless=True)
     if big:
+        Image.fromarray(_gradient(5000, 20, 12)).save(put("wide_5000x20.webp"))
         Image.fromarray(_gradient(5000, 20, 8)).save(put("wide_5000x20.jpg"))
         Image.fromarray(_gradient(20, 5000, 9)).save(put("tall_20x5000.jpg"))
         Image.fromarray(_gradient(5000, 20, 10)).save(put("wide_5000x20.png"))

@@ -237,7 +237,7 @@ static void test_headers(const buf *jpg, const buf *png) {
   expect_fail(jpg->data, 0, "empty.jpg", &opts, R50_ERR_FORMAT, "empty file");
   const char *text = "hello, this is text in a .jpg\n";
   expect_fail((const uint8_t *)text, strlen(text), "text.jpg", &opts, R50_ERR_FORMAT,
-              "not a JPEG or PNG file");
+              "not a JPEG, PNG or WebP file");
   expect_fail((const uint8_t *)"GIF89a......", 12, "a.gif", &opts, R50_ERR_UNSUPPORTED,
               "GIF image");
 

@@ -3,7 +3,8 @@
 resizing and Chainer's prepare, through image_tool.
 
 On real photos (Debian's python3-skimage and python3-sklearn data) and on synthetic
-files covering every JPEG and PNG layout PIL reads:
+files covering every JPEG and PNG layout PIL reads, and WebP (lossy, lossless, alpha,
+animated):
   * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs equal
     the documented high byte instead (PIL saturates them to white);
   * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
@@ -157,7 +158,7 @@ def check_fast_decode(big_jpegs, small, tmp):
             check(0 < d.mean() < 4, f"fast-decode {name(p)}: mean|diff| {d.mean()}")
 
 
-def damaged_files(tmp, photo_jpeg, photo_png):
+def damaged_files(tmp, photo_jpeg, photo_png, photo_webp):
     """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL."""
     cases = []
 
@@ -177,10 +178,21 @@ def damaged_files(tmp, photo_jpeg, photo_png):
     put("no_eoi.jpg", jpg[:-2], True, "truncated JPEG data")
     put("cut_mid.jpg", jpg[:len(jpg) // 2], True, "truncated JPEG data")
     put("cut_mid.png", png[:len(png) // 2], True, "truncated PNG data")
+    webp = open(photo_webp, "rb").read()
+    for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.999):
+        put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
+    put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
+    put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True, "not a JPEG, PNG or WebP")
+    put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
+    # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
+    vp8 = webp.find(b"\x9d\x01\x2a")
+    hugewebp = bytearray(webp)
+    hugewebp[vp8 + 3:vp8 + 7] = (0x3FFF).to_bytes(2, "little") * 2
+    put("huge.webp", bytes(hugewebp), True, "16383x16383 = 268402689 pixels exceeds")
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG or PNG")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG or WebP")
     put("gif.png", b"GIF89a" + bytes(20), True, "GIF")
     # a SOF declaring 30000 x 30000: refused from the header, before any allocation
     sof = jpg.find(b"\xff\xc0")
@@ -244,14 +256,15 @@ def main():
         check_resize_prepare(small, (613, 577), tmp)  # upscaling
 
         exif = [syn[f"exif_orient{o}.jpg"] for o in range(1, 9)] + [
-            syn["exif_orient6.png"]] + [p for p in photos if name(p) == "hubble_deep_field.jpg"]
+            syn["exif_orient6.png"], syn["exif_orient6.webp"]] + [
+            p for p in photos if name(p) == "hubble_deep_field.jpg"]
         check_exif(exif, tmp)
 
         big = [p for p in photos if p.endswith(".jpg") and min(Image.open(p).size) >= 448]
         check_fast_decode(big, [syn["q90_420.jpg"], syn["odd_17x13.jpg"]], tmp)
 
         rocket = [p for p in photos if name(p) == "rocket.jpg"][0]
-        cases = damaged_files(tmp, rocket, chelsea)
+        cases = damaged_files(tmp, rocket, chelsea, syn["photo_q85.webp"])
         cases += [(p, True, "truncated JPEG data") for p in broken]
         check_damaged(cases, tmp)
 

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""make_image_seeds.py — seeds of the fuzz_jpeg and fuzz_png targets: the small
-synthetic files of tests/image_cases.py (every JPEG and PNG layout PIL reads, EXIF
-orientations, interlacing), JPEGs into the first folder and PNGs into the second.
+"""make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png and fuzz_webp targets: the
+small synthetic files of tests/image_cases.py (every JPEG and PNG layout PIL reads, EXIF
+orientations, interlacing; WebP lossy, lossless, alpha, animated), each format into its
+folder.
 
-Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG
+Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP
 """
 import os
 import shutil
@@ -15,17 +16,18 @@ import image_cases  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         print(__doc__)
         return 2
-    jpeg_dir, png_dir = sys.argv[1:]
-    for d in (jpeg_dir, png_dir):
+    dirs = {".jpg": sys.argv[1], ".png": sys.argv[2], ".webp": sys.argv[3]}
+    for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cases = image_cases.synthetic_cases(tmp, photo=None, big=False)
         for name, path in sorted(cases.items()):
-            shutil.copy(path, jpeg_dir if name.endswith(".jpg") else png_dir)
-    print(f"{len(os.listdir(jpeg_dir))} JPEG and {len(os.listdir(png_dir))} PNG seeds")
+            shutil.copy(path, dirs[os.path.splitext(name)[1]])
+    print(", ".join(f"{len(os.listdir(d))} {ext[1:].upper()}" for ext, d in dirs.items()),
+          "seeds")
     return 0
 
 
