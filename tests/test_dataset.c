@@ -268,10 +268,13 @@ static void test_csv_list(void) {
 }
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
- * or only its first bytes say JPEG or PNG; another image format is an error. */
+ * or only its first bytes say JPEG, PNG or WebP; another image format is an error. */
 static void test_one_image(void) {
-  const char *cases[][2] = {{"one/cat.JPG", "x"}, {"one/noext", "\x89PNG\r\n\x1a\nrest"}};
-  for (int k = 0; k < 2; k++) {
+  const char *cases[][2] = {{"one/cat.JPG", "x"},
+                            {"one/noext", "\x89PNG\r\n\x1a\nrest"},
+                            {"one/pic.WebP", "x"},
+                            {"one/d41d8cd9", "RIFFsizeWEBPVP8 "}};
+  for (int k = 0; k < 4; k++) {
     touch("one/.keep");
     write_file(cases[k][0], cases[k][1]);
     char path[512], full[600];
@@ -294,7 +297,7 @@ static void test_one_image(void) {
   r50_dataset ds;
   r50_error err = {0};
   CHECK(r50_dataset_open(gif, NULL, &ds, &err) == R50_ERR_FORMAT &&
-            strstr(err.msg, "reads JPEG and PNG"),
+            strstr(err.msg, "reads JPEG, PNG and WebP"),
         "a GIF: %s", err.msg);
 }
 

@@ -70,15 +70,15 @@ static int ext_index(const char *name, const char *const *exts, int n) {
 }
 
 static int has_image_ext(const char *name) {
-  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png"};
+  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp"};
   return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".bmp",  ".gif",  ".tif", ".tiff", ".webp",
-                                         ".ppm",  ".pgm",  ".pbm", ".pnm",  ".heic",
-                                         ".heif", ".avif", ".jp2", ".jxl"};
+static const char *const other_exts[] = {".bmp",  ".gif", ".tif", ".tiff", ".ppm",
+                                         ".pgm",  ".pbm", ".pnm", ".heic", ".heif",
+                                         ".avif", ".jp2", ".jxl"};
 enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 /* ------------------------------------------------------------------ list files */
@@ -573,10 +573,11 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
       if (w.other >> i & 1u)
         snprintf(exts + strlen(exts), sizeof exts - strlen(exts), "%s%s",
                  *exts ? " " : "", other_exts[i]);
-    r50_log(R50_LOG_WARN,
-            "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG "
-            "and PNG) left out, e.g. %s",
-            ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
+    r50_log(
+        R50_LOG_WARN,
+        "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG, "
+        "PNG and WebP) left out, e.g. %s",
+        ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
   }
   return sort_entries(ds, err);
 }
@@ -635,13 +636,14 @@ int r50_is_image_file(const char *path) {
   struct stat st; /* (a pipe's first bytes are never read: they would be lost) */
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return 0;
-  unsigned char head[8] = {0};
+  unsigned char head[12] = {0};
   FILE *f = fopen(path, "rb");
   size_t n = f ? fread(head, 1, sizeof head, f) : 0;
   if (f)
     fclose(f);
   return (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) ||
-         (n == 8 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8));
+         (n >= 8 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8)) ||
+         (n == 12 && !memcmp(head, "RIFF", 4) && !memcmp(head + 8, "WEBP", 4));
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
@@ -701,8 +703,8 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     const int image = r50_is_image_file(spec);
     if (image < 0) {
       s = r50_fail(err, R50_ERR_FORMAT,
-                   "%s: an image in a format r50worker does not read (it reads JPEG and "
-                   "PNG): convert it first",
+                   "%s: an image in a format r50worker does not read (it reads JPEG, "
+                   "PNG and WebP): convert it first",
                    spec);
     } else if (image) { /* one image: the dataset of that file, in its folder */
       if (root)
@@ -726,11 +728,12 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
 r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err) {
   for (int i = 0; i < n; i++)
     if (r50_is_image_file(paths[i]) != 1)
-      return r50_fail(err, R50_ERR_ARG,
-                      "%s is not a JPEG or PNG image: with several DATASET arguments "
-                      "each is one image (a folder, a list file or shards is given "
-                      "alone)",
-                      paths[i]);
+      return r50_fail(
+          err, R50_ERR_ARG,
+          "%s is not a JPEG, PNG or WebP image: with several DATASET arguments "
+          "each is one image (a folder, a list file or shards is given "
+          "alone)",
+          paths[i]);
   return R50_OK;
 }
 

@@ -51,8 +51,8 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
  * holds subdirectories and no data file (an image, in any format, or a tar shard),
  * each subdirectory is a class (labels 0..K-1 in sorted order) and the root's other
  * files (a README, a list) are left out, else labels are -1; a directory with tar shards
- * and no image files is a dataset of those shards. A JPEG or PNG file (by name or by its
- * first bytes) is a dataset of that one image, in its folder. Any other regular file is a
+ * and no image files is a dataset of those shards. A JPEG, PNG or WebP file (by name or by
+ * its first bytes) is a dataset of that one image, in its folder. Any other regular file is a
  * list of "path [label]" lines relative to `root` (NULL: the list file's folder); blank
  * lines and lines starting with '#' are skipped. A path may hold spaces when its line
  * ends with the label ("zebra fish/1.jpg 3"). A list whose every path is a tar shard is a
@@ -67,17 +67,17 @@ static inline const char *r50_dataset_spec_name(const char *spec) {
   return spec && spec[0] == '-' && !spec[1] ? "standard input" : spec;
 }
 
-/* Whether the file at path is an image rather than a list: 1 for a JPEG or PNG (by
+/* Whether the file at path is an image rather than a list: 1 for a JPEG, PNG or WebP (by
  * name, or by its first bytes), -1 for an image format not read here (by name), 0
  * otherwise. */
 int r50_is_image_file(const char *path);
 
-/* Several DATASET arguments: R50_OK when each is a JPEG or PNG file (as
+/* Several DATASET arguments: R50_OK when each is a JPEG, PNG or WebP file (as
  * r50_dataset_open tells one image), else the error naming the first that is not. */
 r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err);
 
-/* Several images named one by one (a shell glob of photos): each path must be a JPEG
- * or PNG file (r50_dataset_check_images); the rows are the paths as given, in that
+/* Several images named one by one (a shell glob of photos): each path must be a JPEG,
+ * PNG or WebP file (r50_dataset_check_images); the rows are the paths as given, in that
  * order, relative to "." (labels -1). */
 r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
                                    r50_error *err);

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""WebP datasets end to end, as users have them (web crawls, img2dataset shards):
+
+* an ImageFolder tree (class subfolders) mixing JPEG, PNG and WebP — lossy, lossless,
+  with alpha, animated, `.WEBP` in capitals, a WebP named without an extension, one cut
+  short — under -np 1 and -np 2: every WebP row's features are bit-identical to those of
+  its PNG twin (Pillow's Image.open(f).convert('RGB') saved as PNG), the cut one is a
+  failed row naming the file and "truncated WebP data", labels follow the class folders;
+* the same files through a list file name the same rows with the same features;
+* `predict` of one .webp file prints the lines its folder's run prints for it;
+* a WebDataset tar shard whose samples are .webp members gives the features of the
+  same WebP files in a folder.
+(test_prepare_pil checks the decoded pixels themselves against Pillow.)
+
+usage: test_webp.py R50WORKER MODEL_TOOL
+"""
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jobutil as J  # noqa: E402
+import photos  # noqa: E402
+from jobutil import check, run  # noqa: E402
+
+BIN, TOOL = sys.argv[1], sys.argv[2]
+COMMON = ["--threads", "1", "--size", "128", "--layers", "pool5,fc6"]
+
+
+def webp_bytes(im, **kw):
+    b = io.BytesIO()
+    im.save(b, "WEBP", **kw)
+    return b.getvalue()
+
+
+def make_tree(tmp):
+    """tmp/tree: classes 'birds' and 'cats' (WebP, JPEG and PNG files) and tmp/twins:
+    a PNG of Pillow's decoding of each WebP. Returns ({row: twin png}, the cut file's
+    row, every row)."""
+    real = photos.good_photos()
+    tree, twins = os.path.join(tmp, "tree"), os.path.join(tmp, "twins")
+    for d in ("birds", "cats"):
+        os.makedirs(os.path.join(tree, d))
+    os.makedirs(twins)
+    im = [Image.open(p).convert("RGB") for p in real[:6]]
+    rgba = im[4].convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    files = {
+        "birds/lossy.webp": webp_bytes(im[0], quality=80),
+        "birds/lossless.webp": webp_bytes(im[1], lossless=True),
+        "birds/UPPER.WEBP": webp_bytes(im[2], quality=60),
+        "cats/alpha.webp": webp_bytes(rgba, quality=75),
+        "cats/anim.webp": webp_bytes(im[3], save_all=True, duration=50,
+                                     append_images=[im[5].resize(im[3].size)]),
+        "cats/d41d8cd98f00b204": webp_bytes(im[5], quality=90),  # named by hash
+    }
+    twin_of = {}
+    for rel, data in files.items():
+        with open(os.path.join(tree, rel), "wb") as f:
+            f.write(data)
+        twin = os.path.join(twins, rel.replace("/", "_") + ".png")
+        Image.open(io.BytesIO(data)).convert("RGB").save(twin)
+        twin_of[rel] = twin
+    cut = "cats/cut.webp"
+    with open(os.path.join(tree, cut), "wb") as f:
+        f.write(files["birds/lossy.webp"][:1500])
+    plain = [f"{c}/plain{os.path.splitext(src)[1]}" for c, src in
+             (("birds", real[6]), ("cats", real[7]))]
+    for rel, src in zip(plain, real[6:8]):
+        shutil.copy(src, os.path.join(tree, rel))
+    return twin_of, cut, sorted(list(twin_of) + [cut] + plain, key=str.encode)
+
+
+def rows(d):
+    return [p.decode() for p in d["images/path"]]
+
+
+def test_folder_and_list(tmp, model):
+    twin_of, cut, all_rows = make_tree(tmp)
+    tree = os.path.join(tmp, "tree")
+    twins_h5 = os.path.join(tmp, "twins.h5")
+    p = run(1, BIN, "extract", "--model", model, *COMMON, os.path.join(tmp, "twins"),
+            "-o", twins_h5)
+    check(p.returncode == 0, f"the PNG twins: exit {p.returncode} {p.stderr[-300:]}")
+    tw = J.read(twins_h5, ("pool5", "fc6"))
+    twin_row = {os.path.join(tmp, "twins", q): i for i, q in enumerate(rows(tw))}
+    outs = []
+    for np_ in (1, 2):
+        out = os.path.join(tmp, f"tree{np_}.h5")
+        p = run(np_, BIN, "extract", "--model", model, *COMMON, tree, "-o", out)
+        check(p.returncode == 0, f"np {np_}: exit {p.returncode} {p.stderr[-400:]}")
+        check("does not read" not in p.stderr, f"np {np_}: no file left out: {p.stderr[-400:]}")
+        if p.returncode:
+            continue
+        d = J.read(out, ("pool5", "fc6"))
+        outs.append(d)
+        names = rows(d)
+        check(names == all_rows, f"np {np_}: the rows are the tree's 9 files, sorted: {names}")
+        check(d["classes"] == ["birds", "cats"], f"np {np_}: classes {d['classes']}")
+        for i, rel in enumerate(names):
+            want_label = 0 if rel.startswith("birds/") else 1
+            check(d["images/label"][i] == want_label, f"np {np_}: {rel} label")
+            if rel == cut:
+                check(d["images/status"][i] == -1 and
+                      d["images/error"][i].decode() == f"truncated WebP data: {rel}",
+                      f"np {np_}: the cut WebP is a failed row: {d['images/error'][i]}")
+                continue
+            check(d["images/status"][i] == 1, f"np {np_}: {rel} read "
+                                              f"({d['images/error'][i]})")
+            if rel in twin_of:
+                j = twin_row[twin_of[rel]]
+                for layer in ("pool5", "fc6"):
+                    same = np.array_equal(d[f"features/{layer}"][i], tw[f"features/{layer}"][j])
+                    check(same, f"np {np_}: {rel} {layer} equals its PNG twin's")
+    if len(outs) == 2:
+        check(rows(outs[0]) == rows(outs[1]) and
+              np.array_equal(outs[0]["features/fc6"], outs[1]["features/fc6"]),
+              "np 1 and np 2 give the same rows and features")
+    # a list file of the same images (paths relative to the list's folder)
+    lst = os.path.join(tree, "list.txt")
+    with open(lst, "w") as f:
+        for rel in sorted(twin_of):
+            f.write(f"{rel} {0 if rel.startswith('birds/') else 1}\n")
+    out = os.path.join(tmp, "list.h5")
+    p = run(2, BIN, "extract", "--model", model, *COMMON, lst, "-o", out)
+    check(p.returncode == 0, f"list: exit {p.returncode} {p.stderr[-300:]}")
+    if p.returncode == 0 and outs:
+        d, ref = J.read(out, ("pool5", "fc6")), outs[0]
+        at = {q: i for i, q in enumerate(rows(ref))}
+        same = all(np.array_equal(d["features/fc6"][i], ref["features/fc6"][at[q]])
+                   for i, q in enumerate(rows(d)))
+        check(rows(d) == sorted(twin_of, key=str.encode) and same and
+              (d["images/status"] == 1).all(),
+              f"list: the WebP rows, features as in the folder run: {rows(d)}")
+    # predict of one .webp file: the lines its folder's run prints for it
+    folder = run(1, BIN, "predict", "--model", model, "--threads", "1", "--top", "3",
+                 os.path.join(tree, "birds"))
+    one = run(1, BIN, "predict", "--model", model, "--threads", "1", "--top", "3",
+              os.path.join(tree, "birds", "UPPER.WEBP"))
+    mine = [x for x in folder.stdout.splitlines() if x.startswith("UPPER.WEBP\t")]
+    check(one.returncode == 0 and len(mine) == 3 and one.stdout.splitlines() == mine,
+          f"predict of one .webp: {one.returncode} {one.stdout!r} vs {mine} {one.stderr[-300:]}")
+
+
+def test_shard(tmp, model):
+    real = photos.good_photos()[8:14]
+    sd, flat = os.path.join(tmp, "shards"), os.path.join(tmp, "webp_flat")
+    os.makedirs(sd)
+    os.makedirs(flat)
+    with tarfile.open(os.path.join(sd, "shard-000.tar"), "w") as t:
+        for i, src in enumerate(real):
+            data = webp_bytes(Image.open(src).convert("RGB"), quality=70 + i)
+            for name, blob in ((f"{i:06d}.webp", data), (f"{i:06d}.cls", b"%d" % (i % 3))):
+                ti = tarfile.TarInfo(name)
+                ti.size = len(blob)
+                t.addfile(ti, io.BytesIO(blob))
+            with open(os.path.join(flat, f"{i:06d}.webp"), "wb") as f:
+                f.write(data)
+    a, b = os.path.join(tmp, "shard.h5"), os.path.join(tmp, "webp_flat.h5")
+    p = run(2, BIN, "extract", "--model", model, *COMMON, os.path.join(sd, "shard-000.tar"),
+            "-o", a)
+    q = run(1, BIN, "extract", "--model", model, *COMMON, flat, "-o", b)
+    check(p.returncode == 0 and q.returncode == 0,
+          f"shard and folder: exit {p.returncode} {q.returncode} {p.stderr[-300:]}")
+    if p.returncode == 0 and q.returncode == 0:
+        s, f = J.read(a, ("fc6",)), J.read(b, ("fc6",))
+        check((s["images/status"] == 1).all() and len(s["images/status"]) == len(real),
+              f"the shard's {len(real)} .webp samples read: {s['images/error']}")
+        check(s["images/label"].tolist() == [i % 3 for i in range(len(real))],
+              "their .cls labels")
+        check(np.array_equal(s["features/fc6"], f["features/fc6"]),
+              "the shard's features equal the folder's")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="r50-webp-")
+    model = os.path.join(tmp, "m.npz")
+    subprocess.run([TOOL, "init", "5", model], check=True)
+    test_folder_and_list(tmp, model)
+    test_shard(tmp, model)
+    rc = J.finish("test_webp")
+    if rc == 0:
+        shutil.rmtree(tmp)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
