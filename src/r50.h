@@ -112,8 +112,9 @@ typedef struct r50_decode_opts {
 /* Defaults: exif_rotate 0, max_pixels 178956970, fast_decode 0. */
 R50_API r50_decode_opts r50_decode_opts_default(void);
 
-/* Decodes a JPEG, PNG or WebP held in memory (format by content, not name) into RGB exactly
- * as PIL's Image.open(...).convert('RGB') does. `name` is used in messages only. */
+/* Decodes a JPEG, PNG, WebP, GIF (its first frame) or BMP held in memory (format by
+ * content, not name) into RGB exactly as PIL's Image.open(...).convert('RGB') does.
+ * `name` is used in messages only. */
 R50_API r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
                                     const r50_decode_opts *opts, r50_image *out,
                                     r50_error *err);

@@ -1,9 +1,13 @@
 """image_cases.py — test pictures for the image decoder: real photos shipped by Debian
-packages, and synthetic JPEG/PNG files covering every layout PIL reads.
+packages, and synthetic JPEG/PNG/WebP/GIF files covering every layout PIL reads.
 
-PIL writes the JPEGs and the common PNGs; write_png() below writes what PIL cannot
-(16-bit RGB/RGBA/LA, 1/2/4-bit grey and palette, Adam7 interlacing, every filter type,
-palettes shorter than the indices used), byte by byte from the PNG specification.
+PIL writes the JPEGs, WebPs and the common PNGs and GIFs; write_png() below writes what
+PIL cannot (16-bit RGB/RGBA/LA, 1/2/4-bit grey and palette, Adam7 interlacing, every
+filter type, palettes shorter than the indices used), byte by byte from the PNG
+specification, write_gif() the GIF layouts PIL does not write (a frame placed inside or
+reaching past the screen, no colour table, indices past the table, extensions and stray
+bytes before the image, code sizes 2 to 12) and write_bmp() the BMP ones (OS/2 and V4/V5
+headers, 1/4-bit colour, 16-bit, bit fields, top-down rows, RLE8/RLE4, short palettes).
 Used by test_prepare_pil.py and fuzz/make_image_seeds.py.
 """
 import glob
@@ -121,6 +125,116 @@ def write_png(path, a, mode, depth=8, interlace=False, palette=None, trns=None, 
 
 # ---------------------------------------------------------------------- synthetic cases
 
+def lzw_literals(indices, code_bits):
+    """GIF LZW data (sub-blocks, terminator included) that codes each index as a literal,
+    with a clear code before the table would grow the code size: valid, uncompressed."""
+    clear, size = 1 << code_bits, code_bits + 1
+    codes, run = [clear], 0
+    for v in indices:
+        if run == max(clear - 2, 1):
+            codes.append(clear)
+            run = 0
+        codes.append(int(v))
+        run += 1
+    codes.append(clear + 1)
+    acc = nbits = 0
+    out = bytearray()
+    for c in codes:
+        acc |= c << nbits
+        nbits += size
+        while nbits >= 8:
+            out.append(acc & 255)
+            acc >>= 8
+            nbits -= 8
+    if nbits:
+        out.append(acc & 255)
+    blocks = b"".join(bytes([len(out[i:i + 255])]) + bytes(out[i:i + 255])
+                      for i in range(0, len(out), 255))
+    return bytes([code_bits]) + blocks + b"\0"
+
+
+def _table(pal):
+    """A GIF colour table (padded to a power of two entries) and its size field."""
+    bits = max(1, (len(pal) - 1).bit_length())
+    return bytes(np.asarray(pal, np.uint8).reshape(-1)) + bytes(3 * ((1 << bits) - len(pal))), \
+        bits - 1
+
+
+def write_gif(path, indices, screen=None, offset=(0, 0), global_pal=None, local_pal=None,
+              code_bits=8, transparency=None, interlace=False, before=b"", data=None,
+              version=b"GIF89a"):
+    """A one-frame GIF of (h, w) indices, byte by byte from the GIF89a specification."""
+    h, w = indices.shape
+    sw, sh = screen or (w, h)
+    flags, gtab = 0, b""
+    if global_pal is not None:
+        gtab, size = _table(global_pal)
+        flags = 0x80 | size
+    out = version + struct.pack("<HHBBB", sw, sh, flags, 0, 0) + gtab + before
+    if transparency is not None:
+        out += b"!\xf9\x04" + struct.pack("<BHB", 1, 0, transparency) + b"\0"
+    lflags, ltab = 0, b""
+    if local_pal is not None:
+        ltab, size = _table(local_pal)
+        lflags = 0x80 | size
+    rows = list(range(h))
+    if interlace:
+        lflags |= 0x40
+        rows = list(range(0, h, 8)) + list(range(4, h, 8)) + list(range(2, h, 4)) + \
+            list(range(1, h, 2))
+    out += b"," + struct.pack("<HHHHB", offset[0], offset[1], w, h, lflags) + ltab
+    out += data if data is not None else lzw_literals(indices[rows].reshape(-1), code_bits)
+    with open(path, "wb") as f:
+        f.write(out + b";")
+
+
+def pack_bits(a, bits):
+    """(h, w) indices -> list of rows packed at 1, 4 or 8 bits a pixel, MSB first."""
+    if bits == 8:
+        return [bytes(r.astype(np.uint8)) for r in a]
+    per = 8 // bits
+    out = []
+    for r in a:
+        r = np.concatenate([r, np.zeros((-len(r)) % per, r.dtype)]).reshape(-1, per)
+        out.append(bytes((sum(int(v) << (8 - bits * (i + 1)) for i, v in enumerate(g)))
+                         for g in r))
+    return out
+
+
+def write_bmp(path, rows, w, bits, palette=None, entry=4, hsize=40, compression=0,
+              masks=None, top_down=False, colors=None, offset=None, data=None):
+    """A BMP from its rows (bytes each, top row first, unpadded) or, for RLE, `data`,
+    byte by byte from Microsoft's BITMAPINFOHEADER family."""
+    h = len(rows) if data is None else rows
+    stride = ((w * bits + 31) >> 3) & ~3
+    if data is None:
+        order = rows if top_down else rows[::-1]
+        data = b"".join(r + bytes(stride - len(r)) for r in order)
+    pal = b""
+    if palette is not None:
+        pal = b"".join(bytes((b, g, r)) + (b"\0" if entry == 4 else b"")
+                       for r, g, b in palette)
+    if hsize == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bits)
+    else:
+        info = struct.pack("<IiiHHIIiiII", hsize, w, -h if top_down else h, 1, bits,
+                           compression, len(data), 2835, 2835,
+                           len(palette) if colors is None and palette is not None
+                           else colors or 0, 0)
+        extra = b""
+        if masks is not None and hsize == 40:
+            extra = struct.pack("<III", *masks[:3])
+        elif hsize > 40:
+            m = list(masks or (0, 0, 0, 0)) + [0] * 4
+            info += struct.pack("<IIII", *m[:4])
+        info += bytes(hsize - len(info)) + extra
+    head_len = 14 + len(info) + len(pal)
+    out = b"BM" + struct.pack("<IHHI", head_len + len(data), 0, 0,
+                              head_len if offset is None else offset) + info + pal + data
+    with open(path, "wb") as f:
+        f.write(out)
+
+
 def _gradient(w, h, seed=0):
     """A smooth RGB picture with some noise: exercises both flat and busy blocks."""
     rng = np.random.default_rng(seed)
@@ -228,6 +342,105 @@ def synthetic_cases(d, photo=None, big=True):
     frames = [Image.fromarray(bordered, "RGBA"), Image.fromarray(_gradient(40, 30, 17))]
     frames[0].save(put("animated_alpha.webp"), save_all=True, append_images=frames[1:],
                    duration=100, lossless=True)
+
+    # GIF: as Pillow writes it (adaptive palettes, interlaced from 16 rows, grey, two
+    # colours, transparency, an animation), then write_gif's layouts
+    Image.fromarray(g).convert("P", palette=Image.ADAPTIVE, colors=200).save(put("pil.gif"))
+    src.convert("P", palette=Image.ADAPTIVE).save(put("photo.gif"))
+    Image.fromarray(g).convert("P", palette=Image.ADAPTIVE, colors=16).save(
+        put("pil_flat.gif"), interlace=False)
+    Image.fromarray(g).convert("L").save(put("grey.gif"))
+    Image.fromarray(g).convert("1").save(put("bilevel.gif"))
+    Image.fromarray(g).convert("P", palette=Image.ADAPTIVE, colors=16).save(
+        put("pil_trns.gif"), transparency=3)
+    Image.fromarray(_gradient(1, 1, 18)).save(put("one_1x1.gif"))
+    frames = [Image.fromarray(_gradient(40, 30, s)).convert("P", palette=Image.ADAPTIVE)
+              for s in (19, 20)]
+    frames[0].save(put("animated.gif"), save_all=True, append_images=frames[1:], duration=80)
+    pal = rng.integers(0, 256, (16, 3))
+    idx = rng.integers(0, 16, (13, 17))
+    write_gif(put("offset.gif"), idx, screen=(30, 25), offset=(5, 7), global_pal=pal,
+              code_bits=4)
+    write_gif(put("offset_trns.gif"), idx, screen=(30, 25), offset=(5, 7), global_pal=pal,
+              code_bits=4, transparency=9)
+    write_gif(put("past_screen.gif"), idx, screen=(10, 5), offset=(3, 2), global_pal=pal,
+              code_bits=4)
+    write_gif(put("local_only.gif"), idx, local_pal=pal, code_bits=4, interlace=True)
+    write_gif(put("no_table.gif"), rng.integers(0, 256, (9, 11)), code_bits=8)
+    write_gif(put("grey_local.gif"), idx, global_pal=pal, local_pal=[(i, i, i) for i in
+                                                                    range(16)], code_bits=4)
+    write_gif(put("past_table.gif"), rng.integers(0, 256, (9, 11)), global_pal=pal[:4],
+              code_bits=8)
+    write_gif(put("code12.gif"), rng.integers(0, 256, (6, 70)), global_pal=rng.integers(
+        0, 256, (256, 3)), code_bits=12)
+    write_gif(put("code2.gif"), rng.integers(0, 4, (7, 9)), global_pal=pal[:4], code_bits=2)
+    for h in (1, 2, 3, 5, 9, 17):
+        write_gif(put(f"interlaced_{h}.gif"), rng.integers(0, 16, (h, 6)), global_pal=pal,
+                  code_bits=4, interlace=True)
+    ext = (b"!\xfe\x05hello\x03abc\0"  # a comment
+           b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\0"  # a loop count
+           b"!\x01\x0c" + bytes(12) + b"\0"  # plain text
+           b"\x00\x07junk")  # stray bytes, skipped
+    write_gif(put("extensions.gif"), idx, global_pal=pal, code_bits=4, before=ext,
+              version=b"GIF87a")
+
+    # BMP: as Pillow writes it (1-bit, grey, palette, 24-bit, 32-bit), then write_bmp's
+    for mode in ("1", "L", "P", "RGB", "RGBA"):
+        im = Image.fromarray(g)
+        im = im.convert("P", palette=Image.ADAPTIVE, colors=50) if mode == "P" else \
+            im.convert(mode)
+        im.save(put(f"pil_{mode.lower()}.bmp"))
+    src.save(put("photo.bmp"))
+    w7 = rng.integers(0, 256, (5, 7, 3)).astype(np.uint8)
+    bgr = [bytes(r[:, ::-1].reshape(-1)) for r in w7]
+    bgrx = [bytes(np.hstack([r[:, ::-1], np.full((7, 1), 9, np.uint8)]).reshape(-1))
+            for r in w7]
+    pal16 = [tuple(int(v) for v in c) for c in rng.integers(0, 256, (16, 3))]
+    i4 = rng.integers(0, 16, (6, 9))
+    write_bmp(put("os2_24.bmp"), bgr, 7, 24, hsize=12)
+    write_bmp(put("os2_4.bmp"), pack_bits(i4, 4), 9, 4, palette=pal16, entry=3, hsize=12)
+    write_bmp(put("top_down_24.bmp"), bgr, 7, 24, top_down=True)
+    write_bmp(put("bgrx_32.bmp"), bgrx, 7, 32)
+    write_bmp(put("pal4.bmp"), pack_bits(i4, 4), 9, 4, palette=pal16)
+    write_bmp(put("pal4_short.bmp"), pack_bits(i4, 4), 9, 4, palette=pal16[:5])
+    write_bmp(put("pal4_colors0.bmp"), pack_bits(i4, 4), 9, 4, palette=pal16, colors=0)
+    write_bmp(put("pal1.bmp"), pack_bits(rng.integers(0, 2, (5, 11)), 1), 11, 1,
+              palette=[(200, 10, 10), (10, 10, 200)])
+    write_bmp(put("grey8_ramp.bmp"), pack_bits(rng.integers(0, 256, (4, 6)), 8), 6, 8,
+              palette=[(i, i, i) for i in range(256)])
+    write_bmp(put("grey4_ramp_narrow.bmp"), pack_bits(i4[:, :2], 4), 2, 4,
+              palette=[(i, i, i) for i in range(16)])  # Pillow reads the bytes as grey
+    write_bmp(put("pal8_offset_at_header.bmp"), pack_bits(i4, 8), 9, 8, palette=pal16,
+              offset=14 + 40)  # Pillow skips 4 * colours bytes: the palette
+    v16 = rng.integers(0, 65536, (4, 5))
+    rows16 = [bytes(r.astype("<u2").tobytes()) for r in v16]
+    write_bmp(put("rgb555.bmp"), rows16, 5, 16)
+    write_bmp(put("rgb565_fields.bmp"), rows16, 5, 16, compression=3,
+              masks=(0xF800, 0x7E0, 0x1F))
+    write_bmp(put("rgb555_fields.bmp"), rows16, 5, 16, compression=3,
+              masks=(0x7C00, 0x3E0, 0x1F))
+    write_bmp(put("bgr_fields_24.bmp"), bgr, 7, 24, compression=3,
+              masks=(0xFF0000, 0xFF00, 0xFF))
+    for k, m in enumerate([(0xFF0000, 0xFF00, 0xFF, 0), (0xFF000000, 0xFF0000, 0xFF00, 0),
+                           (0xFF000000, 0xFF0000, 0xFF00, 0xFF),
+                           (0xFF, 0xFF00, 0xFF0000, 0xFF000000),
+                           (0xFF0000, 0xFF00, 0xFF, 0xFF000000)]):
+        write_bmp(put(f"fields32_{k}_v5.bmp"), bgrx, 7, 32, compression=3, masks=m,
+                  hsize=124 if k % 2 else 108)
+    write_bmp(put("fields32_v3.bmp"), bgrx, 7, 32, compression=3,
+              masks=(0xFF0000, 0xFF00, 0xFF))
+    # RLE8: runs (one past the row's end, cut), literals (odd: padded), end of line,
+    # end of bitmap; RLE4 likewise
+    rle8 = bytes([3, 5, 0, 3, 7, 8, 9, 0, 2, 1, 0, 0,   # row: 5 5 5 7 8 9 | 1 1 (cut)
+                  9, 4, 0, 0,                          # 4 x 7 (cut at 7)
+                  0, 4, 1, 2, 3, 4, 3, 6, 0, 0,        # literal 1 2 3 4, run 6 6 6
+                  7, 11, 0, 1])
+    write_bmp(put("rle8.bmp"), 4, 7, 8, palette=pal16, compression=1, data=rle8)
+    rle4 = bytes([5, 0x12, 0, 4, 0x34, 0x56, 0, 0,     # 1 2 1 2 1, literal 3 4 5 6 (cut)
+                  0, 6, 0x78, 0x9A, 0xBC, 0, 0, 0,     # literal 7 8 9 A B C, end of line
+                  9, 0xDE, 0, 0,                       # D E D E D E (cut at 6)
+                  0, 1])
+    write_bmp(put("rle4.bmp"), 3, 6, 4, palette=pal16, compression=2, data=rle4)
     if big:
         Image.fromarray(_gradient(5000, 20, 12)).save(put("wide_5000x20.webp"))
         Image.fromarray(_gradient(5000, 20, 8)).save(put("wide_5000x20.jpg"))

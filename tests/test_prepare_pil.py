@@ -3,8 +3,12 @@
 resizing and Chainer's prepare, through image_tool.
 
 On real photos (Debian's python3-skimage and python3-sklearn data) and on synthetic
-files covering every JPEG and PNG layout PIL reads, and WebP (lossy, lossless, alpha,
-animated):
+files covering every JPEG and PNG layout PIL reads, WebP (lossy, lossless, alpha,
+animated) and GIF (Pillow's and hand-made: frames placed inside or past the screen,
+transparency, no or grey colour tables, indices past the table, interlacing, code sizes
+2 to 12, extensions; the first frame of an animation) and BMP (Pillow's and hand-made:
+OS/2 and V3-V5 headers, 1/4/8/16/24/32 bits, bit fields, top-down, RLE8/RLE4, short or
+grey palettes):
   * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs equal
     the documented high byte instead (PIL saturates them to white);
   * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
@@ -19,6 +23,7 @@ animated):
 Usage: test_prepare_pil.py IMAGE_TOOL
 """
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -158,7 +163,7 @@ def check_fast_decode(big_jpegs, small, tmp):
             check(0 < d.mean() < 4, f"fast-decode {name(p)}: mean|diff| {d.mean()}")
 
 
-def damaged_files(tmp, photo_jpeg, photo_png, photo_webp):
+def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
     """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL."""
     cases = []
 
@@ -182,7 +187,8 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp):
     for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.999):
         put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
     put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
-    put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True, "not a JPEG, PNG or WebP")
+    put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True,
+        "not a JPEG, PNG, WebP, GIF or BMP")
     put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
     # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
     vp8 = webp.find(b"\x9d\x01\x2a")
@@ -192,8 +198,49 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp):
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG or WebP")
-    put("gif.png", b"GIF89a" + bytes(20), True, "GIF")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF or BMP")
+    put("gif.png", b"GIF89a" + bytes(20), True, "GIF file without an image")
+    gif = open(photo_gif, "rb").read()
+    for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.99):
+        put(f"cut{frac}.gif", gif[:int(len(gif) * frac)], True, "")
+    put("cut_mid.gif", gif[:len(gif) // 2], True, "truncated GIF data")
+    put("no_trailer.gif", gif[:-1], None, "")  # complete at its last pixel: PIL reads it
+    idx = np.arange(12, dtype=np.uint8).reshape(3, 4) % 4
+    pal = [(9, 9, 9), (200, 0, 0), (0, 200, 0), (0, 0, 200)]
+    lzw = image_cases.lzw_literals(idx.reshape(-1), 2)
+    bad = bytearray(lzw)
+    bad[2] = 0x7C  # after the clear code (4): a code (7) past the table's next entry
+    for fname, data, cause in [("past_next.gif", bytes(bad), "a code past the table"),
+                               ("early_end.gif", lzw[:2] + b"\x4d\x00", ""),
+                               ("code_size13.gif", b"\x0d" + lzw[1:], "bad LZW code size")]:
+        p = os.path.join(tmp, fname)
+        image_cases.write_gif(p, idx, global_pal=pal, code_bits=2, data=data)
+        cases.append((p, None if not cause else True, cause))
+    bmp = open(photo_bmp, "rb").read()
+    for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.999):
+        put(f"cut{frac}.bmp", bmp[:int(len(bmp) * frac)], True, "")
+    put("cut_mid.bmp", bmp[:len(bmp) // 2], True, "truncated BMP data")
+    w = Image.open(photo_bmp).size[0]
+    put("no_last_padding.bmp", bmp[:-((-3 * w) % 4) or None], None, "")  # PIL reads it
+    hugebmp = bytearray(bmp)
+    hugebmp[18:26] = struct.pack("<ii", 40000, 40000)
+    put("huge.bmp", bytes(hugebmp), True, "40000x40000 = 1600000000 pixels exceeds")
+    for fname, off, value, cause in [("jpeg_in.bmp", 30, 4, "compression 4"),
+                                     ("bits2.bmp", 28, 2, "2 bits a pixel"),
+                                     ("header_20.bmp", 14, 20, "header of 20 bytes")]:
+        b = bytearray(bmp)
+        b[off:off + 2] = struct.pack("<H", value)
+        put(fname, bytes(b), True, cause)
+    pal = [(9, 9, 9), (200, 0, 0), (0, 200, 0), (0, 0, 200)]
+    for fname, data in [("rle8_delta.bmp", bytes([2, 1, 0, 2, 1, 0, 3, 2, 0, 0, 0, 1])),
+                        ("rle8_short.bmp", bytes([2, 1, 0, 1])),
+                        ("rle8_cut.bmp", bytes([2, 1, 0, 0, 4]))]:
+        p = os.path.join(tmp, fname)
+        image_cases.write_bmp(p, 3, 4, 8, palette=pal, compression=1, data=data)
+        cases.append((p, None, ""))
+    huge = bytearray(gif)
+    huge[6:10] = b"\xff\xff\xff\xff"
+    put("huge.gif", bytes(huge), True, "65535x65535 = 4294836225 pixels exceeds")
     # a SOF declaring 30000 x 30000: refused from the header, before any allocation
     sof = jpg.find(b"\xff\xc0")
     big = bytearray(jpg)
@@ -264,7 +311,8 @@ def main():
         check_fast_decode(big, [syn["q90_420.jpg"], syn["odd_17x13.jpg"]], tmp)
 
         rocket = [p for p in photos if name(p) == "rocket.jpg"][0]
-        cases = damaged_files(tmp, rocket, chelsea, syn["photo_q85.webp"])
+        cases = damaged_files(tmp, rocket, chelsea, syn["photo_q85.webp"], syn["photo.gif"],
+                              syn["photo.bmp"])
         cases += [(p, True, "truncated JPEG data") for p in broken]
         check_damaged(cases, tmp)
 

@@ -1,6 +1,7 @@
 /*
  * image.h — internals shared by the image decoders: image_decode.c (format sniffing,
- * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c and image_exif.c.
+ * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c, image_gif.c,
+ * image_bmp.c and image_exif.c.
  *
  * Rule: a decoder checks the header's width x height (r50_image_check_dims) before it
  * allocates any pixels, and reports the EXIF orientation instead of applying it;
@@ -23,8 +24,9 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
 r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
                                r50_error *err);
 
-/* Decode a whole JPEG / PNG / WebP held in memory into out (8-bit RGB). *orientation gets the
- * EXIF orientation 1..8 when opts->exif_rotate is set and the file has one, else 1. */
+/* Decode a whole JPEG / PNG / WebP / GIF / BMP held in memory into out (8-bit RGB).
+ * *orientation gets the EXIF orientation 1..8 when opts->exif_rotate is set and the
+ * file has one, else 1. */
 r50_status r50_jpeg_decode(const uint8_t *data, size_t len, const char *name,
                            const r50_decode_opts *opts, r50_image *out, int *orientation,
                            r50_error *err);
@@ -34,6 +36,12 @@ r50_status r50_png_decode(const uint8_t *data, size_t len, const char *name,
 r50_status r50_webp_decode(const uint8_t *data, size_t len, const char *name,
                            const r50_decode_opts *opts, r50_image *out, int *orientation,
                            r50_error *err);
+r50_status r50_bmp_decode(const uint8_t *data, size_t len, const char *name,
+                          const r50_decode_opts *opts, r50_image *out, int *orientation,
+                          r50_error *err);
+r50_status r50_gif_decode(const uint8_t *data, size_t len, const char *name,
+                          const r50_decode_opts *opts, r50_image *out, int *orientation,
+                          r50_error *err);
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */

@@ -1,9 +1,9 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG and WebP decoders live in image_jpeg.c, image_png.c and
- * image_webp.c, and the EXIF orientation is applied here, when asked, as
- * ImageOps.exif_transpose does.
+ * name), the JPEG, PNG, WebP, GIF and BMP decoders live in image_jpeg.c, image_png.c,
+ * image_webp.c, image_gif.c and image_bmp.c, and the EXIF orientation is applied here,
+ * when asked, as ImageOps.exif_transpose does.
  *
  * Rule: every failure is a status whose message starts with the file's name, and no
  * pixel buffer is allocated before the header's size passed r50_image_check_dims (PIL's
@@ -116,6 +116,8 @@ typedef enum image_format {
   FORMAT_JPEG,
   FORMAT_PNG,
   FORMAT_WEBP,
+  FORMAT_GIF,
+  FORMAT_BMP,
 } image_format;
 
 static int starts_with(const uint8_t *d, size_t n, const char *magic, size_t m) {
@@ -129,16 +131,15 @@ static image_format sniff(const uint8_t *d, size_t n) {
     return FORMAT_PNG;
   if (n >= 12 && starts_with(d, n, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0)
     return FORMAT_WEBP;
+  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6))
+    return FORMAT_GIF;
+  if (starts_with(d, n, "BM", 2)) /* Pillow's test: the two bytes */
+    return FORMAT_BMP;
   return FORMAT_UNKNOWN;
 }
 
 /* Names formats PIL would open but this build does not, for a better message. */
 static const char *other_format(const uint8_t *d, size_t n) {
-  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6))
-    return "GIF";
-  if (n >= 18 && starts_with(d, n, "BM", 2) && d[15] == 0 && d[16] == 0 && d[17] == 0 &&
-      (d[14] == 12 || d[14] == 40 || d[14] >= 52)) /* DIB header sizes */
-    return "BMP";
   if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4))
     return "TIFF";
   return NULL;
@@ -168,12 +169,20 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   case FORMAT_WEBP:
     R50_TRY(r50_webp_decode(data, len, name, opts, &img, &orientation, err));
     break;
+  case FORMAT_GIF:
+    R50_TRY(r50_gif_decode(data, len, name, opts, &img, &orientation, err));
+    break;
+  case FORMAT_BMP:
+    R50_TRY(r50_bmp_decode(data, len, name, opts, &img, &orientation, err));
+    break;
   case FORMAT_UNKNOWN: {
     const char *other = other_format(data, len);
     if (other)
       return r50_fail(err, R50_ERR_UNSUPPORTED,
-                      "%s: %s image; only JPEG, PNG and WebP are supported", name, other);
-    return r50_fail(err, R50_ERR_FORMAT, "%s: not a JPEG, PNG or WebP file", name);
+                      "%s: %s image; only JPEG, PNG, WebP, GIF and BMP are supported",
+                      name, other);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: not a JPEG, PNG, WebP, GIF or BMP file",
+                    name);
   }
   }
   r50_status s =

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png and fuzz_webp targets: the
-small synthetic files of tests/image_cases.py (every JPEG and PNG layout PIL reads, EXIF
-orientations, interlacing; WebP lossy, lossless, alpha, animated), each format into its
+"""make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png, fuzz_webp, fuzz_gif and
+fuzz_bmp targets: the small synthetic files of tests/image_cases.py (every JPEG and PNG
+layout PIL reads, EXIF orientations, interlacing; WebP lossy, lossless, alpha, animated;
+GIF layouts and code sizes; BMP headers, depths, bit fields, RLE), each format into its
 folder.
 
-Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP
+Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP SEEDS_GIF SEEDS_BMP
 """
 import os
 import shutil
@@ -16,10 +17,11 @@ import image_cases  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 6:
         print(__doc__)
         return 2
-    dirs = {".jpg": sys.argv[1], ".png": sys.argv[2], ".webp": sys.argv[3]}
+    dirs = {".jpg": sys.argv[1], ".png": sys.argv[2], ".webp": sys.argv[3],
+            ".gif": sys.argv[4], ".bmp": sys.argv[5]}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
