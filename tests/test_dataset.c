@@ -31,15 +31,19 @@ static int mkdir_p_str(const char *path) {
   return system(cmd) == 0;
 }
 
-static void write_file(const char *rel, const char *text) {
+static void write_bytes(const char *rel, const void *data, size_t n) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s", g_dir, rel);
   FILE *f = fopen(path, "w");
   CHECK(f != NULL, "%s", path);
   if (f) {
-    fputs(text, f);
+    CHECK(fwrite(data, 1, n, f) == n, "%s", path);
     fclose(f);
   }
+}
+
+static void write_file(const char *rel, const char *text) {
+  write_bytes(rel, text, strlen(text));
 }
 
 static void test_image_folder(void) {
@@ -94,7 +98,7 @@ static void test_image_folder_beside(void) {
   r50_dataset_free(&ds);
 
   /* a data file at the top, even one in a format not read here: a plain tree */
-  const char *tops[] = {"beside/top.JPG", "beside/top.gif"};
+  const char *tops[] = {"beside/top.JPG", "beside/top.tif"};
   for (int k = 0; k < 2; k++) {
     touch(tops[k]);
     CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
@@ -268,37 +272,57 @@ static void test_csv_list(void) {
 }
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
- * or only its first bytes say JPEG, PNG or WebP; another image format is an error. */
+ * or only its first bytes say JPEG, PNG, WebP, GIF or BMP; another image format is an
+ * error. */
 static void test_one_image(void) {
-  const char *cases[][2] = {{"one/cat.JPG", "x"},
-                            {"one/noext", "\x89PNG\r\n\x1a\nrest"},
-                            {"one/pic.WebP", "x"},
-                            {"one/d41d8cd9", "RIFFsizeWEBPVP8 "}};
-  for (int k = 0; k < 4; k++) {
+  static const struct {
+    const char *name, *bytes;
+    size_t n;
+  } cases[] = {
+      {"one/cat.JPG", "x", 1},
+      {"one/noext", "\x89PNG\r\n\x1a\nrest", 12},
+      {"one/pic.WebP", "x", 1},
+      {"one/d41d8cd9", "RIFFsizeWEBPVP8 ", 16},
+      {"one/anim.gif", "x", 1},
+      {"one/frame0001", "GIF87a...", 9},
+      {"one/scan.BMP", "x", 1},
+      {"one/scan0001", "BM\x36\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     touch("one/.keep");
-    write_file(cases[k][0], cases[k][1]);
+    write_bytes(cases[k].name, cases[k].bytes, cases[k].n);
     char path[512], full[600];
-    snprintf(path, sizeof path, "%s/%s", g_dir, cases[k][0]);
+    snprintf(path, sizeof path, "%s/%s", g_dir, cases[k].name);
     r50_dataset ds;
     r50_error err = {0};
     CHECK(r50_dataset_open(path, NULL, &ds, &err) == R50_OK, "%s: %s", path, err.msg);
     CHECK(ds.n == 1 && ds.labels[0] == -1 &&
-              !strcmp(r50_dataset_name(&ds, 0), strrchr(cases[k][0], '/') + 1),
-          "%s: one row, its name", cases[k][0]);
+              !strcmp(r50_dataset_name(&ds, 0), strrchr(cases[k].name, '/') + 1),
+          "%s: one row, its name", cases[k].name);
     if (ds.n == 1) {
       r50_dataset_path(&ds, 0, full, sizeof full);
-      CHECK(!strcmp(full, path), "%s: the file itself (%s)", cases[k][0], full);
+      CHECK(!strcmp(full, path), "%s: the file itself (%s)", cases[k].name, full);
     }
     r50_dataset_free(&ds);
   }
-  write_file("one/anim.gif", "GIF89a");
-  char gif[512];
-  snprintf(gif, sizeof gif, "%s/one/anim.gif", g_dir);
+  /* a list whose first line starts "BM" is no BMP: a BMP needs its header's size too */
+  write_file("one/bmlist", "BMW/a.jpg 1\nBMW/b.jpg 2\n");
+  char list[512];
+  snprintf(list, sizeof list, "%s/one/bmlist", g_dir);
+  r50_dataset lds;
+  r50_error lerr = {0};
+  CHECK(r50_dataset_open(list, NULL, &lds, &lerr) == R50_OK && lds.n == 2 &&
+            !strcmp(r50_dataset_name(&lds, 1), "BMW/b.jpg") && lds.labels[1] == 2,
+        "a list starting with BM: %s", lerr.msg);
+  r50_dataset_free(&lds);
+  write_file("one/scan.tiff", "II*");
+  char tiff[512];
+  snprintf(tiff, sizeof tiff, "%s/one/scan.tiff", g_dir);
   r50_dataset ds;
   r50_error err = {0};
-  CHECK(r50_dataset_open(gif, NULL, &ds, &err) == R50_ERR_FORMAT &&
-            strstr(err.msg, "reads JPEG, PNG and WebP"),
-        "a GIF: %s", err.msg);
+  CHECK(r50_dataset_open(tiff, NULL, &ds, &err) == R50_ERR_FORMAT &&
+            strstr(err.msg, "reads JPEG, PNG, WebP, GIF and BMP"),
+        "a TIFF: %s", err.msg);
 }
 
 /* A folder nested past PATH_MAX: the error says so first, whatever the path's length. */

@@ -70,15 +70,16 @@ static int ext_index(const char *name, const char *const *exts, int n) {
 }
 
 static int has_image_ext(const char *name) {
-  static const char *const exts[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp"};
+  static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".jfif", ".png",
+                                     ".webp", ".gif",  ".bmp", ".dib"};
   return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".bmp",  ".gif", ".tif", ".tiff", ".ppm",
-                                         ".pgm",  ".pbm", ".pnm", ".heic", ".heif",
-                                         ".avif", ".jp2", ".jxl"};
+static const char *const other_exts[] = {".tif",  ".tiff", ".ppm",  ".pgm",
+                                         ".pbm",  ".pnm",  ".heic", ".heif",
+                                         ".avif", ".jp2",  ".jxl"};
 enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 /* ------------------------------------------------------------------ list files */
@@ -576,7 +577,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     r50_log(
         R50_LOG_WARN,
         "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG, "
-        "PNG and WebP) left out, e.g. %s",
+        "PNG, WebP, GIF and BMP) left out, e.g. %s",
         ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
   }
   return sort_entries(ds, err);
@@ -636,14 +637,18 @@ int r50_is_image_file(const char *path) {
   struct stat st; /* (a pipe's first bytes are never read: they would be lost) */
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
     return 0;
-  unsigned char head[12] = {0};
+  unsigned char head[18] = {0};
   FILE *f = fopen(path, "rb");
   size_t n = f ? fread(head, 1, sizeof head, f) : 0;
   if (f)
     fclose(f);
   return (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) ||
          (n >= 8 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8)) ||
-         (n == 12 && !memcmp(head, "RIFF", 4) && !memcmp(head + 8, "WEBP", 4));
+         (n >= 12 && !memcmp(head, "RIFF", 4) && !memcmp(head + 8, "WEBP", 4)) ||
+         (n >= 6 && (!memcmp(head, "GIF87a", 6) || !memcmp(head, "GIF89a", 6))) ||
+         (n == 18 && !memcmp(head, "BM", 2) && !head[15] && !head[16] && !head[17] &&
+          (head[14] == 12 || head[14] == 40 || head[14] == 64 || head[14] == 108 ||
+           head[14] == 124)); /* "BM" and a DIB header's size: no text starts so */
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
@@ -704,7 +709,7 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     if (image < 0) {
       s = r50_fail(err, R50_ERR_FORMAT,
                    "%s: an image in a format r50worker does not read (it reads JPEG, "
-                   "PNG and WebP): convert it first",
+                   "PNG, WebP, GIF and BMP): convert it first",
                    spec);
     } else if (image) { /* one image: the dataset of that file, in its folder */
       if (root)
@@ -730,7 +735,7 @@ r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *
     if (r50_is_image_file(paths[i]) != 1)
       return r50_fail(
           err, R50_ERR_ARG,
-          "%s is not a JPEG, PNG or WebP image: with several DATASET arguments "
+          "%s is not a JPEG, PNG, WebP, GIF or BMP image: with several DATASET arguments "
           "each is one image (a folder, a list file or shards is given "
           "alone)",
           paths[i]);

@@ -260,9 +260,10 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   if (r->ds.n == 0)
     return r50_fail(
         err, R50_ERR_NOT_FOUND,
-        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif, .png and "
-        ".webp files and JPEG, PNG or WebP files without an extension, then for tar "
-        "shards; a list "
+        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif, .png, "
+        ".webp, .gif and .bmp files and JPEG, PNG, WebP, GIF or BMP files without an "
+        "extension, "
+        "then for tar shards; a list "
         "file needs 'path label' lines)",
         r50_dataset_spec_name(j->dataset));
   if (!j->model.pretrained && r->d->rank == 0)

@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""WebP datasets end to end, as users have them (web crawls, img2dataset shards):
+"""WebP, GIF and BMP datasets end to end, as users have them (web crawls, img2dataset
+shards, old collections of GIFs, inspection cameras' BMPs):
 
-* an ImageFolder tree (class subfolders) mixing JPEG, PNG and WebP — lossy, lossless,
-  with alpha, animated, `.WEBP` in capitals, a WebP named without an extension, one cut
-  short — under -np 1 and -np 2: every WebP row's features are bit-identical to those of
-  its PNG twin (Pillow's Image.open(f).convert('RGB') saved as PNG), the cut one is a
-  failed row naming the file and "truncated WebP data", labels follow the class folders;
+* an ImageFolder tree (class subfolders) mixing JPEG, PNG, WebP — lossy, lossless,
+  with alpha, animated, `.WEBP` in capitals, one named without an extension, one cut
+  short —, GIF — animated, interlaced, with transparency, `.GIF`, one named without an
+  extension, one cut short — and BMP — 24-bit, 8-bit palette, grey, 1-bit, `.BMP`, one
+  without an extension, one cut short — under -np 1 and -np 2: every such row's
+  features are bit-identical to those of its PNG twin (Pillow's
+  Image.open(f).convert('RGB') saved as PNG), the cut ones are failed rows naming the
+  file and "truncated WebP/GIF/BMP data", labels follow the class folders;
 * the same files through a list file name the same rows with the same features;
 * `predict` of one .webp file prints the lines its folder's run prints for it;
 * a WebDataset tar shard whose samples are .webp members gives the features of the
   same WebP files in a folder.
 (test_prepare_pil checks the decoded pixels themselves against Pillow.)
 
-usage: test_webp.py R50WORKER MODEL_TOOL
+usage: test_image_formats.py R50WORKER MODEL_TOOL
 """
 import io
 import os
@@ -34,22 +38,31 @@ BIN, TOOL = sys.argv[1], sys.argv[2]
 COMMON = ["--threads", "1", "--size", "128", "--layers", "pool5,fc6"]
 
 
-def webp_bytes(im, **kw):
+def encoded(im, fmt, **kw):
     b = io.BytesIO()
-    im.save(b, "WEBP", **kw)
+    im.save(b, fmt, **kw)
     return b.getvalue()
 
 
+def webp_bytes(im, **kw):
+    return encoded(im, "WEBP", **kw)
+
+
+def gif_bytes(im, **kw):
+    return encoded(im, "GIF", **kw)
+
+
 def make_tree(tmp):
-    """tmp/tree: classes 'birds' and 'cats' (WebP, JPEG and PNG files) and tmp/twins:
-    a PNG of Pillow's decoding of each WebP. Returns ({row: twin png}, the cut file's
-    row, every row)."""
+    """tmp/tree: classes 'birds' and 'cats' (WebP, GIF, BMP, JPEG and PNG files) and
+    tmp/twins: a PNG of Pillow's decoding of each WebP, GIF and BMP. Returns ({row:
+    twin png}, {cut file's row: cause}, every row)."""
     real = photos.good_photos()
     tree, twins = os.path.join(tmp, "tree"), os.path.join(tmp, "twins")
     for d in ("birds", "cats"):
         os.makedirs(os.path.join(tree, d))
     os.makedirs(twins)
     im = [Image.open(p).convert("RGB") for p in real[:6]]
+    pal = [x.convert("P", palette=Image.ADAPTIVE) for x in im]
     rgba = im[4].convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
     files = {
@@ -60,6 +73,16 @@ def make_tree(tmp):
         "cats/anim.webp": webp_bytes(im[3], save_all=True, duration=50,
                                      append_images=[im[5].resize(im[3].size)]),
         "cats/d41d8cd98f00b204": webp_bytes(im[5], quality=90),  # named by hash
+        "birds/anim.gif": gif_bytes(pal[0], save_all=True, duration=50,
+                                    append_images=[pal[1].resize(pal[0].size)]),
+        "birds/LOGO.GIF": gif_bytes(pal[2], transparency=7, interlace=False),
+        "cats/interlaced.gif": gif_bytes(pal[3], interlace=True),
+        "cats/frame0001": gif_bytes(pal[4]),  # a GIF without an extension
+        "birds/scan.bmp": encoded(im[0], "BMP"),
+        "birds/PALETTE.BMP": encoded(pal[1], "BMP"),
+        "cats/grey.bmp": encoded(im[2].convert("L"), "BMP"),
+        "cats/mask.bmp": encoded(im[3].convert("1"), "BMP"),
+        "cats/cam0001": encoded(im[4], "BMP"),  # a BMP without an extension
     }
     twin_of = {}
     for rel, data in files.items():
@@ -68,14 +91,18 @@ def make_tree(tmp):
         twin = os.path.join(twins, rel.replace("/", "_") + ".png")
         Image.open(io.BytesIO(data)).convert("RGB").save(twin)
         twin_of[rel] = twin
-    cut = "cats/cut.webp"
-    with open(os.path.join(tree, cut), "wb") as f:
-        f.write(files["birds/lossy.webp"][:1500])
+    cut = {"cats/cut.webp": ("birds/lossy.webp", "truncated WebP data"),
+           "birds/cut.gif": ("birds/anim.gif", "truncated GIF data"),
+           "cats/cut.bmp": ("birds/scan.bmp", "truncated BMP data")}
+    for rel, (src, _) in cut.items():
+        with open(os.path.join(tree, rel), "wb") as f:
+            f.write(files[src][:1500])
+    cut = {rel: cause for rel, (_, cause) in cut.items()}
     plain = [f"{c}/plain{os.path.splitext(src)[1]}" for c, src in
              (("birds", real[6]), ("cats", real[7]))]
     for rel, src in zip(plain, real[6:8]):
         shutil.copy(src, os.path.join(tree, rel))
-    return twin_of, cut, sorted(list(twin_of) + [cut] + plain, key=str.encode)
+    return twin_of, cut, sorted(list(twin_of) + list(cut) + plain, key=str.encode)
 
 
 def rows(d):
@@ -102,15 +129,16 @@ def test_folder_and_list(tmp, model):
         d = J.read(out, ("pool5", "fc6"))
         outs.append(d)
         names = rows(d)
-        check(names == all_rows, f"np {np_}: the rows are the tree's 9 files, sorted: {names}")
+        check(names == all_rows, f"np {np_}: the rows are the tree's {len(all_rows)} files, "
+                                 f"sorted: {names}")
         check(d["classes"] == ["birds", "cats"], f"np {np_}: classes {d['classes']}")
         for i, rel in enumerate(names):
             want_label = 0 if rel.startswith("birds/") else 1
             check(d["images/label"][i] == want_label, f"np {np_}: {rel} label")
-            if rel == cut:
+            if rel in cut:
                 check(d["images/status"][i] == -1 and
-                      d["images/error"][i].decode() == f"truncated WebP data: {rel}",
-                      f"np {np_}: the cut WebP is a failed row: {d['images/error'][i]}")
+                      d["images/error"][i].decode() == f"{cut[rel]}: {rel}",
+                      f"np {np_}: {rel}, cut, is a failed row: {d['images/error'][i]}")
                 continue
             check(d["images/status"][i] == 1, f"np {np_}: {rel} read "
                                               f"({d['images/error'][i]})")
@@ -180,12 +208,12 @@ def test_shard(tmp, model):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="r50-webp-")
+    tmp = tempfile.mkdtemp(prefix="r50-formats-")
     model = os.path.join(tmp, "m.npz")
     subprocess.run([TOOL, "init", "5", model], check=True)
     test_folder_and_list(tmp, model)
     test_shard(tmp, model)
-    rc = J.finish("test_webp")
+    rc = J.finish("test_image_formats")
     if rc == 0:
         shutil.rmtree(tmp)
     return rc
