@@ -441,6 +441,26 @@ def synthetic_cases(d, photo=None, big=True):
                   9, 0xDE, 0, 0,                       # D E D E D E (cut at 6)
                   0, 1])
     write_bmp(put("rle4.bmp"), 3, 6, 4, palette=pal16, compression=2, data=rle4)
+
+    # PNM: as Pillow writes it (P4, P5, P6, and P5 at maxval 65535), then by hand: the
+    # plain P1-P3 (comments, a comment inside a token, halves that round to even),
+    # binary samples at maxval 7 and 1000, data past the last pixel
+    for mode, ext in (("1", "pbm"), ("L", "pgm"), ("RGB", "ppm")):
+        Image.fromarray(g).convert(mode).save(put(f"pil_{mode.lower()}.{ext}"))
+    Image.fromarray((g[:, :, 0].astype(np.int32) * 257 + 3)).save(put("pil_i16.pgm"))
+    pnm = {
+        "plain_bits.pbm": b"P1\n# a comment\n5 2\n01010\n1 0 1 1 0\n",
+        "plain_grey.pgm": b"P2\n3 2\n15\n0 1 2\n15 14 7\n",
+        "plain_rgb.ppm": b"P3 2 2 100 0 50 100 10 30 70 99 98 97 33 66 100\n",
+        "plain_comments.ppm": b"P3\n#c1\n2 1#c2\n 10\n1 2 3 4 1#x\n0 7\n",  # 1#x\n0: 10
+        "maxval7.pgm": b"P5 3 2 7\n" + bytes([0, 1, 2, 3, 7, 6]),
+        "maxval1000.ppm": b"P6 2 1 1000\n" + struct.pack(">6H", 0, 1, 500, 999, 1000, 2),
+        "header_comment.ppm": b"P6\n# made by a camera\n2 1\n255\n" + bytes(range(6)) +
+        b"trailing",
+    }
+    for name, data in pnm.items():
+        with open(put(name), "wb") as f:
+            f.write(data)
     if big:
         Image.fromarray(_gradient(5000, 20, 12)).save(put("wide_5000x20.webp"))
         Image.fromarray(_gradient(5000, 20, 8)).save(put("wide_5000x20.jpg"))
@@ -461,6 +481,20 @@ def is_grey16(path):
     with open(path, "rb") as f:
         head = f.read(33)
     return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] == 0
+
+
+def is_wide_pgm(path):
+    """A PGM of maxval 65535 (Pillow: mode I, saturated by convert('RGB'))."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head in (b"P2", b"P5") and Image.open(path).mode == "I" and \
+        b"65535" in open(path, "rb").read(64)
+
+
+def sane_wide_pgm(path):
+    """The documented reference for PGMs of maxval 65535: round(v / 65535 * 255)."""
+    v = np.asarray(Image.open(path), dtype=np.float64)
+    return np.repeat(np.rint(v / 65535 * 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
 def jpeg_bytes(im, **kw):

@@ -237,7 +237,7 @@ static void test_headers(const buf *jpg, const buf *png) {
   expect_fail(jpg->data, 0, "empty.jpg", &opts, R50_ERR_FORMAT, "empty file");
   const char *text = "hello, this is text in a .jpg\n";
   expect_fail((const uint8_t *)text, strlen(text), "text.jpg", &opts, R50_ERR_FORMAT,
-              "not a JPEG, PNG, WebP, GIF or BMP file");
+              "not a JPEG, PNG, WebP, GIF, BMP or PNM file");
   expect_fail((const uint8_t *)"II*\0........", 12, "a.tif", &opts, R50_ERR_UNSUPPORTED,
               "TIFF image");
 

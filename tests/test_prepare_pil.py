@@ -8,7 +8,8 @@ animated) and GIF (Pillow's and hand-made: frames placed inside or past the scre
 transparency, no or grey colour tables, indices past the table, interlacing, code sizes
 2 to 12, extensions; the first frame of an animation) and BMP (Pillow's and hand-made:
 OS/2 and V3-V5 headers, 1/4/8/16/24/32 bits, bit fields, top-down, RLE8/RLE4, short or
-grey palettes):
+grey palettes) and PNM (P1-P6 as Pillow writes them and by hand: plain, comments, maxval
+7, 100 and 1000):
   * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs equal
     the documented high byte instead (PIL saturates them to white);
   * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
@@ -73,6 +74,8 @@ def pil_rgb(path, exif_rotate=False):
         im = ImageOps.exif_transpose(im)
     if image_cases.is_grey16(path):
         return Image.fromarray(image_cases.sane_grey16(path))
+    if image_cases.is_wide_pgm(path):
+        return Image.fromarray(image_cases.sane_wide_pgm(path))
     return im.convert("RGB")
 
 
@@ -188,7 +191,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
         put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
     put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
     put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True,
-        "not a JPEG, PNG, WebP, GIF or BMP")
+        "not a JPEG, PNG, WebP, GIF, BMP or PNM")
     put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
     # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
     vp8 = webp.find(b"\x9d\x01\x2a")
@@ -198,7 +201,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF or BMP")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP or PNM")
     put("gif.png", b"GIF89a" + bytes(20), True, "GIF file without an image")
     gif = open(photo_gif, "rb").read()
     for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.99):
@@ -231,6 +234,20 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
         b = bytearray(bmp)
         b[off:off + 2] = struct.pack("<H", value)
         put(fname, bytes(b), True, cause)
+    rgb = Image.open(photo_bmp)
+    ppm = b"P6\n%d %d\n255\n" % rgb.size + np.asarray(rgb).tobytes()
+    for frac in (0.001, 0.3, 0.999):
+        put(f"cut{frac}.ppm", ppm[:int(len(ppm) * frac)], True, "")
+    put("cut_mid.ppm", ppm[:len(ppm) // 2], True, "truncated PNM data")
+    for fname, data in [("above_maxval.pgm", b"P2 2 1 10 3 11\n"),
+                        ("not_number.pgm", b"P2 2 1 10 3 x\n"),
+                        ("short_plain.ppm", b"P3 2 1 10 3 4 5 6\n"),
+                        ("maxval0.pgm", b"P5 1 1 0\n\0"),
+                        ("long_token.pgm", b"P5 00000000001 1 255\n\0"),
+                        ("bad_bit.pbm", b"P1 3 1 0 2 1\n"),
+                        ("huge.pgm", b"P5 30000 30000 255\n\0")]:
+        put(fname, data, None if fname != "huge.pgm" else True,
+            "" if fname != "huge.pgm" else "30000x30000 = 900000000 pixels exceeds")
     pal = [(9, 9, 9), (200, 0, 0), (0, 200, 0), (0, 0, 200)]
     for fname, data in [("rle8_delta.bmp", bytes([2, 1, 0, 2, 1, 0, 3, 2, 0, 0, 0, 1])),
                         ("rle8_short.bmp", bytes([2, 1, 0, 1])),

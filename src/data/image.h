@@ -1,7 +1,7 @@
 /*
  * image.h — internals shared by the image decoders: image_decode.c (format sniffing,
  * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c, image_gif.c,
- * image_bmp.c and image_exif.c.
+ * image_bmp.c, image_pnm.c and image_exif.c.
  *
  * Rule: a decoder checks the header's width x height (r50_image_check_dims) before it
  * allocates any pixels, and reports the EXIF orientation instead of applying it;
@@ -24,7 +24,7 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
 r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
                                r50_error *err);
 
-/* Decode a whole JPEG / PNG / WebP / GIF / BMP held in memory into out (8-bit RGB).
+/* Decode a whole JPEG / PNG / WebP / GIF / BMP / PNM held in memory into out (RGB).
  * *orientation gets the EXIF orientation 1..8 when opts->exif_rotate is set and the
  * file has one, else 1. */
 r50_status r50_jpeg_decode(const uint8_t *data, size_t len, const char *name,
@@ -37,6 +37,9 @@ r50_status r50_webp_decode(const uint8_t *data, size_t len, const char *name,
                            const r50_decode_opts *opts, r50_image *out, int *orientation,
                            r50_error *err);
 r50_status r50_bmp_decode(const uint8_t *data, size_t len, const char *name,
+                          const r50_decode_opts *opts, r50_image *out, int *orientation,
+                          r50_error *err);
+r50_status r50_pnm_decode(const uint8_t *data, size_t len, const char *name,
                           const r50_decode_opts *opts, r50_image *out, int *orientation,
                           r50_error *err);
 r50_status r50_gif_decode(const uint8_t *data, size_t len, const char *name,

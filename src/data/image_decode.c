@@ -1,9 +1,9 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG, WebP, GIF and BMP decoders live in image_jpeg.c, image_png.c,
- * image_webp.c, image_gif.c and image_bmp.c, and the EXIF orientation is applied here,
- * when asked, as ImageOps.exif_transpose does.
+ * name), the JPEG, PNG, WebP, GIF, BMP and PNM decoders live in image_jpeg.c,
+ * image_png.c, image_webp.c, image_gif.c, image_bmp.c and image_pnm.c, and the EXIF
+ * orientation is applied here, when asked, as ImageOps.exif_transpose does.
  *
  * Rule: every failure is a status whose message starts with the file's name, and no
  * pixel buffer is allocated before the header's size passed r50_image_check_dims (PIL's
@@ -118,6 +118,7 @@ typedef enum image_format {
   FORMAT_WEBP,
   FORMAT_GIF,
   FORMAT_BMP,
+  FORMAT_PNM,
 } image_format;
 
 static int starts_with(const uint8_t *d, size_t n, const char *magic, size_t m) {
@@ -135,6 +136,9 @@ static image_format sniff(const uint8_t *d, size_t n) {
     return FORMAT_GIF;
   if (starts_with(d, n, "BM", 2)) /* Pillow's test: the two bytes */
     return FORMAT_BMP;
+  if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6' &&
+      (d[2] == ' ' || (d[2] >= '\t' && d[2] <= '\r'))) /* P1..P6 and whitespace */
+    return FORMAT_PNM;
   return FORMAT_UNKNOWN;
 }
 
@@ -175,14 +179,18 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   case FORMAT_BMP:
     R50_TRY(r50_bmp_decode(data, len, name, opts, &img, &orientation, err));
     break;
+  case FORMAT_PNM:
+    R50_TRY(r50_pnm_decode(data, len, name, opts, &img, &orientation, err));
+    break;
   case FORMAT_UNKNOWN: {
     const char *other = other_format(data, len);
     if (other)
-      return r50_fail(err, R50_ERR_UNSUPPORTED,
-                      "%s: %s image; only JPEG, PNG, WebP, GIF and BMP are supported",
-                      name, other);
-    return r50_fail(err, R50_ERR_FORMAT, "%s: not a JPEG, PNG, WebP, GIF or BMP file",
-                    name);
+      return r50_fail(
+          err, R50_ERR_UNSUPPORTED,
+          "%s: %s image; only JPEG, PNG, WebP, GIF, BMP and PNM are supported", name,
+          other);
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "%s: not a JPEG, PNG, WebP, GIF, BMP or PNM file", name);
   }
   }
   r50_status s =

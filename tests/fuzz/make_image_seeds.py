@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png, fuzz_webp, fuzz_gif and
-fuzz_bmp targets: the small synthetic files of tests/image_cases.py (every JPEG and PNG
-layout PIL reads, EXIF orientations, interlacing; WebP lossy, lossless, alpha, animated;
-GIF layouts and code sizes; BMP headers, depths, bit fields, RLE), each format into its
-folder.
+"""make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png, fuzz_webp, fuzz_gif,
+fuzz_bmp and fuzz_pnm targets: the small synthetic files of tests/image_cases.py (every
+JPEG and PNG layout PIL reads, EXIF orientations, interlacing; WebP lossy, lossless,
+alpha, animated; GIF layouts and code sizes; BMP headers, depths, bit fields, RLE; PNM
+plain and binary), each format into its folder.
 
-Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP SEEDS_GIF SEEDS_BMP
+Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP SEEDS_GIF SEEDS_BMP SEEDS_PNM
 """
 import os
 import shutil
@@ -17,17 +17,18 @@ import image_cases  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) != 7:
         print(__doc__)
         return 2
     dirs = {".jpg": sys.argv[1], ".png": sys.argv[2], ".webp": sys.argv[3],
-            ".gif": sys.argv[4], ".bmp": sys.argv[5]}
+            ".gif": sys.argv[4], ".bmp": sys.argv[5], ".pnm": sys.argv[6]}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cases = image_cases.synthetic_cases(tmp, photo=None, big=False)
         for name, path in sorted(cases.items()):
-            shutil.copy(path, dirs[os.path.splitext(name)[1]])
+            ext = os.path.splitext(name)[1]
+            shutil.copy(path, dirs[".pnm" if ext in (".pbm", ".pgm", ".ppm") else ext])
     print(", ".join(f"{len(os.listdir(d))} {ext[1:].upper()}" for ext, d in dirs.items()),
           "seeds")
     return 0
