@@ -272,7 +272,8 @@ static void test_csv_list(void) {
 }
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
- * or only its first bytes say JPEG, PNG, WebP, GIF or BMP; another image format is an
+ * (but PNM) or only its first bytes say JPEG, PNG, WebP, GIF, BMP or PNM; another image
+ * format is an
  * error. */
 static void test_one_image(void) {
   static const struct {
@@ -287,6 +288,7 @@ static void test_one_image(void) {
       {"one/frame0001", "GIF87a...", 9},
       {"one/scan.BMP", "x", 1},
       {"one/scan0001", "BM\x36\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18},
+      {"one/face.PGM", "x", 1},
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     touch("one/.keep");
@@ -305,14 +307,15 @@ static void test_one_image(void) {
     }
     r50_dataset_free(&ds);
   }
-  /* a list whose first line starts "BM" is no BMP: a BMP needs its header's size too */
-  write_file("one/bmlist", "BMW/a.jpg 1\nBMW/b.jpg 2\n");
+  /* a list whose first line starts "BM" is no BMP (a BMP needs its header's size too),
+   * nor one starting "P2 " a PNM (PNM files are told by their names alone) */
+  write_file("one/bmlist", "BMW/a.jpg 1\nP2 2\n");
   char list[512];
   snprintf(list, sizeof list, "%s/one/bmlist", g_dir);
   r50_dataset lds;
   r50_error lerr = {0};
   CHECK(r50_dataset_open(list, NULL, &lds, &lerr) == R50_OK && lds.n == 2 &&
-            !strcmp(r50_dataset_name(&lds, 1), "BMW/b.jpg") && lds.labels[1] == 2,
+            !strcmp(r50_dataset_name(&lds, 1), "P2") && lds.labels[1] == 2,
         "a list starting with BM: %s", lerr.msg);
   r50_dataset_free(&lds);
   write_file("one/scan.tiff", "II*");
@@ -321,7 +324,7 @@ static void test_one_image(void) {
   r50_dataset ds;
   r50_error err = {0};
   CHECK(r50_dataset_open(tiff, NULL, &ds, &err) == R50_ERR_FORMAT &&
-            strstr(err.msg, "reads JPEG, PNG, WebP, GIF and BMP"),
+            strstr(err.msg, "reads JPEG, PNG, WebP, GIF, BMP and PNM"),
         "a TIFF: %s", err.msg);
 }
 

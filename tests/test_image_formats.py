@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""WebP, GIF and BMP datasets end to end, as users have them (web crawls, img2dataset
-shards, old collections of GIFs, inspection cameras' BMPs):
+"""WebP, GIF, BMP and PNM datasets end to end, as users have them (web crawls,
+img2dataset shards, old collections of GIFs, inspection cameras' BMPs, face sets' PGMs):
 
 * an ImageFolder tree (class subfolders) mixing JPEG, PNG, WebP — lossy, lossless,
   with alpha, animated, `.WEBP` in capitals, one named without an extension, one cut
   short —, GIF — animated, interlaced, with transparency, `.GIF`, one named without an
-  extension, one cut short — and BMP — 24-bit, 8-bit palette, grey, 1-bit, `.BMP`, one
-  without an extension, one cut short — under -np 1 and -np 2: every such row's
-  features are bit-identical to those of its PNG twin (Pillow's
+  extension, one cut short —, BMP — 24-bit, 8-bit palette, grey, 1-bit, `.BMP`, one
+  without an extension, one cut short — and PNM (`.pgm`, `.PPM`), under -np 1 and
+  -np 2: every such row's features are bit-identical to those of its PNG twin (Pillow's
   Image.open(f).convert('RGB') saved as PNG), the cut ones are failed rows naming the
   file and "truncated WebP/GIF/BMP data", labels follow the class folders;
 * the same files through a list file name the same rows with the same features;
@@ -83,6 +83,8 @@ def make_tree(tmp):
         "cats/grey.bmp": encoded(im[2].convert("L"), "BMP"),
         "cats/mask.bmp": encoded(im[3].convert("1"), "BMP"),
         "cats/cam0001": encoded(im[4], "BMP"),  # a BMP without an extension
+        "birds/face.pgm": encoded(im[5].convert("L"), "PPM"),
+        "cats/face.PPM": encoded(im[0], "PPM"),
     }
     twin_of = {}
     for rel, data in files.items():

@@ -71,14 +71,14 @@ static int ext_index(const char *name, const char *const *exts, int n) {
 
 static int has_image_ext(const char *name) {
   static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".jfif", ".png",
-                                     ".webp", ".gif",  ".bmp", ".dib"};
+                                     ".webp", ".gif",  ".bmp", ".dib",  ".pbm",
+                                     ".pgm",  ".ppm",  ".pnm"};
   return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".tif",  ".tiff", ".ppm",  ".pgm",
-                                         ".pbm",  ".pnm",  ".heic", ".heif",
+static const char *const other_exts[] = {".tif",  ".tiff", ".heic", ".heif",
                                          ".avif", ".jp2",  ".jxl"};
 enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
@@ -577,7 +577,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     r50_log(
         R50_LOG_WARN,
         "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG, "
-        "PNG, WebP, GIF and BMP) left out, e.g. %s",
+        "PNG, WebP, GIF, BMP and PNM) left out, e.g. %s",
         ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
   }
   return sort_entries(ds, err);
@@ -709,7 +709,7 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
     if (image < 0) {
       s = r50_fail(err, R50_ERR_FORMAT,
                    "%s: an image in a format r50worker does not read (it reads JPEG, "
-                   "PNG, WebP, GIF and BMP): convert it first",
+                   "PNG, WebP, GIF, BMP and PNM): convert it first",
                    spec);
     } else if (image) { /* one image: the dataset of that file, in its folder */
       if (root)
@@ -733,12 +733,12 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
 r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err) {
   for (int i = 0; i < n; i++)
     if (r50_is_image_file(paths[i]) != 1)
-      return r50_fail(
-          err, R50_ERR_ARG,
-          "%s is not a JPEG, PNG, WebP, GIF or BMP image: with several DATASET arguments "
-          "each is one image (a folder, a list file or shards is given "
-          "alone)",
-          paths[i]);
+      return r50_fail(err, R50_ERR_ARG,
+                      "%s is not a JPEG, PNG, WebP, GIF, BMP or PNM image: with several "
+                      "DATASET arguments "
+                      "each is one image (a folder, a list file or shards is given "
+                      "alone)",
+                      paths[i]);
   return R50_OK;
 }
 
