@@ -24,27 +24,14 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
 r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t **out,
                                r50_error *err);
 
-/* Decode a whole JPEG / PNG / WebP / GIF / BMP / PNM held in memory into out (RGB).
- * *orientation gets the EXIF orientation 1..8 when opts->exif_rotate is set and the
- * file has one, else 1. */
-r50_status r50_jpeg_decode(const uint8_t *data, size_t len, const char *name,
-                           const r50_decode_opts *opts, r50_image *out, int *orientation,
-                           r50_error *err);
-r50_status r50_png_decode(const uint8_t *data, size_t len, const char *name,
-                          const r50_decode_opts *opts, r50_image *out, int *orientation,
-                          r50_error *err);
-r50_status r50_webp_decode(const uint8_t *data, size_t len, const char *name,
-                           const r50_decode_opts *opts, r50_image *out, int *orientation,
-                           r50_error *err);
-r50_status r50_bmp_decode(const uint8_t *data, size_t len, const char *name,
-                          const r50_decode_opts *opts, r50_image *out, int *orientation,
-                          r50_error *err);
-r50_status r50_pnm_decode(const uint8_t *data, size_t len, const char *name,
-                          const r50_decode_opts *opts, r50_image *out, int *orientation,
-                          r50_error *err);
-r50_status r50_gif_decode(const uint8_t *data, size_t len, const char *name,
-                          const r50_decode_opts *opts, r50_image *out, int *orientation,
-                          r50_error *err);
+/* A decoder: a whole file of its format, held in memory, into out (8-bit RGB), with
+ * messages naming it `name`. *orientation gets the EXIF orientation 1..8 when
+ * opts->exif_rotate is set and the file has one, else 1. */
+typedef r50_status r50_decode_fn(const uint8_t *data, size_t len, const char *name,
+                                 const r50_decode_opts *opts, r50_image *out,
+                                 int *orientation, r50_error *err);
+r50_decode_fn r50_jpeg_decode, r50_png_decode, r50_webp_decode, r50_gif_decode,
+    r50_bmp_decode, r50_pnm_decode;
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */

@@ -111,35 +111,49 @@ static r50_status apply_orientation(r50_image *img, int orientation, const char 
 
 /* ------------------------------------------------------------------ decoding */
 
-typedef enum image_format {
-  FORMAT_UNKNOWN,
-  FORMAT_JPEG,
-  FORMAT_PNG,
-  FORMAT_WEBP,
-  FORMAT_GIF,
-  FORMAT_BMP,
-  FORMAT_PNM,
-} image_format;
-
 static int starts_with(const uint8_t *d, size_t n, const char *magic, size_t m) {
   return n >= m && memcmp(d, magic, m) == 0;
 }
 
-static image_format sniff(const uint8_t *d, size_t n) {
-  if (starts_with(d, n, "\xFF\xD8\xFF", 3))
-    return FORMAT_JPEG;
-  if (starts_with(d, n, "\x89PNG\r\n\x1A\n", 8))
-    return FORMAT_PNG;
-  if (n >= 12 && starts_with(d, n, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0)
-    return FORMAT_WEBP;
-  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6))
-    return FORMAT_GIF;
-  if (starts_with(d, n, "BM", 2)) /* Pillow's test: the two bytes */
-    return FORMAT_BMP;
-  if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6' &&
-      (d[2] == ' ' || (d[2] >= '\t' && d[2] <= '\r'))) /* P1..P6 and whitespace */
-    return FORMAT_PNM;
-  return FORMAT_UNKNOWN;
+static int is_jpeg(const uint8_t *d, size_t n) {
+  return starts_with(d, n, "\xFF\xD8\xFF", 3);
+}
+
+static int is_png(const uint8_t *d, size_t n) {
+  return starts_with(d, n, "\x89PNG\r\n\x1A\n", 8);
+}
+
+static int is_webp(const uint8_t *d, size_t n) {
+  return n >= 12 && starts_with(d, n, "RIFF", 4) && memcmp(d + 8, "WEBP", 4) == 0;
+}
+
+static int is_gif(const uint8_t *d, size_t n) {
+  return starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6);
+}
+
+static int is_bmp(const uint8_t *d, size_t n) {
+  return starts_with(d, n, "BM", 2); /* Pillow's test: the two bytes */
+}
+
+static int is_pnm(const uint8_t *d, size_t n) { /* P1..P6 and whitespace */
+  return n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6' &&
+         (d[2] == ' ' || (d[2] >= '\t' && d[2] <= '\r'));
+}
+
+/* The formats read, each told by its first bytes. */
+static const struct {
+  int (*is)(const uint8_t *d, size_t n);
+  r50_decode_fn *decode;
+} FORMATS[] = {
+    {is_jpeg, r50_jpeg_decode}, {is_png, r50_png_decode}, {is_webp, r50_webp_decode},
+    {is_gif, r50_gif_decode},   {is_bmp, r50_bmp_decode}, {is_pnm, r50_pnm_decode},
+};
+
+static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
+  for (size_t i = 0; i < sizeof FORMATS / sizeof *FORMATS; i++)
+    if (FORMATS[i].is(d, n))
+      return FORMATS[i].decode;
+  return NULL;
 }
 
 /* Names formats PIL would open but this build does not, for a better message. */
@@ -163,26 +177,8 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
     return r50_fail(err, R50_ERR_FORMAT, "%s: empty file", name);
   int orientation = 1;
   r50_image img = {0};
-  switch (sniff(data, len)) {
-  case FORMAT_JPEG:
-    R50_TRY(r50_jpeg_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_PNG:
-    R50_TRY(r50_png_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_WEBP:
-    R50_TRY(r50_webp_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_GIF:
-    R50_TRY(r50_gif_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_BMP:
-    R50_TRY(r50_bmp_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_PNM:
-    R50_TRY(r50_pnm_decode(data, len, name, opts, &img, &orientation, err));
-    break;
-  case FORMAT_UNKNOWN: {
+  r50_decode_fn *decode = decoder_of(data, len);
+  if (!decode) {
     const char *other = other_format(data, len);
     if (other)
       return r50_fail(
@@ -192,7 +188,7 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
     return r50_fail(err, R50_ERR_FORMAT,
                     "%s: not a JPEG, PNG, WebP, GIF, BMP or PNM file", name);
   }
-  }
+  R50_TRY(decode(data, len, name, opts, &img, &orientation, err));
   r50_status s =
       opts->exif_rotate ? apply_orientation(&img, orientation, name, err) : R50_OK;
   if (s != R50_OK) {
