@@ -10,11 +10,11 @@ shift || true
 
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libopenblas-openmp-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libopenblas-openmp-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   python3 python3-numpy python3-torch python3-torchvision python3-h5py
   python3-mpi4py python3-pil python3-venv python3-skimage python3-sklearn
-  python3-protobuf libinih-dev slurm-wlm munge shellcheck
+  python3-protobuf python3-tifffile libinih-dev slurm-wlm munge shellcheck
   libarchive-dev python3-xarray python3-h5netcdf libdnnl-dev
 )
 missing=()

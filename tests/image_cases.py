@@ -19,14 +19,20 @@ import zlib
 import numpy as np
 from PIL import Image
 
+import tiff_cases
+
 # Debian: python3-skimage (skimage/data) and python3-sklearn (sklearn/datasets/images).
 PHOTO_GLOBS = [
     "/usr/lib/python3/dist-packages/skimage/data/*.png",
     "/usr/lib/python3/dist-packages/skimage/data/*.jpg",
+    "/usr/lib/python3/dist-packages/skimage/data/*.tif",
+    "/usr/lib/python3/dist-packages/skimage/data/*.gif",
     "/usr/lib/python3/dist-packages/sklearn/datasets/images/*.jpg",
 ]
 PHOTO_PACKAGES = "python3-skimage python3-sklearn"
-BROKEN_PHOTOS = {"truncated.jpg"}  # skimage's deliberately cut JPEG: PIL refuses it
+# the files PIL refuses, each with the cause r50worker gives
+BROKEN_PHOTOS = {"truncated.jpg": "truncated JPEG data",  # skimage's deliberately cut JPEG
+                 "multipage_rgb.tif": "3 samples of 64 bits"}  # float64 RGB planes
 
 
 def real_photos():
@@ -252,9 +258,10 @@ def exif_bytes(orientation):
     return e.tobytes()
 
 
-def synthetic_cases(d, photo=None, big=True):
+def synthetic_cases(d, photo=None, big=True, refs=None):
     """Writes the synthetic files into d; returns {name: path}. `photo` (a path) gives
-    JPEG variants real content; big=False skips the large ones (fuzz seeds)."""
+    JPEG variants real content; big=False skips the large ones (fuzz seeds); refs, a
+    dict, gets {path: RGB array} for the files whose reference is not PIL's."""
     out = {}
 
     def put(name):
@@ -391,6 +398,8 @@ def synthetic_cases(d, photo=None, big=True):
             im.convert(mode)
         im.save(put(f"pil_{mode.lower()}.bmp"))
     src.save(put("photo.bmp"))
+    src.save(put("photo.tif"))
+    src.save(put("photo_lzw.tif"), compression="tiff_lzw")
     w7 = rng.integers(0, 256, (5, 7, 3)).astype(np.uint8)
     bgr = [bytes(r[:, ::-1].reshape(-1)) for r in w7]
     bgrx = [bytes(np.hstack([r[:, ::-1], np.full((7, 1), 9, np.uint8)]).reshape(-1))
@@ -461,7 +470,12 @@ def synthetic_cases(d, photo=None, big=True):
     for name, data in pnm.items():
         with open(put(name), "wb") as f:
             f.write(data)
+    tiff_refs = tiff_cases.synthetic_tiffs(d, src, put)
+    if refs is not None:
+        refs.update({out[n]: a for n, a in tiff_refs.items()})
     if big:
+        Image.fromarray(_gradient(5000, 20, 13)).save(put("wide_5000x20.tif"),
+                                                      compression="tiff_adobe_deflate")
         Image.fromarray(_gradient(5000, 20, 12)).save(put("wide_5000x20.webp"))
         Image.fromarray(_gradient(5000, 20, 8)).save(put("wide_5000x20.jpg"))
         Image.fromarray(_gradient(20, 5000, 9)).save(put("tall_20x5000.jpg"))

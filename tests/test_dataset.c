@@ -98,7 +98,7 @@ static void test_image_folder_beside(void) {
   r50_dataset_free(&ds);
 
   /* a data file at the top, even one in a format not read here: a plain tree */
-  const char *tops[] = {"beside/top.JPG", "beside/top.tif"};
+  const char *tops[] = {"beside/top.JPG", "beside/top.heic"};
   for (int k = 0; k < 2; k++) {
     touch(tops[k]);
     CHECK(r50_dataset_open(root, NULL, &ds, &err) == R50_OK, "%s", err.msg);
@@ -272,9 +272,8 @@ static void test_csv_list(void) {
 }
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
- * (but PNM) or only its first bytes say JPEG, PNG, WebP, GIF, BMP or PNM; another image
- * format is an
- * error. */
+ * (but PNM) or only its first bytes say JPEG, PNG, WebP, GIF, BMP, PNM or TIFF; another
+ * image format is an error. */
 static void test_one_image(void) {
   static const struct {
     const char *name, *bytes;
@@ -289,6 +288,9 @@ static void test_one_image(void) {
       {"one/scan.BMP", "x", 1},
       {"one/scan0001", "BM\x36\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18},
       {"one/face.PGM", "x", 1},
+      {"one/scan.TIFF", "x", 1},
+      {"one/page0001", "MM\0*\0\0\0\x08", 8},
+      {"one/stack.tif", "x", 1},
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     touch("one/.keep");
@@ -318,14 +320,14 @@ static void test_one_image(void) {
             !strcmp(r50_dataset_name(&lds, 1), "P2") && lds.labels[1] == 2,
         "a list starting with BM: %s", lerr.msg);
   r50_dataset_free(&lds);
-  write_file("one/scan.tiff", "II*");
-  char tiff[512];
-  snprintf(tiff, sizeof tiff, "%s/one/scan.tiff", g_dir);
+  write_file("one/photo.heic", "x");
+  char heic[512];
+  snprintf(heic, sizeof heic, "%s/one/photo.heic", g_dir);
   r50_dataset ds;
   r50_error err = {0};
-  CHECK(r50_dataset_open(tiff, NULL, &ds, &err) == R50_ERR_FORMAT &&
-            strstr(err.msg, "reads JPEG, PNG, WebP, GIF, BMP and PNM"),
-        "a TIFF: %s", err.msg);
+  CHECK(r50_dataset_open(heic, NULL, &ds, &err) == R50_ERR_FORMAT &&
+            strstr(err.msg, "reads JPEG, PNG, WebP, GIF, BMP, PNM and TIFF"),
+        "a HEIF: %s", err.msg);
 }
 
 /* A folder nested past PATH_MAX: the error says so first, whatever the path's length. */

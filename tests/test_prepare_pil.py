@@ -9,13 +9,16 @@ transparency, no or grey colour tables, indices past the table, interlacing, cod
 2 to 12, extensions; the first frame of an animation) and BMP (Pillow's and hand-made:
 OS/2 and V3-V5 headers, 1/4/8/16/24/32 bits, bit fields, top-down, RLE8/RLE4, short or
 grey palettes) and PNM (P1-P6 as Pillow writes them and by hand: plain, comments, maxval
-7, 100 and 1000):
-  * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs equal
-    the documented high byte instead (PIL saturates them to white);
+7, 100 and 1000) and TIFF (tests/tiff_cases.py: every compression, strips and tiles,
+planes, 1 to 32 bits, palettes, CMYK, YCbCr, alpha, orientation):
+  * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs and
+    TIFFs equal the documented high byte instead (PIL saturates them to white), and
+    planar TIFFs their samples (Pillow 9.4 misreads them);
   * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
   * prepare: float32 (3, H, W) against Chainer's prepare in numpy: max and mean |diff|
     are printed and must be <= 1 and <= 0.01 (they are 0 when the above hold);
-  * --exif-rotate equals ImageOps.exif_transpose, for the 8 orientations;
+  * --exif-rotate equals ImageOps.exif_transpose, for the 8 orientations (a TIFF's
+    Orientation is applied on opening, as Pillow does, and not a second time);
   * --fast-decode keeps big JPEGs at least the target size and close to the exact path;
   * damaged files (cut at many points, empty, text, too many pixels, missing) fail with
     the path and the cause in the message exactly where PIL fails, and read the same
@@ -35,6 +38,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import image_cases  # noqa: E402
+import tiff_cases  # noqa: E402
 
 warnings.simplefilter("ignore")  # PIL's palette-transparency notice
 TOOL = None
@@ -68,8 +72,16 @@ def run_tool(args, out_npz):
     return arrays, fails
 
 
+REFS = {}  # {path: RGB array} where the reference is not PIL's (image_cases)
+
+
 def pil_rgb(path, exif_rotate=False):
+    if path in REFS:
+        return Image.fromarray(REFS[path])
     im = Image.open(path)
+    if im.format == "TIFF" and im.mode in ("I;16", "I;16B"):  # documented: the high byte
+        v = (np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8)
+        return Image.fromarray(np.repeat(v[:, :, None], 3, axis=2))
     if exif_rotate:
         im = ImageOps.exif_transpose(im)
     if image_cases.is_grey16(path):
@@ -138,7 +150,9 @@ def check_exif(files, tmp):
     arrays, fails = run_tool(["--exif-rotate", "decode", f"{tmp}/ex.npz"] + files,
                              f"{tmp}/ex.npz")
     for i, p in enumerate(files):
-        want = np.asarray(pil_rgb(p, exif_rotate=True))
+        # a TIFF's orientation is applied on load, flag or not (exif_transpose would
+        # turn it a second time: Pillow 9.4 reads the same tag as EXIF)
+        want = np.asarray(pil_rgb(p, exif_rotate=not p.endswith(".tif")))
         ok = i not in fails and np.array_equal(arrays[i], want)
         check(ok, f"exif-rotate {name(p)}: {fails.get(i, '')} "
                   f"{arrays[i].shape if i in arrays else ''} vs {want.shape}")
@@ -166,8 +180,10 @@ def check_fast_decode(big_jpegs, small, tmp):
             check(0 < d.mean() < 4, f"fast-decode {name(p)}: mean|diff| {d.mean()}")
 
 
-def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
-    """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL."""
+def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, photo_tif,
+                  photo_lzw_tif):
+    """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL;
+    "refused": r50worker fails whatever PIL does."""
     cases = []
 
     def put(fname, data, must_fail, cause):
@@ -191,7 +207,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
         put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
     put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
     put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True,
-        "not a JPEG, PNG, WebP, GIF, BMP or PNM")
+        "not a JPEG, PNG, WebP, GIF, BMP, PNM or TIFF")
     put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
     # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
     vp8 = webp.find(b"\x9d\x01\x2a")
@@ -201,7 +217,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP or PNM")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP, PNM or TIFF")
     put("gif.png", b"GIF89a" + bytes(20), True, "GIF file without an image")
     gif = open(photo_gif, "rb").read()
     for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.99):
@@ -268,6 +284,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp):
     import zlib
     bigpng[29:33] = zlib.crc32(bytes(bigpng[12:29])).to_bytes(4, "big")
     put("huge.png", bytes(bigpng), True, "20000x20000 = 400000000 pixels exceeds")
+    tiff_cases.damaged_tiffs(put, photo_tif, photo_lzw_tif, tmp)
     cases.append((os.path.join(tmp, "missing.jpg"), True, "cannot open"))
     return cases
 
@@ -282,7 +299,8 @@ def check_damaged(cases, tmp):
             want = None
         if want is None or must_fail:
             msg = fails.get(i, "")
-            check(want is None, f"{name(p)}: PIL read it, expected a failure")
+            check(want is None or must_fail == "refused",
+                  f"{name(p)}: PIL read it, expected a failure")
             check(i in fails and msg.startswith(p + ": ") and cause in msg,
                   f"{name(p)}: expected failure '{p}: ...{cause}...', got '{msg}'")
         else:
@@ -304,7 +322,7 @@ def main():
         syn_dir = os.path.join(tmp, "syn")
         os.mkdir(syn_dir)
         chelsea = [p for p in photos if name(p) == "chelsea.png"][0]
-        syn = image_cases.synthetic_cases(syn_dir, photo=chelsea)
+        syn = image_cases.synthetic_cases(syn_dir, photo=chelsea, refs=REFS)
         for fmt in ("cmyk", "ycck"):
             p = os.path.join(syn_dir, f"{fmt}_libjpeg.jpg")
             subprocess.run([TOOL, "cmyk-jpeg", p, "83", "57", fmt], check=True)
@@ -320,6 +338,7 @@ def main():
         check_resize_prepare(small, (613, 577), tmp)  # upscaling
 
         exif = [syn[f"exif_orient{o}.jpg"] for o in range(1, 9)] + [
+            syn[f"orient{o}.tif"] for o in range(1, 9)] + [
             syn["exif_orient6.png"], syn["exif_orient6.webp"]] + [
             p for p in photos if name(p) == "hubble_deep_field.jpg"]
         check_exif(exif, tmp)
@@ -329,8 +348,8 @@ def main():
 
         rocket = [p for p in photos if name(p) == "rocket.jpg"][0]
         cases = damaged_files(tmp, rocket, chelsea, syn["photo_q85.webp"], syn["photo.gif"],
-                              syn["photo.bmp"])
-        cases += [(p, True, "truncated JPEG data") for p in broken]
+                              syn["photo.bmp"], syn["photo.tif"], syn["photo_lzw.tif"])
+        cases += [(p, True, image_cases.BROKEN_PHOTOS[name(p)]) for p in broken]
         check_damaged(cases, tmp)
 
     print(f"{passed} passed, {len(failures)} failed")

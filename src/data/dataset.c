@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "formats.h"
 #include "tar_shards.h"
 
 r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
@@ -72,14 +73,14 @@ static int ext_index(const char *name, const char *const *exts, int n) {
 static int has_image_ext(const char *name) {
   static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".jfif", ".png",
                                      ".webp", ".gif",  ".bmp", ".dib",  ".pbm",
-                                     ".pgm",  ".ppm",  ".pnm"};
+                                     ".pgm",  ".ppm",  ".pnm", ".tif",  ".tiff"};
   return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".tif",  ".tiff", ".heic", ".heif",
-                                         ".avif", ".jp2",  ".jxl"};
+static const char *const other_exts[] = {".heic", ".heif", ".avif", ".jp2",
+                                         ".j2k",  ".jpx",  ".jxl"};
 enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 /* ------------------------------------------------------------------ list files */
@@ -574,11 +575,10 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
       if (w.other >> i & 1u)
         snprintf(exts + strlen(exts), sizeof exts - strlen(exts), "%s%s",
                  *exts ? " " : "", other_exts[i]);
-    r50_log(
-        R50_LOG_WARN,
-        "%s: %lld file%s in image formats r50worker does not read (%s; it reads JPEG, "
-        "PNG, WebP, GIF, BMP and PNM) left out, e.g. %s",
-        ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
+    r50_log(R50_LOG_WARN,
+            "%s: %lld file%s in image formats r50worker does not read (%s; it "
+            "reads " R50_FORMATS_AND ") left out, e.g. %s",
+            ds->root, (long long)w.n_other, w.n_other == 1 ? "" : "s", exts, w.example);
   }
   return sort_entries(ds, err);
 }
@@ -648,7 +648,9 @@ int r50_is_image_file(const char *path) {
          (n >= 6 && (!memcmp(head, "GIF87a", 6) || !memcmp(head, "GIF89a", 6))) ||
          (n == 18 && !memcmp(head, "BM", 2) && !head[15] && !head[16] && !head[17] &&
           (head[14] == 12 || head[14] == 40 || head[14] == 64 || head[14] == 108 ||
-           head[14] == 124)); /* "BM" and a DIB header's size: no text starts so */
+           head[14] == 124)) || /* "BM" and a DIB header's size: no text starts so */
+         (n >= 4 && (!memcmp(head, "II*\0", 4) || !memcmp(head, "MM\0*", 4) ||
+                     !memcmp(head, "II+\0", 4) || !memcmp(head, "MM\0+", 4)));
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
@@ -707,10 +709,11 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
       return r50_fail(err, R50_ERR_NOMEM, "out of memory");
     const int image = r50_is_image_file(spec);
     if (image < 0) {
-      s = r50_fail(err, R50_ERR_FORMAT,
-                   "%s: an image in a format r50worker does not read (it reads JPEG, "
-                   "PNG, WebP, GIF, BMP and PNM): convert it first",
-                   spec);
+      s = r50_fail(
+          err, R50_ERR_FORMAT,
+          "%s: an image in a format r50worker does not read (it reads " R50_FORMATS_AND
+          "): convert it first",
+          spec);
     } else if (image) { /* one image: the dataset of that file, in its folder */
       if (root)
         s = r50_fail(err, R50_ERR_ARG, "--root applies to list files; %s is an image",
@@ -734,7 +737,7 @@ r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *
   for (int i = 0; i < n; i++)
     if (r50_is_image_file(paths[i]) != 1)
       return r50_fail(err, R50_ERR_ARG,
-                      "%s is not a JPEG, PNG, WebP, GIF, BMP or PNM image: with several "
+                      "%s is not a " R50_FORMATS_OR " image: with several "
                       "DATASET arguments "
                       "each is one image (a folder, a list file or shards is given "
                       "alone)",

@@ -1,10 +1,10 @@
 /*
  * image.h — internals shared by the image decoders: image_decode.c (format sniffing,
  * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c, image_gif.c,
- * image_bmp.c, image_pnm.c and image_exif.c.
+ * image_bmp.c, image_pnm.c, image_tiff.c and image_exif.c.
  *
  * Rule: a decoder checks the header's width x height (r50_image_check_dims) before it
- * allocates any pixels, and reports the EXIF orientation instead of applying it;
+ * allocates any pixels, and reports the orientation instead of applying it;
  * image_decode.c alone turns the image.
  */
 #ifndef R50_IMAGE_H
@@ -25,13 +25,14 @@ r50_status r50_image_alloc_rgb(const char *name, int64_t w, int64_t h, uint8_t *
                                r50_error *err);
 
 /* A decoder: a whole file of its format, held in memory, into out (8-bit RGB), with
- * messages naming it `name`. *orientation gets the EXIF orientation 1..8 when
- * opts->exif_rotate is set and the file has one, else 1. */
+ * messages naming it `name`. *orientation gets the orientation 1..8 to apply: the
+ * EXIF orientation when opts->exif_rotate is set and the file has one (a TIFF's own
+ * Orientation tag always, as Pillow applies it on load), else 1. */
 typedef r50_status r50_decode_fn(const uint8_t *data, size_t len, const char *name,
                                  const r50_decode_opts *opts, r50_image *out,
                                  int *orientation, r50_error *err);
 r50_decode_fn r50_jpeg_decode, r50_png_decode, r50_webp_decode, r50_gif_decode,
-    r50_bmp_decode, r50_pnm_decode;
+    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode;
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */

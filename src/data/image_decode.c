@@ -1,9 +1,10 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG, WebP, GIF, BMP and PNM decoders live in image_jpeg.c,
- * image_png.c, image_webp.c, image_gif.c, image_bmp.c and image_pnm.c, and the EXIF
- * orientation is applied here, when asked, as ImageOps.exif_transpose does.
+ * name), the JPEG, PNG, WebP, GIF, BMP, PNM and TIFF decoders live in image_jpeg.c,
+ * image_png.c, image_webp.c, image_gif.c, image_bmp.c, image_pnm.c and image_tiff.c,
+ * and the orientation a decoder reports is applied here (the EXIF orientation, when
+ * asked, as ImageOps.exif_transpose does; a TIFF's, as Pillow's TIFF plugin does).
  *
  * Rule: every failure is a status whose message starts with the file's name, and no
  * pixel buffer is allocated before the header's size passed r50_image_check_dims (PIL's
@@ -15,6 +16,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "formats.h"
 #include "image.h"
 
 #define DEFAULT_MAX_PIXELS 178956970 /* 2 * PIL's Image.MAX_IMAGE_PIXELS */
@@ -140,6 +142,11 @@ static int is_pnm(const uint8_t *d, size_t n) { /* P1..P6 and whitespace */
          (d[2] == ' ' || (d[2] >= '\t' && d[2] <= '\r'));
 }
 
+static int is_tiff(const uint8_t *d, size_t n) { /* classic or BigTIFF, either order */
+  return starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4) ||
+         starts_with(d, n, "II+\0", 4) || starts_with(d, n, "MM\0+", 4);
+}
+
 /* The formats read, each told by its first bytes. */
 static const struct {
   int (*is)(const uint8_t *d, size_t n);
@@ -147,6 +154,7 @@ static const struct {
 } FORMATS[] = {
     {is_jpeg, r50_jpeg_decode}, {is_png, r50_png_decode}, {is_webp, r50_webp_decode},
     {is_gif, r50_gif_decode},   {is_bmp, r50_bmp_decode}, {is_pnm, r50_pnm_decode},
+    {is_tiff, r50_tiff_decode},
 };
 
 static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
@@ -156,10 +164,21 @@ static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
   return NULL;
 }
 
-/* Names formats PIL would open but this build does not, for a better message. */
+/* Names image formats this build does not read, for a better message. */
 static const char *other_format(const uint8_t *d, size_t n) {
-  if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4))
-    return "TIFF";
+  if (n >= 12 && memcmp(d + 4, "ftyp", 4) == 0) { /* ISO base media: HEIF, AVIF */
+    if (memcmp(d + 8, "avif", 4) == 0 || memcmp(d + 8, "avis", 4) == 0)
+      return "AVIF";
+    if (memcmp(d + 8, "hei", 3) == 0 || memcmp(d + 8, "hev", 3) == 0 ||
+        memcmp(d + 8, "mif1", 4) == 0 || memcmp(d + 8, "msf1", 4) == 0)
+      return "HEIF";
+  }
+  if (starts_with(d, n, "\0\0\0\x0CjP  \r\n\x87\n", 12) ||
+      starts_with(d, n, "\xFF\x4F\xFF\x51", 4))
+    return "JPEG 2000";
+  if (starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12) ||
+      starts_with(d, n, "\xFF\x0A", 2))
+    return "JPEG XL";
   return NULL;
 }
 
@@ -181,16 +200,13 @@ r50_status r50_image_decode(const uint8_t *data, size_t len, const char *name,
   if (!decode) {
     const char *other = other_format(data, len);
     if (other)
-      return r50_fail(
-          err, R50_ERR_UNSUPPORTED,
-          "%s: %s image; only JPEG, PNG, WebP, GIF, BMP and PNM are supported", name,
-          other);
-    return r50_fail(err, R50_ERR_FORMAT,
-                    "%s: not a JPEG, PNG, WebP, GIF, BMP or PNM file", name);
+      return r50_fail(err, R50_ERR_UNSUPPORTED,
+                      "%s: %s image; only " R50_FORMATS_AND " are supported", name,
+                      other);
+    return r50_fail(err, R50_ERR_FORMAT, "%s: not a " R50_FORMATS_OR " file", name);
   }
   R50_TRY(decode(data, len, name, opts, &img, &orientation, err));
-  r50_status s =
-      opts->exif_rotate ? apply_orientation(&img, orientation, name, err) : R50_OK;
+  r50_status s = apply_orientation(&img, orientation, name, err);
   if (s != R50_OK) {
     r50_image_free(&img);
     return s;

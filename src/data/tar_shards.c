@@ -45,7 +45,8 @@ int r50_is_shard_name(const char *name) {
 
 static int is_image_member(const char *name) {
   return ends_with(name, ".jpg") || ends_with(name, ".jpeg") || ends_with(name, ".png") ||
-         ends_with(name, ".webp") || ends_with(name, ".gif") || ends_with(name, ".bmp");
+         ends_with(name, ".webp") || ends_with(name, ".gif") || ends_with(name, ".bmp") ||
+         ends_with(name, ".tif") || ends_with(name, ".tiff");
 }
 
 /* ------------------------------------------------------------------ brace patterns */
@@ -239,9 +240,10 @@ static r50_status flush(lister *l, sample *s) {
     return add_broken(l, s->key, ".cls member holds '%s', not a class number",
                       s->bad_cls);
   if (s->member < 0)
-    return add_broken(l, s->key,
-                      "no .jpg, .jpeg, .png, .webp, .gif or .bmp member (members: %s)",
-                      s->members[0] ? s->members : "none");
+    return add_broken(
+        l, s->key,
+        "no .jpg, .jpeg, .png, .webp, .gif, .bmp or .tiff member (members: %s)",
+        s->members[0] ? s->members : "none");
   return add_row(l, s->key, s->label, s->member, s->size);
 }
 

@@ -261,8 +261,9 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
     return r50_fail(
         err, R50_ERR_NOT_FOUND,
         "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif, .png, "
-        ".webp, .gif, .bmp, .dib, .pbm, .pgm, .ppm and .pnm files and JPEG, PNG, WebP, "
-        "GIF or BMP files without an extension, then for tar shards; a list file needs "
+        ".webp, .gif, .bmp, .dib, .pbm, .pgm, .ppm, .pnm, .tif and .tiff files and JPEG, "
+        "PNG, WebP, GIF, BMP or TIFF files without an extension, then for tar shards; a "
+        "list file needs "
         "'path label' lines)",
         r50_dataset_spec_name(j->dataset));
   if (!j->model.pretrained && r->d->rank == 0)

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """make_image_seeds.py — seeds of the fuzz_jpeg, fuzz_png, fuzz_webp, fuzz_gif,
-fuzz_bmp and fuzz_pnm targets: the small synthetic files of tests/image_cases.py (every
-JPEG and PNG layout PIL reads, EXIF orientations, interlacing; WebP lossy, lossless,
-alpha, animated; GIF layouts and code sizes; BMP headers, depths, bit fields, RLE; PNM
-plain and binary), each format into its folder.
+fuzz_bmp, fuzz_pnm and fuzz_tiff targets: the small synthetic files of
+tests/image_cases.py (every JPEG and PNG layout PIL reads, EXIF orientations,
+interlacing; WebP lossy, lossless, alpha, animated; GIF layouts and code sizes; BMP
+headers, depths, bit fields, RLE; PNM plain and binary; TIFF compressions, depths,
+tiles, planes, orientations), each format into its folder.
 
 Usage: make_image_seeds.py SEEDS_JPEG SEEDS_PNG SEEDS_WEBP SEEDS_GIF SEEDS_BMP SEEDS_PNM
+       SEEDS_TIFF
 """
 import os
 import shutil
@@ -17,11 +19,12 @@ import image_cases  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) != 8:
         print(__doc__)
         return 2
     dirs = {".jpg": sys.argv[1], ".png": sys.argv[2], ".webp": sys.argv[3],
-            ".gif": sys.argv[4], ".bmp": sys.argv[5], ".pnm": sys.argv[6]}
+            ".gif": sys.argv[4], ".bmp": sys.argv[5], ".pnm": sys.argv[6],
+            ".tif": sys.argv[7]}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
