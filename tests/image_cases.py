@@ -32,7 +32,7 @@ PHOTO_GLOBS = [
 PHOTO_PACKAGES = "python3-skimage python3-sklearn"
 # the files PIL refuses, each with the cause r50worker gives
 BROKEN_PHOTOS = {"truncated.jpg": "truncated JPEG data",  # skimage's deliberately cut JPEG
-                 "multipage_rgb.tif": "3 samples of 64 bits"}  # float64 RGB planes
+                 "multipage_rgb.tif": "RGB pixels, 3 samples of 64-bit floats"}  # float64 RGB planes
 
 
 def real_photos():

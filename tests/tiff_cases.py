@@ -184,7 +184,7 @@ def damaged_tiffs(put, photo_tif, photo_lzw, tmp):
     write_tiff(p, 40000, 40000, 8, 3, 2, [b"\0" * 12])
     put("huge.tif", open(p, "rb").read(), True, "40000x40000 = 1600000000 pixels exceeds")
     write_tiff(p, 4, 2, 3, 1, 1, [b"\0" * 4])  # 3-bit grey: neither reads it
-    put("grey3.tif", open(p, "rb").read(), True, "TIFF layout (photometric 1, 1 samples "
-        "of 3 bits")
+    put("grey3.tif", open(p, "rb").read(), True, "TIFF layout not supported: grey "
+        "pixels, 1 sample of 3-bit unsigned integers (photometric 1")
     write_tiff(p, 4, 2, 8, 3, 6, [b"\0" * 24])  # uncompressed YCbCr: PIL misreads it
     put("ycbcr_raw.tif", open(p, "rb").read(), "refused", "uncompressed YCbCr")

@@ -150,13 +150,33 @@ static int rgb_extras_ok(uint16_t spp, uint16_t n, const uint16_t *ex, uint16_t 
   return 1;
 }
 
+/* Fails naming t's layout in words, then its tags' values: "TIFF layout not
+ * supported: RGB pixels, 3 samples of 64-bit floats (photometric 2, ...)". */
 static r50_status refuse(const char *name, const tiff_layout *t, const char *what,
                          r50_error *err) {
+  static const char *const PHOTOMETRIC[] = {"grey (MinIsWhite)",
+                                            "grey",
+                                            "RGB",
+                                            "palette",
+                                            "mask",
+                                            "CMYK",
+                                            "YCbCr",
+                                            "?",
+                                            "CIELab"};
+  static const char *const FORMAT[] = {"?",
+                                       "unsigned integers",
+                                       "signed integers",
+                                       "floats",
+                                       "untyped samples",
+                                       "complex integers",
+                                       "complex floats"};
+  const char *photo = t->photometric < 9 ? PHOTOMETRIC[t->photometric] : "other";
+  const char *fmt = t->sample_format < 7 ? FORMAT[t->sample_format] : "other samples";
   return r50_fail(err, R50_ERR_UNSUPPORTED,
-                  "%s: TIFF %s (photometric %u, %u samples of %u bits, sample format %u, "
-                  "compression %u) is not supported",
-                  name, what, t->photometric, t->spp, t->bps, t->sample_format,
-                  t->compression);
+                  "%s: TIFF %s not supported: %s pixels, %u sample%s of %u-bit %s "
+                  "(photometric %u, sample format %u, compression %u)",
+                  name, what, photo, t->spp, t->spp == 1 ? "" : "s", t->bps, fmt,
+                  t->photometric, t->sample_format, t->compression);
 }
 
 /* The kind of t's samples, as Pillow's mode for them; fails for those PIL (or this
@@ -168,7 +188,7 @@ static r50_status classify(TIFF *tif, const char *name, tiff_layout *t, r50_erro
   int grey_like = t->photometric <= PHOTOMETRIC_MINISBLACK;
   t->inverted = t->photometric == PHOTOMETRIC_MINISWHITE;
   if (t->compression == COMPRESSION_OJPEG)
-    return refuse(name, t, "old-style JPEG", err);
+    return refuse(name, t, "in old-style JPEG", err);
   if (!TIFFIsCODECConfigured(t->compression))
     return refuse(name, t, "compression", err);
   if (grey_like && t->sample_format == SAMPLEFORMAT_IEEEFP) {
