@@ -15,8 +15,8 @@ scanners' and microscopes' TIFFs):
   follow the class folders;
 * the same files through a list file name the same rows with the same features;
 * `predict` of one .webp file prints the lines its folder's run prints for it;
-* a WebDataset tar shard whose samples are .webp and .tiff members gives the features
-  of the same files in a folder.
+* a WebDataset tar shard whose samples are .webp, .tiff and .ppm members gives the
+  features of the same files in a folder.
 (test_prepare_pil checks the decoded pixels themselves against Pillow.)
 
 usage: test_image_formats.py R50WORKER MODEL_TOOL
@@ -198,9 +198,9 @@ def test_shard(tmp, model):
     with tarfile.open(os.path.join(sd, "shard-000.tar"), "w") as t:
         for i, src in enumerate(real):
             rgb = Image.open(src).convert("RGB")
-            ext = "tiff" if i % 2 else "webp"
-            data = encoded(rgb, "TIFF", compression="tiff_lzw") if i % 2 else \
-                webp_bytes(rgb, quality=70 + i)
+            ext = ("webp", "tiff", "ppm")[i % 3]  # webdataset's decoder reads ppm too
+            data = (webp_bytes(rgb, quality=70 + i),
+                    encoded(rgb, "TIFF", compression="tiff_lzw"), encoded(rgb, "PPM"))[i % 3]
             for name, blob in ((f"{i:06d}.{ext}", data), (f"{i:06d}.cls", b"%d" % (i % 3))):
                 ti = tarfile.TarInfo(name)
                 ti.size = len(blob)
@@ -216,7 +216,8 @@ def test_shard(tmp, model):
     if p.returncode == 0 and q.returncode == 0:
         s, f = J.read(a, ("fc6",)), J.read(b, ("fc6",))
         check((s["images/status"] == 1).all() and len(s["images/status"]) == len(real),
-              f"the shard's {len(real)} .webp and .tiff samples read: {s['images/error']}")
+              f"the shard's {len(real)} .webp, .tiff and .ppm samples read: "
+              f"{s['images/error']}")
         check(s["images/label"].tolist() == [i % 3 for i in range(len(real))],
               "their .cls labels")
         check(np.array_equal(s["features/fc6"], f["features/fc6"]),

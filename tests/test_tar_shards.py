@@ -66,7 +66,9 @@ def make_shards(tmp, n_photos=14):
             if si == 0:  # a sample with no image
                 add(t, "s0/noimage.txt", b"caption only")
                 add(t, "s0/noimage.cls", b"3")
-                bad["shard-0000.tar/s0/noimage"] = "no .jpg, .jpeg, .png, .webp, .gif, .bmp or .tiff member"
+                bad["shard-0000.tar/s0/noimage"] = (
+                    "no image member (.jpg, .png, .webp, .gif, .bmp, .ppm, .tif...; "
+                    "members: .txt, .cls)")
             if si == 1:
                 add(t, "s1/badcls.png", open(real[0], "rb").read())
                 add(t, "s1/badcls.cls", b"cat")

@@ -70,7 +70,7 @@ static int ext_index(const char *name, const char *const *exts, int n) {
   return -1;
 }
 
-static int has_image_ext(const char *name) {
+int r50_has_image_ext(const char *name) {
   static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".jfif", ".png",
                                      ".webp", ".gif",  ".bmp", ".dib",  ".pbm",
                                      ".pgm",  ".ppm",  ".pnm", ".tif",  ".tiff"};
@@ -129,7 +129,7 @@ static int names_image_file(const char *s, size_t len) {
   char buf[32];
   const char *tail = len < sizeof buf ? s : s + len - (sizeof buf - 1);
   snprintf(buf, sizeof buf, "%.*s", (int)(s + len - tail), tail);
-  return has_image_ext(buf) || ext_index(buf, other_exts, N_OTHER_EXTS) >= 0;
+  return r50_has_image_ext(buf) || ext_index(buf, other_exts, N_OTHER_EXTS) >= 0;
 }
 
 /* Whether a one-field line is "path,label" (a CSV row): a comma, then an integer. */
@@ -419,7 +419,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
               full);
     else if (folder)
       s = walk(w, sub, label, depth + 1);
-    else if (has_image_ext(names[i]))
+    else if (r50_has_image_ext(names[i]))
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
     else if (r50_is_shard_name(names[i]))
       s = add_shard(w, sub);
@@ -481,7 +481,7 @@ static void free_names64(char **names, int64_t n) {
  * class folders: an image (read here or not) or a tar shard. Other files beside the
  * class folders (a README, a list, a licence) are not part of the dataset. */
 static int is_data_file(const char *name) {
-  return has_image_ext(name) || r50_is_shard_name(name) ||
+  return r50_has_image_ext(name) || r50_is_shard_name(name) ||
          ext_index(name, other_exts, N_OTHER_EXTS) >= 0;
 }
 
@@ -630,7 +630,7 @@ static r50_status open_shards(const char *spec, r50_dataset *ds, r50_error *err)
 
 int r50_is_image_file(const char *path) {
   const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-  if (has_image_ext(name))
+  if (r50_has_image_ext(name))
     return 1;
   if (ext_index(name, other_exts, N_OTHER_EXTS) >= 0)
     return -1;

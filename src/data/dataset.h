@@ -67,6 +67,10 @@ static inline const char *r50_dataset_spec_name(const char *spec) {
   return spec && spec[0] == '-' && !spec[1] ? "standard input" : spec;
 }
 
+/* Whether name ends in the extension of an image format read here (the walk's list
+ * above, any case). */
+int r50_has_image_ext(const char *name);
+
 /* Whether the file at path is an image rather than a list: 1 for a JPEG, PNG, WebP,
  * GIF, BMP, PNM or TIFF (by name, or, but PNM, by its first bytes), -1 for an image
  * format not read here (by name), 0 otherwise. */

@@ -43,10 +43,10 @@ int r50_is_shard_name(const char *name) {
   return 0;
 }
 
+/* An image member: the extensions a folder walk takes (WebDataset's own decoder reads
+ * jpg, jpeg, png, ppm, pgm, pbm and pnm members). */
 static int is_image_member(const char *name) {
-  return ends_with(name, ".jpg") || ends_with(name, ".jpeg") || ends_with(name, ".png") ||
-         ends_with(name, ".webp") || ends_with(name, ".gif") || ends_with(name, ".bmp") ||
-         ends_with(name, ".tif") || ends_with(name, ".tiff");
+  return r50_has_image_ext(name);
 }
 
 /* ------------------------------------------------------------------ brace patterns */
@@ -242,7 +242,7 @@ static r50_status flush(lister *l, sample *s) {
   if (s->member < 0)
     return add_broken(
         l, s->key,
-        "no .jpg, .jpeg, .png, .webp, .gif, .bmp or .tiff member (members: %s)",
+        "no image member (.jpg, .png, .webp, .gif, .bmp, .ppm, .tif...; members: %s)",
         s->members[0] ? s->members : "none");
   return add_row(l, s->key, s->label, s->member, s->size);
 }
