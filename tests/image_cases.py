@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 import tiff_cases
+from bitpack import pack_bits
 
 # Debian: python3-skimage (skimage/data) and python3-sklearn (sklearn/datasets/images).
 PHOTO_GLOBS = [
@@ -62,15 +63,7 @@ def _pack_rows(a, depth):
         return [a[y].astype(">u2").tobytes() for y in range(h)]
     if depth == 8:
         return [a[y].astype(np.uint8).tobytes() for y in range(h)]
-    rows = []
-    per = 8 // depth
-    for y in range(h):
-        v = a[y, :, 0].astype(np.uint8)
-        pad = (-len(v)) % per
-        v = np.concatenate([v, np.zeros(pad, np.uint8)]).reshape(-1, per)
-        shifts = np.arange(per - 1, -1, -1) * depth
-        rows.append((v << shifts).sum(axis=1).astype(np.uint8).tobytes())
-    return rows
+    return pack_bits(a[:, :, 0], depth)
 
 
 def _paeth(a, b, c):
@@ -192,19 +185,6 @@ def write_gif(path, indices, screen=None, offset=(0, 0), global_pal=None, local_
     out += data if data is not None else lzw_literals(indices[rows].reshape(-1), code_bits)
     with open(path, "wb") as f:
         f.write(out + b";")
-
-
-def pack_bits(a, bits):
-    """(h, w) indices -> list of rows packed at 1, 4 or 8 bits a pixel, MSB first."""
-    if bits == 8:
-        return [bytes(r.astype(np.uint8)) for r in a]
-    per = 8 // bits
-    out = []
-    for r in a:
-        r = np.concatenate([r, np.zeros((-len(r)) % per, r.dtype)]).reshape(-1, per)
-        out.append(bytes((sum(int(v) << (8 - bits * (i + 1)) for i, v in enumerate(g)))
-                         for g in r))
-    return out
 
 
 def write_bmp(path, rows, w, bits, palette=None, entry=4, hsize=40, compression=0,

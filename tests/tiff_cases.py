@@ -9,6 +9,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from bitpack import pack_bits, reverse_bits
+
 SHORT, LONG = 3, 4
 
 
@@ -49,15 +51,8 @@ def write_tiff(path, w, h, bps, spp, photometric, strips, extra=None, be=False,
 def pack_rows(a, bits, reverse=False):
     """Rows of a (h, w) array of small values packed MSB first, each row to whole
     bytes; reverse: FillOrder 2 (each byte's bits reversed)."""
-    out = b""
-    for row in a:
-        bits_row = "".join(format(int(v), f"0{bits}b") for v in row)
-        bits_row += "0" * (-len(bits_row) % 8)
-        b = bytes(int(bits_row[i:i + 8], 2) for i in range(0, len(bits_row), 8))
-        if reverse:
-            b = bytes(int(format(x, "08b")[::-1], 2) for x in b)
-        out += b
-    return out
+    out = b"".join(pack_bits(a, bits))
+    return reverse_bits(out) if reverse else out
 
 
 def synthetic_tiffs(d, src, put):
