@@ -50,4 +50,14 @@ r50_status r50_image_load_named(const char *path, const char *name,
  * out of range or unreadable. Never reads outside data[0, len). */
 int r50_exif_orientation(const uint8_t *data, size_t len);
 
+/* Pillow's cmyk2rgb: ink amounts 0..255 (0 none) to RGB, each channel
+ * (255 - k) - MULDIV255(ink, 255 - k), exactly as Pillow rounds it. */
+static inline void r50_cmyk_to_rgb(const int ink[4], uint8_t rgb[3]) {
+  const int nk = 255 - ink[3];
+  for (int c = 0; c < 3; c++) {
+    const int t = ink[c] * nk + 128;
+    rgb[c] = (uint8_t)(nk - (((t >> 8) + t) >> 8));
+  }
+}
+
 #endif

@@ -104,14 +104,11 @@ static void set_scale(jpeg_job *job, const r50_decode_opts *opts) {
   }
 }
 
-/* Pillow: CMYK;I unpacking inverts, then cmyk2rgb with MULDIV255. */
+/* Pillow: CMYK;I unpacking inverts (Adobe JPEGs store 255 - ink), then cmyk2rgb. */
 static void cmyk_to_rgb(const JSAMPLE *cmyk, uint8_t *rgb, int w) {
   for (int x = 0; x < w; x++, cmyk += 4, rgb += 3) {
-    int nk = cmyk[3]; /* 255 - k, k being 255 minus the stored byte */
-    for (int c = 0; c < 3; c++) {
-      int t = (255 - cmyk[c]) * nk + 128;
-      rgb[c] = (uint8_t)(nk - (((t >> 8) + t) >> 8));
-    }
+    const int ink[4] = {255 - cmyk[0], 255 - cmyk[1], 255 - cmyk[2], 255 - cmyk[3]};
+    r50_cmyk_to_rgb(ink, rgb);
   }
 }
 

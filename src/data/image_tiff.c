@@ -287,15 +287,6 @@ static uint8_t float_to_u8(uint32_t bits) {
   return f >= 255 ? 255 : (uint8_t)f;
 }
 
-/* Pillow's cmyk2rgb on ink amounts (not inverted, as TIFF stores them). */
-static void cmyk_px(const uint32_t *s, uint8_t *rgb) {
-  int nk = 255 - (int)s[3];
-  for (int c = 0; c < 3; c++) {
-    int t = (int)s[c] * nk + 128;
-    rgb[c] = clip8(nk - (((t >> 8) + t) >> 8));
-  }
-}
-
 /* Pillow's "RGBa" unpacker: associated alpha undone with integer division. */
 static uint8_t unpremultiply(uint32_t v, uint32_t a) {
   if (a == 0)
@@ -325,10 +316,10 @@ static void to_rgb(const tiff_layout *t, const uint32_t *s, uint8_t *rgb) {
       rgb[c] = (uint8_t)(t->cmap[c][s[0]] >> 8);
     return;
   case K_CMYK: {
-    uint32_t k[4];
+    int ink[4]; /* as TIFF stores them, not inverted */
     for (int c = 0; c < 4; c++)
-      k[c] = t->bps == 16 ? s[c] >> 8 : s[c];
-    cmyk_px(k, rgb);
+      ink[c] = (int)(t->bps == 16 ? s[c] >> 8 : s[c]);
+    r50_cmyk_to_rgb(ink, rgb);
     return;
   }
   default: { /* K_RGB */
