@@ -6,8 +6,10 @@ as h5py reads it, or the run folder's own log and checkpoints.
 * Feature files: an ImageFolder tree with broken files on 2 ranks (complete, exit 0,
   rows done and failed, each failure's cause, the class count, the layers); a list with
   seven missing files (the first five causes and "2 more"); a job seen running (exit 3,
-  its rank 0's pid), killed (stopped, the stale lock named), stopped by SIGTERM (no
-  lock) and resumed to complete; a fresh lock of another host (running); a file that is
+  its rank 0's pid, its pace and time left, consistent with the rows pending), killed
+  (stopped, the stale lock named, no pace), stopped by SIGTERM (no lock) and resumed to
+  complete; a fresh lock of another host (running; the pace from the note of its work's
+  start, ignored while that note lacks its newline); a file that is
   not a feature file, not HDF5, or missing (exit 1, named); several paths (the worst
   exit code). The file's bytes are the same after status read it.
 * --json: one object a line per PATH (features, run, error) carrying the same figures,
@@ -16,7 +18,8 @@ as h5py reads it, or the run folder's own log and checkpoints.
 * Run folders: a finished fine-tuning run (exit 0; the newest checkpoint's epochs and
   iterations, the last training and validation records); the same run without its
   model.npz (stopped, exit 3), with a checkpoint being written beside it that status
-  must leave alone; a folder that is neither (exit 1).
+  must leave alone, then with a live lock noting its work's start (running: iterations
+  a second, time left); a folder that is neither (exit 1).
 
 usage: test_status.py R50WORKER MODEL_TOOL
 """
@@ -155,6 +158,12 @@ def test_running_stopped(tmp):
     check(rc == 3 and j["state"] == "running" and j["lock"]["state"] == "held" and
           str(j["lock"]["pid"]) in ranks and j["lock"]["host"] == socket.gethostname(),
           "--json: running, the lock's holder")
+    pace = re.search(r"pace       ([0-9.e+]+) rows/s over the .+ since its work began; "
+                     r"about .+ left", s.stdout)
+    check(pace is not None and float(pace.group(1)) > 0, f"running: its pace ({pace and pace.group(0)})")
+    check(j["rate"] > 0 and j["eta_s"] >= 0 and
+          abs(j["eta_s"] * j["rate"] - j["pending"]) <= 1e-6 * max(1, j["pending"]),
+          f"--json: rate {j['rate']} rows/s, eta_s {j['eta_s']} for {j['pending']} pending")
     ranks = rank_pids(job)
     for pid in ranks + [job.pid]:
         os.kill(pid, signal.SIGKILL)
@@ -172,6 +181,8 @@ def test_running_stopped(tmp):
     rc, (j,) = status_json(out)
     check(rc == 3 and j["state"] == "stopped" and j["lock"]["state"] == "stale" and
           j["done"] == done, "--json: stopped, the stale lock")
+    check("\n  pace  " not in s.stdout and j["rate"] is None and j["eta_s"] is None,
+          "killed: no pace")
     check(rows_line(n, done, failed) in s.stdout, f"killed: rows as h5py counts ({done})")
     check(done < n, "killed part way")
     job = start(2, BIN, *args, "--resume")
@@ -199,6 +210,27 @@ def test_other_host_lock(tmp, complete):
     s = status(complete)
     check(s.returncode == 3 and "running, pid 4242 on host node-b17, SLURM job 777" in s.stdout,
           "a fresh lock of another host: running, exit 3")
+    check("\n  pace  " not in s.stdout and status_json(complete)[1][0]["rate"] is None,
+          "a lock without the note of its work's start: no pace")
+    n = counts(complete)[0]
+    for torn in (False, True):  # the note as written, then one being written
+        with open(complete + ".lock", "a") as f:
+            f.write(f"work=3 {n} {time.time() - 50:.3f}" + ("" if torn else "\n"))
+        s = status(complete)
+        rc, (j,) = status_json(complete)
+        if torn:
+            check("\n  pace  " not in s.stdout and j["rate"] is None,
+                  "a note without its newline yet is not read")
+            break
+        # n - 3 rows in the 50 s since the work began, none left
+        check(rc == 3 and (n - 3) / 52 <= j["rate"] <= (n - 3) / 50 and j["eta_s"] == 0,
+              f"--json: the pace from the lock's note ({j['rate']} rows/s, {n - 3} rows in 50 s)")
+        check(re.search(r"pace       [0-9.]+ rows/s over the 5\d s since its work began; "
+                        r"about 0 s left", s.stdout) is not None, "the pace line")
+        with open(complete + ".lock") as f:
+            kept = f.read()
+        with open(complete + ".lock", "w") as f:
+            f.write(kept.rsplit("work=", 1)[0])
     old = time.time() - 3600
     os.utime(complete + ".lock", (old, old))
     s = status(complete)
@@ -281,6 +313,16 @@ def test_run_folder(tmp):
           "a log record not whole yet is not read")
     check(f"iter-{it:08d} (2 kept)" in s.stdout, "a checkpoint without DONE is not counted")
     check(all(os.path.isdir(t) for t in torn), "status leaves a checkpoint being written alone")
+    with open(os.path.join(stopped, "run.lock"), "w") as f:  # as a job on another host
+        f.write("r50worker output lock\nhost=node-c3\npid=77\nstart=1\nslurm_job=\n"
+                f"since={int(time.time()) - 30}\nwork=0 {it + 10} {time.time() - 20:.3f}\n")
+    s = status(stopped)
+    rc, (j,) = status_json(stopped)
+    check(rc == 3 and j["state"] == "running" and it / 22 <= j["rate"] <= it / 20 and
+          abs(j["eta_s"] - 10 / j["rate"]) < 1e-6,
+          f"a running run's pace: {it} iterations in 20 s, 10 to go ({j['rate']}, {j['eta_s']})")
+    check(re.search(r"pace       [0-9.]+ iterations/s over the 2\d s since its work began; "
+                    r"about \d+ s left", s.stdout) is not None, "the run's pace line")
 
 
 def main():

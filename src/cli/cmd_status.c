@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "error.h"
@@ -61,11 +62,60 @@ static void print_stale(const r50_lock_info *l) {
   printf("\n");
 }
 
+/* A running job's pace from its lock's note of when its work began and how far it
+ * had got then, and `now_done`, how far its output has got: units a second, seconds
+ * left at that pace, seconds since the work began (each NaN when not known). */
+static void pace(const r50_lock_info *l, long long now_done, double *rate, double *eta,
+                 double *working) {
+  *rate = *eta = *working = NAN;
+  if (!l->has_work)
+    return;
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  const double el = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec - l->work_began;
+  const long long did = now_done - l->work_done;
+  if (el <= 0 || did < 0) /* (the clocks of two hosts may disagree) */
+    return;
+  *working = el;
+  *rate = (double)did / el;
+  if (*rate > 0)
+    *eta = (double)(l->work_total > now_done ? l->work_total - now_done : 0) / *rate;
+}
+
+/* "45 s", "12 min", "3 h 05 min", "4.2 days" */
+static const char *duration(double s, char *buf, size_t cap) {
+  if (s < 90)
+    snprintf(buf, cap, "%.0f s", s);
+  else if (s < 90 * 60)
+    snprintf(buf, cap, "%.0f min", s / 60);
+  else if (s < 48 * 3600) {
+    const long m = lround(s / 60);
+    snprintf(buf, cap, "%ld h %02ld min", m / 60, m % 60);
+  } else
+    snprintf(buf, cap, "%.1f days", s / 86400);
+  return buf;
+}
+
+/* The pace line of a running job (nothing when not known). */
+static void print_pace(double rate, double eta, double working, const char *units) {
+  if (isnan(working))
+    return;
+  char a[32], b[32];
+  label("pace");
+  if (rate > 0)
+    printf("%.3g %s/s over the %s since its work began; about %s left\n", rate, units,
+           duration(working, a, sizeof a), duration(eta, b, sizeof b));
+  else
+    printf("no %s done yet, %s after its work began\n", units,
+           duration(working, a, sizeof a));
+}
+
 #ifdef R50_HAVE_MPI
 /* Reads a feature file into v; 1 when it cannot be read (the cause in err), else 0. */
 static int gather_file(const char *path, file_view *v, r50_error *err) {
   memset(v, 0, sizeof *v);
   v->path = path;
+  v->rate = v->eta = v->working = NAN;
   char lock[4200];
   snprintf(lock, sizeof lock, "%s.lock", path);
   r50_lock_describe(lock, &v->lock);
@@ -78,6 +128,8 @@ static int gather_file(const char *path, file_view *v, r50_error *err) {
   if (r50_store_summarize(path, &v->sum, err) != R50_OK)
     return 1;
   v->state = held ? "running" : v->sum.complete ? "complete" : "stopped";
+  if (held)
+    pace(&v->lock, v->sum.n_images - v->sum.pending, &v->rate, &v->eta, &v->working);
   return 0;
 }
 
@@ -141,6 +193,7 @@ static void print_file(const file_view *v) {
   printf("%s: %s done (%.1f%%), %s failed, %s pending\n", grouped(n, a, sizeof a),
          grouped(s->done, b, sizeof b), n ? 100.0 * (double)s->done / (double)n : 100.0,
          grouped(s->failed, c, sizeof c), grouped(s->pending, d, sizeof d));
+  print_pace(v->rate, v->eta, v->working, "rows");
   char size[32] = "no resize";
   if (s->size[0])
     snprintf(size, sizeof size, "%dx%d", s->size[0], s->size[1]);
@@ -211,6 +264,13 @@ static int gather_run(const char *given, run_view *v, r50_error *err) {
       snprintf(v->state_error, sizeof v->state_error, "%s", why.msg);
   }
   v->state = held ? "running" : v->finished ? "finished" : "stopped";
+  v->rate = v->eta = v->working = NAN;
+  if (held) { /* how far it has got: its last log record, or its newest checkpoint */
+    long long it = v->state_read ? (long long)v->loop.iteration : 0;
+    if (v->tail.has_train && !isnan(v->tail.iteration) && v->tail.iteration > it)
+      it = (long long)v->tail.iteration;
+    pace(&v->lock, it, &v->rate, &v->eta, &v->working);
+  }
   return 0;
 }
 
@@ -234,12 +294,14 @@ static void print_run(const run_view *v) {
            v->dir);
     print_stale(&v->lock);
   }
+  print_pace(v->rate, v->eta, v->working, "iterations");
   label("checkpoint");
   const r50_loop_state *ls = &v->loop;
   if (v->state_read) {
-    printf("%s (%lld kept): %s epochs and %s iterations done", v->newest,
+    printf("%s (%lld kept): %s epoch%s and %s iteration%s done", v->newest,
            (long long)v->checkpoints, grouped(ls->epoch, a, sizeof a),
-           grouped(ls->iteration, b, sizeof b));
+           ls->epoch == 1 ? "" : "s", grouped(ls->iteration, b, sizeof b),
+           ls->iteration == 1 ? "" : "s");
     if (ls->position && ls->images)
       printf(", %s of the %s training images of the next",
              grouped(ls->position, c, sizeof c), grouped(ls->images, d, sizeof d));

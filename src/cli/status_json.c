@@ -105,6 +105,8 @@ void status_json_file(const file_view *v) {
     kint("done", s->done);
     kint("failed", s->failed);
     kint("pending", s->pending);
+    knum("rate", v->rate, 0); /* rows a second since the running job's work began */
+    knum("eta_s", v->eta, 0);
     kbool("complete", s->complete);
     kstr("command", s->command, 0);
     kstr("version", s->version, 0);
@@ -145,6 +147,8 @@ void status_json_run(const run_view *v) {
   kstr("state", v->state, 0);
   lock(&v->lock);
   kstr("model", v->finished ? v->model : NULL, 0);
+  knum("rate", v->rate, 0); /* iterations a second since the running job's work began */
+  knum("eta_s", v->eta, 0);
   kint("checkpoints", v->checkpoints);
   printf(", \"checkpoint\": ");
   if (v->checkpoints) {

@@ -26,6 +26,9 @@ typedef struct file_view {
 #ifdef R50_HAVE_MPI
   r50_store_summary sum; /* (not read while being created) */
 #endif
+  /* running, once its work began (the lock's note): rows a second since then, seconds
+   * left at that pace, and seconds since it began; NaN when not known */
+  double rate, eta, working;
 } file_view;
 
 /* A fine-tuning RUN_DIR. state: "running", "finished" or "stopped". */
@@ -41,6 +44,7 @@ typedef struct run_view {
   r50_loop_state loop;
   char state_error[1024]; /* why it could not be, when not */
   r50_report_tail tail;
+  double rate, eta, working; /* iterations; as file_view's */
 } run_view;
 
 /* One JSON object on a line of stdout ("kind": "features", "run" or "error"). */

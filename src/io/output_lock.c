@@ -2,7 +2,10 @@
  * output_lock.c — the lock file beside an output (see output_lock.h).
  *
  * Contents, one "key=value" per line: host, pid, start (the process start time from
- * /proc/PID/stat, so a recycled pid is not taken for the holder), slurm_job, since.
+ * /proc/PID/stat, so a recycled pid is not taken for the holder), slurm_job, since;
+ * then, once the holder's set-up is over, work ("DONE TOTAL UNIX_TIME": the units done
+ * of all, when it began the rest), appended in one write. A line counts only once its
+ * newline is there, so a reader never takes half a number for the whole.
  * Taking over a stale lock re-reads it just before removing it and only removes it
  * if it still names the same holder, so a lock another job has just taken is left.
  */
@@ -28,6 +31,9 @@ typedef struct holder {
   unsigned long long start;
   char slurm_job[64];
   long long since;
+  int has_work;
+  long long work_done, work_total;
+  double work_began;
 } holder;
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks since boot), or 0; *zombie
@@ -81,6 +87,8 @@ static int read_holder(const char *path, holder *h) {
   char line[512];
   int fields = 0;
   while (fgets(line, sizeof line, f)) {
+    if (!strchr(line, '\n'))
+      break; /* being written */
     line[strcspn(line, "\n")] = 0;
     if (!strncmp(line, "host=", 5))
       r50_utf8_copy(h->host, sizeof h->host, line + 5), fields += h->host[0] != 0;
@@ -92,6 +100,11 @@ static int read_holder(const char *path, holder *h) {
       r50_utf8_copy(h->slurm_job, sizeof h->slurm_job, line + 10);
     else if (!strncmp(line, "since=", 6))
       sscanf(line + 6, "%lld", &h->since);
+    else if (!strncmp(line, "work=", 5))
+      h->has_work = sscanf(line + 5, "%lld %lld %lf", &h->work_done, &h->work_total,
+                           &h->work_began) == 3 &&
+                    h->work_done >= 0 && h->work_total >= h->work_done &&
+                    h->work_began > 0;
   }
   fclose(f);
   return fields == 3;
@@ -202,6 +215,9 @@ void r50_lock_describe(const char *lock_path, r50_lock_info *li) {
     snprintf(li->host, sizeof li->host, "%s", h.host);
     snprintf(li->slurm_job, sizeof li->slurm_job, "%s", h.slurm_job);
     li->pid = h.pid, li->since = h.since;
+    li->has_work = h.has_work;
+    li->work_done = h.work_done, li->work_total = h.work_total;
+    li->work_began = h.work_began;
   }
   char why[300];
   if (holder_gone(lock_path, &h, parsed, 0, why, sizeof why)) {
@@ -273,6 +289,22 @@ r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_erro
                   "%s: its lock %s keeps changing hands; is another job "
                   "starting on it?",
                   output, l->path);
+}
+
+void r50_output_lock_note_work(r50_output_lock *l, long long done, long long total) {
+  if (!l || l->fd < 0)
+    return;
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  char line[96];
+  int n = snprintf(line, sizeof line, "work=%lld %lld %.3f\n", done, total,
+                   (double)t.tv_sec + 1e-9 * (double)t.tv_nsec);
+  off_t end = lseek(l->fd, 0, SEEK_END);
+  if (end < 0 || pwrite(l->fd, line, (size_t)n, end) != n)
+    r50_log(R50_LOG_WARN,
+            "cannot note the work's start in the lock %s: %s (status "
+            "will not show this job's rate)",
+            l->path, strerror(errno));
 }
 
 void r50_output_lock_release(r50_output_lock *l) {

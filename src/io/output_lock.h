@@ -47,8 +47,17 @@ typedef struct r50_lock_info {
   double age;      /* seconds since its last heartbeat */
   char desc[600];  /* held: "pid P on host H, SLURM job J, since T, heartbeat S s ago";
                       stale: why it is */
+  int has_work;    /* the holder noted its work's start (r50_output_lock_note_work): */
+  long long work_done, work_total; /* units (rows, iterations) done then, of all */
+  double work_began;               /* when (Unix time) */
 } r50_lock_info;
 void r50_lock_describe(const char *lock_path, r50_lock_info *li);
+
+/* Notes in the lock, once set-up is over, that the holder's work begins now with
+ * `done` of its `total` units (rows of a feature file, iterations of a run) done, so
+ * that `r50worker status` can tell the pace since and the time left from how far the
+ * output has got. Best effort: a lock that cannot be written to only loses the pace. */
+void r50_output_lock_note_work(r50_output_lock *l, long long done, long long total);
 
 /* Releases (removes the lock file); no-op when not held. */
 void r50_output_lock_release(r50_output_lock *l);

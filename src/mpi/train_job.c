@@ -692,6 +692,14 @@ static r50_status checkpoint(trainer *t, r50_error *err) {
 
 /* ------------------------------------------------------------------ the loop */
 
+/* The iterations the whole run takes (an epoch's last step may be a partial one). */
+static double total_iterations(const trainer *t) {
+  const int64_t global = (int64_t)t->job->batch * t->d->size;
+  return t->total_steps > 0
+             ? (double)t->total_steps
+             : t->total_epochs * (double)((t->train.n + global - 1) / global);
+}
+
 /* A log record and a progress line for the iterations since the last one; `epoch`
  * is the one they belong to (0-based). */
 static void progress(trainer *t, int64_t epoch, double lr, int force) {
@@ -708,11 +716,7 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
                        t->elapsed0 + (now - t->start_s));
   const double el = now - t->start_s, done = (double)t->st.iteration,
                done_here = (double)(t->st.iteration - t->iter0);
-  const int64_t global = (int64_t)t->job->batch * t->d->size; /* an epoch's last step may
-                                                                  be a partial one */
-  const double total =
-      t->total_steps > 0 ? (double)t->total_steps
-                         : t->total_epochs * (double)((t->train.n + global - 1) / global);
+  const double total = total_iterations(t);
   const double rate = el > 0 ? t->log_n / (now - t->last_log_s) : 0;
   char line[256];
   snprintf(line, sizeof line,
@@ -900,6 +904,9 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   if (s != R50_OK)
     undo_setup(&t);
   t.iter0 = t.st.iteration;
+  if (s == R50_OK)
+    r50_output_lock_note_work(&t.lock, (long long)t.iter0,
+                              (long long)llround(total_iterations(&t)));
   if (s == R50_OK && d->rank == 0)
     r50_log(
         R50_LOG_INFO,
