@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
+import jp2_cases
 import tiff_cases
 from bitpack import pack_bits
 
@@ -380,6 +381,8 @@ def synthetic_cases(d, photo=None, big=True, refs=None):
     src.save(put("photo.bmp"))
     src.save(put("photo.tif"))
     src.save(put("photo_lzw.tif"), compression="tiff_lzw")
+    src.save(put("photo.jp2"))  # lossless
+    src.save(put("photo.j2k"), quality_mode="dB", quality_layers=[38], irreversible=True)
     w7 = rng.integers(0, 256, (5, 7, 3)).astype(np.uint8)
     bgr = [bytes(r[:, ::-1].reshape(-1)) for r in w7]
     bgrx = [bytes(np.hstack([r[:, ::-1], np.full((7, 1), 9, np.uint8)]).reshape(-1))
@@ -450,13 +453,15 @@ def synthetic_cases(d, photo=None, big=True, refs=None):
     for name, data in pnm.items():
         with open(put(name), "wb") as f:
             f.write(data)
-    tiff_refs = tiff_cases.synthetic_tiffs(d, src, put)
+    own_refs = tiff_cases.synthetic_tiffs(d, src, put)
+    own_refs.update(jp2_cases.synthetic_jp2s(d, src, put))
     if refs is not None:
-        refs.update({out[n]: a for n, a in tiff_refs.items()})
+        refs.update({out[n]: a for n, a in own_refs.items() if a is not None})
     if big:
         Image.fromarray(_gradient(5000, 20, 13)).save(put("wide_5000x20.tif"),
                                                       compression="tiff_adobe_deflate")
         Image.fromarray(_gradient(5000, 20, 12)).save(put("wide_5000x20.webp"))
+        Image.fromarray(_gradient(20, 5000, 14)).save(put("tall_20x5000.jp2"))
         Image.fromarray(_gradient(5000, 20, 8)).save(put("wide_5000x20.jpg"))
         Image.fromarray(_gradient(20, 5000, 9)).save(put("tall_20x5000.jpg"))
         Image.fromarray(_gradient(5000, 20, 10)).save(put("wide_5000x20.png"))

@@ -272,8 +272,8 @@ static void test_csv_list(void) {
 }
 
 /* One image file as DATASET: the dataset of that file in its folder, whether its name
- * (but PNM) or only its first bytes say JPEG, PNG, WebP, GIF, BMP, PNM or TIFF; another
- * image format is an error. */
+ * (but PNM) or only its first bytes say JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG
+ * 2000 (a JP2 file or a bare codestream); another image format is an error. */
 static void test_one_image(void) {
   static const struct {
     const char *name, *bytes;
@@ -291,6 +291,10 @@ static void test_one_image(void) {
       {"one/scan.TIFF", "x", 1},
       {"one/page0001", "MM\0*\0\0\0\x08", 8},
       {"one/stack.tif", "x", 1},
+      {"one/folio.JP2", "x", 1},
+      {"one/mri.j2k", "x", 1},
+      {"one/plate0001", "\0\0\0\x0CjP  \r\n\x87\n", 12},
+      {"one/slice0001", "\xFF\x4F\xFF\x51\0\x2F", 6},
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     touch("one/.keep");
@@ -326,7 +330,7 @@ static void test_one_image(void) {
   r50_dataset ds;
   r50_error err = {0};
   CHECK(r50_dataset_open(heic, NULL, &ds, &err) == R50_ERR_FORMAT &&
-            strstr(err.msg, "reads JPEG, PNG, WebP, GIF, BMP, PNM and TIFF"),
+            strstr(err.msg, "reads JPEG, PNG, WebP, GIF, BMP, PNM, TIFF and JPEG 2000"),
         "a HEIF: %s", err.msg);
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""WebP, GIF, BMP, PNM and TIFF datasets end to end, as users have them (web crawls,
-img2dataset shards, old collections of GIFs, inspection cameras' BMPs, face sets' PGMs,
-scanners' and microscopes' TIFFs):
+"""WebP, GIF, BMP, PNM, TIFF and JPEG 2000 datasets end to end, as users have them (web
+crawls, img2dataset shards, old collections of GIFs, inspection cameras' BMPs, face
+sets' PGMs, scanners' and microscopes' TIFFs, digital libraries' and medical archives'
+JPEG 2000):
 
 * an ImageFolder tree (class subfolders) mixing JPEG, PNG, WebP — lossy, lossless,
   with alpha, animated, `.WEBP` in capitals, one named without an extension, one cut
@@ -9,14 +10,16 @@ scanners' and microscopes' TIFFs):
   extension, one cut short —, BMP — 24-bit, 8-bit palette, grey, 1-bit, `.BMP`, one
   without an extension, one cut short —, PNM (`.pgm`, `.PPM`) and TIFF — LZW, JPEG in
   YCbCr `.TIFF`, 1-bit CCITT G4, a multi-page one without an extension, one cut
-  short —, under -np 1 and -np 2: every such row's features are bit-identical to those
-  of its PNG twin (Pillow's Image.open(f).convert('RGB') saved as PNG), the cut ones
-  are failed rows naming the file and "truncated WebP/GIF/BMP/TIFF data", labels
-  follow the class folders;
+  short — and JPEG 2000 — a lossless `.jp2`, a lossy layered codestream `.J2K`, a tiled
+  `.jpx`, one without an extension, one cut short —, under -np 1 and -np 2: every such
+  row's features are bit-identical to those of its PNG twin (Pillow's
+  Image.open(f).convert('RGB') saved as PNG), the cut ones are failed rows naming the
+  file and "truncated WebP/GIF/BMP/TIFF/JPEG 2000 data", labels follow the class
+  folders;
 * the same files through a list file name the same rows with the same features;
 * `predict` of one .webp file prints the lines its folder's run prints for it;
-* a WebDataset tar shard whose samples are .webp, .tiff and .ppm members gives the
-  features of the same files in a folder.
+* a WebDataset tar shard whose samples are .webp, .tiff, .ppm and .jp2 members gives
+  the features of the same files in a folder.
 (test_prepare_pil checks the decoded pixels themselves against Pillow.)
 
 usage: test_image_formats.py R50WORKER MODEL_TOOL
@@ -94,6 +97,13 @@ def make_tree(tmp):
         "birds/stack0001": encoded(im[4], "TIFF", compression="tiff_adobe_deflate",
                                    save_all=True, append_images=[im[5]]),
         "birds/raw.tif": encoded(im[5], "TIFF"),
+        "birds/scan.jp2": encoded(im[0], "JPEG2000"),
+        "cats/MRI.J2K": encoded(im[1].convert("L"), "JPEG2000", no_jp2=True,
+                                quality_mode="dB", quality_layers=[30, 40]),
+        "cats/atlas.jpx": encoded(im[2], "JPEG2000", tile_size=(64, 64),
+                                  num_resolutions=3),
+        "birds/folio0001": encoded(im[3], "JPEG2000", irreversible=True,
+                                   quality_mode="rates", quality_layers=[12]),
     }
     twin_of = {}
     for rel, data in files.items():
@@ -105,7 +115,8 @@ def make_tree(tmp):
     cut = {"cats/cut.webp": ("birds/lossy.webp", "truncated WebP data"),
            "birds/cut.gif": ("birds/anim.gif", "truncated GIF data"),
            "cats/cut.bmp": ("birds/scan.bmp", "truncated BMP data"),
-           "cats/cut.tif": ("birds/raw.tif", "truncated TIFF data (strip 0 ends at byte")}
+           "cats/cut.tif": ("birds/raw.tif", "truncated TIFF data (strip 0 ends at byte"),
+           "birds/cut.jp2": ("birds/scan.jp2", "truncated JPEG 2000 data")}
     for rel, (src, _) in cut.items():
         with open(os.path.join(tree, rel), "wb") as f:
             f.write(files[src][:1500])
@@ -198,9 +209,9 @@ def test_shard(tmp, model):
     with tarfile.open(os.path.join(sd, "shard-000.tar"), "w") as t:
         for i, src in enumerate(real):
             rgb = Image.open(src).convert("RGB")
-            ext = ("webp", "tiff", "ppm")[i % 3]  # webdataset's decoder reads ppm too
-            data = (webp_bytes(rgb, quality=70 + i),
-                    encoded(rgb, "TIFF", compression="tiff_lzw"), encoded(rgb, "PPM"))[i % 3]
+            ext = ("webp", "tiff", "ppm", "jp2")[i % 4]  # webdataset's decoder reads ppm
+            data = (webp_bytes(rgb, quality=70 + i), encoded(rgb, "TIFF", compression="tiff_lzw"),
+                    encoded(rgb, "PPM"), encoded(rgb, "JPEG2000"))[i % 4]
             for name, blob in ((f"{i:06d}.{ext}", data), (f"{i:06d}.cls", b"%d" % (i % 3))):
                 ti = tarfile.TarInfo(name)
                 ti.size = len(blob)
@@ -216,7 +227,7 @@ def test_shard(tmp, model):
     if p.returncode == 0 and q.returncode == 0:
         s, f = J.read(a, ("fc6",)), J.read(b, ("fc6",))
         check((s["images/status"] == 1).all() and len(s["images/status"]) == len(real),
-              f"the shard's {len(real)} .webp, .tiff and .ppm samples read: "
+              f"the shard's {len(real)} .webp, .tiff, .ppm and .jp2 samples read: "
               f"{s['images/error']}")
         check(s["images/label"].tolist() == [i % 3 for i in range(len(real))],
               "their .cls labels")

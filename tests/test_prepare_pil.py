@@ -38,6 +38,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import image_cases  # noqa: E402
+import jp2_cases  # noqa: E402
 import tiff_cases  # noqa: E402
 
 warnings.simplefilter("ignore")  # PIL's palette-transparency notice
@@ -181,7 +182,7 @@ def check_fast_decode(big_jpegs, small, tmp):
 
 
 def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, photo_tif,
-                  photo_lzw_tif):
+                  photo_lzw_tif, photo_jp2, photo_j2k):
     """(path, must_fail, cause) for damaged inputs; must_fail None: agree with PIL;
     "refused": r50worker fails whatever PIL does."""
     cases = []
@@ -207,7 +208,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, 
         put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
     put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
     put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True,
-        "not a JPEG, PNG, WebP, GIF, BMP, PNM or TIFF")
+        "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000")
     put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
     # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
     vp8 = webp.find(b"\x9d\x01\x2a")
@@ -217,7 +218,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, 
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP, PNM or TIFF")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000")
     put("gif.png", b"GIF89a" + bytes(20), True, "GIF file without an image")
     gif = open(photo_gif, "rb").read()
     for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.99):
@@ -285,6 +286,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, 
     bigpng[29:33] = zlib.crc32(bytes(bigpng[12:29])).to_bytes(4, "big")
     put("huge.png", bytes(bigpng), True, "20000x20000 = 400000000 pixels exceeds")
     tiff_cases.damaged_tiffs(put, photo_tif, photo_lzw_tif, tmp)
+    jp2_cases.damaged_jp2s(put, photo_jp2, photo_j2k, tmp)
     cases.append((os.path.join(tmp, "missing.jpg"), True, "cannot open"))
     return cases
 
@@ -348,7 +350,8 @@ def main():
 
         rocket = [p for p in photos if name(p) == "rocket.jpg"][0]
         cases = damaged_files(tmp, rocket, chelsea, syn["photo_q85.webp"], syn["photo.gif"],
-                              syn["photo.bmp"], syn["photo.tif"], syn["photo_lzw.tif"])
+                              syn["photo.bmp"], syn["photo.tif"], syn["photo_lzw.tif"],
+                              syn["photo.jp2"], syn["photo.j2k"])
         cases += [(p, True, image_cases.BROKEN_PHOTOS[name(p)]) for p in broken]
         check_damaged(cases, tmp)
 

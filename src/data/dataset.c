@@ -71,16 +71,16 @@ static int ext_index(const char *name, const char *const *exts, int n) {
 }
 
 int r50_has_image_ext(const char *name) {
-  static const char *const exts[] = {".jpg",  ".jpeg", ".jpe", ".jfif", ".png",
-                                     ".webp", ".gif",  ".bmp", ".dib",  ".pbm",
-                                     ".pgm",  ".ppm",  ".pnm", ".tif",  ".tiff"};
+  static const char *const exts[] = {".jpg", ".jpeg", ".jpe",  ".jfif", ".png", ".webp",
+                                     ".gif", ".bmp",  ".dib",  ".pbm",  ".pgm", ".ppm",
+                                     ".pnm", ".tif",  ".tiff", ".jp2",  ".j2k", ".jpx",
+                                     ".jpc", ".jpf",  ".j2c"};
   return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".heic", ".heif", ".avif", ".jp2",
-                                         ".j2k",  ".jpx",  ".jxl"};
+static const char *const other_exts[] = {".heic", ".heif", ".avif", ".jxl"};
 enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
 
 /* ------------------------------------------------------------------ list files */
@@ -650,7 +650,9 @@ int r50_is_image_file(const char *path) {
           (head[14] == 12 || head[14] == 40 || head[14] == 64 || head[14] == 108 ||
            head[14] == 124)) || /* "BM" and a DIB header's size: no text starts so */
          (n >= 4 && (!memcmp(head, "II*\0", 4) || !memcmp(head, "MM\0*", 4) ||
-                     !memcmp(head, "II+\0", 4) || !memcmp(head, "MM\0+", 4)));
+                     !memcmp(head, "II+\0", 4) || !memcmp(head, "MM\0+", 4))) ||
+         (n >= 12 && !memcmp(head, "\0\0\0\x0CjP  \r\n\x87\n", 12)) || /* JPEG 2000 */
+         (n >= 4 && !memcmp(head, "\xFF\x4F\xFF\x51", 4));
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,

@@ -51,7 +51,7 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
  * subdirectories and no data file (an image, in any format, or a tar shard), each
  * subdirectory is a class (labels 0..K-1 in sorted order) and the root's other files (a
  * README, a list) are left out, else labels are -1; a directory with tar shards and no
- * image files is a dataset of those shards. A JPEG, PNG, WebP, GIF, BMP, PNM or TIFF
+ * image files is a dataset of those shards. A JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000
  * file (by name, or, but PNM, by its first bytes) is a dataset of that one image, in its
  * folder. Any other regular file is a list of "path [label]" lines relative to `root`
  * (NULL: the list file's folder); blank lines and lines starting with '#' are skipped. A
@@ -72,7 +72,7 @@ static inline const char *r50_dataset_spec_name(const char *spec) {
 int r50_has_image_ext(const char *name);
 
 /* Whether the file at path is an image rather than a list: 1 for a JPEG, PNG, WebP,
- * GIF, BMP, PNM or TIFF (by name, or, but PNM, by its first bytes), -1 for an image
+ * GIF, BMP, PNM, TIFF or JPEG 2000 (by name, or, but PNM, by its first bytes), -1 for an image
  * format not read here (by name), 0 otherwise. */
 int r50_is_image_file(const char *path);
 
@@ -82,7 +82,7 @@ int r50_is_image_file(const char *path);
 r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err);
 
 /* Several images named one by one (a shell glob of photos): each path must be a JPEG,
- * PNG, WebP, GIF, BMP, PNM or TIFF file (r50_dataset_check_images); the rows are the
+ * PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000 file (r50_dataset_check_images); the rows are the
  * paths as given, in that order, relative to "." (labels -1). */
 r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
                                    r50_error *err);

@@ -5,7 +5,7 @@
 #ifndef R50_FORMATS_H
 #define R50_FORMATS_H
 
-#define R50_FORMATS_OR "JPEG, PNG, WebP, GIF, BMP, PNM or TIFF"
-#define R50_FORMATS_AND "JPEG, PNG, WebP, GIF, BMP, PNM and TIFF"
+#define R50_FORMATS_OR "JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000"
+#define R50_FORMATS_AND "JPEG, PNG, WebP, GIF, BMP, PNM, TIFF and JPEG 2000"
 
 #endif

@@ -32,7 +32,7 @@ typedef r50_status r50_decode_fn(const uint8_t *data, size_t len, const char *na
                                  const r50_decode_opts *opts, r50_image *out,
                                  int *orientation, r50_error *err);
 r50_decode_fn r50_jpeg_decode, r50_png_decode, r50_webp_decode, r50_gif_decode,
-    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode;
+    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode, r50_jp2_decode;
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */

@@ -1,8 +1,9 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG, WebP, GIF, BMP, PNM and TIFF decoders live in image_jpeg.c,
- * image_png.c, image_webp.c, image_gif.c, image_bmp.c, image_pnm.c and image_tiff.c,
+ * name), the JPEG, PNG, WebP, GIF, BMP, PNM, TIFF and JPEG 2000 decoders live in
+ * image_jpeg.c, image_png.c, image_webp.c, image_gif.c, image_bmp.c, image_pnm.c,
+ * image_tiff.c and image_jp2.c,
  * and the orientation a decoder reports is applied here (the EXIF orientation, when
  * asked, as ImageOps.exif_transpose does; a TIFF's, as Pillow's TIFF plugin does).
  *
@@ -32,6 +33,9 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
   if (w <= 0 || h <= 0)
     return r50_fail(err, R50_ERR_FORMAT,
                     "%s: image is %" PRId64 "x%" PRId64 ", no pixels", name, w, h);
+  if (w > INT32_MAX || h > INT32_MAX) /* (r50_image holds int sizes; w * h fits) */
+    return r50_fail(err, R50_ERR_FORMAT,
+                    "%s: image is %" PRId64 "x%" PRId64 ", too large to read", name, w, h);
   if (opts->max_pixels > 0 && w * h > opts->max_pixels)
     return r50_fail(err, R50_ERR_FORMAT,
                     "%s: %" PRId64 "x%" PRId64 " = %" PRId64
@@ -147,6 +151,11 @@ static int is_tiff(const uint8_t *d, size_t n) { /* classic or BigTIFF, either o
          starts_with(d, n, "II+\0", 4) || starts_with(d, n, "MM\0+", 4);
 }
 
+static int is_jp2(const uint8_t *d, size_t n) { /* a JP2 file, or a J2K codestream */
+  return starts_with(d, n, "\0\0\0\x0CjP  \r\n\x87\n", 12) ||
+         starts_with(d, n, "\xFF\x4F\xFF\x51", 4);
+}
+
 /* The formats read, each told by its first bytes. */
 static const struct {
   int (*is)(const uint8_t *d, size_t n);
@@ -154,7 +163,7 @@ static const struct {
 } FORMATS[] = {
     {is_jpeg, r50_jpeg_decode}, {is_png, r50_png_decode}, {is_webp, r50_webp_decode},
     {is_gif, r50_gif_decode},   {is_bmp, r50_bmp_decode}, {is_pnm, r50_pnm_decode},
-    {is_tiff, r50_tiff_decode},
+    {is_tiff, r50_tiff_decode}, {is_jp2, r50_jp2_decode},
 };
 
 static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
@@ -173,9 +182,6 @@ static const char *other_format(const uint8_t *d, size_t n) {
         memcmp(d + 8, "mif1", 4) == 0 || memcmp(d + 8, "msf1", 4) == 0)
       return "HEIF";
   }
-  if (starts_with(d, n, "\0\0\0\x0CjP  \r\n\x87\n", 12) ||
-      starts_with(d, n, "\xFF\x4F\xFF\x51", 4))
-    return "JPEG 2000";
   if (starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12) ||
       starts_with(d, n, "\xFF\x0A", 2))
     return "JPEG XL";
