@@ -35,7 +35,8 @@ r50_status r50_image_check_dims(const char *name, int64_t w, int64_t h,
                     "%s: image is %" PRId64 "x%" PRId64 ", no pixels", name, w, h);
   if (w > INT32_MAX || h > INT32_MAX) /* (r50_image holds int sizes; w * h fits) */
     return r50_fail(err, R50_ERR_FORMAT,
-                    "%s: image is %" PRId64 "x%" PRId64 ", too large to read", name, w, h);
+                    "%s: image is %" PRId64 "x%" PRId64 ", too large to read", name, w,
+                    h);
   if (opts->max_pixels > 0 && w * h > opts->max_pixels)
     return r50_fail(err, R50_ERR_FORMAT,
                     "%s: %" PRId64 "x%" PRId64 " = %" PRId64
