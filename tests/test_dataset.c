@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "formats.h"
 #include "test_util.h"
 
 static char g_dir[] = "/tmp/r50-dataset-XXXXXX";
@@ -334,6 +335,23 @@ static void test_one_image(void) {
         "a HEIF: %s", err.msg);
 }
 
+/* The extensions messages list (formats.h) are those the walk takes, in any case. */
+static void test_formats_exts(void) {
+  char exts[] = R50_FORMATS_EXTS, name[64];
+  int n = 0;
+  for (char *e = strtok(exts, " "); e; e = strtok(NULL, " "), n++) {
+    snprintf(name, sizeof name, "a%s", e);
+    CHECK(r50_has_image_ext(name), "%s: taken by the walk", name);
+    for (char *c = name; *c; c++)
+      *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    CHECK(r50_has_image_ext(name), "%s: taken by the walk", name);
+  }
+  CHECK(n == 21, "R50_FORMATS_EXTS lists %d extensions", n);
+  CHECK(!r50_has_image_ext("a.heic") && !r50_has_image_ext("a.jxl") &&
+            !r50_has_image_ext("a.txt"),
+        "formats not read are not taken");
+}
+
 /* A folder nested past PATH_MAX: the error says so first, whatever the path's length. */
 static void test_path_too_long(void) {
   char top[100], name[201];
@@ -399,6 +417,7 @@ int main(void) {
   test_list_file();
   test_csv_list();
   test_one_image();
+  test_formats_exts();
   test_path_too_long();
   test_entry_kinds();
   char cmd[600];

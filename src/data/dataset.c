@@ -70,7 +70,7 @@ static int ext_index(const char *name, const char *const *exts, int n) {
   return -1;
 }
 
-int r50_has_image_ext(const char *name) {
+int r50_has_image_ext(const char *name) { /* (formats.h's R50_FORMATS_EXTS says them) */
   static const char *const exts[] = {".jpg", ".jpeg", ".jpe",  ".jfif", ".png", ".webp",
                                      ".gif", ".bmp",  ".dib",  ".pbm",  ".pgm", ".ppm",
                                      ".pnm", ".tif",  ".tiff", ".jp2",  ".j2k", ".jpx",

@@ -44,21 +44,21 @@ static inline const char *r50_dataset_name(const r50_dataset *ds, int64_t i) {
 }
 
 /* Opens `spec`: a WebDataset brace pattern ('shards/{00000..00099}.tar') or a tar file
- * is a dataset of shards (tar_shards.h). A directory is walked (image files only: .jpg
- * .jpeg .jpe .jfif .png .webp .gif .bmp .dib .pbm .pgm .ppm .pnm .tif .tiff, any case,
- * and files without an extension whose first bytes are a JPEG's, PNG's, WebP's, GIF's,
- * BMP's or TIFF's; hidden entries, __MACOSX and @eaDir skipped); if its root holds
+ * is a dataset of shards (tar_shards.h). A directory is walked (image files only: the
+ * extensions of R50_FORMATS_EXTS in formats.h, any case, and files without an extension
+ * whose first bytes are those of R50_FORMATS_BY_CONTENT; hidden entries, __MACOSX and
+ * @eaDir skipped); if its root holds
  * subdirectories and no data file (an image, in any format, or a tar shard), each
  * subdirectory is a class (labels 0..K-1 in sorted order) and the root's other files (a
  * README, a list) are left out, else labels are -1; a directory with tar shards and no
- * image files is a dataset of those shards. A JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000
- * file (by name, or, but PNM, by its first bytes) is a dataset of that one image, in its
- * folder. Any other regular file is a list of "path [label]" lines relative to `root`
- * (NULL: the list file's folder); blank lines and lines starting with '#' are skipped. A
- * path may hold spaces when its line ends with the label ("zebra fish/1.jpg 3"). A list
- * whose every path is a tar shard is a dataset of those shards. "-" is such a list read
- * from standard input, and a FIFO one read from the pipe (read once, to its end), their
- * paths relative to `root` (NULL: the working folder). */
+ * image files is a dataset of those shards. A JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or
+ * JPEG 2000 file (by name, or, but PNM, by its first bytes) is a dataset of that one
+ * image, in its folder. Any other regular file is a list of "path [label]" lines relative
+ * to `root` (NULL: the list file's folder); blank lines and lines starting with '#' are
+ * skipped. A path may hold spaces when its line ends with the label ("zebra fish/1.jpg
+ * 3"). A list whose every path is a tar shard is a dataset of those shards. "-" is such a
+ * list read from standard input, and a FIFO one read from the pipe (read once, to its
+ * end), their paths relative to `root` (NULL: the working folder). */
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                             r50_error *err);
 
@@ -72,8 +72,8 @@ static inline const char *r50_dataset_spec_name(const char *spec) {
 int r50_has_image_ext(const char *name);
 
 /* Whether the file at path is an image rather than a list: 1 for a JPEG, PNG, WebP,
- * GIF, BMP, PNM, TIFF or JPEG 2000 (by name, or, but PNM, by its first bytes), -1 for an image
- * format not read here (by name), 0 otherwise. */
+ * GIF, BMP, PNM, TIFF or JPEG 2000 (by name, or, but PNM, by its first bytes), -1 for an
+ * image format not read here (by name), 0 otherwise. */
 int r50_is_image_file(const char *path);
 
 /* Several DATASET arguments: R50_OK when each is a JPEG, PNG, WebP, GIF, BMP, PNM or
@@ -82,8 +82,8 @@ int r50_is_image_file(const char *path);
 r50_status r50_dataset_check_images(const char *const *paths, int n, r50_error *err);
 
 /* Several images named one by one (a shell glob of photos): each path must be a JPEG,
- * PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000 file (r50_dataset_check_images); the rows are the
- * paths as given, in that order, relative to "." (labels -1). */
+ * PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000 file (r50_dataset_check_images); the rows
+ * are the paths as given, in that order, relative to "." (labels -1). */
 r50_status r50_dataset_open_images(const char *const *paths, int n, r50_dataset *ds,
                                    r50_error *err);
 

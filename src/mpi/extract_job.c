@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "formats.h"
 #include "h5reuse.h"
 #include "h5store.h"
 #include "output_lock.h"
@@ -258,14 +259,12 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
     return r50_fail(err, R50_ERR_NOT_FOUND, "no samples in the %lld tar shards of %s",
                     (long long)r->ds.n_shards, r50_dataset_spec_name(j->dataset));
   if (r->ds.n == 0)
-    return r50_fail(
-        err, R50_ERR_NOT_FOUND,
-        "no images in %s (a folder is searched for .jpg, .jpeg, .jpe, .jfif, .png, "
-        ".webp, .gif, .bmp, .dib, .pbm, .pgm, .ppm, .pnm, .tif and .tiff files and JPEG, "
-        "PNG, WebP, GIF, BMP or TIFF files without an extension, then for tar shards; a "
-        "list file needs "
-        "'path label' lines)",
-        r50_dataset_spec_name(j->dataset));
+    return r50_fail(err, R50_ERR_NOT_FOUND,
+                    "no images in %s (a folder is searched for " R50_FORMATS_EXTS
+                    " files and " R50_FORMATS_BY_CONTENT
+                    " files without an extension, then for tar shards; a list "
+                    "file needs 'path label' lines)",
+                    r50_dataset_spec_name(j->dataset));
   if (!j->model.pretrained && r->d->rank == 0)
     r50_log(R50_LOG_WARN,
             "--model none: random weights (seed %llu); the features are not "
