@@ -4,11 +4,18 @@ import numpy as np
 
 
 def pack_bits(a, bits):
-    """(h, w) values -> list of rows packed at 1, 2, 4 or 8 bits a value, MSB first,
+    """(h, w) values -> list of rows packed at 1, 2, 4, 8 or 12 bits a value, MSB first,
     each row padded with zero bits to a whole byte."""
     a = np.asarray(a)
     if bits == 8:
         return [bytes(r.astype(np.uint8)) for r in a]
+    if bits == 12:  # two values in three bytes
+        out = []
+        for r in a.astype(np.uint16):
+            r = np.concatenate([r, np.zeros(len(r) % 2, np.uint16)]).reshape(-1, 2)
+            b = np.stack([r[:, 0] >> 4, (r[:, 0] & 15) << 4 | r[:, 1] >> 8, r[:, 1] & 255], 1)
+            out.append(b.astype(np.uint8).tobytes()[:(a.shape[1] * 12 + 7) // 8])
+        return out
     per = 8 // bits
     shifts = np.arange(per - 1, -1, -1) * bits
     out = []

@@ -12,7 +12,7 @@ grey palettes) and PNM (P1-P6 as Pillow writes them and by hand: plain, comments
 7, 100 and 1000) and TIFF (tests/tiff_cases.py: every compression, strips and tiles,
 planes, 1 to 32 bits, palettes, CMYK, YCbCr, alpha, orientation):
   * decode: RGB equals Image.open(p).convert('RGB') exactly; 16-bit grey PNGs and
-    TIFFs equal the documented high byte instead (PIL saturates them to white), and
+    TIFFs equal the documented high byte instead (12-bit grey TIFFs their top 8 bits) (PIL saturates them to white), and
     planar TIFFs their samples (Pillow 9.4 misreads them);
   * resize: equals .resize((W, H)) exactly, at 224x224, 200x160 (W x H) and upscaled;
   * prepare: float32 (3, H, W) against Chainer's prepare in numpy: max and mean |diff|

@@ -4,6 +4,7 @@ orientation) and by hand (2- and 4-bit samples, FillOrder 2, small palettes, sev
 strips), with the reference each must decode to where Pillow 9.4 is deliberately not
 followed (see src/data/image_tiff.c)."""
 import struct
+import zlib
 
 import numpy as np
 import tifffile
@@ -150,6 +151,15 @@ def synthetic_tiffs(d, src, put):
                [pack_rows(v1, 1, reverse=True)], {266: (SHORT, [2])})
     write_tiff(put("pal1.tif"), w, h, 1, 1, 3, [pack_rows(v1, 1)],
                {320: (SHORT, [65535, 0, 30000, 200, 65535, 40000])})
+    g12 = rng.integers(0, 4096, (h, w))  # a camera's or a scanner's 12-bit grey
+    g12[0, :4] = (4095, 4094, 16, 15)
+    write_tiff(put("grey12.tif"), w, h, 12, 1, 1, [pack_rows(g12, 12)])
+    half = (h + 1) // 2  # Deflate, two strips
+    write_tiff(put("grey12_deflate.tif"), w, h, 12, 1, 1,
+               [zlib.compress(pack_rows(g12[i:i + half], 12)) for i in (0, half)],
+               {259: (SHORT, [8])}, rows_per_strip=half)
+    for name in ("grey12.tif", "grey12_deflate.tif"):
+        ref[name] = np.repeat((g12 >> 4).astype(np.uint8)[..., None], 3, 2)
     rows = rgb[:7, :9]
     write_tiff(put("rgb_strips_be.tif"), 9, 7, 8, 3, 2,
                [rows[i:i + 3].tobytes() for i in range(0, 7, 3)], be=True,
@@ -181,5 +191,8 @@ def damaged_tiffs(put, photo_tif, photo_lzw, tmp):
     write_tiff(p, 4, 2, 3, 1, 1, [b"\0" * 4])  # 3-bit grey: neither reads it
     put("grey3.tif", open(p, "rb").read(), True, "TIFF layout not supported: grey "
         "pixels, 1 sample of 3-bit unsigned integers (photometric 1")
+    write_tiff(p, 4, 2, 12, 1, 0, [b"\0" * 12])  # 12-bit MinIsWhite: neither reads it
+    put("grey12_miniswhite.tif", open(p, "rb").read(), True, "TIFF layout not supported: "
+        "grey (MinIsWhite) pixels, 1 sample of 12-bit unsigned integers (photometric 0")
     write_tiff(p, 4, 2, 8, 3, 6, [b"\0" * 24])  # uncompressed YCbCr: PIL misreads it
     put("ycbcr_raw.tif", open(p, "rb").read(), "refused", "uncompressed YCbCr")

@@ -11,6 +11,8 @@
  *   ... 2, 4, 8 bits               "L": the value scaled by 85, 17 or 1 (inverted)
  *   ... 8 bits + unassociated alpha "LA": alpha dropped
  *   ... 16 bits unsigned           "I;16": the high byte (PIL saturates, see below)
+ *   MinIsBlack 12 bits             "I;16" (Pillow's "I;12" unpacker): the top 8 bits
+ *                                  (PIL saturates, see below)
  *   ... 16/32 bits signed, 32 unsigned, 32 float   "I"/"F": clipped to 0..255, floats
  *                                  truncated, NaN 0
  *   RGB 8 or 16 bits (the high byte), with up to 3 extra samples: alpha dropped;
@@ -25,10 +27,11 @@
  * only with --exif-rotate, which does not turn the image a second time).
  *
  * Deliberate differences, each where Pillow has no sensible answer: 16-bit unsigned
- * grey is reduced to its high byte, as 16-bit grey PNGs are, where PIL saturates it to
- * white; planar (PlanarConfiguration 2) files are read as their samples say, where
- * Pillow 9.4 misplaces uncompressed planes and refuses compressed ones; uncompressed
- * YCbCr, CIELab, old-style JPEG and 12-bit files are refused with their cause.
+ * grey is reduced to its high byte, as 16-bit grey PNGs are, and 12-bit grey to its top
+ * 8 bits, where PIL saturates both to white; planar (PlanarConfiguration 2) files are
+ * read as their samples say, where Pillow 9.4 misplaces uncompressed planes and refuses
+ * compressed ones; uncompressed YCbCr, CIELab, old-style JPEG and 12-bit files other than
+ * grey are refused with their cause.
  *
  * Rule: the size is checked (r50_image_check_dims) before anything is allocated; the
  * file is decoded a band of rows (one strip or one row of tiles) at a time; a strip or
@@ -205,6 +208,10 @@ static r50_status classify(TIFF *tif, const char *name, tiff_layout *t, r50_erro
              t->sample_format <= SAMPLEFORMAT_INT) {
     t->kind = t->bps == 16 && t->sample_format == 1 ? K_GREY16 : K_INT;
     return R50_OK;
+  } else if (t->photometric == PHOTOMETRIC_MINISBLACK && t->spp == 1 && t->bps == 12 &&
+             t->sample_format == 1) { /* a camera's or a scanner's 12 bits */
+    t->kind = K_GREY16;
+    return R50_OK;
   } else if (t->photometric == PHOTOMETRIC_MINISBLACK && t->spp == 2 && t->bps == 8 &&
              t->sample_format == 1 && n_extra == 1 && a == EXTRASAMPLE_UNASSALPHA) {
     t->kind = K_GREY;
@@ -261,6 +268,10 @@ static uint32_t sample_at(const uint8_t *row, size_t i, int bps) {
   case 2: return (row[i >> 2] >> (6 - 2 * (i & 3))) & 3;
   case 4: return (row[i >> 1] >> (4 - 4 * (i & 1))) & 15;
   case 8: return row[i];
+  case 12: { /* two samples in three bytes */
+    const uint8_t *p = row + (i >> 1) * 3;
+    return i & 1 ? (uint32_t)(p[1] & 15) << 8 | p[2] : (uint32_t)p[0] << 4 | p[1] >> 4;
+  }
   case 16: {
     uint16_t v;
     memcpy(&v, row + 2 * i, 2);
@@ -305,7 +316,7 @@ static void to_rgb(const tiff_layout *t, const uint32_t *s, uint8_t *rgb) {
     v = t->inverted ? (uint8_t)(255 - v) : v;
     rgb[0] = rgb[1] = rgb[2] = v;
     return;
-  case K_GREY16: rgb[0] = rgb[1] = rgb[2] = (uint8_t)(s[0] >> 8); return;
+  case K_GREY16: rgb[0] = rgb[1] = rgb[2] = (uint8_t)(s[0] >> (t->bps - 8)); return;
   case K_INT:
     v = t->bps == 16 ? clip8((int16_t)s[0]) : clip8((int32_t)s[0]);
     rgb[0] = rgb[1] = rgb[2] = v;
