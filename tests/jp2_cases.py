@@ -136,7 +136,9 @@ def damaged_jp2s(put, photo_jp2, photo_j2k, tmp):
     """Damaged and refused JPEG 2000 files: put(name, bytes, must_fail, cause) for each
     (must_fail None where PIL's answer is the one to equal, "refused" where PIL reads what
     r50worker deliberately does not: subsampled components, which Pillow upsamples and
-    takes for YCbCr)."""
+    takes for YCbCr). A colr box saying sYCC, CMYK, grey or an unknown space over 3
+    components changes nothing, in PIL (OpenJPEG 2.5 reports no colour space before
+    decoding) as here."""
     jp2 = open(photo_jp2, "rb").read()
     j2k = open(photo_j2k, "rb").read()
     for frac in (0.002, 0.01, 0.05, 0.3, 0.6, 0.9, 0.999):
@@ -151,6 +153,10 @@ def damaged_jp2s(put, photo_jp2, photo_j2k, tmp):
     huge = bytearray(j2k)  # Xsiz, Ysiz of 40000 x 40000
     huge[siz + 6:siz + 14] = (40000).to_bytes(4, "big") * 2
     put("huge.j2k", bytes(huge), True, "40000x40000 = 1600000000 pixels exceeds")
+    colr = jp2.find(b"colr") + 4  # METH PREC APPROX EnumCS: sRGB (16) as another space
+    for enumcs, space in ((18, "sycc"), (12, "cmyk"), (17, "grey"), (99, "unknown")):
+        put(f"colr_{space}.jp2", jp2[:colr + 3] + enumcs.to_bytes(4, "big") + jp2[colr + 7:],
+            None, "")
     rng = np.random.default_rng(5)
     five = os.path.join(tmp, "five.jp2")
     write_raw(five, [rng.integers(0, 256, (H, W)) for _ in range(5)], 8, False)

@@ -8,25 +8,27 @@
  * bytes by its precision. A sample of precision p becomes 8 bits by shifting it
  * (offset + v) left by 8 - p bits below 8 bits, or right by p - 8 bits above, with half
  * of the last bit added to round, in unsigned arithmetic kept to 8 bits; signed samples
- * get offset 2^(p-1). The colour space OpenJPEG reports (from the JP2 colr box), or
- * when there is none the number of components, picks the unpacker:
+ * get offset 2^(p-1). The colour space OpenJPEG reports once the main header is read,
+ * or when it reports none (OpenJPEG 2.5 reports none there: a JP2's colr box, sYCC,
+ * CMYK or an ICC profile alike, is not consulted, in Pillow as here) the number of
+ * components, picks the unpacker:
  *
  *   grey, 1 or 2 components (alpha)       the first component, to R = G = B
  *   sRGB, 3 or 4 components (alpha)       the first three components
  *
  * convert('RGB') then drops alpha, never compositing it. As in Pillow, a file is
- * refused when OpenJPEG cannot read it, when it has more than 4 components, a
- * subsampled component, or a colour space other than grey or sRGB (an ICC profile,
- * CMYK, e-YCC). JPEG 2000 has no EXIF orientation that Pillow reads.
+ * refused when OpenJPEG cannot read it or when it has more than 4 components; a colour
+ * space OpenJPEG names other than grey or sRGB is refused too. JPEG 2000 has no EXIF
+ * orientation that Pillow reads.
  *
  * Deliberate differences, where Pillow has no sensible answer: the rounding of samples
  * of more than 8 bits carries their top values past 255, which Pillow wraps to 0 (in a
  * 16-bit file, 65408..65535 become black): here they stay 255; grey of 10 bits or more
  * becomes 8 bits by the same rounded shift, as 9-bit grey does in Pillow (Pillow opens
- * it as "I;16" and then saturates it to white, as 16-bit grey PNGs); sYCC files (a colr
- * box of enumerated colour space 18, rare: YCbCr stored as such, not the codestream's own
- * colour transform, which OpenJPEG undoes) are refused with their cause where Pillow
- * converts them with its own tables.
+ * it as "I;16" and then saturates it to white, as 16-bit grey PNGs); files with
+ * subsampled components (4:2:0 chroma, rare outside video) are refused with their cause,
+ * where Pillow 9.4 takes them for YCbCr, upsamples them with strides that skew odd
+ * widths, and converts them with its own tables.
  *
  * Rule: the size is checked (r50_image_check_dims) from the file's first header (a
  * codestream's SIZ, a JP2's ihdr box), as Pillow's plugin reads it, before OpenJPEG
