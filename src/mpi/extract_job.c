@@ -750,9 +750,13 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
         r50_precision_name(r50_model_precision(r.model)),
         job->output_scratch ? "standard output" : job->output);
   double setup_s = r50_now_s() - r.start_s;
-  if (d->rank == 0)
-    r50_output_lock_note_work(&r.lock, (long long)(r.ds.n - r.pending_rows),
-                              (long long)r.ds.n);
+  if (d->rank == 0) { /* as status counts them: rows done or failed (a failed row of an
+                        earlier run stays failed until it is tried again) */
+    long long settled = 0;
+    for (int64_t i = 0; status && i < r.ds.n; i++)
+      settled += status[i] != 0;
+    r50_output_lock_note_work(&r.lock, settled, (long long)r.ds.n);
+  }
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);
   free(status);
