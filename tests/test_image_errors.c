@@ -240,14 +240,26 @@ static void test_headers(const buf *jpg, const buf *png) {
               "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF or JPEG 2000 file");
   expect_fail((const uint8_t *)"II*\0........", 12, "a.tif", &opts, R50_ERR_FORMAT,
               "a.tif: corrupt TIFF data");
-  expect_fail((const uint8_t *)"\0\0\0\x18" "ftypheic\0\0\0\0", 16, "a.heic", &opts,
-              R50_ERR_UNSUPPORTED, "a.heic: HEIF image; only JPEG, PNG, WebP");
-  expect_fail((const uint8_t *)"\0\0\0\x1c" "ftypavif\0\0\0\0", 16, "a.avif", &opts,
-              R50_ERR_UNSUPPORTED, "AVIF image");
+  expect_fail((const uint8_t *)"\0\0\0\x18"
+                               "ftypheic\0\0\0\0",
+              16, "a.heic", &opts, R50_ERR_UNSUPPORTED,
+              "a.heic: HEIF image; only JPEG, PNG, WebP");
+  expect_fail((const uint8_t *)"\0\0\0\x1c"
+                               "ftypavif\0\0\0\0",
+              16, "a.avif", &opts, R50_ERR_UNSUPPORTED, "AVIF image");
   expect_fail((const uint8_t *)"\0\0\0\x0cjP  \r\n\x87\n....", 16, "a.jp2", &opts,
               R50_ERR_FORMAT, "a.jp2: corrupt JPEG 2000 data (its header");
   expect_fail((const uint8_t *)"\xff\x0a\xfa\x7f", 4, "a.jxl", &opts, R50_ERR_UNSUPPORTED,
               "JPEG XL image");
+  /* a codestream's first 24 bytes declaring 40000x40000: refused from its SIZ alone,
+   * before OpenJPEG reads (it would say "Stream too short") */
+  static const uint8_t siz[24] = {0xff, 0x4f, 0xff, 0x51, 0, 41, 0, 0, 0, 0, 0x9c, 0x40,
+                                  0,    0,    0x9c, 0x40, 0, 0,  0, 0, 0, 0, 0,    0};
+  expect_fail(siz, sizeof siz, "a.j2k", &opts, R50_ERR_FORMAT,
+              "a.j2k: 40000x40000 = 1600000000 pixels exceeds");
+  static const uint8_t cut[6] = {0xff, 0x4f, 0xff, 0x51, 0xff, 0x51}; /* (fuzz_pnm) */
+  expect_fail(cut, sizeof cut, "b.j2k", &opts, R50_ERR_FORMAT,
+              "b.j2k: truncated JPEG 2000 data");
 
   uint8_t *j = malloc(jpg->len);
   size_t at = sof_dims(jpg);

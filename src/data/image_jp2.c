@@ -269,11 +269,11 @@ static uint32_t be32(const uint8_t *p) {
  * (OpenJPEG then says why). */
 static int header_size(const uint8_t *d, size_t n, int codestream, int64_t *w,
                        int64_t *h) {
-  if (codestream) { /* SOC, SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz */
-    if (n < 24 || d[4] != 0xFF || d[5] != 0x51)
+  if (codestream) { /* SOC, SIZ, Lsiz, Rsiz, then Xsiz Ysiz XOsiz YOsiz from byte 8 */
+    if (n < 24 || d[2] != 0xFF || d[3] != 0x51)
       return 0;
-    *w = (int64_t)be32(d + 10) - be32(d + 18);
-    *h = (int64_t)be32(d + 14) - be32(d + 22);
+    *w = (int64_t)be32(d + 8) - be32(d + 16);
+    *h = (int64_t)be32(d + 12) - be32(d + 20);
     return 1;
   }
   for (size_t at = 0, end = n; at + 8 <= end;) { /* boxes; into jp2h for its ihdr */
