@@ -61,27 +61,27 @@ r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32
 
 /* ------------------------------------------------------------------ file names */
 
-/* The index of name's extension in exts (any case), or -1. */
-static int ext_index(const char *name, const char *const *exts, int n) {
+/* The index of name's extension among the space-separated extensions of list (any
+ * case), or -1. */
+static int ext_index(const char *name, const char *list) {
   const char *dot = strrchr(name, '.');
-  for (int i = 0; dot && i < n; i++)
-    if (!strcasecmp(dot, exts[i]))
+  const size_t len = dot ? strlen(dot) : 0;
+  for (int i = 0; dot && *list; i++) {
+    const size_t n = strcspn(list, " ");
+    if (n == len && !strncasecmp(list, dot, n))
       return i;
+    list += n + (list[n] == ' ');
+  }
   return -1;
 }
 
-int r50_has_image_ext(const char *name) { /* (formats.h's R50_FORMATS_EXTS says them) */
-  static const char *const exts[] = {".jpg", ".jpeg", ".jpe",  ".jfif", ".png", ".webp",
-                                     ".gif", ".bmp",  ".dib",  ".pbm",  ".pgm", ".ppm",
-                                     ".pnm", ".tif",  ".tiff", ".jp2",  ".j2k", ".jpx",
-                                     ".jpc", ".jpf",  ".j2c"};
-  return ext_index(name, exts, (int)(sizeof exts / sizeof *exts)) >= 0;
+int r50_has_image_ext(const char *name) {
+  return ext_index(name, R50_FORMATS_EXTS) >= 0;
 }
 
 /* Image formats this tool does not decode: a folder walk leaves such files out, and
  * says so. */
-static const char *const other_exts[] = {".heic", ".heif", ".avif", ".jxl"};
-enum { N_OTHER_EXTS = sizeof other_exts / sizeof *other_exts };
+#define OTHER_EXTS ".heic .heif .avif .jxl"
 
 /* ------------------------------------------------------------------ list files */
 
@@ -129,7 +129,7 @@ static int names_image_file(const char *s, size_t len) {
   char buf[32];
   const char *tail = len < sizeof buf ? s : s + len - (sizeof buf - 1);
   snprintf(buf, sizeof buf, "%.*s", (int)(s + len - tail), tail);
-  return r50_has_image_ext(buf) || ext_index(buf, other_exts, N_OTHER_EXTS) >= 0;
+  return r50_has_image_ext(buf) || ext_index(buf, OTHER_EXTS) >= 0;
 }
 
 /* Whether a one-field line is "path,label" (a CSV row): a comma, then an integer. */
@@ -251,8 +251,8 @@ typedef struct walker {
   int64_t n_shards, shard_cap;
   dev_t dev[MAX_DEPTH + 2]; /* the folders from the root to the one being walked */
   ino_t ino[MAX_DEPTH + 2];
-  int64_t n_other;        /* files in image formats not decoded here (other_exts) */
-  uint32_t other;         /* which of other_exts they have, a bit each */
+  int64_t n_other;        /* files in image formats not decoded here (OTHER_EXTS) */
+  uint32_t other;         /* which of OTHER_EXTS they have, a bit each */
   char example[PATH_MAX]; /* the first of them, relative to the root */
 } walker;
 
@@ -423,7 +423,7 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err);
     else if (r50_is_shard_name(names[i]))
       s = add_shard(w, sub);
-    else if ((other = ext_index(names[i], other_exts, N_OTHER_EXTS)) >= 0)
+    else if ((other = ext_index(names[i], OTHER_EXTS)) >= 0)
       note_other(w, sub, other);
     else if (!strchr(names[i], '.') && r50_is_image_file(full) == 1)
       s = r50_dataset_push(w->ds, sub, strlen(sub), label, w->err); /* by its content */
@@ -482,7 +482,7 @@ static void free_names64(char **names, int64_t n) {
  * class folders (a README, a list, a licence) are not part of the dataset. */
 static int is_data_file(const char *name) {
   return r50_has_image_ext(name) || r50_is_shard_name(name) ||
-         ext_index(name, other_exts, N_OTHER_EXTS) >= 0;
+         ext_index(name, OTHER_EXTS) >= 0;
 }
 
 /* ImageFolder: a top level of folders, no data files beside them (is_data_file). Keeps
@@ -570,11 +570,15 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   if (s != R50_OK)
     return s;
   if (w.n_other) {
-    char exts[128] = ""; /* those met, in other_exts' order */
-    for (int i = 0; i < N_OTHER_EXTS; i++)
+    char exts[128] = ""; /* those met, in OTHER_EXTS' order */
+    const char *t = OTHER_EXTS;
+    for (int i = 0; *t; i++) {
+      const int n = (int)strcspn(t, " ");
       if (w.other >> i & 1u)
-        snprintf(exts + strlen(exts), sizeof exts - strlen(exts), "%s%s",
-                 *exts ? " " : "", other_exts[i]);
+        snprintf(exts + strlen(exts), sizeof exts - strlen(exts), "%s%.*s",
+                 *exts ? " " : "", n, t);
+      t += n + (t[n] == ' ');
+    }
     r50_log(R50_LOG_WARN,
             "%s: %lld file%s in image formats r50worker does not read (%s; it "
             "reads " R50_FORMATS_AND ") left out, e.g. %s",
@@ -632,7 +636,7 @@ int r50_is_image_file(const char *path) {
   const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
   if (r50_has_image_ext(name))
     return 1;
-  if (ext_index(name, other_exts, N_OTHER_EXTS) >= 0)
+  if (ext_index(name, OTHER_EXTS) >= 0)
     return -1;
   struct stat st; /* (a pipe's first bytes are never read: they would be lost) */
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))

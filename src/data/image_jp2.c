@@ -152,9 +152,9 @@ typedef struct jp2_job {
   opj_image_t *image;
   uint8_t *tile; /* one tile's samples */
   size_t tile_cap;
-  int codestream; /* a bare J2K codestream, else a JP2 file */
-  int grey;       /* else sRGB */
-  comp_fmt fmt[3];
+  int codestream;  /* a bare J2K codestream, else a JP2 file */
+  int grey;        /* else sRGB */
+  comp_fmt fmt[4]; /* each component's */
 } jp2_job;
 
 /* A failure of OpenJPEG's: "truncated" where it ran out of bytes (its messages say so:
@@ -207,7 +207,7 @@ static r50_status pick_unpacker(jp2_job *j, r50_error *err) {
                     "(grey or sRGB are read)",
                     j->name, space_name(space), n, n == 1 ? "" : "s");
   j->grey = space == OPJ_CLRSPC_GRAY;
-  for (int c = 0; c < (j->grey ? 1 : 3); c++)
+  for (unsigned c = 0; c < n; c++)
     j->fmt[c] = comp_fmt_of(&im->comps[c]);
   return R50_OK;
 }
@@ -227,7 +227,7 @@ static r50_status put_tile(jp2_job *j, OPJ_UINT32 index, OPJ_UINT32 size, OPJ_IN
   const size_t w = (size_t)(x1 - x0), h = (size_t)(y1 - y0);
   size_t need = 0; /* the components' samples, one plane after another */
   for (unsigned c = 0; c < im->numcomps; c++)
-    need += (size_t)comp_fmt_of(&im->comps[c]).bytes * w * h;
+    need += (size_t)j->fmt[c].bytes * w * h;
   if (need < size)
     need = size;
   if (need > j->tile_cap) {
