@@ -435,7 +435,7 @@ def synthetic_cases(d, photo=None, big=True, refs=None):
     write_bmp(put("rle4.bmp"), 3, 6, 4, palette=pal16, compression=2, data=rle4)
 
     # PNM: as Pillow writes it (P4, P5, P6, and P5 at maxval 65535), then by hand: the
-    # plain P1-P3 (comments, a comment inside a token, halves that round to even),
+    # plain P1-P3 (comments, a comment inside a token, halves that round to even, int()),
     # binary samples at maxval 7 and 1000, data past the last pixel
     for mode, ext in (("1", "pbm"), ("L", "pgm"), ("RGB", "ppm")):
         Image.fromarray(g).convert(mode).save(put(f"pil_{mode.lower()}.{ext}"))
@@ -445,6 +445,12 @@ def synthetic_cases(d, photo=None, big=True, refs=None):
         "plain_grey.pgm": b"P2\n3 2\n15\n0 1 2\n15 14 7\n",
         "plain_rgb.ppm": b"P3 2 2 100 0 50 100 10 30 70 99 98 97 33 66 100\n",
         "plain_comments.ppm": b"P3\n#c1\n2 1#c2\n 10\n1 2 3 4 1#x\n0 7\n",  # 1#x\n0: 10
+        # tokens as Python's int() reads them: signs, underscores, zeros, negative
+        # samples (kept to 8 bits by Pillow's o8: -1 at maxval 10 is 230)
+        "int_tokens.pgm": b"P2 +3 1 1_0 +3 1_0 0000000001\n",
+        "int_header.pgm": b"P5 +1 0_1 +25_5\n\x07",
+        "negative.pgm": b"P2 4 1 10 -1 -0 -5 -11\n",
+        "int_rgb.ppm": b"P3 1 1 255 +1_0_0 -20_0 0_0\n",
         "maxval7.pgm": b"P5 3 2 7\n" + bytes([0, 1, 2, 3, 7, 6]),
         "maxval1000.ppm": b"P6 2 1 1000\n" + struct.pack(">6H", 0, 1, 500, 999, 1000, 2),
         "header_comment.ppm": b"P6\n# made by a camera\n2 1\n255\n" + bytes(range(6)) +

@@ -4,14 +4,15 @@
  *
  * What Pillow reads, and how:
  *   header   the magic, then width, height and (but for PBM) maxval, each a token of
- *            at most 10 characters; whitespace and '#' comments (to the end of the
- *            line, also inside a token) between them; one whitespace byte ends maxval
+ *            at most 10 characters read by Python's int() ("+7", "1_0"); whitespace
+ *            and '#' comments (to the end of the line, also inside a token) between
+ *            them; one whitespace byte ends maxval
  *   P4, P1   bits (binary, rows padded to bytes) or '0'/'1' characters (plain,
  *            whitespace optional): 1 is black
  *   P5, P6   bytes at maxval 255; else each sample (two bytes, big-endian, past 255)
  *            becomes min(255, round(v / maxval * 255)), Python's round (half to even)
- *   P2, P3   decimal tokens (comments removed first), each at most maxval, scaled as
- *            above
+ *   P2, P3   tokens (comments removed first) read by int(), each at most maxval,
+ *            scaled as above; a negative one kept to 8 bits as Pillow's o8() does
  *   missing  samples fail the image; samples past the last pixel are not read
  * One deliberate difference: a PGM whose maxval exceeds 255 is scaled the same way,
  * where Pillow opens it as 32-bit integers and convert('RGB') saturates every value
@@ -45,8 +46,29 @@ static void skip_comment(pnm_in *in) {
   }
 }
 
+/* Python's int() of a token of n (<= 10) characters: an optional sign, then digits
+ * with single underscores between them ("+5", "1_000"); 1 and *v set, else 0. */
+static int py_int(const char *t, int n, int64_t *v) {
+  int i = t[0] == '+' || t[0] == '-', digit = 0;
+  int64_t x = 0;
+  for (int k = i; k < n; k++) {
+    if (t[k] == '_' && digit && k + 1 < n) {
+      digit = 0;
+      continue;
+    }
+    if (t[k] < '0' || t[k] > '9')
+      return 0;
+    x = x * 10 + (t[k] - '0');
+    digit = 1;
+  }
+  if (!digit)
+    return 0;
+  *v = t[0] == '-' ? -x : x;
+  return 1;
+}
+
 /* The next header token as a number (Pillow's _read_token, then int()); -1 when there
- * is none, it is longer than 10 characters or not a number. */
+ * is none, it is longer than 10 characters, not a number, or negative. */
 static int64_t read_token(pnm_in *in) {
   char token[12];
   int n = 0;
@@ -61,21 +83,16 @@ static int64_t read_token(pnm_in *in) {
       token[n++] = (char)c;
     }
   }
-  if (n == 0 || n > 10)
-    return -1;
-  int64_t v = 0;
-  for (int i = 0; i < n; i++) {
-    if (token[i] < '0' || token[i] > '9')
-      return -1;
-    v = v * 10 + (token[i] - '0');
-  }
-  return v;
+  int64_t v;
+  return n > 0 && n <= 10 && py_int(token, n, &v) && v >= 0 ? v : -1;
 }
 
-/* Python's round(v / maxval * 255): the quotient in double, halves to even. */
+/* Python's round(v / maxval * 255): the quotient in double, halves to even; a negative
+ * sample of a plain file (int() takes "-1") kept to 8 bits as Pillow's o8() keeps it
+ * (-1 at maxval 10 is -26, then 230). */
 static uint8_t scale(int64_t v, int64_t maxval) {
   const double x = nearbyint((double)v / (double)maxval * 255.0);
-  return (uint8_t)(x > 255 ? 255 : x);
+  return x > 255 ? 255 : (uint8_t)((int64_t)x & 255);
 }
 
 typedef struct pnm {
@@ -102,8 +119,8 @@ static int binary_samples(pnm_in *in, const pnm *p, uint8_t *out) {
 static const char *plain_samples(pnm_in *in, const pnm *p, uint8_t *out) {
   const size_t n = (size_t)(p->w * p->h * p->bands);
   size_t got = 0;
-  int64_t v = 0;
-  int digits = 0;
+  char token[12];
+  int len = 0;
   while (got < n) {
     const int end = in->pos >= in->len;
     const int c = end ? ' ' : in->d[in->pos++];
@@ -121,17 +138,18 @@ static const char *plain_samples(pnm_in *in, const pnm *p, uint8_t *out) {
       out[got++] = c == '1' ? 0 : 255;
       continue;
     }
-    if (!is_space(c)) {
-      if (c < '0' || c > '9')
+    if (!is_space(c)) { /* a token, read whole, then int() */
+      if (len == 10)
+        return "corrupt PNM data (a sample longer than 10 characters)";
+      token[len++] = (char)c;
+    } else if (len) {
+      int64_t v;
+      if (!py_int(token, len, &v))
         return "corrupt PNM data (a sample that is not a number)";
-      if (++digits > 10)
-        return "corrupt PNM data (a sample longer than 10 digits)";
-      v = v * 10 + (c - '0');
-    } else if (digits) {
       if (v > p->maxval)
         return "corrupt PNM data (a sample above maxval)";
       out[got++] = scale(v, p->maxval);
-      v = digits = 0;
+      len = 0;
     }
     if (end)
       break;
