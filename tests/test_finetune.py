@@ -223,6 +223,23 @@ def predict_with(tmp, run, data):
             {x[1] for x in lines} <= {"cat", "dog", "zebra fish"},
             f"predict with the fine-tuned model: 3 named classes for each of {len(rels)} "
             f"images (exit {p.returncode}: {p.stderr[-400:]})")
+    # without --labels, the labels.txt beside the model names the classes; a model
+    # alone in its folder prints their indices
+    q = J.run(1, BIN, "predict", "--model", os.path.join(run, "model.npz"), "--top", "3",
+              "--threads", "2", lst)
+    J.check(q.returncode == 0 and q.stdout == p.stdout and
+            f"class names from {os.path.join(run, 'labels.txt')}, beside the model" in q.stderr,
+            f"predict --model RUN/model.npz without --labels: RUN/labels.txt's names, said "
+            f"(exit {q.returncode}: {q.stderr[-400:]})")
+    lone = os.path.join(tmp, "lone")
+    os.makedirs(lone, exist_ok=True)
+    shutil.copy(os.path.join(run, "model.npz"), lone)
+    q = J.run(1, BIN, "predict", "--model", os.path.join(lone, "model.npz"), "--top", "3",
+              "--threads", "2", lst)
+    J.check(q.returncode == 0 and len(q.stdout.splitlines()) == 3 * len(rels) and
+            {x.split("\t")[1] for x in q.stdout.splitlines()} == {"0", "1", "2"} and
+            "class names from" not in q.stderr,
+            f"a model without labels.txt beside it: class indices ({q.stdout[:200]!r})")
     want = os.path.join(tmp, "chainer_prob.npy")
     chainer("predict", os.path.join(run, "model.npz"), want,
             *[os.path.join(data, r) for r in rels], "--classes", 3)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -98,6 +99,21 @@ static int scratch_path(const r50_dist *d, char *path, size_t cap) {
   return 1;
 }
 
+/* predict's class names where --labels is not given: the labels.txt that finetune
+ * writes beside a run's model.npz (--model run/model.npz), when there is one. */
+static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
+  if (!strcmp(model, "auto") || !strcmp(model, "none"))
+    return NULL;
+  const char *slash = strrchr(model, '/');
+  const int n = slash ? snprintf(buf, cap, "%.*s/labels.txt", (int)(slash - model), model)
+                      : snprintf(buf, cap, "labels.txt");
+  struct stat st;
+  return n > 0 && (size_t)n < cap && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+                 access(buf, R_OK) == 0
+             ? buf
+             : NULL;
+}
+
 static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
   r50_dist d;
   r50_error err = {0};
@@ -114,9 +130,13 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     job->output = tmp;
     job->output_scratch = 1;
   }
+  if (job->labels && job->labels != o->labels)
+    r50_log(R50_LOG_INFO,
+            "class names from %s, beside the model (--labels FILE for others)",
+            job->labels);
   int code = r50_job_run(&d, job);
   if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))
-    code = r50_predict_print(job->output, o->top, o->labels) ? 1 : code;
+    code = r50_predict_print(job->output, o->top, job->labels) ? 1 : code;
   if (job->output == tmp && d.rank == 0)
     unlink(tmp);
   MPI_Bcast(&code, 1, MPI_INT, 0, d.comm);
@@ -230,8 +250,11 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
           cmd);
   return 1;
 #else
-  char several[64];
+  char several[64], beside[PATH_MAX];
   snprintf(several, sizeof several, "the %d images given", npos);
+  const char *labels = opts->labels || !predict
+                           ? opts->labels
+                           : labels_beside_model(opts->mo.model, beside, sizeof beside);
   r50_job job = {.dataset = npos > 1 ? several : pos[0],
                  .images = pos,
                  .n_images = npos,
@@ -246,7 +269,7 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
                  .predict = predict,
                  .oversample = opts->oversample,
                  .top = opts->top,
-                 .labels = opts->labels,
+                 .labels = labels,
                  .model_name = opts->mo.model,
                  .float16 = !strcmp(opts->dtype, "float16"),
                  .size_w = size_w,
