@@ -17,6 +17,11 @@ import photos  # noqa: E402
 
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1", HDF5_USE_FILE_LOCKING="FALSE")
+# run() (jobs run to their end): mpirun gives the ranks of a job that exited non-zero
+# 1 s after SIGTERM and 1 s after SIGKILL (odls_base_sigkill_timeout), 2 s a failing run
+# even when every rank has already exited; 0 drops the wait. start() keeps it: a
+# signalled job's ranks use that second to checkpoint.
+RUN_ENV = dict(ENV, OMPI_MCA_odls_base_sigkill_timeout="0")
 FAILS = []
 
 
@@ -46,7 +51,7 @@ def run(np_, *args, timeout=300, env=None, cwd=None):
     cmd = command(np_, args)
     t = time.time()
     try:
-        p = subprocess.run(cmd, env=env or ENV, cwd=cwd, capture_output=True, text=True,
+        p = subprocess.run(cmd, env=env or RUN_ENV, cwd=cwd, capture_output=True, text=True,
                            errors="surrogateescape", timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired as e:
         print(f"  $ {' '.join(cmd)}  -> TIMEOUT after {timeout}s", flush=True)

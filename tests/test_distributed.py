@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import (ENV, check, finish, make_list, make_many, make_tree, read, run,  # noqa: E402
+from jobutil import (RUN_ENV, check, finish, make_list, make_many, make_tree, read, run,  # noqa: E402
                      same_file, start, wait, rank_pids, wait_for_rows)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
@@ -205,7 +205,7 @@ def test_edges(tmp, model, ref_file):
     cmd = ["mpirun", "-np", "1", BIN, "extract", "--threads", "1", "--model", model, few,
            "-o", "x.h5", ":", "-np", "1", BIN, "extract", "--threads", "1", "--model",
            "nothere.npz", few, "-o", "x.h5"]
-    p = subprocess.run(cmd, env=ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(cmd, env=RUN_ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
     lines = error_lines(p)
     check(p.returncode != 0 and len(lines) == 1 and "rank 1 (" in lines[0] and
           "nothere.npz" in lines[0],

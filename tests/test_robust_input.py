@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import (ENV, check, command, errors, finish, make_list, make_tree, read,  # noqa: E402
+from jobutil import (ENV, RUN_ENV, check, command, errors, finish, make_list, make_tree, read,  # noqa: E402
                      run, same_file)  # noqa: E402
 
 import h5py  # noqa: E402  (after jobutil, which turns HDF5 file locking off)
@@ -403,7 +403,7 @@ def test_piped_lists(tmp, model):
     if check(p.returncode == 0, f"a list from a FIFO: exit {p.returncode} {p.stderr[-300:]}"):
         same_file(read(out), ref, "FIFO")
     p = subprocess.run(["bash", "-c", " ".join(command(2, args)) + " <(cat piped.txt) -o ps.h5"],
-                       env=ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
+                       env=RUN_ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
     check(p.returncode != 0 and "pipe the list in and give - instead" in p.stderr,
           f"<(...) under mpirun says what to do: exit {p.returncode} {p.stderr[-400:]}")
     p = subprocess.run([BIN, "finetune", "-", "--val", "-"], env=ENV, capture_output=True,
