@@ -2,7 +2,7 @@
 # The test command: installs what is missing, builds three times and runs ctest on each:
 #   build/       release: the whole suite
 #   build-asan/  AddressSanitizer + UBSan: the whole suite
-#   build-fuzz/  clang + libFuzzer: every fuzz target for R50_FUZZ_SECONDS (60) each
+#   build-fuzz/  clang + libFuzzer: every fuzz target for R50_FUZZ_SECONDS (30) each
 #
 # usage: scripts/test.sh
 set -euo pipefail
@@ -14,11 +14,15 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 (cd "$root/build" && ctest --output-on-failure -j "$jobs")
 
 "$root/scripts/setup.sh" "$root/build-asan" -DR50_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-# Under the sanitizers, all but the two slowest end-to-end tests: finetune_chainer's
-# time is Chainer's own float64 steps, and slurm runs the same r50worker code paths as
-# the mpirun tests (finetune_resume/kill/ranks, distributed) that do run here.
+# Under the sanitizers, all but the tests whose time is an oracle's (Chainer's, torch's)
+# or a cluster's and whose code paths other tests run here: finetune_chainer (Chainer's
+# float64 steps; the finetune_* runs), slurm (the mpirun tests' paths), chainer_extract
+# and extract_torch (extract on photos; distributed, robust_*, image_formats),
+# chainer_convert_50 (convert_*, caffe_parity_50), precision_photos* (bf16 inference;
+# test_precision*), grad_parity_50_0 (its training step; grad_parity_avx2_50_0,
+# grad_parity_reference_50_0).
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" \
-  -E '^(finetune_chainer|slurm)$')
+  -E '^(finetune_chainer|slurm|chainer_extract|extract_torch|chainer_convert_50|precision_photos|precision_photos_nhwc|grad_parity_50_0)$')
 
 CC=clang "$root/scripts/setup.sh" "$root/build-fuzz" -DR50_FUZZ=ON -DR50_CUDA=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
