@@ -223,14 +223,17 @@ def predict_with(tmp, run, data):
             {x[1] for x in lines} <= {"cat", "dog", "zebra fish"},
             f"predict with the fine-tuned model: 3 named classes for each of {len(rels)} "
             f"images (exit {p.returncode}: {p.stderr[-400:]})")
-    # without --labels, the labels.txt beside the model names the classes; a model
-    # alone in its folder prints their indices
-    q = J.run(1, BIN, "predict", "--model", os.path.join(run, "model.npz"), "--top", "3",
-              "--threads", "2", lst)
-    J.check(q.returncode == 0 and q.stdout == p.stdout and
-            f"class names from {os.path.join(run, 'labels.txt')}, beside the model" in q.stderr,
-            f"predict --model RUN/model.npz without --labels: RUN/labels.txt's names, said "
-            f"(exit {q.returncode}: {q.stderr[-400:]})")
+    # without --labels, the run's labels.txt names the classes (beside RUN/model.npz,
+    # or above a checkpoint's RUN/checkpoints/iter-N/model.npz, here the last one,
+    # equal to it); a model alone in its folder prints their indices
+    ckpt = sorted(os.listdir(os.path.join(run, "checkpoints")))[-1]
+    for model in (os.path.join(run, "model.npz"),
+                  os.path.join(run, "checkpoints", ckpt, "model.npz")):
+        q = J.run(1, BIN, "predict", "--model", model, "--top", "3", "--threads", "2", lst)
+        J.check(q.returncode == 0 and q.stdout == p.stdout and
+                f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
+                f"predict --model {os.path.relpath(model, run)} without --labels: the run's "
+                f"labels.txt's names, said (exit {q.returncode}: {q.stderr[-400:]})")
     lone = os.path.join(tmp, "lone")
     os.makedirs(lone, exist_ok=True)
     shutil.copy(os.path.join(run, "model.npz"), lone)

@@ -99,19 +99,34 @@ static int scratch_path(const r50_dist *d, char *path, size_t cap) {
   return 1;
 }
 
-/* predict's class names where --labels is not given: the labels.txt that finetune
- * writes beside a run's model.npz (--model run/model.npz), when there is one. */
-static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
-  if (!strcmp(model, "auto") || !strcmp(model, "none"))
-    return NULL;
-  const char *slash = strrchr(model, '/');
-  const int n = slash ? snprintf(buf, cap, "%.*s/labels.txt", (int)(slash - model), model)
-                      : snprintf(buf, cap, "labels.txt");
+/* dir/labels.txt into buf, when it is a file this process can read. */
+static int labels_in(const char *dir, char *buf, size_t cap) {
   struct stat st;
+  const int n = snprintf(buf, cap, "%s/labels.txt", dir);
   return n > 0 && (size_t)n < cap && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
-                 access(buf, R_OK) == 0
-             ? buf
-             : NULL;
+         access(buf, R_OK) == 0;
+}
+
+/* predict's class names where --labels is not given: the labels.txt that finetune
+ * writes in RUN_DIR, beside RUN_DIR/model.npz or above a checkpoint's
+ * RUN_DIR/checkpoints/iter-N/model.npz, when there is one. */
+static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
+  char dir[PATH_MAX];
+  if (!strcmp(model, "auto") || !strcmp(model, "none") || !realpath(model, dir))
+    return NULL;
+  char *cut = strrchr(dir, '/'); /* (realpath's are absolute) */
+  cut[cut == dir] = 0;           /* the model's folder */
+  if (labels_in(dir, buf, cap))
+    return buf;
+  cut = strrchr(dir, '/'); /* a checkpoint's folder: RUN_DIR/checkpoints/iter-N */
+  if (cut == dir || strncmp(cut + 1, "iter-", 5))
+    return NULL;
+  *cut = 0;
+  cut = strrchr(dir, '/');
+  if (cut == dir || strcmp(cut + 1, "checkpoints"))
+    return NULL;
+  *cut = 0;
+  return labels_in(dir, buf, cap) ? buf : NULL;
 }
 
 static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
@@ -131,9 +146,7 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     job->output_scratch = 1;
   }
   if (job->labels && job->labels != o->labels)
-    r50_log(R50_LOG_INFO,
-            "class names from %s, beside the model (--labels FILE for others)",
-            job->labels);
+    r50_log(R50_LOG_INFO, "class names from %s (--labels FILE for others)", job->labels);
   int code = r50_job_run(&d, job);
   if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))
     code = r50_predict_print(job->output, o->top, job->labels) ? 1 : code;
