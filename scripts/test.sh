@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds three times and runs ctest on each:
 #   build/       release: the whole suite
-#   build-asan/  AddressSanitizer + UBSan: the whole suite
+#   build-asan/  AddressSanitizer + UBSan: the suite but the tests named below
 #   build-fuzz/  clang + libFuzzer: every fuzz target for R50_FUZZ_SECONDS (30) each
 #
 # usage: scripts/test.sh
