@@ -34,6 +34,7 @@ static void detect(r50_cpu_features *f) {
   memcpy(f->vendor + 8, &c, 4);
   f->vendor[12] = 0;
   __get_cpuid(1, &a, &b, &c, &d);
+  const int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
   const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1;
   const unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
   const int ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xe6) == 0xe6;
@@ -47,6 +48,7 @@ static void detect(r50_cpu_features *f) {
   f->avx512dq = zmm && ((b >> 17) & 1);
   f->avx512bw = zmm && ((b >> 30) & 1);
   f->avx512vl = zmm && ((b >> 31) & 1);
+  f->sha = sse41 && ssse3 && ((b >> 29) & 1);
   const int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
   unsigned a1 = 0, b1, c1, d1;
   __cpuid_count(7, 1, a1, b1, c1, d1);

@@ -13,6 +13,7 @@ typedef struct r50_cpu_features {
   int avx512f, avx512bw, avx512vl, avx512dq; /* AVX-512 usable (OS saves ZMM state) */
   int avx512_bf16;                           /* vdpbf16ps */
   int amx_tile, amx_bf16;                    /* AMX usable (the OS granted tile data) */
+  int sha;                                   /* SHA-256 instructions (and SSE4.1) */
   char vendor[16];
 } r50_cpu_features;
 

@@ -1,5 +1,7 @@
 /*
- * sha256.c — SHA-256 (FIPS 180-4): a plain, portable implementation.
+ * sha256.c — SHA-256 (FIPS 180-4): the streaming interface, and the compression
+ * function in portable C; sha256_ni.c has it with the x86 SHA instructions, used where
+ * cpuid reports them.
  */
 #include "sha256.h"
 
@@ -8,10 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_features.h"
 #include "error.h"
 #include "fileio.h"
+#include "sha256_blocks.h"
 
-static const uint32_t K[64] = {
+const uint32_t r50_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
     0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
     0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
@@ -28,6 +32,7 @@ static uint32_t ror(uint32_t x, int n) {
 }
 
 static void block(uint32_t h[8], const uint8_t *p) {
+  const uint32_t *K = r50_sha256_k;
   uint32_t w[64];
   for (int i = 0; i < 16; i++)
     w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
@@ -48,26 +53,47 @@ static void block(uint32_t h[8], const uint8_t *p) {
   h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
-void r50_sha256_init(r50_sha256 *s) {
+void r50_sha256_blocks_portable(uint32_t h[8], const uint8_t *p, size_t n) {
+  for (; n; n--, p += 64)
+    block(h, p);
+}
+
+void r50_sha256_init_portable(r50_sha256 *s) {
   static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   memcpy(s->h, h0, sizeof h0);
   s->len = 0;
   s->nbuf = 0;
+  s->blocks = r50_sha256_blocks_portable;
+}
+
+void r50_sha256_init(r50_sha256 *s) {
+  r50_sha256_init_portable(s);
+#if defined(__x86_64__)
+  if (r50_cpu_features_get()->sha)
+    s->blocks = r50_sha256_blocks_ni;
+#endif
 }
 
 void r50_sha256_update(r50_sha256 *s, const void *data, size_t n) {
   const uint8_t *p = data;
   s->len += n;
-  while (n) {
+  if (!n)
+    return;
+  if (s->nbuf) { /* complete the buffered block first */
     size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
     memcpy(s->buf + s->nbuf, p, take);
     s->nbuf += take, p += take, n -= take;
-    if (s->nbuf == 64) {
-      block(s->h, s->buf);
-      s->nbuf = 0;
-    }
+    if (s->nbuf < 64)
+      return;
+    s->blocks(s->h, s->buf, 1);
+    s->nbuf = 0;
   }
+  s->blocks(s->h, p, n / 64); /* whole blocks straight from the caller's bytes */
+  p += n / 64 * 64, n %= 64;
+  if (n)
+    memcpy(s->buf, p, n);
+  s->nbuf = n;
 }
 
 void r50_sha256_hex(r50_sha256 *s, char out[65]) {

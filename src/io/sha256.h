@@ -14,9 +14,13 @@ typedef struct r50_sha256 {
   uint64_t len;
   uint8_t buf[64];
   size_t nbuf;
+  void (*blocks)(uint32_t h[8], const uint8_t *p, size_t n); /* set by init */
 } r50_sha256;
 
+/* Starts a digest, with the x86 SHA instructions where this CPU has them. */
 void r50_sha256_init(r50_sha256 *s);
+/* The same in portable C only (the tests compare the two). */
+void r50_sha256_init_portable(r50_sha256 *s);
 void r50_sha256_update(r50_sha256 *s, const void *data, size_t n);
 /* Writes the digest as 64 lowercase hex digits and a NUL. */
 void r50_sha256_hex(r50_sha256 *s, char out[65]);
