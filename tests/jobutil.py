@@ -94,8 +94,9 @@ def rank_pids(p):
     return [int(x) for x in out.split()]
 
 
-def wait_for_rows(path, want, timeout):
-    """Polls the output until at least `want` rows are done (or timeout)."""
+def wait_for_rows(path, want, timeout, every=0.2):
+    """Polls the output every `every` seconds until at least `want` rows are done (or
+    timeout)."""
     t = time.time()
     while time.time() - t < timeout:
         try:
@@ -104,8 +105,29 @@ def wait_for_rows(path, want, timeout):
                     return True
         except (OSError, KeyError):
             pass
-        time.sleep(0.2)
+        time.sleep(every)
     return False
+
+
+def signal_all(pids, sig):
+    """Sends sig to each of pids that still runs."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def queued(pid, sig):
+    """Whether sig waits for the stopped process (/proc: sent while it was stopped), or
+    the process is no longer stopped (something continued it), or has ended."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return True
+    return (st["State"].split()[0] != "T" or
+            any(int(st[k], 16) >> (sig - 1) & 1 for k in ("SigPnd", "ShdPnd")))
 
 
 def errors(f):

@@ -2,9 +2,9 @@
 """The output file: one job at a time, resumed only by the job that made it, and
 every broken or foreign file named for what it is. On 1 and 2 ranks.
 
-* Lock: while a job writes OUT, a second job on OUT — plain, --overwrite or --resume —
-  is refused naming the holder (pid, host, lock file) and leaves it alone; the first
-  job finishes a whole file. A lock whose holder is gone (a dead pid on this host, the
+* Lock: while a job writes OUT, even suspended (SIGSTOP, as Ctrl-Z does), a second job
+  on OUT — plain, --overwrite or --resume — is refused naming the holder (pid, host,
+  lock file) and leaves it alone; the first job, continued, finishes a whole file. A lock whose holder is gone (a dead pid on this host, the
   same SLURM job id, another host's silent for too long) is taken over with a
   warning; a fresh one from another host is respected.
 * --resume refuses another --fast-decode, --exif-rotate or --max-pixels, and a list
@@ -25,6 +25,7 @@ usage: test_robust_output.py R50WORKER MODEL_TOOL
 """
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,8 +35,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jobutil import (ENV, check, finish, make_list, make_many, make_tree, read,  # noqa: E402
-                     run, same_file, start, wait, wait_for_rows)
+from jobutil import (ENV, check, finish, make_list, make_many, make_tree,  # noqa: E402
+                     rank_pids, read, run, same_file, start, wait, wait_for_rows)
 
 import h5py  # noqa: E402
 
@@ -58,11 +59,15 @@ def write_lock(path, host, pid, start=0, job="", age=0):
 
 def test_lock(tmp, model):
     data = os.path.join(tmp, "many")
-    make_many(data, 1500)  # long enough to outlast the second jobs on a fast CPU
+    make_many(data, 200)  # rows left after the first ones, at any CPU's speed
     common = ["extract", "--model", model, "--threads", "1", "--size", "112", data]
     out = os.path.join(tmp, "locked.h5")
     job = start(1, BIN, *common, "-o", out, "--batch", "1")
     check(wait_for_rows(out, 3, 120), "first job under way")
+    # suspended, its lock held however long the second jobs take
+    ranks = rank_pids(job)
+    for pid in ranks:
+        os.kill(pid, signal.SIGSTOP)
     extras = ([], ["--overwrite"], ["--resume"])
     seconds = [start(2, BIN, *common, "-o", out, *extra) for extra in extras]
     for extra, second in zip(extras, seconds):
@@ -70,7 +75,9 @@ def test_lock(tmp, model):
         check(rc == 1 and "is being written by another r50worker job" in err
               and f"on host {socket.gethostname()}" in err and out + ".lock" in err,
               f"second job {' '.join(extra) or '(plain)'} refused naming the holder ({rc})")
-    check(job.poll() is None, "the first job was running all along")
+    check(job.poll() is None and len(ranks) == 1, "the first job was there all along")
+    for pid in ranks:
+        os.kill(pid, signal.SIGCONT)
     rc, err, _, _ = wait(job, 300)
     d = read(out)
     check(rc == 0 and d["attrs"]["complete"] == 1 and (d["images/status"] != 0).all(),

@@ -11,6 +11,12 @@ MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exit
 whatever they return; the file must still resume. predict without -o, stopped, says
 that nothing is kept (its scratch file is removed) instead of offering --resume.
 
+Each job is suspended (SIGSTOP) once it has saved its first rows, sent the signal, and
+continued: the signal lands mid-way whatever the CPU's speed, and the jobs need not be
+long. Where mpirun is signalled, the ranks continue once it has sent them the signal
+(queued for them, in /proc) or continued them itself (Open MPI does, and sends them
+SIGTERM a second later).
+
 usage: test_signals.py R50WORKER MODEL_TOOL
 """
 import os
@@ -22,23 +28,35 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jobutil import (check, finish, make_many, rank_pids, read, run, same_file,  # noqa: E402
-                     start, wait, wait_for_rows)
+from jobutil import (check, finish, make_many, queued, rank_pids, read, run,  # noqa: E402
+                     same_file, signal_all, start, wait, wait_for_rows)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
-N = 600  # images: a job that takes seconds even on a fast CPU (AVX-512, Winograd)
+N = 300  # images: rows left after the first ones, at any CPU's speed
+
+
+def interrupt(job, np_, out, want_rows, sig, target):
+    """Waits for want_rows saved rows, suspends the job's ranks, sends sig to them or to
+    mpirun (target "mpirun"), and continues them. Returns whether it was mid-way."""
+    midway = wait_for_rows(out, want_rows, 180, every=0.05)
+    ranks = rank_pids(job) if np_ else [job.pid]
+    signal_all(ranks, signal.SIGSTOP)
+    if target == "mpirun":
+        job.send_signal(sig)
+        t = time.time()
+        while not all(queued(pid, sig) for pid in ranks) and time.time() - t < 30:
+            time.sleep(0.01)
+    else:
+        signal_all(ranks, sig)
+    signal_all(ranks, signal.SIGCONT)
+    return midway
 
 
 def stop_case(tmp, common, ref, what, np_, sig, target, want_rc, summary, resume=True):
     out = os.path.join(tmp, f"{what.replace(' ', '_')}.h5")
     job = start(np_, BIN, *common, "-o", out, "--batch", "2", "--chunk", "4")
-    midway = wait_for_rows(out, 6, 180)
+    midway = interrupt(job, np_, out, 6, sig, target)
     t = time.time()
-    if target == "ranks":
-        for pid in rank_pids(job):
-            os.kill(pid, sig)
-    else:
-        job.send_signal(sig)
     rc, err, _, timed_out = wait(job, 30)
     dt = time.time() - t
     check(midway and not timed_out and (rc == want_rc if want_rc is not None else rc != 0),
@@ -64,8 +82,7 @@ def predict_case(tmp, model, data):
     job = start(0, BIN, "predict", "--model", model, "--threads", "1", "--batch", "2",
                 data)
     scratch = os.path.join(os.getcwd(), f".r50-predict-{job.pid}.h5")
-    midway = wait_for_rows(scratch, 6, 180)
-    job.send_signal(signal.SIGTERM)
+    midway = interrupt(job, 0, scratch, 6, signal.SIGTERM, "job")
     rc, err, _, timed_out = wait(job, 30)
     check(midway and not timed_out and rc == 143,
           f"predict without -o, SIGTERM: exit {rc} (want 143)")
@@ -87,8 +104,8 @@ def reuse_stop_case(tmp, model, data):
     old = os.path.join(tmp, "reuse_old.h5")
     check(run(2, BIN, *common, old_list, "-o", old).returncode == 0, "--reuse: OLD made")
     big = os.path.join(tmp, "reuse_big.txt")
-    with open(big, "w") as f:  # 119 is prime to 600: no two rows copy as one run
-        for rep in range(250):
+    with open(big, "w") as f:  # 119 is prime to N: no two rows copy as one run
+        for rep in range(150000 // N):
             f.writelines(os.path.join(data, names[(i * 119 + rep) % N]) + "\n"
                          for i in range(N))
     ref_path = os.path.join(tmp, "reuse_ref.h5")
@@ -98,9 +115,7 @@ def reuse_stop_case(tmp, model, data):
     os.remove(ref_path)
     out = os.path.join(tmp, "reuse_stopped.h5")
     job = start(2, BIN, *common, big, "-o", out, "--reuse", old)
-    midway = wait_for_rows(out, 1, 180)
-    for pid in rank_pids(job):
-        os.kill(pid, signal.SIGTERM)
+    midway = interrupt(job, 2, out, 1, signal.SIGTERM, "ranks")
     rc, err, dt, timed_out = wait(job, 30)
     done = int((read(out, ("fc6",))["images/status"] == 1).sum())
     copyable = int((ref["images/status"] == 1).sum())  # OLD's failed rows fail again
