@@ -243,6 +243,25 @@ def predict_with(tmp, run, data):
             {x.split("\t")[1] for x in q.stdout.splitlines()} == {"0", "1", "2"} and
             "class names from" not in q.stderr,
             f"a model without labels.txt beside it: class indices ({q.stdout[:200]!r})")
+    # a link to the run's model: the labels.txt beside the link, else the run's
+    named, far = os.path.join(tmp, "linked"), os.path.join(tmp, "far")
+    for d in (named, far):
+        os.makedirs(d, exist_ok=True)
+        os.symlink(os.path.join(run, "model.npz"), os.path.join(d, "model.npz"))
+    with open(os.path.join(named, "labels.txt"), "w") as f:
+        f.write("0 alpha\n1 beta\n2 gamma\n")
+    q = J.run(1, BIN, "predict", "--model", "linked/model.npz", "--top", "3", "--threads",
+              "2", lst, cwd=tmp)
+    J.check(q.returncode == 0 and len(q.stdout.splitlines()) == 3 * len(rels) and
+            {x.split("\t")[1] for x in q.stdout.splitlines()} == {"alpha", "beta", "gamma"}
+            and f"class names from {os.path.join(named, 'labels.txt')} " in q.stderr,
+            f"a link with labels.txt beside it: those names ({q.stdout[:200]!r}, "
+            f"{q.stderr[-300:]})")
+    q = J.run(1, BIN, "predict", "--model", os.path.join(far, "model.npz"), "--top", "3",
+              "--threads", "2", lst)
+    J.check(q.returncode == 0 and q.stdout == p.stdout and
+            f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
+            f"a link alone in its folder: the run's labels.txt ({q.stderr[-300:]})")
     want = os.path.join(tmp, "chainer_prob.npy")
     chainer("predict", os.path.join(run, "model.npz"), want,
             *[os.path.join(data, r) for r in rels], "--classes", 3)

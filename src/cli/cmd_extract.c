@@ -107,26 +107,41 @@ static int labels_in(const char *dir, char *buf, size_t cap) {
          access(buf, R_OK) == 0;
 }
 
-/* predict's class names where --labels is not given: the labels.txt that finetune
- * writes in RUN_DIR, beside RUN_DIR/model.npz or above a checkpoint's
- * RUN_DIR/checkpoints/iter-N/model.npz, when there is one. */
-static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
-  char dir[PATH_MAX];
-  if (!strcmp(model, "auto") || !strcmp(model, "none") || !realpath(model, dir))
-    return NULL;
-  char *cut = strrchr(dir, '/'); /* (realpath's are absolute) */
-  cut[cut == dir] = 0;           /* the model's folder */
+/* The run's labels.txt for a model in the absolute folder DIR (cut in place): in it, or
+ * above it where it is RUN_DIR/checkpoints/iter-N. */
+static int labels_of_run(char *dir, char *buf, size_t cap) {
   if (labels_in(dir, buf, cap))
-    return buf;
-  cut = strrchr(dir, '/'); /* a checkpoint's folder: RUN_DIR/checkpoints/iter-N */
-  if (cut == dir || strncmp(cut + 1, "iter-", 5))
-    return NULL;
+    return 1;
+  char *cut = strrchr(dir, '/');
+  if (!cut || cut == dir || strncmp(cut + 1, "iter-", 5))
+    return 0;
   *cut = 0;
   cut = strrchr(dir, '/');
-  if (cut == dir || strcmp(cut + 1, "checkpoints"))
-    return NULL;
+  if (!cut || cut == dir || strcmp(cut + 1, "checkpoints"))
+    return 0;
   *cut = 0;
-  return labels_in(dir, buf, cap) ? buf : NULL;
+  return labels_in(dir, buf, cap);
+}
+
+/* predict's class names where --labels is not given: the labels.txt that finetune
+ * writes in RUN_DIR, beside RUN_DIR/model.npz or above a checkpoint's
+ * RUN_DIR/checkpoints/iter-N/model.npz, when there is one; for a link to a model,
+ * beside the link first, then beside the file it leads to. */
+static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
+  char given[PATH_MAX], dir[PATH_MAX];
+  struct stat st;
+  if (!strcmp(model, "auto") || !strcmp(model, "none") || stat(model, &st) != 0 ||
+      snprintf(given, sizeof given, "%s", model) >= (int)sizeof given)
+    return NULL;
+  char *slash = strrchr(given, '/');
+  const char *folder = !slash ? "." : slash == given ? "/" : (*slash = 0, given);
+  if (realpath(folder, dir) && labels_of_run(dir, buf, cap))
+    return buf;
+  if (!realpath(model, dir))
+    return NULL;
+  slash = strrchr(dir, '/'); /* (realpath's are absolute) */
+  slash[slash == dir] = 0;
+  return labels_of_run(dir, buf, cap) ? buf : NULL;
 }
 
 static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
