@@ -4,9 +4,10 @@ every broken or foreign file named for what it is. On 1 and 2 ranks.
 
 * Lock: while a job writes OUT, even suspended (SIGSTOP, as Ctrl-Z does), a second job
   on OUT — plain, --overwrite or --resume — is refused naming the holder (pid, host,
-  lock file) and leaves it alone; the first job, continued, finishes a whole file. A lock whose holder is gone (a dead pid on this host, the
-  same SLURM job id, another host's silent for too long) is taken over with a
-  warning; a fresh one from another host is respected.
+  lock file) and leaves it alone; the first job, continued, finishes a whole file. A
+  lock whose holder is gone (a dead pid on this host, the same SLURM job id, another
+  host's silent for too long) is taken over with a warning; a fresh one from another
+  host is respected.
 * --resume refuses another --fast-decode, --exif-rotate or --max-pixels, and a list
   whose labels or paths changed, naming the option or the first differing row.
 * --resume of a file that does not exist or is empty, or of an empty HDF5 file a
@@ -36,7 +37,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jobutil import (ENV, check, finish, make_list, make_many, make_tree,  # noqa: E402
-                     rank_pids, read, run, same_file, start, wait, wait_for_rows)
+                     rank_pids, read, run, same_file, signal_all, start, wait,
+                     wait_for_rows)
 
 import h5py  # noqa: E402
 
@@ -66,8 +68,7 @@ def test_lock(tmp, model):
     check(wait_for_rows(out, 3, 120), "first job under way")
     # suspended, its lock held however long the second jobs take
     ranks = rank_pids(job)
-    for pid in ranks:
-        os.kill(pid, signal.SIGSTOP)
+    signal_all(ranks, signal.SIGSTOP)
     extras = ([], ["--overwrite"], ["--resume"])
     seconds = [start(2, BIN, *common, "-o", out, *extra) for extra in extras]
     for extra, second in zip(extras, seconds):
@@ -76,8 +77,7 @@ def test_lock(tmp, model):
               and f"on host {socket.gethostname()}" in err and out + ".lock" in err,
               f"second job {' '.join(extra) or '(plain)'} refused naming the holder ({rc})")
     check(job.poll() is None and len(ranks) == 1, "the first job was there all along")
-    for pid in ranks:
-        os.kill(pid, signal.SIGCONT)
+    signal_all(ranks, signal.SIGCONT)
     rc, err, _, _ = wait(job, 300)
     d = read(out)
     check(rc == 0 and d["attrs"]["complete"] == 1 and (d["images/status"] != 0).all(),

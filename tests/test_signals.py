@@ -3,10 +3,13 @@
 srun and scancel do), and mpirun itself signalled.
 
 Every case stops mid-way, ends within 30 s, prints the summary saying how it stopped,
-leaves a resumable file (not marked complete, its lock removed) whose --resume gives
-the uninterrupted run's file, and exits 128 + the signal (SIGTERM 143, SIGINT 130,
-SIGHUP 129: a closed terminal), or
-0 for SIGUSR1 (a pause, what SLURM requeue wants). mpirun signalled itself is Open
+leaves a resumable file (not marked complete, its lock removed), and exits 128 + the
+signal (SIGTERM 143, SIGINT 130, SIGHUP 129: a closed terminal), or 0 for SIGUSR1 (a
+pause, what SLURM requeue wants). Part "resume" (ctest's signals): SIGTERM alone, to
+the ranks and to mpirun, each file's --resume giving the uninterrupted run's file;
+predict without -o; a stop while --reuse copies. Part "exits" (signals_exits): the
+other signals' exits and summaries, alone and under mpirun (their stops take the
+same path as SIGTERM's). mpirun signalled itself is Open
 MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exits 1
 whatever they return; the file must still resume. predict without -o, stopped, says
 that nothing is kept (its scratch file is removed) instead of offering --resume.
@@ -17,7 +20,7 @@ long. Where mpirun is signalled, the ranks continue once it has sent them the si
 (queued for them, in /proc) or continued them itself (Open MPI does, and sends them
 SIGTERM a second later).
 
-usage: test_signals.py R50WORKER MODEL_TOOL
+usage: test_signals.py R50WORKER MODEL_TOOL resume|exits
 """
 import os
 import signal
@@ -31,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jobutil import (check, finish, make_many, queued, rank_pids, read, run,  # noqa: E402
                      same_file, signal_all, start, wait, wait_for_rows)
 
-BIN, TOOL = sys.argv[1], sys.argv[2]
+BIN, TOOL, PART = sys.argv[1], sys.argv[2], sys.argv[3]
 N = 300  # images: rows left after the first ones, at any CPU's speed
 
 
@@ -133,38 +136,37 @@ def reuse_stop_case(tmp, model, data):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="r50-signals-")
+    tmp = tempfile.mkdtemp(prefix=f"r50-signals-{PART}-")
     model = os.path.join(tmp, "m.npz")
     subprocess.run([TOOL, "init", "8", model], check=True)
     data = os.path.join(tmp, "many")
     make_many(data, N)
-    # 112x112 inputs: four times cheaper than 224, and still a job that takes seconds
+    # 112x112 inputs: four times cheaper than 224
     common = ["extract", "--model", model, "--threads", "1", "--size", "112", data]
-    ref_path = os.path.join(tmp, "ref.h5")
-    check(run(3, BIN, *common, "-o", ref_path).returncode == 0, "uninterrupted reference")
-    ref = read(ref_path)
+    if PART == "resume":
+        ref_path = os.path.join(tmp, "ref.h5")
+        check(run(3, BIN, *common, "-o", ref_path).returncode == 0,
+              "uninterrupted reference")
+        ref = read(ref_path)
+        stop_case(tmp, common, ref, "alone SIGTERM", 0, signal.SIGTERM, "job", 143,
+                  "stopped by SIGTERM")
+        stop_case(tmp, common, ref, "np 2 ranks SIGTERM", 2, signal.SIGTERM, "ranks", 143,
+                  "stopped by SIGTERM")
+        stop_case(tmp, common, ref, "np 3 mpirun SIGTERM", 3, signal.SIGTERM, "mpirun",
+                  None, None)
+        predict_case(tmp, model, data)
+        reuse_stop_case(tmp, model, data)
+    else:
+        for what, np_, sig, target, want, summary in [
+                ("alone SIGINT", 0, signal.SIGINT, "job", 130, "stopped by SIGINT"),
+                ("alone SIGUSR1", 0, signal.SIGUSR1, "job", 0, "paused by SIGUSR1"),
+                # a closed terminal (an ssh session dropped): as SIGTERM, exit 129
+                ("alone SIGHUP", 0, signal.SIGHUP, "job", 129, "stopped by SIGHUP"),
+                ("np 3 ranks SIGINT", 3, signal.SIGINT, "ranks", 130, "stopped by SIGINT"),
+                ("np 2 mpirun SIGUSR1", 2, signal.SIGUSR1, "mpirun", 0, "paused by SIGUSR1")]:
+            stop_case(tmp, common, None, what, np_, sig, target, want, summary, resume=False)
 
-    stop_case(tmp, common, ref, "alone SIGTERM", 0, signal.SIGTERM, "job", 143,
-              "stopped by SIGTERM")
-    stop_case(tmp, common, ref, "alone SIGINT", 0, signal.SIGINT, "job", 130,
-              "stopped by SIGINT", resume=False)
-    stop_case(tmp, common, ref, "alone SIGUSR1", 0, signal.SIGUSR1, "job", 0,
-              "paused by SIGUSR1", resume=False)
-    # a closed terminal (an ssh session dropped): as SIGTERM, exit 129
-    stop_case(tmp, common, ref, "alone SIGHUP", 0, signal.SIGHUP, "job", 129,
-              "stopped by SIGHUP")
-    stop_case(tmp, common, ref, "np 2 ranks SIGTERM", 2, signal.SIGTERM, "ranks", 143,
-              "stopped by SIGTERM")
-    stop_case(tmp, common, ref, "np 3 ranks SIGINT", 3, signal.SIGINT, "ranks", 130,
-              "stopped by SIGINT", resume=False)
-    stop_case(tmp, common, ref, "np 2 mpirun SIGUSR1", 2, signal.SIGUSR1, "mpirun", 0,
-              "paused by SIGUSR1", resume=False)
-    stop_case(tmp, common, ref, "np 3 mpirun SIGTERM", 3, signal.SIGTERM, "mpirun", None,
-              None)
-    predict_case(tmp, model, data)
-    reuse_stop_case(tmp, model, data)
-
-    rc = finish("test_signals")
+    rc = finish(f"test_signals {PART}")
     if rc == 0:
         shutil.rmtree(tmp)
     return rc
