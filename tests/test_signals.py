@@ -9,10 +9,10 @@ pause, what SLURM requeue wants). Part "resume" (ctest's signals): SIGTERM alone
 the ranks and to mpirun, each file's --resume giving the uninterrupted run's file;
 predict without -o; a stop while --reuse copies. Part "exits" (signals_exits): the
 other signals' exits and summaries, alone and under mpirun (their stops take the
-same path as SIGTERM's). mpirun signalled itself is Open
-MPI's case: it forwards SIGTERM to the ranks, kills them a second later and exits 1
-whatever they return; the file must still resume. predict without -o, stopped, says
-that nothing is kept (its scratch file is removed) instead of offering --resume.
+same path as SIGTERM's). mpirun signalled itself is Open MPI's case: it forwards
+SIGTERM to the ranks, kills them a second later and exits 1 whatever they return; the
+file must still resume. predict without -o, stopped, says that nothing is kept (its
+scratch file is removed) instead of offering --resume.
 
 Each job is suspended (SIGSTOP) once it has saved its first rows, sent the signal, and
 continued: the signal lands mid-way whatever the CPU's speed, and the jobs need not be
