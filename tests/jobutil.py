@@ -118,15 +118,33 @@ def signal_all(pids, sig):
             pass
 
 
-def queued(pid, sig):
-    """Whether sig waits for the stopped process (/proc: sent while it was stopped), or
-    the process is no longer stopped (something continued it), or has ended."""
+def proc_status(pid):
+    """The fields of /proc/PID/status, or None when the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            st = dict(line.split(":", 1) for line in f if ":" in line)
+            return dict(line.split(":", 1) for line in f if ":" in line)
     except OSError:
-        return True
-    return (st["State"].split()[0] != "T" or
+        return None
+
+
+def suspend(pids, timeout=10):
+    """SIGSTOP to each of pids, and waits until each is stopped (or gone): kill()
+    returns before the stop takes effect, and a signal sent in between would be
+    taken at once instead of waiting for SIGCONT."""
+    signal_all(pids, signal.SIGSTOP)
+    t = time.time()
+    while time.time() - t < timeout:
+        states = [proc_status(pid) for pid in pids]
+        if all(st is None or st["State"].split()[0] in ("T", "Z", "X") for st in states):
+            return
+        time.sleep(0.005)
+
+
+def queued(pid, sig):
+    """Whether sig waits for the suspended process (/proc: sent while it was stopped),
+    or the process is no longer stopped (something continued it), or has ended."""
+    st = proc_status(pid)
+    return (st is None or st["State"].split()[0] != "T" or
             any(int(st[k], 16) >> (sig - 1) & 1 for k in ("SigPnd", "ShdPnd")))
 
 

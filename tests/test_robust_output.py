@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jobutil import (ENV, check, finish, make_list, make_many, make_tree,  # noqa: E402
-                     rank_pids, read, run, same_file, signal_all, start, wait,
-                     wait_for_rows)
+                     rank_pids, read, run, same_file, signal_all, start, suspend,
+                     wait, wait_for_rows)
 
 import h5py  # noqa: E402
 
@@ -68,7 +68,7 @@ def test_lock(tmp, model):
     check(wait_for_rows(out, 3, 120), "first job under way")
     # suspended, its lock held however long the second jobs take
     ranks = rank_pids(job)
-    signal_all(ranks, signal.SIGSTOP)
+    suspend(ranks)
     extras = ([], ["--overwrite"], ["--resume"])
     seconds = [start(2, BIN, *common, "-o", out, *extra) for extra in extras]
     for extra, second in zip(extras, seconds):

@@ -32,7 +32,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jobutil import (check, finish, make_many, queued, rank_pids, read, run,  # noqa: E402
-                     same_file, signal_all, start, wait, wait_for_rows)
+                     same_file, signal_all, start, suspend, wait,
+                     wait_for_rows)
 
 BIN, TOOL, PART = sys.argv[1], sys.argv[2], sys.argv[3]
 N = 300  # images: rows left after the first ones, at any CPU's speed
@@ -43,7 +44,7 @@ def interrupt(job, np_, out, want_rows, sig, target):
     mpirun (target "mpirun"), and continues them. Returns whether it was mid-way."""
     midway = wait_for_rows(out, want_rows, 180, every=0.05)
     ranks = rank_pids(job) if np_ else [job.pid]
-    signal_all(ranks, signal.SIGSTOP)
+    suspend(ranks)
     if target == "mpirun":
         job.send_signal(sig)
         t = time.time()
