@@ -136,6 +136,9 @@ contains "info bf16 reference" "$tmp/out" "reference, fp32"
 contains "info bf16 reference" "$tmp/err" "bf16 was asked for"
 check "finetune bad engine" 2 "$bin" finetune "$tmp/nope.txt" --engine fast
 one_line_err "finetune bad engine"
+check "finetune --size below the crop" 2 "$bin" finetune "$tmp/nope.txt" --size 64
+one_line_err "finetune --size below the crop"
+contains "finetune --size below the crop" "$tmp/err" "--crop 224 must not exceed --size 64"
 # a 'path,label' list not named .csv: read as text lists are, with a warning
 printf 'img/a.jpg,3\nimg/b.jpg,4\n' >"$tmp/commas.txt"
 # (these two start MPI, whose allocations LeakSanitizer cannot be told about: memory

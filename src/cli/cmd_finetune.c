@@ -93,8 +93,13 @@ int cli_finetune(int argc, char **argv) {
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc)
     return rc < 0 ? 0 : rc;
-  if (crop > size)
-    return usage("--crop must not exceed --size", "");
+  if (crop > size) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "--crop %d must not exceed --size %d (--crop is 224 unless given)", crop,
+             size);
+    return usage(msg, "");
+  }
   if (val && !strcmp(val, "-") && !strcmp(pos[0], "-"))
     return usage("standard input (-) can hold one list: give TRAIN or --val as a file",
                  "");
