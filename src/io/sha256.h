@@ -8,13 +8,14 @@
 #include <stdint.h>
 
 #include "r50.h"
+#include "sha256_blocks.h"
 
 typedef struct r50_sha256 {
   uint32_t h[8];
   uint64_t len;
   uint8_t buf[64];
   size_t nbuf;
-  void (*blocks)(uint32_t h[8], const uint8_t *p, size_t n); /* set by init */
+  r50_sha256_blocks_fn *blocks; /* set by init */
 } r50_sha256;
 
 /* Starts a digest, with the x86 SHA instructions where this CPU has them. */
