@@ -390,13 +390,15 @@ def resume_changed(tmp, data, common):
 
 
 def case_kill(tmp):
-    """SIGKILL while a checkpoint is being written: the previous one stays usable."""
+    """SIGKILL while a checkpoint is being written: the previous one stays usable, and
+    log.jsonl keeps the records it saw and no others (those of the iteration being
+    saved are done again), as Chainer's LogReport restored from a snapshot does."""
     init = init_model(tmp)
     data = tree(tmp, "tree", 12)
     base = ["--model", init, "--size", 64, "--crop", 56, "--batch", 2]
     run = os.path.join(tmp, "run")
     p = J.start(2, BIN, "finetune", data, *map(str, base), "--steps", "400",
-                "--checkpoint-every", "1", "--keep", "2", "--out", run)
+                "--checkpoint-every", "1", "--keep", "2", "--log-every", "1", "--out", run)
     ck = os.path.join(run, "checkpoints")
     t, seen = time.time(), None
     while time.time() - t < 240 and p.poll() is None and not seen:
@@ -429,6 +431,17 @@ def case_kill(tmp):
     left = os.listdir(ck)
     J.check(not [n for n in left if n.startswith(".tmp-")],
             f"the torn checkpoint is removed: {sorted(left)}")
+    J.check(f"record(s) after iteration {newest}, the checkpoint resumed from, dropped"
+            in p.stderr, f"--resume says it drops the records after iteration {newest}")
+    with open(os.path.join(run, "log.jsonl")) as f:
+        lines = f.read().splitlines()
+    try:
+        its = [json.loads(x)["iteration"] for x in lines]
+    except (ValueError, KeyError) as e:
+        its = f"not one JSON record a line ({e})"
+    J.check(its == list(range(1, newest + 2)),
+            f"log.jsonl after the kill and --resume: iterations 1..{newest + 1} once "
+            f"each: {its}")
 
 
 def case_val(tmp):

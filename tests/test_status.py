@@ -270,14 +270,28 @@ def test_not_feature_files(tmp, complete):
 
 def test_run_folder(tmp):
     tree = os.path.join(tmp, "train")
-    make_tree(tree, n_photos=12)
+    rows, _ = make_tree(tree, n_photos=12)
     rdir = os.path.join(tmp, "run")
     p = run(1, BIN, "finetune", tree, "--val", tree, "--model", "none", "--size", "64",
-            "--crop", "56", "--batch", "4", "--epochs", "2", "--out", rdir, timeout=600)
+            "--crop", "56", "--batch", "4", "--epochs", "2", "--log-every", "3", "--out",
+            rdir, timeout=600)
     check(p.returncode == 0, "finetune: exit 0")
     log = [json.loads(x) for x in open(os.path.join(rdir, "log.jsonl"))]
     train = [r for r in log if "main/loss" in r][-1]
     val = [r for r in log if "validation/main/accuracy" in r][-1]
+    # "epoch" as Chainer's LogReport writes it (updater.epoch, the epochs completed
+    # when the record is written: 2 at the end, as the validation record after it
+    # says), "epoch_detail" the epochs and the share of the current one; an epoch is
+    # k steps of 4 rows, the last one partial
+    n = len(rows)
+    k = -(-n // 4)
+    marks = [(r["iteration"], r["epoch"], r["epoch_detail"]) for r in log
+             if "main/loss" in r]
+    check(marks and all(e == i // k and abs(d - (i // k + min(i % k * 4, n) / n)) < 1e-9
+                        for i, e, d in marks)
+          and marks[-1][:2] == (2 * k, 2) and (val["iteration"], val["epoch"]) == (2 * k, 2),
+          f"log.jsonl: epoch and epoch_detail as Chainer's updater has them: {marks}, "
+          f"validation at iteration {val['iteration']} epoch {val['epoch']}")
     s = status(rdir + "/")
     check(s.returncode == 0 and s.stdout.startswith(f"{rdir}: finished: {rdir}/model.npz"),
           "finished run (named with a trailing /): exit 0, its model named")

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,5 +158,34 @@ r50_status r50_mkdir_p(const char *dir, r50_error *err) {
   struct stat st;
   if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
     return r50_fail(err, R50_ERR_IO, "%s exists and is not a folder", buf);
+  return R50_OK;
+}
+
+r50_status r50_replace_file(const char *path, const void *data, size_t len,
+                            r50_error *err) {
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  const char *p = data;
+  int e = 0;
+  for (size_t done = 0; done < len && !e;) {
+    const ssize_t w = write(fd, p + done, len - done);
+    if (w > 0)
+      done += (size_t)w;
+    else if (w == 0 || errno != EINTR)
+      e = w == 0 ? EIO : errno;
+  }
+  if (!e && fsync(fd) != 0)
+    e = errno;
+  if (close(fd) != 0 && !e)
+    e = errno;
+  if (!e && rename(tmp, path) != 0)
+    e = errno;
+  if (e) {
+    unlink(tmp);
+    return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(e));
+  }
   return R50_OK;
 }

@@ -33,4 +33,10 @@ r50_status r50_read_fd(int fd, const char *name, uint64_t max_bytes, const char 
  * create PATH: cause" names the level that failed. */
 r50_status r50_mkdir_p(const char *dir, r50_error *err);
 
+/* Replaces path with len bytes whole: written to path.tmp, fsync'd and renamed over
+ * it, so a kill leaves the old file or the new one. R50_ERR_IO "cannot write PATH:
+ * cause" on failure, the temporary file removed. */
+r50_status r50_replace_file(const char *path, const void *data, size_t len,
+                            r50_error *err);
+
 #endif

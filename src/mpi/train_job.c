@@ -65,6 +65,7 @@ typedef struct trainer {
   r50_loop_state st;
   int classes;
   int64_t last_eval; /* the iteration of the last evaluation (-1: none) */
+  int64_t last_ckpt; /* the iteration of the last checkpoint this run wrote (-1: none) */
   int64_t *order;    /* (train.n) this epoch's order */
   int64_t order_epoch;
   int64_t total_steps; /* 0: epochs decide */
@@ -522,7 +523,7 @@ static r50_status setup(trainer *t, r50_error *err) {
   s = t->order && t->x && t->labels ? R50_OK
                                     : r50_fail(err, R50_ERR_NOMEM, "out of memory");
   if (s == R50_OK && t->d->rank == 0)
-    s = r50_report_open(j->out, t->resuming, &t->report, err);
+    s = r50_report_open(j->out, t->resuming, t->st.iteration, &t->report, err);
   return r50_dist_agree(t->d, s, err);
 }
 
@@ -684,6 +685,7 @@ static r50_status checkpoint(trainer *t, r50_error *err) {
                (long long)t->st.iteration, cause);
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
+  t->last_ckpt = t->st.iteration;
   if (t->d->rank == 0)
     r50_log(R50_LOG_INFO, "checkpoint at iteration %lld in %s/checkpoints",
             (long long)t->st.iteration, t->job->out);
@@ -712,8 +714,8 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
     return;
   const double loss = t->log_n > 0 ? t->log_loss / t->log_n : 0;
   const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
-  r50_report_iteration(t->report, epoch, t->st.iteration, loss, acc, lr,
-                       t->elapsed0 + (now - t->start_s));
+  r50_report_iteration(t->report, epoch, (double)t->st.position / (double)t->train.n,
+                       t->st.iteration, loss, acc, lr, t->elapsed0 + (now - t->start_s));
   const double el = now - t->start_s, done = (double)t->st.iteration,
                done_here = (double)(t->st.iteration - t->iter0);
   const double total = total_iterations(t);
@@ -802,6 +804,11 @@ static r50_status step(trainer *t, r50_prefetch *p, int have_batch, int *stop,
   return R50_OK;
 }
 
+/* Whether --checkpoint-every N asks for a checkpoint at this iteration. */
+static int due(const trainer *t) {
+  return t->job->checkpoint_every > 0 && t->st.iteration % t->job->checkpoint_every == 0;
+}
+
 static int finished(const trainer *t) {
   return t->total_steps > 0 ? t->st.iteration >= t->total_steps
                             : t->st.epoch >= t->job->epochs;
@@ -842,9 +849,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     s = step(t, p, mine, stop, err);
     pending -= mine;
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 0);
-    if (s == R50_OK && !*stop && j->checkpoint_every > 0 &&
-        t->st.iteration % j->checkpoint_every == 0)
-      s = checkpoint(t, err);
+    if (s == R50_OK && !*stop && due(t) && t->st.position < t->train.n)
+      s = checkpoint(t, err); /* (at an epoch's end: after its evaluation, below) */
   }
   r50_prefetch_free(p);
   if (s == R50_OK && t->st.position >= t->train.n && whole && t->trained == trained0)
@@ -858,7 +864,7 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     t->st.epoch++;
     t->st.position = 0;
     s = evaluate(t, err);
-    if (s == R50_OK && j->checkpoint_every == 0 && !finished(t) && !*stop)
+    if (s == R50_OK && (j->checkpoint_every == 0 || due(t)) && !finished(t) && !*stop)
       s = checkpoint(t, err);
   }
   return s;
@@ -895,7 +901,7 @@ static void free_trainer(trainer *t) {
 }
 
 int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
-  trainer t = {.d = d, .job = job, .last_eval = -1};
+  trainer t = {.d = d, .job = job, .last_eval = -1, .last_ckpt = -1};
   t.lock.fd = -1;
   r50_error err = {0};
   r50_job_signals_install();
@@ -929,7 +935,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   progress(&t, t.st.epoch, t.opt ? r50_optimizer_lr(t.opt) : 0, 1);
   if (s == R50_OK && !stop)
     s = evaluate(&t, &err); /* the final model, unless the last epoch's end just did */
-  if (s == R50_OK)          /* stopped or done: a checkpoint either way */
+  /* stopped or done: a checkpoint either way, unless the loop just wrote this one */
+  if (s == R50_OK && t.last_ckpt != t.st.iteration)
     s = checkpoint(&t, &err);
   const int saving = s == R50_OK && !stop; /* the same on every rank */
   if (saving && d->rank == 0) {

@@ -4,15 +4,22 @@
  * The curves come from the log itself: each epoch's training loss is the mean of its
  * logged iterations, its accuracy the last evaluation after it; on resume the lines
  * already in log.jsonl are read back, so the picture covers the whole run.
+ *
+ * A record's "epoch" is Chainer's updater.epoch, the epochs completed when it was
+ * written, so a record at an epoch's last iteration says that epoch (as the validation
+ * record after it does); "epoch_detail" (updater.epoch_detail: epochs and the share of
+ * the current one) tells the curves which epoch a record's iterations belong to.
  */
 #include "report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 
 typedef struct epoch_row {
   double loss_sum;
@@ -53,23 +60,77 @@ static double field(const char *line, const char *key) {
   return p ? atof(p + strlen(pat)) : NAN;
 }
 
-static void read_back(r50_report *r, const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return;
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
-    double e = field(line, "epoch"), loss = field(line, "main/loss"),
-           acc = field(line, "validation/main/accuracy");
+/* The 0-based epoch a training record's iterations belong to: from its epoch_detail,
+ * else (a log written before that key) its epoch. */
+static double record_epoch(const char *line) {
+  const double detail = field(line, "epoch_detail");
+  if (isnan(detail))
+    return field(line, "epoch");
+  return detail > 0 ? ceil(detail) - 1 : 0;
+}
+
+/* One whole record of the log, into the curves. */
+static void read_back(r50_report *r, const char *line) {
+  const double loss = field(line, "main/loss"),
+               acc = field(line, "validation/main/accuracy");
+  if (!isnan(loss)) {
+    const double e = record_epoch(line);
     epoch_row *w = isnan(e) ? NULL : row(r, (int64_t)e);
-    if (!w)
-      continue;
-    if (!isnan(loss))
+    if (w)
       w->loss_sum += loss, w->loss_n++;
-    if (!isnan(acc) && e >= 1 && (w = row(r, (int64_t)e - 1)))
-      w->val_acc = acc;
   }
-  fclose(f);
+  const double e = field(line, "epoch");
+  epoch_row *w;
+  if (!isnan(acc) && e >= 1 && (w = row(r, (int64_t)e - 1)))
+    w->val_acc = acc;
+}
+
+/* A resumed run's log: the whole records up to `iteration` (the checkpoint's) are read
+ * back into the curves; those after it, which the run does again, and a record cut
+ * short by a kill are dropped from the file, as Chainer's LogReport, restored from a
+ * snapshot, keeps only what the snapshot saw. */
+static r50_status resume_log(r50_report *r, const char *path, int64_t iteration,
+                             r50_error *err) {
+  uint8_t *buf;
+  size_t len;
+  r50_status s =
+      r50_read_file(path, (uint64_t)1 << 32, "a training log", &buf, &len, err);
+  if (s == R50_ERR_NOT_FOUND)
+    return R50_OK;
+  R50_TRY(s);
+  char *text = (char *)buf, line[1024];
+  size_t kept = 0;
+  int64_t dropped = 0, torn = 0;
+  for (size_t at = 0; at < len;) {
+    const char *nl = memchr(text + at, '\n', len - at);
+    const size_t n = nl ? (size_t)(nl - (text + at)) + 1 : len - at;
+    const size_t c = n < sizeof line ? n : sizeof line - 1;
+    memcpy(line, text + at, c);
+    line[c] = 0;
+    const double it = field(line, "iteration");
+    if (!nl)
+      torn++;
+    else if (!isnan(it) && it > (double)iteration)
+      dropped++;
+    else {
+      read_back(r, line);
+      memmove(text + kept, text + at, n);
+      kept += n;
+    }
+    at += n;
+  }
+  if (kept < len)
+    s = r50_replace_file(path, text, kept, err);
+  free(buf);
+  if (s == R50_OK && dropped)
+    r50_log(R50_LOG_INFO,
+            "%s: %lld record(s) after iteration %lld, the checkpoint resumed from, "
+            "dropped (those iterations run again)",
+            path, (long long)dropped, (long long)iteration);
+  if (s == R50_OK && torn)
+    r50_log(R50_LOG_INFO, "%s: its last record, cut short when the run stopped, dropped",
+            path);
+  return s;
 }
 
 int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
@@ -101,19 +162,21 @@ int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
   return 1;
 }
 
-r50_status r50_report_open(const char *run_dir, int resume, r50_report **out,
-                           r50_error *err) {
+r50_status r50_report_open(const char *run_dir, int resume, int64_t resume_iteration,
+                           r50_report **out, r50_error *err) {
   r50_report *r = calloc(1, sizeof *r);
   if (!r)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory");
   char path[4200];
   snprintf(path, sizeof path, "%s/log.jsonl", run_dir);
   snprintf(r->svg, sizeof r->svg, "%s/curves.svg", run_dir);
-  if (resume)
-    read_back(r, path);
-  if (!(r->log = fopen(path, resume ? "a" : "w"))) {
+  r50_status s = resume ? resume_log(r, path, resume_iteration, err) : R50_OK;
+  if (s == R50_OK && !(r->log = fopen(path, resume ? "a" : "w")))
+    s = r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  if (s != R50_OK) {
+    free(r->rows);
     free(r);
-    return r50_fail(err, R50_ERR_IO, "cannot write %s", path);
+    return s;
   }
   *out = r;
   return R50_OK;
@@ -136,13 +199,16 @@ static json_num num(double v) {
   return n;
 }
 
-void r50_report_iteration(r50_report *r, int64_t epoch, int64_t iteration, double loss,
-                          double accuracy, double lr, double elapsed) {
+void r50_report_iteration(r50_report *r, int64_t epoch, double fraction,
+                          int64_t iteration, double loss, double accuracy, double lr,
+                          double elapsed) {
+  fraction = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
   fprintf(r->log,
-          "{\"epoch\": %lld, \"iteration\": %lld, \"main/loss\": %s, \"main/accuracy\": "
-          "%s, \"lr\": %s, \"elapsed_time\": %.3f}\n",
-          (long long)epoch, (long long)iteration, num(loss).s, num(accuracy).s, num(lr).s,
-          elapsed);
+          "{\"epoch\": %lld, \"epoch_detail\": %.10g, \"iteration\": %lld, "
+          "\"main/loss\": %s, \"main/accuracy\": %s, \"lr\": %s, \"elapsed_time\": "
+          "%.3f}\n",
+          (long long)epoch + (fraction >= 1), (double)epoch + fraction,
+          (long long)iteration, num(loss).s, num(accuracy).s, num(lr).s, elapsed);
   fflush(r->log);
   epoch_row *w = row(r, epoch);
   if (w)

@@ -1,9 +1,10 @@
 /*
  * report.h — what a training run tells its user beyond the terminal: RUN_DIR/log.jsonl,
- * one JSON object a line keyed as Chainer's LogReport (epoch, iteration, main/loss,
- * main/accuracy, lr, elapsed_time; validation/main/loss, validation/main/accuracy,
- * validation/main/top5, validation/main/count), and RUN_DIR/curves.svg, the training
- * loss and validation accuracy per epoch, rewritten at each evaluation. Rank 0's.
+ * one JSON object a line keyed as Chainer's LogReport (epoch, epoch_detail, iteration,
+ * main/loss, main/accuracy, lr, elapsed_time; validation/main/loss,
+ * validation/main/accuracy, validation/main/top5, validation/main/count), and
+ * RUN_DIR/curves.svg, the training loss and validation accuracy per epoch, rewritten at
+ * each evaluation. Rank 0's.
  */
 #ifndef R50_REPORT_H
 #define R50_REPORT_H
@@ -14,12 +15,17 @@
 
 typedef struct r50_report r50_report;
 
-/* Opens RUN_DIR/log.jsonl (appending on resume, whose earlier epochs the curves keep). */
-r50_status r50_report_open(const char *run_dir, int resume, r50_report **out,
-                           r50_error *err);
-/* A logged iteration: the means over the iterations since the last one. */
-void r50_report_iteration(r50_report *r, int64_t epoch, int64_t iteration, double loss,
-                          double accuracy, double lr, double elapsed);
+/* Opens RUN_DIR/log.jsonl. On resume from the checkpoint of resume_iteration it is
+ * appended to, its records up to that iteration kept (the curves keep their epochs)
+ * and those after it, which the run does again, dropped. */
+r50_status r50_report_open(const char *run_dir, int resume, int64_t resume_iteration,
+                           r50_report **out, r50_error *err);
+/* A logged iteration: the means over the iterations since the last one; `epoch` is
+ * the 0-based epoch they belong to, `fraction` (0, 1] how much of it is done with
+ * them (1: it ends there). */
+void r50_report_iteration(r50_report *r, int64_t epoch, double fraction,
+                          int64_t iteration, double loss, double accuracy, double lr,
+                          double elapsed);
 /* An evaluation after `epoch` epochs; rewrites curves.svg. */
 void r50_report_validation(r50_report *r, int64_t epoch, int64_t iteration, double loss,
                            double top1, double top5, int64_t count, double elapsed);
