@@ -226,14 +226,27 @@ def predict_with(tmp, run, data):
     # without --labels, the run's labels.txt names the classes (beside RUN/model.npz,
     # or above a checkpoint's RUN/checkpoints/iter-N/model.npz, here the last one,
     # equal to it); a model alone in its folder prints their indices
+    # (--model naming the run's folder or the checkpoint's means the model.npz in it)
     ckpt = sorted(os.listdir(os.path.join(run, "checkpoints")))[-1]
     for model in (os.path.join(run, "model.npz"),
-                  os.path.join(run, "checkpoints", ckpt, "model.npz")):
+                  os.path.join(run, "checkpoints", ckpt, "model.npz"), run + "/",
+                  os.path.join(run, "checkpoints", ckpt)):
         q = J.run(1, BIN, "predict", "--model", model, "--top", "3", "--threads", "2", lst)
         J.check(q.returncode == 0 and q.stdout == p.stdout and
                 f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
                 f"predict --model {os.path.relpath(model, run)} without --labels: the run's "
                 f"labels.txt's names, said (exit {q.returncode}: {q.stderr[-400:]})")
+    # a run not finished (no model.npz) is pointed to its newest checkpoint; a folder
+    # of neither kind is said to be one
+    unfinished = os.path.join(tmp, "unfinished")
+    shutil.copytree(os.path.join(run, "checkpoints"), os.path.join(unfinished, "checkpoints"))
+    for model, why in ((unfinished, "this run has no model.npz yet (it is stopped or still "
+                        f"running); its newest checkpoint is {unfinished}/checkpoints/{ckpt}"),
+                       (data, f"--model {data} is a folder without model.npz")):
+        q = J.run(1, BIN, "predict", "--model", model, "--threads", "2", lst)
+        J.check(q.returncode == 2 and why in q.stderr,
+                f"predict --model {os.path.basename(model)}/: {why!r} (exit {q.returncode}: "
+                f"{q.stderr[-300:]})")
     lone = os.path.join(tmp, "lone")
     os.makedirs(lone, exist_ok=True)
     shutil.copy(os.path.join(run, "model.npz"), lone)

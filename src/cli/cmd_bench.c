@@ -151,6 +151,8 @@ int cli_bench(int argc, char **argv) {
   int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
   if (rc)
     return rc < 0 ? 0 : rc;
+  if ((rc = cli_model_resolve(&mo, "bench")))
+    return rc;
   char layer_buf[256];
   snprintf(layer_buf, sizeof layer_buf, "%s", layers);
   const char *names[R50_MAX_LAYERS];

@@ -244,6 +244,8 @@ static int job_command(int argc, char **argv, int predict) {
     return 1;
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc == 0)
+    rc = cli_model_resolve(&o.mo, cmd);
+  if (rc == 0)
     rc = run_command(&o, predict, cmd, pos, npos, argc, argv);
   else if (rc < 0)
     rc = 0;

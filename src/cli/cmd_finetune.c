@@ -93,6 +93,8 @@ int cli_finetune(int argc, char **argv) {
   int npos, rc = cli_parse(&c, argc, argv, pos, &npos);
   if (rc)
     return rc < 0 ? 0 : rc;
+  if ((rc = cli_model_resolve(&mo, "finetune")))
+    return rc;
   if (crop > size) {
     char msg[160];
     snprintf(msg, sizeof msg,

@@ -73,6 +73,8 @@ int cli_info(int argc, char **argv) {
   int npos, rc = cli_parse(&cmd, argc, argv, pos, &npos);
   if (rc)
     return rc < 0 ? 0 : rc;
+  if ((rc = cli_model_resolve(&mo, "info")))
+    return rc;
   r50_model *m = cli_model_new(&mo);
   if (!m)
     return 1;

@@ -4,10 +4,14 @@
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "model_options.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
 
 cli_model_opts cli_model_defaults(void) {
   return (cli_model_opts){.arch = "50",
@@ -83,6 +87,34 @@ r50_config cli_model_config(const cli_model_opts *mo) {
   if (cfg.device == R50_DEVICE_CUDA && gpus > 0)
     cfg.cuda_device = cli_env_local_rank() % gpus;
   return cfg;
+}
+
+int cli_model_resolve(cli_model_opts *mo, const char *cmd) {
+  static char path[PATH_MAX + 16];
+  struct stat st;
+  if (!strcmp(mo->model, "auto") || !strcmp(mo->model, "none") ||
+      stat(mo->model, &st) != 0 || !S_ISDIR(st.st_mode))
+    return 0; /* (a file, or what the load will name as missing) */
+  const size_t n = strlen(mo->model);
+  const int slash = n > 1 && mo->model[n - 1] == '/';
+  snprintf(path, sizeof path, "%.*s/model.npz", (int)(n - slash), mo->model);
+  if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+    mo->model = path;
+    return 0;
+  }
+  char newest[PATH_MAX + 64];
+  r50_error none = {0};
+  if (r50_checkpoint_find(mo->model, newest, sizeof newest, &none) == R50_OK)
+    cli_usage_print("r50worker %s: --model %s: this run has no model.npz yet (it is "
+                    "stopped or still running); its newest checkpoint is %s (--model "
+                    "that folder)",
+                    cmd, mo->model, newest);
+  else
+    cli_usage_print("r50worker %s: --model %s is a folder without model.npz: give a "
+                    "Chainer .npz, an MSRA .caffemodel, or a fine-tuning run's folder or "
+                    "checkpoint (see r50worker %s --help)",
+                    cmd, mo->model, cmd);
+  return CLI_EXIT_USAGE;
 }
 
 r50_model *cli_model_new(const cli_model_opts *mo) {

@@ -38,7 +38,8 @@ cli_model_opts cli_model_defaults(void);
        CLI_STRING,                                                                       \
        &(mo).model,                                                                      \
        "auto|none|PATH",                                                                 \
-       "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel",          \
+       "weights: auto (Chainer's cache), none (random), a .npz or .caffemodel, or a "    \
+       "fine-tuning run's folder or checkpoint (its model.npz)",                         \
        0,                                                                                \
        0,                                                                                \
        NULL},                                                                            \
@@ -103,6 +104,12 @@ int cli_env_rank(void);
  * resolved by cli_auto_threads; device auto resolved, and a GPU picked by
  * cli_env_local_rank — MPI jobs pick theirs again from MPI). */
 r50_config cli_model_config(const cli_model_opts *mo);
+
+/* --model naming a folder: a fine-tuning run's (RUN_DIR) or one of its checkpoints'
+ * (RUN_DIR/checkpoints/iter-N) means the model.npz in it, which mo->model then names.
+ * 0, or CLI_EXIT_USAGE with the cause said (`cmd` names the command) for a folder
+ * without one: a run not finished is pointed to its newest checkpoint. */
+int cli_model_resolve(cli_model_opts *mo, const char *cmd);
 
 /* Builds the model; on failure logs the error and returns NULL. */
 r50_model *cli_model_new(const cli_model_opts *mo);
