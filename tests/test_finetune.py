@@ -368,7 +368,9 @@ def case_resume(tmp):
     run = os.path.join(tmp, "stopped_frozen")
     stop_with_sigterm(2, data, frozen + ["--batch", 4], run)
     p = finetune(1, data, *frozen, "--batch", 8, "--out", run, "--resume")
-    J.check(p.returncode == 0, "--resume on 1 rank with --batch 8: exit 0")
+    J.check(p.returncode == 0 and "images a step" not in p.stderr,
+            "--resume on 1 rank with --batch 8 (the same 8 images a step): exit 0, no "
+            "warning")
     close_models(load(os.path.join(run, "model.npz")), load(os.path.join(straight, "model.npz")),
                  1e-5, "stopped on 2 ranks, resumed on 1 vs straight")
     p = finetune(2, data, *frozen, "--batch", 4, "--out", run)
@@ -400,6 +402,16 @@ def resume_changed(tmp, data, common):
             "(25 images then, 24 now), which was taken 16 images into epoch 2" in p.stderr,
             f"--resume in the middle of an epoch on a changed set: refused, naming where "
             f"(exit {p.returncode}: {p.stderr[-500:]})")
+    # another global batch: said, and it goes on from the same image
+    run = os.path.join(tmp, "rebatched")
+    J.check(finetune(2, data, *common, "--batch", 4, "--steps", 2, "--out", run)
+            .returncode == 0, "2 steps of 8 images")
+    p = finetune(2, data, *common, "--batch", 2, "--steps", 3, "--out", run, "--resume")
+    J.check(p.returncode == 0 and "was taken at 8 images a step (--batch 4 x 2 ranks); "
+            "this run takes 4 (--batch 2 x 2 ranks)" in p.stderr and
+            "(iteration 2, epoch 0, 16 images into it)" in p.stderr,
+            f"--resume with another --batch: a warning, and it goes on from image 16 "
+            f"(exit {p.returncode}: {p.stderr[-600:]})")
 
 
 def case_kill(tmp):

@@ -403,6 +403,17 @@ static r50_status resume(trainer *t, r50_error *err) {
       s = r50_checkpoint_read(dir, t->model, t->opt, &t->st, err);
     if (s == R50_OK)
       s = same_training_set(t, dir, &now, err);
+    const int64_t was = t->st.batch * t->st.world,
+                  is = (int64_t)t->job->batch * t->d->size;
+    if (s == R50_OK && t->st.batch > 0 && was != is)
+      r50_log(R50_LOG_WARN,
+              "--resume: %s was taken at %lld images a step (--batch %lld x %lld "
+              "rank%s); this run takes %lld (--batch %d x %d rank%s): it goes on from "
+              "the same image, but its steps are not those the stopped run would have "
+              "taken (keep --batch x ranks for that)",
+              dir, (long long)was, (long long)t->st.batch, (long long)t->st.world,
+              t->st.world == 1 ? "" : "s", (long long)is, t->job->batch, t->d->size,
+              t->d->size == 1 ? "" : "s");
     t->elapsed0 = t->st.elapsed;
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
@@ -498,7 +509,7 @@ static r50_status setup(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_dist_same_precision(t->d, t->model, err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
-  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n};
+  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n, j->batch};
   if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
     r50_dataset_digest(&t->train, t->st.dataset_sha256);
   if (t->resuming)
@@ -666,6 +677,7 @@ static r50_status evaluate(trainer *t, r50_error *err) {
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
   t->st.world = t->d->size;
+  t->st.batch = t->job->batch;
   t->st.elapsed = elapsed(t);
   r50_status s = t->d->rank == 0 ? r50_checkpoint_write(t->job->out, t->model, t->opt,
                                                         &t->st, t->job->keep, err)

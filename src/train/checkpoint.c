@@ -131,6 +131,8 @@ static r50_status write_state(const char *path, r50_optimizer *o,
   if (s == R50_OK)
     s = r50_npz_write(w, "world", NPZ_I64, 0, NULL, &st->world, err);
   if (s == R50_OK)
+    s = r50_npz_write(w, "batch", NPZ_I64, 0, NULL, &st->batch, err);
+  if (s == R50_OK)
     s = r50_npz_write(w, "lr", NPZ_F64, 0, NULL, &lr, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "elapsed_time", NPZ_F64, 0, NULL, &st->elapsed, err);
@@ -268,6 +270,9 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
     if (s == R50_OK)
       s = read_i64(r, path, "train_images", &st->images, err);
   }
+  st->batch = 0; /* likewise */
+  if (s == R50_OK && r50_npz_find(r, "batch") >= 0)
+    s = read_i64(r, path, "batch", &st->batch, err);
   st->seed = (uint64_t)seed;
   return s;
 }

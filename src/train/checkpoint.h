@@ -26,6 +26,8 @@ typedef struct r50_loop_state {
   char dataset_sha256[65]; /* the training set's rows (r50_dataset_digest); "" where a
                               checkpoint from before it was kept is read */
   int64_t images;          /* the training set's rows (0 likewise) */
+  int64_t batch;           /* images a rank took a step (0: a checkpoint from before it
+                              was kept) */
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
