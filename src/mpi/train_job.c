@@ -101,31 +101,26 @@ static r50_status check_fresh_dir(const char *out, r50_error *err) {
 }
 
 /* RUN_DIR/labels.txt: "INDEX NAME" a line for an ImageFolder training set's classes
- * (a newline in a name escaped), what `predict --labels` reads; written whole (a
- * temporary file renamed) by rank 0. A list file's classes have no names: none. */
+ * (a newline in a name escaped), what `predict --labels` reads; written whole
+ * (r50_replace_file) by rank 0. A list file's classes have no names: none. */
 static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error *err) {
   if (ds->n_classes == 0)
     return R50_OK;
-  char path[4200], tmp[4300];
+  char path[4200], *text = NULL;
+  size_t len = 0;
   snprintf(path, sizeof path, "%s/labels.txt", out);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  int ok = 1;
+  FILE *f = open_memstream(&text, &len);
+  int ok = f != NULL;
   for (int c = 0; c < ds->n_classes && ok; c++) {
     char name[8200];
     r50_escape_field(ds->class_names[c], name, sizeof name);
     ok = fprintf(f, "%d %s\n", c, name) > 0;
   }
-  ok = fclose(f) == 0 && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    r50_status s =
-        r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    unlink(tmp);
-    return s;
-  }
-  return R50_OK;
+  ok = (!f || fclose(f) == 0) && ok;
+  r50_status s = ok ? r50_replace_file(path, text, len, err)
+                    : r50_fail(err, R50_ERR_NOMEM, "out of memory writing %s", path);
+  free(text);
+  return s;
 }
 
 /* Two ImageFolder trees: the validation labels are the training tree's indices of the
