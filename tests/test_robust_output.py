@@ -114,7 +114,7 @@ def test_lock(tmp, model):
 
 def test_resume_checks(tmp, model):
     tree = os.path.join(tmp, "tree")
-    rows, _ = make_tree(tree, n_photos=8)
+    rows, bad = make_tree(tree, n_photos=8)
     common = ["extract", "--model", model, "--threads", "1", "--size", "64"]
     ref = os.path.join(tmp, "ref.h5")
     p = run(2, BIN, *common, tree, "-o", ref)
@@ -140,6 +140,13 @@ def test_resume_checks(tmp, model):
     lst = make_list(tmp, "l.txt", lst_rows)
     lref = os.path.join(tmp, "lref.h5")
     check(run(1, BIN, *common, lst, "-o", lref).returncode == 0, "list reference")
+    good = make_list(tmp, "good.txt", [(os.path.join(tree, q), rows[q]) for q in paths
+                                       if q not in bad][:3])
+    gref = os.path.join(tmp, "good.h5")
+    check(run(1, BIN, *common, good, "-o", gref).returncode == 0, "list of good rows")
+    p = run(2, BIN, *common, good, "-o", gref, "--resume")
+    check(p.returncode == 0 and "resuming: nothing left to do: the 3 images of" in p.stderr,
+          f"--resume of a file with every row done says so ({p.stderr.strip()[-200:]})")
     changed = list(lst_rows)
     changed[3] = (changed[3][0], changed[3][1] + 1)
     make_list(tmp, "l.txt", changed)
@@ -157,6 +164,8 @@ def test_resume_checks(tmp, model):
     p = run(1, BIN, *common, lst, "-o", lref, "--resume")
     check(p.returncode == 1 and "lists 10 images, the dataset now has 11" in p.stderr,
           f"an added row is named ({p.stderr.strip()[-200:]})")
+    check("write a new file with --reuse " + lref in p.stderr,
+          f"the refusal names --reuse, the way to extract the grown dataset ({p.stderr.strip()[-200:]})")
 
     # Files a killed job or a user may leave at the output path.
     ok_ref = read(ref)

@@ -737,7 +737,12 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
     free_run(&r);
     return 1;
   }
-  if (d->rank == 0)
+  if (d->rank == 0 && !r.created && r.pending_rows == 0)
+    r50_log(R50_LOG_INFO,
+            "resuming: nothing left to do: the %lld images of %s are all in %s",
+            (long long)r.ds.n, r50_dataset_spec_name(job->dataset),
+            job->output_scratch ? "standard output" : job->output);
+  else if (d->rank == 0)
     r50_log(
         R50_LOG_INFO,
         "%s %lld of %lld images of %s on %d rank%s x %d thread%s (%s engine, %s) -> %s",

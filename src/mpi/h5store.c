@@ -611,6 +611,11 @@ r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
   return R50_OK;
 }
 
+/* What a user whose dataset grew or changed does instead of --resume. */
+#define REUSE_HINT                                                                       \
+  "; to extract the dataset as it is now, write a new file with --reuse %s (it copies "  \
+  "the rows done there instead of computing them again)"
+
 /* The first row where the file's paths and labels differ from the dataset's. */
 static r50_status first_difference(hid_t f, const char *path, const r50_dataset *ds,
                                    int64_t n_file, r50_error *err) {
@@ -643,14 +648,15 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
         s = r50_fail(
             err, R50_ERR_MISMATCH,
             "--resume: the dataset changed: row %lld of %s is '%.*s', the dataset "
-            "now has '%s' there",
-            (long long)(r0 + i), path, (int)nl, name, want);
+            "now has '%s' there" REUSE_HINT,
+            (long long)(r0 + i), path, (int)nl, name, want, path);
         found = 1;
       } else if (labels[i] != ds->labels[r0 + i]) {
         s = r50_fail(err, R50_ERR_MISMATCH,
                      "--resume: the dataset changed: row %lld of %s ('%s') has label %d, "
-                     "the dataset now says %d",
-                     (long long)(r0 + i), path, want, labels[i], ds->labels[r0 + i]);
+                     "the dataset now says %d" REUSE_HINT,
+                     (long long)(r0 + i), path, want, labels[i], ds->labels[r0 + i],
+                     path);
         found = 1;
       }
       free(esc);
@@ -658,9 +664,10 @@ static r50_status first_difference(hid_t f, const char *path, const r50_dataset 
   }
   if (s == R50_OK)
     s = n_file != ds->n
-            ? r50_fail(err, R50_ERR_MISMATCH,
-                       "--resume: %s lists %lld images, the dataset now has %lld", path,
-                       (long long)n_file, (long long)ds->n)
+            ? r50_fail(
+                  err, R50_ERR_MISMATCH,
+                  "--resume: %s lists %lld images, the dataset now has %lld" REUSE_HINT,
+                  path, (long long)n_file, (long long)ds->n, path)
             : r50_fail(err, R50_ERR_MISMATCH,
                        "--resume: %s was made from another list (class names differ)",
                        path);
