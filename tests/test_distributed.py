@@ -12,6 +12,8 @@
   end it non-zero within 30 s; `--resume` then yields the uninterrupted file.
 * Edge cases: empty dataset, more ranks than images, only broken files, unwritable
   output, existing output without --resume, --resume with other weights or layers.
+* Ranks mpirun leaves unbound (--bind-to none) divide the node's CPUs among them by
+  default; bound ones (--bind-to core) say nothing of it.
 
 usage: test_distributed.py R50WORKER MODEL_TOOL
 """
@@ -246,6 +248,27 @@ def test_edges(tmp, model, ref_file):
     same_file(ref_file, read(out, BOTH), "resuming a complete file changes nothing", BOTH)
 
 
+def test_unbound(tmp, ref_file):
+    """Ranks that mpirun binds to no CPUs of their own (--bind-to none, as MPICH leaves
+    them) share their node's CPUs: --threads 0 divides them among those ranks."""
+    env = {k: v for k, v in RUN_ENV.items() if k not in ("OMP_NUM_THREADS",
+                                                         "SLURM_CPUS_PER_TASK")}
+    cpus = len(os.sched_getaffinity(0))
+    data = os.path.join(tmp, "tree")
+    model = os.path.join(tmp, "m.npz")
+    for bind, shared in [("none", True), ("core", False)]:
+        out = os.path.join(tmp, f"bind_{bind}.h5")
+        p = run(0, "mpirun", "-np", "2", "--bind-to", bind, BIN, "extract", "--model", model,
+                "--layers", "pool5", data, "-o", out, env=env)
+        want = max(1, cpus // 2) if shared else 1
+        said = f"2 ranks of this node share its {cpus} CPUs" in p.stderr
+        check(p.returncode == 0 and f"on 2 ranks x {want} thread" in p.stderr and
+              said == shared, f"--bind-to {bind} on {cpus} CPUs: {want} thread(s) a rank, "
+              f"{'said' if shared else 'nothing said'} ({p.stderr.strip()[-300:]})")
+        if p.returncode == 0:
+            same_file(ref_file, read(out, ("pool5",)), f"--bind-to {bind} vs np 1", ("pool5",))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-dist-")
     model = os.path.join(tmp, "m.npz")
@@ -254,6 +277,7 @@ def main():
     ref = test_tree(tmp, model)
     test_kills(tmp, model)
     test_edges(tmp, model, ref)
+    test_unbound(tmp, ref)
     print(f"({time.time() - t:.0f} s)")
     rc = finish("test_distributed")
     if rc == 0:

@@ -33,16 +33,39 @@ static int env_count(const char *name) {
 }
 
 int cli_auto_threads(void) {
+  return cli_auto_threads_shared(1, NULL);
+}
+
+int cli_auto_threads_shared(int sharers, int *split) {
   cpu_set_t set;
   int mask = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
   int n = env_count("OMP_NUM_THREADS");
   if (!n)
     n = env_count("SLURM_CPUS_PER_TASK");
+  if (split)
+    *split = !n && sharers > 1;
   if (!n)
-    n = mask;
+    n = sharers > 1 ? mask / sharers : mask;
   if (mask > 0 && n > mask)
     n = mask;
   return n > 0 ? n : 1;
+}
+
+void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers,
+                       int speak) {
+  if (mo->threads > 0 || sharers <= 1)
+    return;
+  int split;
+  cfg->threads = cli_auto_threads_shared(sharers, &split);
+  cpu_set_t set;
+  if (split && speak && sched_getaffinity(0, sizeof set, &set) == 0)
+    r50_log(
+        R50_LOG_INFO,
+        "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
+        "of their own): %d compute thread%s a rank (--threads T, OMP_NUM_THREADS or "
+        "mpirun --bind-to core to choose)",
+        sharers, CPU_COUNT(&set), CPU_COUNT(&set) == 1 ? "" : "s", cfg->threads,
+        cfg->threads == 1 ? "" : "s");
 }
 
 /* The first of the n variables that is set, as an integer; 0 when none is. */

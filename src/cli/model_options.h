@@ -48,7 +48,8 @@ cli_model_opts cli_model_defaults(void);
        &(mo).threads,                                                                    \
        "T",                                                                              \
        "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "          \
-       "SLURM_CPUS_PER_TASK, else its affinity mask, never more than that mask)",        \
+       "SLURM_CPUS_PER_TASK, else its affinity mask, divided among the ranks of its "    \
+       "node that share it; never more than that mask)",                                 \
        0,                                                                                \
        1024,                                                                             \
        NULL},                                                                            \
@@ -91,6 +92,17 @@ cli_model_opts cli_model_defaults(void);
  * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than
  * that mask holds. */
 int cli_auto_threads(void);
+
+/* The same for a rank whose mask `sharers` ranks of its node share (r50_dist's
+ * cpu_sharers): the mask's CPUs divided among them (at least 1), so that ranks left
+ * unbound do not run sharers times the threads there are CPUs for. *split (when not
+ * NULL) says whether the mask was divided. */
+int cli_auto_threads_shared(int sharers, int *split);
+
+/* Once MPI has started: cfg->threads for --threads 0 (mo->threads) on a rank whose
+ * affinity mask `sharers` ranks of its node share (cli_auto_threads_shared); `speak`:
+ * say so when the mask was divided (rank 0). */
+void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int speak);
 
 /* This process's index among the ranks of its node, from the launcher's environment
  * (Open MPI, MPICH, SLURM), else 0: where MPI is not initialised (info, bench). */

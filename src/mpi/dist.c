@@ -2,8 +2,10 @@
  * dist.c — MPI start-up, errors naming rank and host, error agreement, broadcasting a
  * buffer.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_AND */
 #include "dist.h"
 
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,37 @@ r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const cha
   const char *base = strrchr(file, '/');
   return r50_fail(err, R50_ERR_IO, "rank %d (%s): %s failed at %s:%d: %s", d->rank,
                   d->host, call, base ? base + 1 : file, line, msg);
+}
+
+/* Collective over `node`: how many of its ranks may run on a CPU this rank may run on
+ * (this one included). 1 where this rank's mask is unknown. */
+static r50_status count_cpu_sharers(r50_dist *d, MPI_Comm node, r50_error *err) {
+  cpu_set_t mine;
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+    CPU_ZERO(&mine); /* (shares nothing; still takes part) */
+  cpu_set_t *all = malloc((size_t)d->local_size * sizeof *all);
+  int ok = all != NULL, all_ok = 0;
+  R50_MPI_CHECK(d, MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, node), err);
+  d->cpu_sharers = 1;
+  if (!all_ok) { /* (a few bytes a rank: no rank is short of them in practice) */
+    free(all);
+    return R50_OK;
+  }
+  const int rc = MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine,
+                               MPI_BYTE, node);
+  if (rc != MPI_SUCCESS) {
+    free(all);
+    return r50_mpi_fail(d, rc, "MPI_Allgather", __FILE__, __LINE__, err);
+  }
+  int n = 0;
+  for (int i = 0; i < d->local_size; i++) {
+    cpu_set_t both;
+    CPU_AND(&both, &mine, &all[i]);
+    n += CPU_COUNT(&both) > 0;
+  }
+  free(all);
+  d->cpu_sharers = n > 0 ? n : 1;
+  return R50_OK;
 }
 
 r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err) {
@@ -56,7 +89,10 @@ r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err) {
       err);
   MPI_Comm_rank(node, &d->local_rank);
   MPI_Comm_size(node, &d->local_size);
+  r50_status s = count_cpu_sharers(d, node, err);
   MPI_Comm_free(&node);
+  if (s != R50_OK)
+    return s;
   r50_log_set_rank(d->rank, d->size);
   return R50_OK;
 }

@@ -20,6 +20,10 @@ typedef struct r50_dist {
   MPI_Comm comm; /* the job's: a duplicate of MPI_COMM_WORLD returning errors */
   int rank, size;
   int local_rank, local_size; /* among the ranks of this node (MPI_COMM_TYPE_SHARED) */
+  /* The ranks of this node (this one among them) whose affinity masks share a CPU with
+   * this rank's: 1 where mpirun or srun bound each rank to CPUs of its own, more where
+   * it left them unbound (--bind-to none, MPICH's default) or bound to one socket. */
+  int cpu_sharers;
   char host[64];
   int owns_mpi; /* MPI was initialised here, and is finalised here */
 } r50_dist;
@@ -38,7 +42,7 @@ r50_status r50_mpi_fail(const r50_dist *d, int code, const char *call, const cha
 
 /* MPI_Init_thread (funneled: only the thread that initialised MPI calls it; the level
  * granted is checked) when MPI is not yet initialised; the job's communicator; the
- * log prefix. */
+ * node's ranks and which of them share CPUs; the log prefix. */
 r50_status r50_dist_init(int *argc, char ***argv, r50_dist *d, r50_error *err);
 void r50_dist_finalize(r50_dist *d);
 
