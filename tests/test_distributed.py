@@ -267,6 +267,11 @@ def test_unbound(tmp, ref_file):
               f"{'said' if shared else 'nothing said'} ({p.stderr.strip()[-300:]})")
         if p.returncode == 0:
             same_file(ref_file, read(out, ("pool5",)), f"--bind-to {bind} vs np 1", ("pool5",))
+    p = run(0, "mpirun", "-np", "2", "--bind-to", "none", BIN, "extract", "--model", model,
+            "--threads", str(cpus), data, "-o", os.path.join(tmp, "bind_asked.h5"), env=env)
+    check(p.returncode == 0 and f"on 2 ranks x {cpus} thread" in p.stderr and
+          f"run {cpus} compute threads each: they take turns" in p.stderr,
+          f"--bind-to none --threads {cpus}: as asked, with a warning ({p.stderr.strip()[-300:]})")
 
 
 def main():

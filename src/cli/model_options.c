@@ -53,19 +53,31 @@ int cli_auto_threads_shared(int sharers, int *split) {
 
 void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers,
                        int speak) {
-  if (mo->threads > 0 || sharers <= 1)
-    return;
-  int split;
-  cfg->threads = cli_auto_threads_shared(sharers, &split);
   cpu_set_t set;
-  if (split && speak && sched_getaffinity(0, sizeof set, &set) == 0)
+  if (sharers <= 1 || sched_getaffinity(0, sizeof set, &set) != 0)
+    return;
+  const int cpus = CPU_COUNT(&set);
+  int split = 0;
+  if (mo->threads <= 0)
+    cfg->threads = cli_auto_threads_shared(sharers, &split);
+  if (!speak)
+    return;
+  if (split)
     r50_log(
         R50_LOG_INFO,
         "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
         "of their own): %d compute thread%s a rank (--threads T, OMP_NUM_THREADS or "
         "mpirun --bind-to core to choose)",
-        sharers, CPU_COUNT(&set), CPU_COUNT(&set) == 1 ? "" : "s", cfg->threads,
-        cfg->threads == 1 ? "" : "s");
+        sharers, cpus, cpus == 1 ? "" : "s", cfg->threads, cfg->threads == 1 ? "" : "s");
+  else if ((int64_t)cfg->threads * sharers > cpus) /* asked for, by option or variable */
+    r50_log(
+        R50_LOG_WARN,
+        "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
+        "of their own) and run %d compute threads each: they take turns, slower "
+        "than %d each (--threads 0 without OMP_NUM_THREADS divides the CPUs among "
+        "them)",
+        sharers, cpus, cpus == 1 ? "" : "s", cfg->threads,
+        cpus / sharers > 0 ? cpus / sharers : 1);
 }
 
 /* The first of the n variables that is set, as an integer; 0 when none is. */
