@@ -6,7 +6,8 @@
 #   r50_launch COMMAND [r50worker arguments...]
 #
 # - The step: `srun --mpi=pmix` (or pmi2, whichever this SLURM has), else `mpirun`
-#   when not inside an allocation; `--threads` from --cpus-per-task.
+#   when not inside an allocation; `--threads` from --cpus-per-task, which srun is
+#   given again (SLURM 22.05 and later do not pass it to a step).
 # - A requeued run (SLURM_RESTART_COUNT > 0) adds `--resume`: extract continues its
 #   file, finetune its newest checkpoint.
 # - SIGUSR1 to the batch shell (#SBATCH --signal=B:USR1@SECONDS, sent before the time
@@ -30,6 +31,12 @@ r50_launch() {
       mpi=pmi2
     fi
     launcher=(srun --mpi="$mpi" --kill-on-bad-exit=1)
+    # SLURM 22.05 and later: a step does not inherit the job's --cpus-per-task (nor
+    # read SLURM_CPUS_PER_TASK), so where tasks are bound each would get one CPU for
+    # its --threads: ask for them again
+    if [[ -n ${SLURM_CPUS_PER_TASK:-} ]]; then
+      launcher+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+    fi
   else
     launcher=(mpirun -np "${R50_NP:-1}")
   fi

@@ -138,6 +138,8 @@ def test_extract(tmp, env):
                     "srun (2 tasks) vs mpirun -np 2", ("pool5", "res5"))
         check("srun --mpi=pmix" in log_of(tmp, jid) or "srun --mpi=pmi2" in log_of(tmp, jid),
               "the step ran through srun with PMIx or PMI2")
+        check("--cpus-per-task=1 " in log_of(tmp, jid),
+              "srun is given the job's --cpus-per-task (SLURM 22.05+ steps do not inherit it)")
     job = os.path.join(tmp, "x.ini")
     with open(job, "w") as f:
         f.write(f"[extract]\ndataset = {data}\noutput = {tmp}/job.h5\nmodel = {model}\n"
