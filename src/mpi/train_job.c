@@ -951,8 +951,10 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     snprintf(path, sizeof path, "%s/model.npz", job->out);
     s = r50_save_npz(t.model, path, &err);
     if (s == R50_OK)
-      r50_log(R50_LOG_INFO, "done: %lld iterations, %lld epochs%s in %.1f s; model in %s",
-              (long long)t.st.iteration, (long long)t.st.epoch,
+      r50_log(R50_LOG_INFO,
+              "done: %lld iteration%s, %lld epoch%s%s in %.1f s; model in %s",
+              (long long)t.st.iteration, t.st.iteration == 1 ? "" : "s",
+              (long long)t.st.epoch, t.st.epoch == 1 ? "" : "s",
               t.skipped ? " (some images unreadable: skipped)" : "",
               r50_now_s() - t.start_s, path);
     else {
