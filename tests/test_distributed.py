@@ -13,7 +13,8 @@
 * Edge cases: empty dataset, more ranks than images, only broken files, unwritable
   output, existing output without --resume, --resume with other weights or layers.
 * Ranks mpirun leaves unbound (--bind-to none) divide the node's CPUs among them by
-  default; bound ones (--bind-to core) say nothing of it.
+  default; bound ones (--bind-to core) say nothing of it. In a control group with a
+  CPU quota of 1 CPU (made for the test where it runs as root), one thread.
 
 usage: test_distributed.py R50WORKER MODEL_TOOL
 """
@@ -274,6 +275,78 @@ def test_unbound(tmp, ref_file):
           f"--bind-to none --threads {cpus}: as asked, with a warning ({p.stderr.strip()[-300:]})")
 
 
+def quota_group(cpus):
+    """A control group whose CPU quota grants `cpus` CPUs (cgroup v1's cpu controller,
+    else v2's), made for the test; None where this process may not make one."""
+    import uuid
+    name = f"r50test-{uuid.uuid4().hex[:8]}"
+    for mount, v2 in [("/sys/fs/cgroup/cpu", False), ("/sys/fs/cgroup", True)]:
+        usable = "cpu" in open_or_empty(os.path.join(mount, "cgroup.subtree_control")).split() \
+            if v2 else os.path.isfile(os.path.join(mount, "cpu.cfs_quota_us"))
+        if not usable:
+            continue
+        g = os.path.join(mount, name)
+        try:
+            os.mkdir(g)
+            if v2:
+                with open(os.path.join(g, "cpu.max"), "w") as f:
+                    f.write(f"{cpus * 100000} 100000")
+            else:
+                with open(os.path.join(g, "cpu.cfs_period_us"), "w") as f:
+                    f.write("100000")
+                with open(os.path.join(g, "cpu.cfs_quota_us"), "w") as f:
+                    f.write(str(cpus * 100000))
+            return g
+        except OSError:
+            if os.path.isdir(g):
+                os.rmdir(g)
+    return None
+
+
+def open_or_empty(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def test_quota(tmp, ref_file):
+    """In a container whose CPU limit is below the CPUs of its affinity mask (a control
+    group's CPU quota), --threads 0 keeps within the quota."""
+    cpus = len(os.sched_getaffinity(0))
+    g = quota_group(1) if cpus > 1 else None
+    if g is None:
+        print("skip --threads under a CPU quota: no control group can be made here "
+              f"(root and a writable cpu controller are needed), or 1 CPU ({cpus})")
+        return
+    env = {k: v for k, v in RUN_ENV.items() if k not in ("OMP_NUM_THREADS",
+                                                         "SLURM_CPUS_PER_TASK")}
+    data, model = os.path.join(tmp, "tree"), os.path.join(tmp, "m.npz")
+    inside = ["sh", "-c", f'echo $$ > "{g}/cgroup.procs" && exec "$@"', "sh"]
+    try:
+        out = os.path.join(tmp, "quota.h5")
+        p = run(0, *inside, BIN, "extract", "--model", model, "--layers", "pool5", data,
+                "-o", out, env=env)
+        check(p.returncode == 0 and "on 1 rank x 1 thread" in p.stderr and
+              "grants 1 CPU of time" in p.stderr,
+              f"a quota of 1 CPU on {cpus} CPUs: 1 thread, said ({p.stderr.strip()[-300:]})")
+        if p.returncode == 0:
+            same_file(ref_file, read(out), "under a CPU quota vs np 1", ("pool5",))
+        p = run(0, *inside, BIN, "extract", "--model", model, "--layers", "pool5", data,
+                "--threads", "2", "-o", os.path.join(tmp, "quota2.h5"), env=env)
+        check(p.returncode == 0 and "on 1 rank x 2 threads" in p.stderr and
+              "2 compute threads a rank exceed it" in p.stderr,
+              f"--threads 2 under that quota: as asked, warned ({p.stderr.strip()[-300:]})")
+    finally:
+        for _ in range(50):  # the group empties as its last process is reaped
+            try:
+                os.rmdir(g)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-dist-")
     model = os.path.join(tmp, "m.npz")
@@ -283,6 +356,7 @@ def main():
     test_kills(tmp, model)
     test_edges(tmp, model, ref)
     test_unbound(tmp, ref)
+    test_quota(tmp, ref)
     print(f"({time.time() - t:.0f} s)")
     rc = finish("test_distributed")
     if rc == 0:

@@ -151,7 +151,7 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     r50_log(R50_LOG_ERROR, "%s", err.msg);
     return 1;
   }
-  cli_share_threads(&o->mo, &job->model, d.cpu_sharers, d.rank == 0);
+  cli_share_threads(&o->mo, &job->model, d.cpu_sharers, d.local_size, d.rank == 0);
   char tmp[PATH_MAX + 32];
   if (job->predict && !job->output) {
     if (!scratch_path(&d, tmp, sizeof tmp)) {

@@ -142,7 +142,7 @@ int cli_finetune(int argc, char **argv) {
     r50_log(R50_LOG_ERROR, "%s", err.msg);
     return 1;
   }
-  cli_share_threads(&mo, &job.model, d.cpu_sharers, d.rank == 0);
+  cli_share_threads(&mo, &job.model, d.cpu_sharers, d.local_size, d.rank == 0);
   int code = r50_train_job_run(&d, &job);
   r50_dist_finalize(&d);
   return code;

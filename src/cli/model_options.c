@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "resource_limits.h"
 
 cli_model_opts cli_model_defaults(void) {
   return (cli_model_opts){.arch = "50",
@@ -32,44 +33,72 @@ static int env_count(const char *name) {
   return n > 0 && n <= 4096 && (*end == 0 || *end == ',') ? (int)n : 0;
 }
 
-int cli_auto_threads(void) {
-  return cli_auto_threads_shared(1, NULL);
+/* Whole CPUs the control group's CPU quota grants (at least 1), or 0: no quota. */
+static int quota_cpus(double *exact) {
+  const double q = r50_cpu_quota();
+  if (exact)
+    *exact = q;
+  return q <= 0 ? 0 : q < 1 ? 1 : (int)q;
 }
 
-int cli_auto_threads_shared(int sharers, int *split) {
+int cli_auto_threads(void) {
+  return cli_auto_threads_for(1, 1, NULL);
+}
+
+int cli_auto_threads_for(int sharers, int ranks, int *why) {
   cpu_set_t set;
   int mask = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
   int n = env_count("OMP_NUM_THREADS");
   if (!n)
     n = env_count("SLURM_CPUS_PER_TASK");
-  if (split)
-    *split = !n && sharers > 1;
-  if (!n)
-    n = sharers > 1 ? mask / sharers : mask;
+  int because = 0;
+  if (!n) {
+    n = mask;
+    if (sharers > 1) {
+      n = mask / sharers;
+      because |= CLI_THREADS_SHARED;
+    }
+    const int q = quota_cpus(NULL), each = ranks > 1 ? q / ranks : q;
+    if (q > 0 && (each > 0 ? each : 1) < n) {
+      n = each > 0 ? each : 1;
+      because = CLI_THREADS_QUOTA;
+    }
+  }
+  if (why)
+    *why = because;
   if (mask > 0 && n > mask)
     n = mask;
   return n > 0 ? n : 1;
 }
 
-void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers,
+void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int ranks,
                        int speak) {
   cpu_set_t set;
-  if (sharers <= 1 || sched_getaffinity(0, sizeof set, &set) != 0)
+  if (sched_getaffinity(0, sizeof set, &set) != 0)
     return;
   const int cpus = CPU_COUNT(&set);
-  int split = 0;
+  int why = 0;
   if (mo->threads <= 0)
-    cfg->threads = cli_auto_threads_shared(sharers, &split);
+    cfg->threads = cli_auto_threads_for(sharers, ranks, &why);
   if (!speak)
     return;
-  if (split)
+  double quota;
+  const int q = quota_cpus(&quota);
+  if (why & CLI_THREADS_QUOTA)
+    r50_log(R50_LOG_INFO,
+            "this process's control group grants %.3g CPU%s of time (a CPU quota, as a "
+            "container's CPU limit sets) to this node's %d rank%s: %d compute "
+            "thread%s a rank (--threads T or OMP_NUM_THREADS to choose)",
+            quota, quota == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", cfg->threads,
+            cfg->threads == 1 ? "" : "s");
+  else if (why & CLI_THREADS_SHARED)
     r50_log(
         R50_LOG_INFO,
         "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
         "of their own): %d compute thread%s a rank (--threads T, OMP_NUM_THREADS or "
         "mpirun --bind-to core to choose)",
         sharers, cpus, cpus == 1 ? "" : "s", cfg->threads, cfg->threads == 1 ? "" : "s");
-  else if ((int64_t)cfg->threads * sharers > cpus) /* asked for, by option or variable */
+  else if (sharers > 1 && cfg->threads > (cpus / sharers > 0 ? cpus / sharers : 1))
     r50_log(
         R50_LOG_WARN,
         "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
@@ -78,6 +107,14 @@ void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers,
         "them)",
         sharers, cpus, cpus == 1 ? "" : "s", cfg->threads,
         cpus / sharers > 0 ? cpus / sharers : 1);
+  else if (q > 0 && cfg->threads > (q / ranks > 0 ? q / ranks : 1)) /* asked for */
+    r50_log(R50_LOG_WARN,
+            "this process's control group grants %.3g CPU%s of time (a CPU quota, as a "
+            "container's CPU limit sets) to this node's %d rank%s, and %d compute "
+            "thread%s a rank exceed it: they are stopped in turn, slower than %d a rank "
+            "(--threads 0 without OMP_NUM_THREADS keeps within the quota)",
+            quota, quota == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", cfg->threads,
+            cfg->threads == 1 ? "" : "s", q / ranks > 0 ? q / ranks : 1);
 }
 
 /* The first of the n variables that is set, as an integer; 0 when none is. */

@@ -49,7 +49,8 @@ cli_model_opts cli_model_defaults(void);
        "T",                                                                              \
        "compute threads (0: the CPUs this rank may use: OMP_NUM_THREADS, else "          \
        "SLURM_CPUS_PER_TASK, else its affinity mask, divided among the ranks of its "    \
-       "node that share it; never more than that mask)",                                 \
+       "node that share it, within a container's CPU limit; never more than that "       \
+       "mask)",                                                                          \
        0,                                                                                \
        1024,                                                                             \
        NULL},                                                                            \
@@ -89,20 +90,28 @@ cli_model_opts cli_model_defaults(void);
   }
 
 /* The threads --threads 0 means: OMP_NUM_THREADS (its first number), else
- * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask; never more than
- * that mask holds. */
+ * SLURM_CPUS_PER_TASK, else the CPUs of this process's affinity mask, no more than a
+ * control group's CPU quota grants; never more than that mask holds. */
 int cli_auto_threads(void);
 
+/* Why cli_auto_threads_for chose fewer threads than the affinity mask holds. */
+enum { CLI_THREADS_SHARED = 1, CLI_THREADS_QUOTA = 2 };
+
 /* The same for a rank whose mask `sharers` ranks of its node share (r50_dist's
- * cpu_sharers): the mask's CPUs divided among them (at least 1), so that ranks left
- * unbound do not run sharers times the threads there are CPUs for. *split (when not
- * NULL) says whether the mask was divided. */
-int cli_auto_threads_shared(int sharers, int *split);
+ * cpu_sharers), one of `ranks` on its node: the mask's CPUs divided among the sharers,
+ * and no more than the ranks' share of a control group's CPU quota (r50_cpu_quota: a
+ * container's CPU limit, which all the node's ranks are taken to be under), at least
+ * 1; so that ranks left unbound, or in a container, do not run more threads than
+ * there are CPUs for them. *why (when not NULL) gets the CLI_THREADS_* that applied. */
+int cli_auto_threads_for(int sharers, int ranks, int *why);
 
 /* Once MPI has started: cfg->threads for --threads 0 (mo->threads) on a rank whose
- * affinity mask `sharers` ranks of its node share (cli_auto_threads_shared); `speak`:
- * say so when the mask was divided (rank 0). */
-void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int speak);
+ * affinity mask `sharers` ranks of its node share, one of `ranks` there
+ * (cli_auto_threads_for). `speak` (rank 0): say why where that gave fewer threads than
+ * the mask holds, and warn where the threads asked for exceed the shared CPUs or the
+ * quota. */
+void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int ranks,
+                       int speak);
 
 /* This process's index among the ranks of its node, from the launcher's environment
  * (Open MPI, MPICH, SLURM), else 0: where MPI is not initialised (info, bench). */

@@ -613,7 +613,7 @@ r50_status r50_store_check_attrs(hid_t f, const char *path, const char *opt,
 
 /* What a user whose dataset grew or changed does instead of --resume. */
 #define REUSE_HINT                                                                       \
-  "; to extract the dataset as it is now, write a new file with --reuse %s (it copies "  \
+  "; for the dataset as it is now, write a new file with --reuse %s (it copies "         \
   "the rows done there instead of computing them again)"
 
 /* The first row where the file's paths and labels differ from the dataset's. */

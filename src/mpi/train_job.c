@@ -33,7 +33,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "grad_sync.h"
-#include "memory_limit.h"
+#include "resource_limits.h"
 #include "output_lock.h"
 #include "prefetch.h"
 #ifdef R50_HAVE_CUDA
