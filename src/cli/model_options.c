@@ -1,5 +1,5 @@
 /*
- * cli_model.c — building the model from the shared command-line options.
+ * model_options.c — building the model from the shared command-line options.
  */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "model_options.h"
@@ -33,12 +33,46 @@ static int env_count(const char *name) {
   return n > 0 && n <= 4096 && (*end == 0 || *end == ',') ? (int)n : 0;
 }
 
-/* Whole CPUs the control group's CPU quota grants (at least 1), or 0: no quota. */
-static int quota_cpus(double *exact) {
-  const double q = r50_cpu_quota();
-  if (exact)
-    *exact = q;
-  return q <= 0 ? 0 : q < 1 ? 1 : (int)q;
+/* x divided among n takers (n >= 1), at least 1. */
+static int share_of(int x, int n) {
+  return x / n > 0 ? x / n : 1;
+}
+
+/* The CPUs a rank may use as its launcher and control group set them. */
+typedef struct cpu_budget {
+  int mask;        /* CPUs of the affinity mask; 0: unknown */
+  int mask_share;  /* the mask divided among the ranks that share it */
+  double quota;    /* CPUs of time the control group grants; 0: no quota */
+  int quota_share; /* the quota's whole CPUs divided among the node's ranks; 0: none */
+} cpu_budget;
+
+static cpu_budget budget_of(int sharers, int ranks) {
+  cpu_budget b = {0, 1, r50_cpu_quota(), 0};
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    b.mask = CPU_COUNT(&set);
+  b.mask_share = share_of(b.mask, sharers > 1 ? sharers : 1);
+  if (b.quota > 0)
+    b.quota_share = share_of(b.quota < 1 ? 1 : (int)b.quota, ranks > 1 ? ranks : 1);
+  return b;
+}
+
+/* The threads --threads 0 gives under b; *why gets the CLI_THREADS_* that applied. */
+static int auto_threads(const cpu_budget *b, int sharers, int *why) {
+  int n = env_count("OMP_NUM_THREADS");
+  if (!n)
+    n = env_count("SLURM_CPUS_PER_TASK");
+  *why = 0;
+  if (!n) {
+    n = b->mask;
+    if (sharers > 1)
+      n = b->mask_share, *why = CLI_THREADS_SHARED;
+    if (b->quota_share && b->quota_share < n)
+      n = b->quota_share, *why = CLI_THREADS_QUOTA;
+  }
+  if (b->mask > 0 && n > b->mask)
+    n = b->mask;
+  return n > 0 ? n : 1;
 }
 
 int cli_auto_threads(void) {
@@ -46,75 +80,57 @@ int cli_auto_threads(void) {
 }
 
 int cli_auto_threads_for(int sharers, int ranks, int *why) {
-  cpu_set_t set;
-  int mask = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
-  int n = env_count("OMP_NUM_THREADS");
-  if (!n)
-    n = env_count("SLURM_CPUS_PER_TASK");
-  int because = 0;
-  if (!n) {
-    n = mask;
-    if (sharers > 1) {
-      n = mask / sharers;
-      because |= CLI_THREADS_SHARED;
-    }
-    const int q = quota_cpus(NULL), each = ranks > 1 ? q / ranks : q;
-    if (q > 0 && (each > 0 ? each : 1) < n) {
-      n = each > 0 ? each : 1;
-      because = CLI_THREADS_QUOTA;
-    }
-  }
+  const cpu_budget b = budget_of(sharers, ranks);
+  int because;
+  const int n = auto_threads(&b, sharers, &because);
   if (why)
     *why = because;
-  if (mask > 0 && n > mask)
-    n = mask;
-  return n > 0 ? n : 1;
+  return n;
+}
+
+static const char *plural(double n) {
+  return n == 1 ? "" : "s";
 }
 
 void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int ranks,
                        int speak) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0)
+  const cpu_budget b = budget_of(sharers, ranks);
+  if (b.mask <= 0)
     return;
-  const int cpus = CPU_COUNT(&set);
   int why = 0;
   if (mo->threads <= 0)
-    cfg->threads = cli_auto_threads_for(sharers, ranks, &why);
+    cfg->threads = auto_threads(&b, sharers, &why);
   if (!speak)
     return;
-  double quota;
-  const int q = quota_cpus(&quota);
-  if (why & CLI_THREADS_QUOTA)
+  const int t = cfg->threads;
+  if (why == CLI_THREADS_QUOTA)
     r50_log(R50_LOG_INFO,
             "this process's control group grants %.3g CPU%s of time (a CPU quota, as a "
             "container's CPU limit sets) to this node's %d rank%s: %d compute "
             "thread%s a rank (--threads T or OMP_NUM_THREADS to choose)",
-            quota, quota == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", cfg->threads,
-            cfg->threads == 1 ? "" : "s");
-  else if (why & CLI_THREADS_SHARED)
+            b.quota, plural(b.quota), ranks, plural(ranks), t, plural(t));
+  else if (why == CLI_THREADS_SHARED)
     r50_log(
         R50_LOG_INFO,
         "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
         "of their own): %d compute thread%s a rank (--threads T, OMP_NUM_THREADS or "
         "mpirun --bind-to core to choose)",
-        sharers, cpus, cpus == 1 ? "" : "s", cfg->threads, cfg->threads == 1 ? "" : "s");
-  else if (sharers > 1 && cfg->threads > (cpus / sharers > 0 ? cpus / sharers : 1))
+        sharers, b.mask, plural(b.mask), t, plural(t));
+  else if (sharers > 1 && t > b.mask_share)
     r50_log(
         R50_LOG_WARN,
         "%d ranks of this node share its %d CPU%s (the launcher bound them to no CPUs "
         "of their own) and run %d compute threads each: they take turns, slower "
         "than %d each (--threads 0 without OMP_NUM_THREADS divides the CPUs among "
         "them)",
-        sharers, cpus, cpus == 1 ? "" : "s", cfg->threads,
-        cpus / sharers > 0 ? cpus / sharers : 1);
-  else if (q > 0 && cfg->threads > (q / ranks > 0 ? q / ranks : 1)) /* asked for */
+        sharers, b.mask, plural(b.mask), t, b.mask_share);
+  else if (b.quota_share && t > b.quota_share) /* asked for */
     r50_log(R50_LOG_WARN,
             "this process's control group grants %.3g CPU%s of time (a CPU quota, as a "
             "container's CPU limit sets) to this node's %d rank%s, and %d compute "
             "thread%s a rank exceed it: they are stopped in turn, slower than %d a rank "
             "(--threads 0 without OMP_NUM_THREADS keeps within the quota)",
-            quota, quota == 1 ? "" : "s", ranks, ranks == 1 ? "" : "s", cfg->threads,
-            cfg->threads == 1 ? "" : "s", q / ranks > 0 ? q / ranks : 1);
+            b.quota, plural(b.quota), ranks, plural(ranks), t, plural(t), b.quota_share);
 }
 
 /* The first of the n variables that is set, as an integer; 0 when none is. */
