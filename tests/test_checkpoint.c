@@ -83,6 +83,23 @@ int main(void) {
     CHECK(r50_checkpoint_find(run, found, sizeof found, &err) == R50_OK &&
               strstr(found, "/iter-00100000"),
           "the new checkpoint is the newest: %s", found);
+    r50_loop_state back;
+    CHECK(r50_checkpoint_read_state(found, &back, &err) == R50_OK, "%s", err.msg);
+    CHECK(back.iteration == 100000 && back.epoch == 3 && !back.has_best,
+          "its state read back: iteration %lld, epoch %lld, no best before a validation",
+          (long long)back.iteration, (long long)back.epoch);
+    st.has_best = 1, st.best_accuracy = 0.0, st.best_epoch = 2, st.best_iteration = 777;
+    st.iteration++;
+    CHECK(r50_checkpoint_write(run, m, o, &st, 2, &err) == R50_OK, "%s", err.msg);
+    CHECK(r50_checkpoint_find(run, found, sizeof found, &err) == R50_OK &&
+              r50_checkpoint_read_state(found, &back, &err) == R50_OK,
+          "%s", err.msg);
+    CHECK(back.has_best && back.best_accuracy == 0.0 && back.best_epoch == 2 &&
+              back.best_iteration == 777,
+          "a best top-1 of 0 after epoch 2 read back: has %d, %g after epoch %lld, "
+          "iteration %lld",
+          back.has_best, back.best_accuracy, (long long)back.best_epoch,
+          (long long)back.best_iteration);
   }
   r50_optimizer_free(o);
   r50_model_free(m);

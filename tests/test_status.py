@@ -337,10 +337,11 @@ def test_run_folder(tmp):
                 f"since={int(time.time()) - 30}\nwork=0 {it + 10} {time.time() - 20:.3f}\n")
     s = status(stopped)
     rc, (j,) = status_json(stopped)
-    check(rc == 3 and j["state"] == "running" and it / 22 <= j["rate"] <= it / 20 and
+    # (20 s and the time the two status calls took: up to 10 s more on a loaded machine)
+    check(rc == 3 and j["state"] == "running" and it / 30 <= j["rate"] <= it / 20 and
           abs(j["eta_s"] - 10 / j["rate"]) < 1e-6,
           f"a running run's pace: {it} iterations in 20 s, 10 to go ({j['rate']}, {j['eta_s']})")
-    check(re.search(r"pace       [0-9.]+ iterations/s over the 2\d s since its work began; "
+    check(re.search(r"pace       [0-9.]+ iterations/s over the [23]\d s since its work began; "
                     r"about \d+ s left", s.stdout) is not None, "the run's pace line")
 
 

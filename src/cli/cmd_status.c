@@ -326,6 +326,12 @@ static void print_run(const run_view *v) {
            num(t->val_top1, "%.4f", c, sizeof c), num(t->val_top5, "%.4f", d, sizeof d),
            num(t->val_count, "%.0f", e, sizeof e));
   }
+  if (v->state_read && ls->has_best) {
+    label("best");
+    printf("top-1 %.4f after epoch %s (iteration %s): %s/model_best.npz\n",
+           ls->best_accuracy, grouped(ls->best_epoch, a, sizeof a),
+           grouped(ls->best_iteration, b, sizeof b), v->dir);
+  }
 }
 
 static int run_folder(const char *path, int json) {

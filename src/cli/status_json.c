@@ -161,6 +161,16 @@ void status_json_run(const run_view *v) {
       kint("position", l->position);
       kint("train_images", l->images);
       knum("elapsed_time", l->elapsed, 0);
+      printf(", \"best\": "); /* RUN_DIR/model_best.npz's validation */
+      if (l->has_best) {
+        printf("{");
+        knum("validation/main/accuracy", l->best_accuracy, 1);
+        kint("epoch", l->best_epoch);
+        kint("iteration", l->best_iteration);
+        printf("}");
+      } else {
+        printf("null");
+      }
     } else {
       kstr("error", v->state_error, 0);
     }

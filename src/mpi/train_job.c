@@ -33,9 +33,9 @@
 #include "error.h"
 #include "fileio.h"
 #include "grad_sync.h"
-#include "resource_limits.h"
 #include "output_lock.h"
 #include "prefetch.h"
+#include "resource_limits.h"
 #ifdef R50_HAVE_CUDA
 #include "device_cuda.h"
 #endif
@@ -504,7 +504,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_dist_same_precision(t->d, t->model, err));
   R50_TRY(r50_grad_sync_attach(&t->sync, t->model, err));
-  t->st = (r50_loop_state){0, 0, 0, j->seed, t->d->size, 0, "", t->train.n, j->batch};
+  t->st = (r50_loop_state){
+      .seed = j->seed, .world = t->d->size, .images = t->train.n, .batch = j->batch};
   if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
     r50_dataset_digest(&t->train, t->st.dataset_sha256);
   if (t->resuming)
@@ -586,6 +587,28 @@ static int decode_threads(const trainer *t) {
   return t->job->model.device == R50_DEVICE_CUDA ? t->job->model.threads : 1;
 }
 
+/* RUN_DIR/model_best.npz: the model whose validation top-1 is the best so far (as
+ * Chainer's snapshot_object with a MaxValueTrigger on validation/main/accuracy keeps
+ * one), written under a temporary name and renamed. Rank 0. */
+static r50_status save_best(trainer *t, double top1, r50_error *err) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/model_best.npz", t->job->out);
+  r50_status s = r50_save_npz(t->model, path, err);
+  if (s != R50_OK) {
+    char cause[sizeof err->msg];
+    snprintf(cause, sizeof cause, "%s", err->msg);
+    return r50_fail(err, s,
+                    "the best model so far (validation top-1 %.4f after epoch %lld) was "
+                    "not written (%s)",
+                    top1, (long long)t->st.epoch, cause);
+  }
+  t->st.has_best = 1;
+  t->st.best_accuracy = top1;
+  t->st.best_epoch = t->st.epoch;
+  t->st.best_iteration = t->st.iteration;
+  return R50_OK;
+}
+
 /* Every validation image exactly once: rank r takes rows [r N / size, (r+1) N / size). */
 static r50_status evaluate(trainer *t, r50_error *err) {
   if (!t->have_val || t->last_eval == t->st.iteration)
@@ -659,15 +682,19 @@ static r50_status evaluate(trainer *t, r50_error *err) {
             (long long)t->st.epoch, (long long)t->val.n, r50_dataset_spec_name(j->val),
             skipped);
   else if (t->d->rank == 0) {
+    const double top1 = sums[1] / cnt;
+    const int best = !t->st.has_best || top1 > t->st.best_accuracy; /* first of equals */
     r50_log(R50_LOG_INFO,
             "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f "
-            "images%s",
-            (long long)t->st.epoch, sums[0] / cnt, sums[1] / cnt, sums[2] / cnt, sums[3],
-            skipped);
-    r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt,
-                          sums[1] / cnt, sums[2] / cnt, (int64_t)sums[3], elapsed(t));
+            "images%s%s",
+            (long long)t->st.epoch, sums[0] / cnt, top1, sums[2] / cnt, sums[3], skipped,
+            best ? " (the best yet: model_best.npz)" : "");
+    r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt, top1,
+                          sums[2] / cnt, (int64_t)sums[3], elapsed(t));
+    if (best)
+      s = save_best(t, top1, err);
   }
-  return R50_OK;
+  return r50_dist_agree(t->d, s, err);
 }
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
@@ -950,13 +977,19 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.npz", job->out);
     s = r50_save_npz(t.model, path, &err);
+    char best[4400] = "";
+    if (t.st.has_best)
+      snprintf(best, sizeof best,
+               "; the best validation top-1, %.4f after epoch %lld, in "
+               "%s/model_best.npz",
+               t.st.best_accuracy, (long long)t.st.best_epoch, job->out);
     if (s == R50_OK)
       r50_log(R50_LOG_INFO,
-              "done: %lld iteration%s, %lld epoch%s%s in %.1f s; model in %s",
+              "done: %lld iteration%s, %lld epoch%s%s in %.1f s; model in %s%s",
               (long long)t.st.iteration, t.st.iteration == 1 ? "" : "s",
               (long long)t.st.epoch, t.st.epoch == 1 ? "" : "s",
               t.skipped ? " (some images unreadable: skipped)" : "",
-              r50_now_s() - t.start_s, path);
+              r50_now_s() - t.start_s, path, best);
     else {
       char cause[sizeof err.msg];
       snprintf(cause, sizeof cause, "%s", err.msg);

@@ -141,6 +141,13 @@ static r50_status write_state(const char *path, r50_optimizer *o,
     s = r50_npz_write(w, "dataset_sha256", NPZ_U8, 1, hex_len, st->dataset_sha256, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "train_images", NPZ_I64, 0, NULL, &st->images, err);
+  if (s == R50_OK && st->has_best) {
+    s = r50_npz_write(w, "best_accuracy", NPZ_F64, 0, NULL, &st->best_accuracy, err);
+    if (s == R50_OK)
+      s = r50_npz_write(w, "best_epoch", NPZ_I64, 0, NULL, &st->best_epoch, err);
+    if (s == R50_OK)
+      s = r50_npz_write(w, "best_iteration", NPZ_I64, 0, NULL, &st->best_iteration, err);
+  }
   if (s != R50_OK) {
     r50_npz_writer_abort(w);
     return s;
@@ -236,6 +243,19 @@ static r50_status read_i64(npz_reader *r, const char *path, const char *key, int
   return r50_npz_read(r, i, v, sizeof *v, err);
 }
 
+/* Key `key` of r, a float64 scalar, into *v; left as it is where r has no such key. */
+static r50_status read_f64(npz_reader *r, const char *path, const char *key, double *v,
+                           r50_error *err) {
+  int i = r50_npz_find(r, key);
+  npz_array_info info;
+  if (i < 0)
+    return R50_OK;
+  R50_TRY(r50_npz_info(r, i, &info, err));
+  if (info.dtype != NPZ_F64 || info.numel != 1)
+    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' is not a float64 scalar", path, key);
+  return r50_npz_read(r, i, v, sizeof *v, err);
+}
+
 /* The loop state's keys of an open state.npz (path names it in messages). */
 static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_state *st,
                                   r50_error *err) {
@@ -251,17 +271,21 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
   if (s == R50_OK)
     s = read_i64(r, path, "world", &st->world, err);
   st->elapsed = 0; /* checkpoints from before elapsed_time was kept start at 0 */
-  int i = r50_npz_find(r, "elapsed_time");
-  if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
-    if (info.dtype != NPZ_F64 || info.numel != 1)
-      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'elapsed_time' is not a float64 scalar",
-                   path);
-    else
-      s = r50_npz_read(r, i, &st->elapsed, sizeof st->elapsed, err);
+  if (s == R50_OK)
+    s = read_f64(r, path, "elapsed_time", &st->elapsed, err);
+  /* none before the first validation, and in checkpoints from before it was kept */
+  st->has_best = 0, st->best_accuracy = 0, st->best_epoch = 0, st->best_iteration = 0;
+  if (s == R50_OK && r50_npz_find(r, "best_accuracy") >= 0) {
+    st->has_best = 1;
+    s = read_f64(r, path, "best_accuracy", &st->best_accuracy, err);
+    if (s == R50_OK)
+      s = read_i64(r, path, "best_epoch", &st->best_epoch, err);
+    if (s == R50_OK)
+      s = read_i64(r, path, "best_iteration", &st->best_iteration, err);
   }
   /* the training set it was taken on; checkpoints from before it was kept have none */
   st->dataset_sha256[0] = 0, st->images = 0;
-  i = r50_npz_find(r, "dataset_sha256");
+  int i = r50_npz_find(r, "dataset_sha256");
   if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
     if (info.dtype != NPZ_U8 || info.numel != 64)
       s = r50_fail(err, R50_ERR_FORMAT, "%s: 'dataset_sha256' is not 64 bytes", path);

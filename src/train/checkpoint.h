@@ -28,6 +28,11 @@ typedef struct r50_loop_state {
   int64_t images;          /* the training set's rows (0 likewise) */
   int64_t batch;           /* images a rank took a step (0: a checkpoint from before it
                               was kept) */
+  int has_best;            /* a validation ran (0: none yet, or a checkpoint from before
+                              the best was kept); then: */
+  double best_accuracy; /* the best validation top-1 so far, RUN_DIR/model_best.npz's */
+  int64_t best_epoch;   /* epochs and iterations done when it was measured */
+  int64_t best_iteration;
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
