@@ -555,6 +555,44 @@ def case_best(tmp):
             and abs(best["validation/main/accuracy"] - max(accs)) < 1e-6,
             f"status --json: the best {best}")
 
+    # --val-every 2 on 3 steps an epoch: at iterations 2 and 4 (inside epochs 1 and 2)
+    # and at the end (6); the training itself is that of a run without validation
+    every = os.path.join(tmp, "every")
+    args = [a for a in common[:-2] if a not in ("--val", data)]
+    p = finetune(1, data, *args, "--epochs", 2, "--val", data, "--val-every", 2,
+                 "--checkpoint-every", 2, "--out", every)
+    J.check(p.returncode == 0 and "validation at iteration 2 (in epoch 1): loss" in p.stderr
+            and "validation at iteration 4 (in epoch 2): loss" in p.stderr
+            and "validation after epoch 2: loss" in p.stderr, "--val-every 2: said when")
+    recs = [(r["epoch"], round(r["epoch_detail"], 6), r["iteration"])
+            for r in log_records(every) if "validation/main/accuracy" in r]
+    J.check(recs == [(0, 0.666667, 2), (1, 1.333333, 4), (2, 2.0, 6)],
+            f"--val-every 2: records at iterations 2, 4 and the end: {recs}")
+    best_kept(every, "--val-every 2")
+    cut = os.path.join(tmp, "cut")  # the run as status sees it after iteration 4
+    shutil.copytree(every, cut)
+    with open(os.path.join(cut, "log.jsonl")) as f:
+        lines = f.read().splitlines(keepends=True)
+    at = [i for i, x in enumerate(lines) if '"validation/main/count"' in x][1]
+    with open(os.path.join(cut, "log.jsonl"), "w") as f:
+        f.writelines(lines[:at + 1])
+    p = subprocess.run([BIN, "status", cut], capture_output=True, text=True)
+    J.check("  validation at iteration 4 (in epoch 2): loss " in p.stdout,
+            f"status: a validation inside an epoch says where ({p.stdout[-200:]})")
+    p = subprocess.run([BIN, "status", "--json", cut], capture_output=True, text=True)
+    v = json.loads(p.stdout)["validation"]
+    J.check((v["epoch"], round(v["epoch_detail"], 6), v["iteration"]) == (1, 1.333333, 4),
+            f"status --json: its epoch, epoch_detail and iteration ({v})")
+    p = subprocess.run([BIN, "finetune", data, "--val-every", "2", "--out", every + "x"],
+                       capture_output=True, text=True)
+    J.check(p.returncode == 2 and "--val-every needs a validation set (--val VAL)" in p.stderr
+            and not os.path.exists(every + "x"), "--val-every without --val: exit 2, said")
+    plain = os.path.join(tmp, "plain")
+    J.check(finetune(1, data, *args, "--epochs", 2, "--out", plain).returncode == 0,
+            "the same run without --val: exit 0")
+    same_models(load(os.path.join(plain, "model.npz")), load(os.path.join(every, "model.npz")),
+                "validating every 2 iterations changes nothing in the training")
+
 
 def case_val_classes(tmp):
     """A validation tree with fewer classes than the training tree: its labels are the

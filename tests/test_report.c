@@ -34,12 +34,15 @@ static char *read_text(const char *path) {
   return buf;
 }
 
-/* The y of the loss polyline's point for epoch e (1-based) of curves.svg, or -1. */
-static double loss_point_y(const char *svg, int e, int n_epochs) {
-  const char *p = strstr(svg, "stroke=\"#1f77b4\" points=\"");
+/* The y of a polyline's point (stroke `color`) for epoch e (1-based) of curves.svg, or
+ * -1. */
+static double point_y(const char *svg, const char *color, int e, int n_epochs) {
+  char head[64];
+  snprintf(head, sizeof head, "stroke=\"%s\" points=\"", color);
+  const char *p = strstr(svg, head);
   if (!p)
     return -1;
-  p += strlen("stroke=\"#1f77b4\" points=\"");
+  p += strlen(head);
   const double want_x =
       60 + 520 * (n_epochs > 1 ? (e - 1) / (double)(n_epochs - 1) : 0.5);
   double x, y;
@@ -50,6 +53,16 @@ static double loss_point_y(const char *svg, int e, int n_epochs) {
     p += used;
   }
   return -1;
+}
+
+static double loss_point_y(const char *svg, int e, int n_epochs) {
+  return point_y(svg, "#1f77b4", e, n_epochs);
+}
+
+/* The validation accuracy (0..1) curves.svg plots for epoch e, or -1. */
+static double accuracy_at(const char *svg, int e, int n_epochs) {
+  const double y = point_y(svg, "#d62728", e, n_epochs);
+  return y < 0 ? -1 : (300 - y) / 260;
 }
 
 int main(void) {
@@ -67,7 +80,7 @@ int main(void) {
   r50_report_iteration(r, 0, 0.4, 1, 2.0, 0.5, 0.1, 1.0);
   r50_report_iteration(r, 0, 0.8, 2, 4.0, 0.5, 0.1, 2.0);
   r50_report_iteration(r, 0, 1.0, 3, 6.0, 0.5, 0.1, 3.0);
-  r50_report_validation(r, 1, 3, 1.5, 0.25, 0.75, 7, 3.5);
+  r50_report_validation(r, 1, 0, 3, 1.5, 0.25, 0.75, 7, 3.5);
   r50_report_iteration(r, 1, 0.4, 4, 8.0, 0.5, 0.1, 4.0);
   r50_report_iteration(r, 1, 0.8, 5, 8.0, 0.5, 0.1, 5.0);
   r50_report_close(r);
@@ -78,7 +91,8 @@ int main(void) {
       "\"main/accuracy\": 0.5, \"lr\": 0.1, \"elapsed_time\": 2.000}\n"
       "{\"epoch\": 1, \"epoch_detail\": 1, \"iteration\": 3, \"main/loss\": 6, "
       "\"main/accuracy\": 0.5, \"lr\": 0.1, \"elapsed_time\": 3.000}\n"
-      "{\"epoch\": 1, \"iteration\": 3, \"validation/main/loss\": 1.5, "
+      "{\"epoch\": 1, \"epoch_detail\": 1, \"iteration\": 3, \"validation/main/loss\": "
+      "1.5, "
       "\"validation/main/accuracy\": 0.25, \"validation/main/top5\": 0.75, "
       "\"validation/main/count\": 7, \"elapsed_time\": 3.500}\n";
   char first[4096];
@@ -107,10 +121,14 @@ int main(void) {
         "resumed at iteration 3: the records up to it, whole:\n%s", kept);
   r50_report_iteration(r, 1, 0.4, 4, 10.0, 0.5, 0.1, 4.5);
   r50_report_iteration(r, 1, 0.8, 5, 10.0, 0.5, 0.1, 5.5);
+  r50_report_validation(r, 1, 0.8, 5, 1.0, 0.9, 1.0, 7, 5.6); /* --val-every */
   r50_report_iteration(r, 1, 1.0, 6, 10.0, 0.5, 0.1, 6.5);
-  r50_report_validation(r, 2, 6, 1.0, 0.5, 1.0, 7, 7.0);
+  r50_report_validation(r, 2, 0, 6, 1.0, 0.5, 1.0, 7, 7.0);
   r50_report_close(r);
   const char *after = read_text(log);
+  CHECK(strstr(after, "{\"epoch\": 1, \"epoch_detail\": 1.8, \"iteration\": 5, "
+                      "\"validation/main/loss\": 1,") != NULL,
+        "a validation inside epoch 2: epoch 1, epoch_detail 1.8:\n%s", after);
   CHECK(strncmp(after, want, strlen(want)) == 0 &&
             strstr(after + strlen(want), "\"iteration\": 4, \"main/loss\": 10,") &&
             strstr(after, "\"epoch\": 2, \"epoch_detail\": 2, \"iteration\": 6,") &&
@@ -126,20 +144,30 @@ int main(void) {
   CHECK(y1 > 0 && fabs(y1 - (300 - 260 * 4 / 10.5)) < 0.1 &&
             fabs(y2 - (300 - 260 * 10 / 10.5)) < 0.1,
         "curves.svg: epoch 1 at loss 4, epoch 2 at 10 (y %.1f, %.1f)", y1, y2);
+  const double a1 = accuracy_at(pic, 1, 2), a2 = accuracy_at(pic, 2, 2);
+  CHECK(
+      fabs(a1 - 0.25) < 1e-3 && fabs(a2 - 0.5) < 1e-3,
+      "curves.svg: validation 0.25 for epoch 1 (read back), and for epoch 2 the last of "
+      "it, 0.5 at its end, not 0.9 inside it (%.4f, %.4f):\n%s",
+      a1, a2, pic);
 
   /* a log of an earlier version (no epoch_detail: epoch is the one records belong to)
    * still reads back; nothing to drop leaves the file as it was */
   write_text(log, "{\"epoch\": 0, \"iteration\": 3, \"main/loss\": 6}\n"
+                  "{\"epoch\": 1, \"iteration\": 3, \"validation/main/accuracy\": 0.75}\n"
                   "{\"epoch\": 1, \"iteration\": 6, \"main/loss\": 3}\n");
   r = NULL;
   CHECK(r50_report_open(run, 1, 6, &r, &err) == R50_OK, "open an old log: %s", err.msg);
   if (r) {
-    r50_report_validation(r, 2, 6, 1.0, 0.5, 1.0, 7, 7.0);
+    r50_report_validation(r, 2, 0, 6, 1.0, 0.5, 1.0, 7, 7.0);
     r50_report_close(r);
   }
   pic = read_text(svg);
   const double o1 = loss_point_y(pic, 1, 2), o2 = loss_point_y(pic, 2, 2);
   CHECK(o1 > 0 && o2 > o1, "an old log's epochs: 6 then 3 (y %.1f, %.1f)", o1, o2);
+  CHECK(fabs(accuracy_at(pic, 1, 2) - 0.75) < 1e-3 &&
+            fabs(accuracy_at(pic, 2, 2) - 0.5) < 1e-3,
+        "an old log's validation (no epoch_detail) is epoch 1's:\n%s", pic);
 
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", run);

@@ -321,10 +321,14 @@ static void print_run(const run_view *v) {
   }
   if (t->has_val) {
     label("validation");
-    printf("after epoch %s: loss %s, top-1 %s, top-5 %s on %s images\n",
-           num(t->val_epoch, "%.0f", a, sizeof a), num(t->val_loss, "%.4f", b, sizeof b),
-           num(t->val_top1, "%.4f", c, sizeof c), num(t->val_top5, "%.4f", d, sizeof d),
-           num(t->val_count, "%.0f", e, sizeof e));
+    if (t->val_detail > t->val_epoch) /* inside an epoch (--val-every) */
+      printf("at iteration %s (in epoch %.0f)",
+             num(t->val_iteration, "%.0f", a, sizeof a), t->val_epoch + 1);
+    else
+      printf("after epoch %s", num(t->val_epoch, "%.0f", a, sizeof a));
+    printf(": loss %s, top-1 %s, top-5 %s on %s images\n",
+           num(t->val_loss, "%.4f", b, sizeof b), num(t->val_top1, "%.4f", c, sizeof c),
+           num(t->val_top5, "%.4f", d, sizeof d), num(t->val_count, "%.0f", e, sizeof e));
   }
   if (v->state_read && ls->has_best) {
     label("best");

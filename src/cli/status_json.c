@@ -196,6 +196,8 @@ void status_json_run(const run_view *v) {
   if (t->has_val) {
     printf("{");
     knum("epoch", t->val_epoch, 1);
+    knum("epoch_detail", t->val_detail, 0);
+    knum("iteration", t->val_iteration, 0);
     knum("validation/main/loss", t->val_loss, 0);
     knum("validation/main/accuracy", t->val_top1, 0);
     knum("validation/main/top5", t->val_top5, 0);

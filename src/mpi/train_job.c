@@ -675,22 +675,28 @@ static r50_status evaluate(trainer *t, r50_error *err) {
   if (sums[4] > 0)
     snprintf(skipped, sizeof skipped, " (%.0f unreadable, skipped: named %s)", sums[4],
              first ? "above" : "at the first validation");
+  char when[96]; /* "after epoch 2", or "at iteration 250 (in epoch 3)" (--val-every) */
+  if (t->st.position == 0)
+    snprintf(when, sizeof when, "after epoch %lld", (long long)t->st.epoch);
+  else
+    snprintf(when, sizeof when, "at iteration %lld (in epoch %lld)",
+             (long long)t->st.iteration, (long long)t->st.epoch + 1);
   if (t->d->rank == 0 && cnt == 0) /* no score is better than a score of 0 */
     r50_log(R50_LOG_WARN,
-            "validation after epoch %lld: not one of the %lld images of %s could be "
-            "read%s: no validation record",
-            (long long)t->st.epoch, (long long)t->val.n, r50_dataset_spec_name(j->val),
-            skipped);
+            "validation %s: not one of the %lld images of %s could be read%s: no "
+            "validation record",
+            when, (long long)t->val.n, r50_dataset_spec_name(j->val), skipped);
   else if (t->d->rank == 0) {
     const double top1 = sums[1] / cnt;
     const int best = !t->st.has_best || top1 > t->st.best_accuracy; /* first of equals */
     r50_log(R50_LOG_INFO,
-            "validation after epoch %lld: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f "
-            "images%s%s",
-            (long long)t->st.epoch, sums[0] / cnt, top1, sums[2] / cnt, sums[3], skipped,
+            "validation %s: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f images%s%s", when,
+            sums[0] / cnt, top1, sums[2] / cnt, sums[3], skipped,
             best ? " (the best yet: model_best.npz)" : "");
-    r50_report_validation(t->report, t->st.epoch, t->st.iteration, sums[0] / cnt, top1,
-                          sums[2] / cnt, (int64_t)sums[3], elapsed(t));
+    r50_report_validation(t->report, t->st.epoch,
+                          (double)t->st.position / (double)t->train.n, t->st.iteration,
+                          sums[0] / cnt, top1, sums[2] / cnt, (int64_t)sums[3],
+                          elapsed(t));
     if (best)
       s = save_best(t, top1, err);
   }
@@ -843,6 +849,10 @@ static int due(const trainer *t) {
   return t->job->checkpoint_every > 0 && t->st.iteration % t->job->checkpoint_every == 0;
 }
 
+static int val_due(const trainer *t) {
+  return t->job->val_every > 0 && t->st.iteration % t->job->val_every == 0;
+}
+
 static int finished(const trainer *t) {
   return t->total_steps > 0 ? t->st.iteration >= t->total_steps
                             : t->st.epoch >= t->job->epochs;
@@ -883,7 +893,10 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     s = step(t, p, mine, stop, err);
     pending -= mine;
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 0);
-    if (s == R50_OK && !*stop && due(t) && t->st.position < t->train.n)
+    const int inside = s == R50_OK && !*stop && t->st.position < t->train.n;
+    if (inside && val_due(t)) /* (before the checkpoint: it keeps the best) */
+      s = evaluate(t, err);
+    if (inside && s == R50_OK && due(t))
       s = checkpoint(t, err); /* (at an epoch's end: after its evaluation, below) */
   }
   r50_prefetch_free(p);
@@ -897,7 +910,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 1);
     t->st.epoch++;
     t->st.position = 0;
-    s = evaluate(t, err);
+    if (j->val_every == 0 || val_due(t))
+      s = evaluate(t, err);
     if (s == R50_OK && (j->checkpoint_every == 0 || due(t)) && !finished(t) && !*stop)
       s = checkpoint(t, err);
   }
@@ -980,9 +994,9 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
     char best[4400] = "";
     if (t.st.has_best)
       snprintf(best, sizeof best,
-               "; the best validation top-1, %.4f after epoch %lld, in "
+               "; the best validation top-1, %.4f at iteration %lld, in "
                "%s/model_best.npz",
-               t.st.best_accuracy, (long long)t.st.best_epoch, job->out);
+               t.st.best_accuracy, (long long)t.st.best_iteration, job->out);
     if (s == R50_OK)
       r50_log(R50_LOG_INFO,
               "done: %lld iteration%s, %lld epoch%s%s in %.1f s; model in %s%s",

@@ -33,6 +33,7 @@ typedef struct r50_train_job {
   int resume;
   int log_every;            /* iterations between log records */
   int64_t checkpoint_every; /* iterations between checkpoints (0: at each epoch's end) */
+  int64_t val_every;        /* iterations between validations (0: at each epoch's end) */
   int keep;                 /* checkpoints kept */
   r50_decode_opts decode;
 } r50_train_job;

@@ -69,6 +69,16 @@ static double record_epoch(const char *line) {
   return detail > 0 ? ceil(detail) - 1 : 0;
 }
 
+/* The 0-based epoch whose point a validation record is: the one it was taken in, or
+ * at the end of (from epoch_detail; a log written before validation records had it:
+ * epoch, the epochs completed, less 1); -1: none. */
+static double validation_epoch(const char *line) {
+  const double detail = field(line, "epoch_detail");
+  if (isnan(detail))
+    return field(line, "epoch") - 1;
+  return detail > 0 ? ceil(detail) - 1 : -1;
+}
+
 /* One whole record of the log, into the curves. */
 static void read_back(r50_report *r, const char *line) {
   const double loss = field(line, "main/loss"),
@@ -79,9 +89,9 @@ static void read_back(r50_report *r, const char *line) {
     if (w)
       w->loss_sum += loss, w->loss_n++;
   }
-  const double e = field(line, "epoch");
+  const double e = validation_epoch(line);
   epoch_row *w;
-  if (!isnan(acc) && e >= 1 && (w = row(r, (int64_t)e - 1)))
+  if (!isnan(acc) && e >= 0 && (w = row(r, (int64_t)e)))
     w->val_acc = acc;
 }
 
@@ -136,7 +146,10 @@ static r50_status resume_log(r50_report *r, const char *path, int64_t iteration,
 int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
   char path[4200];
   snprintf(path, sizeof path, "%s/log.jsonl", run_dir);
-  *t = (r50_report_tail){0, 0, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+  *t = (r50_report_tail){0}; /* no record yet: every value NaN */
+  t->epoch = t->iteration = t->loss = t->accuracy = t->lr = t->elapsed = NAN;
+  t->val_epoch = t->val_detail = t->val_iteration = t->val_loss = NAN;
+  t->val_top1 = t->val_top5 = t->val_count = NAN;
   FILE *f = fopen(path, "r");
   if (!f)
     return 0;
@@ -152,6 +165,8 @@ int r50_report_tail_read(const char *run_dir, r50_report_tail *t) {
     } else if (strstr(line, "\"validation/main/accuracy\": ")) {
       t->has_val = 1;
       t->val_epoch = field(line, "epoch");
+      t->val_detail = field(line, "epoch_detail");
+      t->val_iteration = field(line, "iteration");
       t->val_loss = field(line, "validation/main/loss");
       t->val_top1 = field(line, "validation/main/accuracy");
       t->val_top5 = field(line, "validation/main/top5");
@@ -269,16 +284,20 @@ static void write_svg(r50_report *r) {
     rename(tmp, r->svg);
 }
 
-void r50_report_validation(r50_report *r, int64_t epoch, int64_t iteration, double loss,
-                           double top1, double top5, int64_t count, double elapsed) {
+void r50_report_validation(r50_report *r, int64_t epoch, double fraction,
+                           int64_t iteration, double loss, double top1, double top5,
+                           int64_t count, double elapsed) {
+  fraction = fraction < 0 ? 0 : fraction >= 1 ? 0 : fraction;
   fprintf(r->log,
-          "{\"epoch\": %lld, \"iteration\": %lld, \"validation/main/loss\": %s, "
-          "\"validation/main/accuracy\": %s, \"validation/main/top5\": %s, "
-          "\"validation/main/count\": %lld, \"elapsed_time\": %.3f}\n",
-          (long long)epoch, (long long)iteration, num(loss).s, num(top1).s, num(top5).s,
-          (long long)count, elapsed);
+          "{\"epoch\": %lld, \"epoch_detail\": %.10g, \"iteration\": %lld, "
+          "\"validation/main/loss\": %s, \"validation/main/accuracy\": %s, "
+          "\"validation/main/top5\": %s, \"validation/main/count\": %lld, "
+          "\"elapsed_time\": %.3f}\n",
+          (long long)epoch, (double)epoch + fraction, (long long)iteration, num(loss).s,
+          num(top1).s, num(top5).s, (long long)count, elapsed);
   fflush(r->log);
-  epoch_row *w = epoch >= 1 ? row(r, epoch - 1) : NULL;
+  const int64_t e = fraction > 0 ? epoch : epoch - 1; /* the epoch it is the point of */
+  epoch_row *w = e >= 0 ? row(r, e) : NULL;
   if (w)
     w->val_acc = top1;
   write_svg(r);

@@ -2,7 +2,8 @@
  * report.h — what a training run tells its user beyond the terminal: RUN_DIR/log.jsonl,
  * one JSON object a line keyed as Chainer's LogReport (epoch, epoch_detail, iteration,
  * main/loss, main/accuracy, lr, elapsed_time; validation/main/loss,
- * validation/main/accuracy, validation/main/top5, validation/main/count), and
+ * validation/main/accuracy, validation/main/top5, validation/main/count; a
+ * validation record has epoch, epoch_detail and iteration too), and
  * RUN_DIR/curves.svg, the training loss and validation accuracy per epoch, rewritten at
  * each evaluation. Rank 0's.
  */
@@ -26,9 +27,12 @@ r50_status r50_report_open(const char *run_dir, int resume, int64_t resume_itera
 void r50_report_iteration(r50_report *r, int64_t epoch, double fraction,
                           int64_t iteration, double loss, double accuracy, double lr,
                           double elapsed);
-/* An evaluation after `epoch` epochs; rewrites curves.svg. */
-void r50_report_validation(r50_report *r, int64_t epoch, int64_t iteration, double loss,
-                           double top1, double top5, int64_t count, double elapsed);
+/* An evaluation after `epoch` epochs and `fraction` [0, 1) of the next (0: at an
+ * epoch's end); rewrites curves.svg, whose point for an epoch is the last evaluation
+ * in it or at its end. */
+void r50_report_validation(r50_report *r, int64_t epoch, double fraction,
+                           int64_t iteration, double loss, double top1, double top5,
+                           int64_t count, double elapsed);
 void r50_report_close(r50_report *r); /* NULL is a no-op */
 
 /* The last training and validation records of RUN_DIR/log.jsonl, for `r50worker
@@ -36,7 +40,7 @@ void r50_report_close(r50_report *r); /* NULL is a no-op */
 typedef struct r50_report_tail {
   int has_train, has_val; /* whether such a record was found */
   double epoch, iteration, loss, accuracy, lr, elapsed;
-  double val_epoch, val_loss, val_top1, val_top5, val_count;
+  double val_epoch, val_detail, val_iteration, val_loss, val_top1, val_top5, val_count;
 } r50_report_tail;
 
 /* Reads the log (0: it cannot be read, as when the run has not started). */
