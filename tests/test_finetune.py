@@ -205,6 +205,102 @@ def case_ranks(tmp):
     predict_with(tmp, os.path.join(tmp, "np2"), data)
 
 
+def expected_scores(h5, names_file):
+    """predict's accuracy, computed here from its feature file: the folders' classes
+    matched to the names file's lines by name, else by first word; a list file's labels
+    taken as class indices. Returns (scored, top-1 hits, top-5 hits, unscored)."""
+    import h5py
+    with open(names_file) as f:
+        lines = [x.rstrip("\n") for x in f if x.strip()]
+    names = [x.split(" ", 1)[1] if " " in x else x for x in lines]
+    words = [x.split(" ", 1)[0] for x in lines]
+    with h5py.File(h5, "r") as f:
+        prob, label, status = f["features/prob"][()], f["images/label"][()], f["images/status"][()]
+        folders = [c.decode() for c in f["classes"][()]] if "classes" in f else None
+    k = prob.shape[1]
+    scored = top1 = top5 = unscored = 0
+    for p, y, st in zip(prob, label, status):
+        if st != 1 or y < 0:
+            continue
+        m = y
+        if folders is not None:
+            c = folders[y]
+            m = names.index(c) if names.count(c) == 1 else (
+                words.index(c) if words.count(c) == 1 else -1)
+        if not 0 <= m < k:
+            unscored += 1
+            continue
+        rank = int(np.sum(p > p[m]) + np.sum(p[:m] == p[m]))
+        scored, top1, top5 = scored + 1, top1 + (rank == 0), top5 + (rank < 5)
+    return scored, top1, top5, unscored
+
+
+def predict_scores(tmp, run):
+    """predict on labelled datasets says its top-1 (and top-5 beyond 5 classes): a tree
+    whose folders are matched to the run's labels.txt by name (one folder it lacks), a
+    synset_words-like names file matched by first word, a list file of class indices
+    (one beyond the model's); no names for a tree: said how to score."""
+    model, names = os.path.join(run, "model.npz"), os.path.join(run, "labels.txt")
+    syn = os.path.join(tmp, "syn.txt")
+    with open(syn, "w") as f:
+        f.write("n01 cat\nn02 dog, hound\nn03 zebra fish\n")
+    by_name, by_word = os.path.join(tmp, "by_name"), os.path.join(tmp, "by_word")
+    J.make_tree(by_name, n_photos=9, classes=("bird", "dog", "zebra fish"))
+    J.make_tree(by_word, n_photos=9, classes=("n02", "n03", "n04"))
+    rows = [(os.path.join(by_name, r), i % 4) for i, r in enumerate(sorted(
+        os.path.relpath(os.path.join(d, f), by_name) for d, _, fs in os.walk(by_name)
+        for f in fs if not f.endswith(".txt")))]
+    lst = J.make_list(tmp, "labelled.txt", rows)
+    for i, (what, data, labels) in enumerate((("by folder name", by_name, names),
+                                              ("by first word", by_word, syn),
+                                              ("list labels", lst, names))):
+        out = os.path.join(tmp, f"scored{i}.h5")
+        p = J.run(2, BIN, "predict", "--model", model, "--labels", labels, "--threads", "1",
+                  "--top", "1", data, "-o", out)
+        if not J.check(p.returncode == 0, f"predict {what}: exit 0 ({p.stderr[-300:]})"):
+            continue
+        n, t1, t5, miss = expected_scores(out, labels)
+        said = f"accuracy on {n} labelled images: top-1 {t1 / n:.4f} ({t1} of {n})"
+        J.check(n > 0 and said in p.stderr and "top-5" not in p.stderr,
+                f"predict {what}: {said!r} ({p.stderr[-400:]})")
+        unnamed = {"by folder name": "'bird' (3 images)", "by first word": "'n04' (3 images)",
+                   "list labels": "labels are beyond the model's 3 classes (0 to 2)"}[what]
+        J.check(miss > 1 and f"{miss} labelled images not scored: " in p.stderr
+                and unnamed in p.stderr,
+                f"predict {what}: {miss} not scored, said ({p.stderr[-300:]})")
+    out = os.path.join(tmp, "scored_1000.h5")  # the starting model's 1000 classes: top-5
+    p = J.run(1, BIN, "predict", "--model", os.path.join(tmp, "init.npz"), "--threads", "2",
+              "--top", "1", lst, "-o", out)
+    if J.check(p.returncode == 0, f"predict of 1000 classes: exit 0 ({p.stderr[-300:]})"):
+        # relabelled with the class each image has at rank 0, 1, 4, 5 or 9 of that
+        # prediction: top-1 and top-5 are known
+        import h5py
+        with h5py.File(out, "r") as f:
+            prob, done = f["features/prob"][()], f["images/status"][()] == 1
+            paths = [x.decode() for x in f["images/path"][()]]
+        at = [0, 1, 4, 5, 9]
+        rows = [(x, q) for x, q, d in zip(paths, prob, done) if d]
+        rel = [(x, int(np.argsort(-q, kind="stable")[at[i % 5]]))
+               for i, (x, q) in enumerate(rows)]
+        n, t1 = len(rel), sum(1 for i in range(len(rel)) if at[i % 5] == 0)
+        t5 = sum(1 for i in range(len(rel)) if at[i % 5] < 5)
+        lst2 = J.make_list(tmp, "relabelled.txt", rel)
+        p = J.run(1, BIN, "predict", "--model", os.path.join(tmp, "init.npz"), "--threads",
+                  "2", "--top", "1", lst2)
+        said = (f"accuracy on {n} labelled images: top-1 {t1 / n:.4f} ({t1} of {n}), "
+                f"top-5 {t5 / n:.4f} ({t5} of {n})")
+        J.check(p.returncode == 0 and said in p.stderr,
+                f"predict of 1000 classes: {said!r} ({p.stderr[-300:]})")
+    lone = os.path.join(tmp, "unnamed")
+    os.makedirs(lone, exist_ok=True)
+    shutil.copy(model, lone)
+    p = J.run(1, BIN, "predict", "--model", os.path.join(lone, "model.npz"), "--threads", "2",
+              by_name)
+    J.check(p.returncode == 0 and "the model's class names are unknown: give --labels FILE"
+            in p.stderr and "accuracy on" not in p.stderr,
+            f"a tree and no names: how to score it, said ({p.stderr[-300:]})")
+
+
 def predict_with(tmp, run, data):
     """The fine-tuned 3-class model in use: RUN_DIR/labels.txt names the classes, and
     `predict --model RUN/model.npz --labels RUN/labels.txt` (fc6's 3 classes taken from
@@ -275,6 +371,7 @@ def predict_with(tmp, run, data):
     J.check(q.returncode == 0 and q.stdout == p.stdout and
             f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
             f"a link alone in its folder: the run's labels.txt ({q.stderr[-300:]})")
+    predict_scores(tmp, run)
     want = os.path.join(tmp, "chainer_prob.npy")
     chainer("predict", os.path.join(run, "model.npz"), want,
             *[os.path.join(data, r) for r in rels], "--classes", 3)

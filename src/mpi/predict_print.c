@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "predict_score.h"
 #include "r50.h"
 #include "utf8.h"
 
 typedef struct labels {
-  char **names;
+  char **names; /* each line's text after its first word (or the whole line) */
+  char **words; /* each line's first word */
   int n;
 } labels;
 
@@ -41,17 +43,24 @@ static int load_labels(const char *path, labels *l) {
     line[strcspn(line, "\r\n")] = 0;
     const char *sp = strchr(line, ' ');
     char **n = realloc(l->names, (size_t)(l->n + 1) * sizeof *n);
-    if (!n)
+    if (n)
+      l->names = n;
+    char **w = n ? realloc(l->words, (size_t)(l->n + 1) * sizeof *w) : NULL;
+    if (!w)
       break;
-    l->names = n;
-    l->names[l->n++] = strdup(sp ? sp + 1 : line);
+    l->words = w;
+    l->names[l->n] = strdup(sp ? sp + 1 : line);
+    l->words[l->n++] = strndup(line, sp ? (size_t)(sp - line) : strlen(line));
     if (line[strspn(line, " \t")])
       named = l->n;
   }
   free(line);
   fclose(f);
-  while (l->n > named)
-    free(l->names[--l->n]);
+  while (l->n > named) {
+    --l->n;
+    free(l->names[l->n]);
+    free(l->words[l->n]);
+  }
   return 0;
 }
 
@@ -80,8 +89,40 @@ static void check_labels(const char *path, const labels *l, size_t classes) {
 
 static void free_labels(labels *l) {
   for (int i = 0; i < l->n; i++)
-    free(l->names[i]);
+    free(l->names[i]), free(l->words[i]);
   free(l->names);
+  free(l->words);
+}
+
+/* The file's /classes (an ImageFolder dataset's class names) into *names; 0 when it has
+ * none, -1 when they cannot be read. */
+static int read_classes(hid_t f, char ***names) {
+  *names = NULL;
+  if (H5Lexists(f, "classes", H5P_DEFAULT) <= 0)
+    return 0;
+  hid_t d = H5Dopen2(f, "classes", H5P_DEFAULT);
+  hid_t sp = d >= 0 ? H5Dget_space(d) : -1, t = d >= 0 ? H5Dget_type(d) : -1;
+  const hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  const size_t len = t >= 0 ? H5Tget_size(t) : 0;
+  char *all = n > 0 && len ? malloc((size_t)n * len) : NULL;
+  char **out = n > 0 ? calloc((size_t)n, sizeof *out) : NULL;
+  int got = all && out && r50_h5_read_rows(d, t, 0, (int64_t)n, all) >= 0 ? (int)n : -1;
+  for (int i = 0; i < got; i++)
+    if (!(out[i] = strndup(all + (size_t)i * len, len)))
+      got = -1;
+  if (got < 0 && out)
+    for (hssize_t i = 0; i < n; i++)
+      free(out[i]);
+  free(all);
+  if (got > 0)
+    *names = out;
+  else
+    free(out);
+  hid_t ids[] = {t, sp, d};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+    if (ids[i] >= 0)
+      H5Idec_ref(ids[i]);
+  return got;
 }
 
 /* 0, or the errno of a failed write (EPIPE: `predict ... | head` stopped reading). */
@@ -123,16 +164,25 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
   hid_t dp = f >= 0 ? H5Dopen2(f, "/images/path", H5P_DEFAULT) : -1;
   hid_t ds = f >= 0 ? H5Dopen2(f, "/images/status", H5P_DEFAULT) : -1;
   hid_t dq = f >= 0 ? H5Dopen2(f, "/features/prob", H5P_DEFAULT) : -1;
+  hid_t dl = f >= 0 ? H5Dopen2(f, "/images/label", H5P_DEFAULT) : -1;
   hid_t sq = dq >= 0 ? H5Dget_space(dq) : -1, pt = dp >= 0 ? H5Dget_type(dp) : -1;
   hsize_t dims[2] = {0, 0};
   int ok = sq >= 0 && H5Sget_simple_extent_ndims(sq) == 2 &&
-           H5Sget_simple_extent_dims(sq, dims, NULL) == 2 && ds >= 0 && pt >= 0;
+           H5Sget_simple_extent_dims(sq, dims, NULL) == 2 && ds >= 0 && pt >= 0 &&
+           dl >= 0;
   const size_t len = ok ? H5Tget_size(pt) : 0, classes = (size_t)dims[1];
   char *paths = ok ? malloc((size_t)BLOCK * len + 1) : NULL;
   int8_t *status = ok ? malloc(BLOCK) : NULL;
   float *prob = ok ? malloc((size_t)BLOCK * classes * sizeof(float) + 1) : NULL;
   int *idx = ok ? malloc(classes * sizeof(int) + 1) : NULL;
-  ok = ok && paths && status && prob && idx;
+  int32_t *label = ok ? malloc(BLOCK * sizeof(int32_t)) : NULL;
+  char **class_names = NULL;
+  const int n_named = ok ? read_classes(f, &class_names) : 0;
+  r50_predict_score score = {0};
+  ok = ok && paths && status && prob && idx && label && n_named >= 0 &&
+       r50_predict_score_init(&score, (int)classes, (const char *const *)class_names,
+                              n_named, (const char *const *)l.words,
+                              (const char *const *)l.names, l.n) == 0;
   if (ok)
     check_labels(labels_path, &l, classes);
   int werr = 0; /* a failed write to stdout */
@@ -140,7 +190,8 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
     int64_t k = dims[0] - r0 < BLOCK ? (int64_t)(dims[0] - r0) : BLOCK;
     ok = r50_h5_read_rows(dp, pt, (int64_t)r0, k, paths) >= 0 &&
          r50_h5_read_rows(ds, H5T_NATIVE_INT8, (int64_t)r0, k, status) >= 0 &&
-         r50_h5_read_rows(dq, H5T_NATIVE_FLOAT, (int64_t)r0, k, prob) >= 0;
+         r50_h5_read_rows(dq, H5T_NATIVE_FLOAT, (int64_t)r0, k, prob) >= 0 &&
+         r50_h5_read_rows(dl, H5T_NATIVE_INT32, (int64_t)r0, k, label) >= 0;
     for (int64_t i = 0; ok && !werr && i < k; i++) {
       if (status[i] != 1)
         continue;
@@ -148,6 +199,7 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
       snprintf(path, sizeof path, "%.*s", (int)len, paths + i * (int64_t)len);
       r50_escape_field(path, field, sizeof field);
       werr = print_row(field, prob + i * (int64_t)classes, (int)classes, top, &l, idx);
+      r50_predict_score_row(&score, label[i], prob + i * (int64_t)classes);
     }
   }
   if (!werr && fflush(stdout) != 0)
@@ -159,8 +211,14 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
             strerror(werr));
     ok = 0;
   }
-  free(paths), free(status), free(prob), free(idx);
-  hid_t ids[] = {pt, sq, dp, ds, dq};
+  if (ok && !werr) /* (not of the rows a reader that stopped early left unread) */
+    r50_predict_score_report(&score, labels_path);
+  r50_predict_score_free(&score);
+  for (int i = 0; i < n_named; i++)
+    free(class_names[i]);
+  free(class_names);
+  free(paths), free(status), free(prob), free(idx), free(label);
+  hid_t ids[] = {pt, sq, dp, ds, dq, dl};
   for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
     if (ids[i] >= 0)
       H5Idec_ref(ids[i]);
