@@ -210,7 +210,7 @@ def expected_scores(h5, names_file):
     matched to the names file's lines by name, else by first word; a list file's labels
     taken as class indices. Returns (scored, top-1 hits, top-5 hits, unscored)."""
     import h5py
-    with open(names_file) as f:
+    with open(names_file, encoding="utf-8-sig") as f:
         lines = [x.rstrip("\n") for x in f if x.strip()]
     names = [x.split(" ", 1)[1] if " " in x else x for x in lines]
     words = [x.split(" ", 1)[0] for x in lines]
@@ -242,11 +242,11 @@ def predict_scores(tmp, run):
     (one beyond the model's); no names for a tree: said how to score."""
     model, names = os.path.join(run, "model.npz"), os.path.join(run, "labels.txt")
     syn = os.path.join(tmp, "syn.txt")
-    with open(syn, "w") as f:
-        f.write("n01 cat\nn02 dog, hound\nn03 zebra fish\n")
+    with open(syn, "wb") as f:  # as Notepad saves it: a byte order mark, CRLF
+        f.write("\ufeffn01 cat\r\nn02 dog, hound\r\nn03 zebra fish\r\n".encode())
     by_name, by_word = os.path.join(tmp, "by_name"), os.path.join(tmp, "by_word")
     J.make_tree(by_name, n_photos=9, classes=("bird", "dog", "zebra fish"))
-    J.make_tree(by_word, n_photos=9, classes=("n02", "n03", "n04"))
+    J.make_tree(by_word, n_photos=9, classes=("n01", "n03", "n04"))
     rows = [(os.path.join(by_name, r), i % 4) for i, r in enumerate(sorted(
         os.path.relpath(os.path.join(d, f), by_name) for d, _, fs in os.walk(by_name)
         for f in fs if not f.endswith(".txt")))]

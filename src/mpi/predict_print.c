@@ -25,8 +25,9 @@ typedef struct labels {
 } labels;
 
 /* One name a line: the text after the line's first word ("n01440764 tench, Tinca
- * tinca", "0 tench"), or the whole line if it has one word; lines of any length; blank
- * lines at the end are not names. */
+ * tinca", "0 tench"), or the whole line if it has one word; lines of any length, ended
+ * by LF or CRLF, the first after a UTF-8 byte order mark if there is one; blank lines at
+ * the end are not names. */
 static int load_labels(const char *path, labels *l) {
   memset(l, 0, sizeof *l);
   if (!path)
@@ -41,6 +42,8 @@ static int load_labels(const char *path, labels *l) {
   int named = 0; /* names up to the last line that is not blank */
   for (ssize_t k; (k = getline(&line, &cap, f)) >= 0;) {
     line[strcspn(line, "\r\n")] = 0;
+    if (!l->n && k >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) /* Notepad's BOM */
+      memmove(line, line + 3, strlen(line + 3) + 1);
     const char *sp = strchr(line, ' ');
     char **n = realloc(l->names, (size_t)(l->n + 1) * sizeof *n);
     if (n)
