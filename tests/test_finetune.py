@@ -641,15 +641,30 @@ def case_best(tmp):
     p = finetune(1, data, *common, "--epochs", 8, "--resume")
     J.check(p.returncode == 0, "--resume to 8 epochs: exit 0")
     best_kept(run, "4 + 4 epochs")
+    # another validation set: the best so far compares with nothing, and starts anew
+    # (the training images labelled as the next class: a top-1 below any before it)
+    names = sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))
+    other = J.make_list(tmp, "other.txt", [
+        (os.path.join(dp, f), (names.index(os.path.relpath(dp, data).split(os.sep)[0]) + 1) % 3)
+        for dp, _, fs in os.walk(data) for f in fs if not f.endswith(".txt")])
+    p = finetune(1, data, *common[:-6], "--val", other, "--keep", 20, "--out", run,
+                 "--epochs", 9, "--resume")
+    st = load(os.path.join(run, "checkpoints", "iter-00000027", "state.npz"))
+    J.check(p.returncode == 0 and f"--resume: {other} is not the validation set of " in p.stderr
+            and "the best starts anew" in p.stderr and int(st["best_epoch"]) == 9,
+            f"--resume with another --val: the best starts anew, said (best epoch "
+            f"{int(st['best_epoch']) if 'best_epoch' in st else None})")
+    same_models(load(os.path.join(run, "model_best.npz")),
+                load(os.path.join(run, "checkpoints", "iter-00000027", "model.npz")),
+                "model_best.npz is then epoch 9's")
     p = subprocess.run([BIN, "status", run], capture_output=True, text=True)
     J.check("best       top-1 " in p.stdout and "model_best.npz" in p.stdout,
             f"status shows the best: {p.stdout.strip().splitlines()[-1:]}")
     p = subprocess.run([BIN, "status", "--json", run], capture_output=True, text=True)
     best = json.loads(p.stdout)["checkpoint"]["best"]
-    recs = [r for r in log_records(run) if "validation/main/accuracy" in r]
-    accs = [r["validation/main/accuracy"] for r in recs]
-    J.check(best["epoch"] == recs[accs.index(max(accs))]["epoch"]
-            and abs(best["validation/main/accuracy"] - max(accs)) < 1e-6,
+    last = [r for r in log_records(run) if "validation/main/accuracy" in r][-1]
+    J.check(best["epoch"] == 9 and best["iteration"] == 27
+            and abs(best["validation/main/accuracy"] - last["validation/main/accuracy"]) < 1e-6,
             f"status --json: the best {best}")
 
     # --val-every 2 on 3 steps an epoch: at iterations 2 and 4 (inside epochs 1 and 2)

@@ -387,6 +387,25 @@ static r50_status same_training_set(trainer *t, const char *dir,
   return R50_OK;
 }
 
+/* --resume with a validation set other than the one the checkpoint's best top-1 was
+ * measured on (--val changed, or its folder did): that figure compares with nothing
+ * now, so the best starts anew. Keeps the set's digest in t->st. */
+static void same_validation_set(trainer *t, const char *dir, const r50_loop_state *now) {
+  r50_loop_state *st = &t->st;
+  if (st->has_best && t->have_val && *st->val_sha256 &&
+      strcmp(st->val_sha256, now->val_sha256)) {
+    r50_log(R50_LOG_WARN,
+            "--resume: %s is not the validation set of %s's best top-1 (%.4f at "
+            "iteration %lld): the best starts anew, and the next validation replaces "
+            "%s/model_best.npz",
+            r50_dataset_spec_name(t->job->val), dir, st->best_accuracy,
+            (long long)st->best_iteration, t->job->out);
+    st->has_best = 0;
+  }
+  if (t->have_val) /* (without --val now, the set of the best stays named) */
+    memcpy(st->val_sha256, now->val_sha256, sizeof st->val_sha256);
+}
+
 /* --resume: rank 0 reads the newest complete checkpoint; all ranks get its state. */
 static r50_status resume(trainer *t, r50_error *err) {
   char dir[4400] = "";
@@ -398,6 +417,8 @@ static r50_status resume(trainer *t, r50_error *err) {
       s = r50_checkpoint_read(dir, t->model, t->opt, &t->st, err);
     if (s == R50_OK)
       s = same_training_set(t, dir, &now, err);
+    if (s == R50_OK)
+      same_validation_set(t, dir, &now);
     const int64_t was = t->st.batch * t->st.world,
                   is = (int64_t)t->job->batch * t->d->size;
     if (s == R50_OK && t->st.batch > 0 && was != is)
@@ -508,6 +529,8 @@ static r50_status setup(trainer *t, r50_error *err) {
       .seed = j->seed, .world = t->d->size, .images = t->train.n, .batch = j->batch};
   if (t->d->rank == 0) /* (only rank 0 writes and reads checkpoints) */
     r50_dataset_digest(&t->train, t->st.dataset_sha256);
+  if (t->d->rank == 0 && t->have_val) /* (its labels mapped to the training classes) */
+    r50_dataset_digest(&t->val, t->st.val_sha256);
   if (t->resuming)
     R50_TRY(resume(t, err));
   R50_TRY(broadcast_model(t, err));

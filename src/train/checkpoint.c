@@ -147,6 +147,8 @@ static r50_status write_state(const char *path, r50_optimizer *o,
       s = r50_npz_write(w, "best_epoch", NPZ_I64, 0, NULL, &st->best_epoch, err);
     if (s == R50_OK)
       s = r50_npz_write(w, "best_iteration", NPZ_I64, 0, NULL, &st->best_iteration, err);
+    if (s == R50_OK && *st->val_sha256)
+      s = r50_npz_write(w, "val_sha256", NPZ_U8, 1, hex_len, st->val_sha256, err);
   }
   if (s != R50_OK) {
     r50_npz_writer_abort(w);
@@ -256,11 +258,26 @@ static r50_status read_f64(npz_reader *r, const char *path, const char *key, dou
   return r50_npz_read(r, i, v, sizeof *v, err);
 }
 
+/* Key `key` of r, 64 hex digits, into hex (NUL-ended); left as it is where r has no
+ * such key. */
+static r50_status read_hex(npz_reader *r, const char *path, const char *key, char hex[65],
+                           r50_error *err) {
+  int i = r50_npz_find(r, key);
+  npz_array_info info;
+  if (i < 0)
+    return R50_OK;
+  R50_TRY(r50_npz_info(r, i, &info, err));
+  if (info.dtype != NPZ_U8 || info.numel != 64)
+    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' is not 64 bytes", path, key);
+  R50_TRY(r50_npz_read(r, i, hex, 64, err));
+  hex[64] = 0;
+  return R50_OK;
+}
+
 /* The loop state's keys of an open state.npz (path names it in messages). */
 static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_state *st,
                                   r50_error *err) {
   int64_t seed = 0;
-  npz_array_info info;
   r50_status s = read_i64(r, path, "iteration", &st->iteration, err);
   if (s == R50_OK)
     s = read_i64(r, path, "epoch", &st->epoch, err);
@@ -283,17 +300,15 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
     if (s == R50_OK)
       s = read_i64(r, path, "best_iteration", &st->best_iteration, err);
   }
+  st->val_sha256[0] = 0;
+  if (s == R50_OK)
+    s = read_hex(r, path, "val_sha256", st->val_sha256, err);
   /* the training set it was taken on; checkpoints from before it was kept have none */
   st->dataset_sha256[0] = 0, st->images = 0;
-  int i = r50_npz_find(r, "dataset_sha256");
-  if (s == R50_OK && i >= 0 && (s = r50_npz_info(r, i, &info, err)) == R50_OK) {
-    if (info.dtype != NPZ_U8 || info.numel != 64)
-      s = r50_fail(err, R50_ERR_FORMAT, "%s: 'dataset_sha256' is not 64 bytes", path);
-    else if ((s = r50_npz_read(r, i, st->dataset_sha256, 64, err)) == R50_OK)
-      st->dataset_sha256[64] = 0;
-    if (s == R50_OK)
-      s = read_i64(r, path, "train_images", &st->images, err);
-  }
+  if (s == R50_OK)
+    s = read_hex(r, path, "dataset_sha256", st->dataset_sha256, err);
+  if (s == R50_OK && *st->dataset_sha256)
+    s = read_i64(r, path, "train_images", &st->images, err);
   st->batch = 0; /* likewise */
   if (s == R50_OK && r50_npz_find(r, "batch") >= 0)
     s = read_i64(r, path, "batch", &st->batch, err);

@@ -33,6 +33,8 @@ typedef struct r50_loop_state {
   double best_accuracy; /* the best validation top-1 so far, RUN_DIR/model_best.npz's */
   int64_t best_epoch;   /* epochs and iterations done when it was measured */
   int64_t best_iteration;
+  char val_sha256[65]; /* the validation set's rows it was measured on
+                          (r50_dataset_digest); "" where unknown */
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
