@@ -613,7 +613,7 @@ static int decode_threads(const trainer *t) {
 /* RUN_DIR/model_best.npz: the model whose validation top-1 is the best so far (as
  * Chainer's snapshot_object with a MaxValueTrigger on validation/main/accuracy keeps
  * one), written under a temporary name and renamed. Rank 0. */
-static r50_status save_best(trainer *t, double top1, r50_error *err) {
+static r50_status save_best(trainer *t, double top1, const char *when, r50_error *err) {
   char path[4200];
   snprintf(path, sizeof path, "%s/model_best.npz", t->job->out);
   r50_status s = r50_save_npz(t->model, path, err);
@@ -621,9 +621,10 @@ static r50_status save_best(trainer *t, double top1, r50_error *err) {
     char cause[sizeof err->msg];
     snprintf(cause, sizeof cause, "%s", err->msg);
     return r50_fail(err, s,
-                    "the best model so far (validation top-1 %.4f after epoch %lld) was "
-                    "not written (%s)",
-                    top1, (long long)t->st.epoch, cause);
+                    "the best model so far (validation top-1 %.4f %s) was not written "
+                    "(%s); once the cause is fixed, --resume continues from the newest "
+                    "checkpoint",
+                    top1, when, cause);
   }
   t->st.has_best = 1;
   t->st.best_accuracy = top1;
@@ -721,7 +722,7 @@ static r50_status evaluate(trainer *t, r50_error *err) {
                           sums[0] / cnt, top1, sums[2] / cnt, (int64_t)sums[3],
                           elapsed(t));
     if (best)
-      s = save_best(t, top1, err);
+      s = save_best(t, top1, when, err);
   }
   return r50_dist_agree(t->d, s, err);
 }
