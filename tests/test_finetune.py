@@ -667,6 +667,31 @@ def case_best(tmp):
             and abs(best["validation/main/accuracy"] - last["validation/main/accuracy"]) < 1e-6,
             f"status --json: the best {best}")
 
+    # --patience 2: the run stops at the second validation in a row that does not beat
+    # the best (an equal one does not), with its final model and checkpoint
+    early = os.path.join(tmp, "early")
+    p = finetune(1, data, *common[:-2], "--out", early, "--epochs", 8, "--patience", 2)
+    accs = [r["validation/main/accuracy"] for r in log_records(early)
+            if "validation/main/accuracy" in r]
+    best, since, stop = -1.0, 0, None
+    for i, a in enumerate(accs):
+        best, since = (a, 0) if a > best else (best, since + 1)
+        if since >= 2:
+            stop = i + 1
+            break
+    print(f"  --patience 2: top-1 by epoch {accs}: stops after epoch {stop}")
+    J.check(p.returncode == 0 and stop is not None and len(accs) == stop
+            and "stopping early: 2 validations in a row did not beat the best top-1" in p.stderr,
+            f"--patience 2: stopped after epoch {stop} of 8, said")
+    if stop:
+        same_models(load(os.path.join(early, "model.npz")),
+                    load(os.path.join(early, "checkpoints", f"iter-{3 * stop:08d}", "model.npz")),
+                    "--patience 2: model.npz is the last checkpoint's")
+    p = subprocess.run([BIN, "finetune", data, "--patience", "2", "--out", early + "x"],
+                       capture_output=True, text=True)
+    J.check(p.returncode == 2 and "--patience needs a validation set (--val VAL)" in p.stderr,
+            "--patience without --val: exit 2, said")
+
     # --val-every 2 on 3 steps an epoch: at iterations 2 and 4 (inside epochs 1 and 2)
     # and at the end (6); the training itself is that of a run without validation
     every = os.path.join(tmp, "every")

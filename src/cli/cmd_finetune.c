@@ -25,7 +25,8 @@ int cli_finetune(int argc, char **argv) {
   const char *val = NULL, *root = NULL, *out = "run", *schedule = "step",
              *augment = "flip-crop", *shuffle = "on", *freeze = NULL, *bn = "train";
   int classes = 0, epochs = 10, steps = 0, batch = 32, size = 256, crop = 224, resume = 0;
-  int log_every = 20, checkpoint_every = 0, val_every = 0, keep = 2, seed = 0;
+  int log_every = 20, checkpoint_every = 0, val_every = 0, patience = 0, keep = 2,
+      seed = 0;
   double lr = 0.01, momentum = 0.9, weight_decay = 1e-4, warmup = 0,
          max_pixels = 178956970;
   int exif_rotate = 0, fast_decode = 0;
@@ -70,6 +71,9 @@ int cli_finetune(int argc, char **argv) {
        "iterations between checkpoints (0: at each epoch's end)", 0, 1 << 30, NULL},
       {"val-every", CLI_INT, &val_every, "N",
        "iterations between validations (0: at each epoch's end)", 0, 1 << 30, NULL},
+      {"patience", CLI_INT, &patience, "N",
+       "stop once N validations in a row do not beat the best top-1 (0: never)", 0,
+       1 << 30, NULL},
       {"keep", CLI_INT, &keep, "N", "checkpoints kept", 1, 1000, NULL},
       {"data-seed", CLI_INT, &seed, "S", "seed of the data order, crops and flips", 0,
        2147483647, NULL},
@@ -106,6 +110,8 @@ int cli_finetune(int argc, char **argv) {
   }
   if (val_every > 0 && !val)
     return usage("--val-every needs a validation set (--val VAL)", "");
+  if (patience > 0 && !val)
+    return usage("--patience needs a validation set (--val VAL)", "");
   if (val && !strcmp(val, "-") && !strcmp(pos[0], "-"))
     return usage("standard input (-) can hold one list: give TRAIN or --val as a file",
                  "");
@@ -135,6 +141,7 @@ int cli_finetune(int argc, char **argv) {
                        .log_every = log_every,
                        .checkpoint_every = checkpoint_every,
                        .val_every = val_every,
+                       .patience = patience,
                        .keep = keep};
   job.decode = r50_decode_opts_default();
   job.decode.max_pixels = (int64_t)max_pixels;

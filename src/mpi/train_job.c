@@ -66,6 +66,7 @@ typedef struct trainer {
   int classes;
   int64_t last_eval; /* the iteration of the last evaluation (-1: none) */
   int64_t last_ckpt; /* the iteration of the last checkpoint this run wrote (-1: none) */
+  int patience_out;  /* --patience validations in a row did not beat the best: stop */
   int64_t *order;    /* (train.n) this epoch's order */
   int64_t order_epoch;
   int64_t total_steps; /* 0: epochs decide */
@@ -387,6 +388,23 @@ static r50_status same_training_set(trainer *t, const char *dir,
   return R50_OK;
 }
 
+/* --patience: whether the validations since the best (rank 0's count) have run out; every
+ * rank learns it, and finished() ends the run. */
+static r50_status patience(trainer *t, r50_error *err) {
+  const r50_train_job *j = t->job;
+  int out = t->d->rank == 0 && j->patience > 0 && t->st.has_best &&
+            t->st.since_best >= j->patience;
+  R50_MPI_CHECK(t->d, MPI_Bcast(&out, 1, MPI_INT, 0, t->d->comm), err);
+  if (out && !t->patience_out && t->d->rank == 0)
+    r50_log(R50_LOG_INFO,
+            "stopping early: %lld validation%s in a row did not beat the best top-1, "
+            "%.4f at iteration %lld (--patience %d)",
+            (long long)t->st.since_best, t->st.since_best == 1 ? "" : "s",
+            t->st.best_accuracy, (long long)t->st.best_iteration, j->patience);
+  t->patience_out = out;
+  return R50_OK;
+}
+
 /* --resume with a validation set other than the one the checkpoint's best top-1 was
  * measured on (--val changed, or its folder did): that figure compares with nothing
  * now, so the best starts anew. Keeps the set's digest in t->st. */
@@ -531,8 +549,10 @@ static r50_status setup(trainer *t, r50_error *err) {
     r50_dataset_digest(&t->train, t->st.dataset_sha256);
   if (t->d->rank == 0 && t->have_val) /* (its labels mapped to the training classes) */
     r50_dataset_digest(&t->val, t->st.val_sha256);
-  if (t->resuming)
+  if (t->resuming) {
     R50_TRY(resume(t, err));
+    R50_TRY(patience(t, err)); /* a run that stopped early stays stopped */
+  }
   R50_TRY(broadcast_model(t, err));
   const double per_epoch = (double)t->train.n;
   t->total_steps = j->steps;
@@ -627,6 +647,7 @@ static r50_status save_best(trainer *t, double top1, const char *when, r50_error
                     top1, when, cause);
   }
   t->st.has_best = 1;
+  t->st.since_best = 0;
   t->st.best_accuracy = top1;
   t->st.best_epoch = t->st.epoch;
   t->st.best_iteration = t->st.iteration;
@@ -723,8 +744,11 @@ static r50_status evaluate(trainer *t, r50_error *err) {
                           elapsed(t));
     if (best)
       s = save_best(t, top1, when, err);
+    else
+      t->st.since_best++;
   }
-  return r50_dist_agree(t->d, s, err);
+  R50_TRY(r50_dist_agree(t->d, s, err));
+  return patience(t, err);
 }
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
@@ -878,8 +902,8 @@ static int val_due(const trainer *t) {
 }
 
 static int finished(const trainer *t) {
-  return t->total_steps > 0 ? t->st.iteration >= t->total_steps
-                            : t->st.epoch >= t->job->epochs;
+  return t->patience_out || (t->total_steps > 0 ? t->st.iteration >= t->total_steps
+                                                : t->st.epoch >= t->job->epochs);
 }
 
 /* The epoch from the loop's position on: steps until the epoch ends, the run is done,

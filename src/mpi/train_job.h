@@ -34,7 +34,9 @@ typedef struct r50_train_job {
   int log_every;            /* iterations between log records */
   int64_t checkpoint_every; /* iterations between checkpoints (0: at each epoch's end) */
   int64_t val_every;        /* iterations between validations (0: at each epoch's end) */
-  int keep;                 /* checkpoints kept */
+  int patience; /* validations in a row that do not beat the best top-1 before the run
+                   stops (0: it never stops early) */
+  int keep;     /* checkpoints kept */
   r50_decode_opts decode;
 } r50_train_job;
 

@@ -147,6 +147,8 @@ static r50_status write_state(const char *path, r50_optimizer *o,
       s = r50_npz_write(w, "best_epoch", NPZ_I64, 0, NULL, &st->best_epoch, err);
     if (s == R50_OK)
       s = r50_npz_write(w, "best_iteration", NPZ_I64, 0, NULL, &st->best_iteration, err);
+    if (s == R50_OK)
+      s = r50_npz_write(w, "since_best", NPZ_I64, 0, NULL, &st->since_best, err);
     if (s == R50_OK && *st->val_sha256)
       s = r50_npz_write(w, "val_sha256", NPZ_U8, 1, hex_len, st->val_sha256, err);
   }
@@ -292,6 +294,7 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
     s = read_f64(r, path, "elapsed_time", &st->elapsed, err);
   /* none before the first validation, and in checkpoints from before it was kept */
   st->has_best = 0, st->best_accuracy = 0, st->best_epoch = 0, st->best_iteration = 0;
+  st->since_best = 0;
   if (s == R50_OK && r50_npz_find(r, "best_accuracy") >= 0) {
     st->has_best = 1;
     s = read_f64(r, path, "best_accuracy", &st->best_accuracy, err);
@@ -299,6 +302,8 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
       s = read_i64(r, path, "best_epoch", &st->best_epoch, err);
     if (s == R50_OK)
       s = read_i64(r, path, "best_iteration", &st->best_iteration, err);
+    if (s == R50_OK && r50_npz_find(r, "since_best") >= 0)
+      s = read_i64(r, path, "since_best", &st->since_best, err);
   }
   st->val_sha256[0] = 0;
   if (s == R50_OK)
