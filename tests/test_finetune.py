@@ -687,6 +687,15 @@ def case_best(tmp):
         same_models(load(os.path.join(early, "model.npz")),
                     load(os.path.join(early, "checkpoints", f"iter-{3 * stop:08d}", "model.npz")),
                     "--patience 2: model.npz is the last checkpoint's")
+    # --resume of the finished run: nothing redone, nothing rewritten
+    before = {f: open(os.path.join(early, f), "rb").read() for f in ("model.npz", "log.jsonl")}
+    p = finetune(1, data, *common[:-2], "--out", early, "--epochs", 8, "--patience", 2,
+                 "--resume")
+    J.check(p.returncode == 0 and f"--resume: {early} had finished (" in p.stderr
+            and "validation after" not in p.stderr and "checkpoint at" not in p.stderr
+            and all(open(os.path.join(early, f), "rb").read() == b for f, b in before.items()),
+            "--resume of a finished run: nothing to do, said; model.npz and log.jsonl "
+            "as they were")
     p = subprocess.run([BIN, "finetune", data, "--patience", "2", "--out", early + "x"],
                        capture_output=True, text=True)
     J.check(p.returncode == 2 and "--patience needs a validation set (--val VAL)" in p.stderr,

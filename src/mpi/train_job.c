@@ -451,8 +451,11 @@ static r50_status resume(trainer *t, r50_error *err) {
     t->elapsed0 = t->st.elapsed;
   }
   R50_TRY(r50_dist_agree(t->d, s, err));
-  int64_t v[4] = {t->st.iteration, t->st.epoch, t->st.position, (int64_t)t->st.seed};
-  R50_MPI_CHECK(t->d, MPI_Bcast(v, 4, MPI_INT64_T, 0, t->d->comm), err);
+  int64_t v[5] = {t->st.iteration, t->st.epoch, t->st.position, (int64_t)t->st.seed,
+                  t->st.validated_at};
+  R50_MPI_CHECK(t->d, MPI_Bcast(v, 5, MPI_INT64_T, 0, t->d->comm), err);
+  t->last_eval = v[4]; /* not validated again at the checkpoint's iteration */
+  t->last_ckpt = v[0]; /* nor checkpointed */
   t->st.iteration = v[0], t->st.epoch = v[1], t->st.position = v[2],
   t->st.seed = (uint64_t)v[3];
   int64_t n;
@@ -752,6 +755,7 @@ static r50_status evaluate(trainer *t, r50_error *err) {
 }
 
 static r50_status checkpoint(trainer *t, r50_error *err) {
+  t->st.validated_at = t->last_eval;
   t->st.world = t->d->size;
   t->st.batch = t->job->batch;
   t->st.elapsed = elapsed(t);
@@ -1006,6 +1010,9 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   if (s != R50_OK)
     undo_setup(&t);
   t.iter0 = t.st.iteration;
+  /* --resume of a run that had finished: its final checkpoint (after its last
+   * validation) is where it stands, so nothing is redone, and its model.npz is kept */
+  const int was_done = s == R50_OK && t.resuming && finished(&t);
   if (s == R50_OK)
     r50_output_lock_note_work(&t.lock, (long long)t.iter0,
                               (long long)llround(total_iterations(&t)));
@@ -1038,14 +1045,23 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   if (saving && d->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.npz", job->out);
-    s = r50_save_npz(t.model, path, &err);
+    struct stat sb;
+    const int kept = was_done && lstat(path, &sb) == 0;
+    if (!kept)
+      s = r50_save_npz(t.model, path, &err);
     char best[4400] = "";
     if (t.st.has_best)
       snprintf(best, sizeof best,
                "; the best validation top-1, %.4f at iteration %lld, in "
                "%s/model_best.npz",
                t.st.best_accuracy, (long long)t.st.best_iteration, job->out);
-    if (s == R50_OK)
+    if (s == R50_OK && kept)
+      r50_log(R50_LOG_INFO,
+              "--resume: %s had finished (%lld iteration%s, %lld epoch%s): nothing to "
+              "do; model in %s%s",
+              job->out, (long long)t.st.iteration, t.st.iteration == 1 ? "" : "s",
+              (long long)t.st.epoch, t.st.epoch == 1 ? "" : "s", path, best);
+    else if (s == R50_OK)
       r50_log(R50_LOG_INFO,
               "done: %lld iteration%s, %lld epoch%s%s in %.1f s; model in %s%s",
               (long long)t.st.iteration, t.st.iteration == 1 ? "" : "s",

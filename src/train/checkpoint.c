@@ -141,6 +141,8 @@ static r50_status write_state(const char *path, r50_optimizer *o,
     s = r50_npz_write(w, "dataset_sha256", NPZ_U8, 1, hex_len, st->dataset_sha256, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "train_images", NPZ_I64, 0, NULL, &st->images, err);
+  if (s == R50_OK && st->validated_at >= 0)
+    s = r50_npz_write(w, "validated_at", NPZ_I64, 0, NULL, &st->validated_at, err);
   if (s == R50_OK && st->has_best) {
     s = r50_npz_write(w, "best_accuracy", NPZ_F64, 0, NULL, &st->best_accuracy, err);
     if (s == R50_OK)
@@ -308,6 +310,9 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
   st->val_sha256[0] = 0;
   if (s == R50_OK)
     s = read_hex(r, path, "val_sha256", st->val_sha256, err);
+  st->validated_at = -1;
+  if (s == R50_OK && r50_npz_find(r, "validated_at") >= 0)
+    s = read_i64(r, path, "validated_at", &st->validated_at, err);
   /* the training set it was taken on; checkpoints from before it was kept have none */
   st->dataset_sha256[0] = 0, st->images = 0;
   if (s == R50_OK)

@@ -33,9 +33,11 @@ typedef struct r50_loop_state {
   double best_accuracy; /* the best validation top-1 so far, RUN_DIR/model_best.npz's */
   int64_t best_epoch;   /* epochs and iterations done when it was measured */
   int64_t best_iteration;
-  int64_t since_best;  /* validations after it that did not beat it (--patience) */
-  char val_sha256[65]; /* the validation set's rows it was measured on
-                          (r50_dataset_digest); "" where unknown */
+  int64_t since_best;   /* validations after it that did not beat it (--patience) */
+  int64_t validated_at; /* the iteration of the last validation (-1: none; a
+                           checkpoint from before it was kept) */
+  char val_sha256[65];  /* the validation set's rows it was measured on
+                           (r50_dataset_digest); "" where unknown */
 } r50_loop_state;
 
 /* Writes a checkpoint of m, the optimizer's velocities and st; keeps the newest
