@@ -238,90 +238,66 @@ r50_status r50_checkpoint_look(const char *run_dir, char *dir, size_t cap, int64
   return R50_OK;
 }
 
-static r50_status read_i64(npz_reader *r, const char *path, const char *key, int64_t *v,
+/* Key `key` of r: `numel` elements of `dtype` into out. A key r lacks is an error where
+ * `needed`, else leaves out as it is (a checkpoint from before the key was kept). */
+static r50_status read_key(npz_reader *r, const char *path, const char *key,
+                           npz_dtype dtype, int64_t numel, void *out, int needed,
                            r50_error *err) {
-  int i = r50_npz_find(r, key);
+  const int i = r50_npz_find(r, key);
   npz_array_info info;
-  if (i < 0 || r50_npz_info(r, i, &info, err) != R50_OK || info.dtype != NPZ_I64 ||
-      info.numel != 1)
-    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' missing or not an int64 scalar", path,
-                    key);
-  return r50_npz_read(r, i, v, sizeof *v, err);
-}
-
-/* Key `key` of r, a float64 scalar, into *v; left as it is where r has no such key. */
-static r50_status read_f64(npz_reader *r, const char *path, const char *key, double *v,
-                           r50_error *err) {
-  int i = r50_npz_find(r, key);
-  npz_array_info info;
-  if (i < 0)
+  if (i < 0 && !needed)
     return R50_OK;
-  R50_TRY(r50_npz_info(r, i, &info, err));
-  if (info.dtype != NPZ_F64 || info.numel != 1)
-    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' is not a float64 scalar", path, key);
-  return r50_npz_read(r, i, v, sizeof *v, err);
+  if (i < 0 || r50_npz_info(r, i, &info, err) != R50_OK || info.dtype != dtype ||
+      info.numel != numel)
+    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' missing or not %lld %s", path, key,
+                    (long long)numel,
+                    dtype == NPZ_I64   ? "int64"
+                    : dtype == NPZ_F64 ? "float64"
+                                       : "byte(s)");
+  return r50_npz_read(r, i, out, (size_t)numel * r50_npz_dtype_size(dtype), err);
 }
 
-/* Key `key` of r, 64 hex digits, into hex (NUL-ended); left as it is where r has no
- * such key. */
-static r50_status read_hex(npz_reader *r, const char *path, const char *key, char hex[65],
-                           r50_error *err) {
-  int i = r50_npz_find(r, key);
-  npz_array_info info;
-  if (i < 0)
-    return R50_OK;
-  R50_TRY(r50_npz_info(r, i, &info, err));
-  if (info.dtype != NPZ_U8 || info.numel != 64)
-    return r50_fail(err, R50_ERR_FORMAT, "%s: '%s' is not 64 bytes", path, key);
-  R50_TRY(r50_npz_read(r, i, hex, 64, err));
-  hex[64] = 0;
-  return R50_OK;
-}
+enum { OPTIONAL = 0, NEEDED = 1 };
 
-/* The loop state's keys of an open state.npz (path names it in messages). */
+/* The loop state's keys of an open state.npz (path names it in messages); keys added
+ * since the first checkpoints were written are optional, with the defaults below. */
 static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_state *st,
                                   r50_error *err) {
   int64_t seed = 0;
-  r50_status s = read_i64(r, path, "iteration", &st->iteration, err);
-  if (s == R50_OK)
-    s = read_i64(r, path, "epoch", &st->epoch, err);
-  if (s == R50_OK)
-    s = read_i64(r, path, "position", &st->position, err);
-  if (s == R50_OK)
-    s = read_i64(r, path, "seed", &seed, err);
-  if (s == R50_OK)
-    s = read_i64(r, path, "world", &st->world, err);
-  st->elapsed = 0; /* checkpoints from before elapsed_time was kept start at 0 */
-  if (s == R50_OK)
-    s = read_f64(r, path, "elapsed_time", &st->elapsed, err);
-  /* none before the first validation, and in checkpoints from before it was kept */
-  st->has_best = 0, st->best_accuracy = 0, st->best_epoch = 0, st->best_iteration = 0;
-  st->since_best = 0;
-  if (s == R50_OK && r50_npz_find(r, "best_accuracy") >= 0) {
-    st->has_best = 1;
-    s = read_f64(r, path, "best_accuracy", &st->best_accuracy, err);
-    if (s == R50_OK)
-      s = read_i64(r, path, "best_epoch", &st->best_epoch, err);
-    if (s == R50_OK)
-      s = read_i64(r, path, "best_iteration", &st->best_iteration, err);
-    if (s == R50_OK && r50_npz_find(r, "since_best") >= 0)
-      s = read_i64(r, path, "since_best", &st->since_best, err);
-  }
-  st->val_sha256[0] = 0;
-  if (s == R50_OK)
-    s = read_hex(r, path, "val_sha256", st->val_sha256, err);
+  memset(st, 0, sizeof *st);
   st->validated_at = -1;
-  if (s == R50_OK && r50_npz_find(r, "validated_at") >= 0)
-    s = read_i64(r, path, "validated_at", &st->validated_at, err);
-  /* the training set it was taken on; checkpoints from before it was kept have none */
-  st->dataset_sha256[0] = 0, st->images = 0;
-  if (s == R50_OK)
-    s = read_hex(r, path, "dataset_sha256", st->dataset_sha256, err);
-  if (s == R50_OK && *st->dataset_sha256)
-    s = read_i64(r, path, "train_images", &st->images, err);
-  st->batch = 0; /* likewise */
-  if (s == R50_OK && r50_npz_find(r, "batch") >= 0)
-    s = read_i64(r, path, "batch", &st->batch, err);
+  const struct {
+    const char *key;
+    npz_dtype dtype;
+    int64_t numel;
+    void *out;
+    int needed;
+  } keys[] = {{"iteration", NPZ_I64, 1, &st->iteration, NEEDED},
+              {"epoch", NPZ_I64, 1, &st->epoch, NEEDED},
+              {"position", NPZ_I64, 1, &st->position, NEEDED},
+              {"seed", NPZ_I64, 1, &seed, NEEDED},
+              {"world", NPZ_I64, 1, &st->world, NEEDED},
+              {"elapsed_time", NPZ_F64, 1, &st->elapsed, OPTIONAL},
+              {"batch", NPZ_I64, 1, &st->batch, OPTIONAL},
+              {"validated_at", NPZ_I64, 1, &st->validated_at, OPTIONAL},
+              {"val_sha256", NPZ_U8, 64, st->val_sha256, OPTIONAL},
+              {"dataset_sha256", NPZ_U8, 64, st->dataset_sha256, OPTIONAL}};
+  r50_status s = R50_OK;
+  for (size_t k = 0; s == R50_OK && k < sizeof keys / sizeof *keys; k++)
+    s = read_key(r, path, keys[k].key, keys[k].dtype, keys[k].numel, keys[k].out,
+                 keys[k].needed, err);
+  st->val_sha256[64] = st->dataset_sha256[64] = 0;
+  if (s == R50_OK && *st->dataset_sha256) /* kept with the training set's size */
+    s = read_key(r, path, "train_images", NPZ_I64, 1, &st->images, NEEDED, err);
+  st->has_best = r50_npz_find(r, "best_accuracy") >= 0; /* after a validation */
+  if (s == R50_OK && st->has_best)
+    s = read_key(r, path, "best_accuracy", NPZ_F64, 1, &st->best_accuracy, NEEDED, err);
+  if (s == R50_OK && st->has_best)
+    s = read_key(r, path, "best_epoch", NPZ_I64, 1, &st->best_epoch, NEEDED, err);
+  if (s == R50_OK && st->has_best)
+    s = read_key(r, path, "best_iteration", NPZ_I64, 1, &st->best_iteration, NEEDED, err);
+  if (s == R50_OK && st->has_best)
+    s = read_key(r, path, "since_best", NPZ_I64, 1, &st->since_best, OPTIONAL, err);
   st->seed = (uint64_t)seed;
   return s;
 }
