@@ -57,6 +57,9 @@ static cpu_budget budget_of(int sharers, int ranks) {
   return b;
 }
 
+/* Why auto_threads chose fewer threads than the affinity mask holds. */
+enum { CLI_THREADS_SHARED = 1, CLI_THREADS_QUOTA = 2 };
+
 /* The threads --threads 0 gives under b; *why gets the CLI_THREADS_* that applied. */
 static int auto_threads(const cpu_budget *b, int sharers, int *why) {
   int n = env_count("OMP_NUM_THREADS");
@@ -76,16 +79,9 @@ static int auto_threads(const cpu_budget *b, int sharers, int *why) {
 }
 
 int cli_auto_threads(void) {
-  return cli_auto_threads_for(1, 1, NULL);
-}
-
-int cli_auto_threads_for(int sharers, int ranks, int *why) {
-  const cpu_budget b = budget_of(sharers, ranks);
-  int because;
-  const int n = auto_threads(&b, sharers, &because);
-  if (why)
-    *why = because;
-  return n;
+  const cpu_budget b = budget_of(1, 1);
+  int why;
+  return auto_threads(&b, 1, &why);
 }
 
 static const char *plural(double n) {

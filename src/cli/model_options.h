@@ -94,22 +94,14 @@ cli_model_opts cli_model_defaults(void);
  * control group's CPU quota grants; never more than that mask holds. */
 int cli_auto_threads(void);
 
-/* Why cli_auto_threads_for chose fewer threads than the affinity mask holds. */
-enum { CLI_THREADS_SHARED = 1, CLI_THREADS_QUOTA = 2 };
-
-/* The same for a rank whose mask `sharers` ranks of its node share (r50_dist's
- * cpu_sharers), one of `ranks` on its node: the mask's CPUs divided among the sharers,
- * and no more than the ranks' share of a control group's CPU quota (r50_cpu_quota: a
- * container's CPU limit, which all the node's ranks are taken to be under), at least
- * 1; so that ranks left unbound, or in a container, do not run more threads than
- * there are CPUs for them. *why (when not NULL) gets the CLI_THREADS_* that applied. */
-int cli_auto_threads_for(int sharers, int ranks, int *why);
-
 /* Once MPI has started: cfg->threads for --threads 0 (mo->threads) on a rank whose
- * affinity mask `sharers` ranks of its node share, one of `ranks` there
- * (cli_auto_threads_for). `speak` (rank 0): say why where that gave fewer threads than
- * the mask holds, and warn where the threads asked for exceed the shared CPUs or the
- * quota. */
+ * affinity mask `sharers` ranks of its node share (r50_dist's cpu_sharers), one of
+ * `ranks` there: as cli_auto_threads, but the mask's CPUs divided among the sharers, and
+ * no more than the ranks' share of a control group's CPU quota (r50_cpu_quota: a
+ * container's CPU limit, which all the node's ranks are taken to be under), at least 1;
+ * so that ranks left unbound, or in a container, do not run more threads than there are
+ * CPUs for them. `speak` (rank 0): say why where that gave fewer threads than the mask
+ * holds, and warn where the threads asked for exceed the shared CPUs or the quota. */
 void cli_share_threads(const cli_model_opts *mo, r50_config *cfg, int sharers, int ranks,
                        int speak);
 
