@@ -842,6 +842,37 @@ def case_val_classes(tmp):
                 "than the " in p.stderr and p.stderr.count("600000 classes") == 1,
                 f"two ranks' fc6 larger than the node's memory: refused once (exit "
                 f"{p.returncode})")
+    # a SLURM job's --mem is set on the job's control group, above the step's and the
+    # task's, which set none: the limit of a group above binds too (where root may make
+    # cgroup v1 memory groups)
+    mem = "/sys/fs/cgroup/memory"
+    if os.geteuid() == 0 and os.path.isfile(os.path.join(mem, "memory.limit_in_bytes")):
+        job = os.path.join(mem, f"r50test-{os.getpid()}")
+        try:
+            os.makedirs(os.path.join(job, "task_0"))
+            with open(os.path.join(job, "memory.limit_in_bytes"), "w") as f:
+                f.write(str(2 << 30))
+            rows[0] = (rows[0][0], 199999)
+            big = J.make_list(tmp, "big3.txt", rows)
+            p = J.run(0, "sh", "-c", f'echo $$ > "{job}/task_0/cgroup.procs" && exec "$@"',
+                      "sh", BIN, "finetune", big, *map(str, common), "--out",
+                      os.path.join(tmp, "run_big3"))
+            J.check(p.returncode == 1 and "200000 classes (its largest label is 199999): "
+                    "fc6's weights, gradients and momentum alone would need 4.6 GiB, more "
+                    "than the 2.0 GiB this node has for the job" in p.stderr,
+                    f"a memory limit on the group above the process's: refused (exit "
+                    f"{p.returncode}: {p.stderr[-300:]})")
+        finally:
+            for d in (os.path.join(job, "task_0"), job):
+                for _ in range(50):  # the group empties as its last process is reaped
+                    try:
+                        os.rmdir(d)
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+    else:
+        print("skip a parent group's memory limit: root and cgroup v1's memory "
+              "controller are needed")
     # a class tree with a stray image beside its class folders is no class tree: the
     # error comes with a note naming the stray file
     mixed = os.path.join(tmp, "mixed")

@@ -4,10 +4,11 @@
  *
  * /proc/self/cgroup names the process's group: "0::PATH" under cgroup v2, whose limit
  * is /sys/fs/cgroup/PATH/memory.max ("max": none); "N:memory:PATH" under v1, whose limit
- * is /sys/fs/cgroup/memory/PATH/memory.limit_in_bytes (a huge number: none). Inside a
- * container the group's folder is often the mount's root instead, so that is read too.
- * The CPU quota is read likewise, from cpu.max (v2) or cpu.cfs_quota_us and
- * cpu.cfs_period_us (v1), in the group's folder and each one above it.
+ * is /sys/fs/cgroup/memory/PATH/memory.limit_in_bytes (a huge number: none). A limit
+ * set on a group above binds too, and inside a container the group's folder is often
+ * the mount's root, so each folder from the group's up to the mount is read, and the
+ * smallest limit kept. The CPU quota is read likewise, from cpu.max (v2) or
+ * cpu.cfs_quota_us and cpu.cfs_period_us (v1).
  */
 #include "resource_limits.h"
 
@@ -29,16 +30,34 @@ static double read_limit(const char *path) {
   return ok && end != buf && v > 0 ? v : 0;
 }
 
-/* The group's limit: the smaller of the file under the group's path and at the root. */
-static double group_limit(const char *mount, const char *group, const char *file) {
-  char path[4200];
+/* The smaller of two limits, 0 meaning none. */
+static double smaller(double a, double b) {
+  return b > 0 && (a == 0 || b < a) ? b : a;
+}
+
+/* The smallest limit `at` reads in mount/group and each folder above it up to mount
+ * itself (a limit set on a parent group binds its children: SLURM sets --mem on the
+ * job's group, above the step's and task's), or 0. */
+static double path_limit(const char *mount, const char *group,
+                         double (*at)(const char *dir, int arg), int arg) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s%s", mount, group);
   double best = 0;
-  for (int root = 0; root < 2; root++) {
-    snprintf(path, sizeof path, "%s%s/%s", mount, root ? "" : group, file);
-    const double v = read_limit(path);
-    best = v > 0 && (best == 0 || v < best) ? v : best;
+  for (;;) {
+    best = smaller(best, at(dir, arg));
+    char *slash = strrchr(dir, '/');
+    if (!slash || (size_t)(slash - dir) < strlen(mount))
+      break;
+    *slash = 0; /* the group above (the mount itself last) */
   }
   return best;
+}
+
+/* The memory limit in dir: v2 memory.max, v1 memory.limit_in_bytes. */
+static double dir_memory(const char *dir, int v2) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+  return read_limit(path);
 }
 
 double r50_memory_limit_bytes(void) {
@@ -48,14 +67,11 @@ double r50_memory_limit_bytes(void) {
   char line[4096];
   while (f && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
-    double v = 0;
     if (!strncmp(line, "0::", 3))
-      v = group_limit("/sys/fs/cgroup", line + 3, "memory.max");
+      limit = smaller(limit, path_limit("/sys/fs/cgroup", line + 3, dir_memory, 1));
     else if (strstr(line, ":memory:"))
-      v = group_limit("/sys/fs/cgroup/memory", strstr(line, ":memory:") + 8,
-                      "memory.limit_in_bytes");
-    if (v > 0 && (limit == 0 || v < limit))
-      limit = v;
+      limit = smaller(limit, path_limit("/sys/fs/cgroup/memory",
+                                        strstr(line, ":memory:") + 8, dir_memory, 0));
   }
   if (f)
     fclose(f);
@@ -83,22 +99,6 @@ static double dir_quota(const char *dir, int v2) {
     period = read_limit(path);
   }
   return quota > 0 && period > 0 ? quota / period : 0;
-}
-
-/* The smallest quota from mount/group up to mount itself, or 0. */
-static double path_quota(const char *mount, const char *group, int v2) {
-  char dir[4200];
-  snprintf(dir, sizeof dir, "%s%s", mount, group);
-  double best = 0;
-  for (;;) {
-    const double v = dir_quota(dir, v2);
-    best = v > 0 && (best == 0 || v < best) ? v : best;
-    char *slash = strrchr(dir, '/');
-    if (!slash || (size_t)(slash - dir) < strlen(mount))
-      break;
-    *slash = 0; /* the group above (the mount itself last) */
-  }
-  return best;
 }
 
 /* Whether the v1 controller list `list` (up to ':') names the cpu controller. */
@@ -133,8 +133,8 @@ double r50_cpu_quota(void) {
     const char *const *mounts = v2 ? v2_mounts : v1_mounts;
     const size_t n = v2 ? 2 : 3;
     for (size_t i = 0; i < n; i++) {
-      const double v = path_quota(mounts[i], strcmp(group + 1, "/") ? group + 1 : "", v2);
-      best = v > 0 && (best == 0 || v < best) ? v : best;
+      best = smaller(best, path_limit(mounts[i], strcmp(group + 1, "/") ? group + 1 : "",
+                                      dir_quota, v2));
     }
   }
   if (f)
