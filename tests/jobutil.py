@@ -202,6 +202,17 @@ def make_tree(dest, n_photos=36, classes=("cat", "dog", "zebra fish")):
     return rows, bad
 
 
+def remove_group(path):
+    """Removes a control group made for a test: it empties as its last process is reaped,
+    so the removal is tried for up to 5 s."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def make_list(dest_dir, name, rows):
     """A 'path label' list file of rows [(path, label)]; returns its path."""
     path = os.path.join(dest_dir, name)

@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import photos  # noqa: E402
-from jobutil import (RUN_ENV, check, finish, make_list, make_many, make_tree, read, run,  # noqa: E402
-                     same_file, start, wait, rank_pids, wait_for_rows)
+from jobutil import (RUN_ENV, check, finish, make_list, make_many, make_tree, read,  # noqa: E402
+                     remove_group, run, same_file, start, wait, rank_pids, wait_for_rows)
 
 BIN, TOOL = sys.argv[1], sys.argv[2]
 BOTH = ("pool5", "res5")
@@ -339,12 +339,7 @@ def test_quota(tmp, ref_file):
               "2 compute threads a rank exceed it" in p.stderr,
               f"--threads 2 under that quota: as asked, warned ({p.stderr.strip()[-300:]})")
     finally:
-        for _ in range(50):  # the group empties as its last process is reaped
-            try:
-                os.rmdir(g)
-                break
-            except OSError:
-                time.sleep(0.1)
+        remove_group(g)
 
 
 def main():
