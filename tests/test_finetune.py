@@ -594,6 +594,50 @@ def case_val(tmp):
         acc = [got[n]["validation/main/accuracy"] for n in (1, 2, 3)]
         J.check(np.allclose(loss, loss[0], rtol=1e-6) and len(set(acc)) == 1,
                 f"the same validation loss and accuracy on 1, 2, 3 ranks: {loss} {acc}")
+    stop_in_validation(tmp, init, data)
+
+
+def stop_in_validation(tmp, init, data):
+    """SIGTERM while a long validation runs (as SLURM's, whose SIGKILL follows in
+    seconds): it is abandoned at once, the checkpoint is written, and --resume runs
+    that validation first, once. (6 images, 6 a step: an epoch is one iteration.)"""
+    good = photos.good_photos()
+    val = J.make_list(tmp, "long_val.txt", [(good[i % len(good)], i % 3) for i in range(600)])
+    run = os.path.join(tmp, "stopped_in_val")
+    args = ["--model", init, "--size", 64, "--crop", 56, "--batch", 3, "--epochs", 2,
+            "--lr", 0.01, "--log-every", 100, "--val", val, "--out", run]
+    p = J.start(2, BIN, "finetune", data, *map(str, args))
+    log = os.path.join(run, "log.jsonl")
+    t = time.time()  # the record of epoch 1's end comes just before its validation
+    while time.time() - t < 120 and p.poll() is None:
+        if os.path.exists(log) and os.path.getsize(log) > 0:
+            break
+        time.sleep(0.02)
+    t = time.time()
+    J.signal_all(J.rank_pids(p), signal.SIGTERM)
+    rc, err, _, timed_out = J.wait(p, 120)
+    took = time.time() - t
+    J.check(rc == 0 and not timed_out and
+            "validation after epoch 1 abandoned: a signal came; --resume runs it again"
+            in err and "stopped by a signal at iteration 1: checkpointed" in err,
+            f"SIGTERM in a validation of 600 images: abandoned, checkpointed, exit 0 "
+            f"in {took:.1f} s (exit {rc}: {err[-600:]})")
+    recs = [r for r in log_records(run) if "validation/main/count" in r]
+    st = load(os.path.join(run, "checkpoints", "iter-00000001", "state.npz"))
+    J.check(not recs and int(st["validated_at"]) == -1,
+            f"no validation record, and the checkpoint says none completed "
+            f"({len(recs)} records, validated_at {int(st['validated_at'])})")
+    p = J.run(2, BIN, "finetune", data, *map(str, args), "--resume", timeout=600)
+    lines = [x for x in p.stderr.splitlines() if "validation after epoch" in x]
+    recs = [(r["iteration"], r["validation/main/count"]) for r in log_records(run)
+            if "validation/main/count" in r]
+    J.check(p.returncode == 0 and len(lines) == 2 and "after epoch 1:" in lines[0] and
+            "after epoch 2:" in lines[1] and recs == [(1, 600), (2, 600)],
+            f"--resume validates epoch 1 first, then trains on: {recs} ({p.stderr[-800:]})")
+    st = load(os.path.join(run, "checkpoints", "iter-00000001", "state.npz"))
+    J.check(int(st["validated_at"]) == 1,
+            f"the resumed run's checkpoint of iteration 1 notes its validation "
+            f"(validated_at {int(st['validated_at'])})")
 
 
 def best_kept(run, what):

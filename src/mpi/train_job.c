@@ -45,42 +45,8 @@
 #include "rng.h"
 #include "schedule.h"
 #include "share_list.h"
+#include "trainer.h"
 #include "utf8.h"
-
-typedef struct trainer {
-  const r50_dist *d;
-  const r50_train_job *job;
-  r50_dataset train, val;
-  int have_val;
-  int val_warned; /* the unreadable validation images were named */
-  r50_model *model;
-  r50_optimizer *opt;
-  r50_schedule sched;
-  r50_grad_sync sync;
-  r50_output_lock lock;
-  int made_dir;       /* rank 0: this run created RUN_DIR */
-  int wrote_labels;   /* rank 0: this run wrote RUN_DIR/labels.txt */
-  int resuming;       /* --resume, with a checkpoint to continue (decide_resume) */
-  r50_report *report; /* rank 0 */
-  r50_loop_state st;
-  int classes;
-  int64_t last_eval; /* the iteration of the last evaluation (-1: none) */
-  int64_t last_ckpt; /* the iteration of the last checkpoint this run wrote (-1: none) */
-  int patience_out;  /* --patience validations in a row did not beat the best: stop */
-  int64_t *order;    /* (train.n) this epoch's order */
-  int64_t order_epoch;
-  int64_t total_steps; /* 0: epochs decide */
-  double total_epochs;
-  float *x;        /* (batch, 3, crop, crop) compacted images */
-  int32_t *labels; /* (batch) */
-  double start_s, last_log_s;
-  double elapsed0; /* seconds trained by the runs before this one (rank 0) */
-  int64_t iter0;   /* the iteration this run started at (for its ETA) */
-  /* since the last log record */
-  double log_loss, log_n, log_correct;
-  int64_t log_steps, skipped;
-  double trained; /* images through a training step, all ranks, in this run */
-} trainer;
 
 /* ------------------------------------------------------------------ set-up */
 
@@ -349,11 +315,6 @@ static r50_status make_model(trainer *t, r50_error *err) {
   return R50_OK;
 }
 
-/* Training seconds over every run so far: Chainer's elapsed_time (rank 0's clock). */
-static double elapsed(const trainer *t) {
-  return t->elapsed0 + (r50_now_s() - t->start_s);
-}
-
 /* --resume on a training set that changed since checkpoint `dir` (images added,
  * removed or relabelled): at an epoch's end the next epoch simply runs on the new set,
  * with a warning; in the middle of an epoch the position in its order would point at
@@ -390,21 +351,6 @@ static r50_status same_training_set(trainer *t, const char *dir,
 
 /* --patience: whether the validations since the best (rank 0's count) have run out; every
  * rank learns it, and finished() ends the run. */
-static r50_status patience(trainer *t, r50_error *err) {
-  const r50_train_job *j = t->job;
-  int out = t->d->rank == 0 && j->patience > 0 && t->st.has_best &&
-            t->st.since_best >= j->patience;
-  R50_MPI_CHECK(t->d, MPI_Bcast(&out, 1, MPI_INT, 0, t->d->comm), err);
-  if (out && !t->patience_out && t->d->rank == 0)
-    r50_log(R50_LOG_INFO,
-            "stopping early: %lld validation%s in a row did not beat the best top-1, "
-            "%.4f at iteration %lld (--patience %d)",
-            (long long)t->st.since_best, t->st.since_best == 1 ? "" : "s",
-            t->st.best_accuracy, (long long)t->st.best_iteration, j->patience);
-  t->patience_out = out;
-  return R50_OK;
-}
-
 /* --resume with a validation set other than the one the checkpoint's best top-1 was
  * measured on (--val changed, or its folder did): that figure compares with nothing
  * now, so the best starts anew. Keeps the set's digest in t->st. */
@@ -554,7 +500,7 @@ static r50_status setup(trainer *t, r50_error *err) {
     r50_dataset_digest(&t->val, t->st.val_sha256);
   if (t->resuming) {
     R50_TRY(resume(t, err));
-    R50_TRY(patience(t, err)); /* a run that stopped early stays stopped */
+    R50_TRY(r50_trainer_patience(t, err)); /* a run that stopped early stays stopped */
   }
   R50_TRY(broadcast_model(t, err));
   const double per_epoch = (double)t->train.n;
@@ -610,155 +556,11 @@ static int my_rows(const trainer *t, int64_t position, int64_t *rows) {
   return n;
 }
 
-/* ------------------------------------------------------------------ evaluation */
-
-/* Loss, top-1 and top-5 of one image's logits. */
-static void score(const float *z, int c, int label, double *loss, int *top1, int *top5) {
-  int rank = 0;
-  double m = z[0], sum = 0;
-  for (int j = 1; j < c; j++)
-    m = z[j] > m ? z[j] : m;
-  for (int j = 0; j < c; j++) {
-    sum += exp((double)z[j] - m);
-    rank += z[j] > z[label] || (z[j] == z[label] && j < label);
-  }
-  *loss = m + log(sum) - z[label];
-  *top1 = rank == 0;
-  *top5 = rank < 5;
-}
-
-/* The producer's decode threads: a GPU rank's CPUs are free while its GPU trains (a CPU
- * rank's one decode thread keeps up with its own training steps). */
-static int decode_threads(const trainer *t) {
-  return t->job->model.device == R50_DEVICE_CUDA ? t->job->model.threads : 1;
-}
-
-/* RUN_DIR/model_best.npz: the model whose validation top-1 is the best so far (as
- * Chainer's snapshot_object with a MaxValueTrigger on validation/main/accuracy keeps
- * one), written under a temporary name and renamed. Rank 0. */
-static r50_status save_best(trainer *t, double top1, const char *when, r50_error *err) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/model_best.npz", t->job->out);
-  r50_status s = r50_save_npz(t->model, path, err);
-  if (s != R50_OK) {
-    char cause[sizeof err->msg];
-    snprintf(cause, sizeof cause, "%s", err->msg);
-    return r50_fail(err, s,
-                    "the best model so far (validation top-1 %.4f %s) was not written "
-                    "(%s); once the cause is fixed, --resume continues from the newest "
-                    "checkpoint",
-                    top1, when, cause);
-  }
-  t->st.has_best = 1;
-  t->st.since_best = 0;
-  t->st.best_accuracy = top1;
-  t->st.best_epoch = t->st.epoch;
-  t->st.best_iteration = t->st.iteration;
-  return R50_OK;
-}
-
-/* Every validation image exactly once: rank r takes rows [r N / size, (r+1) N / size). */
-static r50_status evaluate(trainer *t, r50_error *err) {
-  if (!t->have_val || t->last_eval == t->st.iteration)
-    return R50_OK;
-  t->last_eval = t->st.iteration;
-  const r50_train_job *j = t->job;
-  const int64_t n = t->val.n, lo = n * t->d->rank / t->d->size,
-                hi = n * (t->d->rank + 1) / t->d->size;
-  double sums[5] = {0}; /* loss, top-1, top-5, counted, failed */
-  const int first = !t->val_warned;
-  r50_status s = R50_OK;
-  if (hi > lo) {
-    r50_prefetch_opts po = {.batch = j->batch,
-                            .w = j->size,
-                            .h = j->size,
-                            .decode = j->decode,
-                            .depth = 2,
-                            .augment = {j->crop, 0, 0, t->st.seed},
-                            .decode_threads = decode_threads(t)};
-    r50_prefetch *p = NULL;
-    s = r50_prefetch_new(&t->val, &po, &p, err);
-    if (s == R50_OK)
-      s = r50_prefetch_push(p, lo, hi - lo, err);
-    if (s == R50_OK)
-      r50_prefetch_close(p);
-    const size_t per = (size_t)3 * j->crop * j->crop;
-    const char *layers[] = {"fc6"};
-    for (r50_batch *b; s == R50_OK && (b = r50_prefetch_pop(p));) {
-      int k = 0;
-      for (int i = 0; i < b->n; i++) {
-        if (b->status[i] != 1 || t->val.labels[b->rows[i]] < 0) {
-          sums[4] += b->status[i] != 1;
-          if (b->status[i] != 1 && first) /* named once a run, not each epoch */
-            r50_log(R50_LOG_WARN, "validation skips: %s", b->errors[i]);
-          continue;
-        }
-        memcpy(t->x + (size_t)k * per, b->x + (size_t)i * per, per * sizeof(float));
-        t->labels[k++] = t->val.labels[b->rows[i]];
-      }
-      r50_prefetch_release(p, b);
-      if (!k)
-        continue;
-      r50_tensor x = {t->x, 4, {k, 3, j->crop, j->crop}, 0}, out;
-      if ((s = r50_forward(t->model, &x, layers, 1, &out, err)) != R50_OK)
-        break;
-      const int c = (int)out.shape[1];
-      for (int i = 0; i < k; i++) {
-        double loss;
-        int top1, top5;
-        score(out.data + (size_t)i * c, c, t->labels[i], &loss, &top1, &top5);
-        sums[0] += loss, sums[1] += top1, sums[2] += top5, sums[3] += 1;
-      }
-      r50_tensor_free(&out);
-    }
-    if (p)
-      r50_prefetch_free(p);
-  }
-  R50_TRY(r50_dist_agree(t->d, s, err));
-  R50_MPI_CHECK(
-      t->d, MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, t->d->comm), err);
-  t->val_warned = 1;
-  const double cnt = sums[3];
-  char skipped[96] = "";
-  if (sums[4] > 0)
-    snprintf(skipped, sizeof skipped, " (%.0f unreadable, skipped: named %s)", sums[4],
-             first ? "above" : "at the first validation");
-  char when[96]; /* "after epoch 2", or "at iteration 250 (in epoch 3)" (--val-every) */
-  if (t->st.position == 0)
-    snprintf(when, sizeof when, "after epoch %lld", (long long)t->st.epoch);
-  else
-    snprintf(when, sizeof when, "at iteration %lld (in epoch %lld)",
-             (long long)t->st.iteration, (long long)t->st.epoch + 1);
-  if (t->d->rank == 0 && cnt == 0) /* no score is better than a score of 0 */
-    r50_log(R50_LOG_WARN,
-            "validation %s: not one of the %lld images of %s could be read%s: no "
-            "validation record",
-            when, (long long)t->val.n, r50_dataset_spec_name(j->val), skipped);
-  else if (t->d->rank == 0) {
-    const double top1 = sums[1] / cnt;
-    const int best = !t->st.has_best || top1 > t->st.best_accuracy; /* first of equals */
-    r50_log(R50_LOG_INFO,
-            "validation %s: loss %.4f, top-1 %.4f, top-5 %.4f over %.0f images%s%s", when,
-            sums[0] / cnt, top1, sums[2] / cnt, sums[3], skipped,
-            best ? " (the best yet: model_best.npz)" : "");
-    r50_report_validation(t->report, t->st.epoch,
-                          (double)t->st.position / (double)t->train.n, t->st.iteration,
-                          sums[0] / cnt, top1, sums[2] / cnt, (int64_t)sums[3],
-                          elapsed(t));
-    if (best)
-      s = save_best(t, top1, when, err);
-    else
-      t->st.since_best++;
-  }
-  R50_TRY(r50_dist_agree(t->d, s, err));
-  return patience(t, err);
-}
-
 static r50_status checkpoint(trainer *t, r50_error *err) {
   t->st.validated_at = t->last_eval;
   t->st.world = t->d->size;
   t->st.batch = t->job->batch;
-  t->st.elapsed = elapsed(t);
+  t->st.elapsed = r50_trainer_elapsed(t);
   r50_status s = t->d->rank == 0 ? r50_checkpoint_write(t->job->out, t->model, t->opt,
                                                         &t->st, t->job->keep, err)
                                  : R50_OK;
@@ -901,10 +703,6 @@ static int due(const trainer *t) {
   return t->job->checkpoint_every > 0 && t->st.iteration % t->job->checkpoint_every == 0;
 }
 
-static int val_due(const trainer *t) {
-  return t->job->val_every > 0 && t->st.iteration % t->job->val_every == 0;
-}
-
 static int finished(const trainer *t) {
   return t->patience_out || (t->total_steps > 0 ? t->st.iteration >= t->total_steps
                                                 : t->st.epoch >= t->job->epochs);
@@ -921,7 +719,7 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
                           .decode = j->decode,
                           .depth = 2,
                           .augment = {j->crop, j->augment, j->augment, t->st.seed},
-                          .decode_threads = decode_threads(t)};
+                          .decode_threads = r50_trainer_decode_threads(t)};
   r50_prefetch *p;
   R50_TRY(r50_dist_agree(t->d, r50_prefetch_new(&t->train, &po, &p, err), err));
   int64_t rows[4096];
@@ -946,8 +744,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     pending -= mine;
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 0);
     const int inside = s == R50_OK && !*stop && t->st.position < t->train.n;
-    if (inside && val_due(t)) /* (before the checkpoint: it keeps the best) */
-      s = evaluate(t, err);
+    if (inside && r50_trainer_val_due(t)) /* (before the checkpoint: it keeps the best) */
+      s = r50_trainer_validate(t, stop, err);
     if (inside && s == R50_OK && due(t))
       s = checkpoint(t, err); /* (at an epoch's end: after its evaluation, below) */
   }
@@ -962,8 +760,8 @@ static r50_status run_epoch(trainer *t, int *stop, r50_error *err) {
     progress(t, t->st.epoch, r50_optimizer_lr(t->opt), 1);
     t->st.epoch++;
     t->st.position = 0;
-    if (j->val_every == 0 || val_due(t))
-      s = evaluate(t, err);
+    if (j->val_every == 0 || r50_trainer_val_due(t))
+      s = r50_trainer_validate(t, stop, err);
     if (s == R50_OK && (j->checkpoint_every == 0 || due(t)) && !finished(t) && !*stop)
       s = checkpoint(t, err);
   }
@@ -1027,6 +825,11 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
         d->size == 1 ? "" : "s", job->batch, job->model.threads,
         job->model.threads == 1 ? "" : "s", job->out);
   int stop = 0;
+  if (s == R50_OK && t.resuming && r50_trainer_validation_owed(&t)) {
+    s = r50_trainer_validate(&t, &stop, &err); /* the one a signal abandoned */
+    if (s == R50_OK && !stop && !finished(&t))
+      s = checkpoint(&t, &err); /* so that a second stop does not abandon it again */
+  }
   while (s == R50_OK && !stop && !finished(&t))
     s = run_epoch(&t, &stop, &err);
   int sig = 0, mine = r50_job_signal();
@@ -1037,7 +840,7 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   }
   progress(&t, t.st.epoch, t.opt ? r50_optimizer_lr(t.opt) : 0, 1);
   if (s == R50_OK && !stop)
-    s = evaluate(&t, &err); /* the final model, unless the last epoch's end just did */
+    s = r50_trainer_validate(&t, &stop, &err); /* the final model, unless just done */
   /* stopped or done: a checkpoint either way, unless the loop just wrote this one */
   if (s == R50_OK && t.last_ckpt != t.st.iteration)
     s = checkpoint(&t, &err);

@@ -141,7 +141,7 @@ static r50_status write_state(const char *path, r50_optimizer *o,
     s = r50_npz_write(w, "dataset_sha256", NPZ_U8, 1, hex_len, st->dataset_sha256, err);
   if (s == R50_OK)
     s = r50_npz_write(w, "train_images", NPZ_I64, 0, NULL, &st->images, err);
-  if (s == R50_OK && st->validated_at >= 0)
+  if (s == R50_OK)
     s = r50_npz_write(w, "validated_at", NPZ_I64, 0, NULL, &st->validated_at, err);
   if (s == R50_OK && st->has_best) {
     s = r50_npz_write(w, "best_accuracy", NPZ_F64, 0, NULL, &st->best_accuracy, err);
@@ -265,7 +265,7 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
                                   r50_error *err) {
   int64_t seed = 0;
   memset(st, 0, sizeof *st);
-  st->validated_at = -1;
+  st->validated_at = INT64_MIN; /* not there: see below */
   const struct {
     const char *key;
     npz_dtype dtype;
@@ -287,6 +287,9 @@ static r50_status read_loop_state(npz_reader *r, const char *path, r50_loop_stat
     s = read_key(r, path, keys[k].key, keys[k].dtype, keys[k].numel, keys[k].out,
                  keys[k].needed, err);
   st->val_sha256[64] = st->dataset_sha256[64] = 0;
+  if (st->validated_at == INT64_MIN) /* kept before it was: taken after every
+                                        validation due, which nothing interrupted then */
+    st->validated_at = st->iteration;
   if (s == R50_OK && *st->dataset_sha256) /* kept with the training set's size */
     s = read_key(r, path, "train_images", NPZ_I64, 1, &st->images, NEEDED, err);
   st->has_best = r50_npz_find(r, "best_accuracy") >= 0; /* after a validation */

@@ -34,8 +34,9 @@ typedef struct r50_loop_state {
   int64_t best_epoch;   /* epochs and iterations done when it was measured */
   int64_t best_iteration;
   int64_t since_best;   /* validations after it that did not beat it (--patience) */
-  int64_t validated_at; /* the iteration of the last validation (-1: none; a
-                           checkpoint from before it was kept) */
+  int64_t validated_at; /* the iteration of the last validation that completed (-1:
+                           none); read as `iteration` from a checkpoint kept before it
+                           was, which was taken after every validation due */
   char val_sha256[65];  /* the validation set's rows it was measured on
                            (r50_dataset_digest); "" where unknown */
 } r50_loop_state;
