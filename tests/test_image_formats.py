@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""WebP, GIF, BMP, PNM, TIFF and JPEG 2000 datasets end to end, as users have them (web
-crawls, img2dataset shards, old collections of GIFs, inspection cameras' BMPs, face
-sets' PGMs, scanners' and microscopes' TIFFs, digital libraries' and medical archives'
-JPEG 2000):
+"""WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF and AVIF datasets end to end, as users
+have them (web crawls, img2dataset shards, old collections of GIFs, inspection cameras'
+BMPs, face sets' PGMs, scanners' and microscopes' TIFFs, digital libraries' and medical
+archives' JPEG 2000, phones' HEIC photos, AVIF from the web):
 
 * an ImageFolder tree (class subfolders) mixing JPEG, PNG, WebP — lossy, lossless,
   with alpha, animated, `.WEBP` in capitals, one named without an extension, one cut
@@ -11,11 +11,12 @@ JPEG 2000):
   without an extension, one cut short —, PNM (`.pgm`, `.PPM`) and TIFF — LZW, JPEG in
   YCbCr `.TIFF`, 1-bit CCITT G4, a multi-page one without an extension, one cut
   short — and JPEG 2000 — a lossless `.jp2`, a lossy layered codestream `.J2K`, a tiled
-  `.jpx`, one without an extension, one cut short —, under -np 1 and -np 2: every such
-  row's features are bit-identical to those of its PNG twin (Pillow's
-  Image.open(f).convert('RGB') saved as PNG), the cut ones are failed rows naming the
-  file and "truncated WebP/GIF/BMP/TIFF/JPEG 2000 data", labels follow the class
-  folders;
+  `.jpx`, one without an extension, one cut short — and HEIF/AVIF — `.HEIC`, `.heif`
+  with alpha, `.avif`, a HEIC without an extension, one cut short —, under -np 1 and
+  -np 2: every such row's features are bit-identical to those of its PNG twin (Pillow's
+  Image.open(f).convert('RGB') saved as PNG; for HEIF and AVIF, which Pillow does not
+  read, libheif's heif-convert's), the cut ones are failed rows naming the file and
+  "truncated WebP/GIF/BMP/TIFF/JPEG 2000/HEIF data", labels follow the class folders;
 * the same files through a list file name the same rows with the same features;
 * `predict` of one .webp file prints the lines its folder's run prints for it;
 * a WebDataset tar shard whose samples are .webp, .tiff, .ppm and .jp2 members gives
@@ -56,6 +57,15 @@ def webp_bytes(im, **kw):
 
 def gif_bytes(im, **kw):
     return encoded(im, "GIF", **kw)
+
+
+def heif_bytes(tmp, im, fmt, *opts):
+    """im encoded by libheif's heif-enc (HEIC with x265, AVIF with aom)."""
+    src, out = os.path.join(tmp, "heif_src.png"), os.path.join(tmp, f"heif_out.{fmt}")
+    Image.frombytes(im.mode, im.size, im.tobytes()).save(src)  # (no ICC profile)
+    subprocess.run(["heif-enc", *opts, "-o", out, src], check=True, capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
 
 
 def make_tree(tmp):
@@ -105,18 +115,30 @@ def make_tree(tmp):
         "birds/folio0001": encoded(im[3], "JPEG2000", irreversible=True,
                                    quality_mode="rates", quality_layers=[12]),
     }
+    heif = {"birds/IMG_0001.HEIC": heif_bytes(tmp, im[0], "heic", "-q", "60"),
+            "cats/photo.heif": heif_bytes(tmp, rgba, "heic", "-q", "80"),
+            "birds/web.avif": heif_bytes(tmp, im[2], "avif", "-q", "50"),
+            "cats/upload0001": heif_bytes(tmp, im[3], "heic", "-q", "70")}  # no extension
+    files.update(heif)
     twin_of = {}
     for rel, data in files.items():
         with open(os.path.join(tree, rel), "wb") as f:
             f.write(data)
         twin = os.path.join(twins, rel.replace("/", "_") + ".png")
-        Image.open(io.BytesIO(data)).convert("RGB").save(twin)
+        if rel in heif:  # Pillow has no HEIF decoder: libheif's own heif-convert
+            subprocess.run(["heif-convert", os.path.join(tree, rel), twin + ".rgba.png"],
+                           check=True, capture_output=True)
+            Image.open(twin + ".rgba.png").convert("RGB").save(twin)
+            os.remove(twin + ".rgba.png")
+        else:
+            Image.open(io.BytesIO(data)).convert("RGB").save(twin)
         twin_of[rel] = twin
     cut = {"cats/cut.webp": ("birds/lossy.webp", "truncated WebP data"),
            "birds/cut.gif": ("birds/anim.gif", "truncated GIF data"),
            "cats/cut.bmp": ("birds/scan.bmp", "truncated BMP data"),
            "cats/cut.tif": ("birds/raw.tif", "truncated TIFF data (strip 0 ends at byte"),
-           "birds/cut.jp2": ("birds/scan.jp2", "truncated JPEG 2000 data")}
+           "birds/cut.jp2": ("birds/scan.jp2", "truncated JPEG 2000 data"),
+           "cats/cut.heic": ("birds/IMG_0001.HEIC", "truncated HEIF data")}
     for rel, (src, _) in cut.items():
         with open(os.path.join(tree, rel), "wb") as f:
             f.write(files[src][:1500])

@@ -3,9 +3,10 @@
 # AMX-BF16: the kind of CPU the fast CPU engine's targets are set on, which the
 # development machines here, AMD ones, lack). bench/device/cpu_check.sh runs it there.
 #
-# Builds r50worker with the oneDNN and CUDA engines and no MPI (that machine has no MPI,
-# HDF5, OpenBLAS or image libraries), peak_fma, the bf16 test programs and cuda_parity
-# (its `--peer onednn` checks bf16 on the real photos), bundles them with the libraries
+# Builds r50worker with the oneDNN and CUDA engines, no MPI and no HEIF (that machine
+# has no MPI, HDF5, OpenBLAS or image libraries; libheif's codecs would not fit),
+# peak_fma, the bf16 test programs and cuda_parity (its `--peer onednn` checks bf16 on
+# the real photos), bundles them with the libraries
 # a bare machine lacks (../shared/device/bundle.sh) and GNU time, adds the real test
 # photos (tests/photos.py f32) and OpenVINO for that machine's Python 3.12 (its CPU
 # plugin and ONNX reader only: the wheel is 59 MiB, a run carries at most 64), and packs
@@ -18,7 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${1:-$root/build-dev}
 bundle=$root/cpu-bundle
 openvino=${OPENVINO_VERSION:-2026.4.1}
-cmake -S "$root" -B "$build" -DR50_CUDA=ON -DR50_MPI=OFF -DR50_ONEDNN=ON \
+cmake -S "$root" -B "$build" -DR50_CUDA=ON -DR50_MPI=OFF -DR50_ONEDNN=ON -DR50_HEIF=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release >/dev/null
 tests=(test_invariance test_precision test_train_bf16 test_train_layouts cuda_parity)
 cmake --build "$build" -j "$(nproc)" --target r50worker peak_fma image_tool "${tests[@]}"

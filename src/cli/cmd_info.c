@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cpu_features.h"
 #include "engines.h"
+#include "image.h"
 #include "model_options.h"
 
 #ifdef R50_HAVE_CUDA
@@ -53,9 +54,11 @@ static void print_build(void) {
 #else
   printf(", oneDNN engine: no");
 #endif
-  char cpu[512];
+  char cpu[512], images[256];
   r50_cpu_describe(cpu, sizeof cpu);
   printf("\ncpu       %s\n", cpu);
+  r50_image_formats_describe(images, sizeof images);
+  printf("images    %s\n", images);
 }
 
 int cli_info(int argc, char **argv) {

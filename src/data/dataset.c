@@ -23,6 +23,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "formats.h"
+#include "image.h"
 #include "tar_shards.h"
 
 r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
@@ -79,9 +80,7 @@ int r50_has_image_ext(const char *name) {
   return ext_index(name, R50_FORMATS_EXTS) >= 0;
 }
 
-/* Image formats this tool does not decode: a folder walk leaves such files out, and
- * says so. */
-#define OTHER_EXTS ".heic .heif .avif .jxl"
+#define OTHER_EXTS R50_FORMATS_OTHER_EXTS
 
 /* ------------------------------------------------------------------ list files */
 
@@ -656,7 +655,8 @@ int r50_is_image_file(const char *path) {
          (n >= 4 && (!memcmp(head, "II*\0", 4) || !memcmp(head, "MM\0*", 4) ||
                      !memcmp(head, "II+\0", 4) || !memcmp(head, "MM\0+", 4))) ||
          (n >= 12 && !memcmp(head, "\0\0\0\x0CjP  \r\n\x87\n", 12)) || /* JPEG 2000 */
-         (n >= 4 && !memcmp(head, "\xFF\x4F\xFF\x51", 4));
+         (n >= 4 && !memcmp(head, "\xFF\x4F\xFF\x51", 4)) ||
+         (R50_READS_HEIF && r50_is_heif(head, n));
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,

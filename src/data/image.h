@@ -1,7 +1,8 @@
 /*
  * image.h — internals shared by the image decoders: image_decode.c (format sniffing,
  * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c, image_gif.c,
- * image_bmp.c, image_pnm.c, image_tiff.c and image_exif.c.
+ * image_bmp.c, image_pnm.c, image_tiff.c, image_jp2.c, image_heif.c (and
+ * image_heif_box.c) and image_exif.c.
  *
  * Rule: a decoder checks the header's width x height (r50_image_check_dims) before it
  * allocates any pixels, and reports the orientation instead of applying it;
@@ -32,7 +33,33 @@ typedef r50_status r50_decode_fn(const uint8_t *data, size_t len, const char *na
                                  const r50_decode_opts *opts, r50_image *out,
                                  int *orientation, r50_error *err);
 r50_decode_fn r50_jpeg_decode, r50_png_decode, r50_webp_decode, r50_gif_decode,
-    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode, r50_jp2_decode;
+    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode, r50_jp2_decode, r50_heif_decode;
+
+/* "JPEG, PNG, ... and AVIF (libheif 1.15.1)": the formats this build reads, for `info`.
+ */
+void r50_image_formats_describe(char *buf, size_t cap);
+
+/* Whether data starts as a HEIF or AVIF file: an ISO base media "ftyp" box of one of
+ * their brands (HEVC images and sequences, AV1 ones, or the generic mif1 / msf1). */
+int r50_is_heif(const uint8_t *data, size_t len);
+
+/* Refuses (R50_ERR_FORMAT, naming `name` and the `kind`, "HEIF" or "AVIF") a HEIF or
+ * AVIF file whose codec configurations (an hvcC's SPS, an av1C's sequence header)
+ * declare a picture larger than its largest ispe (plus a 64-pixel block) or than
+ * max_pixels (when > 0): what libheif's codecs would allocate before it checks
+ * (image_heif_box.c). */
+r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *name,
+                                const char *kind, int64_t max_pixels, r50_error *err);
+
+/* The version of the libheif this process runs on (image_heif.c, with R50_HAVE_HEIF). */
+const char *r50_heif_version(void);
+
+/* 1 where this build reads HEIF and AVIF (libheif), else 0. */
+#ifdef R50_HAVE_HEIF
+#define R50_READS_HEIF 1
+#else
+#define R50_READS_HEIF 0
+#endif
 
 /* The bytes of the image file at path (a regular file: r50_read_file's checks), with
  * messages naming it `name`; free *data. */

@@ -1,9 +1,9 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG, WebP, GIF, BMP, PNM, TIFF and JPEG 2000 decoders live in
- * image_jpeg.c, image_png.c, image_webp.c, image_gif.c, image_bmp.c, image_pnm.c,
- * image_tiff.c and image_jp2.c,
+ * name), the JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000 and HEIF/AVIF decoders
+ * live in image_jpeg.c, image_png.c, image_webp.c, image_gif.c, image_bmp.c,
+ * image_pnm.c, image_tiff.c, image_jp2.c and image_heif.c,
  * and the orientation a decoder reports is applied here (the EXIF orientation, when
  * asked, as ImageOps.exif_transpose does; a TIFF's, as Pillow's TIFF plugin does).
  *
@@ -12,6 +12,7 @@
  * decompression-bomb limit by default).
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,14 +158,36 @@ static int is_jp2(const uint8_t *d, size_t n) { /* a JP2 file, or a J2K codestre
          starts_with(d, n, "\xFF\x4F\xFF\x51", 4);
 }
 
+void r50_image_formats_describe(char *buf, size_t cap) {
+#ifdef R50_HAVE_HEIF
+  snprintf(buf, cap, R50_FORMATS_AND " (libheif %s)", r50_heif_version());
+#else
+  snprintf(buf, cap, R50_FORMATS_AND " (no HEIF or AVIF: built without libheif)");
+#endif
+}
+
+int r50_is_heif(const uint8_t *d, size_t n) {
+  static const char brands[][5] = {"heic", "heix", "heim", "heis", "hevc", "hevx",
+                                   "hevm", "hevs", "mif1", "msf1", "avif", "avis"};
+  if (n < 12 || memcmp(d + 4, "ftyp", 4))
+    return 0;
+  for (size_t i = 0; i < sizeof brands / sizeof *brands; i++)
+    if (!memcmp(d + 8, brands[i], 4))
+      return 1;
+  return 0;
+}
+
 /* The formats read, each told by its first bytes. */
 static const struct {
   int (*is)(const uint8_t *d, size_t n);
   r50_decode_fn *decode;
 } FORMATS[] = {
-    {is_jpeg, r50_jpeg_decode}, {is_png, r50_png_decode}, {is_webp, r50_webp_decode},
-    {is_gif, r50_gif_decode},   {is_bmp, r50_bmp_decode}, {is_pnm, r50_pnm_decode},
-    {is_tiff, r50_tiff_decode}, {is_jp2, r50_jp2_decode},
+    {is_jpeg, r50_jpeg_decode},     {is_png, r50_png_decode}, {is_webp, r50_webp_decode},
+    {is_gif, r50_gif_decode},       {is_bmp, r50_bmp_decode}, {is_pnm, r50_pnm_decode},
+    {is_tiff, r50_tiff_decode},     {is_jp2, r50_jp2_decode},
+#ifdef R50_HAVE_HEIF
+    {r50_is_heif, r50_heif_decode},
+#endif
 };
 
 static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
@@ -176,13 +199,8 @@ static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
 
 /* Names image formats this build does not read, for a better message. */
 static const char *other_format(const uint8_t *d, size_t n) {
-  if (n >= 12 && memcmp(d + 4, "ftyp", 4) == 0) { /* ISO base media: HEIF, AVIF */
-    if (memcmp(d + 8, "avif", 4) == 0 || memcmp(d + 8, "avis", 4) == 0)
-      return "AVIF";
-    if (memcmp(d + 8, "hei", 3) == 0 || memcmp(d + 8, "hev", 3) == 0 ||
-        memcmp(d + 8, "mif1", 4) == 0 || memcmp(d + 8, "msf1", 4) == 0)
-      return "HEIF";
-  }
+  if (!R50_READS_HEIF && r50_is_heif(d, n)) /* (a build without libheif) */
+    return memcmp(d + 8, "avi", 3) == 0 ? "AVIF" : "HEIF";
   if (starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12) ||
       starts_with(d, n, "\xFF\x0A", 2))
     return "JPEG XL";

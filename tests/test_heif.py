@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""test_heif.py — HEIF (HEIC) and AVIF decoding through image_tool, on files made by
+libheif's own encoder (heif-enc: x265 for HEIC, aom for AVIF) from real photos:
+
+  * lossless HEIC and AVIF (4:4:4, identity matrix) decode to the source photo's RGB
+    within 1 (the encoder's colour conversion), so rows, columns and channels are in
+    place and nothing is cropped or padded;
+  * lossy HEIC and AVIF, odd sizes, alpha (dropped, never composited, as Pillow's
+    convert('RGB') does), 10-bit monochrome: exactly the pixels libheif's own
+    heif-convert writes (its PNG read back, alpha dropped);
+  * damaged files fail with the file's name and the cause: cut at several points
+    ("truncated HEIF data" / "truncated AVIF data"), a HEIF header with nothing after
+    it ("corrupt HEIF data"), a grid whose data lies past the end of its idat box
+    (refused before libheif reads the boxes after it as the canvas size), more pixels
+    than --max-pixels (refused from the header);
+  * --exif-rotate turns nothing: HEIF's own transformations are applied by libheif,
+    and an EXIF orientation beside them is not applied a second time.
+
+Usage: test_heif.py IMAGE_TOOL
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import jobutil as J  # noqa: E402
+import photos  # noqa: E402
+
+TOOL = os.path.abspath(sys.argv[1])
+
+
+def plain_png(im, path):
+    """im as a PNG without an ICC profile (heif-enc's PNG reader refuses some)."""
+    Image.frombytes(im.mode, im.size, im.tobytes()).save(path)
+    return path
+
+
+def heif_enc(src, out, *opts):
+    p = subprocess.run(["heif-enc", *opts, "-o", out, src], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"heif-enc {' '.join(opts)} {src}: {p.stderr[-500:]}")
+    return out
+
+
+def heif_convert(path, tmp):
+    """libheif's own decoding of path, as RGB uint8 (alpha dropped)."""
+    png = os.path.join(tmp, os.path.basename(path) + ".ref.png")
+    p = subprocess.run(["heif-convert", path, png], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"heif-convert {path}: {p.stderr[-500:]}")
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def decode(*files, opts=()):
+    """{index: RGB array}, {index: failure message} from image_tool decode."""
+    out = os.path.join(os.path.dirname(files[0]), "decoded.npz")
+    p = subprocess.run([TOOL, *opts, "decode", out, *files], capture_output=True, text=True)
+    fails = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("FAIL\t"):
+            _, i, msg = line.split("\t", 2)
+            fails[int(i)] = msg
+    got = {}
+    if os.path.exists(out):
+        with np.load(out) as z:
+            got = {int(k): z[k] for k in z.files}
+        os.remove(out)
+    return got, fails
+
+
+def boxes(data, start, end):
+    """(type, payload start, payload end) of the boxes in data[start:end]."""
+    out = []
+    while start + 8 <= end:
+        size = int.from_bytes(data[start:start + 4], "big")
+        if size < 8 or start + size > end:
+            break
+        out.append((data[start + 4:start + 8].decode("latin-1"), start + 8, start + size))
+        start += size
+    return out
+
+
+def grid_past_idat(data):
+    """data with its grid item's idat extent moved 7 bytes on, past the end of idat (as
+    the fuzzer's 757-byte HEIC that made libde265 allocate 2.4 GB had it); None when data
+    has no grid in idat. iloc version 1, as heif-enc writes it."""
+    meta = [b for b in boxes(data, 0, len(data)) if b[0] == "meta"][0]
+    kids = {t: (a, z) for t, a, z in boxes(data, meta[1] + 4, meta[2])}
+    if "idat" not in kids or "iloc" not in kids:
+        return None
+    a = kids["iloc"][0]
+    if data[a] != 1:
+        return None
+    off, length, base = data[a + 4] >> 4, data[a + 4] & 15, data[a + 5] >> 4
+    index = data[a + 5] & 15
+    p, count = a + 8, int.from_bytes(data[a + 6:a + 8], "big")
+    out = bytearray(data)
+    for _ in range(count):
+        method = int.from_bytes(data[p + 2:p + 4], "big") & 15
+        at_base = p + 6
+        extents = int.from_bytes(data[at_base + base:at_base + base + 2], "big")
+        if method == 1 and base == 4:
+            v = int.from_bytes(data[at_base:at_base + 4], "big") + 7
+            out[at_base:at_base + 4] = v.to_bytes(4, "big")
+            return bytes(out)
+        p = at_base + base + 2 + extents * (index + off + length)
+    return None
+
+
+def worst(a, b):
+    if a.shape != b.shape:
+        return float("inf")
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+def main():
+    if not shutil.which("heif-enc") or not shutil.which("heif-convert"):
+        J.check(False, "heif-enc and heif-convert (Debian's libheif-examples) are installed")
+        return J.finish("test_heif")
+    tmp = tempfile.mkdtemp(prefix="r50-heif-")
+    real = [Image.open(p).convert("RGB") for p in photos.good_photos()]
+    rgb = [im for im in real if min(im.size) >= 200][:4]
+    srcs = [plain_png(im, os.path.join(tmp, f"src{i}.png")) for i, im in enumerate(rgb)]
+    lossless = ["-L", "-p", "chroma=444", "--matrix_coefficients=0"]
+
+    # lossless: the source's pixels
+    files = [heif_enc(srcs[0], os.path.join(tmp, "lossless.heic"), *lossless),
+             heif_enc(srcs[1], os.path.join(tmp, "lossless.avif"), *lossless)]
+    got, fails = decode(*files)
+    for i, (f, src) in enumerate(zip(files, rgb[:2])):
+        w = worst(got.get(i, np.zeros(0)), np.asarray(src))
+        J.check(not fails and w <= 1, f"{os.path.basename(f)} {src.size}: the source's "
+                                      f"pixels within 1 (worst {w}) {fails}")
+
+    # lossy, odd sizes, alpha, 10 bits: heif-convert's pixels exactly
+    odd = plain_png(rgb[2].resize((97, 61)), os.path.join(tmp, "odd.png"))
+    rgba = rgb[3].convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    alpha = plain_png(rgba, os.path.join(tmp, "alpha.png"))
+    grey16 = os.path.join(tmp, "grey16.png")
+    Image.fromarray((np.asarray(rgb[0].convert("L")).astype(np.uint16) * 257)).save(grey16)
+    cases = [heif_enc(srcs[2], os.path.join(tmp, "phone.heic"), "-q", "70"),
+             heif_enc(srcs[3], os.path.join(tmp, "web.avif"), "-q", "50"),
+             heif_enc(odd, os.path.join(tmp, "odd.heic"), "-q", "90"),
+             heif_enc(odd, os.path.join(tmp, "odd.avif"), "-q", "90"),
+             heif_enc(alpha, os.path.join(tmp, "alpha.heic"), "-q", "80"),
+             heif_enc(grey16, os.path.join(tmp, "grey10.heic"), "-b", "10", "-q", "85")]
+    got, fails = decode(*cases)
+    for i, f in enumerate(cases):
+        w = worst(got.get(i, np.zeros(0)), heif_convert(f, tmp))
+        J.check(i not in fails and w == 0,
+                f"{os.path.basename(f)}: heif-convert's pixels exactly (worst {w}) "
+                f"{fails.get(i, '')}")
+    a = got.get(4)
+    J.check(a is not None and worst(a, np.asarray(rgba.convert("RGB"))) <= 40,
+            "alpha.heic: the colours without compositing (a white or black background "
+            "would differ by up to 255 where alpha is low)")
+    g = got.get(5)
+    J.check(g is not None and (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all(),
+            "grey10.heic: grey RGB")
+
+    # --exif-rotate turns nothing more (an EXIF orientation 6 beside the image)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rot_jpg = os.path.join(tmp, "rot.jpg")
+    rgb[2].resize((97, 61)).save(rot_jpg, exif=exif.tobytes(), quality=95)
+    rot = heif_enc(rot_jpg, os.path.join(tmp, "rot.heic"), "-q", "90")
+    plain, _ = decode(rot)
+    turned, fails = decode(rot, opts=("--exif-rotate",))
+    J.check(not fails and 0 in plain and 0 in turned and plain[0].shape == (61, 97, 3) and
+            np.array_equal(plain[0], turned[0]),
+            f"--exif-rotate: the same pixels, {plain[0].shape if 0 in plain else None}")
+
+    # damaged: the file's name and the cause
+    data = open(cases[0], "rb").read()
+    avif = open(cases[1], "rb").read()
+    bad = []
+    for n in (len(data) // 3, len(data) // 2, len(data) - 10):
+        bad.append((f"cut{n}.heic", data[:n], "truncated HEIF data"))
+    bad.append(("cut.avif", avif[:len(avif) // 2], "truncated AVIF data"))
+    bad.append(("header.heic", data[:24] if data[3] == 24 else data[:32], "corrupt HEIF data"))
+    paths = []
+    for name, blob, _ in bad:
+        paths.append(os.path.join(tmp, name))
+        with open(paths[-1], "wb") as f:
+            f.write(blob)
+    _, fails = decode(*paths)
+    for i, (name, _, cause) in enumerate(bad):
+        msg = fails.get(i, "")
+        J.check(msg.startswith(f"{paths[i]}: {cause}"),
+                f"{name}: fails naming the file and '{cause}': {msg!r}")
+    odd_heic = open(cases[2], "rb").read()  # 97x61: a grid of padded tiles
+    moved = grid_past_idat(odd_heic)
+    if J.check(moved is not None, "odd.heic (97x61) holds a grid in idat"):
+        path = os.path.join(tmp, "grid_past_idat.heic")
+        with open(path, "wb") as f:
+            f.write(moved)
+        _, fails = decode(path)
+        J.check(fails.get(0, "").startswith(
+            f"{path}: corrupt HEIF data (a grid whose data lies outside its box)"),
+            f"a grid whose data lies past idat's end: refused before libheif reads it "
+            f"(it would read the next boxes as the canvas size): {fails}")
+    _, fails = decode(cases[0], opts=("--max-pixels", "1000"))
+    J.check("exceeds --max-pixels" in fails.get(0, "") and fails[0].startswith(cases[0]),
+            f"more pixels than --max-pixels: refused from the header: {fails}")
+    return J.finish("test_heif")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
