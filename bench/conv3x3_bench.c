@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
       r50_act xa[2], ya[2];
       const r50_conv_desc cd = {
           .id = 0, .cin = c, .cout = c, .ksize = 3, .stride = 1, .pad = 1};
-      const r50_conv_params p = {w, NULL, g, b, mu, var, R50_BN_EPS};
+      const r50_conv_params p = {w, NULL, g, b, mu, var, R50_BN_EPS, 0};
       for (int k = 0; k < 2; k++) {
         r50_error err = {0};
         float *act[R50_ACT_BUFS], *vec;

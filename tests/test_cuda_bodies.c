@@ -74,7 +74,7 @@ static void test_fold_epilogue(r50_cpu_ctx *ctx) {
   float *w = randv((size_t)C * kw, -1, 1), *b = randv(C, -100, 100),
         *g = randv(C, 0.5f, 2), *be = randv(C, -1e-3f, 1e-3f),
         *mu = randv(C, -1e-3f, 1e-3f), *var = randv(C, 0.1f, 3);
-  r50_conv_params p = {w, b, g, be, mu, var, 2e-5};
+  r50_conv_params p = {w, b, g, be, mu, var, 2e-5, 0};
   float *wf = malloc(sizeof(float) * C * kw), *bf = malloc(sizeof(float) * C);
   r50_fold_bn(&cd, &p, wf, bf);
   int bad = 0;

@@ -67,7 +67,7 @@ static void test_conv(const r50_engine *e, r50_engine_state *st, int cin, int co
   float *var = randv((size_t)cout, 0.2f, 2), *res = randv(numel(out), -2, 2);
   r50_conv_desc c = {
       .id = 0, .cin = cin, .cout = cout, .ksize = k, .stride = stride, .pad = pad};
-  r50_conv_params p = {W, bias ? b : NULL, g, be, mu, var, R50_BN_EPS};
+  r50_conv_params p = {W, bias ? b : NULL, g, be, mu, var, R50_BN_EPS, 0};
   r50_error err = {0};
   CHECK(e->set_conv(st, &c, &p, &err) == R50_OK, "%s", err.msg);
   float *act[R50_ACT_BUFS], *vec;

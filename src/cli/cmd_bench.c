@@ -162,6 +162,12 @@ int cli_bench(int argc, char **argv) {
   r50_model *m = cli_model_new(&mo);
   if (!m)
     return 1;
+  r50_error err = {0}; /* forward passes only: the engine's weights are the ones kept */
+  if (!train && r50_model_inference_only(m, &err) != R50_OK) {
+    fprintf(stderr, "r50worker bench: %s\n", err.msg);
+    r50_model_free(m);
+    return 1;
+  }
   char desc[4200];
   cli_model_describe(&mo, desc, sizeof desc);
   printf("model %s; %s engine, %s; batch %d of %dx%d, %d thread%s, %s\n", desc,

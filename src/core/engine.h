@@ -45,7 +45,16 @@ typedef struct r50_conv_params {
   const float *b;                         /* (cout) or NULL */
   const float *gamma, *beta, *mean, *var; /* (cout) */
   double eps;
+  /* 1 on an inference-only model (r50_model_inference_only): once the engine holds w
+   * in memory of its own it may give w's pages back (r50_host_release) and must not
+   * read w again; 0: w stays, as set_conv says. */
+  int release;
 } r50_conv_params;
+
+/* Gives the whole pages inside [p, p + n) back to the system: they read as zeros
+ * afterwards (an inference-only model's convolution weights, once its engine holds
+ * them in a format of its own). */
+void r50_host_release(const float *p, size_t n);
 
 typedef struct r50_engine_state r50_engine_state; /* each engine's own */
 
@@ -151,7 +160,7 @@ typedef struct r50_engine {
   /* Inference parameters, (re)set whenever the model's change: conv `c` with its BN,
    * and the linear layer (w (cout, cin), b (cout), host memory). The pointers given
    * stay valid, and their data unchanged, until the next call for the same layer: an
-   * engine may read them in place. */
+   * engine may read them in place (but a conv's w where p->release says so). */
   r50_status (*set_conv)(r50_engine_state *s, const r50_conv_desc *c,
                          const r50_conv_params *p, r50_error *err);
   r50_status (*set_linear)(r50_engine_state *s, const float *w, const float *b,

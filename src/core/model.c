@@ -163,7 +163,8 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
                          .beta = r50_param_data(m, c->bn + 1),
                          .mean = r50_param_data(m, c->bn + 2),
                          .var = r50_param_data(m, c->bn + 3),
-                         .eps = R50_BN_EPS};
+                         .eps = R50_BN_EPS,
+                         .release = m->store->inference_only};
     s = m->engine->set_conv(m->es, c, &p, err);
   }
   free(convs);
@@ -175,7 +176,30 @@ r50_status r50_model_sync(r50_model *m, r50_error *err) {
   return R50_OK;
 }
 
+r50_status r50_model_inference_only(r50_model *m, r50_error *err) {
+  if (m->store->inference_only)
+    return R50_OK;
+  if (m->store->refs > 1)
+    return r50_fail(err, R50_ERR_UNSUPPORTED,
+                    "r50_model_inference_only: the model shares its parameters with "
+                    "another (r50_copy share), which may still need them");
+  R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
+  m->store->inference_only = 1;
+  m->synced = 0; /* the engine takes the weights again, free to give them back */
+  return R50_OK;
+}
+
+r50_status r50_model_host_params(const r50_model *m, const char *what, r50_error *err) {
+  if (!m->store->inference_only)
+    return R50_OK;
+  return r50_fail(err, R50_ERR_UNSUPPORTED,
+                  "%s: the model is inference-only (r50_model_inference_only): its "
+                  "engine holds the weights, whose host copies may be given back",
+                  what);
+}
+
 r50_status r50_model_for_training(r50_model *m, r50_error *err) {
+  R50_TRY(r50_model_host_params(m, "training", err));
   if (m->engine && m->engine->train) {
     if (m->precision != R50_PRECISION_FP32 && m->engine->set_precision &&
         !(m->engine->train->precisions & (1u << m->precision))) {
@@ -199,6 +223,7 @@ r50_status r50_model_for_training(r50_model *m, r50_error *err) {
 }
 
 r50_status r50_model_move(r50_model *m, const r50_engine *engine, r50_error *err) {
+  R50_TRY(r50_model_host_params(m, "moving the model to another engine", err));
   if (m->engine)
     R50_TRY(r50_model_pull_all(m, err));
   r50_engine_state *es = NULL;
@@ -245,6 +270,8 @@ void r50_model_free(r50_model *m) {
 }
 
 r50_model *r50_copy(const r50_model *src, r50_copy_mode mode, r50_error *err) {
+  if (r50_model_host_params(src, "r50_copy", err) != R50_OK)
+    return NULL;
   if (r50_model_pull(src, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err) != R50_OK)
     return NULL;
   r50_model *m =

@@ -5,7 +5,9 @@
  * Rule (llm.c): parameters, persistents (BN averages, BN counts) and — once training
  * starts — gradients each live in one slab laid out by the table, allocated when the
  * model is made and never moved: every pointer r50_namedparams hands out stays valid
- * for the model's life. Loading copies into the slabs. The parameter slabs belong to
+ * for the model's life (an inference-only model's engine may give its convolution
+ * weights' pages back: its parameters are then out of reach through the API, see
+ * r50_model_host_params). Loading copies into the slabs. The parameter slabs belong to
  * a store that models made with R50_COPY_SHARE share; its version counts writes, and
  * what an engine derives from the parameters is refreshed (r50_model_sync) whenever a
  * model is run with a version it has not seen.
@@ -22,10 +24,11 @@
 /* Parameters and persistents, shared by a model and its R50_COPY_SHARE copies. */
 typedef struct r50_param_store {
   int refs;
-  uint64_t version;  /* incremented by every write through the API */
-  float *params;     /* (n_param_floats) trainable parameters */
-  float *persistent; /* (n_persistent_floats) BN avg_mean / avg_var */
-  int64_t *ints;     /* (n_persistent_ints) BN N */
+  uint64_t version;   /* incremented by every write through the API */
+  float *params;      /* (n_param_floats) trainable parameters */
+  float *persistent;  /* (n_persistent_floats) BN avg_mean / avg_var */
+  int64_t *ints;      /* (n_persistent_ints) BN N */
+  int inference_only; /* r50_model_inference_only: the parameters are the engine's */
   /* The model whose engine holds newer parameters or persistents than these slabs
    * (R50_SYNC_* in newer), or NULL (engine_sync.c). */
   struct r50_model *newer_in;
@@ -83,6 +86,10 @@ r50_status r50_model_move(r50_model *m, const r50_engine *engine, r50_error *err
 /* Makes sure the model's engine can train: moves it to train_engine (logged once)
  * where its own cannot, else fails naming the engine. */
 r50_status r50_model_for_training(r50_model *m, r50_error *err);
+
+/* R50_OK where m's host parameters may be read or written; on an inference-only model
+ * an error naming `what` (the call that needs them). */
+r50_status r50_model_host_params(const r50_model *m, const char *what, r50_error *err);
 /* Marks the parameters changed (a write through the slabs). */
 void r50_model_touch(r50_model *m);
 

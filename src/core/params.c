@@ -38,6 +38,8 @@ r50_param_info r50_namedparams(r50_model *m, int i) {
   if (m->grads)
     r50_model_host_wrote(m, R50_SYNC_GRADS);
   p.data = r50_param_data(m, i);
+  if (d->kind == R50_PARAM && m->store->inference_only)
+    p.data = NULL; /* maybe given back (r50_model_inference_only) */
   if (d->kind == R50_PARAM && m->grads)
     p.grad = m->grads + d->offset;
   if (d->kind == R50_PERSISTENT_INT)
@@ -46,7 +48,7 @@ r50_param_info r50_namedparams(r50_model *m, int i) {
 }
 
 r50_status r50_params_changed(r50_model *m, r50_error *err) {
-  (void)err;
+  R50_TRY(r50_model_host_params(m, "r50_params_changed", err));
   r50_model_touch(m);
   return R50_OK;
 }
@@ -55,6 +57,8 @@ r50_status r50_params_changed(r50_model *m, r50_error *err) {
  * r50_params_changed for parameters and persistents; gradients are taken as written. */
 float *r50_params_slab(r50_model *m, int64_t *n) {
   *n = m->net.n_param_floats;
+  if (m->store->inference_only)
+    return NULL; /* maybe given back (r50_model_inference_only) */
   r50_model_pull_or_log(m, R50_SYNC_PARAMS);
   return m->params;
 }
@@ -118,6 +122,8 @@ r50_status r50_addgrads(r50_model *dst, const r50_model *src, r50_error *err) {
 r50_status r50_copyparams(r50_model *dst, const r50_model *src, int copy_persistent,
                           r50_error *err) {
   R50_TRY(same_arch(dst, src, "copyparams", err));
+  R50_TRY(r50_model_host_params(src, "copyparams", err));
+  R50_TRY(r50_model_host_params(dst, "copyparams", err));
   if (dst->store == src->store)
     return R50_OK;
   R50_TRY(r50_model_pull(src, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));

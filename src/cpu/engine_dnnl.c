@@ -271,52 +271,76 @@ static void dn_vec_copy(r50_engine_state *s, const float *src, size_t n, float *
 
 /* ------------------------------------------------------------------ convolution */
 
-/* f's weights in the format md, folded and reordered; the other primitive, made for
- * another format, is dropped. */
-static r50_status set_weights(r50_engine_state *s, const r50_conv_desc *c, dnnl_conv *f,
-                              const dnnl_memory_desc_t *md, r50_error *err) {
-  const int k = c->ksize;
-  const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
-  dnnl_memory_desc_t wplain_md, b_md; /* md may be bfloat16: the reorder rounds */
-  dnnl_primitive_desc_t rpd = NULL;
-  dnnl_primitive_t reorder = NULL;
-  dnnl_memory_t wplain = NULL;
-  r50_status rs = R50_ERR_UNSUPPORTED;
-  drop_primitive(f);
-  float *wf = malloc((size_t)c->cout * c->cin * k * k * sizeof(float));
-  if (!wf)
-    return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded weights");
-  r50_fold_bn(c, &f->p, wf, f->bf);
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw), "md");
-  DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
-  DNNL_TRY(dnnl_memory_create(&f->wts, md, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
-  DNNL_TRY(dnnl_memory_create(&wplain, &wplain_md, s->eng, wf), "weights");
-  DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &wplain_md, s->eng, md, s->eng, NULL),
-           "weights reorder");
-  DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
-  dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, wplain}, {DNNL_ARG_TO, f->wts}};
-  DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
-  DNNL_TRY(dnnl_stream_wait(s->stream), "weights reorder");
-  DNNL_TRY(dnnl_memory_create(&f->bias, &b_md, s->eng, f->bf), "bias");
-  f->wts_md = *md;
-  rs = R50_OK;
-fail:
-  if (rs != R50_OK)
-    drop_primitive(f);
-  if (reorder)
-    dnnl_primitive_destroy(reorder);
-  if (rpd)
-    dnnl_primitive_desc_destroy(rpd);
-  if (wplain)
-    dnnl_memory_destroy(wplain);
-  free(wf);
-  return rs;
-}
-
 /* Whether c is tried as a Winograd convolution first: the stride-1 3x3 ones in fp32,
  * unless R50_ONEDNN_WINOGRAD=0. */
 static int winograd_first(const r50_engine_state *s, const r50_conv_desc *c) {
   return !s->bf16 && c->ksize == 3 && c->stride == 1 && r50_dnnl_winograd_allowed();
+}
+
+/* f's weights in the format md, folded and reordered; the other primitive, made for
+ * another format, is dropped. The source is the model's parameters, or where an
+ * inference-only model's were given back (f->p.w NULL), the weights held in the old
+ * format (folded already, and in the same precision: a precision change drops them). */
+static r50_status set_weights(r50_engine_state *s, const r50_conv_desc *c, dnnl_conv *f,
+                              const dnnl_memory_desc_t *md, r50_error *err) {
+  const int k = c->ksize;
+  const size_t n = (size_t)c->cout * c->cin * k * k;
+  const dnnl_dims_t wdims = {c->cout, c->cin, k, k}, bdims = {c->cout};
+  dnnl_memory_desc_t wplain_md, b_md; /* md may be bfloat16: the reorder rounds */
+  dnnl_primitive_desc_t rpd = NULL;
+  dnnl_primitive_t reorder = NULL;
+  dnnl_memory_t from = NULL, to = NULL;
+  r50_status rs = R50_ERR_UNSUPPORTED;
+  float *wf = NULL;
+  if (!f->p.w && !f->wts)
+    return r50_fail(err, R50_ERR_UNSUPPORTED,
+                    "conv %d: its weights were given back (inference-only model) and "
+                    "the engine holds none to make them from",
+                    c->id);
+  if (f->p.w) {
+    if (!(wf = malloc(n * sizeof(float))))
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory for folded weights");
+    r50_fold_bn(c, &f->p, wf, f->bf);
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&wplain_md, 4, wdims, dnnl_f32, dnnl_oihw),
+             "md");
+    DNNL_TRY(dnnl_memory_create(&from, &wplain_md, s->eng, wf), "weights");
+  }
+  const dnnl_memory_desc_t *from_md = from ? &wplain_md : &f->wts_md;
+  DNNL_TRY(dnnl_memory_create(&to, md, s->eng, DNNL_MEMORY_ALLOCATE), "weights");
+  DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, from_md, s->eng, md, s->eng, NULL),
+           "weights reorder");
+  DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "weights reorder");
+  dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, from ? from : f->wts}, {DNNL_ARG_TO, to}};
+  DNNL_TRY(dnnl_primitive_execute(reorder, s->stream, 2, rargs), "weights reorder");
+  DNNL_TRY(dnnl_stream_wait(s->stream), "weights reorder");
+  drop_primitive(f); /* (the old weights, the source just read, with it) */
+  f->wts = to, to = NULL;
+  f->wts_md = *md;
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bdims, dnnl_f32, dnnl_x), "md");
+  DNNL_TRY(dnnl_memory_create(&f->bias, &b_md, s->eng, f->bf), "bias");
+  /* An inference-only model's weights are given back: the engine's copy is the one
+   * read from now on, and reordered into the format another shape's primitive takes.
+   * Not where a Winograd kernel may take them (the stride-1 3x3 convolutions in fp32):
+   * oneDNN's Winograd formats depend on the shape and are reordered from plain weights
+   * only, and winograd.h's weights are made from them too. */
+  if (f->p.w && f->p.release && !winograd_first(s, c)) {
+    r50_host_release(f->p.w, n);
+    f->p.w = NULL;
+  }
+  rs = R50_OK;
+fail:
+  if (rs != R50_OK && f->wts && !f->bias)
+    drop_primitive(f); /* new weights without their bias: not half of a conv */
+  if (to)
+    dnnl_memory_destroy(to);
+  if (reorder)
+    dnnl_primitive_destroy(reorder);
+  if (rpd)
+    dnnl_primitive_desc_destroy(rpd);
+  if (from)
+    dnnl_memory_destroy(from);
+  free(wf);
+  return rs;
 }
 
 /* Whether the residual is added by a sum post-op, to a copy of it in the output, not
@@ -451,7 +475,7 @@ static r50_status run_wino(r50_engine_state *s, const r50_conv_desc *c, dnnl_con
     }
     r50_fold_bn(c, &f->p, wf, f->bf);
     r50_wino_weights(wf, c->cin, c->cout, f->wino, s->ctx.threads);
-    free(wf);
+    free(wf); /* (the model's weights stay: a walk on NHWC runs it on oneDNN) */
   }
   float *scratch = r50_dnnl_wino_scratch(s, c->cin, c->cout, err);
   if (!scratch)

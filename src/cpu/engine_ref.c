@@ -70,6 +70,8 @@ static r50_status ref_set_conv(r50_engine_state *s, const r50_conv_desc *c,
     f->floats = floats;
   }
   r50_fold_bn(c, p, f->w, f->w + floats - c->cout);
+  if (p->release) /* an inference-only model's: the folded copy is the one read */
+    r50_host_release(p->w, (size_t)(floats - c->cout));
   return R50_OK;
 }
 

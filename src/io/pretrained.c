@@ -97,7 +97,7 @@ r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may
           pretrained, m->net.n_classes);
     return r50_load_caffemodel(m, pretrained, err);
   }
-  return r50_load_npz_into(m, pretrained, fc6_may_differ, fc6_loaded, err);
+  return r50_load_npz_into(m, pretrained, fc6_may_differ, fc6_loaded, 1, err);
 }
 
 /* Loads the npz at r50_auto_model_path into m, first converting the caffemodel in the
@@ -123,7 +123,7 @@ static r50_status load_auto(r50_model *m, int fc6_may_differ, int *fc6_loaded,
     close(fd); /* releases the lock */
     R50_TRY(s);
   }
-  return r50_load_npz_into(m, npz, fc6_may_differ, fc6_loaded, err);
+  return r50_load_npz_into(m, npz, fc6_may_differ, fc6_loaded, 1, err);
 }
 
 r50_status r50_pretrained_classes(const char *pretrained, int *classes, r50_error *err) {

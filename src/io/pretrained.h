@@ -11,15 +11,18 @@
 #include "npz.h"
 #include "r50.h"
 
-/* Loads `pretrained` ("auto", a path ending in .caffemodel, or an npz path) into m;
- * strict and atomic as r50_load_npz. With fc6_may_differ, an fc6 of another class
- * count in the file is not loaded (m keeps its own) and *fc6_loaded says so. */
+/* Loads `pretrained` ("auto", a path ending in .caffemodel, or an npz path) into a
+ * new model m; strict as r50_load_npz, but an npz is read straight into m's slabs,
+ * without a second copy: on failure m is half loaded, for its caller to free. With
+ * fc6_may_differ, an fc6 of another class count in the file is not loaded (m keeps
+ * its own) and *fc6_loaded says so. */
 r50_status r50_load_pretrained(r50_model *m, const char *pretrained, int fc6_may_differ,
                                int *fc6_loaded, r50_error *err);
 
-/* r50_load_npz, with fc6_may_differ as above. */
+/* r50_load_npz, with fc6_may_differ as above; in_place: straight into m's slabs (not
+ * atomic, as r50_load_pretrained). */
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
-                             int *fc6_loaded, r50_error *err);
+                             int *fc6_loaded, int in_place, r50_error *err);
 
 /* The prefix of the ResNet's keys in an npz (root, cap bytes): "" for a file of the
  * network alone (its "conv1/W" is a key), else the one P under which P"conv1/W" and

@@ -23,6 +23,7 @@
 #include "pretrained.h"
 
 r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
+  R50_TRY(r50_model_host_params(m, "save_npz", err));
   R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   npz_writer *w;
   R50_TRY(r50_npz_writer_open(path, &w, err));
@@ -225,9 +226,20 @@ static r50_status load_all(npz_reader *r, const char *path, const char *root,
   return R50_OK;
 }
 
+/* After a load: the engine takes the new parameters on the next run. */
+static void loaded(r50_model *m, const char *path, const char *root) {
+  r50_model_touch(m);
+  if (root[0])
+    r50_log(R50_LOG_INFO,
+            "%s: loaded the ResNet under '%s' (the file's other keys "
+            "are not read)",
+            path, root);
+}
+
 r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
-                             int *fc6_loaded, r50_error *err) {
+                             int *fc6_loaded, int in_place, r50_error *err) {
   const r50_net *net = &m->net;
+  R50_TRY(r50_model_host_params(m, "load_npz", err));
   R50_TRY(r50_model_pull(m, R50_SYNC_PARAMS | R50_SYNC_PERSISTENT, err));
   npz_reader *r;
   R50_TRY(r50_npz_open(path, &r, err));
@@ -241,6 +253,14 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
   if (checked != R50_OK) {
     r50_npz_close(r);
     return checked;
+  }
+  if (in_place) { /* a new model: no second copy of its parameters (the peak RSS) */
+    r50_status s =
+        load_all(r, path, root, net, skip_fc6, m->params, m->persistent, m->ints, err);
+    r50_npz_close(r);
+    if (s == R50_OK)
+      loaded(m, path, root);
+    return s;
   }
   float *params = malloc((size_t)net->n_param_floats * sizeof(float));
   float *persistent = malloc((size_t)net->n_persistent_floats * sizeof(float));
@@ -258,12 +278,7 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
     memcpy(m->params, params, (size_t)net->n_param_floats * sizeof(float));
     memcpy(m->persistent, persistent, (size_t)net->n_persistent_floats * sizeof(float));
     memcpy(m->ints, ints, (size_t)net->n_persistent_ints * sizeof(int64_t));
-    r50_model_touch(m);
-    if (root[0])
-      r50_log(R50_LOG_INFO,
-              "%s: loaded the ResNet under '%s' (the file's other keys "
-              "are not read)",
-              path, root);
+    loaded(m, path, root);
   }
   free(params);
   free(persistent);
@@ -272,5 +287,5 @@ r50_status r50_load_npz_into(r50_model *m, const char *path, int fc6_may_differ,
 }
 
 r50_status r50_load_npz(r50_model *m, const char *path, r50_error *err) {
-  return r50_load_npz_into(m, path, 0, NULL, err);
+  return r50_load_npz_into(m, path, 0, NULL, 0, err);
 }

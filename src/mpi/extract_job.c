@@ -280,6 +280,9 @@ static r50_status setup(run *r, int8_t **status, r50_error *err) {
   r50_set_interrupt(r->model, r50_job_stop_requested, NULL);
   R50_TRY(r50_dist_same_precision(r->d, r->model, err));
   R50_TRY(model_identity(r, err));
+  /* forward passes only from here: the engine's weights are the ones kept (about 90 MB
+   * less a rank) */
+  R50_TRY(r50_dist_agree(r->d, r50_model_inference_only(r->model, err), err));
   r->w = j->predict ? 256 : j->size_w;
   r->h = j->predict ? 256 : j->size_h;
   if (!r->w)
