@@ -11,9 +11,11 @@
 #      same top-1, every training op in bf16 and fp32);
 #   3. bench/bench_cpu.sh under `taskset` on BENCH_CPUS (2 CPUs of different cores):
 #      r50worker fp32 and bf16 against ONNX Runtime, OpenVINO f32 and bf16, PyTorch,
-#      batch 16 and 1, ROUNDS rounds interleaved; then r50worker with whole-batch
-#      primitives (R50_ONEDNN_BATCHED=1) against its per-image default, and bf16 on
-#      blocked activations (R50_ONEDNN_LAYOUT=blocked) against NHWC (AMX's default);
+#      batch 16 and 1, ROUNDS rounds interleaved; then r50worker's modes: fp32 with
+#      per-image primitives (R50_ONEDNN_BATCHED=0) against its default (whole-batch
+#      direct convolutions), bf16 with whole-batch ones (=1) against its per-image
+#      default, and bf16 on blocked activations (R50_ONEDNN_LAYOUT=blocked) against
+#      NHWC (AMX's default);
 #   4. training steps (r50worker bench --train, batch 16, 224 x 224) against PyTorch
 #      (bench/torch_train_peer.py, the same network), fp32 and bf16 (autocast),
 #      ROUNDS rounds interleaved, on the same 2 CPUs.
@@ -92,12 +94,13 @@ else
   echo "bench_cpu.sh not run (BUDGET)" >"$out/cpu_bench.txt"
 fi
 
-# 3b. the engine's modes against its defaults on this ISA, interleaved: whole-batch
-# primitives (R50_ONEDNN_BATCHED=1: whether AMX would pay for giving up per-image
-# ones), and bf16 on blocked activations (R50_ONEDNN_LAYOUT=blocked: oneDNN 2.6's
+# 3b. the engine's modes against its defaults on this ISA, interleaved: per-image and
+# whole-batch primitives (R50_ONEDNN_BATCHED=0, 2 (fp32's default: its direct
+# convolutions whole-batch) and 1: whether bf16 on AMX would pay for giving up
+# per-image ones), and bf16 on blocked activations (R50_ONEDNN_LAYOUT=blocked: oneDNN 2.6's
 # AVX512-BF16 kernels) against the NHWC default on AMX (its AMX kernels), and the
 # residual as a sum post-op (R50_ONEDNN_RESIDUAL=sum: brgconv for those convolutions)
-modes=("fp32 16 R50_ONEDNN_BATCHED=0" "fp32 16 R50_ONEDNN_BATCHED=1"
+modes=("fp32 16 R50_ONEDNN_BATCHED=0" "fp32 16 R50_ONEDNN_BATCHED=2"
   "bf16 16 R50_ONEDNN_BATCHED=0" "bf16 16 R50_ONEDNN_BATCHED=1"
   "bf16 16 R50_ONEDNN_LAYOUT=blocked" "bf16 16 R50_ONEDNN_RESIDUAL=sum"
   "bf16 1 R50_ONEDNN_BATCHED=0"

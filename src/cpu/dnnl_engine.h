@@ -44,7 +44,7 @@ struct r50_engine_state {
   dnnl_stream_t stream;
   int64_t block;    /* channel block of activations: 16 with AVX-512, else 8 */
   uint64_t calls;   /* convolutions run, for the primitives' LRU */
-  int batched;      /* primitives for the whole batch, not one image */
+  int batched;      /* which primitives take the whole batch: BATCH_* (engine_dnnl.c) */
   int nhwc;         /* the walk's activations are NHWC, not blocked (see lanes()) */
   int bf16;         /* convolutions multiply in bfloat16 (see dn_set_precision) */
   int act_bf16;     /* the walk's activations are bfloat16: bf16 inference; 0 while
