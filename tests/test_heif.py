@@ -29,31 +29,10 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jobutil as J  # noqa: E402
+import heif_cases as H  # noqa: E402
 import photos  # noqa: E402
 
 TOOL = os.path.abspath(sys.argv[1])
-
-
-def plain_png(im, path):
-    """im as a PNG without an ICC profile (heif-enc's PNG reader refuses some)."""
-    Image.frombytes(im.mode, im.size, im.tobytes()).save(path)
-    return path
-
-
-def heif_enc(src, out, *opts):
-    p = subprocess.run(["heif-enc", *opts, "-o", out, src], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"heif-enc {' '.join(opts)} {src}: {p.stderr[-500:]}")
-    return out
-
-
-def heif_convert(path, tmp):
-    """libheif's own decoding of path, as RGB uint8 (alpha dropped)."""
-    png = os.path.join(tmp, os.path.basename(path) + ".ref.png")
-    p = subprocess.run(["heif-convert", path, png], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"heif-convert {path}: {p.stderr[-500:]}")
-    return np.asarray(Image.open(png).convert("RGB"))
 
 
 def decode(*files, opts=()):
@@ -125,12 +104,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="r50-heif-")
     real = [Image.open(p).convert("RGB") for p in photos.good_photos()]
     rgb = [im for im in real if min(im.size) >= 200][:4]
-    srcs = [plain_png(im, os.path.join(tmp, f"src{i}.png")) for i, im in enumerate(rgb)]
+    srcs = [H.plain_png(im, os.path.join(tmp, f"src{i}.png")) for i, im in enumerate(rgb)]
     lossless = ["-L", "-p", "chroma=444", "--matrix_coefficients=0"]
 
     # lossless: the source's pixels
-    files = [heif_enc(srcs[0], os.path.join(tmp, "lossless.heic"), *lossless),
-             heif_enc(srcs[1], os.path.join(tmp, "lossless.avif"), *lossless)]
+    files = [H.encode(srcs[0], os.path.join(tmp, "lossless.heic"), *lossless),
+             H.encode(srcs[1], os.path.join(tmp, "lossless.avif"), *lossless)]
     got, fails = decode(*files)
     for i, (f, src) in enumerate(zip(files, rgb[:2])):
         w = worst(got.get(i, np.zeros(0)), np.asarray(src))
@@ -138,21 +117,21 @@ def main():
                                       f"pixels within 1 (worst {w}) {fails}")
 
     # lossy, odd sizes, alpha, 10 bits: heif-convert's pixels exactly
-    odd = plain_png(rgb[2].resize((97, 61)), os.path.join(tmp, "odd.png"))
+    odd = H.plain_png(rgb[2].resize((97, 61)), os.path.join(tmp, "odd.png"))
     rgba = rgb[3].convert("RGBA")
     rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
-    alpha = plain_png(rgba, os.path.join(tmp, "alpha.png"))
+    alpha = H.plain_png(rgba, os.path.join(tmp, "alpha.png"))
     grey16 = os.path.join(tmp, "grey16.png")
     Image.fromarray((np.asarray(rgb[0].convert("L")).astype(np.uint16) * 257)).save(grey16)
-    cases = [heif_enc(srcs[2], os.path.join(tmp, "phone.heic"), "-q", "70"),
-             heif_enc(srcs[3], os.path.join(tmp, "web.avif"), "-q", "50"),
-             heif_enc(odd, os.path.join(tmp, "odd.heic"), "-q", "90"),
-             heif_enc(odd, os.path.join(tmp, "odd.avif"), "-q", "90"),
-             heif_enc(alpha, os.path.join(tmp, "alpha.heic"), "-q", "80"),
-             heif_enc(grey16, os.path.join(tmp, "grey10.heic"), "-b", "10", "-q", "85")]
+    cases = [H.encode(srcs[2], os.path.join(tmp, "phone.heic"), "-q", "70"),
+             H.encode(srcs[3], os.path.join(tmp, "web.avif"), "-q", "50"),
+             H.encode(odd, os.path.join(tmp, "odd.heic"), "-q", "90"),
+             H.encode(odd, os.path.join(tmp, "odd.avif"), "-q", "90"),
+             H.encode(alpha, os.path.join(tmp, "alpha.heic"), "-q", "80"),
+             H.encode(grey16, os.path.join(tmp, "grey10.heic"), "-b", "10", "-q", "85")]
     got, fails = decode(*cases)
     for i, f in enumerate(cases):
-        w = worst(got.get(i, np.zeros(0)), heif_convert(f, tmp))
+        w = worst(got.get(i, np.zeros(0)), H.libheif_rgb(f, tmp))
         J.check(i not in fails and w == 0,
                 f"{os.path.basename(f)}: heif-convert's pixels exactly (worst {w}) "
                 f"{fails.get(i, '')}")
@@ -169,7 +148,7 @@ def main():
     exif[0x0112] = 6
     rot_jpg = os.path.join(tmp, "rot.jpg")
     rgb[2].resize((97, 61)).save(rot_jpg, exif=exif.tobytes(), quality=95)
-    rot = heif_enc(rot_jpg, os.path.join(tmp, "rot.heic"), "-q", "90")
+    rot = H.encode(rot_jpg, os.path.join(tmp, "rot.heic"), "-q", "90")
     plain, _ = decode(rot)
     turned, fails = decode(rot, opts=("--exif-rotate",))
     J.check(not fails and 0 in plain and 0 in turned and plain[0].shape == (61, 97, 3) and

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import heif_cases as H  # noqa: E402
 import jobutil as J  # noqa: E402
 import photos  # noqa: E402
 from jobutil import check, run  # noqa: E402
@@ -61,9 +62,7 @@ def gif_bytes(im, **kw):
 
 def heif_bytes(tmp, im, fmt, *opts):
     """im encoded by libheif's heif-enc (HEIC with x265, AVIF with aom)."""
-    src, out = os.path.join(tmp, "heif_src.png"), os.path.join(tmp, f"heif_out.{fmt}")
-    Image.frombytes(im.mode, im.size, im.tobytes()).save(src)  # (no ICC profile)
-    subprocess.run(["heif-enc", *opts, "-o", out, src], check=True, capture_output=True)
+    out = H.encode_image(im, os.path.join(tmp, f"heif_out.{fmt}"), *opts)
     with open(out, "rb") as f:
         return f.read()
 
@@ -126,10 +125,7 @@ def make_tree(tmp):
             f.write(data)
         twin = os.path.join(twins, rel.replace("/", "_") + ".png")
         if rel in heif:  # Pillow has no HEIF decoder: libheif's own heif-convert
-            subprocess.run(["heif-convert", os.path.join(tree, rel), twin + ".rgba.png"],
-                           check=True, capture_output=True)
-            Image.open(twin + ".rgba.png").convert("RGB").save(twin)
-            os.remove(twin + ".rgba.png")
+            Image.fromarray(H.libheif_rgb(os.path.join(tree, rel), twins)).save(twin)
         else:
             Image.open(io.BytesIO(data)).convert("RGB").save(twin)
         twin_of[rel] = twin

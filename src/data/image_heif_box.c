@@ -22,49 +22,17 @@
 
 #include "error.h"
 #include "image.h"
-
-typedef struct span {
-  const uint8_t *p;
-  size_t n;
-} span;
-
-static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* The next box of *in: its type and payload; 0 at the end or on a malformed size. */
-static int next_box(span *in, char type[5], span *payload) {
-  if (in->n < 8)
-    return 0;
-  uint64_t size = be32(in->p);
-  size_t head = 8;
-  if (size == 1) {
-    if (in->n < 16)
-      return 0;
-    size = (uint64_t)be32(in->p + 8) << 32 | be32(in->p + 12);
-    head = 16;
-  } else if (size == 0)
-    size = in->n;
-  if (size < head || size > in->n)
-    return 0;
-  memcpy(type, in->p + 4, 4);
-  type[4] = 0;
-  payload->p = in->p + head;
-  payload->n = (size_t)size - head;
-  in->p += size;
-  in->n -= (size_t)size;
-  return 1;
-}
+#include "iso_box.h"
 
 /* The payload of the first child box of `in` of this type (after `skip` bytes). */
-static int child(span in, size_t skip, const char *want, span *out) {
+static int child(r50_span in, size_t skip, const char *want, r50_span *out) {
   if (in.n < skip)
     return 0;
   in.p += skip;
   in.n -= skip;
   char type[5];
-  span payload;
-  while (next_box(&in, type, &payload))
+  r50_span payload;
+  while (r50_next_box(&in, type, &payload))
     if (!strcmp(type, want)) {
       *out = payload;
       return 1;
@@ -147,7 +115,7 @@ static int hevc_sps_size(const uint8_t *nal, size_t n, uint64_t *w, uint64_t *h)
 }
 
 /* Every SPS of an hvcC's arrays; *w x *h the largest. 0 when none could be read. */
-static int hvcc_size(span c, uint64_t *w, uint64_t *h) {
+static int hvcc_size(r50_span c, uint64_t *w, uint64_t *h) {
   if (c.n < 23)
     return 0;
   const uint8_t *p = c.p + 23, *end = c.p + c.n;
@@ -224,7 +192,7 @@ static int av1_sequence_size(const uint8_t *p, size_t n, uint64_t *w, uint64_t *
 
 /* The sequence header OBUs among an av1C's configOBUs. 0 when there is none (then the
  * size is the bitstream's, not checked here) or one cannot be read (-1). */
-static int av1c_size(span c, uint64_t *w, uint64_t *h) {
+static int av1c_size(r50_span c, uint64_t *w, uint64_t *h) {
   if (c.n < 4)
     return -1;
   const uint8_t *p = c.p + 4, *end = c.p + c.n;
@@ -278,15 +246,15 @@ enum { MAX_DERIVED = 16 };
 
 /* The grid and overlay items of iinf, whose canvases libheif allocates from their own
  * data: up to MAX_DERIVED item IDs in ids, overlay[i] set for an overlay; their count. */
-static int derived_items(span iinf, uint32_t *ids, int *overlay) {
+static int derived_items(r50_span iinf, uint32_t *ids, int *overlay) {
   const size_t count_size = iinf.n > 0 && iinf.p[0] == 0 ? 2 : 4;
   if (iinf.n < 4 + count_size)
     return 0;
-  span in = {iinf.p + 4 + count_size, iinf.n - 4 - count_size};
+  r50_span in = {iinf.p + 4 + count_size, iinf.n - 4 - count_size};
   char type[5];
-  span infe;
+  r50_span infe;
   int n = 0;
-  while (n < MAX_DERIVED && next_box(&in, type, &infe)) {
+  while (n < MAX_DERIVED && r50_next_box(&in, type, &infe)) {
     if (strcmp(type, "infe") || infe.n < 4 || infe.p[0] < 2)
       continue;
     const int id_size = infe.p[0] == 2 ? 2 : 4;
@@ -307,7 +275,8 @@ static int derived_items(span iinf, uint32_t *ids, int *overlay) {
  * 0) or in idat (1). 1 when found; 0 when not (libheif then says it lacks the data);
  * -1 when the extent lies outside the file or the idat box (libheif 1.15 would read
  * idat's extents past its end, into the boxes after it). */
-static int item_head(span file, span iloc, span idat, uint32_t id, span *head) {
+static int item_head(r50_span file, r50_span iloc, r50_span idat, uint32_t id,
+                     r50_span *head) {
   const uint8_t *p = iloc.p, *end = iloc.p + iloc.n;
   if (iloc.n < 6)
     return 0;
@@ -333,7 +302,9 @@ static int item_head(span file, span iloc, span idat, uint32_t id, span *head) {
         return 0;
       if (item != id || e > 0)
         continue;
-      const span from = (method & 15) == 0 ? file : (method & 15) == 1 ? idat : (span){0};
+      const r50_span from = (method & 15) == 0   ? file
+                            : (method & 15) == 1 ? idat
+                                                 : (r50_span){0};
       if (!from.p)
         return 0;
       if (base > from.n || offset > from.n - base ||
@@ -350,7 +321,7 @@ static int item_head(span file, span iloc, span idat, uint32_t id, span *head) {
 /* A grid's or an overlay's canvas size, from the start of its data; 0 when too short.
  * Grid: version, flags, rows - 1, columns - 1, width, height; overlay: version, flags,
  * four 16-bit fill values, width, height; 32-bit sizes where flags & 1, else 16-bit. */
-static int canvas_size(span head, int overlay, uint64_t *w, uint64_t *h) {
+static int canvas_size(r50_span head, int overlay, uint64_t *w, uint64_t *h) {
   if (head.n < 2)
     return 0;
   const int size = head.p[1] & 1 ? 4 : 2;
@@ -365,10 +336,10 @@ static int canvas_size(span head, int overlay, uint64_t *w, uint64_t *h) {
 
 r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *name,
                                 const char *kind, int64_t max_pixels, r50_error *err) {
-  span file = {data, len}, meta, iprp, ipco, box;
+  r50_span file = {data, len}, meta, iprp, ipco, box;
   char type[5];
   int have_meta = 0;
-  while (!have_meta && next_box(&file, type, &box))
+  while (!have_meta && r50_next_box(&file, type, &box))
     if (!strcmp(type, "meta"))
       meta = box, have_meta = 1;
   if (!have_meta || !child(meta, 4, "iprp", &iprp) || !child(iprp, 0, "ipco", &ipco))
@@ -377,9 +348,9 @@ r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *nam
   uint64_t cw = 0, ch = 0; /* the largest HEVC picture or canvas declared */
   uint64_t aw = 0, ah = 0; /* the largest AV1 maximum frame size declared */
   const char *bad = NULL;
-  for (span in = ipco; next_box(&in, type, &box);) {
+  for (r50_span in = ipco; r50_next_box(&in, type, &box);) {
     if (!strcmp(type, "ispe") && box.n >= 12) {
-      const uint64_t w = be32(box.p + 4), h = be32(box.p + 8);
+      const uint64_t w = r50_be32(box.p + 4), h = r50_be32(box.p + 8);
       iw = w > iw ? w : iw;
       ih = h > ih ? h : ih;
     } else if (!strcmp(type, "hvcC") && !hvcc_size(box, &cw, &ch)) {
@@ -388,7 +359,7 @@ r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *nam
       bad = "AV1 configuration (av1C) with an unreadable sequence header";
     }
   }
-  span iinf = {NULL, 0}, iloc = {NULL, 0}, idat = {NULL, 0}, head;
+  r50_span iinf = {NULL, 0}, iloc = {NULL, 0}, idat = {NULL, 0}, head;
   uint32_t ids[MAX_DERIVED];
   int overlay[MAX_DERIVED];
   const int derived =
@@ -397,7 +368,7 @@ r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *nam
   child(meta, 4, "idat", &idat);
   for (int i = 0; i < derived && iloc.p && !bad; i++) {
     uint64_t w, h;
-    const int found = item_head((span){data, len}, iloc, idat, ids[i], &head);
+    const int found = item_head((r50_span){data, len}, iloc, idat, ids[i], &head);
     if (found < 0)
       bad = overlay[i] ? "overlay whose data lies outside its box"
                        : "grid whose data lies outside its box";

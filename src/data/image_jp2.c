@@ -45,6 +45,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "iso_box.h"
 
 /* ------------------------------------------------------------------ memory stream */
 
@@ -260,10 +261,6 @@ static r50_status put_tile(jp2_job *j, OPJ_UINT32 index, OPJ_UINT32 size, OPJ_IN
   return R50_OK;
 }
 
-static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The image size as the file's first header says it (a codestream's SIZ, a JP2's ihdr
  * box), read as Pillow's plugin does before anything is decoded; 0 when not found
  * (OpenJPEG then says why). */
@@ -272,29 +269,20 @@ static int header_size(const uint8_t *d, size_t n, int codestream, int64_t *w,
   if (codestream) { /* SOC, SIZ, Lsiz, Rsiz, then Xsiz Ysiz XOsiz YOsiz from byte 8 */
     if (n < 24 || d[2] != 0xFF || d[3] != 0x51)
       return 0;
-    *w = (int64_t)be32(d + 8) - be32(d + 16);
-    *h = (int64_t)be32(d + 12) - be32(d + 20);
+    *w = (int64_t)r50_be32(d + 8) - r50_be32(d + 16);
+    *h = (int64_t)r50_be32(d + 12) - r50_be32(d + 20);
     return 1;
   }
-  for (size_t at = 0, end = n; at + 8 <= end;) { /* boxes; into jp2h for its ihdr */
-    uint64_t len = be32(d + at), head = 8;
-    if (len == 1 && at + 16 <= end)
-      len = (uint64_t)be32(d + at + 8) << 32 | be32(d + at + 12), head = 16;
-    else if (len == 0)
-      len = end - at;
-    if (len < head || len > end - at)
-      return 0;
-    if (!memcmp(d + at + 4, "jp2h", 4)) {
-      end = at + (size_t)len;
-      at += (size_t)head;
-      continue;
-    }
-    if (!memcmp(d + at + 4, "ihdr", 4) && len >= head + 8) {
-      *h = be32(d + at + head);
-      *w = be32(d + at + head + 4);
+  r50_span in = {d, n}, box;
+  char type[5];
+  while (r50_next_box(&in, type, &box)) {
+    if (!strcmp(type, "jp2h")) { /* into it, for its ihdr */
+      in = box;
+    } else if (!strcmp(type, "ihdr") && box.n >= 8) {
+      *h = r50_be32(box.p);
+      *w = r50_be32(box.p + 4);
       return 1;
     }
-    at += (size_t)len;
   }
   return 0;
 }

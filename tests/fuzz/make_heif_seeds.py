@@ -6,12 +6,14 @@ alpha, 10-bit grey.
 Usage: make_heif_seeds.py SEEDS_HEIF
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import heif_cases as H  # noqa: E402
 
 
 def main():
@@ -35,8 +37,7 @@ def main():
             png = os.path.join(tmp, src + ".png")
             if not os.path.exists(png):
                 srcs[src].save(png)
-            subprocess.run(["heif-enc", *opts, "-o", os.path.join(out, name), png],
-                           check=True, capture_output=True)
+            H.encode(png, os.path.join(out, name), *opts)
     print(f"{len(cases)} seeds in {out}")
     return 0
 
