@@ -25,9 +25,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # chainer_convert_50 (convert_*, caffe_parity_50), precision_photos* (bf16 inference;
 # test_precision*), grad_parity_50_0 (its training step; grad_parity_avx2_50_0,
 # grad_parity_reference_50_0), finetune_bf16 (the fp32 finetune_* runs' job code on
-# bf16 ops; test_train_bf16 runs those ops).
+# bf16 ops; test_train_bf16 runs those ops), finetune_best (the best model's bookkeeping:
+# finetune_val's validations, finetune_resume's checkpoints and resumes).
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$jobs" \
-  -E '^(finetune_chainer|slurm|chainer_extract|extract_torch|chainer_convert_50|precision_photos|precision_photos_nhwc|grad_parity_50_0|finetune_bf16)$')
+  -E '^(finetune_chainer|slurm|chainer_extract|extract_torch|chainer_convert_50|precision_photos|precision_photos_nhwc|grad_parity_50_0|finetune_bf16|finetune_best)$')
 
 CC=clang "$root/scripts/setup.sh" "$root/build-fuzz" -DR50_FUZZ=ON -DR50_CUDA=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -8,8 +8,10 @@ and running statistics (chainer_train.py init). Datasets are real photos: a list
 for the Chainer comparison, ImageFolder trees with class subfolders (one with a space,
 one nested folder) for the rest.
 
-usage: test_finetune.py R50WORKER CHAINER_PYTHON CASE
+usage: test_finetune.py R50WORKER CHAINER_PYTHON CASE [INIT_DIR]
 CASE: chainer | ranks | resume | kill | val | best | val_classes | bf16. Exits 77 (skip) without Chainer.
+INIT_DIR: where the starting models are, made once by CASE init (ctest's fixture
+finetune_init) for every case; without it, each case makes its own.
 """
 import json
 import os
@@ -27,6 +29,7 @@ import jobutil as J  # noqa: E402
 import photos  # noqa: E402
 
 BIN, CHAINER, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
+INIT_DIR = sys.argv[4] if len(sys.argv) > 4 else None
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORACLE = os.path.join(HERE, "chainer_train.py")
 
@@ -93,11 +96,27 @@ def log_records(run):
 def init_model(tmp, real_stats=True):
     """Chainer-saved; with real_stats, BN running statistics of real photos at 64x64
     (the size of the cases' runs), so that --bn frozen trains as gently as BN in
-    training mode does."""
-    path = os.path.join(tmp, "init.npz")
+    training mode does. The one in INIT_DIR where there is one (Chainer takes seconds to
+    make each, the same file every time: the seed is fixed)."""
+    name = "init.npz" if real_stats else "init_plain.npz"
+    if INIT_DIR and os.path.isfile(os.path.join(INIT_DIR, name)):
+        return os.path.join(INIT_DIR, name)
+    path = os.path.join(tmp, name)
     calib = ["--calibrate", *photos.real_photos()[1::5][:6]] if real_stats else []
     chainer("init", path, *calib)
     return path
+
+
+def make_inits(out):
+    """CASE init: both starting models into INIT_DIR, each written whole before it is
+    renamed there, so that a case never reads half of one."""
+    os.makedirs(out, exist_ok=True)
+    for real_stats in (True, False):
+        tmp = tempfile.mkdtemp(dir=out)
+        made = init_model(tmp, real_stats)
+        os.replace(made, os.path.join(out, os.path.basename(made)))
+        os.rmdir(tmp)
+    print(f"starting models in {out}: {sorted(os.listdir(out))}")
 
 
 def tree(tmp, name, n):
@@ -172,7 +191,7 @@ def case_chainer(tmp):
     resaved = os.path.join(tmp, "resaved.npz")
     chainer("load", ckpt, resaved, "--classes", 3)
     same_models(load(resaved), mine, "checkpoint loaded by Chainer (Linear(2048, 3)) and saved")
-    std = float(load(os.path.join(tmp, "init.npz"))["fc6/W"].std())
+    std = float(load(init)["fc6/W"].std())
     print(f"  init fc6 std (1000 classes) {std:.4g}; new fc6 std {mine['fc6/W'].std():.4g}")
     J.check(abs(mine["fc6/W"].std() * np.sqrt(2048) - 1) < 0.1,
             "new fc6 W is LeCunNormal (std 1/sqrt(2048)), as Chainer's Linear")
@@ -202,7 +221,7 @@ def case_ranks(tmp):
     # parameters moved the third loss by 7e-5 on a Zen 4's AVX-512 kernels.
     J.check(len(la) == 3 and np.allclose(la[:1], lb[:1], rtol=1e-6) and
             np.allclose(la, lb, rtol=1e-3), f"same losses: {la} vs {lb}")
-    predict_with(tmp, os.path.join(tmp, "np2"), data)
+    predict_with(tmp, os.path.join(tmp, "np2"), data, init)
 
 
 def expected_scores(h5, names_file):
@@ -235,11 +254,12 @@ def expected_scores(h5, names_file):
     return scored, top1, top5, unscored
 
 
-def predict_scores(tmp, run):
+def predict_scores(tmp, run, init):
     """predict on labelled datasets says its top-1 (and top-5 beyond 5 classes): a tree
     whose folders are matched to the run's labels.txt by name (one folder it lacks), a
     synset_words-like names file matched by first word, a list file of class indices
-    (one beyond the model's); no names for a tree: said how to score."""
+    (one beyond the model's); the starting model INIT's 1000 classes: top-5; no names for
+    a tree: said how to score."""
     model, names = os.path.join(run, "model.npz"), os.path.join(run, "labels.txt")
     syn = os.path.join(tmp, "syn.txt")
     with open(syn, "wb") as f:  # as Notepad saves it: a byte order mark, CRLF
@@ -269,7 +289,7 @@ def predict_scores(tmp, run):
                 and unnamed in p.stderr,
                 f"predict {what}: {miss} not scored, said ({p.stderr[-300:]})")
     out = os.path.join(tmp, "scored_1000.h5")  # the starting model's 1000 classes: top-5
-    p = J.run(1, BIN, "predict", "--model", os.path.join(tmp, "init.npz"), "--threads", "2",
+    p = J.run(1, BIN, "predict", "--model", init, "--threads", "2",
               "--top", "1", lst, "-o", out)
     if J.check(p.returncode == 0, f"predict of 1000 classes: exit 0 ({p.stderr[-300:]})"):
         # relabelled with the class each image has at rank 0, 1, 4, 5 or 9 of that
@@ -285,7 +305,7 @@ def predict_scores(tmp, run):
         n, t1 = len(rel), sum(1 for i in range(len(rel)) if at[i % 5] == 0)
         t5 = sum(1 for i in range(len(rel)) if at[i % 5] < 5)
         lst2 = J.make_list(tmp, "relabelled.txt", rel)
-        p = J.run(1, BIN, "predict", "--model", os.path.join(tmp, "init.npz"), "--threads",
+        p = J.run(1, BIN, "predict", "--model", init, "--threads",
                   "2", "--top", "1", lst2)
         said = (f"accuracy on {n} labelled images: top-1 {t1 / n:.4f} ({t1} of {n}), "
                 f"top-5 {t5 / n:.4f} ({t5} of {n})")
@@ -301,7 +321,7 @@ def predict_scores(tmp, run):
             f"a tree and no names: how to score it, said ({p.stderr[-300:]})")
 
 
-def predict_with(tmp, run, data):
+def predict_with(tmp, run, data, init):
     """The fine-tuned 3-class model in use: RUN_DIR/labels.txt names the classes, and
     `predict --model RUN/model.npz --labels RUN/labels.txt` (fc6's 3 classes taken from
     the file) gives Chainer's ResNetLayers.predict of that model, names and all."""
@@ -371,7 +391,7 @@ def predict_with(tmp, run, data):
     J.check(q.returncode == 0 and q.stdout == p.stdout and
             f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
             f"a link alone in its folder: the run's labels.txt ({q.stderr[-300:]})")
-    predict_scores(tmp, run)
+    predict_scores(tmp, run, init)
     want = os.path.join(tmp, "chainer_prob.npy")
     chainer("predict", os.path.join(run, "model.npz"), want,
             *[os.path.join(data, r) for r in rels], "--classes", 3)
@@ -1050,6 +1070,11 @@ def main():
     if subprocess.run([CHAINER, "-c", "import chainer"], capture_output=True).returncode:
         print(f"SKIP: Chainer is not installed at {CHAINER} (scripts/setup.sh installs it)")
         return 77
+    if CASE == "init":
+        if not INIT_DIR:
+            raise SystemExit("usage: test_finetune.py R50WORKER CHAINER_PYTHON init INIT_DIR")
+        make_inits(INIT_DIR)
+        return 0
     tmp = tempfile.mkdtemp(prefix=f"r50-finetune-{CASE}-")
     {"chainer": case_chainer, "ranks": case_ranks, "resume": case_resume, "kill": case_kill,
      "val": case_val, "best": case_best, "val_classes": case_val_classes,
