@@ -104,12 +104,12 @@ static void progress(const trainer *t, const char *when, int64_t done, int64_t m
 }
 
 /* This rank's rows [lo, hi) of the validation set through the model: sums[0..4] +=
- * loss, top-1, top-5, images counted, images unreadable. *abandoned when a signal came
- * first. */
+ * loss, top-1, top-5, images counted, images unreadable (each named where first: at a
+ * run's first validation). *abandoned when a signal came first. */
 static r50_status validate_rows(trainer *t, int64_t lo, int64_t hi, const char *when,
-                                double sums[5], int *abandoned, r50_error *err) {
+                                int first, double sums[5], int *abandoned,
+                                r50_error *err) {
   const r50_train_job *j = t->job;
-  const int first = !t->val_warned;
   r50_prefetch_opts po = {.batch = j->batch,
                           .w = j->size,
                           .h = j->size,
@@ -182,7 +182,8 @@ r50_status r50_trainer_validate(trainer *t, int *stop, r50_error *err) {
   char when[96];
   when_of(t, when, sizeof when);
   int abandoned = 0;
-  r50_status s = hi > lo ? validate_rows(t, lo, hi, when, sums, &abandoned, err) : R50_OK;
+  r50_status s =
+      hi > lo ? validate_rows(t, lo, hi, when, first, sums, &abandoned, err) : R50_OK;
   sums[5] = abandoned;
   R50_TRY(r50_dist_agree(t->d, s, err));
   R50_MPI_CHECK(
