@@ -13,8 +13,13 @@ libheif's own encoder (heif-enc: x265 for HEIC, aom for AVIF) from real photos:
     it ("corrupt HEIF data"), a grid whose data lies past the end of its idat box
     (refused before libheif reads the boxes after it as the canvas size), more pixels
     than --max-pixels (refused from the header);
-  * --exif-rotate turns nothing: HEIF's own transformations are applied by libheif,
-    and an EXIF orientation beside them is not applied a second time.
+  * HEIF's own transformations (irot, imir: what a phone writes for a photo taken
+    sideways) are applied, in the order of their associations: irot's angle
+    anticlockwise, imir as libheif reads it (axis 0 flips top to bottom) — against
+    numpy's rotations and flips of the same file without them, and against
+    heif-convert;
+  * --exif-rotate turns nothing: an EXIF orientation beside those transformations is
+    not applied a second time.
 
 Usage: test_heif.py IMAGE_TOOL
 """
@@ -91,6 +96,80 @@ def grid_past_idat(data):
     return None
 
 
+def box(kind, payload):
+    return (8 + len(payload)).to_bytes(4, "big") + kind.encode() + payload
+
+
+def with_transforms(data, props):
+    """data (a single-image HEIF as heif-enc writes it: meta before mdat) with the
+    transformative properties props, [(kind, byte)] such as ("irot", 1), appended to
+    ipco and associated with the primary item in that order (HEIF applies them in the
+    order of its associations), every file offset in iloc moved by the bytes added."""
+    top = boxes(data, 0, len(data))
+    meta = [b for b in top if b[0] == "meta"][0]
+    pitm = {t: (a, z) for t, a, z in boxes(data, meta[1] + 4, meta[2])}["pitm"]
+    primary = int.from_bytes(data[pitm[0] + 4:pitm[0] + 6], "big")  # version 0
+    kids = []
+    for kind, a, z in boxes(data, meta[1] + 4, meta[2]):
+        body = data[a:z]
+        if kind == "iprp":
+            parts = []
+            for k2, a2, z2 in boxes(data, a, z):
+                b2 = data[a2:z2]
+                if k2 == "ipco":
+                    first = len(boxes(data, a2, z2)) + 1  # 1-based property indices
+                    b2 += b"".join(box(k, bytes([v])) for k, v in props)
+                elif k2 == "ipma":
+                    version, flags = b2[0], b2[3]
+                    idsz, asz = (4 if version else 2), (2 if flags & 1 else 1)
+                    p, out = 8, bytearray(b2[:8])
+                    for _ in range(int.from_bytes(b2[4:8], "big")):
+                        item = int.from_bytes(b2[p:p + idsz], "big")
+                        n = b2[p + idsz]
+                        assoc = b2[p + idsz + 1:p + idsz + 1 + n * asz]
+                        if item == primary:
+                            assoc += b"".join((0x8000 | (first + i)).to_bytes(asz, "big")
+                                              if asz == 2 else bytes([0x80 | (first + i)])
+                                              for i in range(len(props)))
+                            n += len(props)
+                        out += b2[p:p + idsz] + bytes([n]) + assoc
+                        p += idsz + 1 + b2[p + idsz] * asz
+                    b2 = bytes(out)
+                parts.append(box(k2, b2))
+            body = b"".join(parts)
+        kids.append([kind, bytearray(body)])
+    delta = sum(len(b) + 8 for _, b in kids) + 4 - (meta[2] - meta[1])
+    for kind, b in kids:  # iloc: file offsets (construction method 0) move by delta
+        if kind != "iloc":
+            continue
+        v = b[0]
+        off, length, base, index = b[4] >> 4, b[4] & 15, b[5] >> 4, (b[5] & 15) if v else 0
+        cnt_sz = 4 if v == 2 else 2
+        p = 6 + cnt_sz
+        for _ in range(int.from_bytes(b[6:6 + cnt_sz], "big")):
+            p += 4 if v == 2 else 2
+            method = 0
+            if v:
+                method = int.from_bytes(b[p:p + 2], "big") & 15
+                p += 2
+            p += 2  # data_reference_index
+            fix = [p] if base and method == 0 else []
+            p += base
+            extents = int.from_bytes(b[p:p + 2], "big")
+            p += 2
+            for _ in range(extents):
+                if not base and method == 0 and off:
+                    fix.append(p + index)
+                p += index + off + length
+            for at in fix:
+                size = base if base else off
+                x = int.from_bytes(b[at:at + size], "big") + delta
+                b[at:at + size] = x.to_bytes(size, "big")
+    meta_box = box("meta", data[meta[1]:meta[1] + 4] + b"".join(box(k, bytes(b))
+                                                                 for k, b in kids))
+    return data[:meta[1] - 8] + meta_box + data[meta[2]:]
+
+
 def worst(a, b):
     if a.shape != b.shape:
         return float("inf")
@@ -154,6 +233,37 @@ def main():
     J.check(not fails and 0 in plain and 0 in turned and plain[0].shape == (61, 97, 3) and
             np.array_equal(plain[0], turned[0]),
             f"--exif-rotate: the same pixels, {plain[0].shape if 0 in plain else None}")
+
+    # irot and imir (added to a file heif-enc wrote): applied, in association order
+    even = H.encode_image(rgb[1].resize((96, 64)), os.path.join(tmp, "even.heic"), "-q", "90")
+    data = open(even, "rb").read()
+    sideways = [(os.path.join(tmp, f"{name}.heic"), props, want) for name, props, want in (
+        ("irot1", [("irot", 1)], lambda a: np.rot90(a, 1)),
+        ("irot3", [("irot", 3)], lambda a: np.rot90(a, 3)),
+        ("imir0", [("imir", 0)], np.flipud),
+        ("imir1", [("imir", 1)], np.fliplr),
+        ("irot1_imir0", [("irot", 1), ("imir", 0)], lambda a: np.flipud(np.rot90(a, 1))))]
+    for path, props, _ in sideways:
+        with open(path, "wb") as f:
+            f.write(with_transforms(data, props))
+    got, fails = decode(even, *(path for path, _, _ in sideways))
+    base = got.get(0)
+    for i, (path, props, want) in enumerate(sideways, 1):
+        a = got.get(i)
+        J.check(base is not None and a is not None and np.array_equal(a, want(base)) and
+                np.array_equal(a, H.libheif_rgb(path, tmp)),
+                f"{os.path.basename(path)} {props}: the untransformed pixels turned so "
+                f"({None if a is None else a.shape}), as heif-convert reads it {fails}")
+    turned = with_transforms(open(rot, "rb").read(), [("irot", 1)])  # EXIF orientation 6 too
+    rot90 = os.path.join(tmp, "rot_irot1.heic")
+    with open(rot90, "wb") as f:
+        f.write(turned)
+    plain, _ = decode(rot90)
+    exif_too, fails = decode(rot90, opts=("--exif-rotate",))
+    J.check(not fails and 0 in plain and 0 in exif_too and plain[0].shape == (97, 61, 3) and
+            np.array_equal(plain[0], exif_too[0]),
+            f"irot 1 and an EXIF orientation 6: turned once, with --exif-rotate too "
+            f"({plain[0].shape if 0 in plain else None})")
 
     # damaged: the file's name and the cause
     data = open(cases[0], "rb").read()
