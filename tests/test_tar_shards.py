@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """WebDataset tar shards in: shards written by Python's tarfile from the real test
-photos (plain and gzip-compressed, with .cls labels, extra members, a sample without an
-image, a damaged shard, a shard cut inside its last image, a file that is no tar) give
+photos (plain and gzip-compressed, with .cls labels, extra members, HEIC and AVIF
+members where libheif's heif-enc is installed, a sample without an image, a damaged shard, a shard cut inside its last image, a file that is no tar) give
 features bit-identical to extracting the same images from a folder, under -np 1 and
 -np 3 (and -np 2 where no shared-memory window can be had); a brace pattern, a folder of shards and a list of shards name the same rows;
 every bad sample is a failed row naming shard and key, never a failed job; a killed
@@ -18,9 +18,10 @@ import sys
 import tarfile
 import tempfile
 
-import numpy as np
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import heif_cases as H  # noqa: E402
 import jobutil as J  # noqa: E402
 import photos  # noqa: E402
 from jobutil import check, run  # noqa: E402
@@ -69,6 +70,14 @@ def make_shards(tmp, n_photos=14):
                 bad["shard-0000.tar/s0/noimage"] = (
                     "no image member (.jpg, .png, .webp, .gif, .bmp, .ppm, .tif...; "
                     "members: .txt, .cls)")
+            if si == 2 and shutil.which("heif-enc"):  # HEIC and AVIF members (libheif)
+                for k, ext in enumerate((".heic", ".avif")):
+                    fl = os.path.join(flat, f"{si}_h{k}{ext}")
+                    H.encode_image(Image.open(srcs[k]).convert("RGB").resize((160, 120)),
+                                   fl, "-q", "80")
+                    add(t, f"s2/phone{k}{ext}", open(fl, "rb").read())
+                    add(t, f"s2/phone{k}.cls", b"%d" % k)
+                    want[f"{name}/s2/phone{k}"] = (fl, k)
             if si == 1:
                 add(t, "s1/badcls.png", open(real[0], "rb").read())
                 add(t, "s1/badcls.cls", b"cat")
