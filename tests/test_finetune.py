@@ -93,13 +93,13 @@ def log_records(run):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def init_model(tmp, real_stats=True):
+def init_model(tmp, real_stats=True, shared=True):
     """Chainer-saved; with real_stats, BN running statistics of real photos at 64x64
     (the size of the cases' runs), so that --bn frozen trains as gently as BN in
-    training mode does. The one in INIT_DIR where there is one (Chainer takes seconds to
-    make each, the same file every time: the seed is fixed)."""
+    training mode does. With shared, the one in INIT_DIR where there is one (Chainer takes
+    seconds to make each, the same file every time: the seed is fixed)."""
     name = "init.npz" if real_stats else "init_plain.npz"
-    if INIT_DIR and os.path.isfile(os.path.join(INIT_DIR, name)):
+    if shared and INIT_DIR and os.path.isfile(os.path.join(INIT_DIR, name)):
         return os.path.join(INIT_DIR, name)
     path = os.path.join(tmp, name)
     calib = ["--calibrate", *photos.real_photos()[1::5][:6]] if real_stats else []
@@ -113,7 +113,7 @@ def make_inits(out):
     os.makedirs(out, exist_ok=True)
     for real_stats in (True, False):
         tmp = tempfile.mkdtemp(dir=out)
-        made = init_model(tmp, real_stats)
+        made = init_model(tmp, real_stats, shared=False)
         os.replace(made, os.path.join(out, os.path.basename(made)))
         os.rmdir(tmp)
     print(f"starting models in {out}: {sorted(os.listdir(out))}")
@@ -647,6 +647,24 @@ def stop_in_validation(tmp, init, data):
     J.check(not recs and int(st["validated_at"]) == -1,
             f"no validation record, and the checkpoint says none completed "
             f"({len(recs)} records, validated_at {int(st['validated_at'])})")
+    # a second SIGTERM, as the resumed run starts on the validation it owes: abandoned
+    # again, and still owed
+    p = J.start(2, BIN, "finetune", data, *map(str, args), "--resume")
+    seen = []
+    for line in p.stderr:  # "--resume: DIR (iteration 1, ...)": the checkpoint is in
+        seen.append(line)
+        if "info: --resume: " in line:
+            break
+    J.signal_all(J.rank_pids(p), signal.SIGTERM)
+    rc, err, _, timed_out = J.wait(p, 120)
+    err = "".join(seen) + err
+    recs = [r for r in log_records(run) if "validation/main/count" in r]
+    st = load(os.path.join(run, "checkpoints", "iter-00000001", "state.npz"))
+    J.check(rc == 0 and not timed_out and not recs and int(st["validated_at"]) == -1 and
+            "validation after epoch 1 abandoned: a signal came; --resume runs it again"
+            in err, f"SIGTERM as --resume starts the validation it owes: abandoned again, "
+            f"exit 0, still owed (exit {rc}, {len(recs)} records, validated_at "
+            f"{int(st['validated_at'])}: {err[-600:]})")
     p = J.run(2, BIN, "finetune", data, *map(str, args), "--resume", timeout=600)
     lines = [x for x in p.stderr.splitlines()  # (not the progress of a slow one)
              if "validation after epoch" in x and ": loss " in x]
