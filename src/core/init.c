@@ -25,21 +25,29 @@ static void fill_const(float *x, int64_t n, float v) {
     x[i] = v;
 }
 
-void r50_init_random(r50_model *m, uint64_t seed) {
+static void init_param(r50_model *m, uint64_t seed, int i) {
   const r50_net *net = &m->net;
-  for (int i = 0; i < net->n_params; i++) {
-    const r50_param_desc *d = &net->params[i];
-    float *x = r50_param_data(m, i);
-    const char *leaf = strrchr(d->name, '/') + 1;
-    if (d->kind == R50_PERSISTENT_INT) {
-      m->ints[d->offset] = 0;
-    } else if (!strcmp(leaf, "W")) {
-      int64_t fan_in = d->numel / d->shape[0];
-      double std = i == net->fc_w ? sqrt(1.0 / fan_in) : sqrt(2.0 / fan_in);
-      fill_normal(x, d->numel, std, seed, d->name);
-    } else {
-      int one = !strcmp(leaf, "gamma") || !strcmp(leaf, "avg_var");
-      fill_const(x, d->numel, one ? 1.0f : 0.0f);
-    }
+  const r50_param_desc *d = &net->params[i];
+  float *x = r50_param_data(m, i);
+  const char *leaf = strrchr(d->name, '/') + 1;
+  if (d->kind == R50_PERSISTENT_INT) {
+    m->ints[d->offset] = 0;
+  } else if (!strcmp(leaf, "W")) {
+    int64_t fan_in = d->numel / d->shape[0];
+    double std = i == net->fc_w ? sqrt(1.0 / fan_in) : sqrt(2.0 / fan_in);
+    fill_normal(x, d->numel, std, seed, d->name);
+  } else {
+    int one = !strcmp(leaf, "gamma") || !strcmp(leaf, "avg_var");
+    fill_const(x, d->numel, one ? 1.0f : 0.0f);
   }
+}
+
+void r50_init_random(r50_model *m, uint64_t seed) {
+  for (int i = 0; i < m->net.n_params; i++)
+    init_param(m, seed, i);
+}
+
+void r50_init_random_fc(r50_model *m, uint64_t seed) {
+  init_param(m, seed, m->net.fc_w);
+  init_param(m, seed, m->net.fc_b);
 }

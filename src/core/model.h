@@ -113,6 +113,9 @@ float *r50_param_data(r50_model *m, int i);
 
 /* Random init as Chainer's pretrained_model=None (HeNormal / LeCunNormal, seeded). */
 void r50_init_random(r50_model *m, uint64_t seed);
+/* The same for fc6 alone (W and b): the values r50_init_random gives them, for a model
+ * whose other parameters a file filled. The caller marks them written. */
+void r50_init_random_fc(r50_model *m, uint64_t seed);
 
 /* Frees the training state (core/train.c). */
 void r50_train_state_free(struct r50_train_state *t);

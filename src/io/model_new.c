@@ -79,27 +79,40 @@ static r50_status select_engine(const r50_config *cfg, const r50_engine **out,
   return R50_OK;
 }
 
-r50_model *r50_model_new(const r50_config *given, r50_error *err) {
-  r50_config c = *given, *cfg = &c;
-  if (cfg->n_classes <= 0 && cfg->pretrained &&
-      r50_pretrained_classes(cfg->pretrained, &cfg->n_classes, err) != R50_OK)
-    return NULL;
+/* The engine cfg asks for, its model; random_init: Chainer's random parameters, else
+ * zeros for a file to fill. */
+static r50_model *model_new(const r50_config *cfg, int random_init, r50_error *err) {
   const r50_engine *engine = NULL;
   if (select_engine(cfg, &engine, err) != R50_OK)
     return NULL;
-  r50_model *m = r50_model_create(cfg, engine, cfg->pretrained == NULL, err);
+  r50_model *m = r50_model_create(cfg, engine, random_init, err);
   /* An engine chosen by "auto" that cannot train hands a model that is trained to the
    * reference engine (r50_model_for_training); one asked for by name does not. (Every
    * engine trains today.) */
   if (m && cfg->device == R50_DEVICE_CPU &&
       (!cfg->engine || !strcmp(cfg->engine, "auto")))
     m->train_engine = r50_engine_reference();
+  return m;
+}
+
+r50_model *r50_model_new(const r50_config *given, r50_error *err) {
+  r50_config c = *given, *cfg = &c;
+  if (cfg->n_classes <= 0 && cfg->pretrained &&
+      r50_pretrained_classes(cfg->pretrained, &cfg->n_classes, err) != R50_OK)
+    return NULL;
+  r50_model *m = model_new(cfg, cfg->pretrained == NULL, err);
   if (m && cfg->pretrained &&
       r50_load_pretrained(m, cfg->pretrained, 0, NULL, err) != R50_OK) {
     r50_model_free(m);
     return NULL;
   }
   return m;
+}
+
+r50_model *r50_model_new_unfilled(const r50_config *cfg, r50_error *err) {
+  r50_config c = *cfg;
+  c.pretrained = NULL;
+  return model_new(&c, 0, err);
 }
 
 int r50_device_count(r50_device d) {

@@ -40,6 +40,7 @@
 #include "device_cuda.h"
 #endif
 #include "job_signals.h"
+#include "model.h"
 #include "pretrained.h"
 #include "report.h"
 #include "rng.h"
@@ -290,14 +291,21 @@ static r50_status make_model(trainer *t, r50_error *err) {
   cfg.n_classes = t->classes;
   r50_dist_pick_gpu(t->d, &cfg);
   const char *pretrained = cfg.pretrained;
-  cfg.pretrained =
-      NULL; /* random first: fc6 keeps Chainer's init if the file's differs */
-  t->model = r50_model_new(&cfg, err);
+  cfg.pretrained = NULL;
+  /* Random parameters only where no file fills them: the pretrained model (fc6 drawn
+   * alone where the file's has another class count), or the checkpoint --resume
+   * continues (rank 0 reads it and broadcasts it). */
+  t->model = pretrained || t->resuming ? r50_model_new_unfilled(&cfg, err)
+                                       : r50_model_new(&cfg, err);
   if (!t->model)
     return err->status;
   if (pretrained && !t->resuming) {
     int fc6_loaded = 1;
     R50_TRY(r50_load_pretrained(t->model, pretrained, 1, &fc6_loaded, err));
+    if (!fc6_loaded) {
+      r50_init_random_fc(t->model, cfg.seed);
+      r50_model_touch(t->model);
+    }
     if (!fc6_loaded && t->d->rank == 0)
       r50_log(R50_LOG_INFO,
               "%s: its fc6 has another class count; fc6 is a new %d-class "
