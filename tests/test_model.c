@@ -1,11 +1,14 @@
 /*
- * test_model.c — the model table, random init, namedparams and forward's argument
- * checks, without any file.
+ * test_model.c — the model table, random init (fc6's alone equal to the whole
+ * model's: fine-tuning draws it alone), namedparams and forward's argument checks,
+ * without any file.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
+#include "pretrained.h"
 #include "r50.h"
 #include "test_util.h"
 
@@ -115,8 +118,46 @@ static void test_shapes_and_args(void) {
   r50_model_free(m);
 }
 
+/* An unfilled model is zeros; fc6 drawn alone (r50_init_random_fc) is fc6 of the whole
+ * random model of the same seed, bit for bit, whatever the class count. */
+static void test_fc_alone(void) {
+  for (int classes = 3; classes <= 1000; classes += 997) {
+    r50_config cfg = r50_config_default();
+    cfg.pretrained = NULL, cfg.seed = 7, cfg.n_classes = classes;
+    r50_error err = {0};
+    r50_model *whole = r50_model_new(&cfg, &err),
+              *alone = r50_model_new_unfilled(&cfg, &err);
+    CHECK(whole && alone, "models: %s", err.msg);
+    if (!whole || !alone)
+      return;
+    int zeros = 1;
+    for (int i = 0; i < r50_namedparams_count(alone); i++) {
+      r50_param_info p = r50_namedparams(alone, i);
+      for (int64_t j = 0; p.data && j < p.numel && zeros; j++)
+        zeros = p.data[j] == 0.0f;
+    }
+    CHECK(zeros, "%d classes: an unfilled model is zeros", classes);
+    r50_init_random_fc(alone, cfg.seed);
+    int fc = 0, same = 1;
+    for (int i = 0; i < r50_namedparams_count(alone); i++) {
+      r50_param_info p = r50_namedparams(alone, i), q = r50_namedparams(whole, i);
+      if (strncmp(p.name, "fc6/", 4))
+        continue;
+      fc++;
+      same &= !memcmp(p.data, q.data, (size_t)p.numel * sizeof(float));
+    }
+    CHECK(fc == 2 && same,
+          "%d classes: fc6/W and fc6/b drawn alone equal the whole "
+          "model's (%d arrays)",
+          classes, fc);
+    r50_model_free(whole);
+    r50_model_free(alone);
+  }
+}
+
 int main(void) {
   test_counts();
+  test_fc_alone();
   test_names_and_init();
   test_shapes_and_args();
   return test_result("test_model");
