@@ -161,6 +161,32 @@ r50_status r50_mkdir_p(const char *dir, r50_error *err) {
   return R50_OK;
 }
 
+r50_status r50_sync_dir(const char *dir, r50_error *err) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) /* (EACCES: a folder one may write in but not read) */
+    return errno == EACCES || errno == EPERM
+               ? R50_OK
+               : r50_fail(err, R50_ERR_IO, "%s: %s", dir, strerror(errno));
+  int rc = fsync(fd), e = errno;
+  close(fd);
+  if (rc != 0 && e != EINVAL && e != EBADF)
+    return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", dir, strerror(e));
+  return R50_OK;
+}
+
+r50_status r50_rename_durable(const char *tmp, const char *path, r50_error *err) {
+  if (rename(tmp, path) != 0)
+    return r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                    strerror(errno));
+  const char *slash = strrchr(path, '/');
+  char dir[4300];
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  return r50_sync_dir(dir, err);
+}
+
 r50_status r50_replace_file(const char *path, const void *data, size_t len,
                             r50_error *err) {
   char tmp[4300];
@@ -181,11 +207,12 @@ r50_status r50_replace_file(const char *path, const void *data, size_t len,
     e = errno;
   if (close(fd) != 0 && !e)
     e = errno;
-  if (!e && rename(tmp, path) != 0)
-    e = errno;
   if (e) {
     unlink(tmp);
     return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", path, strerror(e));
   }
-  return R50_OK;
+  r50_status s = r50_rename_durable(tmp, path, err);
+  if (s != R50_OK)
+    unlink(tmp);
+  return s;
 }

@@ -33,9 +33,19 @@ r50_status r50_read_fd(int fd, const char *name, uint64_t max_bytes, const char 
  * create PATH: cause" names the level that failed. */
 r50_status r50_mkdir_p(const char *dir, r50_error *err);
 
+/* fsync of the folder dir: the entries made, removed or renamed in it are on disk. A
+ * folder that cannot be opened for reading, or a file system that cannot sync folders
+ * (EINVAL, EBADF), is left as it is. R50_ERR_IO "DIR: fsync: cause" on failure. */
+r50_status r50_sync_dir(const char *dir, r50_error *err);
+
+/* Renames tmp (a synced file or folder) over path and syncs path's folder, so that
+ * after a crash path is the old one or the new one, whole. R50_ERR_IO "cannot rename
+ * TMP to PATH: cause" on failure. */
+r50_status r50_rename_durable(const char *tmp, const char *path, r50_error *err);
+
 /* Replaces path with len bytes whole: written to path.tmp, fsync'd and renamed over
- * it, so a kill leaves the old file or the new one. R50_ERR_IO "cannot write PATH:
- * cause" on failure, the temporary file removed. */
+ * it (r50_rename_durable), so a kill or a crash leaves the old file or the new one.
+ * R50_ERR_IO "cannot write PATH: cause" on failure, the temporary file removed. */
 r50_status r50_replace_file(const char *path, const void *data, size_t len,
                             r50_error *err);
 

@@ -1306,21 +1306,6 @@ static r50_status write_directory(const npz_writer *w, r50_error *err) {
   return s;
 }
 
-/* Makes the rename durable where the directory can be opened. */
-static void sync_parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir =
-      slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir)
-    return;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  free(dir);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
 /* Directory, fsync, close and rename; the temporary file is gone or renamed after. */
 static r50_status finish_archive(npz_writer *w, r50_error *err) {
   if (w->failed)
@@ -1333,11 +1318,7 @@ static r50_status finish_archive(npz_writer *w, r50_error *err) {
   w->fd = -1;
   if (close(fd) != 0)
     return r50_fail(err, R50_ERR_IO, "%s: close failed: %s", w->tmp, strerror(errno));
-  if (rename(w->tmp, w->path) != 0)
-    return r50_fail(err, R50_ERR_IO, "%s: cannot rename %s into place: %s", w->path,
-                    w->tmp, strerror(errno));
-  sync_parent_dir(w->path);
-  return R50_OK;
+  return r50_rename_durable(w->tmp, w->path, err);
 }
 
 static void free_writer(npz_writer *w) {

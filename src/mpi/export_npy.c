@@ -175,10 +175,7 @@ static r50_status finish_file(FILE **f, const char *tmp, const char *path,
   *f = NULL;
   if (bad)
     return r50_fail(err, R50_ERR_IO, "cannot write %s: %s", tmp, strerror(e ? e : errno));
-  if (rename(tmp, path) != 0)
-    return r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
-                    strerror(errno));
-  return R50_OK;
+  return r50_rename_durable(tmp, path, err);
 }
 
 static void abort_shard(shard *sh) {

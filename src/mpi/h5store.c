@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "h5dims.h"
 #include "h5errors.h"
 #include "h5store_file.h"
@@ -452,7 +453,7 @@ r50_status r50_store_create(const char *path, const r50_dataset *ds,
                             const r50_store_meta *meta, int overwrite, r50_error *err) {
   r50_h5_quiet();
   R50_TRY(check_creatable(path, overwrite, err));
-  char part[4200], reserve[4200], dir[4096];
+  char part[4200], reserve[4200];
   snprintf(part, sizeof part, "%s.part", path);
   snprintf(reserve, sizeof reserve, "%s.reserve", path);
   unlink(part); /* a killed creation's; the job's lock makes these names ours */
@@ -473,15 +474,11 @@ r50_status r50_store_create(const char *path, const r50_dataset *ds,
     s = r50_h5_fail_file(err, R50_ERR_IO, part, "cannot write %s", part);
   if (s == R50_OK)
     s = sync_path(part, 0, err);
-  if (s == R50_OK && rename(part, path) != 0)
-    s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", part, path,
-                 strerror(errno));
-  if (s != R50_OK) {
+  if (s == R50_OK)
+    s = r50_rename_durable(part, path, err);
+  if (s != R50_OK)
     unlink(part);
-    return s;
-  }
-  snprintf(dir, sizeof dir, "%s", path);
-  return sync_path(dirname(dir), 1, err);
+  return s;
 }
 
 /* ------------------------------------------------------------------ resume */

@@ -18,17 +18,6 @@
 
 #define DONE_TEXT "r50worker checkpoint 1\n"
 
-static r50_status sync_dir(const char *dir, r50_error *err) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return r50_fail(err, R50_ERR_IO, "%s: %s", dir, strerror(errno));
-  int rc = fsync(fd);
-  close(fd);
-  if (rc != 0 && errno != EINVAL)
-    return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", dir, strerror(errno));
-  return R50_OK;
-}
-
 static void remove_tree(const char *dir) {
   DIR *d = opendir(dir);
   if (!d)
@@ -186,15 +175,11 @@ r50_status r50_checkpoint_write(const char *run_dir, r50_model *m, r50_optimizer
       close(fd);
   }
   if (s == R50_OK)
-    s = sync_dir(tmp, err);
+    s = r50_sync_dir(tmp, err);
   if (s == R50_OK) {
     remove_tree(final); /* a checkpoint of this iteration already there: this one wins */
-    if (rename(tmp, final) != 0)
-      s = r50_fail(err, R50_ERR_IO, "cannot rename %s to %s: %s", tmp, final,
-                   strerror(errno));
+    s = r50_rename_durable(tmp, final, err);
   }
-  if (s == R50_OK)
-    s = sync_dir(ckpts, err);
   if (s != R50_OK) {
     remove_tree(tmp);
     return s;
