@@ -993,6 +993,44 @@ def case_val_classes(tmp):
             p.stderr.count("not one of the 2 images of") == 2,
             f"an unreadable validation set: its files named once, a warning each epoch, "
             f"no validation record (exit {p.returncode}, {len(named)} named, {recs})")
+    odd_class_names(tmp)
+
+
+def odd_class_names(tmp):
+    """Class folders whose names are not UTF-8 (Latin-1 bytes) or hold a backslash: the
+    run's labels.txt is UTF-8 text (the HDF5 file's \\xNN, fields escaped as predict
+    prints them), and predict on the same tree scores every image through it, through a
+    names file a person wrote with the folders' own bytes, and through a labels.txt of
+    the earlier form (the bytes as they were)."""
+    good = photos.good_photos()
+    odd = os.path.join(tmp, "odd").encode()
+    for k, c in enumerate((b"back\\slash", b"caf\xe9", b"plain")):
+        os.makedirs(os.path.join(odd, c))
+        for i in range(3):
+            src = good[(3 * k + i) % len(good)]
+            shutil.copy(src, os.path.join(odd, c, f"{i}{os.path.splitext(src)[1]}".encode()))
+    odd = odd.decode()
+    run = os.path.join(tmp, "run_odd")
+    p = finetune(1, odd, "--model", "none", "--size", 64, "--crop", 56, "--batch", 3,
+                 "--steps", 1, "--out", run)
+    with open(os.path.join(run, "labels.txt"), "rb") as f:
+        text = f.read()
+    J.check(p.returncode == 0 and text == b"0 back\\\\slash\n1 caf\\\\xe9\n2 plain\n",
+            f"labels.txt of odd class names: UTF-8, escaped ({text!r})")
+    person = os.path.join(tmp, "odd_names.txt")
+    with open(person, "wb") as f:
+        f.write(b"0 back\\slash\n1 caf\xe9\n2 plain\n")
+    earlier = os.path.join(tmp, "odd_labels_earlier.txt")
+    with open(earlier, "wb") as f:
+        f.write(b"0 back\\\\slash\n1 caf\xe9\n2 plain\n")
+    for what, names in (("labels.txt", os.path.join(run, "labels.txt")),
+                        ("a person's names file", person), ("an earlier labels.txt", earlier)):
+        q = J.run(1, BIN, "predict", "--model", os.path.join(run, "model.npz"), "--labels",
+                  names, "--size", "64", "--top", "1", "--threads", "2", odd)
+        J.check(q.returncode == 0 and "accuracy on 9 labelled images" in q.stderr and
+                "not scored" not in q.stderr,
+                f"predict through {what}: every image of the odd class names scored "
+                f"({q.stderr[-400:]})")
 
 
 def cpu_has_bf16():

@@ -8,19 +8,52 @@
 #include <string.h>
 
 #include "r50.h"
+#include "utf8.h"
 
 enum { UNNAMED = -1, TWICE = -2 }; /* to_model of a class the names lack, or hold twice */
 
-/* The one line of `lines` that is `name`, UNNAMED, or TWICE. */
-static int32_t find(const char *name, const char *const *lines, int n) {
+/* A names file's lines and the dataset's class names, as the matching compares them. */
+typedef struct names_view {
+  const char *const *lines; /* (n) the file's text (a name, or a first word) */
+  char **lines_utf8;        /* (n) the same, bytes that are not UTF-8 as \xNN */
+  int n;
+} names_view;
+
+/* Whether the line i names the dataset class whose name in the HDF5 file is `name`
+ * (UTF-8, \xNN for bytes that were not: utf8.h), `field` that name escaped as a
+ * field (r50_escape_field): the line as r50worker writes labels.txt (the field), or as
+ * a person writes a names file (the folder's own text or bytes, Latin-1 ones too). */
+static int names_class(const names_view *v, int i, const char *name, const char *field) {
+  const char *line = v->lines[i];
+  return line && (!strcmp(line, name) || !strcmp(line, field) ||
+                  (v->lines_utf8[i] && !strcmp(v->lines_utf8[i], name)));
+}
+
+/* The one line of v that names the class, UNNAMED, or TWICE. */
+static int32_t find(const names_view *v, const char *name, const char *field) {
   int32_t at = UNNAMED;
-  for (int i = 0; i < n; i++)
-    if (lines[i] && !strcmp(lines[i], name)) {
+  for (int i = 0; i < v->n; i++)
+    if (names_class(v, i, name, field)) {
       if (at != UNNAMED)
         return TWICE;
       at = i;
     }
   return at;
+}
+
+static int view_of(names_view *v, const char *const *lines, int n) {
+  *v = (names_view){lines, calloc((size_t)n + 1, sizeof(char *)), n};
+  for (int i = 0; v->lines_utf8 && i < n; i++)
+    if (lines[i] && !r50_utf8_valid(lines[i]) &&
+        !(v->lines_utf8[i] = r50_utf8_escaped_dup(lines[i])))
+      return -1;
+  return v->lines_utf8 ? 0 : -1;
+}
+
+static void view_free(names_view *v) {
+  for (int i = 0; v->lines_utf8 && i < v->n; i++)
+    free(v->lines_utf8[i]);
+  free(v->lines_utf8);
 }
 
 int r50_predict_score_init(r50_predict_score *s, int classes,
@@ -33,15 +66,22 @@ int r50_predict_score_init(r50_predict_score *s, int classes,
   s->dataset_names = dataset_names;
   s->unscored = calloc((size_t)n_named + 1, sizeof *s->unscored);
   s->to_model = malloc(((size_t)n_named + 1) * sizeof *s->to_model);
-  if (!s->unscored || !s->to_model) {
+  names_view names, words;
+  int ok = view_of(&names, label_names, n_labels) == 0;
+  ok = view_of(&words, label_words, n_labels) == 0 && ok;
+  for (int c = 0; ok && s->to_model && c < n_named; c++) {
+    char field[8200];
+    r50_escape_field(dataset_names[c], field, sizeof field);
+    int32_t m = find(&names, dataset_names[c], field); /* "2 zebra fish" */
+    if (m == UNNAMED)
+      m = find(&words, dataset_names[c], field); /* "n01440764 tench, ..." */
+    s->to_model[c] = m >= classes ? UNNAMED : m;
+  }
+  view_free(&names);
+  view_free(&words);
+  if (!ok || !s->unscored || !s->to_model) {
     r50_predict_score_free(s);
     return -1;
-  }
-  for (int c = 0; c < n_named; c++) {
-    int32_t m = find(dataset_names[c], label_names, n_labels); /* "2 zebra fish" */
-    if (m == UNNAMED)
-      m = find(dataset_names[c], label_words, n_labels); /* "n01440764 tench, ..." */
-    s->to_model[c] = m >= classes ? UNNAMED : m;
   }
   return 0;
 }

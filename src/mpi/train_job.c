@@ -68,9 +68,12 @@ static r50_status check_fresh_dir(const char *out, r50_error *err) {
   return R50_OK;
 }
 
-/* RUN_DIR/labels.txt: "INDEX NAME" a line for an ImageFolder training set's classes
- * (a newline in a name escaped), what `predict --labels` reads; written whole
- * (r50_replace_file) by rank 0. A list file's classes have no names: none. */
+/* RUN_DIR/labels.txt: "INDEX NAME" a line for an ImageFolder training set's classes,
+ * what `predict --labels` reads; NAME as the HDF5 file names the class (UTF-8, \xNN
+ * for bytes that are not) and escaped as predict's fields are (a backslash, tab or line
+ * break: \\, \t, \n, \r), so the file is UTF-8 text and predict matches it to the
+ * folders exactly. Written whole (r50_replace_file) by rank 0. A list file's classes
+ * have no names: none. */
 static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error *err) {
   if (ds->n_classes == 0)
     return R50_OK;
@@ -80,9 +83,11 @@ static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error
   FILE *f = open_memstream(&text, &len);
   int ok = f != NULL;
   for (int c = 0; c < ds->n_classes && ok; c++) {
-    char name[8200];
-    r50_escape_field(ds->class_names[c], name, sizeof name);
-    ok = fprintf(f, "%d %s\n", c, name) > 0;
+    char name[8200], *text = r50_utf8_escaped_dup(ds->class_names[c]);
+    if (text)
+      r50_escape_field(text, name, sizeof name);
+    ok = text && fprintf(f, "%d %s\n", c, name) > 0;
+    free(text);
   }
   ok = (!f || fclose(f) == 0) && ok;
   r50_status s = ok ? r50_replace_file(path, text, len, err)
