@@ -76,15 +76,16 @@ hid_t r50_store_serial_fapl(void) {
   return fapl;
 }
 
-static r50_status sync_path(const char *path, int dir, r50_error *err) {
-  int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+/* The closed file at path on disk (its folder: r50_rename_durable). */
+static r50_status sync_file(const char *path, r50_error *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return r50_fail(err, R50_ERR_IO, "%s: cannot open to sync: %s", path,
                     strerror(errno));
   int rc = fsync(fd);
   int e = errno;
   close(fd);
-  if (rc != 0 && !(dir && (e == EINVAL || e == EBADF)))
+  if (rc != 0)
     return r50_fail(err, R50_ERR_IO, "%s: fsync: %s", path, strerror(e));
   return R50_OK;
 }
@@ -473,7 +474,7 @@ r50_status r50_store_create(const char *path, const r50_dataset *ds,
   if (H5Fclose(f) < 0 && s == R50_OK)
     s = r50_h5_fail_file(err, R50_ERR_IO, part, "cannot write %s", part);
   if (s == R50_OK)
-    s = sync_path(part, 0, err);
+    s = sync_file(part, err);
   if (s == R50_OK)
     s = r50_rename_durable(part, path, err);
   if (s != R50_OK)
