@@ -83,11 +83,11 @@ static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error
   FILE *f = open_memstream(&text, &len);
   int ok = f != NULL;
   for (int c = 0; c < ds->n_classes && ok; c++) {
-    char name[8200], *text = r50_utf8_escaped_dup(ds->class_names[c]);
-    if (text)
-      r50_escape_field(text, name, sizeof name);
-    ok = text && fprintf(f, "%d %s\n", c, name) > 0;
-    free(text);
+    char name[8200], *h5_name = r50_utf8_escaped_dup(ds->class_names[c]);
+    if (h5_name)
+      r50_escape_field(h5_name, name, sizeof name);
+    ok = h5_name && fprintf(f, "%d %s\n", c, name) > 0;
+    free(h5_name);
   }
   ok = (!f || fclose(f) == 0) && ok;
   r50_status s = ok ? r50_replace_file(path, text, len, err)
