@@ -69,6 +69,31 @@ def boxes(data, start, end):
     return out
 
 
+def iloc_items(b):
+    """The items of an iloc box's payload b (versions 0 to 2): for each, its construction
+    method (0: file offsets, 1: in idat), where its base offset lies in b and its size
+    in bytes (0: none), and where each extent's offset lies in b and their size."""
+    v = b[0]
+    off, length, base, index = b[4] >> 4, b[4] & 15, b[5] >> 4, (b[5] & 15) if v else 0
+    count_size = 4 if v == 2 else 2
+    p = 6 + count_size
+    for _ in range(int.from_bytes(b[6:6 + count_size], "big")):
+        p += 4 if v == 2 else 2  # item_ID
+        method = 0
+        if v:
+            method = int.from_bytes(b[p:p + 2], "big") & 15
+            p += 2
+        p += 2  # data_reference_index
+        base_at = p
+        p += base
+        extents = []
+        for _ in range(int.from_bytes(b[p:p + 2], "big")):
+            extents.append(p + 2 + index)
+            p += index + off + length
+        p += 2
+        yield method, base_at, base, extents, off
+
+
 def grid_past_idat(data):
     """data with its grid item's idat extent moved 7 bytes on, past the end of idat (as
     the fuzzer's 757-byte HEIC that made libde265 allocate 2.4 GB had it); None when data
@@ -77,22 +102,15 @@ def grid_past_idat(data):
     kids = {t: (a, z) for t, a, z in boxes(data, meta[1] + 4, meta[2])}
     if "idat" not in kids or "iloc" not in kids:
         return None
-    a = kids["iloc"][0]
+    a, z = kids["iloc"]
     if data[a] != 1:
         return None
-    off, length, base = data[a + 4] >> 4, data[a + 4] & 15, data[a + 5] >> 4
-    index = data[a + 5] & 15
-    p, count = a + 8, int.from_bytes(data[a + 6:a + 8], "big")
     out = bytearray(data)
-    for _ in range(count):
-        method = int.from_bytes(data[p + 2:p + 4], "big") & 15
-        at_base = p + 6
-        extents = int.from_bytes(data[at_base + base:at_base + base + 2], "big")
+    for method, base_at, base, _, _ in iloc_items(data[a:z]):
         if method == 1 and base == 4:
-            v = int.from_bytes(data[at_base:at_base + 4], "big") + 7
-            out[at_base:at_base + 4] = v.to_bytes(4, "big")
+            v = int.from_bytes(data[a + base_at:a + base_at + 4], "big") + 7
+            out[a + base_at:a + base_at + 4] = v.to_bytes(4, "big")
             return bytes(out)
-        p = at_base + base + 2 + extents * (index + off + length)
     return None
 
 
@@ -142,29 +160,13 @@ def with_transforms(data, props):
     for kind, b in kids:  # iloc: file offsets (construction method 0) move by delta
         if kind != "iloc":
             continue
-        v = b[0]
-        off, length, base, index = b[4] >> 4, b[4] & 15, b[5] >> 4, (b[5] & 15) if v else 0
-        cnt_sz = 4 if v == 2 else 2
-        p = 6 + cnt_sz
-        for _ in range(int.from_bytes(b[6:6 + cnt_sz], "big")):
-            p += 4 if v == 2 else 2
-            method = 0
-            if v:
-                method = int.from_bytes(b[p:p + 2], "big") & 15
-                p += 2
-            p += 2  # data_reference_index
-            fix = [p] if base and method == 0 else []
-            p += base
-            extents = int.from_bytes(b[p:p + 2], "big")
-            p += 2
-            for _ in range(extents):
-                if not base and method == 0 and off:
-                    fix.append(p + index)
-                p += index + off + length
-            for at in fix:
-                size = base if base else off
-                x = int.from_bytes(b[at:at + size], "big") + delta
-                b[at:at + size] = x.to_bytes(size, "big")
+        for method, base_at, base, extents, off in iloc_items(bytes(b)):
+            if method != 0:
+                continue
+            for at, size in [(base_at, base)] if base else [(e, off) for e in extents]:
+                if size:
+                    x = int.from_bytes(b[at:at + size], "big") + delta
+                    b[at:at + size] = x.to_bytes(size, "big")
     meta_box = box("meta", data[meta[1]:meta[1] + 4] + b"".join(box(k, bytes(b))
                                                                  for k, b in kids))
     return data[:meta[1] - 8] + meta_box + data[meta[2]:]
