@@ -236,6 +236,11 @@ def test_bad_outputs(tmp, model):
               "its folder does not exist: create it first" in p.stderr,
               f"-o into a folder that does not exist, np {np_}: the output and the cause "
               f"named ({p.stderr.strip().splitlines()[-1:]})")
+    # /proc says ENOENT of a new file too, though the folder is there
+    p = run(1, BIN, *common, "-o", "/proc/x.h5")
+    check(p.returncode == 1 and "cannot write /proc/x.h5" in p.stderr and
+          "its folder exists but takes no new files" in p.stderr,
+          f"-o into /proc: not called a missing folder ({p.stderr.strip().splitlines()[-1:]})")
 
 
 def test_reuse(tmp, model):

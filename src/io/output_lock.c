@@ -254,6 +254,28 @@ static r50_status refuse(const char *output, const r50_output_lock *l, const hol
                   h->slurm_job, since, l->path);
 }
 
+/* Why the output's folder took no new file: ENOENT names a missing folder only when
+ * the folder is missing (a pseudo file system such as /proc says ENOENT too). */
+static r50_status folder_refuses(const char *output, int e, r50_error *err) {
+  const char *why = e == EACCES  ? " is not writable by this user"
+                    : e == EROFS ? " is on a read-only file system"
+                                 : " does not exist: create it first";
+  if (e == ENOENT) {
+    char folder[4096];
+    const char *slash = strrchr(output, '/');
+    size_t n = !slash ? 0 : slash == output ? 1 : (size_t)(slash - output);
+    struct stat st;
+    if (n < sizeof folder) {
+      memcpy(folder, slash ? output : ".", n ? n : 1);
+      folder[n ? n : 1] = '\0';
+      if (stat(folder, &st) == 0 && S_ISDIR(st.st_mode))
+        why = " exists but takes no new files";
+    }
+  }
+  return r50_fail(err, R50_ERR_IO, "cannot write %s: %s (its folder%s)", output,
+                  strerror(e), why);
+}
+
 r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_error *err) {
   memset(l, 0, sizeof *l);
   l->fd = -1;
@@ -264,11 +286,7 @@ r50_status r50_output_lock_take(const char *output, r50_output_lock *l, r50_erro
     if (fd >= 0)
       return write_lock(l, fd, err);
     if (errno == ENOENT || errno == EACCES || errno == EROFS) /* the output's folder */
-      return r50_fail(err, R50_ERR_IO, "cannot write %s: %s (its folder%s)", output,
-                      strerror(errno),
-                      errno == ENOENT   ? " does not exist: create it first"
-                      : errno == EACCES ? " is not writable by this user"
-                                        : " is on a read-only file system");
+      return folder_refuses(output, errno, err);
     if (errno != EEXIST)
       return r50_fail(err, R50_ERR_IO, "cannot create the lock %s: %s", l->path,
                       strerror(errno));
