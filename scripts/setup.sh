@@ -11,7 +11,7 @@ shift || true
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libopenblas-openmp-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev
-  libopenjp2-7-dev libopenjp2-tools libheif-dev libheif-examples
+  libopenjp2-7-dev libopenjp2-tools libheif-dev libheif-examples libjxl-dev libjxl-tools
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev
   python3 python3-numpy python3-torch python3-torchvision python3-h5py
   python3-mpi4py python3-pil python3-venv python3-skimage python3-sklearn

@@ -68,7 +68,7 @@ def test_tree(tmp, model):
           all(not errs[i] for i in range(n) if st[i] == 1),
           "an error message exactly for each failed row")
     i_text = paths.index(os.path.join("dog", "zz_text.jpg"))
-    check(errs[i_text].decode() == "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file: dog/zz_text.jpg",
+    check(errs[i_text].decode() == "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file: dog/zz_text.jpg",
           f"error: cause first, path relative to the root: {errs[i_text]!r}")
     check((st == 1).sum() >= 30, f"{(st == 1).sum()} photos done")
     a = ref["attrs"]

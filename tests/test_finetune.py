@@ -986,7 +986,7 @@ def case_val_classes(tmp):
     p = finetune(2, data, *common, "--steps", 0, "--epochs", 2, "--val", vbroken,
                  "--out", run)
     named = [l for l in p.stderr.splitlines()
-             if "validation skips: not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file" in l]
+             if "validation skips: not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file" in l]
     recs = [r for r in log_records(run) if "validation/main/count" in r] \
         if p.returncode == 0 else None
     J.check(p.returncode == 0 and len(named) == 2 and recs == [] and

@@ -25,7 +25,6 @@ Usage: test_heif.py IMAGE_TOOL
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -33,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decode_tool as D  # noqa: E402
 import jobutil as J  # noqa: E402
 import heif_cases as H  # noqa: E402
 import photos  # noqa: E402
@@ -41,20 +41,7 @@ TOOL = os.path.abspath(sys.argv[1])
 
 
 def decode(*files, opts=()):
-    """{index: RGB array}, {index: failure message} from image_tool decode."""
-    out = os.path.join(os.path.dirname(files[0]), "decoded.npz")
-    p = subprocess.run([TOOL, *opts, "decode", out, *files], capture_output=True, text=True)
-    fails = {}
-    for line in p.stdout.splitlines():
-        if line.startswith("FAIL\t"):
-            _, i, msg = line.split("\t", 2)
-            fails[int(i)] = msg
-    got = {}
-    if os.path.exists(out):
-        with np.load(out) as z:
-            got = {int(k): z[k] for k in z.files}
-        os.remove(out)
-    return got, fails
+    return D.decode(TOOL, *files, opts=opts)
 
 
 def boxes(data, start, end):

@@ -259,8 +259,13 @@ static void test_headers(const buf *jpg, const buf *png) {
 #endif
   expect_fail((const uint8_t *)"\0\0\0\x0cjP  \r\n\x87\n....", 16, "a.jp2", &opts,
               R50_ERR_FORMAT, "a.jp2: corrupt JPEG 2000 data (its header");
+#ifdef R50_HAVE_JXL /* a bare codestream's signature and a header cut short */
+  expect_fail((const uint8_t *)"\xff\x0a\xfa\x7f", 4, "a.jxl", &opts, R50_ERR_FORMAT,
+              "a.jxl: truncated JPEG XL data");
+#else
   expect_fail((const uint8_t *)"\xff\x0a\xfa\x7f", 4, "a.jxl", &opts, R50_ERR_UNSUPPORTED,
-              "JPEG XL image");
+              "a.jxl: JPEG XL image; only JPEG, PNG, WebP");
+#endif
   /* a codestream's first 24 bytes declaring 40000x40000: refused from its SIZ alone,
    * before OpenJPEG reads (it would say "Stream too short") */
   static const uint8_t siz[24] = {0xff, 0x4f, 0xff, 0x51, 0, 41, 0, 0, 0, 0, 0x9c, 0x40,

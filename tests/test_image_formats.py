@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF and AVIF datasets end to end, as users
+"""WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF and JPEG XL datasets end to end, as users
 have them (web crawls, img2dataset shards, old collections of GIFs, inspection cameras'
 BMPs, face sets' PGMs, scanners' and microscopes' TIFFs, digital libraries' and medical
-archives' JPEG 2000, phones' HEIC photos, AVIF from the web):
+archives' JPEG 2000, phones' HEIC photos, AVIF from the web, JPEG XL):
 
 * an ImageFolder tree (class subfolders) mixing JPEG, PNG, WebP — lossy, lossless,
   with alpha, animated, `.WEBP` in capitals, one named without an extension, one cut
@@ -12,11 +12,14 @@ archives' JPEG 2000, phones' HEIC photos, AVIF from the web):
   YCbCr `.TIFF`, 1-bit CCITT G4, a multi-page one without an extension, one cut
   short — and JPEG 2000 — a lossless `.jp2`, a lossy layered codestream `.J2K`, a tiled
   `.jpx`, one without an extension, one cut short — and HEIF/AVIF — `.HEIC`, `.heif`
-  with alpha, `.avif`, a HEIC without an extension, one cut short —, under -np 1 and
+  with alpha, `.avif`, a HEIC without an extension, one cut short — and JPEG XL — lossy
+  `.jxl`, lossless `.JXL` with alpha, a recompressed JPEG, a progressive one without an
+  extension, one cut short —, under -np 1 and
   -np 2: every such row's features are bit-identical to those of its PNG twin (Pillow's
-  Image.open(f).convert('RGB') saved as PNG; for HEIF and AVIF, which Pillow does not
-  read, libheif's heif-convert's), the cut ones are failed rows naming the file and
-  "truncated WebP/GIF/BMP/TIFF/JPEG 2000/HEIF data", labels follow the class folders;
+  Image.open(f).convert('RGB') saved as PNG; for HEIF, AVIF and JPEG XL, which Pillow
+  does not read, libheif's heif-convert's and libjxl's djxl's), the cut ones are failed
+  rows naming the file and "truncated WebP/GIF/BMP/TIFF/JPEG 2000/HEIF/JPEG XL data",
+  labels follow the class folders;
 * the same files through a list file name the same rows with the same features;
 * `predict` of one .webp file prints the lines its folder's run prints for it;
 * a WebDataset tar shard whose samples are .webp, .tiff, .ppm and .jp2 members gives
@@ -38,6 +41,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import heif_cases as H  # noqa: E402
+import jxl_cases as X  # noqa: E402
 import jobutil as J  # noqa: E402
 import photos  # noqa: E402
 from jobutil import check, run  # noqa: E402
@@ -64,6 +68,22 @@ def heif_bytes(tmp, im, fmt, *opts):
     """im encoded by libheif's heif-enc (HEIC with x265, AVIF with aom)."""
     out = H.encode_image(im, os.path.join(tmp, f"heif_out.{fmt}"), *opts)
     with open(out, "rb") as f:
+        return f.read()
+
+
+def jxl_bytes(tmp, im, *opts):
+    """im encoded by libjxl's cjxl."""
+    out = X.encode_image(im, os.path.join(tmp, "jxl_out.jxl"), *opts)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def recompressed_jpeg(tmp, im):
+    """im as a JPEG, recompressed losslessly by cjxl (a container holding the JPEG's
+    reconstruction data)."""
+    jpg = os.path.join(tmp, "jxl_src.jpg")
+    im.save(jpg, quality=85)
+    with open(X.encode(jpg, os.path.join(tmp, "jxl_out.jxl")), "rb") as f:
         return f.read()
 
 
@@ -119,6 +139,11 @@ def make_tree(tmp):
             "birds/web.avif": heif_bytes(tmp, im[2], "avif", "-q", "50"),
             "cats/upload0001": heif_bytes(tmp, im[3], "heic", "-q", "70")}  # no extension
     files.update(heif)
+    jxl = {"birds/photo.jxl": jxl_bytes(tmp, im[4], "-d", "1"),
+           "cats/LOSSLESS.JXL": jxl_bytes(tmp, rgba, "-d", "0"),
+           "birds/camera.jxl": recompressed_jpeg(tmp, im[0]),
+           "cats/scan0002": jxl_bytes(tmp, im[1], "-d", "2", "-p")}  # no extension
+    files.update(jxl)
     twin_of = {}
     for rel, data in files.items():
         with open(os.path.join(tree, rel), "wb") as f:
@@ -126,6 +151,8 @@ def make_tree(tmp):
         twin = os.path.join(twins, rel.replace("/", "_") + ".png")
         if rel in heif:  # Pillow has no HEIF decoder: libheif's own heif-convert
             Image.fromarray(H.libheif_rgb(os.path.join(tree, rel), twins)).save(twin)
+        elif rel in jxl:  # nor a JPEG XL one: libjxl's own djxl
+            Image.fromarray(X.libjxl_rgb(os.path.join(tree, rel), twins)).save(twin)
         else:
             Image.open(io.BytesIO(data)).convert("RGB").save(twin)
         twin_of[rel] = twin
@@ -134,7 +161,8 @@ def make_tree(tmp):
            "cats/cut.bmp": ("birds/scan.bmp", "truncated BMP data"),
            "cats/cut.tif": ("birds/raw.tif", "truncated TIFF data (strip 0 ends at byte"),
            "birds/cut.jp2": ("birds/scan.jp2", "truncated JPEG 2000 data"),
-           "cats/cut.heic": ("birds/IMG_0001.HEIC", "truncated HEIF data")}
+           "cats/cut.heic": ("birds/IMG_0001.HEIC", "truncated HEIF data"),
+           "birds/cut.jxl": ("birds/photo.jxl", "truncated JPEG XL data")}
     for rel, (src, _) in cut.items():
         with open(os.path.join(tree, rel), "wb") as f:
             f.write(files[src][:1500])

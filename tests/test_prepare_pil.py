@@ -208,7 +208,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, 
         put(f"cut{frac}.webp", webp[:int(len(webp) * frac)], True, "")
     put("cut_mid.webp", webp[:len(webp) // 2], True, "truncated WebP data")
     put("riff_not_webp.webp", webp[:8] + b"WEBX" + webp[12:], True,
-        "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF")
+        "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL")
     put("bad_chunk.webp", webp[:12] + b"VP9 " + webp[16:], True, "corrupt WebP data")
     # a VP8 frame header declaring 16383 x 16383: refused before the canvas is allocated
     vp8 = webp.find(b"\x9d\x01\x2a")
@@ -218,7 +218,7 @@ def damaged_files(tmp, photo_jpeg, photo_png, photo_webp, photo_gif, photo_bmp, 
     for k in (1, 4, 8, 12):  # inside IEND: PIL reads the image all the same
         put(f"cut_tail{k}.png", png[:-k], None, "")
     put("empty.jpg", b"", True, "empty file")
-    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF")
+    put("text.jpg", b"this is not a picture\n" * 10, True, "not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL")
     put("gif.png", b"GIF89a" + bytes(20), True, "GIF file without an image")
     gif = open(photo_gif, "rb").read()
     for frac in (0.002, 0.05, 0.3, 0.6, 0.9, 0.99):

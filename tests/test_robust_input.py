@@ -7,7 +7,7 @@ special files, odd names and many broken rows.
   error names the cause; nothing blocks (a FIFO was a hang), /proc files are read to
   their end (not "empty file").
 * Names: UTF-8 paths and class names read back with h5py's .asstr(); files in image
-  formats not decoded (JPEG XL, HEIC, AVIF) left out with one warning; an error longer
+  formats not decoded (cameras' raw files) left out with one warning; an error longer
   than the column is cut at a character boundary and keeps its cause first; a name
   that is not UTF-8 keeps its bytes; `predict` escapes a newline or tab in a path so
   each output line stays three fields.
@@ -105,7 +105,7 @@ def test_special_files(tmp, model):
         check(e["/dev/zero"][1] == "is a character device, not a regular file: /dev/zero",
               f"/dev/zero: {e['/dev/zero']}")
         for proc in ("/proc/self/status", "/proc/cpuinfo"):
-            check(e[proc][1] == f"not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file: {proc}",
+            check(e[proc][1] == f"not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file: {proc}",
                   f"{proc} is read, and is not an image: {e[proc]}")
     stop.set()
     sock.close()
@@ -129,7 +129,7 @@ def test_names(tmp, model):
     shutil.copy(real[4], raw)
     with open(os.path.join(os.fsencode(tree), "ünï".encode(), b"bad\xff.jpg"), "w") as f:
         f.write("not an image either")
-    for rel in ("été/scan.JXL", "ünï/photo.jxl", "ünï/deep/x.jxl"):  # a format not read
+    for rel in ("été/scan.NEF", "ünï/photo.cr2", "ünï/deep/x.cr2"):  # cameras' raw files
         os.makedirs(os.path.dirname(os.path.join(tree, rel)), exist_ok=True)
         with open(os.path.join(tree, rel), "wb") as f:
             f.write(b"\0\0\0\x18ftypheic not decoded")
@@ -140,12 +140,12 @@ def test_names(tmp, model):
         if p.returncode:
             continue
         warned = [x for x in p.stderr.splitlines() if "image formats r50worker does not" in x]
-        check(len(warned) == 1 and "3 files" in warned[0] and "(.jxl;" in warned[0]
-              and "e.g. été/scan.JXL" in warned[0],
-              f"np {np_}: the JPEG XL files left out, said once: {warned}")
+        check(len(warned) == 1 and "3 files" in warned[0] and "(.cr2 .nef;" in warned[0]
+              and "e.g. été/scan.NEF" in warned[0],
+              f"np {np_}: the raw files left out, said once: {warned}")
         listed = [x for x in p.stderr.splitlines() if "broken" in x]
         check(len(listed) == 1 and
-              listed[0].endswith("failed: not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file: "
+              listed[0].endswith("failed: not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file: "
                                  "été/broken\\nname.jpg"),
               f"np {np_}: the summary lists a failed name with a newline on one line, "
               f"escaped: {listed}")
@@ -168,12 +168,12 @@ def test_names(tmp, model):
                   "a name that is not UTF-8 is stored with \\xNN for each such byte "
                   f"(Python's backslashreplace): {escaped}")
             msgs = f["errors/message"].asstr()[()].tolist()  # raises on a byte not UTF-8
-            check("not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file: ünï/bad\\xff.jpg" in msgs,
+            check("not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file: ünï/bad\\xff.jpg" in msgs,
                   f"its error message escaped alike: {msgs}")
             i = raw_paths.index(("été/" + long_name).encode())
             err = errors(f)[i]
             text = err.decode("utf-8")  # raises if a character was split
-            check(text.startswith("not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF file: été/éé") and
+            check(text.startswith("not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL file: été/éé") and
                   240 < len(err) <= 255, f"a long error is cut whole-character, cause first "
                                   f"({len(err)} bytes)")
     p = run(2, BIN, "predict", "--model", model, "--threads", "1", os.path.join(tree, "ünï"),
@@ -241,7 +241,7 @@ def test_names(tmp, model):
           f"given ({many.returncode}: {many.stdout!r} {many.stderr[-300:]})")
     bad = run(1, BIN, "predict", "--model", model, imgs[0], tree)
     check(bad.returncode == 2 and
-          f"{tree} is not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF or AVIF image: with several DATASET" in bad.stderr,
+          f"{tree} is not a JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF, AVIF or JPEG XL image: with several DATASET" in bad.stderr,
           f"several DATASET arguments, one a folder: a usage error naming it "
           f"({bad.returncode})")
     check("-> standard output" in p.stderr and ".r50-predict" not in p.stderr,

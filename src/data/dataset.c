@@ -569,7 +569,7 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   if (s != R50_OK)
     return s;
   if (w.n_other) {
-    char exts[128] = ""; /* those met, in OTHER_EXTS' order */
+    char exts[sizeof OTHER_EXTS] = ""; /* those met, in OTHER_EXTS' order */
     const char *t = OTHER_EXTS;
     for (int i = 0; *t; i++) {
       const int n = (int)strcspn(t, " ");
@@ -656,7 +656,8 @@ int r50_is_image_file(const char *path) {
                      !memcmp(head, "II+\0", 4) || !memcmp(head, "MM\0+", 4))) ||
          (n >= 12 && !memcmp(head, "\0\0\0\x0CjP  \r\n\x87\n", 12)) || /* JPEG 2000 */
          (n >= 4 && !memcmp(head, "\xFF\x4F\xFF\x51", 4)) ||
-         (R50_READS_HEIF && r50_is_heif(head, n));
+         (R50_READS_HEIF && r50_is_heif(head, n)) ||
+         (R50_READS_JXL && r50_is_jxl(head, n));
 }
 
 r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,

@@ -2,7 +2,7 @@
  * image.h — internals shared by the image decoders: image_decode.c (format sniffing,
  * files, EXIF orientation), image_jpeg.c, image_png.c, image_webp.c, image_gif.c,
  * image_bmp.c, image_pnm.c, image_tiff.c, image_jp2.c, image_heif.c (and
- * image_heif_box.c) and image_exif.c.
+ * image_heif_box.c), image_jxl.c and image_exif.c.
  *
  * Rule: a decoder checks the header's width x height (r50_image_check_dims) before it
  * allocates any pixels, and reports the orientation instead of applying it;
@@ -33,7 +33,8 @@ typedef r50_status r50_decode_fn(const uint8_t *data, size_t len, const char *na
                                  const r50_decode_opts *opts, r50_image *out,
                                  int *orientation, r50_error *err);
 r50_decode_fn r50_jpeg_decode, r50_png_decode, r50_webp_decode, r50_gif_decode,
-    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode, r50_jp2_decode, r50_heif_decode;
+    r50_bmp_decode, r50_pnm_decode, r50_tiff_decode, r50_jp2_decode, r50_heif_decode,
+    r50_jxl_decode;
 
 /* "JPEG, PNG, ... and AVIF (libheif 1.15.1)": the formats this build reads, for `info`.
  */
@@ -53,6 +54,21 @@ r50_status r50_heif_check_coded(const uint8_t *data, size_t len, const char *nam
 
 /* The version of the libheif this process runs on (image_heif.c, with R50_HAVE_HEIF). */
 const char *r50_heif_version(void);
+
+/* Whether data starts as a JPEG XL file: the container's signature box, or a bare
+ * codestream's 0xFF 0x0A. */
+int r50_is_jxl(const uint8_t *data, size_t len);
+
+/* "0.7.0": the version of the libjxl this process runs on (image_jxl.c, with
+ * R50_HAVE_JXL). */
+void r50_jxl_version(char *buf, size_t cap);
+
+/* 1 where this build reads JPEG XL (libjxl), else 0. */
+#ifdef R50_HAVE_JXL
+#define R50_READS_JXL 1
+#else
+#define R50_READS_JXL 0
+#endif
 
 /* 1 where this build reads HEIF and AVIF (libheif), else 0. */
 #ifdef R50_HAVE_HEIF

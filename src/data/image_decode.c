@@ -1,9 +1,9 @@
 /*
  * image_decode.c — from bytes or a file to 8-bit RGB, as PIL's
  * Image.open(path).convert('RGB'): the format is told by the first bytes (never the
- * name), the JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000 and HEIF/AVIF decoders
- * live in image_jpeg.c, image_png.c, image_webp.c, image_gif.c, image_bmp.c,
- * image_pnm.c, image_tiff.c, image_jp2.c and image_heif.c,
+ * name), the JPEG, PNG, WebP, GIF, BMP, PNM, TIFF, JPEG 2000, HEIF/AVIF and JPEG XL
+ * decoders live in image_jpeg.c, image_png.c, image_webp.c, image_gif.c, image_bmp.c,
+ * image_pnm.c, image_tiff.c, image_jp2.c, image_heif.c and image_jxl.c,
  * and the orientation a decoder reports is applied here (the EXIF orientation, when
  * asked, as ImageOps.exif_transpose does; a TIFF's, as Pillow's TIFF plugin does).
  *
@@ -159,11 +159,17 @@ static int is_jp2(const uint8_t *d, size_t n) { /* a JP2 file, or a J2K codestre
 }
 
 void r50_image_formats_describe(char *buf, size_t cap) {
+  char heif[64] = "no HEIF or AVIF: built without libheif";
+  char jxl[64] = "no JPEG XL: built without libjxl";
 #ifdef R50_HAVE_HEIF
-  snprintf(buf, cap, R50_FORMATS_AND " (libheif %s)", r50_heif_version());
-#else
-  snprintf(buf, cap, R50_FORMATS_AND " (no HEIF or AVIF: built without libheif)");
+  snprintf(heif, sizeof heif, "libheif %s", r50_heif_version());
 #endif
+#ifdef R50_HAVE_JXL
+  char v[32];
+  r50_jxl_version(v, sizeof v);
+  snprintf(jxl, sizeof jxl, "libjxl %s", v);
+#endif
+  snprintf(buf, cap, R50_FORMATS_AND " (%s, %s)", heif, jxl);
 }
 
 int r50_is_heif(const uint8_t *d, size_t n) {
@@ -177,6 +183,11 @@ int r50_is_heif(const uint8_t *d, size_t n) {
   return 0;
 }
 
+int r50_is_jxl(const uint8_t *d, size_t n) {
+  return starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12) || /* the container */
+         starts_with(d, n, "\xFF\x0A", 2);                    /* a bare codestream */
+}
+
 /* The formats read, each told by its first bytes. */
 static const struct {
   int (*is)(const uint8_t *d, size_t n);
@@ -187,6 +198,9 @@ static const struct {
     {is_tiff, r50_tiff_decode},     {is_jp2, r50_jp2_decode},
 #ifdef R50_HAVE_HEIF
     {r50_is_heif, r50_heif_decode},
+#endif
+#ifdef R50_HAVE_JXL
+    {r50_is_jxl, r50_jxl_decode},
 #endif
 };
 
@@ -201,8 +215,7 @@ static r50_decode_fn *decoder_of(const uint8_t *d, size_t n) {
 static const char *other_format(const uint8_t *d, size_t n) {
   if (!R50_READS_HEIF && r50_is_heif(d, n)) /* (a build without libheif) */
     return memcmp(d + 8, "avi", 3) == 0 ? "AVIF" : "HEIF";
-  if (starts_with(d, n, "\0\0\0\x0CJXL \r\n\x87\n", 12) ||
-      starts_with(d, n, "\xFF\x0A", 2))
+  if (!R50_READS_JXL && r50_is_jxl(d, n)) /* (a build without libjxl) */
     return "JPEG XL";
   return NULL;
 }

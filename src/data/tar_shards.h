@@ -5,9 +5,9 @@
  * Rule: a sample is the run of consecutive members sharing a key (the member path up
  * to the first dot of its file name, as WebDataset defines it); its image is the first
  * member ending in an extension a folder walk takes (r50_has_image_ext: .jpg, .png,
- * .webp, .gif, .bmp, .ppm, .tif...), its label the .cls member (else -1). Nothing a shard holds fails the job: a damaged or truncated shard, a sample
- * without an image or a bad .cls becomes a row whose read fails with a message naming
- * shard and key.
+ * .webp, .gif, .bmp, .ppm, .tif...), its label the .cls member (else -1). Nothing a shard
+ * holds fails the job: a damaged or truncated shard, a sample without an image or a bad
+ * .cls becomes a row whose read fails with a message naming shard and key.
  */
 #ifndef R50_TAR_SHARDS_H
 #define R50_TAR_SHARDS_H

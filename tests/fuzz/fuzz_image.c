@@ -1,8 +1,8 @@
 /*
  * fuzz_image.c — libFuzzer target: r50_image_decode on arbitrary bytes, then a resize
  * of what decoded. Built once per seed folder (fuzz_png, fuzz_webp, fuzz_gif,
- * fuzz_bmp, fuzz_pnm, fuzz_tiff, fuzz_jp2, fuzz_heif; the seeds written by
- * make_image_seeds.py and make_heif_seeds.py), FUZZ_FILE
+ * fuzz_bmp, fuzz_pnm, fuzz_tiff, fuzz_jp2, fuzz_heif, fuzz_jxl; the seeds written by
+ * make_image_seeds.py, make_heif_seeds.py and make_jxl_seeds.py), FUZZ_FILE
  * naming the input in messages; the decoder tells the format by content, so each reaches every decoder.
  *
  * Rule: max_pixels is 4,000,000 so a hostile header cannot make the run allocate more

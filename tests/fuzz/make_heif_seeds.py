@@ -16,16 +16,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import heif_cases as H  # noqa: E402
 
 
+def small_rgb():
+    """A 24x40 RGB seed picture (gradients, random dots) and its column indices."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:24, 0:40]
+    rgb = np.stack([x * 6, y * 10, (x + y) * 4], axis=-1).astype(np.uint8)
+    rgb[::3, ::5] = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return rgb, x
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:24, 0:40]
-    rgb = np.stack([x * 6, y * 10, (x + y) * 4], axis=-1).astype(np.uint8)
-    rgb[::3, ::5] = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    rgb, x = small_rgb()
     with tempfile.TemporaryDirectory() as tmp:
         srcs = {"rgb": Image.fromarray(rgb[:17, :29]),
                 "rgba": Image.fromarray(np.dstack([rgb, (x * 6).astype(np.uint8)]), "RGBA"),
