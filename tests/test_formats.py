@@ -141,13 +141,13 @@ def test_export(tmp, model):
     p = run(0, BIN, "export", h5, "--npy", out)
     check(p.returncode == 1 and "--overwrite" in p.stderr,
           "a second export into the same folder is refused without --overwrite")
-    p = run(0, BIN, "export", h5, "--npy", out, "--overwrite", "--normalize", "--layer", "res5")
+    p = run(0, BIN, "export", h5, "-o", out, "--overwrite", "--normalize", "--layer", "res5")
     x, meta, embs, _ = read_export(out)
     ref = d["features/res5"][ok].reshape(n_ok, -1).astype(np.float32)
     ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
     check(p.returncode == 0 and len(embs) == 1 and x[0].shape == ref.shape and
           np.allclose(x[0], ref, rtol=1e-5, atol=1e-7),
-          f"--overwrite --normalize --layer res5: one shard {x[0].shape if x else None} of "
+          f"-o (as --npy) --overwrite --normalize --layer res5: one shard {x[0].shape if x else None} of "
           "L2-normalised flattened rows; the earlier shards are gone")
     p = run(0, BIN, "export", h5, "--npy", out, "--overwrite", "--layer", "res4")
     check(p.returncode == 1 and "has no layer 'res4' (it holds: pool5,res5)" in p.stderr,

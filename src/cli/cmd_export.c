@@ -21,6 +21,8 @@ int cli_export(int argc, char **argv) {
       {"npy", CLI_STRING, &npy, "OUT_DIR",
        "write OUT_DIR/img_emb/img_emb_NNNNN.npy and OUT_DIR/metadata/metadata_NNNNN.csv",
        0, 0, NULL},
+      {"o", CLI_STRING, &npy, "OUT_DIR", "the same as --npy (as extract's -o)", 0, 0,
+       NULL},
       {"layer", CLI_STRING, &layer, "LAYER", "the /features layer to export", 0, 0, NULL},
       {"rows-per-file", CLI_DOUBLE, &rows_per_file, "R", "rows per .npy shard", 1, 9e15,
        NULL},
