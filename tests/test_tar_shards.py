@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """WebDataset tar shards in: shards written by Python's tarfile from the real test
 photos (plain and gzip-compressed, with .cls labels, extra members, HEIC and AVIF
-members where libheif's heif-enc is installed, a sample without an image, a damaged shard, a shard cut inside its last image, a file that is no tar) give
+members where libheif's heif-enc is installed, a JPEG XL member where libjxl's cjxl is, a sample without an image, a damaged shard, a shard cut inside its last image, a file that is no tar) give
 features bit-identical to extracting the same images from a folder, under -np 1 and
 -np 3 (and -np 2 where no shared-memory window can be had); a brace pattern, a folder of shards and a list of shards name the same rows;
 every bad sample is a failed row naming shard and key, never a failed job; a killed
@@ -22,6 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import heif_cases as H  # noqa: E402
+import jxl_cases as X  # noqa: E402
 import jobutil as J  # noqa: E402
 import photos  # noqa: E402
 from jobutil import check, run  # noqa: E402
@@ -78,6 +79,13 @@ def make_shards(tmp, n_photos=14):
                     add(t, f"s2/phone{k}{ext}", open(fl, "rb").read())
                     add(t, f"s2/phone{k}.cls", b"%d" % k)
                     want[f"{name}/s2/phone{k}"] = (fl, k)
+            if si == 2 and X.have_tools():  # a JPEG XL member (libjxl)
+                fl = os.path.join(flat, f"{si}_x0.jxl")
+                X.encode_image(Image.open(srcs[2]).convert("RGB").resize((150, 110)), fl,
+                               "-d", "1")
+                add(t, "s2/camera.jxl", open(fl, "rb").read())
+                add(t, "s2/camera.cls", b"4")
+                want[f"{name}/s2/camera"] = (fl, 4)
             if si == 1:
                 add(t, "s1/badcls.png", open(real[0], "rb").read())
                 add(t, "s1/badcls.cls", b"cat")
