@@ -80,8 +80,11 @@ static r50_status decode_frame(JxlDecoder *dec, const char *name,
                         name);
       break;
     }
-    case JXL_DEC_FULL_IMAGE:
-      return R50_OK; /* the first frame: the rest of an animation is not read */
+    case JXL_DEC_FULL_IMAGE: /* the first frame: the rest of an animation is not read */
+      if (!*px) /* (libjxl asks for the buffer first: never seen otherwise) */
+        return r50_fail(err, R50_ERR_FORMAT, "%s: corrupt JPEG XL data (no pixels)",
+                        name);
+      return R50_OK;
     case JXL_DEC_NEED_MORE_INPUT:
       return r50_fail(err, R50_ERR_FORMAT, "%s: truncated JPEG XL data", name);
     case JXL_DEC_SUCCESS: /* (every event consumed without an image) */
