@@ -10,6 +10,7 @@ paths through .asstr(), and the table of failed rows, merged across --resume.
 usage: test_formats.py R50WORKER MODEL_TOOL
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,17 +102,28 @@ def test_export(tmp, model):
     data = os.path.join(tmp, "tree_export")
     rows, bad = J.make_tree(data, n_photos=11, classes=("cat", "dog, with comma", "zebra fish"))
     h5 = os.path.join(tmp, "e.h5")
-    check(run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
-              "--layers", "pool5,res5", data, "-o", h5).returncode == 0, "extract: exit 0")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "64", "--batch",
+            "4", "--layers", "pool5,res5", data, "-o", h5,
+            env=dict(J.RUN_ENV, R50_PROGRESS_SECONDS="0"))
+    check(p.returncode == 0, "extract: exit 0")
+    shown = [int(k) for k in re.findall(r"info: progress (\d+)/\d+ images", p.stderr)]
+    check(len(shown) >= 3 and shown == sorted(shown),
+          f"extract with R50_PROGRESS_SECONDS=0: a progress line at every batch ({shown})")
     d = J.read(h5, ("pool5", "res5"))
     ok = d["images/status"] == 1
     with h5py.File(h5, "r") as f:
         paths = f["images/path"].asstr()[()]
     out = os.path.join(tmp, "exp")
-    p = run(0, BIN, "export", h5, "--npy", out, "--rows-per-file", "4")
+    p = run(0, BIN, "export", h5, "--npy", out, "--rows-per-file", "4",
+            env=dict(J.RUN_ENV, R50_PROGRESS_SECONDS="0"))
     check(p.returncode == 0, f"export --rows-per-file 4: exit 0 ({p.stderr.strip()[-200:]})")
     x, meta, embs, metas = read_export(out)
     n_ok = int(ok.sum())
+    shown = re.findall(r"info: progress (\d+)/(\d+) rows \(\d+%\), [0-9.]+ rows/s, ETA \d+s",
+                       p.stderr)
+    check(shown == [(str(k), str(n_ok)) for k in range(1, n_ok)],
+          f"R50_PROGRESS_SECONDS=0: a progress line after each row but the last, then the "
+          f"summary ({shown[:3]}...)")
     check(embs == [f"img_emb_{i:05d}.npy" for i in range((n_ok + 3) // 4)] and
           metas == [f"metadata_{i:05d}.csv" for i in range(len(embs))],
           f"{n_ok} rows in {len(embs)} shards named as embedding-reader expects: {embs}")

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "fileio.h"
 #include "h5util.h"
@@ -226,6 +227,29 @@ static r50_status put_row(const r50_export_opts *o, const source *src, shard *sh
   return R50_OK;
 }
 
+/* How far the export is: a line redrawn on a terminal, else a log line, at most every
+ * r50_progress_interval_s; `final` once all is written. */
+typedef struct pace {
+  double start, last;
+  int tty;
+} pace;
+
+static void progress(pace *p, int64_t written, int64_t all, int final) {
+  const double t = r50_now_s();
+  if (!final && t - p->last < r50_progress_interval_s(p->tty ? 0.5 : 5.0))
+    return;
+  p->last = t;
+  const double rate = t > p->start ? (double)written / (t - p->start) : 0;
+  char line[160];
+  snprintf(line, sizeof line, "%lld/%lld rows (%.0f%%), %.1f rows/s, ETA %.0fs",
+           (long long)written, (long long)all, 100.0 * (double)written / (double)all,
+           rate, rate > 0 ? (double)(all - written) / rate : 0);
+  if (p->tty)
+    fprintf(stderr, "\rexport %-66s%s", line, final ? "\n" : "");
+  else
+    r50_log(R50_LOG_INFO, "progress %s", line);
+}
+
 static r50_status export_rows(const r50_export_opts *o, const source *src, int64_t done,
                               int *files, r50_error *err) {
   const size_t es = src->half ? 2 : 4;
@@ -242,6 +266,7 @@ static r50_status export_rows(const r50_export_opts *o, const source *src, int64
   shard sh = {0};
   int k = 0;
   int64_t written = 0;
+  pace pc = {r50_now_s(), r50_now_s(), isatty(2)};
   for (int64_t r0 = 0; s == R50_OK && r0 < src->n && written < done; r0 += brows) {
     const int64_t nb = src->n - r0 < brows ? src->n - r0 : brows;
     int any = 0;
@@ -271,6 +296,8 @@ static r50_status export_rows(const r50_export_opts *o, const source *src, int64
       s = put_row(o, src, &sh, feat + (size_t)(i * src->dim) * es, tmp, one, labels[i],
                   r0 + i, err);
       written += s == R50_OK;
+      if (s == R50_OK && written < done)
+        progress(&pc, written, done, 0);
       if (s == R50_OK && sh.have == sh.want) {
         s = finish_file(&sh.npy, sh.npy_tmp, sh.npy_path, err);
         if (s == R50_OK)
@@ -279,6 +306,8 @@ static r50_status export_rows(const r50_export_opts *o, const source *src, int64
       }
     }
   }
+  if (s == R50_OK && pc.tty) /* (the log's last word is the command's "exported" line) */
+    progress(&pc, written, done, 1);
   abort_shard(&sh); /* on failure: nothing half-written stays */
   free(feat), free(paths), free(labels), free(tmp), free(one);
   *files = k;

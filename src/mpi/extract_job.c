@@ -345,7 +345,7 @@ static void progress(run *r, int final) {
     return;
   double t = r50_now_s();
   int tty = isatty(2);
-  if (!final && t - r->last_progress_s < (tty ? 0.5 : 5.0))
+  if (!final && t - r->last_progress_s < r50_progress_interval_s(tty ? 0.5 : 5.0))
     return;
   r->last_progress_s = t;
   int64_t done = 0, failed = 0; /* best effort: a failing MPI stops the job elsewhere */

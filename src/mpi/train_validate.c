@@ -90,11 +90,12 @@ static void when_of(const trainer *t, char *when, size_t cap) {
              (long long)t->st.epoch + 1);
 }
 
-/* Rank 0, every 30 s of a long validation: how far it is, from its own share. */
+/* Rank 0, every 30 s of a long validation (R50_PROGRESS_SECONDS): how far it is, from
+ * its own share. */
 static void progress(const trainer *t, const char *when, int64_t done, int64_t mine,
                      double t0, double *last) {
   const double now = r50_now_s();
-  if (t->d->rank != 0 || now - *last < 30.0 || done <= 0)
+  if (t->d->rank != 0 || now - *last < r50_progress_interval_s(30.0) || done <= 0)
     return;
   *last = now;
   const double rate = (double)done * t->d->size / (now - t0);
