@@ -340,7 +340,7 @@ static r50_status copy_spans(const r50_dist *d, const files *f, r50_store *store
   double last = r50_now_s();
   for (int64_t k = 0; s == R50_OK && k < n && !r50_job_signal(); k++) {
     s = copy_span(f, store, ds, sp[k], st, copied, buf, names, n_copied, err);
-    if (d->rank == 0 && r50_now_s() - last > 10) {
+    if (d->rank == 0 && r50_now_s() - last > r50_progress_interval_s(10.0)) {
       last = r50_now_s();
       r50_log(R50_LOG_INFO, "--reuse: copied %lld of rank 0's %lld rows from %s",
               (long long)*n_copied, (long long)rows, f->old);
