@@ -262,16 +262,7 @@ def main():
         bad.append((f"cut{n}.heic", data[:n], "truncated HEIF data"))
     bad.append(("cut.avif", avif[:len(avif) // 2], "truncated AVIF data"))
     bad.append(("header.heic", data[:24] if data[3] == 24 else data[:32], "corrupt HEIF data"))
-    paths = []
-    for name, blob, _ in bad:
-        paths.append(os.path.join(tmp, name))
-        with open(paths[-1], "wb") as f:
-            f.write(blob)
-    _, fails = decode(*paths)
-    for i, (name, _, cause) in enumerate(bad):
-        msg = fails.get(i, "")
-        J.check(msg.startswith(f"{paths[i]}: {cause}"),
-                f"{name}: fails naming the file and '{cause}': {msg!r}")
+    D.check_damaged(TOOL, tmp, bad, J.check)
     odd_heic = open(cases[2], "rb").read()  # 97x61: a grid of padded tiles
     moved = grid_past_idat(odd_heic)
     if J.check(moved is not None, "odd.heic (97x61) holds a grid in idat"):

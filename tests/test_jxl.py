@@ -147,16 +147,7 @@ def main():
     data = open(lossy[0], "rb").read()
     bad = [(f"cut{n}.jxl", data[:n], "truncated JPEG XL data")
            for n in (len(data) // 3, len(data) // 2, len(data) - 10, 20)]
-    paths = []
-    for name, blob, _ in bad:
-        paths.append(path(name))
-        with open(paths[-1], "wb") as f:
-            f.write(blob)
-    _, fails = decode(*paths)
-    for i, (name, _, cause) in enumerate(bad):
-        msg = fails.get(i, "")
-        J.check(msg.startswith(f"{paths[i]}: {cause}"),
-                f"{name}: fails naming the file and '{cause}': {msg!r}")
+    D.check_damaged(TOOL, tmp, bad, J.check)
     flipped = []
     for seed in range(12):
         blob = bytearray(open(lossless[0][0] if seed % 2 else lossy[0], "rb").read())
