@@ -245,7 +245,8 @@ static void progress(pace *p, int64_t written, int64_t all, int final) {
            (long long)written, (long long)all, 100.0 * (double)written / (double)all,
            rate, rate > 0 ? (double)(all - written) / rate : 0);
   if (p->tty)
-    fprintf(stderr, "\rexport %-66s%s", line, final ? "\n" : "");
+    fprintf(stderr, "\rexport %s\033[K%s", line,
+            final ? "\n" : ""); /* (to the line end) */
   else
     r50_log(R50_LOG_INFO, "progress %s", line);
 }

@@ -365,7 +365,7 @@ static void progress(run *r, int final) {
            tty ? bar : "", tty ? " " : "", (long long)all, (long long)total,
            (long long)failed, rate, eta);
   if (tty)
-    fprintf(stderr, "\r%s%s", line, final ? "\n" : "");
+    fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : ""); /* (to the line end) */
   else
     r50_log(R50_LOG_INFO, "progress %s", line);
 }
