@@ -3,9 +3,9 @@
  * writes the image to an 8-bit PNG (Pillow 9.4 reads no JPEG XL; a user converts with
  * djxl, then reads the PNG with PIL, which ignores its ICC profile): the first
  * displayed frame (an animation's, its zero-duration layers blended, as libjxl
- * coalesces them), in the colour space libjxl decodes to (the file's own, or sRGB for
- * an XYB-coded lossy file), at 8 bits a channel as libjxl rounds them, alpha dropped,
- * never composited, grey replicated to RGB.
+ * coalesces them), in the colour space libjxl decodes to (a lossless file's own; for
+ * an XYB-coded lossy one the space libjxl picks, sRGB for an sRGB source), at 8 bits a
+ * channel as libjxl rounds them, alpha dropped, never composited, grey replicated.
  *
  * The orientation is the codestream's own (JPEG XL stores it in the image header, not
  * in EXIF, and every decoder applies it, djxl too), so it is always reported, and
