@@ -13,6 +13,7 @@
  * The rules above then hold under the root; the file's other keys (the wrapper's own
  * links, optimizer and iterator state) are not read.
  */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #include "model.h"
 #include "npz.h"
 #include "pretrained.h"
+
+#define LOAD_THREADS 4 /* members inflated at once: the gain stops near there */
 
 r50_status r50_save_npz(const r50_model *m, const char *path, r50_error *err) {
   R50_TRY(r50_model_host_params(m, "save_npz", err));
@@ -213,17 +216,40 @@ static r50_status check_all(npz_reader *r, const char *path, const char *root,
   return R50_OK;
 }
 
+/* Every parameter's member into the model, several members at once (a Chainer-saved
+ * npz is deflated: inflating is the load's time). Each member has its own stream and
+ * its own slice of the model; check_all has read every header first. A failure reports
+ * the first failing parameter in table order, whatever the threads' order. */
 static r50_status load_all(npz_reader *r, const char *path, const char *root,
                            const r50_net *net, int skip_fc6, float *params,
                            float *persistent, int64_t *ints, r50_error *err) {
+  int first = net->n_params;
+  r50_status status = R50_OK;
+  r50_error first_err = {0};
+  /* (the CPUs this process may use, not omp_get_max_threads(): OpenBLAS's OpenMP
+   * build has set that to 1 by now) */
+  const int threads =
+      omp_get_num_procs() < LOAD_THREADS ? omp_get_num_procs() : LOAD_THREADS;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int i = 0; i < net->n_params; i++) {
     if (skipped(net, i, skip_fc6))
       continue;
     const r50_param_desc *d = &net->params[i];
     float *dst = d->kind == R50_PARAM ? params + d->offset : persistent + d->offset;
-    R50_TRY(read_member(r, path, root, d, dst, ints + d->offset, err));
+    r50_error e = {0};
+    const r50_status s = read_member(r, path, root, d, dst, ints + d->offset, &e);
+    if (s != R50_OK) {
+#pragma omp critical(r50_load_all)
+      if (i < first) {
+        first = i;
+        status = s;
+        first_err = e;
+      }
+    }
   }
-  return R50_OK;
+  if (status != R50_OK && err)
+    *err = first_err;
+  return status;
 }
 
 /* After a load: the engine takes the new parameters on the next run. */
