@@ -239,7 +239,7 @@ static r50_status load_all(npz_reader *r, const char *path, const char *root,
     r50_error e = {0};
     const r50_status s = read_member(r, path, root, d, dst, ints + d->offset, &e);
     if (s != R50_OK) {
-#pragma omp critical(r50_load_all)
+#pragma omp critical /* (unnamed: a named one is a symbol libr50 would export) */
       if (i < first) {
         first = i;
         status = s;
