@@ -10,11 +10,14 @@ paths through .asstr(), and the table of failed rows, merged across --resume.
 usage: test_formats.py R50WORKER MODEL_TOOL
 """
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -259,6 +262,74 @@ def test_layout(tmp, model):
           f"--resume after repairing {fixed}: done, and /errors holds only the others ({msg})")
 
 
+def on_terminal(*args, timeout=300):
+    """Runs the program alone (no mpirun), its stderr a terminal (a pty); returns its exit
+    code and what it wrote there, the terminal's "\\r\\n" read back as "\\n"."""
+    master, slave = pty.openpty()
+    cmd = [str(a) for a in args]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=slave, env=dict(J.RUN_ENV, R50_PROGRESS_SECONDS="0"),
+                         start_new_session=True)
+    os.close(slave)
+    out, end = b"", time.time() + timeout
+    while time.time() < end:
+        if not select.select([master], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # EIO: every holder of the terminal is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    if p.poll() is None:
+        p.kill()
+    rc = p.wait()
+    print(f"  $ {' '.join(cmd)}  (stderr a terminal) -> exit {rc}", flush=True)
+    return rc, out.replace(b"\r\n", b"\n")
+
+
+def log_lines_start_clean(out):
+    """Whether every log line starts a line: at the start or after a newline."""
+    starts = [m.start() for m in re.finditer(rb"\[0/1 [^\]]*\] (?:info|warning|error):", out)]
+    return bool(starts) and all(k == 0 or out[k - 1:k] == b"\n" for k in starts)
+
+
+def test_terminal(tmp, model):
+    """On a terminal a progress line is redrawn in place and cleared to its end; the last
+    one is kept; a log line never runs on after one: it ends it first."""
+    data = os.path.join(tmp, "tree_tty")
+    J.make_tree(data, n_photos=7)
+    h5 = os.path.join(tmp, "tty.h5")
+    rc, out = on_terminal(BIN, "extract", "--model", model, "--threads", "1", "--size", "64",
+                          "--batch", "2", data, "-o", h5)
+    bars = re.findall(rb"\r[#.]{30} (\d+)/(\d+) images \(\d+ failed\), [0-9.]+ img/s, "
+                      rb"ETA \d+s\x1b\[K(\n?)", out)
+    check(rc == 0 and len(bars) >= 3 and [int(b[0]) for b in bars] == sorted(int(b[0]) for b in bars)
+          and bars[-1][0] == bars[-1][1] and bars[-1][2] == b"\n"
+          and all(not b[2] for b in bars[:-1]) and log_lines_start_clean(out),
+          f"extract: a bar redrawn ({len(bars)} times), cleared to the line end, the last "
+          f"kept; log lines each on a line of their own ({out[-300:]!r})")
+    rc, out = on_terminal(BIN, "export", h5, "-o", os.path.join(tmp, "tty_npy"))
+    shown = re.findall(rb"\rexport (\d+)/(\d+) rows \(\d+%\), [0-9.]+ rows/s, ETA \d+s"
+                       rb"\x1b\[K(\n?)", out)
+    check(rc == 0 and len(shown) >= 2 and shown[-1][0] == shown[-1][1]
+          and shown[-1][2] == b"\n" and log_lines_start_clean(out),
+          f"export: its line redrawn ({len(shown)} times), the last kept, then the summary "
+          f"on a line of its own ({out[-300:]!r})")
+    rc, out = on_terminal(BIN, "finetune", data, "--model", model, "--size", 64, "--crop", 56,
+                          "--batch", 2, "--steps", 4, "--log-every", 1, "--checkpoint-every",
+                          2, "--threads", 1, "--out", os.path.join(tmp, "tty_run"))
+    steps = re.findall(rb"\repoch \d iter (\d)/4 loss [0-9.]+ acc [0-9.]+ lr \S+ [0-9.]+ img/s "
+                       rb"ETA \d+s\x1b\[K", out)
+    kept = re.findall(rb"ETA \d+s\x1b\[K\n\[0/1 [^\]]*\] info: checkpoint", out)
+    check(rc == 0 and steps == [b"1", b"2", b"3", b"4"] and len(kept) == 2
+          and log_lines_start_clean(out),
+          f"finetune: a line a step, redrawn; a checkpoint's log line ends it, rather than "
+          f"run on after it ({out[-400:]!r})")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-formats-")
     model = os.path.join(tmp, "m.npz")
@@ -266,6 +337,7 @@ def main():
     test_float16(tmp, model)
     test_export(tmp, model)
     test_layout(tmp, model)
+    test_terminal(tmp, model)
     rc = J.finish("test_formats")
     if rc == 0:
         shutil.rmtree(tmp)

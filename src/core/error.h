@@ -37,6 +37,10 @@ void r50_rename_in_message(r50_error *err, const char *from, const char *to);
  * messages that must name where they come from (CUDA and NCCL errors). */
 void r50_log_identity(int *rank, const char **host);
 
+/* progress.c: whether a progress line is drawn on the terminal, unfinished; the next
+ * log line then ends it first (rather than run on after it). */
+void r50_log_after_progress(int drawn);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
  * formatted in full first and written with one write so ranks' lines never interleave.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,13 @@ typedef struct log_state {
 
 /* Process-wide logging identity: set once at start-up, read-only afterwards. */
 static log_state g_log = {0, 1, R50_LOG_INFO, 0, ""};
+
+/* A progress line stands unfinished on the terminal (r50_log_after_progress). */
+static atomic_int g_progress_drawn;
+
+void r50_log_after_progress(int drawn) {
+  atomic_store(&g_progress_drawn, drawn);
+}
 
 static void read_env(void) {
   const char *e = getenv("R50_LOG");
@@ -56,7 +64,10 @@ void r50_log(r50_log_level level, const char *fmt, ...) {
   va_end(ap);
   /* one record a line: a control character (a newline in a file name, say) is
    * written \n, \r, \t or \xNN */
-  int n = snprintf(line, sizeof line, "[%d/%d %s] %s: ", g_log.rank, g_log.size,
+  /* (a progress line being redrawn is ended where it stands: kept, the next one
+   * coming below this) */
+  const char *end = atomic_exchange(&g_progress_drawn, 0) ? "\n" : "";
+  int n = snprintf(line, sizeof line, "%s[%d/%d %s] %s: ", end, g_log.rank, g_log.size,
                    g_log.host, tag[level]);
   for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
     if (*c >= 0x20 && *c != 0x7f)

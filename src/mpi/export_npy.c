@@ -16,12 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "error.h"
 #include "fileio.h"
 #include "h5util.h"
 #include "half.h"
 #include "npz.h"
+#include "progress.h"
 
 #define BLOCK_BYTES ((int64_t)64 << 20) /* feature bytes per block read */
 
@@ -227,28 +227,17 @@ static r50_status put_row(const r50_export_opts *o, const source *src, shard *sh
   return R50_OK;
 }
 
-/* How far the export is: a line redrawn on a terminal, else a log line, at most every
- * r50_progress_interval_s; `final` once all is written. */
-typedef struct pace {
-  double start, last;
-  int tty;
-} pace;
-
-static void progress(pace *p, int64_t written, int64_t all, int final) {
-  const double t = r50_now_s();
-  if (!final && t - p->last < r50_progress_interval_s(p->tty ? 0.5 : 5.0))
+/* How far the export is (progress.h); `final` once all is written. */
+static void progress(r50_progress *p, int64_t written, int64_t all, int final) {
+  if (!r50_progress_due(p, final))
     return;
-  p->last = t;
-  const double rate = t > p->start ? (double)written / (t - p->start) : 0;
+  const double rate = r50_progress_rate(p, (double)written);
   char line[160];
-  snprintf(line, sizeof line, "%lld/%lld rows (%.0f%%), %.1f rows/s, ETA %.0fs",
-           (long long)written, (long long)all, 100.0 * (double)written / (double)all,
-           rate, rate > 0 ? (double)(all - written) / rate : 0);
-  if (p->tty)
-    fprintf(stderr, "\rexport %s\033[K%s", line,
-            final ? "\n" : ""); /* (to the line end) */
-  else
-    r50_log(R50_LOG_INFO, "progress %s", line);
+  snprintf(line, sizeof line, "%s %lld/%lld rows (%.0f%%), %.1f rows/s, ETA %.0fs",
+           p->tty ? "export" : "progress", (long long)written, (long long)all,
+           100.0 * (double)written / (double)all, rate,
+           r50_progress_eta(rate, (double)(all - written)));
+  r50_progress_show(p, line, final);
 }
 
 static r50_status export_rows(const r50_export_opts *o, const source *src, int64_t done,
@@ -267,7 +256,8 @@ static r50_status export_rows(const r50_export_opts *o, const source *src, int64
   shard sh = {0};
   int k = 0;
   int64_t written = 0;
-  pace pc = {r50_now_s(), r50_now_s(), isatty(2)};
+  r50_progress pc;
+  r50_progress_start(&pc, 0.5, 5.0);
   for (int64_t r0 = 0; s == R50_OK && r0 < src->n && written < done; r0 += brows) {
     const int64_t nb = src->n - r0 < brows ? src->n - r0 : brows;
     int any = 0;

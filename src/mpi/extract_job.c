@@ -27,6 +27,7 @@
 #include "h5store.h"
 #include "output_lock.h"
 #include "prefetch.h"
+#include "progress.h"
 #ifdef R50_HAVE_CUDA
 #include "device_cuda.h"
 #endif
@@ -57,8 +58,9 @@ typedef struct run {
   int64_t done, failed, computed;    /* this rank: rows written ok / failed; rows run */
   float *rows[R50_STORE_MAX_LAYERS]; /* (batch, per_row[l]) scatter buffers */
   int64_t per_row[R50_STORE_MAX_LAYERS];
-  double busy_s, start_s, last_progress_s;
-  char *failures; /* "message\n"... of this rank (the first few) */
+  double busy_s, start_s;
+  r50_progress pace; /* rank 0's progress lines, from the work's start */
+  char *failures;    /* "message\n"... of this rank (the first few) */
   size_t failures_len, failures_cap;
   char *table; /* every failure of this rank: int64 row, then message NUL, ... */
   size_t table_len, table_cap;
@@ -341,33 +343,27 @@ static void note_failure(run *r, const char *raw) {
 }
 
 static void progress(run *r, int final) {
-  if (r->d->rank != 0)
+  if (r->d->rank != 0 || !r50_progress_due(&r->pace, final))
     return;
-  double t = r50_now_s();
-  int tty = isatty(2);
-  if (!final && t - r->last_progress_s < r50_progress_interval_s(tty ? 0.5 : 5.0))
-    return;
-  r->last_progress_s = t;
   int64_t done = 0, failed = 0; /* best effort: a failing MPI stops the job elsewhere */
   if (r50_queue_add(&r->q, R50_Q_DONE, 0, &done, NULL) != R50_OK ||
       r50_queue_add(&r->q, R50_Q_FAILED, 0, &failed, NULL) != R50_OK)
     return;
-  int64_t all = done + failed, total = r->pending_rows;
-  double el = t - r->start_s, rate = el > 0 ? (double)all / el : 0;
-  double eta = rate > 0 ? (double)(total - all) / rate : 0;
+  const int64_t all = done + failed, total = r->pending_rows;
+  const double rate = r50_progress_rate(&r->pace, (double)all);
+  enum { WIDTH = 30 };
+  char bar[WIDTH + 2] = "progress";
+  if (r->pace.tty) { /* a bar in place of the log's word */
+    const int fill = total ? (int)(WIDTH * all / total) : WIDTH;
+    for (int i = 0; i < WIDTH; i++)
+      bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = 0;
+  }
   char line[256];
-  int width = 30, fill = total ? (int)(width * all / total) : width;
-  char bar[64];
-  for (int i = 0; i < width; i++)
-    bar[i] = i < fill ? '#' : '.';
-  bar[width] = 0;
-  snprintf(line, sizeof line, "%s%s%lld/%lld images (%lld failed), %.1f img/s, ETA %.0fs",
-           tty ? bar : "", tty ? " " : "", (long long)all, (long long)total,
-           (long long)failed, rate, eta);
-  if (tty)
-    fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : ""); /* (to the line end) */
-  else
-    r50_log(R50_LOG_INFO, "progress %s", line);
+  snprintf(line, sizeof line, "%s %lld/%lld images (%lld failed), %.1f img/s, ETA %.0fs",
+           bar, (long long)all, (long long)total, (long long)failed, rate,
+           r50_progress_eta(rate, (double)(total - all)));
+  r50_progress_show(&r->pace, line, final);
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -765,6 +761,7 @@ int r50_job_run(const r50_dist *d, const r50_job *job) {
       settled += status[i] != 0;
     r50_output_lock_note_work(&r.lock, settled, (long long)r.ds.n);
   }
+  r50_progress_start(&r.pace, 0.5, 5.0);
   s = work(&r, status, &err);
   int code = finish(&r, s, &err, status, setup_s);
   free(status);

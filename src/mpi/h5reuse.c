@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "clock.h"
 #include "error.h"
 #include "h5store_file.h"
 #include "h5util.h"
 #include "hash.h"
 #include "job_signals.h"
+#include "progress.h"
 #include "utf8.h"
 
 #define LIST_STEP ((int64_t)1 << 16)   /* paths read at a time */
@@ -337,14 +337,13 @@ static r50_status copy_spans(const r50_dist *d, const files *f, r50_store *store
   int64_t rows = 0;
   for (int64_t k = 0; k < n; k++)
     rows += sp[k].n;
-  double last = r50_now_s();
+  r50_progress pace; /* (log records: the job's own progress line comes after) */
+  r50_progress_start(&pace, 10.0, 10.0);
   for (int64_t k = 0; s == R50_OK && k < n && !r50_job_signal(); k++) {
     s = copy_span(f, store, ds, sp[k], st, copied, buf, names, n_copied, err);
-    if (d->rank == 0 && r50_now_s() - last > r50_progress_interval_s(10.0)) {
-      last = r50_now_s();
+    if (d->rank == 0 && r50_progress_due(&pace, 0))
       r50_log(R50_LOG_INFO, "--reuse: copied %lld of rank 0's %lld rows from %s",
               (long long)*n_copied, (long long)rows, f->old);
-    }
   }
   free(buf);
   free(names);

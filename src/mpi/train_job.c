@@ -614,11 +614,10 @@ static double total_iterations(const trainer *t) {
 static void progress(trainer *t, int64_t epoch, double lr, int force) {
   if (t->d->rank != 0 || !t->log_steps)
     return;
-  const double now = r50_now_s();
-  const int tty = isatty(2);
-  if (!force && t->log_steps < t->job->log_every &&
-      now - t->last_log_s < (tty ? 1.0 : 30.0))
+  const double since = r50_now_s() - t->pace.last_s; /* the records' span */
+  if (!r50_progress_due(&t->pace, force || t->log_steps >= t->job->log_every))
     return;
+  const double now = t->pace.last_s;
   const double loss = t->log_n > 0 ? t->log_loss / t->log_n : 0;
   const double acc = t->log_n > 0 ? t->log_correct / t->log_n : 0;
   r50_report_iteration(t->report, epoch, (double)t->st.position / (double)t->train.n,
@@ -626,19 +625,15 @@ static void progress(trainer *t, int64_t epoch, double lr, int force) {
   const double el = now - t->start_s, done = (double)t->st.iteration,
                done_here = (double)(t->st.iteration - t->iter0);
   const double total = total_iterations(t);
-  const double rate = el > 0 ? t->log_n / (now - t->last_log_s) : 0;
   char line[256];
   snprintf(line, sizeof line,
            "epoch %lld iter %lld/%.0f loss %.4f acc %.4f lr %.4g %.1f img/s ETA %.0fs",
-           (long long)epoch + 1, (long long)t->st.iteration, total, loss, acc, lr, rate,
+           (long long)epoch + 1, (long long)t->st.iteration, total, loss, acc, lr,
+           since > 0 ? t->log_n / since : 0,
            done_here > 0 && total > done ? el / done_here * (total - done) : 0);
-  if (tty)
-    fprintf(stderr, "\r%s   ", line);
-  else
-    r50_log(R50_LOG_INFO, "%s", line);
+  r50_progress_show(&t->pace, line, force); /* (kept on a terminal: an epoch's end) */
   t->log_loss = t->log_n = t->log_correct = 0;
   t->log_steps = 0;
-  t->last_log_s = now;
 }
 
 /* One training step at the loop's position; *stop when any rank asked to stop. */
@@ -816,7 +811,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   t.lock.fd = -1;
   r50_error err = {0};
   r50_job_signals_install();
-  t.start_s = t.last_log_s = r50_now_s();
+  t.start_s = r50_now_s();
+  r50_progress_start(&t.pace, 1.0, 30.0);
   r50_status s = setup(&t, &err);
   if (s != R50_OK)
     undo_setup(&t);

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "job_signals.h"
 #include "prefetch.h"
+#include "progress.h"
 #include "trainer.h"
 
 /* Loss, top-1 and top-5 of one image's logits. */
@@ -90,18 +91,16 @@ static void when_of(const trainer *t, char *when, size_t cap) {
              (long long)t->st.epoch + 1);
 }
 
-/* Rank 0, every 30 s of a long validation (R50_PROGRESS_SECONDS): how far it is, from
- * its own share. */
+/* Rank 0, every 30 s of a long validation (progress.h): how far it is, from its own
+ * share; a log record even on a terminal, among the run's other records. */
 static void progress(const trainer *t, const char *when, int64_t done, int64_t mine,
-                     double t0, double *last) {
-  const double now = r50_now_s();
-  if (t->d->rank != 0 || now - *last < r50_progress_interval_s(30.0) || done <= 0)
+                     r50_progress *pace) {
+  if (t->d->rank != 0 || done <= 0 || !r50_progress_due(pace, 0))
     return;
-  *last = now;
-  const double rate = (double)done * t->d->size / (now - t0);
+  const double rate = r50_progress_rate(pace, (double)done) * t->d->size;
   r50_log(R50_LOG_INFO, "validation %s: %.0f%% of %lld images, %.1f img/s, ETA %.0fs",
           when, 100.0 * (double)done / (double)mine, (long long)t->val.n, rate,
-          (double)(mine - done) * t->d->size / rate);
+          r50_progress_eta(rate, (double)(mine - done) * t->d->size));
 }
 
 /* This rank's rows [lo, hi) of the validation set through the model: sums[0..4] +=
@@ -126,8 +125,8 @@ static r50_status validate_rows(trainer *t, int64_t lo, int64_t hi, const char *
     r50_prefetch_close(p);
   const size_t per = (size_t)3 * j->crop * j->crop;
   const char *layers[] = {"fc6"};
-  const double t0 = r50_now_s();
-  double last = t0;
+  r50_progress pace;
+  r50_progress_start(&pace, 30.0, 30.0);
   int64_t done = 0;
   r50_set_interrupt(t->model, r50_job_stop_requested, NULL);
   for (r50_batch *b; s == R50_OK && !*abandoned && (b = r50_prefetch_pop(p));) {
@@ -163,7 +162,7 @@ static r50_status validate_rows(trainer *t, int64_t lo, int64_t hi, const char *
       sums[0] += loss, sums[1] += top1, sums[2] += top5, sums[3] += 1;
     }
     r50_tensor_free(&out);
-    progress(t, when, done, hi - lo, t0, &last);
+    progress(t, when, done, hi - lo, &pace);
   }
   r50_set_interrupt(t->model, NULL, NULL);
   if (p)

@@ -14,6 +14,7 @@
 #include "dist.h"
 #include "grad_sync.h"
 #include "output_lock.h"
+#include "progress.h"
 #include "report.h"
 #include "schedule.h"
 #include "train_job.h"
@@ -42,11 +43,12 @@ typedef struct trainer {
   int64_t order_epoch;
   int64_t total_steps; /* 0: epochs decide */
   double total_epochs;
-  float *x;        /* (batch, 3, crop, crop) compacted images */
-  int32_t *labels; /* (batch) */
-  double start_s, last_log_s;
-  double elapsed0; /* seconds trained by the runs before this one (rank 0) */
-  int64_t iter0;   /* the iteration this run started at (for its ETA) */
+  float *x;          /* (batch, 3, crop, crop) compacted images */
+  int32_t *labels;   /* (batch) */
+  double start_s;    /* this run's start (r50_trainer_elapsed) */
+  r50_progress pace; /* rank 0's log records and progress lines */
+  double elapsed0;   /* seconds trained by the runs before this one (rank 0) */
+  int64_t iter0;     /* the iteration this run started at (for its ETA) */
   /* since the last log record */
   double log_loss, log_n, log_correct;
   int64_t log_steps, skipped;
