@@ -283,6 +283,10 @@ def predict_scores(tmp, run, init):
         said = f"accuracy on {n} labelled images: top-1 {t1 / n:.4f} ({t1} of {n})"
         J.check(n > 0 and said in p.stderr and "top-5" not in p.stderr,
                 f"predict {what}: {said!r} ({p.stderr[-400:]})")
+        kept = kept_accuracy(out)
+        J.check(kept == {"accuracy_top1": t1 / n, "accuracy_images": n,
+                         "accuracy_labels": labels if data != lst else ""},
+                f"predict {what} -o: the accuracy kept in the file's attributes ({kept})")
         unnamed = {"by folder name": "'bird' (3 images)", "by first word": "'n04' (3 images)",
                    "list labels": "labels are beyond the model's 3 classes (0 to 2)"}[what]
         J.check(miss > 1 and f"{miss} labelled images not scored: " in p.stderr
@@ -311,14 +315,40 @@ def predict_scores(tmp, run, init):
                 f"top-5 {t5 / n:.4f} ({t5} of {n})")
         J.check(p.returncode == 0 and said in p.stderr,
                 f"predict of 1000 classes: {said!r} ({p.stderr[-300:]})")
+        p = J.run(1, BIN, "predict", "--model", init, "--threads", "2", "--top", "1", lst2,
+                  "-o", os.path.join(tmp, "relabelled.h5"))
+        kept = kept_accuracy(os.path.join(tmp, "relabelled.h5"))
+        st = json.loads(J.run(0, BIN, "status", "--json",
+                              os.path.join(tmp, "relabelled.h5")).stdout)
+        J.check(kept == {"accuracy_top1": t1 / n, "accuracy_top5": t5 / n,
+                         "accuracy_images": n, "accuracy_labels": ""}
+                and set(st.get("accuracy", {}).items()) >= {("images", n), ("labels", None)}
+                and abs(st["accuracy"]["top1"] - t1 / n) < 1e-8
+                and abs(st["accuracy"]["top5"] - t5 / n) < 1e-8,
+                f"predict of 1000 classes -o: top-1 and top-5 kept in the file ({kept}), "
+                f"status --json shows them ({st.get('accuracy')})")
     lone = os.path.join(tmp, "unnamed")
     os.makedirs(lone, exist_ok=True)
     shutil.copy(model, lone)
+    out = os.path.join(tmp, "unnamed.h5")
     p = J.run(1, BIN, "predict", "--model", os.path.join(lone, "model.npz"), "--threads", "2",
-              by_name)
+              "--labels", names, by_name, "-o", out)
+    J.check(p.returncode == 0 and "accuracy on" in p.stderr and kept_accuracy(out),
+            f"a tree with --labels: scored, kept ({kept_accuracy(out)})")
+    p = J.run(1, BIN, "predict", "--model", os.path.join(lone, "model.npz"), "--threads", "2",
+              by_name, "-o", out, "--resume")
     J.check(p.returncode == 0 and "the model's class names are unknown: give --labels FILE"
-            in p.stderr and "accuracy on" not in p.stderr,
-            f"a tree and no names: how to score it, said ({p.stderr[-300:]})")
+            in p.stderr and "accuracy on" not in p.stderr and kept_accuracy(out) == {},
+            f"a tree and no names: how to score it, said; the file keeps no accuracy "
+            f"({kept_accuracy(out)}, {p.stderr[-300:]})")
+
+
+def kept_accuracy(path):
+    """predict's accuracy attributes in a file, as a user's script reads them."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        return {k: (v.decode() if isinstance(v, bytes) else v.item())
+                for k, v in f.attrs.items() if k.startswith("accuracy")}
 
 
 def predict_with(tmp, run, data, init):

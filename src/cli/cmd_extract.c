@@ -165,7 +165,9 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
     r50_log(R50_LOG_INFO, "class names from %s (--labels FILE for others)", job->labels);
   int code = r50_job_run(&d, job);
   if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))
-    code = r50_predict_print(job->output, o->top, job->labels) ? 1 : code;
+    code = r50_predict_print(job->output, o->top, job->labels, !job->output_scratch)
+               ? 1
+               : code;
   if (job->output == tmp && d.rank == 0)
     unlink(tmp);
   MPI_Bcast(&code, 1, MPI_INT, 0, d.comm);

@@ -209,6 +209,15 @@ static void print_file(const file_view *v) {
     label("classes");
     printf("%s\n", grouped(s->n_classes, a, sizeof a));
   }
+  if (s->accuracy_images > 0) {
+    label("accuracy");
+    printf("top-1 %.4f", s->top1);
+    if (!isnan(s->top5))
+      printf(", top-5 %.4f", s->top5);
+    printf(" on %s labelled images%s%s%s\n", grouped(s->accuracy_images, a, sizeof a),
+           s->accuracy_labels[0] ? " (classes matched by name through " : "",
+           s->accuracy_labels, s->accuracy_labels[0] ? ")" : "");
+  }
   print_failures(v);
 }
 

@@ -133,6 +133,14 @@ void status_json_file(const file_view *v) {
     }
     printf("}");
     kint("classes", s->n_classes);
+    if (s->accuracy_images > 0) { /* predict's, where it kept one */
+      printf(", \"accuracy\": {");
+      knum("top1", s->top1, 1);
+      knum("top5", s->top5, 0); /* (null: a model of 5 classes or fewer) */
+      kint("images", s->accuracy_images);
+      kstr("labels", s->accuracy_labels[0] ? s->accuracy_labels : NULL, 0);
+      printf("}");
+    }
     failures(s);
   }
   printf("}\n");

@@ -4,6 +4,7 @@
 #include "h5summary.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,17 @@ static int64_t count_classes(hid_t f) {
   return n > 0 ? (int64_t)n : 0;
 }
 
+/* predict's accuracy attributes, where it kept them (all or none are read). */
+static void read_accuracy(hid_t f, r50_store_summary *s) {
+  s->top5 = NAN;
+  if (r50_h5_get_int64(f, "accuracy_images", &s->accuracy_images) <= 0 ||
+      r50_h5_get_double(f, "accuracy_top1", &s->top1) <= 0 ||
+      r50_h5_get_double(f, "accuracy_top5", &s->top5) < 0 ||
+      r50_h5_get_str(f, "accuracy_labels", s->accuracy_labels,
+                     sizeof s->accuracy_labels) <= 0)
+    s->accuracy_images = 0;
+}
+
 r50_status r50_store_summarize(const char *path, r50_store_summary *s, r50_error *err) {
   memset(s, 0, sizeof *s);
   r50_h5_quiet();
@@ -171,6 +183,8 @@ r50_status r50_store_summarize(const char *path, r50_store_summary *s, r50_error
     r = r50_h5_errors_first(f, path, R50_SUMMARY_ERRORS, s->error_row, s->error_msg,
                             &s->n_first, &s->n_errors, err);
   s->n_classes = r == R50_OK ? count_classes(f) : 0;
+  if (r == R50_OK)
+    read_accuracy(f, s);
   H5_KEEP_ERROR(H5Fclose(f));
   return r;
 }

@@ -28,6 +28,11 @@ typedef struct r50_store_summary {
   int64_t n_errors, n_first;     /* entries of /errors; how many are below */
   int64_t error_row[R50_SUMMARY_ERRORS];
   char error_msg[R50_SUMMARY_ERRORS][R50_ERRORS_MSG_CAP];
+  /* predict's accuracy (predict_print.h), when it kept one: accuracy_images > 0;
+   * top5 NaN for a model of 5 classes or fewer */
+  double top1, top5;
+  int64_t accuracy_images;
+  char accuracy_labels[4096];
 } r50_store_summary;
 
 /* Serial. Reads path, read-only and without HDF5's flock (a running job holds the

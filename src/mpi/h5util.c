@@ -203,6 +203,10 @@ herr_t r50_h5_put_int64(hid_t loc, const char *name, int64_t v) {
   return put(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, &v);
 }
 
+herr_t r50_h5_put_double(hid_t loc, const char *name, double v) {
+  return put(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, &v);
+}
+
 herr_t r50_h5_put_floats(hid_t loc, const char *name, const float *v, int n) {
   return put(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, v);
 }
@@ -255,14 +259,23 @@ int r50_h5_get_ints(hid_t loc, const char *name, int *v, int n) {
   return r;
 }
 
-int r50_h5_get_int64(hid_t loc, const char *name, int64_t *v) {
+/* A scalar attribute read as mtype. */
+static int get_scalar(hid_t loc, const char *name, hid_t mtype, void *v) {
   hid_t a;
   int r = open_attr(loc, name, 0, &a);
   if (r <= 0)
     return r;
-  r = H5Aread(a, H5T_NATIVE_INT64, v) >= 0 ? 1 : -1;
+  r = H5Aread(a, mtype, v) >= 0 ? 1 : -1;
   H5Aclose(a);
   return r;
+}
+
+int r50_h5_get_int64(hid_t loc, const char *name, int64_t *v) {
+  return get_scalar(loc, name, H5T_NATIVE_INT64, v);
+}
+
+int r50_h5_get_double(hid_t loc, const char *name, double *v) {
+  return get_scalar(loc, name, H5T_NATIVE_DOUBLE, v);
 }
 
 int r50_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap) {

@@ -56,6 +56,7 @@ herr_t r50_h5_read_rows(hid_t dset, hid_t mtype, int64_t row0, int64_t n, void *
 /* Root attributes: ints (n values, n == 0 for a scalar), floats, strings. */
 herr_t r50_h5_put_ints(hid_t loc, const char *name, const int *v, int n);
 herr_t r50_h5_put_int64(hid_t loc, const char *name, int64_t v);
+herr_t r50_h5_put_double(hid_t loc, const char *name, double v);
 herr_t r50_h5_put_floats(hid_t loc, const char *name, const float *v, int n);
 herr_t r50_h5_put_str(hid_t loc, const char *name, const char *v);
 /* Overwrites an existing scalar int attribute. */
@@ -65,6 +66,7 @@ herr_t r50_h5_set_int(hid_t loc, const char *name, int v);
  * unreadable or of another shape. */
 int r50_h5_get_ints(hid_t loc, const char *name, int *v, int n);
 int r50_h5_get_int64(hid_t loc, const char *name, int64_t *v);
+int r50_h5_get_double(hid_t loc, const char *name, double *v);
 int r50_h5_get_str(hid_t loc, const char *name, char *buf, size_t cap);
 
 #endif

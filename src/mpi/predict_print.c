@@ -152,10 +152,40 @@ static int print_row(const char *path, const float *p, int classes, int top,
   return w >= 0 ? 0 : errno ? errno : EIO;
 }
 
+/* The accuracy in the file, as root attributes a script reads: accuracy_top1,
+ * accuracy_top5 (models of more than 5 classes), accuracy_images (images scored) and
+ * accuracy_labels (the names file, "" for a list's class indices); none when nothing
+ * was scored (an earlier predict's removed). A failure is a warning: the predictions
+ * are printed. */
+static void store_score(const char *h5path, const r50_predict_score *sc,
+                        const char *labels_path) {
+  static const char *const names[] = {"accuracy_top1", "accuracy_top5", "accuracy_images",
+                                      "accuracy_labels"};
+  hid_t f = H5Fopen(h5path, H5F_ACC_RDWR, H5P_DEFAULT);
+  int ok = f >= 0;
+  for (size_t i = 0; ok && i < sizeof names / sizeof *names; i++) {
+    const htri_t e = H5Aexists(f, names[i]);
+    ok = e >= 0 && (!e || H5Adelete(f, names[i]) >= 0);
+  }
+  const double n = (double)sc->scored;
+  if (ok && r50_predict_score_shown(sc, labels_path))
+    ok =
+        r50_h5_put_double(f, names[0], (double)sc->top1 / n) >= 0 &&
+        (sc->classes <= 5 || r50_h5_put_double(f, names[1], (double)sc->top5 / n) >= 0) &&
+        r50_h5_put_int64(f, names[2], sc->scored) >= 0 &&
+        r50_h5_put_str(f, names[3], sc->n_named ? labels_path : "") >= 0;
+  if (f >= 0 && H5Fclose(f) < 0)
+    ok = 0;
+  if (!ok)
+    r50_log(R50_LOG_WARN, "%s: cannot keep the accuracy in the file's attributes",
+            h5path);
+}
+
 /* Rows read at a time: the file may hold millions. */
 #define BLOCK 4096
 
-int r50_predict_print(const char *h5path, int top, const char *labels_path) {
+int r50_predict_print(const char *h5path, int top, const char *labels_path,
+                      int keep_score) {
   /* a reader that stops early (`| head`) ends the printing, not the process: the
    * caller still removes its scratch file */
   signal(SIGPIPE, SIG_IGN);
@@ -216,7 +246,6 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
   }
   if (ok && !werr) /* (not of the rows a reader that stopped early left unread) */
     r50_predict_score_report(&score, labels_path);
-  r50_predict_score_free(&score);
   for (int i = 0; i < n_named; i++)
     free(class_names[i]);
   free(class_names);
@@ -227,6 +256,9 @@ int r50_predict_print(const char *h5path, int top, const char *labels_path) {
       H5Idec_ref(ids[i]);
   if (f >= 0)
     H5Fclose(f);
+  if (ok && !werr && keep_score)
+    store_score(h5path, &score, labels_path);
+  r50_predict_score_free(&score);
   free_labels(&l);
   return ok ? 0 : 1;
 }

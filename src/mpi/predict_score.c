@@ -128,6 +128,10 @@ static void list_unscored(const r50_predict_score *s, char *buf, size_t cap) {
     snprintf(buf + len, cap - len, " and %d more class%s", more, more == 1 ? "" : "es");
 }
 
+int r50_predict_score_shown(const r50_predict_score *s, const char *labels_path) {
+  return s->scored > 0 && (!s->n_named || labels_path);
+}
+
 void r50_predict_score_report(const r50_predict_score *s, const char *labels_path) {
   if (!s->labelled)
     return;

@@ -41,6 +41,10 @@ void r50_predict_score_row(r50_predict_score *s, int32_t label, const float *p);
  * names the names file in the messages (NULL: none was given or found). */
 void r50_predict_score_report(const r50_predict_score *s, const char *labels_path);
 
+/* Whether the report gives an accuracy: some image was scored (by name, when the
+ * names file is known). */
+int r50_predict_score_shown(const r50_predict_score *s, const char *labels_path);
+
 void r50_predict_score_free(r50_predict_score *s);
 
 #endif
