@@ -312,7 +312,7 @@ def test_links(tmp, model):
         labels = f["images/label"][()].tolist()
         status = f["images/status"][()].tolist()
     ext = [os.path.splitext(x)[1] for x in real[:3]]
-    want = [f"cat/a{ext[0]}", f"cat/deep/b{ext[1]}", f"dog/c{ext[2]}", f"dog/l.png",
+    want = [f"cat/a{ext[0]}", f"cat/deep/b{ext[1]}", f"dog/c{ext[2]}", "dog/l.png",
             f"dog/more/b{ext[1]}"]
     check(paths == want and labels == [0, 0, 1, 1, 1] and status == [1] * 5,
           f"the rows: the images once each, links to files and folders followed "
@@ -406,6 +406,10 @@ def test_piped_lists(tmp, model):
                        env=RUN_ENV, cwd=tmp, capture_output=True, text=True, timeout=120)
     check(p.returncode != 0 and "pipe the list in and give - instead" in p.stderr,
           f"<(...) under mpirun says what to do: exit {p.returncode} {p.stderr[-400:]}")
+    p = piped(0, "piped/*/*.jpg", os.path.join(tmp, "glob.h5"))
+    check(p.returncode != 0 and "piped/*/*.jpg: No such file or directory (a pattern is not "
+          "expanded here" in p.stderr and "find DIR -name" in p.stderr,
+          f"a quoted pattern: not expanded, said, with what to do: {p.stderr[-300:]}")
     p = subprocess.run([BIN, "finetune", "-", "--val", "-"], env=ENV, capture_output=True,
                        text=True, input=text, timeout=60)
     check(p.returncode == 2 and "standard input (-) can hold one list" in p.stderr,

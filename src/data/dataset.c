@@ -682,6 +682,12 @@ r50_status r50_dataset_open(const char *spec, const char *root, r50_dataset *ds,
                       "which mpirun does not pass on to its ranks: pipe the list in "
                       "and give - instead, as in find ... | mpirun ... -)",
                       spec, strerror(errno));
+    if (errno == ENOENT && strpbrk(spec, "*?["))
+      return r50_fail(err, R50_ERR_NOT_FOUND,
+                      "%s: %s (a pattern is not expanded here: give the folder, let the "
+                      "shell expand it, or, for more files than a command line holds, "
+                      "give a list: find DIR -name '*.jpg' > list.txt)",
+                      spec, strerror(errno));
     return r50_fail(err, errno == ENOENT ? R50_ERR_NOT_FOUND : R50_ERR_IO, "%s: %s", spec,
                     strerror(errno));
   }
