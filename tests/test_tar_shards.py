@@ -5,7 +5,9 @@ members where libheif's heif-enc is installed, a JPEG XL member where libjxl's c
 features bit-identical to extracting the same images from a folder, under -np 1 and
 -np 3 (and -np 2 where no shared-memory window can be had); a brace pattern, a folder of shards and a list of shards name the same rows;
 every bad sample is a failed row naming shard and key, never a failed job; a killed
-job's --resume reproduces the file.
+job's --resume reproduces the file. finetune on shards (plain, and gzip-compressed,
+which it warns are slow to shuffle) trains the model a list of the same images in the
+same order trains, bit for bit, under -np 2.
 
 usage: test_tar_shards.py R50WORKER MODEL_TOOL
 """
@@ -18,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -257,12 +260,54 @@ def test_resume(tmp, model):
     J.same_file(J.read(straight), J.read(out), "killed + --resume vs straight")
 
 
+def test_finetune(tmp, model):
+    real = photos.real_photos()[:12]
+    root = os.path.join(tmp, "ft")
+    plain, packed, flat = (os.path.join(root, d) for d in ("plain", "packed", "flat"))
+    for d in (plain, packed, flat):
+        os.makedirs(d)
+    rows = []  # the list's rows, in the shards' row order
+    for si in range(2):
+        for folder, mode, ext in ((plain, "w", ".tar"), (packed, "w:gz", ".tar.gz")):
+            with tarfile.open(os.path.join(folder, f"train-{si}{ext}"), mode) as t:
+                for i, src in enumerate(real[6 * si:6 * si + 6]):
+                    key, label = f"k{si}/{i:03d}", (si * 6 + i) % 3
+                    add(t, key + os.path.splitext(src)[1].lower(), open(src, "rb").read())
+                    add(t, key + ".cls", b"%d" % label)
+        for i, src in enumerate(real[6 * si:6 * si + 6]):
+            name = f"{si}_{i:02d}{os.path.splitext(src)[1].lower()}"
+            shutil.copy(src, os.path.join(flat, name))
+            rows.append((os.path.join("flat", name), (si * 6 + i) % 3))
+    lst = os.path.join(root, "train.txt")
+    with open(lst, "w") as f:
+        f.write("".join(f"{r} {label}\n" for r, label in rows))
+    common = ["finetune", "--model", model, "--threads", "1", "--size", "64", "--crop", "56",
+              "--batch", "2", "--steps", "4", "--lr", "0.01"]
+    got = {}
+    for what, data in (("list", lst), ("plain shards", plain), ("packed shards", packed)):
+        out = os.path.join(root, what.replace(" ", "_"))
+        p = run(2, BIN, *common, data, "--out", out, timeout=600)
+        warned = "shards are compressed" in p.stderr and "decompress them" in p.stderr
+        if check(p.returncode == 0 and warned == (what == "packed shards"),
+                 f"finetune on the {what}, -np 2: exit {p.returncode}, "
+                 f"{'a' if warned else 'no'} warning about compressed shards "
+                 f"({p.stderr[-300:]})"):
+            with np.load(os.path.join(out, "model.npz")) as z:
+                got[what] = {k: z[k] for k in z.files}
+    for what in ("plain shards", "packed shards"):
+        if "list" in got and what in got:
+            same = got[what].keys() == got["list"].keys() and all(
+                np.array_equal(got[what][k], got["list"][k]) for k in got["list"])
+            check(same, f"finetune on the {what}: the model the list trained, bit for bit")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="r50-tar-")
     model = os.path.join(tmp, "m.npz")
     subprocess.run([TOOL, "init", "7", model], check=True)
     test_equal_to_folder(tmp, model)
     test_resume(tmp, model)
+    test_finetune(tmp, model)
     rc = J.finish("test_tar_shards")
     if rc == 0:
         shutil.rmtree(tmp)

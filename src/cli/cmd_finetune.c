@@ -86,8 +86,9 @@ int cli_finetune(int argc, char **argv) {
       {0}};
   const cli_command c = {
       "finetune",
-      "Fine-tune the network on TRAIN (a folder with class subfolders, or a 'path label' "
-      "list file, or - for one on standard input) with Chainer's MomentumSGD and "
+      "Fine-tune the network on TRAIN (a folder with class subfolders, a 'path label' "
+      "list file or - for one on standard input, or WebDataset tar shards with .cls "
+      "labels) with Chainer's MomentumSGD and "
       "WeightDecay, data-parallel under "
       "mpirun.",
       "TRAIN [options]",

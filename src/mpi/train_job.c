@@ -806,6 +806,24 @@ static void free_trainer(trainer *t) {
   free(t->labels);
 }
 
+/* Compressed training shards: a shuffled epoch reads each image by inflating its
+ * shard from the start (or from the image before it, when that came earlier in the
+ * shard), about half a shard an image; plain tar shards are read in place. */
+static void warn_packed_shards(const trainer *t) {
+  int64_t packed = 0;
+  for (int64_t i = 0; i < t->train.n_shards; i++)
+    packed += t->train.shard_packed[i] != 0;
+  if (packed && t->job->shuffle)
+    r50_log(R50_LOG_WARN,
+            "%s: %lld of its %lld shards are compressed (.tar.gz, .tar.xz, ...): a "
+            "shuffled epoch reads each image by decompressing its shard up to it, about "
+            "half a shard an image, far slower than from plain .tar shards (whose images "
+            "are read in place): for training, decompress them (gunzip: the images "
+            "inside are compressed already)",
+            r50_dataset_spec_name(t->job->train), (long long)packed,
+            (long long)t->train.n_shards);
+}
+
 int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
   trainer t = {.d = d, .job = job, .last_eval = -1, .last_ckpt = -1};
   t.lock.fd = -1;
@@ -833,6 +851,8 @@ int r50_train_job_run(const r50_dist *d, const r50_train_job *job) {
         t.have_val ? r50_dataset_spec_name(job->val) : "", d->size,
         d->size == 1 ? "" : "s", job->batch, job->model.threads,
         job->model.threads == 1 ? "" : "s", job->out);
+  if (s == R50_OK && d->rank == 0)
+    warn_packed_shards(&t);
   int stop = 0;
   if (s == R50_OK && t.resuming && r50_trainer_validation_owed(&t)) {
     s = r50_trainer_validate(&t, &stop, &err); /* the one a signal abandoned */
