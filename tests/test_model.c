@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "model.h"
-#include "pretrained.h"
+#include "model_new.h"
 #include "r50.h"
 #include "test_util.h"
 

@@ -17,6 +17,7 @@
 #include "engine_cuda.h"
 #endif
 #include "model.h"
+#include "model_new.h"
 #include "pretrained.h"
 
 #ifdef R50_HAVE_ONEDNN

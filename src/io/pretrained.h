@@ -11,12 +11,6 @@
 #include "npz.h"
 #include "r50.h"
 
-/* A new model as r50_model_new makes it without cfg->pretrained, but its parameters
- * zero rather than random: for a file to fill (a pretrained model, a checkpoint), so
- * that the random values are neither drawn (a second or so of a rank's start) nor
- * written over. */
-r50_model *r50_model_new_unfilled(const r50_config *cfg, r50_error *err);
-
 /* Loads `pretrained` ("auto", a path ending in .caffemodel, or an npz path) into a
  * new model m; strict as r50_load_npz, but an npz is read straight into m's slabs,
  * without a second copy: on failure m is half loaded, for its caller to free. With

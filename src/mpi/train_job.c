@@ -41,6 +41,7 @@
 #endif
 #include "job_signals.h"
 #include "model.h"
+#include "model_new.h"
 #include "pretrained.h"
 #include "report.h"
 #include "rng.h"
