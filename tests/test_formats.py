@@ -112,6 +112,13 @@ def test_export(tmp, model):
     shown = [int(k) for k in re.findall(r"info: progress (\d+)/\d+ images", p.stderr)]
     check(len(shown) >= 3 and shown == sorted(shown),
           f"extract with R50_PROGRESS_SECONDS=0: a progress line at every batch ({shown})")
+    walked = [int(k) for k in re.findall(r"info: listing \S+: (\d+) images? in \d+ folders? "
+                                         r"so far", p.stderr)]
+    listed = re.findall(r"info: listed \S+: (\d+) images in (\d+) folders\n", p.stderr)
+    check(len(walked) == 4 and walked == sorted(walked)  # (cat/nested the fourth)
+          and listed == [(str(len(rows)), "4")],
+          f"extract with R50_PROGRESS_SECONDS=0: the walk said how far it was at each "
+          f"folder, then what it found ({walked}, {listed})")
     d = J.read(h5, ("pool5", "res5"))
     ok = d["images/status"] == 1
     with h5py.File(h5, "r") as f:

@@ -22,6 +22,7 @@ special files, odd names and many broken rows.
 usage: test_robust_input.py R50WORKER MODEL_TOOL [N_MISSING]
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -325,7 +326,14 @@ def test_many_missing(tmp, model):
     lst = make_list(tmp, "missing.txt", rows)
     out = os.path.join(tmp, "missing.h5")
     p = run(1, BIN, "extract", "--model", model, "--threads", "1", lst, "-o", out,
-            timeout=600)
+            timeout=600, env=dict(RUN_ENV, R50_PROGRESS_SECONDS="0"))
+    shown = [int(k) for k in re.findall(r"info: reading \S+: (\d+) rows so far \(\d+%\)",
+                                        p.stderr)]
+    # (at lines 65536, 131072, ...: the rows before, less make_list's comment line)
+    check(shown == [65536 * k - 2 for k in range(1, (N_MISSING + 2) // 65536 + 1)]
+          and f"info: read {lst}: {N_MISSING + 1} rows\n" in p.stderr,
+          f"R50_PROGRESS_SECONDS=0: reading the list of {N_MISSING + 1} rows said how far "
+          f"it was every 65536 lines, then the count ({shown})")
     check(p.returncode == 0 and "1 ok, %d failed" % N_MISSING in p.stderr and
           "1 through the network" in p.stderr,
           f"{N_MISSING} missing files + 1 photo: exit {p.returncode} in "

@@ -286,8 +286,13 @@ def test_finetune(tmp, model):
     got = {}
     for what, data in (("list", lst), ("plain shards", plain), ("packed shards", packed)):
         out = os.path.join(root, what.replace(" ", "_"))
-        p = run(2, BIN, *common, data, "--out", out, timeout=600)
+        p = run(2, BIN, *common, data, "--out", out, timeout=600,
+                env=dict(J.RUN_ENV, R50_PROGRESS_SECONDS="0"))
         warned = "shards are compressed" in p.stderr and "decompress them" in p.stderr
+        if what != "list":
+            check("info: listing tar shards: 1 of 2, 6 samples so far, ETA" in p.stderr
+                  and "info: listed 2 tar shards: 12 samples\n" in p.stderr,
+                  f"R50_PROGRESS_SECONDS=0: the listing of the {what} said how far it was")
         if check(p.returncode == 0 and warned == (what == "packed shards"),
                  f"finetune on the {what}, -np 2: exit {p.returncode}, "
                  f"{'a' if warned else 'no'} warning about compressed shards "

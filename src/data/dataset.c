@@ -24,6 +24,7 @@
 #include "fileio.h"
 #include "formats.h"
 #include "image.h"
+#include "progress.h"
 #include "tar_shards.h"
 
 r50_status r50_dataset_push(r50_dataset *ds, const char *path, size_t len, int32_t label,
@@ -146,8 +147,17 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
   const char *p = text, *end = text + len;
   if (len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) /* a UTF-8 byte order mark (Notepad's) */
     p += 3;
-  int warned_csv = 0;
+  int warned_csv = 0, shown = 0;
+  r50_progress pace; /* a list of 10^8 lines takes a minute */
+  r50_progress_start(&pace, 0.5, 5.0);
   for (int64_t line = 1; p < end; line++) {
+    if (!(line & 0xffff) && r50_progress_due(&pace, 0)) {
+      char msg[PATH_MAX + 96];
+      snprintf(msg, sizeof msg, "reading %s: %lld rows so far (%.0f%%)", name,
+               (long long)ds->n, 100.0 * (double)(p - text) / (double)len);
+      r50_progress_show(&pace, msg, 0);
+      shown = 1;
+    }
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
     const char *f[2];
@@ -191,6 +201,11 @@ r50_status r50_dataset_parse_list(const char *text, size_t len, const char *name
       R50_TRY(r50_dataset_push(ds, f[0], plen, label, err));
     }
     p = nl ? nl + 1 : end;
+  }
+  if (shown) {
+    char msg[PATH_MAX + 64];
+    snprintf(msg, sizeof msg, "read %s: %lld rows", name, (long long)ds->n);
+    r50_progress_show(&pace, msg, 1);
   }
   return R50_OK;
 }
@@ -253,7 +268,27 @@ typedef struct walker {
   int64_t n_other;        /* files in image formats not decoded here (OTHER_EXTS) */
   uint32_t other;         /* which of OTHER_EXTS they have, a bit each */
   char example[PATH_MAX]; /* the first of them, relative to the root */
+  r50_progress pace;      /* a walk of millions of files on a network file system */
+  int64_t folders;        /* folders listed so far */
+  int shown;              /* a progress line was shown */
 } walker;
+
+/* How far the walk is, once it has taken a while (progress.h); `final` after it, when
+ * a line came before. */
+static void walk_progress(walker *w, int final) {
+  if ((final && !w->shown) || !r50_progress_due(&w->pace, final))
+    return;
+  char line[PATH_MAX + 160], shards[48] = "";
+  if (w->n_shards)
+    snprintf(shards, sizeof shards, " and %lld tar shard%s", (long long)w->n_shards,
+             w->n_shards == 1 ? "" : "s");
+  snprintf(line, sizeof line, "%s %s: %lld image%s%s in %lld folder%s%s",
+           final ? "listed" : "listing", w->ds->root, (long long)w->ds->n,
+           w->ds->n == 1 ? "" : "s", shards, (long long)w->folders,
+           w->folders == 1 ? "" : "s", final ? "" : " so far");
+  r50_progress_show(&w->pace, line, final);
+  w->shown = 1;
+}
 
 static void note_other(walker *w, const char *rel, int ext) {
   if (w->n_other++ == 0)
@@ -405,6 +440,8 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
   unsigned char *types;
   int n;
   r50_status s = list_dir(dir, &names, &types, &n, w->err);
+  w->folders++;
+  walk_progress(w, 0);
   for (int i = 0, other, folder; i < n && s == R50_OK; i++) {
     char sub[PATH_MAX], full[PATH_MAX];
     if (!join(sub, sizeof sub, rel, names[i]) ||
@@ -537,7 +574,8 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
   int n, n_dirs = 0, n_set_aside = 0;
   const char *example;
   R50_TRY(list_dir(ds->root, &names, NULL, &n, err));
-  walker w = {ds, err, NULL, 0, 0, {0}, {0}, 0, 0, ""};
+  walker w = {.ds = ds, .err = err};
+  r50_progress_start(&w.pace, 0.5, 5.0);
   enter(&w, ds->root, 0);
   r50_status s = R50_OK;
   if (is_image_folder(ds->root, names, n, &n_dirs, &n_set_aside, &example)) {
@@ -556,6 +594,8 @@ static r50_status open_dir(r50_dataset *ds, r50_error *err) {
     free_names(names, n);
     s = walk(&w, "", -1, 0);
   }
+  if (s == R50_OK)
+    walk_progress(&w, 1);
   if (s == R50_OK && ds->n == 0 && w.n_shards > 0) { /* a folder of shards */
     free_names(ds->class_names, ds->n_classes);
     ds->class_names = NULL;

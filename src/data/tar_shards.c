@@ -26,6 +26,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "progress.h"
 
 /* ------------------------------------------------------------------ names */
 
@@ -389,6 +390,10 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
     return r50_fail(err, R50_ERR_NOMEM, "out of memory listing %lld shards",
                     (long long)n_shards);
   lister l = {ds, 0, 0, NULL, err};
+  r50_progress
+      pace; /* thousands of shards: every header read, compressed ones inflated */
+  r50_progress_start(&pace, 0.5, 5.0);
+  int shown = 0;
   for (int64_t i = 0; i < n_shards; i++) {
     if (i > INT32_MAX)
       return r50_fail(err, R50_ERR_ARG, "more than %d shards", INT32_MAX);
@@ -400,6 +405,22 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
     l.shard = (int32_t)i;
     l.rel = shards[i];
     R50_TRY(list_shard(&l, full));
+    const int last = i + 1 == n_shards;
+    if ((!last || shown) && r50_progress_due(&pace, last)) {
+      const double rate = r50_progress_rate(&pace, (double)(i + 1));
+      char line[256];
+      if (last)
+        snprintf(line, sizeof line, "listed %lld tar shard%s: %lld samples",
+                 (long long)n_shards, n_shards == 1 ? "" : "s", (long long)ds->n);
+      else
+        snprintf(line, sizeof line,
+                 "listing tar shards: %lld of %lld, %lld samples so "
+                 "far, ETA %.0fs",
+                 (long long)i + 1, (long long)n_shards, (long long)ds->n,
+                 r50_progress_eta(rate, (double)(n_shards - i - 1)));
+      r50_progress_show(&pace, line, last);
+      shown = 1;
+    }
   }
   if (ds->n == 0) { /* keep the row arrays non-NULL: a shard dataset is known by them */
     R50_TRY(grow_rows(&(lister){ds, 0, 0, NULL, err}));
