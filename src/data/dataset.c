@@ -6,6 +6,7 @@
  * malformed list line is an error naming the file and line: a job never starts on a
  * list it half understood.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include "dataset.h"
 
 #include <dirent.h>
@@ -469,11 +470,9 @@ static r50_status walk(walker *w, const char *rel, int32_t label, int depth) {
   return s;
 }
 
-static const r50_dataset *g_sorting; /* qsort has no context argument */
-
-static int cmp_row(const void *a, const void *b) {
-  return strcmp(r50_dataset_name(g_sorting, *(const int64_t *)a),
-                r50_dataset_name(g_sorting, *(const int64_t *)b));
+static int cmp_row(const void *a, const void *b, void *ds) {
+  return strcmp(r50_dataset_name(ds, *(const int64_t *)a),
+                r50_dataset_name(ds, *(const int64_t *)b));
 }
 
 /* Sorts rows by path, each label moving with its path. */
@@ -488,8 +487,7 @@ static r50_status sort_entries(r50_dataset *ds, r50_error *err) {
   }
   for (int64_t i = 0; i < ds->n; i++)
     order[i] = i;
-  g_sorting = ds;
-  qsort(order, (size_t)ds->n, sizeof *order, cmp_row);
+  qsort_r(order, (size_t)ds->n, sizeof *order, cmp_row, ds);
   int64_t len = 0;
   for (int64_t i = 0; i < ds->n; i++) {
     const char *p = r50_dataset_name(ds, order[i]);
