@@ -260,6 +260,47 @@ def test_resume(tmp, model):
     J.same_file(J.read(straight), J.read(out), "killed + --resume vs straight")
 
 
+def test_many_shards(tmp, model):
+    """20 shards, listed eight at a time: the rows in shard order, and each broken
+    sample's cause its own (the causes of all shards gathered into one table)."""
+    sd = os.path.join(tmp, "twenty")
+    os.makedirs(sd)
+    jpg = open(photos.real_photos()[0], "rb").read()
+    want, bad = [], {}
+    for k in range(20):
+        with tarfile.open(os.path.join(sd, f"m-{k:02d}.tar"), "w") as t:
+            for i in range(3):
+                key = f"k{k:02d}_{i}"
+                if k % 7 == 3 and i == 1:
+                    add(t, key + ".txt", b"no image")
+                    bad[f"m-{k:02d}.tar/{key}"] = "no image member"
+                elif k % 5 == 1 and i == 2:
+                    add(t, key + ".jpg", jpg)
+                    add(t, key + ".cls", b"k%d" % k)
+                    bad[f"m-{k:02d}.tar/{key}"] = f".cls member holds 'k{k}'"
+                else:
+                    add(t, key + ".jpg", jpg)
+                want.append(f"m-{k:02d}.tar/{key}")
+    out = os.path.join(tmp, "twenty.h5")
+    p = run(2, BIN, "extract", "--model", model, "--threads", "1", "--size", "32",
+            os.path.join(sd, "m-{00..19}.tar"), "-o", out)
+    if not check(p.returncode == 0, f"20 shards: exit 0 ({p.stderr[-300:]})"):
+        return
+    d = J.read(out)
+    rows = rows_of(d)
+    errs = {}
+    for i, r in enumerate(rows):
+        if d["images/status"][i] == -1:
+            m = d["images/error"][i]
+            errs[r] = m.decode("utf-8", "replace") if isinstance(m, bytes) else str(m)
+    check(rows == [os.path.join(sd, r) for r in want] and
+          set(errs) == {os.path.join(sd, r) for r in bad} and
+          all(bad[r] in errs[os.path.join(sd, r)] and r.split("/")[1] in
+              errs[os.path.join(sd, r)] for r in bad),
+          f"20 shards: {len(rows)} rows in shard order, the {len(bad)} broken ones each "
+          f"with its own cause ({sorted(errs.items())[:3]})")
+
+
 def test_finetune(tmp, model):
     real = photos.real_photos()[:12]
     root = os.path.join(tmp, "ft")
@@ -312,6 +353,7 @@ def main():
     subprocess.run([TOOL, "init", "7", model], check=True)
     test_equal_to_folder(tmp, model)
     test_resume(tmp, model)
+    test_many_shards(tmp, model)
     test_finetune(tmp, model)
     rc = J.finish("test_tar_shards")
     if rc == 0:

@@ -381,51 +381,132 @@ static r50_status list_shard(lister *l, const char *full) {
   return st;
 }
 
+/* Shards listed at once: a network file system answers many small reads in flight
+ * sooner than one after another, and compressed shards inflate on several cores. */
+enum { LIST_AT_ONCE = 8 };
+
+/* Shard i's rows on their own (a thread's): part borrows ds's root and shard_packed;
+ * its rows' shard is i. */
+static r50_status list_part(const r50_dataset *ds, int64_t i, r50_dataset *part,
+                            r50_error *err) {
+  memset(part, 0, sizeof *part);
+  part->root = ds->root;
+  part->shard_packed = ds->shard_packed; /* (each thread writes its shard's flag) */
+  lister l = {part, 0, (int32_t)i, ds->shards[i], err};
+  char full[PATH_MAX];
+  r50_dataset_join(ds, ds->shards[i], full, sizeof full);
+  return list_shard(&l, full);
+}
+
+/* Frees what list_part made, not what it borrowed. */
+static void free_part(r50_dataset *part) {
+  part->root = NULL;
+  part->shard_packed = NULL;
+  r50_dataset_free(part);
+}
+
+/* Appends part's rows (and the notes of its broken rows) to l's dataset. */
+static r50_status merge_part(lister *l, r50_dataset *part) {
+  r50_dataset *ds = l->ds;
+  const int64_t notes0 = ds->n_notes;
+  if (part->n_notes) {
+    char **notes = realloc(ds->notes, (size_t)(notes0 + part->n_notes) * sizeof *notes);
+    if (!notes)
+      return r50_fail(l->err, R50_ERR_NOMEM, "out of memory listing the shards");
+    ds->notes = notes;
+    memcpy(notes + notes0, part->notes, (size_t)part->n_notes * sizeof *notes);
+    ds->n_notes += part->n_notes;
+    part->n_notes = 0; /* (the notes are ds's now) */
+  }
+  for (int64_t i = 0; i < part->n; i++) {
+    const char *name = r50_dataset_name(part, i);
+    R50_TRY(r50_dataset_push(ds, name, strlen(name), part->labels[i], l->err));
+    R50_TRY(grow_rows(l));
+    const int64_t j = ds->n - 1;
+    ds->shard[j] = part->shard[i];
+    ds->member[j] = part->member[i];
+    ds->size[j] = part->member[i] < 0 ? part->size[i] + notes0 : part->size[i];
+  }
+  return R50_OK;
+}
+
+/* How far the listing is, after shard i (progress.h); the last line once all are,
+ * when a line came before. */
+static void list_progress(r50_progress *pace, int *shown, const r50_dataset *ds,
+                          int64_t i, int64_t n_shards) {
+  const int last = i + 1 == n_shards;
+  if ((last && !*shown) || !r50_progress_due(pace, last))
+    return;
+  const double rate = r50_progress_rate(pace, (double)(i + 1));
+  char line[256];
+  if (last)
+    snprintf(line, sizeof line, "listed %lld tar shard%s: %lld samples",
+             (long long)n_shards, n_shards == 1 ? "" : "s", (long long)ds->n);
+  else
+    snprintf(line, sizeof line,
+             "listing tar shards: %lld of %lld, %lld samples so far, "
+             "ETA %.0fs",
+             (long long)i + 1, (long long)n_shards, (long long)ds->n,
+             r50_progress_eta(rate, (double)(n_shards - i - 1)));
+  r50_progress_show(pace, line, last);
+  *shown = 1;
+}
+
 r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
                         r50_error *err) {
   R50_ASSERT(ds->root && ds->n == 0);
+  if (n_shards > INT32_MAX)
+    return r50_fail(err, R50_ERR_ARG, "more than %d shards", INT32_MAX);
   ds->shards = calloc((size_t)(n_shards ? n_shards : 1), sizeof *ds->shards);
   ds->shard_packed = calloc((size_t)(n_shards ? n_shards : 1), 1);
   if (!ds->shards || !ds->shard_packed)
     return r50_fail(err, R50_ERR_NOMEM, "out of memory listing %lld shards",
                     (long long)n_shards);
+  for (; ds->n_shards < n_shards; ds->n_shards++)
+    if (!(ds->shards[ds->n_shards] = strdup(shards[ds->n_shards])))
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the shards");
   lister l = {ds, 0, 0, NULL, err};
   r50_progress
       pace; /* thousands of shards: every header read, compressed ones inflated */
   r50_progress_start(&pace, 0.5, 5.0);
   int shown = 0;
+  r50_status s = R50_OK;
+  /* Each thread lists a shard into a part of its own; the parts join the dataset in
+   * shard order (at most LIST_AT_ONCE wait), so the rows are those of one listing
+   * after another, and the first failure in shard order is the one reported. */
+  const int threads =
+      n_shards < LIST_AT_ONCE ? (int)(n_shards ? n_shards : 1) : LIST_AT_ONCE;
+#pragma omp parallel for ordered schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < n_shards; i++) {
-    if (i > INT32_MAX)
-      return r50_fail(err, R50_ERR_ARG, "more than %d shards", INT32_MAX);
-    if (!(ds->shards[i] = strdup(shards[i])))
-      return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the shards");
-    ds->n_shards = i + 1;
-    char full[PATH_MAX];
-    r50_dataset_join(ds, shards[i], full, sizeof full);
-    l.shard = (int32_t)i;
-    l.rel = shards[i];
-    R50_TRY(list_shard(&l, full));
-    const int last = i + 1 == n_shards;
-    if ((!last || shown) && r50_progress_due(&pace, last)) {
-      const double rate = r50_progress_rate(&pace, (double)(i + 1));
-      char line[256];
-      if (last)
-        snprintf(line, sizeof line, "listed %lld tar shard%s: %lld samples",
-                 (long long)n_shards, n_shards == 1 ? "" : "s", (long long)ds->n);
-      else
-        snprintf(line, sizeof line,
-                 "listing tar shards: %lld of %lld, %lld samples so "
-                 "far, ETA %.0fs",
-                 (long long)i + 1, (long long)n_shards, (long long)ds->n,
-                 r50_progress_eta(rate, (double)(n_shards - i - 1)));
-      r50_progress_show(&pace, line, last);
-      shown = 1;
+    r50_dataset part;
+    r50_error perr = {0};
+    r50_status ps;
+#pragma omp atomic read
+    ps = s;
+    if (ps == R50_OK) /* (after a failure the rest is not listed) */
+      ps = list_part(ds, i, &part, &perr);
+    else
+      memset(&part, 0, sizeof part);
+#pragma omp ordered
+    {
+      if (s == R50_OK && ps != R50_OK) {
+        *err = perr;
+#pragma omp atomic write
+        s = ps;
+      } else if (s == R50_OK) {
+        const r50_status ms = merge_part(&l, &part);
+        if (ms == R50_OK)
+          list_progress(&pace, &shown, ds, i, n_shards);
+#pragma omp atomic write
+        s = ms;
+      }
     }
+    free_part(&part);
   }
-  if (ds->n == 0) { /* keep the row arrays non-NULL: a shard dataset is known by them */
-    R50_TRY(grow_rows(&(lister){ds, 0, 0, NULL, err}));
-  }
-  return R50_OK;
+  if (s == R50_OK && ds->n == 0) /* keep the row arrays non-NULL: a shard dataset is
+                                    known by them */
+    s = grow_rows(&(lister){ds, 0, 0, NULL, err});
+  return s;
 }
 
 /* ------------------------------------------------------------------ reading */

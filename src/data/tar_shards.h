@@ -30,7 +30,9 @@ int r50_has_braces(const char *spec);
 r50_status r50_brace_expand(const char *spec, char ***out, int64_t *n, r50_error *err);
 
 /* Appends the samples of the shards (paths relative to ds->root, or absolute), in
- * order, as rows "SHARD/KEY"; ds->root must be set and ds must hold no rows yet. */
+ * order, as rows "SHARD/KEY"; ds->root must be set and ds must hold no rows yet. Up to
+ * eight shards are read at once (OpenMP threads), the rows the same as one after
+ * another. */
 r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
                         r50_error *err);
 
