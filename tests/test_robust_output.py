@@ -294,6 +294,24 @@ def test_reuse(tmp, model):
               f"{p.stderr[-500:]}")
         same_file(a, read(new, names), f"{dtype}: --resume --reuse", names)
     reuse_several(tmp, data, args, ok)
+    # rows missing in a block: their features stay unwritten, as in a fresh file (the
+    # file system keeps no blocks for them: 2000 rows of pool5 would be 16 MB of zeros)
+    gappy = os.path.join(tmp, "reuse_gappy.txt")
+    with open(gappy, "w") as f:
+        f.writelines(os.path.join(data, r) + "\n" for r in ok[2:5])
+        f.writelines(f"missing/{i:04d}.jpg\n" for i in range(2000))
+        f.writelines(os.path.join(data, r) + "\n" for r in ok[5:])
+    gap_old, gap_fresh, gap_new = (os.path.join(tmp, f"reuse_gap_{w}.h5")
+                                   for w in ("old", "fresh", "new"))
+    for out, more in ((gap_old, []), (gap_fresh, []), (gap_new, ["--reuse", gap_old])):
+        p = run(2, BIN, *args, "--layers", "pool5", gappy, "-o", out, *more)
+        check(p.returncode == 0, f"a list with 2000 missing rows{' and --reuse' if more else ''}"
+              f": exit {p.returncode} {p.stderr[-200:]}")
+    on_disk = [os.stat(x).st_blocks * 512 for x in (gap_fresh, gap_new)]
+    check(on_disk[1] <= on_disk[0] + (1 << 20),
+          f"--reuse: the 2000 missing rows' features unwritten, as in a fresh file "
+          f"({on_disk[1]} bytes on disk against {on_disk[0]})")
+    same_file(read(gap_fresh), read(gap_new), "--reuse of a list with missing rows")
     # OLD holding more layers than the job gives the job's; a layer OLD lacks is
     # refused, naming it, before the output is made; the output itself is a usage error
     old = os.path.join(tmp, "reuse_old_float32.h5")

@@ -406,15 +406,16 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
           memset((char *)r->rows[l] + i * row, 0, row);
       feat[l] = r->rows[l];
     }
-  } else if (!r->fresh) { /* a resumed row may hold a killed attempt's bytes: zero it */
+  } else if (!r->created) { /* a resumed row may hold a killed attempt's bytes */
     for (int l = 0; l < j->n_layers; l++) {
       memset(r->rows[l], 0, (size_t)b->n * (size_t)r->per_row[l] * sizeof(float));
       feat[l] = r->rows[l];
     }
   }
-  /* all failed in a new file: the features stay unwritten, and read as zeros */
+  /* all failed in a file this run made (--reuse's copies are done rows): the features
+   * stay unwritten, and read as zeros */
   r50_status s = r50_store_write_rows(
-      r->store, b->row0, b->n, n_ok > 0 || !r->fresh ? feat : NULL, b->status, err);
+      r->store, b->row0, b->n, n_ok > 0 || !r->created ? feat : NULL, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
   if (s != R50_OK)
