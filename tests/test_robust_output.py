@@ -311,6 +311,37 @@ def test_reuse(tmp, model):
     check(on_disk[1] <= on_disk[0] + (1 << 20),
           f"--reuse: the 2000 missing rows' features unwritten, as in a fresh file "
           f"({on_disk[1]} bytes on disk against {on_disk[0]})")
+    # --resume tries the 2000 failed rows again: they fail again, and their features,
+    # zero already, are not written again
+    p = run(2, BIN, *args, "--layers", "pool5", gappy, "-o", gap_fresh, "--resume")
+    after = os.stat(gap_fresh).st_blocks * 512
+    check(p.returncode == 0 and "resuming: 2000 of" in p.stderr
+          and after <= on_disk[0] + (1 << 20),
+          f"--resume of 2000 failed rows: no zeros written over zeros ({after} bytes on "
+          f"disk, {on_disk[0]} before) {p.stderr[-200:]}")
+    # a killed attempt's leftovers: features written, status not (set back to pending
+    # here), the image gone since: the resumed row fails, and its features read zeros
+    killed = os.path.join(tmp, "reuse_killed")
+    os.makedirs(killed)
+    names = []
+    for r in ok[2:6]:
+        names.append(os.path.join(killed, os.path.basename(r)))
+        shutil.copy(os.path.join(data, r), names[-1])
+    lst = make_list(tmp, "reuse_killed.txt", [(x, -1) for x in names])
+    out = os.path.join(tmp, "reuse_killed.h5")
+    p = run(2, BIN, *args, "--layers", "pool5", "--batch", "2", lst, "-o", out)
+    with h5py.File(out, "a") as f:
+        check(p.returncode == 0 and f["features/pool5"][2:4].any(), "4 photos extracted")
+        f["images/status"][2:4] = [0, 0]
+    for x in names[2:]:
+        os.remove(x)
+    p = run(2, BIN, *args, "--layers", "pool5", "--batch", "2", lst, "-o", out,
+            "--resume")
+    d = read(out)
+    check(p.returncode == 0 and list(d["images/status"]) == [1, 1, -1, -1]
+          and not d["features/pool5"][2:4].any() and d["features/pool5"][0].any(),
+          f"--resume of rows a killed attempt left features in, failing now: their "
+          f"features zeroed ({p.stderr[-200:]})")
     same_file(read(gap_fresh), read(gap_new), "--reuse of a list with missing rows")
     # OLD holding more layers than the job gives the job's; a layer OLD lacks is
     # refused, naming it, before the output is made; the output itself is a usage error

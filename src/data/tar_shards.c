@@ -466,8 +466,8 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
     if (!(ds->shards[ds->n_shards] = strdup(shards[ds->n_shards])))
       return r50_fail(err, R50_ERR_NOMEM, "out of memory listing the shards");
   lister l = {ds, 0, 0, NULL, err};
-  r50_progress
-      pace; /* thousands of shards: every header read, compressed ones inflated */
+  /* thousands of shards: every header read, compressed ones inflated */
+  r50_progress pace;
   r50_progress_start(&pace, 0.5, 5.0);
   int shown = 0;
   r50_status s = R50_OK;
@@ -503,8 +503,8 @@ r50_status r50_tar_list(r50_dataset *ds, char *const *shards, int64_t n_shards,
     }
     free_part(&part);
   }
-  if (s == R50_OK && ds->n == 0) /* keep the row arrays non-NULL: a shard dataset is
-                                    known by them */
+  /* (the row arrays kept non-NULL: a shard dataset is known by them) */
+  if (s == R50_OK && ds->n == 0)
     s = grow_rows(&(lister){ds, 0, 0, NULL, err});
   return s;
 }

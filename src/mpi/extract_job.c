@@ -406,16 +406,23 @@ static r50_status run_batch(run *r, r50_batch *b, r50_error *err) {
           memset((char *)r->rows[l] + i * row, 0, row);
       feat[l] = r->rows[l];
     }
-  } else if (!r->created) { /* a resumed row may hold a killed attempt's bytes */
-    for (int l = 0; l < j->n_layers; l++) {
+  }
+  /* All failed: in a file this run made (--reuse's copies are done rows) the features
+   * stay unwritten, and read as zeros; in a resumed one, where a killed attempt may
+   * have left a row's features (written before its status), they are zeroed unless
+   * they read as zeros already (no disk blocks spent on millions of missing files). */
+  int write = n_ok > 0;
+  if (!write && !r->created) {
+    int zero;
+    R50_TRY(r50_store_rows_zero(r->store, b->row0, b->n, &zero, err));
+    for (int l = 0; !zero && l < j->n_layers; l++) {
       memset(r->rows[l], 0, (size_t)b->n * (size_t)r->per_row[l] * sizeof(float));
       feat[l] = r->rows[l];
     }
+    write = !zero;
   }
-  /* all failed in a file this run made (--reuse's copies are done rows): the features
-   * stay unwritten, and read as zeros */
-  r50_status s = r50_store_write_rows(
-      r->store, b->row0, b->n, n_ok > 0 || !r->created ? feat : NULL, b->status, err);
+  r50_status s =
+      r50_store_write_rows(r->store, b->row0, b->n, write ? feat : NULL, b->status, err);
   for (int l = 0; l < j->n_layers; l++)
     r50_tensor_free(&out[l]);
   if (s != R50_OK)

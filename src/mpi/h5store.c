@@ -963,6 +963,28 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
   return R50_OK;
 }
 
+r50_status r50_store_rows_zero(r50_store *s, int64_t row0, int64_t n, int *zero,
+                               r50_error *err) {
+  *zero = 1;
+  const size_t es = s->half >= 0 ? 2 : sizeof(float);
+  for (int l = 0; *zero && l < s->n_layers; l++) {
+    const size_t bytes = (size_t)n * (size_t)s->per_row[l] * es;
+    unsigned char *buf = malloc(bytes ? bytes : 1);
+    if (!buf)
+      return r50_fail(err, R50_ERR_NOMEM, "out of memory reading features back");
+    if (r50_h5_read_rows(s->feat[l], r50_store_stored_type(s), row0, n, buf) < 0) {
+      free(buf);
+      return r50_h5_fail_file(err, R50_ERR_IO, s->path,
+                              "%s: cannot read features of rows %lld..%lld", s->path,
+                              (long long)row0, (long long)(row0 + n - 1));
+    }
+    for (size_t i = 0; i < bytes && *zero; i++)
+      *zero = buf[i] == 0;
+    free(buf);
+  }
+  return R50_OK;
+}
+
 hid_t r50_store_stored_type(const r50_store *s) {
   return s->half >= 0 ? s->half : H5T_NATIVE_FLOAT;
 }

@@ -88,6 +88,11 @@ r50_status r50_store_write_rows(r50_store *s, int64_t row0, int64_t n,
                                 const float *const *features, const int8_t *status,
                                 r50_error *err);
 
+/* Independent. *zero: whether every feature of rows [row0, row0+n) reads as zero
+ * (unwritten, or written as zeros), every layer. */
+r50_status r50_store_rows_zero(r50_store *s, int64_t row0, int64_t n, int *zero,
+                               r50_error *err);
+
 /* Collective. Closes every handle exactly once and frees s, whatever fails. */
 r50_status r50_store_close(r50_store *s, r50_error *err);
 
