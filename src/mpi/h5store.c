@@ -978,8 +978,7 @@ r50_status r50_store_rows_zero(r50_store *s, int64_t row0, int64_t n, int *zero,
                               "%s: cannot read features of rows %lld..%lld", s->path,
                               (long long)row0, (long long)(row0 + n - 1));
     }
-    for (size_t i = 0; i < bytes && *zero; i++)
-      *zero = buf[i] == 0;
+    *zero = bytes == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, bytes - 1) == 0);
     free(buf);
   }
   return R50_OK;
