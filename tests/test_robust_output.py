@@ -312,13 +312,20 @@ def test_reuse(tmp, model):
           f"--reuse: the 2000 missing rows' features unwritten, as in a fresh file "
           f"({on_disk[1]} bytes on disk against {on_disk[0]})")
     # --resume tries the 2000 failed rows again: they fail again, and their features,
-    # zero already, are not written again
+    # zero already, are not written again, nor /errors, unchanged (HDF5 would not
+    # give back the old table's messages: the file would grow at every resume)
+    size = os.stat(gap_fresh).st_size
     p = run(2, BIN, *args, "--layers", "pool5", gappy, "-o", gap_fresh, "--resume")
     after = os.stat(gap_fresh).st_blocks * 512
     check(p.returncode == 0 and "resuming: 2000 of" in p.stderr
           and after <= on_disk[0] + (1 << 20),
           f"--resume of 2000 failed rows: no zeros written over zeros ({after} bytes on "
           f"disk, {on_disk[0]} before) {p.stderr[-200:]}")
+    with h5py.File(gap_fresh, "r") as f:
+        kept = len(f["errors/row"])
+    check(os.stat(gap_fresh).st_size == size and kept == 2000,
+          f"--resume of 2000 rows failing as before: /errors kept, the file not grown "
+          f"({os.stat(gap_fresh).st_size} bytes, {size} before)")
     # a killed attempt's leftovers: features written, status not (set back to pending
     # here), the image gone since: the resumed row fails, and its features read zeros
     killed = os.path.join(tmp, "reuse_killed")
