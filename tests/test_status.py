@@ -135,6 +135,16 @@ def test_many_failures(tmp):
     check(listed == ["1", "2", "3", "4", "5"], f"the first five causes, by row ({listed})")
     check("(2 more: " in s.stdout, "and how many more")
     check(rows_line(8, 1, 7) in s.stdout, "rows: 1 done, 7 failed")
+    # every row failed: extract exits 3, and status says why, not "stopped"
+    lst = make_list(tmp, "none.txt", [(os.path.join(tmp, f"gone {i}.jpg"), 1) for i in range(3)])
+    out = os.path.join(tmp, "none.h5")
+    p = run(1, BIN, "extract", "--model", "none", lst, "-o", out)
+    s = status(out)
+    check(p.returncode == 3 and s.returncode == 3 and
+          f"{out}: not complete: no image could be read" in s.stdout and
+          "stopped" not in s.stdout and rows_line(3, 0, 3) in s.stdout,
+          f"no image readable: extract exit {p.returncode}, status says so "
+          f"(exit {s.returncode}) {s.stdout[:300]}")
 
 
 def test_running_stopped(tmp):

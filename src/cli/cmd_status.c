@@ -183,9 +183,12 @@ static void print_file(const file_view *v) {
   else if (!strcmp(v->state, "complete"))
     printf("%s: complete\n", v->path);
   else {
-    printf("%s: stopped, not complete: the command that made it, with --resume, "
-           "continues it",
-           v->path);
+    const int none_read = s->pending == 0 && s->done == 0 && s->failed > 0;
+    printf("%s: %s", v->path,
+           none_read ? "not complete: no image could be read (the failures below); the "
+                       "command that made it, with --resume, tries them again"
+                     : "stopped, not complete: the command that made it, with --resume, "
+                       "continues it");
     print_stale(&v->lock);
   }
   const long long n = s->n_images;
