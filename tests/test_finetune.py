@@ -369,6 +369,8 @@ def predict_with(tmp, run, data, init):
             {x[1] for x in lines} <= {"cat", "dog", "zebra fish"},
             f"predict with the fine-tuned model: 3 named classes for each of {len(rels)} "
             f"images (exit {p.returncode}: {p.stderr[-400:]})")
+    J.check(p.stderr.count("was trained on 56x56 crops") == 1,
+            f"-np 2: the run's other input size warned about by one rank ({p.stderr[-600:]})")
     # without --labels, the run's labels.txt names the classes (beside RUN/model.npz,
     # or above a checkpoint's RUN/checkpoints/iter-N/model.npz, here the last one,
     # equal to it); a model alone in its folder prints their indices
@@ -382,6 +384,12 @@ def predict_with(tmp, run, data, init):
                 f"class names from {os.path.join(run, 'labels.txt')} " in q.stderr,
                 f"predict --model {os.path.relpath(model, run)} without --labels: the run's "
                 f"labels.txt's names, said (exit {q.returncode}: {q.stderr[-400:]})")
+        # the run trained on 56x56 crops of 64x64 (its input.txt): predict's 224 of 256
+        # is said to differ, once
+        J.check(q.stderr.count("was trained on 56x56 crops of images resized to 64x64 ("
+                               f"{os.path.join(run, 'input.txt')}); predict prepares") == 1,
+                f"predict --model {os.path.relpath(model, run)}: the run's other input size "
+                f"warned about once ({q.stderr[-600:]})")
     # a run not finished (no model.npz) is pointed to its newest checkpoint; a folder
     # of neither kind is said to be one
     unfinished = os.path.join(tmp, "unfinished")
@@ -400,7 +408,7 @@ def predict_with(tmp, run, data, init):
               "--threads", "2", lst)
     J.check(q.returncode == 0 and len(q.stdout.splitlines()) == 3 * len(rels) and
             {x.split("\t")[1] for x in q.stdout.splitlines()} == {"0", "1", "2"} and
-            "class names from" not in q.stderr,
+            "class names from" not in q.stderr and "was trained on" not in q.stderr,
             f"a model without labels.txt beside it: class indices ({q.stdout[:200]!r})")
     # a link to the run's model: the labels.txt beside the link, else the run's
     named, far = os.path.join(tmp, "linked"), os.path.join(tmp, "far")

@@ -99,18 +99,18 @@ static int scratch_path(const r50_dist *d, char *path, size_t cap) {
   return 1;
 }
 
-/* dir/labels.txt into buf, when it is a file this process can read. */
-static int labels_in(const char *dir, char *buf, size_t cap) {
+/* dir/name into buf, when it is a file this process can read. */
+static int file_in(const char *dir, const char *name, char *buf, size_t cap) {
   struct stat st;
-  const int n = snprintf(buf, cap, "%s/labels.txt", dir);
+  const int n = snprintf(buf, cap, "%s/%s", dir, name);
   return n > 0 && (size_t)n < cap && stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
          access(buf, R_OK) == 0;
 }
 
-/* The run's labels.txt for a model in the absolute folder DIR (cut in place): in it, or
+/* A run's file `name` for a model in the absolute folder DIR (cut in place): in it, or
  * above it where it is RUN_DIR/checkpoints/iter-N. */
-static int labels_of_run(char *dir, char *buf, size_t cap) {
-  if (labels_in(dir, buf, cap))
+static int file_of_run(char *dir, const char *name, char *buf, size_t cap) {
+  if (file_in(dir, name, buf, cap))
     return 1;
   char *cut = strrchr(dir, '/');
   if (!cut || cut == dir || strncmp(cut + 1, "iter-", 5))
@@ -120,14 +120,15 @@ static int labels_of_run(char *dir, char *buf, size_t cap) {
   if (!cut || cut == dir || strcmp(cut + 1, "checkpoints"))
     return 0;
   *cut = 0;
-  return labels_in(dir, buf, cap);
+  return file_in(dir, name, buf, cap);
 }
 
-/* predict's class names where --labels is not given: the labels.txt that finetune
- * writes in RUN_DIR, beside RUN_DIR/model.npz or above a checkpoint's
- * RUN_DIR/checkpoints/iter-N/model.npz, when there is one; for a link to a model,
- * beside the link first, then beside the file it leads to. */
-static const char *labels_beside_model(const char *model, char *buf, size_t cap) {
+/* A file that finetune writes in RUN_DIR (labels.txt, input.txt), beside
+ * RUN_DIR/model.npz or above a checkpoint's RUN_DIR/checkpoints/iter-N/model.npz, when
+ * there is one; for a link to a model, beside the link first, then beside the file it
+ * leads to. */
+static const char *run_file_of_model(const char *model, const char *name, char *buf,
+                                     size_t cap) {
   char given[PATH_MAX], dir[PATH_MAX];
   struct stat st;
   if (!strcmp(model, "auto") || !strcmp(model, "none") || stat(model, &st) != 0 ||
@@ -135,13 +136,39 @@ static const char *labels_beside_model(const char *model, char *buf, size_t cap)
     return NULL;
   char *slash = strrchr(given, '/');
   const char *folder = !slash ? "." : slash == given ? "/" : (*slash = 0, given);
-  if (realpath(folder, dir) && labels_of_run(dir, buf, cap))
+  if (realpath(folder, dir) && file_of_run(dir, name, buf, cap))
     return buf;
   if (!realpath(model, dir))
     return NULL;
   slash = strrchr(dir, '/'); /* (realpath's are absolute) */
   slash[slash == dir] = 0;
-  return labels_of_run(dir, buf, cap) ? buf : NULL;
+  return file_of_run(dir, name, buf, cap) ? buf : NULL;
+}
+
+/* predict of a fine-tuned run's model: a warning where the run prepared its images
+ * otherwise than predict does (Chainer's predict: the center 224x224 of 256x256, which
+ * finetune's --size and --crop default to), so that its scores need not be the run's
+ * validation's. */
+static void warn_run_input(const char *model) {
+  char path[PATH_MAX + 16];
+  if (!run_file_of_model(model, "input.txt", path, sizeof path))
+    return;
+  FILE *f = fopen(path, "r");
+  int size = 0, crop = 0;
+  char line[64];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "size %d", &size) != 1)
+      sscanf(line, "crop %d", &crop);
+  if (f)
+    fclose(f);
+  if (size > 0 && crop > 0 && (size != 256 || crop != 224))
+    r50_log(R50_LOG_WARN,
+            "the run of %s was trained on %dx%d crops of images resized to %dx%d (%s); "
+            "predict prepares them as Chainer's predict does, the center 224x224 of "
+            "256x256, so its scores may be far from the run's validation (`r50worker "
+            "extract --model %s --layers prob --size %d DATASET -o OUT.h5` gives the "
+            "model's probabilities at about the run's scale)",
+            model, crop, crop, size, size, path, model, crop);
 }
 
 static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
@@ -163,6 +190,8 @@ static int run_job(r50_job *job, const job_opts *o, int argc, char **argv) {
   }
   if (job->labels && job->labels != o->labels)
     r50_log(R50_LOG_INFO, "class names from %s (--labels FILE for others)", job->labels);
+  if (job->predict && d.rank == 0)
+    warn_run_input(o->mo.model);
   int code = r50_job_run(&d, job);
   if (job->predict && d.rank == 0 && (code == 0 || code == R50_EXIT_NO_IMAGE))
     code = r50_predict_print(job->output, o->top, job->labels, !job->output_scratch)
@@ -287,9 +316,10 @@ static int run_command(const job_opts *opts, int predict, const char *cmd,
 #else
   char several[64], beside[PATH_MAX];
   snprintf(several, sizeof several, "the %d images given", npos);
-  const char *labels = opts->labels || !predict
-                           ? opts->labels
-                           : labels_beside_model(opts->mo.model, beside, sizeof beside);
+  const char *labels =
+      opts->labels || !predict
+          ? opts->labels
+          : run_file_of_model(opts->mo.model, "labels.txt", beside, sizeof beside);
   r50_job job = {.dataset = npos > 1 ? several : pos[0],
                  .images = pos,
                  .n_images = npos,

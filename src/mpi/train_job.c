@@ -97,6 +97,15 @@ static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error
   return s;
 }
 
+/* RUN_DIR/input.txt: how the run prepared its images ("size S" and "crop C" lines),
+ * which predict reads to warn that it prepares them otherwise. Rank 0. */
+static r50_status write_input(const r50_train_job *j, r50_error *err) {
+  char path[4200], text[96];
+  snprintf(path, sizeof path, "%s/input.txt", j->out);
+  const int len = snprintf(text, sizeof text, "size %d\ncrop %d\n", j->size, j->crop);
+  return r50_replace_file(path, text, (size_t)len, err);
+}
+
 /* Two ImageFolder trees: the validation labels are the training tree's indices of the
  * same class names (a validation tree may lack a class; one the training tree lacks is
  * an error), never the positions of the validation tree's own sorted folders. */
@@ -502,6 +511,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
   if (t->d->rank == 0 && (s = write_labels(&t->train, j->out, err)) == R50_OK)
     t->wrote_labels = t->train.n_classes > 0;
+  if (t->d->rank == 0 && s == R50_OK && (s = write_input(j, err)) == R50_OK)
+    t->wrote_input = 1;
   R50_TRY(r50_dist_agree(t->d, s, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
   R50_TRY(r50_dist_same_precision(t->d, t->model, err));
@@ -786,6 +797,10 @@ static void undo_setup(trainer *t) {
   char path[4200];
   if (t->wrote_labels) {
     snprintf(path, sizeof path, "%s/labels.txt", t->job->out);
+    unlink(path);
+  }
+  if (t->wrote_input) {
+    snprintf(path, sizeof path, "%s/input.txt", t->job->out);
     unlink(path);
   }
   r50_output_lock_release(&t->lock);

@@ -32,6 +32,7 @@ typedef struct trainer {
   r50_output_lock lock;
   int made_dir;       /* rank 0: this run created RUN_DIR */
   int wrote_labels;   /* rank 0: this run wrote RUN_DIR/labels.txt */
+  int wrote_input;    /* rank 0: this run wrote RUN_DIR/input.txt */
   int resuming;       /* --resume, with a checkpoint to continue (decide_resume) */
   r50_report *report; /* rank 0 */
   r50_loop_state st;
