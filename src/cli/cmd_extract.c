@@ -20,6 +20,7 @@
 #ifdef R50_HAVE_MPI
 #include "extract_job.h"
 #include "predict_print.h"
+#include "run_input.h"
 #endif
 
 typedef struct job_opts {
@@ -153,15 +154,8 @@ static void warn_run_input(const char *model) {
   char path[PATH_MAX + 16];
   if (!run_file_of_model(model, "input.txt", path, sizeof path))
     return;
-  FILE *f = fopen(path, "r");
-  int size = 0, crop = 0;
-  char line[64];
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "size %d", &size) != 1)
-      sscanf(line, "crop %d", &crop);
-  if (f)
-    fclose(f);
-  if (size > 0 && crop > 0 && (size != 256 || crop != 224))
+  int size, crop;
+  if (r50_run_input_read(path, &size, &crop) && (size != 256 || crop != 224))
     r50_log(R50_LOG_WARN,
             "the run of %s was trained on %dx%d crops of images resized to %dx%d (%s); "
             "predict prepares them as Chainer's predict does, the center 224x224 of "

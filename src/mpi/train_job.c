@@ -45,6 +45,7 @@
 #include "pretrained.h"
 #include "report.h"
 #include "rng.h"
+#include "run_input.h"
 #include "schedule.h"
 #include "share_list.h"
 #include "trainer.h"
@@ -95,15 +96,6 @@ static r50_status write_labels(const r50_dataset *ds, const char *out, r50_error
                     : r50_fail(err, R50_ERR_NOMEM, "out of memory writing %s", path);
   free(text);
   return s;
-}
-
-/* RUN_DIR/input.txt: how the run prepared its images ("size S" and "crop C" lines),
- * which predict reads to warn that it prepares them otherwise. Rank 0. */
-static r50_status write_input(const r50_train_job *j, r50_error *err) {
-  char path[4200], text[96];
-  snprintf(path, sizeof path, "%s/input.txt", j->out);
-  const int len = snprintf(text, sizeof text, "size %d\ncrop %d\n", j->size, j->crop);
-  return r50_replace_file(path, text, (size_t)len, err);
 }
 
 /* Two ImageFolder trees: the validation labels are the training tree's indices of the
@@ -511,7 +503,8 @@ static r50_status setup(trainer *t, r50_error *err) {
   R50_TRY(r50_dist_agree(t->d, count_classes(t, err), err));
   if (t->d->rank == 0 && (s = write_labels(&t->train, j->out, err)) == R50_OK)
     t->wrote_labels = t->train.n_classes > 0;
-  if (t->d->rank == 0 && s == R50_OK && (s = write_input(j, err)) == R50_OK)
+  if (t->d->rank == 0 && s == R50_OK &&
+      (s = r50_run_input_write(j->out, j->size, j->crop, err)) == R50_OK)
     t->wrote_input = 1;
   R50_TRY(r50_dist_agree(t->d, s, err));
   R50_TRY(r50_dist_agree(t->d, make_model(t, err), err));
